@@ -1,0 +1,15 @@
+"""Key generation, verifier-key strings and encrypted key storage."""
+
+from .ed25519 import Ed25519Signer, Ed25519Verifier, statement_key_id, verify_ed25519
+from .vkey import format_skey, format_vkey, parse_skey, parse_vkey
+
+__all__ = [
+    "Ed25519Signer",
+    "Ed25519Verifier",
+    "format_skey",
+    "format_vkey",
+    "parse_skey",
+    "parse_vkey",
+    "statement_key_id",
+    "verify_ed25519",
+]

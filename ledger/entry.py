@@ -1,0 +1,367 @@
+"""Signed statements and the sequenced entries (leaves) that carry them.
+
+A *statement* is what a submitter signs: `kind`, `subject`, `payload`, `time`, `key` and
+`sig`, the base64 Ed25519 signature over the RFC 8785 canonical JSON of the statement
+without `sig`.  An *entry* is the log's envelope around it: `v`, `index`, `prev` (base64 of
+the previous leaf hash, the hash chain), `time` and `statement`.  The leaf is the canonical
+JSON of the envelope; leaf hash = SHA-256(0x00 || leaf).
+
+Canonical bytes are assembled from canonical members (an RFC 8785 object is its members,
+sorted by the UTF-16 code units of their names), so the payload is serialised once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any, Mapping, Protocol
+
+import rfc8785
+
+from .errors import MalformedError
+from .hashes import HASH_SIZE, Hash, leaf_hash
+
+__all__ = [
+    "ENTRY_VERSION",
+    "GENESIS_PREV",
+    "MAX_JSON_DEPTH",
+    "MAX_LEAF_BYTES",
+    "MAX_STATEMENT_BYTES",
+    "Entry",
+    "Statement",
+    "StatementSigner",
+    "canonical_json",
+    "format_time",
+    "parse_json",
+    "sign_statement",
+    "utc_now",
+]
+
+ENTRY_VERSION = 1
+#: The C2SP tlog-tiles entry-bundle limit: a leaf is at most 65,535 bytes.
+MAX_LEAF_BYTES = 65_535
+#: A signed statement (canonical, with `sig`) is at most 64,000 bytes, leaving room for the envelope.
+MAX_STATEMENT_BYTES = 64_000
+MAX_JSON_DEPTH = 32
+GENESIS_PREV = Hash(bytes(HASH_SIZE))
+
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_MEMBER_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_KEY_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+_STATEMENT_FIELDS = ("kind", "subject", "payload", "time", "key", "sig")
+_ENTRY_FIELDS = ("v", "index", "prev", "time", "statement")
+
+
+_json_str = json.JSONEncoder(ensure_ascii=False).encode  # RFC 8785 3.2.2.2 string escaping
+_INT_LIMIT = 2**53 - 1
+
+
+def _dump(value: Any, out: list[str], path: str, depth: int) -> None:
+    t = type(value)
+    if t is str:
+        out.append(_json_str(value))
+    elif t is dict:
+        if depth >= MAX_JSON_DEPTH:
+            raise MalformedError(f"nested deeper than {MAX_JSON_DEPTH} levels", field=path)
+        for k in value:
+            if type(k) is not str:
+                raise MalformedError("object member names must be strings", field=path)
+        # RFC 8785 3.2.3: sort by UTF-16 code units; for ASCII names that is plain string order.
+        names = sorted(value) if all(k.isascii() for k in value) else sorted(
+            value, key=lambda k: k.encode("utf-16be", errors="surrogatepass"))
+        out.append("{")
+        for i, k in enumerate(names):
+            if i:
+                out.append(",")
+            out.append(_json_str(k))
+            out.append(":")
+            _dump(value[k], out, f"{path}/{k}", depth + 1)
+        out.append("}")
+    elif t is list or t is tuple:
+        if depth >= MAX_JSON_DEPTH:
+            raise MalformedError(f"nested deeper than {MAX_JSON_DEPTH} levels", field=path)
+        out.append("[")
+        for i, v in enumerate(value):
+            if i:
+                out.append(",")
+            _dump(v, out, f"{path}/{i}", depth + 1)
+        out.append("]")
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif t is int:
+        if not -_INT_LIMIT <= value <= _INT_LIMIT:
+            raise MalformedError("integers must be within +-(2**53-1) (I-JSON)", field=path)
+        out.append(str(value))
+    elif t is float:
+        try:
+            out.append(rfc8785.dumps(value).decode())  # ECMAScript number formatting
+        except rfc8785.CanonicalizationError as exc:
+            raise MalformedError(f"cannot be canonical JSON: {exc}", field=path) from exc
+    else:
+        raise MalformedError(f"not a JSON value: {t.__name__}", field=path)
+
+
+def canonical_json(value: Any, *, field: str = "") -> bytes:
+    """RFC 8785 bytes of `value`; anything outside I-JSON is a MalformedError naming `field`.
+
+    Floats go through the `rfc8785` package; everything else is serialised here (the tests
+    check the two agree), because the package is several times slower on strings.
+    """
+    out: list[str] = []
+    _dump(value, out, field, 0)
+    try:
+        return "".join(out).encode("utf-8", errors="strict")
+    except UnicodeEncodeError as exc:
+        raise MalformedError("contains a lone surrogate, which is not UTF-8", field=field) from exc
+
+
+def _check_depth(value: Any, path: str, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise MalformedError(f"nested deeper than {MAX_JSON_DEPTH} levels", field=path)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise MalformedError("object member names must be strings", field=path)
+            if isinstance(v, (dict, list)):
+                _check_depth(v, f"{path}/{k}", depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, (dict, list)):
+                _check_depth(v, f"{path}/{i}", depth + 1)
+
+
+def _canonical_object(members: Mapping[str, bytes]) -> bytes:
+    """Assemble an RFC 8785 object from already-canonical member values."""
+    names = sorted(members)  # member names here are ASCII identifiers
+    return b"{" + b",".join(_json_str(n).encode() + b":" + members[n] for n in names) + b"}"
+
+
+def parse_json(raw: bytes | str, *, field: str = "") -> Any:
+    """Strict JSON: UTF-8, no duplicate names, no NaN/Infinity, depth-limited."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8", errors="strict")
+        except UnicodeDecodeError as exc:
+            raise MalformedError("not UTF-8", field=field) from exc
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for k, v in items:
+            if k in obj:
+                raise MalformedError(f"duplicate member {k!r}", field=field)
+            obj[k] = v
+        return obj
+
+    def bad_constant(name: str) -> Any:
+        raise MalformedError(f"{name} is not JSON", field=field)
+
+    try:
+        value = json.loads(raw, object_pairs_hook=pairs, parse_constant=bad_constant)
+    except MalformedError:
+        raise
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedError(f"not JSON: {exc}", field=field) from exc
+    _check_depth(value, field, 0)
+    return value
+
+
+def format_time(t: datetime) -> str:
+    """RFC 3339 UTC with millisecond precision, e.g. 2026-11-23T08:00:00.123Z."""
+    t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def utc_now() -> str:
+    return format_time(datetime.now(timezone.utc))
+
+
+def _check_time(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not _TIME_RE.match(value):
+        raise MalformedError("must be an RFC 3339 time such as 2026-01-02T03:04:05Z", field=field)
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MalformedError(f"not a valid time: {exc}", field=field) from exc
+    return value
+
+
+def _check_text(value: Any, field: str, max_len: int) -> str:
+    if not isinstance(value, str):
+        raise MalformedError(f"must be a string, not {type(value).__name__}", field=field)
+    if not 1 <= len(value) <= max_len or any(ord(c) < 0x20 for c in value):
+        raise MalformedError(f"must be 1-{max_len} characters without control characters", field=field)
+    return value
+
+
+def _b64(value: Any, field: str, length: int) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedError("must be a base64 string", field=field)
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedError("not base64", field=field) from exc
+    if len(raw) != length or base64.b64encode(raw).decode() != value:
+        raise MalformedError(f"must be standard base64 of {length} bytes", field=field)
+    return raw
+
+
+class StatementSigner(Protocol):
+    @property
+    def key_id(self) -> str: ...
+    def sign(self, message: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What a submitter signed.  Construct with `sign_statement` or parse with `from_json`."""
+
+    kind: str
+    subject: str
+    payload: Mapping[str, Any]
+    time: str
+    key: str
+    sig: bytes
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def _members(self) -> dict[str, bytes]:
+        m = {
+            "kind": _json_str(self.kind).encode(),
+            "subject": canonical_json(self.subject, field="/subject"),
+            "payload": canonical_json(self.payload, field="/payload"),
+            "time": _json_str(self.time).encode(),
+            "key": _json_str(self.key).encode(),
+        }
+        for k, v in self.extra.items():
+            m[k] = canonical_json(v, field=f"/{k}")
+        return m
+
+    def signed_message(self) -> bytes:
+        """The bytes the signature covers: canonical JSON of the statement without `sig`."""
+        return _canonical_object(self._members)
+
+    @cached_property
+    def canonical(self) -> bytes:
+        b = _canonical_object({**self._members, "sig": _json_str(base64.b64encode(self.sig).decode()).encode()})
+        if len(b) > MAX_STATEMENT_BYTES:
+            raise MalformedError(f"statement is {len(b)} bytes; the limit is {MAX_STATEMENT_BYTES}",
+                                 field="/payload")
+        return b
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "subject": self.subject, "payload": self.payload, "time": self.time,
+                "key": self.key, "sig": base64.b64encode(self.sig).decode(), **self.extra}
+
+    @classmethod
+    def from_json(cls, obj: Any, *, field: str = "") -> "Statement":
+        if not isinstance(obj, dict):
+            raise MalformedError("a statement must be a JSON object", field=field)
+        for name in _STATEMENT_FIELDS:
+            if name not in obj:
+                raise MalformedError("required member is missing", field=f"{field}/{name}")
+        extra = {}
+        for name, value in obj.items():
+            if name in _STATEMENT_FIELDS:
+                continue
+            if not isinstance(name, str) or not _MEMBER_RE.match(name):
+                raise MalformedError("member names are lowercase identifiers", field=f"{field}/{name}")
+            extra[name] = value
+        kind = _check_text(obj["kind"], f"{field}/kind", 64)
+        if not _KIND_RE.match(kind):
+            raise MalformedError("must be a dotted lowercase name such as registration.apply",
+                                 field=f"{field}/kind")
+        subject = _check_text(obj["subject"], f"{field}/subject", 256)
+        payload = obj["payload"]
+        if not isinstance(payload, dict):
+            raise MalformedError(f"must be a JSON object, not {type(payload).__name__}", field=f"{field}/payload")
+        time = _check_time(obj["time"], f"{field}/time")
+        key = obj["key"]
+        if not isinstance(key, str) or not _KEY_ID_RE.match(key):
+            raise MalformedError("must be a key id: 32 lowercase hex digits", field=f"{field}/key")
+        sig = _b64(obj["sig"], f"{field}/sig", 64)
+        st = cls(kind, subject, payload, time, key, sig, extra)
+        st._members  # canonicalise now, so bad values fail here with their field
+        return st
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Statement":
+        """Parse a statement that must already be canonical JSON."""
+        if len(raw) > MAX_STATEMENT_BYTES:
+            raise MalformedError(f"statement is {len(raw)} bytes; the limit is {MAX_STATEMENT_BYTES}")
+        st = cls.from_json(parse_json(raw))
+        if st.canonical != raw:
+            raise MalformedError("statement is not canonical JSON (RFC 8785)")
+        return st
+
+
+def sign_statement(signer: StatementSigner, *, kind: str, subject: str, payload: Mapping[str, Any],
+                   time: str | None = None, extra: Mapping[str, Any] | None = None) -> Statement:
+    """Build and sign a statement; validates exactly as a parser would."""
+    draft = {"kind": kind, "subject": subject, "payload": payload, "time": time or utc_now(),
+             "key": signer.key_id, "sig": base64.b64encode(bytes(64)).decode(), **(extra or {})}
+    unsigned = Statement.from_json(draft)
+    st = Statement(unsigned.kind, unsigned.subject, unsigned.payload, unsigned.time, unsigned.key,
+                   signer.sign(unsigned.signed_message()), unsigned.extra)
+    st.canonical  # enforce the size limit
+    return st
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A sequenced entry: the statement in the log's envelope at `index`, chained to `prev`."""
+
+    index: int
+    prev: Hash
+    time: str
+    statement: Statement
+    leaf: bytes
+
+    @cached_property
+    def leaf_hash(self) -> Hash:
+        return leaf_hash(self.leaf)
+
+    @classmethod
+    def build(cls, index: int, prev: bytes, time: str, statement: Statement) -> "Entry":
+        leaf = _canonical_object({
+            "v": b"1",
+            "index": str(index).encode(),
+            "prev": _json_str(base64.b64encode(prev).decode()).encode(),
+            "time": _json_str(time).encode(),
+            "statement": statement.canonical,
+        })
+        if len(leaf) > MAX_LEAF_BYTES:
+            raise MalformedError(f"entry is {len(leaf)} bytes; the limit is {MAX_LEAF_BYTES}", field="/payload")
+        return cls(index, Hash(bytes(prev)), time, statement, leaf)
+
+    @classmethod
+    def from_leaf(cls, leaf: bytes) -> "Entry":
+        """Parse leaf bytes strictly: known members only, canonical, within limits."""
+        if len(leaf) > MAX_LEAF_BYTES:
+            raise MalformedError(f"entry is {len(leaf)} bytes; the limit is {MAX_LEAF_BYTES}")
+        obj = parse_json(leaf)
+        if not isinstance(obj, dict):
+            raise MalformedError("an entry must be a JSON object")
+        if set(obj) != set(_ENTRY_FIELDS):
+            raise MalformedError(f"entry members must be exactly {', '.join(_ENTRY_FIELDS)}")
+        if obj["v"] != ENTRY_VERSION or isinstance(obj["v"], bool):
+            raise MalformedError(f"unsupported entry version {obj['v']!r}", field="/v")
+        index = obj["index"]
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise MalformedError("must be a non-negative integer", field="/index")
+        prev = _b64(obj["prev"], "/prev", HASH_SIZE)
+        time = _check_time(obj["time"], "/time")
+        st = Statement.from_json(obj["statement"], field="/statement")
+        entry = cls.build(index, prev, time, st)
+        if entry.leaf != leaf:
+            raise MalformedError("entry is not canonical JSON (RFC 8785)")
+        return entry

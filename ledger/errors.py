@@ -1,0 +1,92 @@
+"""One error tree for the whole ledger.
+
+    LedgerError
+    ├── MalformedError            input that does not parse or breaks a limit (has .field)
+    ├── VerificationError         something failed a cryptographic or structural check
+    │   ├── InvalidSignatureError a known key, but the signature does not verify
+    │   ├── UnknownKeyError       no key with that id/name is known (or valid) here
+    │   ├── RootMismatchError     a proof or tile recomputes to another root
+    │   └── InconsistencyError    two tree heads that cannot both be honest (has both)
+    ├── NotFoundError             asked for an index, size or tile that does not exist
+    ├── ConflictError             a compare-and-swap lost a race; retry on fresh state
+    └── PushbackError             the ledger is busy; retry later
+
+Lower-level exceptions (cryptography's InvalidSignature, database errors) are translated
+at the module that meets them, so callers only ever catch these.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConflictError",
+    "InconsistencyError",
+    "InvalidSignatureError",
+    "LedgerError",
+    "MalformedError",
+    "NotFoundError",
+    "PushbackError",
+    "RootMismatchError",
+    "UnknownKeyError",
+    "VerificationError",
+]
+
+
+class LedgerError(Exception):
+    """Root of every error the ledger raises on purpose."""
+
+
+class MalformedError(LedgerError, ValueError):
+    """Input that does not parse, or breaks a documented limit.
+
+    `field` is a JSON-pointer-like path to the offending member ("" for the whole input),
+    so an HTTP edge can report it as an RFC 9457 problem with a field path.
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.message = message
+        self.field = field
+
+
+class VerificationError(LedgerError):
+    """A signature, proof, chain link or stored row failed a check."""
+
+
+class InvalidSignatureError(VerificationError):
+    """The key is known but the signature over the message does not verify."""
+
+
+class UnknownKeyError(VerificationError):
+    """No usable key: never registered, not yet registered, or revoked at that index."""
+
+
+class RootMismatchError(VerificationError):
+    """Recomputing from a proof or from stored hashes gave another root."""
+
+    def __init__(self, message: str, *, expected: bytes, calculated: bytes) -> None:
+        super().__init__(f"{message}: expected {expected.hex()}, calculated {calculated.hex()}")
+        self.expected = expected
+        self.calculated = calculated
+
+
+class InconsistencyError(VerificationError):
+    """Two tree heads that no append-only log could have produced; keep both as evidence."""
+
+    def __init__(self, message: str, *, smaller: object = None, larger: object = None,
+                 proof: object = None) -> None:
+        super().__init__(message)
+        self.smaller = smaller
+        self.larger = larger
+        self.proof = proof
+
+
+class NotFoundError(LedgerError, LookupError):
+    """The index, tree size, tile or record asked for does not exist."""
+
+
+class ConflictError(LedgerError):
+    """A compare-and-swap lost to a concurrent writer; nothing was written."""
+
+
+class PushbackError(LedgerError):
+    """The ledger cannot take more work now; the caller should retry later."""

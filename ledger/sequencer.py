@@ -1,0 +1,292 @@
+"""The log: sequence verified statements, integrate them into the tree, publish checkpoints.
+
+Order of work (durability first, sunlight-style):
+1. `append` verifies each statement's signature outside the lock, then under the store's
+   writer lock checks each key is valid at the index it gets, chains and stores the entries.
+2. `integrate` computes the new tiles and root from stored hashes, signs a checkpoint and
+   publishes tiles + checkpoint in one compare-and-swap.  A checkpoint is visible only once
+   everything it covers is committed; a lost race stores nothing and is retried.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from keys.ed25519 import verify_ed25519
+
+from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
+from .entry import Entry, Statement, utc_now
+from .errors import ConflictError, InvalidSignatureError, NotFoundError, UnknownKeyError
+from .hashes import Hash
+from .keyring import apply_change, bootstrap_key, key_change, signing_key
+from .merkle import prove_consistency, prove_inclusion, stored_hash_count, stored_hash_index
+from .merkle import stored_hashes_for_leaf, tree_hash
+from .note import Signer, Verifier
+from .store import KeyRecord, KeyView, LedgerStore, SequencedBatch, SequenceHead
+from .tiles import CachingTileReader, SubtreeCache, TileHashReader, new_tiles, read_tile_data
+
+__all__ = ["Appended", "BatchIntegrator", "Ledger"]
+
+
+@dataclass(frozen=True)
+class Appended:
+    entry: Entry
+    receipt: bytes | None  # signed note, see ledger.checkpoint.Receipt
+
+
+def _verify_one(args: tuple[bytes, bytes, bytes]) -> bool:
+    pub, msg, sig = args
+    try:
+        verify_ed25519(pub, msg, sig)
+    except InvalidSignatureError:
+        return False
+    return True
+
+
+class _Overlay:
+    """Stored hashes of a tree being extended: new ones in memory, older ones from tiles."""
+
+    def __init__(self, base: int, older: TileHashReader) -> None:
+        self.base = base
+        self.older = older
+        self.new: list[Hash] = []
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[Hash]:
+        old = [i for i in indexes if i < self.base]
+        from_tiles = iter(self.older.read_hashes(old)) if old else iter(())
+        return [self.new[i - self.base] if i >= self.base else next(from_tiles) for i in indexes]
+
+
+class Ledger:
+    def __init__(self, store: LedgerStore, *, origin: str, log_signer: Signer,
+                 clock: Callable[[], str] = utc_now) -> None:
+        check_origin(origin)
+        if log_signer.name != origin:
+            raise ValueError(f"the log key must be named after the origin {origin!r}")
+        self.store = store
+        self.origin = origin
+        self.log_signer = log_signer
+        self.clock = clock
+        self.tiles = CachingTileReader(store)
+        self.subtrees = SubtreeCache()
+        self._integrate_lock = threading.Lock()
+        self._checkpointed: set[int] = set()
+
+    # -- sequencing ---------------------------------------------------------------------
+
+    def append(self, statement: Statement) -> Appended:
+        return self.append_batch([statement])[0]
+
+    def append_batch(self, statements: Sequence[Statement], *, receipts: bool = True,
+                     executor: Executor | None = None) -> list[Appended]:
+        """Sequence statements in order, all or none; raises on the first one refused."""
+        if not statements:
+            return []
+        verified = self._preverify(statements, executor)
+
+        def build(head: SequenceHead, view: KeyView) -> SequencedBatch:
+            return self._build(head, view, statements, verified)
+
+        batch = self.store.sequence(build)
+        out = []
+        for e in batch.entries:
+            note = None
+            if receipts:
+                note = sign_receipt(Receipt(self.origin, e.index, e.leaf_hash, e.time), self.log_signer)
+            out.append(Appended(e, note))
+        return out
+
+    def _preverify(self, statements: Sequence[Statement], executor: Executor | None) -> list[bytes | None]:
+        """Check signatures before taking the lock; returns the public key each one verified with."""
+        registered = {st.subject: st for st in statements if st.kind == "key.register"}
+        known = self.store.get_keys({st.key for st in statements})
+        pubs: list[bytes | None] = []
+        for st in statements:
+            rec = known.get(st.key)
+            if rec is not None:
+                pubs.append(rec.public_key)
+            elif st.key in registered:
+                try:
+                    pubs.append(bootstrap_public(registered[st.key]))
+                except Exception:
+                    pubs.append(None)
+            else:
+                pubs.append(None)  # maybe registered concurrently; checked under the lock
+        jobs = [(p, st.signed_message(), st.sig) for p, st in zip(pubs, statements) if p is not None]
+        results = list(executor.map(_verify_one, jobs, chunksize=64)) if executor else [_verify_one(j) for j in jobs]
+        it = iter(results)
+        out: list[bytes | None] = []
+        for i, p in enumerate(pubs):
+            if p is None:
+                out.append(None)
+            elif next(it):
+                out.append(p)
+            else:
+                raise InvalidSignatureError(f"statement {i}: signature by key {statements[i].key} does not verify")
+        return out
+
+    def _build(self, head: SequenceHead, view: KeyView, statements: Sequence[Statement],
+               verified: list[bytes | None]) -> SequencedBatch:
+        wanted = {st.key for st in statements} | {st.subject for st in statements if st.kind.startswith("key.")}
+        keys: dict[str, KeyRecord] = view.get_keys(wanted)
+        batch = SequencedBatch([])
+        index, prev = head.size, head.last_hash
+        for i, st in enumerate(statements):
+            try:
+                signer = signing_key(index, st, keys)
+            except UnknownKeyError as exc:
+                raise UnknownKeyError(f"statement {i}: {exc}") from exc
+            if verified[i] != signer.public_key:
+                verify_ed25519(signer.public_key, st.signed_message(), st.sig)
+            change = key_change(index, st, signer, keys)
+            apply_change(keys, index, change)
+            if change is not None:
+                if change[0] == "register":
+                    batch.new_keys.append(keys[st.subject])
+                else:
+                    batch.revocations.append((st.subject, index))
+            e = Entry.build(index, prev, self.clock(), st)
+            batch.entries.append(e)
+            index, prev = index + 1, e.leaf_hash
+        return batch
+
+    # -- integration --------------------------------------------------------------------
+
+    def integrate(self, max_entries: int | None = None) -> int:
+        """Integrate sequenced entries into the tree and publish a checkpoint; returns its size."""
+        with self._integrate_lock:
+            for _ in range(20):
+                try:
+                    return self._integrate_once(max_entries)
+                except ConflictError:
+                    time.sleep(0.01)  # another process published; start again from its checkpoint
+            raise ConflictError("could not publish a checkpoint after 20 tries")
+
+    def _integrate_once(self, max_entries: int | None) -> int:
+        latest = self.store.latest_checkpoint()
+        old = latest[0] if latest else 0
+        sequenced = self.store.head().size
+        new = sequenced if max_entries is None else min(sequenced, old + max_entries)
+        if latest is not None and new == old:
+            return old
+        overlay = _Overlay(stored_hash_count(old), TileHashReader(old, self.tiles, self.subtrees))
+        for i, lh in enumerate(self.store.read_leaf_hashes(old, new)):
+            n = old + i
+            assert stored_hash_index(0, n) == overlay.base + len(overlay.new)
+            overlay.new.extend(stored_hashes_for_leaf(n, lh, overlay))
+        tiles = {t: read_tile_data(t, overlay) for t in new_tiles(old, new)}
+        root = tree_hash(new, overlay)
+        note = sign_checkpoint(Checkpoint(self.origin, new, root), self.log_signer)
+        self.store.publish(old if latest else None, tiles, new, note)
+        return new
+
+    # -- reading ------------------------------------------------------------------------
+
+    def checkpoint(self) -> tuple[int, bytes]:
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            raise NotFoundError("no checkpoint has been published yet")
+        return latest
+
+    def checkpoint_at(self, size: int) -> bytes:
+        return self.store.checkpoint(size)
+
+    def _require_checkpoint(self, size: int) -> None:
+        """Proofs are served only for sizes the log signed; those never go away, so remember them."""
+        if size in self._checkpointed:
+            return
+        self.store.checkpoint(size)  # raises NotFoundError unless a checkpoint of this size exists
+        if len(self._checkpointed) > 100_000:
+            self._checkpointed.clear()
+        self._checkpointed.add(size)
+
+    def tree_hash(self, size: int) -> Hash:
+        self._require_checkpoint(size)
+        return tree_hash(size, TileHashReader(size, self.tiles, self.subtrees))
+
+    def inclusion_proof(self, index: int, size: int) -> list[Hash]:
+        """RFC 9162 inclusion proof of entry `index` in the checkpointed tree of `size`."""
+        self._require_checkpoint(size)
+        if not 0 <= index < size:
+            raise NotFoundError(f"entry {index} is not in the tree of size {size}")
+        return prove_inclusion(size, index, TileHashReader(size, self.tiles, self.subtrees))
+
+    def consistency_proof(self, first: int, second: int) -> list[Hash]:
+        self._require_checkpoint(first)
+        self._require_checkpoint(second)
+        if first > second:
+            raise NotFoundError(f"size {first} is after size {second}")
+        return prove_consistency(first, second, TileHashReader(second, self.tiles, self.subtrees))
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        return [leaf for leaf, _ in self.store.read_entries(start, end)]
+
+    def entry(self, index: int) -> Entry:
+        return Entry.from_leaf(self.entries(index, index + 1)[0])
+
+    def verifier(self) -> Verifier:
+        from keys.ed25519 import Ed25519Verifier
+
+        return Ed25519Verifier(self.origin, self.log_signer.public)  # type: ignore[attr-defined]
+
+    def open_checkpoint(self, note: bytes) -> Checkpoint:
+        return open_checkpoint(note, self.origin, self.verifier())[0]
+
+
+def bootstrap_public(st: Statement) -> bytes:
+    """The public key a key.register statement registers (used to pre-verify self-signed ones)."""
+    return bootstrap_key(st).public_key if st.key == st.subject else b""
+
+
+class BatchIntegrator:
+    """Integrates in the background: when `batch_size` entries wait, or the oldest has waited `delay`."""
+
+    def __init__(self, ledger: Ledger, *, batch_size: int = 256, delay: float = 0.5,
+                 poll: float = 0.02) -> None:
+        self.ledger = ledger
+        self.batch_size = batch_size
+        self.delay = delay
+        self.poll = poll
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors: list[BaseException] = []
+        self.integrations = 0
+
+    def run_once(self, pending_since: float | None) -> float | None:
+        latest = self.ledger.store.latest_checkpoint()
+        pending = self.ledger.store.head().size - (latest[0] if latest else 0)
+        now = time.monotonic()
+        if pending <= 0:
+            return None
+        since = pending_since if pending_since is not None else now
+        if pending >= self.batch_size or now - since >= self.delay:
+            self.ledger.integrate(self.batch_size)
+            self.integrations += 1
+            return None if pending <= self.batch_size else now
+        return since
+
+    def _loop(self) -> None:
+        since: float | None = None
+        while not self._stop.is_set():
+            try:
+                since = self.run_once(since)
+            except Exception as exc:  # keep serving; the error is reported by .errors
+                self.errors.append(exc)
+            self._stop.wait(self.poll)
+
+    def start(self) -> "BatchIntegrator":
+        self._thread = threading.Thread(target=self._loop, name="regledger-integrator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        self.ledger.integrate()  # nothing sequenced is left out of the final checkpoint
+
+

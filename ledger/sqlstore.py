@@ -1,0 +1,297 @@
+"""LedgerStore on SQL through SQLModel: SQLite (WAL) by default, PostgreSQL given a URL.
+
+The only module that imports sqlmodel/sqlalchemy.  Writers serialise on one row:
+PostgreSQL takes `SELECT ... FOR UPDATE` on it; SQLite opens every write transaction with
+BEGIN IMMEDIATE, which takes the database's single write lock up front, so two processes
+never both read the same head and append after it.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, and_, event, or_, tuple_
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Field, SQLModel, create_engine, insert, select, update
+
+from .entry import GENESIS_PREV
+from .errors import ConflictError, LedgerError, NotFoundError, PushbackError
+from .hashes import Hash
+from .store import KeyRecord, KeyView, SequencedBatch, SequenceHead, check_tile_growth
+from .tiles import Tile
+
+__all__ = ["SQLStore", "normalise_url"]
+
+
+class EntryRow(SQLModel, table=True):
+    __tablename__ = "rl_entries"
+    idx: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    leaf: bytes = Field(sa_type=LargeBinary)
+    leaf_hash: bytes = Field(sa_type=LargeBinary)
+
+
+class TileRow(SQLModel, table=True):
+    __tablename__ = "rl_tiles"
+    level: int = Field(sa_type=Integer, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    n: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    data: bytes = Field(sa_type=LargeBinary)
+
+
+class CheckpointRow(SQLModel, table=True):
+    __tablename__ = "rl_checkpoints"
+    size: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    note: bytes = Field(sa_type=LargeBinary)
+
+
+class HeadRow(SQLModel, table=True):
+    """Row 1: the sequenced size and last leaf hash.  Row 2: the published checkpoint size."""
+
+    __tablename__ = "rl_head"
+    id: int = Field(sa_type=Integer, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    size: int = Field(sa_type=BigInteger)
+    last_hash: bytes = Field(sa_type=LargeBinary)
+
+
+class KeyRow(SQLModel, table=True):
+    __tablename__ = "rl_keys"
+    key_id: str = Field(sa_type=String(32), primary_key=True)
+    public_key: bytes = Field(sa_type=LargeBinary)
+    name: str = Field(sa_type=String(128))
+    role: str = Field(sa_type=String(32))
+    scope: str = Field(sa_type=Text)
+    registered_at: int = Field(sa_type=BigInteger)
+    revoked_at: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+
+
+_SEQ, _PUB = 1, 2
+E, T, C, H, K = (EntryRow.__table__, TileRow.__table__, CheckpointRow.__table__,  # type: ignore[attr-defined]
+                 HeadRow.__table__, KeyRow.__table__)  # type: ignore[attr-defined]
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain postgresql:// URLs and use the psycopg (v3) driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _key_record(row: Any) -> KeyRecord:
+    return KeyRecord(row.key_id, bytes(row.public_key), row.name, row.role, json.loads(row.scope),
+                     row.registered_at, row.revoked_at)
+
+
+class _ConnKeys:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get_keys(self, key_ids: Iterable[str]) -> dict[str, KeyRecord]:
+        ids = sorted(set(key_ids))
+        if not ids:
+            return {}
+        rows = self.conn.execute(select(K).where(K.c.key_id.in_(ids))).all()
+        return {r.key_id: _key_record(r) for r in rows}
+
+
+class SQLStore:
+    def __init__(self, url: str, *, create: bool = False, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+        else:
+            kwargs.update(pool_pre_ping=True)
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        self.read_engine: Engine = self.engine
+        if self.is_sqlite:
+            _sqlite_setup(self.engine, immediate=True)
+            self.read_engine = create_engine(self.url, **kwargs)
+            _sqlite_setup(self.read_engine, immediate=False)
+        if create:
+            self.create()
+
+    def create(self) -> None:
+        """Create the tables and head rows if missing (idempotent)."""
+        SQLModel.metadata.create_all(self.engine, tables=[E, T, C, H, K])
+        with self._write() as conn:
+            have = {r.id for r in conn.execute(select(H.c.id)).all()}
+            if _SEQ not in have:
+                conn.execute(insert(H).values(id=_SEQ, size=0, last_hash=GENESIS_PREV))
+            if _PUB not in have:
+                conn.execute(insert(H).values(id=_PUB, size=-1, last_hash=b""))
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise PushbackError("the database is busy; retry") from exc
+            raise
+
+    def sequence(self, build: Callable[[SequenceHead, KeyView], SequencedBatch]) -> SequencedBatch:
+        with self._write() as conn:
+            row = conn.execute(select(H.c.size, H.c.last_hash).where(H.c.id == _SEQ).with_for_update()).one()
+            batch = build(SequenceHead(row.size, Hash(bytes(row.last_hash))), _ConnKeys(conn))
+            if not batch.entries:
+                return batch
+            if batch.entries[0].index != row.size:
+                raise AssertionError("batch does not continue the log")
+            conn.execute(insert(E), [{"idx": e.index, "leaf": e.leaf, "leaf_hash": e.leaf_hash}
+                                     for e in batch.entries])
+            if batch.new_keys:
+                conn.execute(insert(K), [{
+                    "key_id": k.key_id, "public_key": k.public_key, "name": k.name, "role": k.role,
+                    "scope": json.dumps(k.scope, sort_keys=True, ensure_ascii=False),
+                    "registered_at": k.registered_at, "revoked_at": None} for k in batch.new_keys])
+            for key_id, at in batch.revocations:
+                conn.execute(update(K).where(K.c.key_id == key_id, K.c.revoked_at.is_(None)).values(revoked_at=at))
+            last = batch.entries[-1]
+            res = conn.execute(update(H).where(H.c.id == _SEQ, H.c.size == row.size)
+                               .values(size=last.index + 1, last_hash=last.leaf_hash))
+            if res.rowcount != 1:
+                raise ConflictError("the sequence head moved during a locked append")
+            return batch
+
+    def head(self) -> SequenceHead:
+        with self.read_engine.connect() as conn:
+            row = conn.execute(select(H.c.size, H.c.last_hash).where(H.c.id == _SEQ)).one_or_none()
+        if row is None:
+            raise LedgerError("the database has no ledger; run `regledger init` first")
+        return SequenceHead(row.size, Hash(bytes(row.last_hash)))
+
+    def get_keys(self, key_ids: Iterable[str]) -> dict[str, KeyRecord]:
+        with self.read_engine.connect() as conn:
+            return _ConnKeys(conn).get_keys(key_ids)
+
+    def all_keys(self) -> list[KeyRecord]:
+        with self.read_engine.connect() as conn:
+            return [_key_record(r) for r in conn.execute(select(K).order_by(K.c.registered_at)).all()]
+
+    def read_entries(self, start: int, end: int) -> list[tuple[bytes, bytes]]:
+        if start == end:
+            return []
+        with self.read_engine.connect() as conn:
+            rows = conn.execute(select(E.c.idx, E.c.leaf, E.c.leaf_hash)
+                                .where(E.c.idx >= start, E.c.idx < end).order_by(E.c.idx)).all()
+        if len(rows) != end - start:
+            raise NotFoundError(f"entries {start}..{end - 1} are not all sequenced")
+        return [(bytes(r.leaf), bytes(r.leaf_hash)) for r in rows]
+
+    def read_leaf_hashes(self, start: int, end: int) -> list[Hash]:
+        if start == end:
+            return []
+        with self.read_engine.connect() as conn:
+            rows = conn.execute(select(E.c.leaf_hash).where(E.c.idx >= start, E.c.idx < end)
+                                .order_by(E.c.idx)).all()
+        if len(rows) != end - start:
+            raise NotFoundError(f"entries {start}..{end - 1} are not all sequenced")
+        return [Hash(bytes(r.leaf_hash)) for r in rows]
+
+    def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
+        if not tiles:
+            return []
+        keys = sorted({(t.level, t.n) for t in tiles})
+        with self.read_engine.connect() as conn:
+            rows = conn.execute(select(T.c.level, T.c.n, T.c.data).where(
+                or_(*[and_(T.c.level == lv, T.c.n == n) for lv, n in keys]))).all()
+        found = {(r.level, r.n): bytes(r.data) for r in rows}
+        out = []
+        for t in tiles:
+            data = found.get((t.level, t.n))
+            if data is None or len(data) < t.width * 32:
+                raise NotFoundError(f"{t.path()} is not stored")
+            out.append(data)
+        return out
+
+    def publish(self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes) -> None:
+        expected = -1 if old_size is None else old_size
+        try:
+            with self._write() as conn:
+                cur = conn.execute(select(H.c.size).where(H.c.id == _PUB).with_for_update()).scalar_one()
+                if cur != expected:
+                    raise ConflictError(f"published size is {cur}, not {expected}")
+                keys = [(t.level, t.n) for t in tiles]
+                stored: dict[tuple[int, int], bytes] = {}
+                if keys:
+                    rows = conn.execute(select(T.c.level, T.c.n, T.c.data)
+                                        .where(tuple_(T.c.level, T.c.n).in_(keys))).all()
+                    stored = {(r.level, r.n): bytes(r.data) for r in rows}
+                inserts = []
+                for t, data in tiles.items():
+                    old = stored.get((t.level, t.n))
+                    if not check_tile_growth(t, old, data):
+                        continue
+                    if old is None:
+                        inserts.append({"level": t.level, "n": t.n, "data": data})
+                        continue
+                    res = conn.execute(update(T).where(T.c.level == t.level, T.c.n == t.n, T.c.data == old)
+                                       .values(data=data))
+                    if res.rowcount != 1:
+                        raise ConflictError(f"{t.path()} changed during publish")
+                if inserts:
+                    conn.execute(insert(T), inserts)
+                conn.execute(insert(C).values(size=size, note=note))
+                res = conn.execute(update(H).where(H.c.id == _PUB, H.c.size == expected).values(size=size))
+                if res.rowcount != 1:
+                    raise ConflictError("published size changed during publish")
+        except IntegrityError as exc:
+            raise ConflictError("a concurrent publish stored the same rows") from exc
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        with self.read_engine.connect() as conn:
+            size = conn.execute(select(H.c.size).where(H.c.id == _PUB)).scalar_one_or_none()
+            if size is None or size < 0:
+                return None
+            note = conn.execute(select(C.c.note).where(C.c.size == size)).scalar_one()
+        return size, bytes(note)
+
+    def checkpoint(self, size: int) -> bytes:
+        with self.read_engine.connect() as conn:
+            note = conn.execute(select(C.c.note).where(C.c.size == size)).scalar_one_or_none()
+        if note is None:
+            raise NotFoundError(f"no checkpoint of size {size}")
+        return bytes(note)
+
+    def iter_tiles(self) -> Iterator[tuple[int, int, bytes]]:
+        yield from self._iter(select(T.c.level, T.c.n, T.c.data).order_by(T.c.level, T.c.n))
+
+    def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]:
+        yield from self._iter(select(C.c.size, C.c.note).order_by(C.c.size))
+
+    def _iter(self, stmt: Any) -> Iterator[Any]:
+        with self.read_engine.connect() as conn:
+            for row in conn.execution_options(yield_per=1000).execute(stmt):
+                yield tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+
+    def drop_all(self) -> None:
+        """Remove every ledger table (tests only)."""
+        SQLModel.metadata.drop_all(self.engine, tables=[E, T, C, H, K])
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+
+def _sqlite_setup(engine: Engine, *, immediate: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+

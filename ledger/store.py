@@ -1,0 +1,189 @@
+"""The one narrow storage interface, and an in-memory implementation of it.
+
+Contracts every implementation keeps (the tests hold MemoryStore and SQLStore to them):
+- `sequence` runs `build` under the log's single writer lock and stores what it returns
+  atomically: all of the batch or none of it.  Indexes are gapless and never reused.
+- entries and checkpoints are written once and never changed; a tile only ever grows by
+  appending hashes (a partial tile is the prefix of every wider version of it).
+- `publish` is a compare-and-swap: it stores tiles and the checkpoint and moves the
+  published size from `old_size` to `size` in one transaction, or raises ConflictError and
+  stores nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+
+from .entry import GENESIS_PREV, Entry
+from .errors import ConflictError, NotFoundError
+from .hashes import Hash
+from .tiles import Tile
+
+__all__ = [
+    "KeyRecord",
+    "KeyView",
+    "LedgerStore",
+    "MemoryStore",
+    "SequenceHead",
+    "SequencedBatch",
+    "check_tile_growth",
+]
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """A statement key as the ledger knows it (a projection of key.register / key.revoke)."""
+
+    key_id: str
+    public_key: bytes
+    name: str
+    role: str
+    scope: Mapping[str, Any]
+    registered_at: int  # index of the key.register entry
+    revoked_at: int | None = None  # index of the key.revoke entry
+
+    def valid_at(self, index: int) -> bool:
+        """Valid for statements sequenced after its registration and before its revocation."""
+        return self.registered_at < index and (self.revoked_at is None or index < self.revoked_at)
+
+
+@dataclass(frozen=True)
+class SequenceHead:
+    size: int
+    last_hash: Hash
+
+
+@dataclass
+class SequencedBatch:
+    entries: list[Entry]
+    new_keys: list[KeyRecord] = field(default_factory=list)
+    revocations: list[tuple[str, int]] = field(default_factory=list)  # (key_id, revoked_at)
+
+
+class KeyView(Protocol):
+    def get_keys(self, key_ids: Iterable[str]) -> dict[str, KeyRecord]: ...
+
+
+class LedgerStore(Protocol):
+    def sequence(self, build: Callable[[SequenceHead, KeyView], SequencedBatch]) -> SequencedBatch: ...
+    def head(self) -> SequenceHead: ...
+    def get_keys(self, key_ids: Iterable[str]) -> dict[str, KeyRecord]: ...
+    def all_keys(self) -> list[KeyRecord]: ...
+    def read_entries(self, start: int, end: int) -> list[tuple[bytes, bytes]]:
+        """(leaf, stored leaf hash) for indexes start..end-1; NotFoundError past the head."""
+    def read_leaf_hashes(self, start: int, end: int) -> list[Hash]: ...
+    def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]: ...
+    def publish(self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes) -> None: ...
+    def latest_checkpoint(self) -> tuple[int, bytes] | None: ...
+    def checkpoint(self, size: int) -> bytes: ...
+    def iter_tiles(self) -> Iterator[tuple[int, int, bytes]]: ...
+    def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]: ...
+    def close(self) -> None: ...
+
+
+def check_tile_growth(tile: Tile, old: bytes | None, new: bytes) -> bool:
+    """True if `new` must be written; raises if it would rewrite stored hashes."""
+    if old is None:
+        return True
+    if len(new) < len(old) or new[: len(old)] != old:
+        raise AssertionError(f"refusing to rewrite stored hashes of {tile.path()}")
+    return len(new) > len(old)
+
+
+class MemoryStore:
+    """LedgerStore in memory, for tests and tools; thread-safe, one process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.entries: list[tuple[bytes, bytes]] = []
+        self.keys: dict[str, KeyRecord] = {}
+        self.tiles: dict[tuple[int, int], bytes] = {}
+        self.checkpoints: dict[int, bytes] = {}
+        self.published: int | None = None
+
+    def sequence(self, build: Callable[[SequenceHead, KeyView], SequencedBatch]) -> SequencedBatch:
+        with self._lock:
+            batch = build(self.head(), self)
+            for i, e in enumerate(batch.entries):
+                assert e.index == len(self.entries) + i, "entries must continue the log"
+            for k in batch.new_keys:
+                assert k.key_id not in self.keys, "key ids are registered once"
+            self.entries.extend((e.leaf, e.leaf_hash) for e in batch.entries)
+            for k in batch.new_keys:
+                self.keys[k.key_id] = k
+            for key_id, at in batch.revocations:
+                old = self.keys[key_id]
+                self.keys[key_id] = KeyRecord(old.key_id, old.public_key, old.name, old.role, old.scope,
+                                              old.registered_at, at)
+            return batch
+
+    def head(self) -> SequenceHead:
+        with self._lock:
+            if not self.entries:
+                return SequenceHead(0, GENESIS_PREV)
+            return SequenceHead(len(self.entries), Hash(self.entries[-1][1]))
+
+    def get_keys(self, key_ids: Iterable[str]) -> dict[str, KeyRecord]:
+        with self._lock:
+            return {k: self.keys[k] for k in key_ids if k in self.keys}
+
+    def all_keys(self) -> list[KeyRecord]:
+        with self._lock:
+            return sorted(self.keys.values(), key=lambda k: k.registered_at)
+
+    def read_entries(self, start: int, end: int) -> list[tuple[bytes, bytes]]:
+        with self._lock:
+            if not 0 <= start <= end <= len(self.entries):
+                raise NotFoundError(f"entries {start}..{end - 1} are not all sequenced")
+            return list(self.entries[start:end])
+
+    def read_leaf_hashes(self, start: int, end: int) -> list[Hash]:
+        return [Hash(h) for _, h in self.read_entries(start, end)]
+
+    def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
+        with self._lock:
+            out = []
+            for t in tiles:
+                data = self.tiles.get((t.level, t.n))
+                if data is None or len(data) < t.width * 32:
+                    raise NotFoundError(f"{t.path()} is not stored")
+                out.append(data)
+            return out
+
+    def publish(self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes) -> None:
+        with self._lock:
+            if self.published != old_size:
+                raise ConflictError(f"published size is {self.published}, not {old_size}")
+            writes = {t: d for t, d in tiles.items() if check_tile_growth(t, self.tiles.get((t.level, t.n)), d)}
+            if size in self.checkpoints:
+                raise AssertionError(f"checkpoint {size} is already stored")
+            for t, d in writes.items():
+                self.tiles[(t.level, t.n)] = d
+            self.checkpoints[size] = note
+            self.published = size
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        with self._lock:
+            return None if self.published is None else (self.published, self.checkpoints[self.published])
+
+    def checkpoint(self, size: int) -> bytes:
+        with self._lock:
+            if size not in self.checkpoints:
+                raise NotFoundError(f"no checkpoint of size {size}")
+            return self.checkpoints[size]
+
+    def iter_tiles(self) -> Iterator[tuple[int, int, bytes]]:
+        with self._lock:
+            items = sorted(self.tiles.items())
+        for (level, n), data in items:
+            yield level, n, data
+
+    def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]:
+        with self._lock:
+            items = sorted(self.checkpoints.items())
+        yield from items
+
+    def close(self) -> None:
+        pass
