@@ -25,12 +25,15 @@ __all__ = [
     "Tile",
     "TileHashReader",
     "TileReader",
+    "decode_entry_bundle",
+    "encode_entry_bundle",
     "entry_bundle_path",
     "hash_from_tile",
     "new_tiles",
     "parse_tile_path",
     "read_tile_data",
     "tile_for_index",
+    "tiles_for_size",
 ]
 
 TILE_HEIGHT = 8
@@ -71,6 +74,29 @@ def entry_bundle_path(n: int, width: int = TILE_WIDTH) -> str:
     """`tile/entries/<N>[.p/<W>]`: the bundle of entries (n*256 .. n*256+width-1)."""
     Tile(0, n, width)  # validates
     return f"tile/entries/{_encode_n(n)}{'' if width == TILE_WIDTH else f'.p/{width}'}"
+
+
+def encode_entry_bundle(leaves: Sequence[bytes]) -> bytes:
+    """C2SP entry bundle: each entry as a big-endian uint16 length and its bytes."""
+    out = bytearray()
+    for leaf in leaves:
+        if len(leaf) > 0xFFFF:
+            raise MalformedError(f"entry of {len(leaf)} bytes does not fit an entry bundle")
+        out += len(leaf).to_bytes(2, "big") + leaf
+    return bytes(out)
+
+
+def decode_entry_bundle(data: bytes) -> list[bytes]:
+    leaves, pos = [], 0
+    while pos < len(data):
+        if pos + 2 > len(data):
+            raise MalformedError("entry bundle ends inside a length prefix")
+        n = int.from_bytes(data[pos : pos + 2], "big")
+        if pos + 2 + n > len(data):
+            raise MalformedError("entry bundle ends inside an entry")
+        leaves.append(data[pos + 2 : pos + 2 + n])
+        pos += 2 + n
+    return leaves
 
 
 _PATH_RE = re.compile(r"^tile/(entries|0|[1-9][0-9]{0,2})/((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?$")

@@ -1,0 +1,197 @@
+"""Re-verify everything a ledger has stored, row by row, and report the first discrepancy.
+
+Recomputes: every leaf hash, the hash chain, each statement's signature under the key rules
+of `ledger.keyring`, every tile (full and partial, all levels), every checkpoint's signature
+and root, the key projection and the sequence head.  Memory stays O(log n) plus one chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from keys.ed25519 import verify_ed25519
+
+from .checkpoint import open_checkpoint
+from .entry import GENESIS_PREV, Entry
+from .errors import LedgerError, VerificationError
+from .hashes import EMPTY_ROOT, HASH_SIZE, Hash, leaf_hash, node_hash
+from .keyring import apply_change, key_change, signing_key
+from .note import Verifier
+from .store import KeyRecord, LedgerStore
+from .tiles import TILE_WIDTH, Tile, tiles_for_size
+
+__all__ = ["AuditFailure", "AuditReport", "audit"]
+
+CHUNK = 2000
+
+
+class AuditFailure(VerificationError):
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(f"{where}: {what}")
+        self.where = where
+        self.what = what
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    entries: int
+    tiles: int
+    checkpoints: int
+    keys: int
+    published_size: int
+    root: Hash
+
+
+class _CompactRange:
+    """The roots of the perfect subtrees covering leaves 0..n-1; gives MTH(D[0:n]) cheaply."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[int, Hash]] = []
+
+    def push(self, h: Hash) -> None:
+        height = 0
+        while self.stack and self.stack[-1][0] == height:
+            h = node_hash(self.stack.pop()[1], h)
+            height += 1
+        self.stack.append((height, h))
+
+    def root(self) -> Hash:
+        if not self.stack:
+            return EMPTY_ROOT
+        h = self.stack[-1][1]
+        for _, left in reversed(self.stack[:-1]):
+            h = node_hash(left, h)
+        return h
+
+
+def _tile_root(hashes: list[bytes]) -> Hash:
+    while len(hashes) > 1:
+        hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+    return Hash(hashes[0])
+
+
+class _TileChecker:
+    """Rebuilds tiles from leaf hashes and compares each with the stored one as it completes."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+        self.partial: list[list[bytes]] = []
+        self.count: list[int] = []
+        self.checked = 0
+
+    def push(self, level: int, h: bytes) -> None:
+        while len(self.partial) <= level:
+            self.partial.append([])
+            self.count.append(0)
+        self.partial[level].append(h)
+        if len(self.partial[level]) == TILE_WIDTH:
+            hashes = self.partial[level]
+            self._compare(Tile(level, self.count[level]), b"".join(hashes), exact=False)
+            self.partial[level] = []
+            self.count[level] += 1
+            self.push(level + 1, _tile_root(hashes))
+
+    def finish(self) -> None:
+        for level, hashes in enumerate(self.partial):
+            if hashes:
+                self._compare(Tile(level, self.count[level], len(hashes)), b"".join(hashes), exact=True)
+
+    def _compare(self, tile: Tile, expected: bytes, *, exact: bool) -> None:
+        try:
+            stored = self.store.read_tiles([tile])[0]
+        except LedgerError as exc:
+            raise AuditFailure(f"tile {tile.path()}", f"missing ({exc})") from None
+        if exact and len(stored) != len(expected):
+            raise AuditFailure(f"tile {tile.path()}", f"stored width {len(stored) // HASH_SIZE}, expected {tile.width}")
+        if stored[: len(expected)] != expected:
+            for i in range(0, len(expected), HASH_SIZE):
+                if stored[i : i + HASH_SIZE] != expected[i : i + HASH_SIZE]:
+                    raise AuditFailure(f"tile {tile.path()}", f"hash {i // HASH_SIZE} differs: stored "
+                                       f"{stored[i:i + HASH_SIZE].hex()}, recomputed {expected[i:i + HASH_SIZE].hex()}")
+        self.checked += 1
+
+
+def audit(store: LedgerStore, *, origin: str, verifier: Verifier,
+          progress: Callable[[int, int], None] | None = None) -> AuditReport:
+    """Raise AuditFailure at the first discrepancy; return counts when everything checks."""
+    head = store.head()
+    latest = store.latest_checkpoint()
+    published = latest[0] if latest else 0
+    checkpoints = list(store.iter_checkpoints())
+    pending = iter(checkpoints)
+    next_cp = next(pending, None)
+    tiles = _TileChecker(store)
+    compact = _CompactRange()
+    keys: dict[str, KeyRecord] = {}
+    prev: bytes = GENESIS_PREV
+    seen_cps = 0
+
+    def check_checkpoints(size: int) -> None:
+        nonlocal next_cp, seen_cps
+        while next_cp is not None and next_cp[0] == size:
+            where = f"checkpoint {size}"
+            try:
+                cp, _ = open_checkpoint(next_cp[1], origin, verifier)
+            except LedgerError as exc:
+                raise AuditFailure(where, f"signature or format: {exc}") from None
+            if cp.size != size:
+                raise AuditFailure(where, f"note says size {cp.size}")
+            if cp.root != compact.root():
+                raise AuditFailure(where, f"root {cp.root.hex()} differs from recomputed {compact.root().hex()}")
+            seen_cps += 1
+            next_cp = next(pending, None)
+
+    check_checkpoints(0)
+    for start in range(0, head.size, CHUNK):
+        rows = store.read_entries(start, min(start + CHUNK, head.size))
+        for offset, (leaf, stored_hash) in enumerate(rows):
+            i = start + offset
+            where = f"entry {i}"
+            lh = leaf_hash(leaf)
+            if lh != stored_hash:
+                raise AuditFailure(where, f"stored leaf hash {stored_hash.hex()} is not SHA-256(0x00||leaf) {lh.hex()}")
+            try:
+                e = Entry.from_leaf(leaf)
+            except LedgerError as exc:
+                raise AuditFailure(where, f"not a valid entry: {exc}") from None
+            if e.index != i:
+                raise AuditFailure(where, f"envelope says index {e.index}")
+            if e.prev != prev:
+                raise AuditFailure(where, f"chain broken: prev {e.prev.hex()}, previous leaf hash {prev.hex()}")
+            try:
+                signer = signing_key(i, e.statement, keys)
+                verify_ed25519(signer.public_key, e.statement.signed_message(), e.statement.sig)
+                apply_change(keys, i, key_change(i, e.statement, signer, keys))
+            except LedgerError as exc:
+                raise AuditFailure(where, f"statement not acceptable: {exc}") from None
+            prev = lh
+            if i < published:
+                tiles.push(0, lh)
+                compact.push(lh)
+                check_checkpoints(i + 1)
+        if progress:
+            progress(min(start + CHUNK, head.size), head.size)
+    if head.last_hash != prev:
+        raise AuditFailure("sequence head", "last hash does not match the last entry")
+    if published > head.size:
+        raise AuditFailure(f"checkpoint {published}", f"published beyond the {head.size} sequenced entries")
+    if next_cp is not None:
+        raise AuditFailure(f"checkpoint {next_cp[0]}", "no checkpoint of this size can exist here")
+    tiles.finish()
+    expected_tiles = {(t.level, t.n): t.width for t in tiles_for_size(published)}
+    stored_tiles = 0
+    for level, n, data in store.iter_tiles():
+        stored_tiles += 1
+        width = expected_tiles.get((level, n))
+        if width is None or len(data) != width * HASH_SIZE:
+            raise AuditFailure(f"tile {Tile(level, n, max(1, min(TILE_WIDTH, len(data) // HASH_SIZE))).path()}",
+                               f"stored {len(data)} bytes, but a tree of size {published} has "
+                               f"{'no such tile' if width is None else f'{width} hashes there'}")
+    if stored_tiles != len(expected_tiles):
+        raise AuditFailure("tiles", f"{stored_tiles} stored, {len(expected_tiles)} expected")
+    stored_keys = {k.key_id: k for k in store.all_keys()}
+    for key_id in sorted(set(stored_keys) | set(keys)):
+        if stored_keys.get(key_id) != keys.get(key_id):
+            raise AuditFailure(f"key {key_id}", "the key table does not match the ledger's key entries")
+    return AuditReport(head.size, stored_tiles, seen_cps, len(keys), published, compact.root())

@@ -1,0 +1,133 @@
+"""`regledger demo`: fill a ledger with signed sample entries, prove and verify them."""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from keys.ed25519 import Ed25519Signer
+from keys.keystore import save_signer
+from keys.vkey import parse_vkey
+from ledger.checkpoint import open_checkpoint
+from ledger.entry import Statement, sign_statement
+from ledger.proof import verify_consistency, verify_inclusion
+from ledger.sequencer import BatchIntegrator, Ledger
+
+from .home import Home, register_key_statement
+from .progress import progress
+
+__all__ = ["DemoSummary", "run_demo"]
+
+DEMO_ORIGIN = "regledger.example.gov.cn/demo"
+SAMPLES = 300
+_REGIONS = [("520000", "贵州省"), ("330000", "浙江省"), ("370000", "山东省"), ("460000", "海南省")]
+_USCCS = ["121200004013590816", "91110000600037341L", "9144030071526726XG", "91310115MA1K3BTP2B"]
+_TOPICS = ["医疗保障结算", "公共交通客流", "不动产登记", "气象观测", "企业登记信息", "供水管网运行"]
+
+
+@dataclass
+class DemoSummary:
+    size: int
+    root_b64: str
+    checkpoints: int
+    inclusion_verified: int
+    consistency_verified: int
+    vkey: str
+    appended: int
+
+
+def _sample(clerk: Ed25519Signer, i: int) -> Statement:
+    region, province = _REGIONS[i % len(_REGIONS)]
+    topic = _TOPICS[i % len(_TOPICS)]
+    return sign_statement(clerk, kind="sample.resource", subject=f"sample-{i:06d}", payload={
+        "name": f"{province}{topic}数据（样例 {i}）",
+        "holder_uscc": _USCCS[i % len(_USCCS)],
+        "region": region,
+        "note": "sample entry written by `regledger demo`; not a real registration",
+    })
+
+
+def _append_all(ledger: Ledger, statements: list[Statement], label: str, batch: int = 256) -> None:
+    integrator = BatchIntegrator(ledger, batch_size=256, delay=0.5).start()
+    show = progress(label)
+    try:
+        for j in range(0, len(statements), batch):
+            ledger.append_batch(statements[j : j + batch], receipts=False)
+            show(min(j + batch, len(statements)), len(statements))
+    finally:
+        integrator.stop()
+
+
+def run_demo(home: Home, *, synthetic: int = 0, say: Callable[[str], None] = print) -> DemoSummary:
+    if not home.exists():
+        home.init(DEMO_ORIGIN, say=say)
+        say(f"initialised {home.path} with origin {DEMO_ORIGIN}")
+    ledger = home.open()
+    admin = home.admin()
+    clerk_name = f"demo-registrant@{ledger.origin}"
+    clerk_path = home.key_path("demo-registrant")
+    appended = 0
+    if any(k.name == clerk_name for k in ledger.store.all_keys()):
+        clerk = home.signer("demo-registrant", clerk_name)
+        say("the demo samples are already in this ledger; not adding them again")
+    else:
+        clerk = Ed25519Signer.generate(clerk_name)
+        save_signer(clerk_path, clerk, home.passphrase())
+        ledger.append(register_key_statement(admin, clerk, "registrant", {"region": "520000"}))
+        samples = [_sample(clerk, i) for i in range(SAMPLES)]
+        # Small batches with a short delay, so the demo shows several checkpoints.
+        integrator = BatchIntegrator(ledger, batch_size=64, delay=0.05).start()
+        try:
+            for j in range(0, SAMPLES, 20):
+                ledger.append_batch(samples[j : j + 20], receipts=False)
+                time.sleep(0.01)
+        finally:
+            integrator.stop()
+        appended += SAMPLES + 1
+        say(f"appended {SAMPLES} signed sample entries (and the demo clerk's key registration)")
+    if synthetic:
+        base = ledger.store.head().size
+        statements = [_sample(clerk, base + i) for i in range(synthetic)]
+        _append_all(ledger, statements, "synthetic entries")
+        appended += synthetic
+        say(f"appended {synthetic} synthetic signed entries")
+    ledger.integrate()
+    return verify_everything(ledger, say=say, appended=appended)
+
+
+def verify_everything(ledger: Ledger, *, say: Callable[[str], None], appended: int,
+                      sample: int = 1000) -> DemoSummary:
+    """Verify the latest checkpoint with the published vkey, inclusion proofs and consistency proofs."""
+    vkey = ledger.verifier().vkey()
+    verifier = parse_vkey(vkey)
+    size, note = ledger.checkpoint()
+    cp, _ = open_checkpoint(note, ledger.origin, verifier)
+    indexes = list(range(size)) if size <= sample else sorted(random.sample(range(size), sample))
+    leaf_hashes = {}
+    for i in indexes:
+        leaf_hashes[i] = ledger.store.read_leaf_hashes(i, i + 1)[0]
+    for i in indexes:
+        verify_inclusion(i, size, leaf_hashes[i], ledger.inclusion_proof(i, size), cp.root)
+    sizes = [s for s, _ in ledger.store.iter_checkpoints()]
+    roots = {}
+    for s in sizes:
+        roots[s] = open_checkpoint(ledger.checkpoint_at(s), ledger.origin, verifier)[0].root
+    consistency = 0
+    for a, b in zip(sizes, sizes[1:]):
+        verify_consistency(a, b, roots[a], roots[b], ledger.consistency_proof(a, b))
+        consistency += 1
+    for a in sizes[:-1]:
+        verify_consistency(a, size, roots[a], cp.root, ledger.consistency_proof(a, size))
+        consistency += 1
+    summary = DemoSummary(size, base64.b64encode(cp.root).decode(), len(sizes), len(indexes), consistency,
+                          vkey, appended)
+    say(f"tree size:            {summary.size}")
+    say(f"root:                 {summary.root_b64}")
+    say(f"checkpoints:          {summary.checkpoints} (every one kept and signed)")
+    say(f"inclusion proofs:     {summary.inclusion_verified} generated and verified against the signed checkpoint")
+    say(f"consistency proofs:   {summary.consistency_verified} generated and verified between checkpoints")
+    say(f"log verifier key:     {summary.vkey}")
+    return summary

@@ -1,0 +1,116 @@
+"""An instance's home folder: config, encrypted keys, the SQLite database.
+
+    <home>/config.json        {"origin": ..., "admin_name": ...}
+    <home>/keys/log.pem       the log key (signs checkpoints and receipts), encrypted PKCS#8
+    <home>/keys/admin.pem     the first administrator key (entry 0), encrypted PKCS#8
+    <home>/passphrase         only if REGLEDGER_PASSPHRASE was unset at init (mode 0600)
+    <home>/ledger.sqlite      unless --db / REGLEDGER_DB points at PostgreSQL
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from keys.ed25519 import Ed25519Signer
+from keys.keystore import PASSPHRASE_ENV, load_signer, read_passphrase, save_signer
+from keys.keystore import write_passphrase_file
+from ledger.checkpoint import check_origin
+from ledger.entry import sign_statement
+from ledger.errors import LedgerError
+from ledger.keyring import KEY_REGISTER
+from ledger.sequencer import Ledger
+from ledger.sqlstore import SQLStore
+
+__all__ = ["Home", "HomeError", "default_home", "register_key_statement"]
+
+
+class HomeError(LedgerError):
+    """The home folder is missing, incomplete, or already initialised."""
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("REGLEDGER_HOME", "./regledger-home"))
+
+
+def register_key_statement(admin: Ed25519Signer, key: Ed25519Signer, role: str, scope: dict | None = None):
+    """A key.register statement for `key`, signed by `admin` (self-signed for entry 0)."""
+    payload = {"public_key": base64.b64encode(key.public).decode(), "name": key.name, "role": role}
+    if scope:
+        payload["scope"] = scope
+    return sign_statement(admin, kind=KEY_REGISTER, subject=key.key_id, payload=payload)
+
+
+@dataclass
+class Home:
+    path: Path
+    db_url: str | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def passphrase_path(self) -> Path:
+        return self.path / "passphrase"
+
+    def key_path(self, label: str) -> Path:
+        return self.path / "keys" / f"{label}.pem"
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    def config(self) -> dict:
+        if not self.exists():
+            raise HomeError(f"{self.path} is not a regledger home; run `regledger init --origin ORIGIN`")
+        return json.loads(self.config_path.read_text())
+
+    def url(self) -> str:
+        return self.db_url or os.environ.get("REGLEDGER_DB") or f"sqlite:///{(self.path / 'ledger.sqlite').resolve()}"
+
+    def passphrase(self) -> bytes:
+        return read_passphrase(self.passphrase_path)
+
+    def signer(self, label: str, name: str) -> Ed25519Signer:
+        return load_signer(self.key_path(label), name, self.passphrase())
+
+    def init(self, origin: str, *, say=print) -> Ledger:
+        """Create the home, the log and admin keys, and the ledger with its entry 0."""
+        check_origin(origin)
+        if self.exists():
+            raise HomeError(f"{self.path} is already initialised (origin {self.config()['origin']})")
+        self.path.mkdir(parents=True, exist_ok=True)
+        if os.environ.get(PASSPHRASE_ENV):
+            passphrase = os.environ[PASSPHRASE_ENV].encode()
+        elif self.passphrase_path.exists():
+            passphrase = read_passphrase(self.passphrase_path)
+        else:
+            passphrase = write_passphrase_file(self.passphrase_path)
+            say(f"{PASSPHRASE_ENV} is unset: generated a key passphrase into {self.passphrase_path} (mode 0600)")
+        log = Ed25519Signer.generate(origin)
+        admin = Ed25519Signer.generate(f"admin@{origin}")
+        save_signer(self.key_path("log"), log, passphrase)
+        save_signer(self.key_path("admin"), admin, passphrase)
+        store = SQLStore(self.url(), create=True)
+        if store.head().size != 0:
+            store.close()
+            raise HomeError(f"the database {self.url()} already holds a ledger; use a fresh one")
+        ledger = Ledger(store, origin=origin, log_signer=log)
+        ledger.integrate()  # the size-0 checkpoint
+        ledger.append(register_key_statement(admin, admin, "admin"))
+        ledger.integrate()
+        tmp = self.config_path.with_name("config.json.tmp")
+        tmp.write_text(json.dumps({"origin": origin, "admin_name": admin.name}, indent=2) + "\n")
+        os.replace(tmp, self.config_path)  # the home counts as initialised only once all of it exists
+        return ledger
+
+    def open(self) -> Ledger:
+        cfg = self.config()
+        log = self.signer("log", cfg["origin"])
+        return Ledger(SQLStore(self.url()), origin=cfg["origin"], log_signer=log)
+
+    def admin(self) -> Ed25519Signer:
+        return self.signer("admin", self.config()["admin_name"])

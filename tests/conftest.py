@@ -1,0 +1,105 @@
+"""Shared fixtures: signers, in-memory and SQL stores (SQLite always, PostgreSQL when reachable)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Iterator
+
+import pytest
+
+from keys.ed25519 import Ed25519Signer
+from ledger.sequencer import Ledger
+from ledger.store import MemoryStore
+
+PG_URL = os.environ.get("REGLEDGER_TEST_PG", "postgresql://127.0.0.1:5432/test")
+ORIGIN = "test.regledger.example/1"
+
+
+def _pg_admin_url() -> str:
+    from ledger.sqlstore import normalise_url
+
+    return normalise_url(PG_URL)
+
+
+def pg_available() -> str | None:
+    """None if PostgreSQL answers, else the reason it does not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure means: not reachable here
+        return f"{type(exc).__name__}: {exc}".strip()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    why = pg_available()
+    if why is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but PostgreSQL at {PG_URL} is not reachable: {why}")
+        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable ({why}); these tests run under CI=true")
+    return PG_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import psycopg
+
+    name = f"rl_test_{uuid.uuid4().hex[:12]}"
+    base = pg_server.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = base.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def log_signer() -> Ed25519Signer:
+    return Ed25519Signer.generate(ORIGIN)
+
+
+@pytest.fixture
+def admin() -> Ed25519Signer:
+    return Ed25519Signer.generate("admin@test")
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path):
+    """Every LedgerStore implementation, so each contract test runs against all of them."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    from ledger.sqlstore import SQLStore
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    s = SQLStore(url, create=True)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def make_ledger(store, log_signer: Ed25519Signer, admin: Ed25519Signer) -> Ledger:
+    """A ledger with its size-0 checkpoint and entry 0 (the admin key) integrated."""
+    from regledger.home import register_key_statement
+
+    ledger = Ledger(store, origin=log_signer.name, log_signer=log_signer)
+    ledger.integrate()
+    ledger.append(register_key_statement(admin, admin, "admin"))
+    ledger.integrate()
+    return ledger
+
+
+@pytest.fixture
+def ledger(store, log_signer, admin) -> Ledger:
+    return make_ledger(store, log_signer, admin)
