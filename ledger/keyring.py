@@ -11,21 +11,24 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Mapping
+from typing import Any, Mapping, Protocol
 
 from keys.ed25519 import statement_key_id
 
-from .entry import Statement
+from .entry import Statement, sign_statement
 from .errors import MalformedError, UnknownKeyError, VerificationError
 from .store import KeyRecord
 
 __all__ = [
+    "apply_change",
     "KEY_REGISTER",
     "KEY_REVOKE",
     "ROLES",
     "KeyChange",
     "bootstrap_key",
     "key_change",
+    "register_key_statement",
+    "revoke_key_statement",
     "signing_key",
 ]
 
@@ -119,6 +122,29 @@ def key_change(index: int, st: Statement, signer: KeyRecord,
     if not isinstance(reason, str) or not reason:
         raise MalformedError("required: why the key is revoked", field="/payload/reason")
     return ("revoke", st.subject)
+
+
+class _KeySigner(Protocol):
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def public(self) -> bytes: ...
+    def sign(self, message: bytes) -> bytes: ...
+
+
+def register_key_statement(admin: _KeySigner, key: _KeySigner, role: str,
+                           scope: Mapping[str, Any] | None = None, *, time: str | None = None) -> Statement:
+    """A key.register statement for `key`, signed by `admin` (for entry 0, by the key itself)."""
+    payload: dict[str, Any] = {"public_key": base64.b64encode(key.public).decode(), "name": key.name, "role": role}
+    if scope:
+        payload["scope"] = dict(scope)
+    return sign_statement(admin, kind=KEY_REGISTER, subject=key.key_id, payload=payload, time=time)
+
+
+def revoke_key_statement(admin: _KeySigner, key_id: str, reason: str, *, time: str | None = None) -> Statement:
+    return sign_statement(admin, kind=KEY_REVOKE, subject=key_id, payload={"reason": reason}, time=time)
 
 
 def apply_change(keys: dict[str, KeyRecord], index: int, change: KeyChange | None) -> None:

@@ -16,7 +16,9 @@ from ledger.entry import Statement, sign_statement
 from ledger.proof import verify_consistency, verify_inclusion
 from ledger.sequencer import BatchIntegrator, Ledger
 
-from .home import Home, register_key_statement
+from ledger.keyring import register_key_statement
+
+from .home import Home
 from .progress import progress
 
 __all__ = ["DemoSummary", "run_demo"]

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from dataclasses import dataclass
@@ -19,13 +18,12 @@ from keys.ed25519 import Ed25519Signer
 from keys.keystore import PASSPHRASE_ENV, load_signer, read_passphrase, save_signer
 from keys.keystore import write_passphrase_file
 from ledger.checkpoint import check_origin
-from ledger.entry import sign_statement
 from ledger.errors import LedgerError
-from ledger.keyring import KEY_REGISTER
+from ledger.keyring import register_key_statement
 from ledger.sequencer import Ledger
 from ledger.sqlstore import SQLStore
 
-__all__ = ["Home", "HomeError", "default_home", "register_key_statement"]
+__all__ = ["Home", "HomeError", "default_home"]
 
 
 class HomeError(LedgerError):
@@ -34,14 +32,6 @@ class HomeError(LedgerError):
 
 def default_home() -> Path:
     return Path(os.environ.get("REGLEDGER_HOME", "./regledger-home"))
-
-
-def register_key_statement(admin: Ed25519Signer, key: Ed25519Signer, role: str, scope: dict | None = None):
-    """A key.register statement for `key`, signed by `admin` (self-signed for entry 0)."""
-    payload = {"public_key": base64.b64encode(key.public).decode(), "name": key.name, "role": role}
-    if scope:
-        payload["scope"] = scope
-    return sign_statement(admin, kind=KEY_REGISTER, subject=key.key_id, payload=payload)
 
 
 @dataclass

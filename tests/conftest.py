@@ -9,6 +9,7 @@ from typing import Iterator
 import pytest
 
 from keys.ed25519 import Ed25519Signer
+from ledger.keyring import register_key_statement
 from ledger.sequencer import Ledger
 from ledger.store import MemoryStore
 
@@ -91,8 +92,6 @@ def store(request: pytest.FixtureRequest, tmp_path):
 
 def make_ledger(store, log_signer: Ed25519Signer, admin: Ed25519Signer) -> Ledger:
     """A ledger with its size-0 checkpoint and entry 0 (the admin key) integrated."""
-    from regledger.home import register_key_statement
-
     ledger = Ledger(store, origin=log_signer.name, log_signer=log_signer)
     ledger.integrate()
     ledger.append(register_key_statement(admin, admin, "admin"))
