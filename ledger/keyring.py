@@ -28,6 +28,7 @@ __all__ = [
     "bootstrap_key",
     "key_change",
     "register_key_statement",
+    "registered_public_key",
     "revoke_key_statement",
     "signing_key",
 ]
@@ -75,6 +76,15 @@ def _registration(index: int, st: Statement) -> KeyRecord:
     if unknown:
         raise MalformedError("unknown member", field=f"/payload/{sorted(unknown)[0]}")
     return KeyRecord(st.subject, pub, name, str(role), scope, index)
+
+
+def registered_public_key(st: Statement) -> bytes | None:
+    """The public key a key.register statement registers, if it names one consistently."""
+    try:
+        pub = _public_key(st.payload)
+    except MalformedError:
+        return None
+    return pub if statement_key_id(pub) == st.subject else None
 
 
 def bootstrap_key(st: Statement) -> KeyRecord:

@@ -22,7 +22,7 @@ from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign
 from .entry import Entry, Statement, utc_now
 from .errors import ConflictError, InvalidSignatureError, NotFoundError, UnknownKeyError
 from .hashes import Hash
-from .keyring import apply_change, bootstrap_key, key_change, signing_key
+from .keyring import apply_change, key_change, registered_public_key, signing_key
 from .merkle import prove_consistency, prove_inclusion, stored_hash_count, stored_hash_index
 from .merkle import stored_hashes_for_leaf, tree_hash
 from .note import Signer, Verifier
@@ -110,10 +110,7 @@ class Ledger:
             if rec is not None:
                 pubs.append(rec.public_key)
             elif st.key in registered:
-                try:
-                    pubs.append(bootstrap_public(registered[st.key]))
-                except Exception:
-                    pubs.append(None)
+                pubs.append(registered_public_key(registered[st.key]))
             else:
                 pubs.append(None)  # maybe registered concurrently; checked under the lock
         jobs = [(p, st.signed_message(), st.sig) for p, st in zip(pubs, statements) if p is not None]
@@ -235,11 +232,6 @@ class Ledger:
 
     def open_checkpoint(self, note: bytes) -> Checkpoint:
         return open_checkpoint(note, self.origin, self.verifier())[0]
-
-
-def bootstrap_public(st: Statement) -> bytes:
-    """The public key a key.register statement registers (used to pre-verify self-signed ones)."""
-    return bootstrap_key(st).public_key if st.key == st.subject else b""
 
 
 class BatchIntegrator:
