@@ -144,7 +144,10 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier,
 
     check_checkpoints(0)
     for start in range(0, head.size, CHUNK):
-        rows = store.read_entries(start, min(start + CHUNK, head.size))
+        try:
+            rows = store.read_entries(start, min(start + CHUNK, head.size))
+        except LedgerError as exc:
+            raise AuditFailure(f"entries {start}..{min(start + CHUNK, head.size) - 1}", str(exc)) from None
         for offset, (leaf, stored_hash) in enumerate(rows):
             i = start + offset
             where = f"entry {i}"

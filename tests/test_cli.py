@@ -1,0 +1,126 @@
+"""The command line as a user runs it: init, demo, log key/checkpoint/export, audit, errors."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keys.vkey import parse_vkey
+from ledger.checkpoint import open_checkpoint
+from ledger.hashes import leaf_hash
+from ledger.merkle import tree_hash
+from ledger.tiles import Tile, decode_entry_bundle, parse_tile_path
+
+
+def run(*args: str, env: dict | None = None, ok: bool = True) -> subprocess.CompletedProcess:
+    e = {k: v for k, v in os.environ.items() if k not in ("REGLEDGER_PASSPHRASE", "REGLEDGER_HOME", "REGLEDGER_DB")}
+    e.update(env or {})
+    p = subprocess.run([sys.executable, "-m", "regledger.cli", *args], capture_output=True, text=True, env=e,
+                       timeout=300)
+    if ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_demo_then_again_then_audit_and_export(tmp_path):
+    home = tmp_path / "home"
+    first = run("demo", "--home", str(home))
+    assert "generated a key passphrase" in first.stdout
+    assert stat.S_IMODE((home / "passphrase").stat().st_mode) == 0o600
+    for pem in (home / "keys").glob("*.pem"):
+        assert stat.S_IMODE(pem.stat().st_mode) == 0o600
+        assert b"ENCRYPTED PRIVATE KEY" in pem.read_bytes()
+    assert "tree size:            302" in first.stdout
+    assert "inclusion proofs:     302 generated and verified" in first.stdout
+    second = run("demo", "--home", str(home))
+    assert "already in this ledger" in second.stdout and "tree size:            302" in second.stdout
+    third = run("demo", "--home", str(home), "--synthetic", "500")
+    assert "tree size:            802" in third.stdout
+    vkey = run("log", "key", "--home", str(home)).stdout.strip().splitlines()[-1]
+    verifier = parse_vkey(vkey)
+    audit = run("audit", "--home", str(home))
+    assert "audit OK: 802 entries" in audit.stdout
+    out = tmp_path / "export"
+    run("log", "export", str(out), "--home", str(home))
+    # read the export as an outside tlog-tiles client would
+    cp, _ = open_checkpoint((out / "checkpoint").read_bytes(), verifier.name, verifier)
+    assert cp.size == 802
+    tiles = {}
+    leaves = []
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and path.name != "checkpoint":
+            tile, is_entries = parse_tile_path(path.relative_to(out).as_posix())
+            if is_entries:
+                leaves.append((tile.n, decode_entry_bundle(path.read_bytes())))
+            else:
+                tiles[(tile.level, tile.n)] = path.read_bytes()
+    flat = [lf for _, bundle in sorted(leaves) for lf in bundle]
+    assert len(flat) == 802
+    assert b"".join(tiles[(0, n)] for n in range(4)) == b"".join(leaf_hash(lf) for lf in flat)
+
+    class Flat:
+        def read_hashes(self, idx):
+            from ledger.tiles import TileHashReader
+
+            return TileHashReader(802, self).read_hashes(idx)
+
+        def read_tiles(self, ts):
+            return [tiles[(t.level, t.n)] for t in ts]
+
+    assert tree_hash(802, Flat()) == cp.root
+    assert Tile(0, 3, 34).path() in {p.relative_to(out).as_posix() for p in out.rglob("*")}
+
+
+def test_init_uses_passphrase_from_environment(tmp_path):
+    home = tmp_path / "h"
+    p = run("init", "--origin", "gov.example/52", "--home", str(home), env={"REGLEDGER_PASSPHRASE": "s3cret-pass"})
+    assert not (home / "passphrase").exists()
+    assert "s3cret-pass" not in p.stdout + p.stderr
+    assert run("log", "key", "--home", str(home), env={"REGLEDGER_PASSPHRASE": "s3cret-pass"}).stdout.strip() \
+        .startswith("gov.example/52+")
+    bad = run("log", "key", "--home", str(home), env={"REGLEDGER_PASSPHRASE": "wrong"}, ok=False)
+    assert bad.returncode == 1 and "wrong passphrase" in bad.stderr and "Traceback" not in bad.stderr
+    assert "wrong" not in bad.stderr.replace("wrong passphrase", "")
+
+
+def test_home_from_environment_and_errors(tmp_path):
+    home = tmp_path / "envhome"
+    run("init", "--origin", "gov.example/33", env={"REGLEDGER_HOME": str(home)})
+    assert (home / "config.json").exists()
+    again = run("init", "--origin", "gov.example/33", env={"REGLEDGER_HOME": str(home)}, ok=False)
+    assert again.returncode == 1 and "already initialised" in again.stderr
+    missing = run("audit", "--home", str(tmp_path / "nowhere"), ok=False)
+    assert missing.returncode == 1 and "regledger init" in missing.stderr and "Traceback" not in missing.stderr
+    bad_origin = run("init", "--origin", "has space", "--home", str(tmp_path / "x"), ok=False)
+    assert bad_origin.returncode == 1 and "invalid origin" in bad_origin.stderr
+
+
+def test_audit_reports_tampering_with_exit_1(tmp_path):
+    home = tmp_path / "home"
+    run("demo", "--home", str(home))
+    with sqlite3.connect(home / "ledger.sqlite") as db:
+        leaf = bytearray(db.execute("SELECT leaf FROM rl_entries WHERE idx = 77").fetchone()[0])
+        leaf[-10] ^= 1
+        db.execute("UPDATE rl_entries SET leaf = ? WHERE idx = 77", (bytes(leaf),))
+    p = run("audit", "--home", str(home), ok=False)
+    assert p.returncode == 1 and "entry 77" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.postgres
+def test_demo_on_postgres(tmp_path, pg_url):
+    home = tmp_path / "pghome"
+    p = run("demo", "--home", str(home), "--db", pg_url)
+    assert "tree size:            302" in p.stdout
+    assert not (home / "ledger.sqlite").exists()
+    assert "audit OK: 302 entries" in run("audit", "--home", str(home), "--db", pg_url).stdout
+
+
+def test_entry_bundle_paths_parse(tmp_path):
+    assert parse_tile_path("tile/entries/x001/234") == (Tile(0, 1234), True)
+    assert Path("tile/0/000.p/5").as_posix() == Tile(0, 0, 5).path()

@@ -1,0 +1,87 @@
+"""Several processes appending to one database: gapless, once each, one chain, one root."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections import Counter
+
+import pytest
+
+from conftest import make_ledger
+from keys.ed25519 import Ed25519Signer
+from keys.vkey import format_skey, parse_skey
+from ledger.audit import audit
+from ledger.entry import Entry, sign_statement
+from ledger.hashes import leaf_hash
+from ledger.sequencer import Ledger
+from ledger.sqlstore import SQLStore
+from test_ledger import reference_root
+
+PROCESSES = 4
+APPENDS = 2000
+
+
+def _worker(url: str, log_skey: str, clerk_skey: str, worker: int, n: int, integrate_every: int) -> None:
+    log = parse_skey(log_skey)
+    clerk = parse_skey(clerk_skey)
+    store = SQLStore(url)
+    ledger = Ledger(store, origin=log.name, log_signer=log)
+    for i in range(n):
+        st = sign_statement(clerk, kind="test.concurrent", subject=f"w{worker}", payload={"w": worker, "i": i})
+        ledger.append(st)
+        if integrate_every and i % integrate_every == integrate_every - 1:
+            ledger.integrate(300)  # integrators race each other too; CAS keeps one history
+    store.close()
+
+
+def _run(url: str) -> None:
+    log = Ed25519Signer.generate("concurrency.test/1")
+    admin = Ed25519Signer.generate("admin")
+    clerk = Ed25519Signer.generate("clerk")
+    store = SQLStore(url, create=True)
+    ledger = make_ledger(store, log, admin)
+    from ledger.keyring import register_key_statement
+
+    ledger.append(register_key_statement(admin, clerk, "registrant"))
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(url, format_skey(log), format_skey(clerk), w, APPENDS, 250))
+             for w in range(PROCESSES)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=600)
+        assert p.exitcode == 0, f"worker exited with {p.exitcode}"
+    total = 2 + PROCESSES * APPENDS
+    assert store.head().size == total
+    leaves = ledger.entries(0, total)
+    prev = None
+    seen = Counter()
+    for i, leaf in enumerate(leaves):
+        e = Entry.from_leaf(leaf)
+        assert e.index == i
+        if prev is not None:
+            assert e.prev == prev
+        prev = leaf_hash(leaf)
+        if e.statement.kind == "test.concurrent":
+            seen[(e.statement.payload["w"], e.statement.payload["i"])] += 1
+    assert len(seen) == PROCESSES * APPENDS and set(seen.values()) == {1}
+    # each worker's own appends stay in its order
+    for w in range(PROCESSES):
+        order = [Entry.from_leaf(lf).statement.payload["i"] for lf in leaves
+                 if b'"kind":"test.concurrent"' in lf and f'"w":{w}'.encode() in lf]
+        assert order == list(range(APPENDS))
+    assert ledger.integrate() == total
+    assert ledger.tree_hash(total) == reference_root(leaves)
+    audit(store, origin=log.name, verifier=ledger.verifier())
+    store.close()
+
+
+@pytest.mark.slow
+def test_four_processes_sqlite(tmp_path):
+    _run(f"sqlite:///{tmp_path / 'c.sqlite'}")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_four_processes_postgres(pg_url):
+    _run(pg_url)
