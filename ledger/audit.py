@@ -18,6 +18,7 @@ from .errors import LedgerError, VerificationError
 from .hashes import EMPTY_ROOT, HASH_SIZE, Hash, leaf_hash, node_hash
 from .keyring import apply_change, key_change, signing_key
 from .note import Verifier
+from .policy import StateMap, StatementPolicy
 from .store import KeyRecord, LedgerStore
 from .tiles import TILE_WIDTH, Tile, tiles_for_size
 
@@ -112,7 +113,7 @@ class _TileChecker:
         self.checked += 1
 
 
-def audit(store: LedgerStore, *, origin: str, verifier: Verifier,
+def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: StatementPolicy | None = None,
           progress: Callable[[int, int], None] | None = None) -> AuditReport:
     """Raise AuditFailure at the first discrepancy; return counts when everything checks."""
     head = store.head()
@@ -124,6 +125,7 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier,
     tiles = _TileChecker(store)
     compact = _CompactRange()
     keys: dict[str, KeyRecord] = {}
+    states = StateMap(lambda subjects: {})
     prev: bytes = GENESIS_PREV
     seen_cps = 0
 
@@ -166,6 +168,8 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier,
                 signer = signing_key(i, e.statement, keys)
                 verify_ed25519(signer.public_key, e.statement.signed_message(), e.statement.sig)
                 apply_change(keys, i, key_change(i, e.statement, signer, keys))
+                if policy is not None:
+                    policy.apply(e, signer, states)
             except LedgerError as exc:
                 raise AuditFailure(where, f"statement not acceptable: {exc}") from None
             prev = lh
@@ -197,4 +201,14 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier,
     for key_id in sorted(set(stored_keys) | set(keys)):
         if stored_keys.get(key_id) != keys.get(key_id):
             raise AuditFailure(f"key {key_id}", "the key table does not match the ledger's key entries")
+    expected_states = states.snapshot()
+    stored_count = 0
+    for st in store.iter_states():
+        stored_count += 1
+        if expected_states.get(st.subject) != st:
+            raise AuditFailure(f"state {st.subject}", "the state cache differs from the fold of the entries "
+                               "(run `regledger reindex` to rebuild it)")
+    if stored_count != len(expected_states):
+        missing = sorted(set(expected_states) - {st.subject for st in store.iter_states()})
+        raise AuditFailure(f"state {missing[0] if missing else '?'}", "missing from the state cache")
     return AuditReport(head.size, stored_tiles, seen_cps, len(keys), published, compact.root())

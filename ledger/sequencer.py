@@ -20,12 +20,13 @@ from keys.ed25519 import verify_ed25519
 
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
 from .entry import Entry, Statement, utc_now
-from .errors import ConflictError, InvalidSignatureError, NotFoundError, UnknownKeyError
+from .errors import ConflictError, InvalidSignatureError, LedgerError, NotFoundError, UnknownKeyError
 from .hashes import Hash
 from .keyring import apply_change, key_change, registered_public_key, signing_key
 from .merkle import prove_consistency, prove_inclusion, stored_hash_count, stored_hash_index
 from .merkle import stored_hashes_for_leaf, tree_hash
 from .note import Signer, Verifier
+from .policy import StateMap, StatementPolicy
 from .store import KeyRecord, KeyView, LedgerStore, SequencedBatch, SequenceHead
 from .tiles import CachingTileReader, SubtreeCache, TileHashReader, new_tiles, read_tile_data
 
@@ -63,7 +64,7 @@ class _Overlay:
 
 class Ledger:
     def __init__(self, store: LedgerStore, *, origin: str, log_signer: Signer,
-                 clock: Callable[[], str] = utc_now) -> None:
+                 clock: Callable[[], str] = utc_now, policy: StatementPolicy | None = None) -> None:
         check_origin(origin)
         if log_signer.name != origin:
             raise ValueError(f"the log key must be named after the origin {origin!r}")
@@ -71,6 +72,7 @@ class Ledger:
         self.origin = origin
         self.log_signer = log_signer
         self.clock = clock
+        self.policy = policy
         self.tiles = CachingTileReader(store)
         self.subtrees = SubtreeCache()
         self._integrate_lock = threading.Lock()
@@ -130,6 +132,7 @@ class Ledger:
                verified: list[bytes | None]) -> SequencedBatch:
         wanted = {st.key for st in statements} | {st.subject for st in statements if st.kind.startswith("key.")}
         keys: dict[str, KeyRecord] = view.get_keys(wanted)
+        states = StateMap(view.get_states)
         batch = SequencedBatch([])
         index, prev = head.size, head.last_hash
         for i, st in enumerate(statements):
@@ -147,8 +150,17 @@ class Ledger:
                 else:
                     batch.revocations.append((st.subject, index))
             e = Entry.build(index, prev, self.clock(), st)
+            if self.policy is not None:
+                states.prefetch(self.policy.subjects(e))
+                try:
+                    self.policy.apply(e, signer, states)
+                except LedgerError as exc:
+                    if len(statements) > 1:
+                        exc.args = (f"statement {i}: {exc.args[0]}", *exc.args[1:])
+                    raise
             batch.entries.append(e)
             index, prev = index + 1, e.leaf_hash
+        batch.states = states.changed
         return batch
 
     # -- integration --------------------------------------------------------------------

@@ -20,7 +20,8 @@ from sqlmodel import Field, SQLModel, create_engine, insert, select, update
 from .entry import GENESIS_PREV
 from .errors import ConflictError, LedgerError, NotFoundError, PushbackError
 from .hashes import Hash
-from .store import KeyRecord, KeyView, SequencedBatch, SequenceHead, check_tile_growth
+from .store import (KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState,
+                    check_tile_growth)
 from .tiles import Tile
 
 __all__ = ["SQLStore", "normalise_url"]
@@ -66,9 +67,25 @@ class KeyRow(SQLModel, table=True):
     revoked_at: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
 
 
+class StateRow(SQLModel, table=True):
+    """The rebuildable state cache (see ledger.store.SubjectState)."""
+
+    __tablename__ = "rl_states"
+    subject: str = Field(sa_type=String(200), primary_key=True)
+    kind: str = Field(sa_type=String(64), index=True)
+    status: str = Field(sa_type=String(64), index=True)
+    code: str = Field(sa_type=String(100), index=True)
+    region: str = Field(sa_type=String(16), index=True)
+    institution: str = Field(sa_type=String(64), index=True)
+    name: str = Field(sa_type=Text)
+    state: str = Field(sa_type=Text)
+    updated_at: int = Field(sa_type=BigInteger)
+
+
 _SEQ, _PUB = 1, 2
-E, T, C, H, K = (EntryRow.__table__, TileRow.__table__, CheckpointRow.__table__,  # type: ignore[attr-defined]
-                 HeadRow.__table__, KeyRow.__table__)  # type: ignore[attr-defined]
+E, T, C, H, K, S = (EntryRow.__table__, TileRow.__table__, CheckpointRow.__table__,  # type: ignore[attr-defined]
+                    HeadRow.__table__, KeyRow.__table__, StateRow.__table__)  # type: ignore[attr-defined]
+_TABLES = [E, T, C, H, K, S]
 
 
 def normalise_url(url: str) -> str:
@@ -77,6 +94,17 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _state_row(st: SubjectState) -> dict[str, Any]:
+    return {"subject": st.subject, "kind": st.kind, "status": st.status, "code": st.code, "region": st.region,
+            "institution": st.institution, "name": st.name, "updated_at": st.updated_at,
+            "state": json.dumps(st.state, sort_keys=True, ensure_ascii=False, separators=(",", ":"))}
+
+
+def _subject_state(row: Any) -> SubjectState:
+    return SubjectState(row.subject, json.loads(row.state), row.updated_at, row.kind, row.status, row.code,
+                        row.region, row.institution, row.name)
 
 
 def _key_record(row: Any) -> KeyRecord:
@@ -94,6 +122,13 @@ class _ConnKeys:
             return {}
         rows = self.conn.execute(select(K).where(K.c.key_id.in_(ids))).all()
         return {r.key_id: _key_record(r) for r in rows}
+
+    def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]:
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(S).where(S.c.subject.in_(wanted))).all()
+        return {r.subject: _subject_state(r) for r in rows}
 
 
 class SQLStore:
@@ -116,7 +151,7 @@ class SQLStore:
 
     def create(self) -> None:
         """Create the tables and head rows if missing (idempotent)."""
-        SQLModel.metadata.create_all(self.engine, tables=[E, T, C, H, K])
+        SQLModel.metadata.create_all(self.engine, tables=_TABLES)
         with self._write() as conn:
             have = {r.id for r in conn.execute(select(H.c.id)).all()}
             if _SEQ not in have:
@@ -149,6 +184,13 @@ class SQLStore:
                     "key_id": k.key_id, "public_key": k.public_key, "name": k.name, "role": k.role,
                     "scope": json.dumps(k.scope, sort_keys=True, ensure_ascii=False),
                     "registered_at": k.registered_at, "revoked_at": None} for k in batch.new_keys])
+            if batch.states:
+                have = set(_ConnKeys(conn).get_states(batch.states))
+                for st in batch.states.values():
+                    if st.subject in have:
+                        conn.execute(update(S).where(S.c.subject == st.subject).values(**_state_row(st)))
+                    else:
+                        conn.execute(insert(S).values(**_state_row(st)))
             for key_id, at in batch.revocations:
                 conn.execute(update(K).where(K.c.key_id == key_id, K.c.revoked_at.is_(None)).values(revoked_at=at))
             last = batch.entries[-1]
@@ -269,9 +311,43 @@ class SQLStore:
             for row in conn.execution_options(yield_per=1000).execute(stmt):
                 yield tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
 
+    def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]:
+        with self.read_engine.connect() as conn:
+            return _ConnKeys(conn).get_states(subjects)
+
+    def find_states(self, query: StateQuery) -> list[SubjectState]:
+        stmt = select(S).where(S.c.subject > query.after)
+        if query.kind:
+            stmt = stmt.where(S.c.kind == query.kind)
+        if query.status:
+            stmt = stmt.where(S.c.status == query.status)
+        if query.region_prefix:
+            stmt = stmt.where(S.c.region.startswith(query.region_prefix, autoescape=True))
+        if query.institution:
+            stmt = stmt.where(S.c.institution == query.institution)
+        if query.text:
+            stmt = stmt.where(or_(S.c.name.contains(query.text, autoescape=True),
+                                  S.c.code.contains(query.text, autoescape=True)))
+        with self.read_engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(S.c.subject).limit(query.limit)).all()
+        return [_subject_state(r) for r in rows]
+
+    def iter_states(self) -> Iterator[SubjectState]:
+        with self.read_engine.connect() as conn:
+            for row in conn.execution_options(yield_per=1000).execute(select(S).order_by(S.c.subject)):
+                yield _subject_state(row)
+
+    def replace_states(self, states: Iterable[SubjectState]) -> int:
+        rows = [_state_row(st) for st in states]
+        with self._write() as conn:
+            conn.execute(S.delete())
+            if rows:
+                conn.execute(insert(S), rows)
+        return len(rows)
+
     def drop_all(self) -> None:
         """Remove every ledger table (tests only)."""
-        SQLModel.metadata.drop_all(self.engine, tables=[E, T, C, H, K])
+        SQLModel.metadata.drop_all(self.engine, tables=_TABLES)
 
     def close(self) -> None:
         self.engine.dispose()

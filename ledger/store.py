@@ -28,6 +28,9 @@ __all__ = [
     "MemoryStore",
     "SequenceHead",
     "SequencedBatch",
+    "StateQuery",
+    "SubjectState",
+    "state_matches",
     "check_tile_growth",
 ]
 
@@ -50,6 +53,38 @@ class KeyRecord:
 
 
 @dataclass(frozen=True)
+class SubjectState:
+    """The current state of one subject (e.g. a registration), as a policy folds it from entries.
+
+    A cache for queries: rebuildable from the entries alone (`regledger reindex`) and compared
+    with that rebuild by `audit`.  The named columns are indexed copies of parts of `state`.
+    """
+
+    subject: str
+    state: Mapping[str, Any]
+    updated_at: int
+    kind: str = ""
+    status: str = ""
+    code: str = ""
+    region: str = ""
+    institution: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class StateQuery:
+    """Filters for `find_states`; empty strings match anything; `text` searches name and code."""
+
+    kind: str = ""
+    status: str = ""
+    region_prefix: str = ""
+    institution: str = ""
+    text: str = ""
+    after: str = ""  # cursor: subjects sorting after this one
+    limit: int = 50
+
+
+@dataclass(frozen=True)
 class SequenceHead:
     size: int
     last_hash: Hash
@@ -60,10 +95,14 @@ class SequencedBatch:
     entries: list[Entry]
     new_keys: list[KeyRecord] = field(default_factory=list)
     revocations: list[tuple[str, int]] = field(default_factory=list)  # (key_id, revoked_at)
+    states: dict[str, SubjectState] = field(default_factory=dict)  # subject -> new state
 
 
 class KeyView(Protocol):
+    """What `build` may read inside the writer lock."""
+
     def get_keys(self, key_ids: Iterable[str]) -> dict[str, KeyRecord]: ...
+    def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]: ...
 
 
 class LedgerStore(Protocol):
@@ -80,7 +119,18 @@ class LedgerStore(Protocol):
     def checkpoint(self, size: int) -> bytes: ...
     def iter_tiles(self) -> Iterator[tuple[int, int, bytes]]: ...
     def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]: ...
+    def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]: ...
+    def find_states(self, query: StateQuery) -> list[SubjectState]: ...
+    def iter_states(self) -> Iterator[SubjectState]: ...
+    def replace_states(self, states: Iterable[SubjectState]) -> int:
+        """Replace the whole state cache in one transaction (reindex); returns the count."""
     def close(self) -> None: ...
+
+
+def state_matches(st: SubjectState, q: StateQuery) -> bool:
+    return ((not q.kind or st.kind == q.kind) and (not q.status or st.status == q.status)
+            and st.region.startswith(q.region_prefix) and (not q.institution or st.institution == q.institution)
+            and (not q.text or q.text in st.name or q.text in st.code))
 
 
 def check_tile_growth(tile: Tile, old: bytes | None, new: bytes) -> bool:
@@ -102,6 +152,7 @@ class MemoryStore:
         self.tiles: dict[tuple[int, int], bytes] = {}
         self.checkpoints: dict[int, bytes] = {}
         self.published: int | None = None
+        self.states: dict[str, SubjectState] = {}
 
     def sequence(self, build: Callable[[SequenceHead, KeyView], SequencedBatch]) -> SequencedBatch:
         with self._lock:
@@ -113,6 +164,7 @@ class MemoryStore:
             self.entries.extend((e.leaf, e.leaf_hash) for e in batch.entries)
             for k in batch.new_keys:
                 self.keys[k.key_id] = k
+            self.states.update(batch.states)
             for key_id, at in batch.revocations:
                 old = self.keys[key_id]
                 self.keys[key_id] = KeyRecord(old.key_id, old.public_key, old.name, old.role, old.scope,
@@ -184,6 +236,28 @@ class MemoryStore:
         with self._lock:
             items = sorted(self.checkpoints.items())
         yield from items
+
+    def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]:
+        with self._lock:
+            return {s: self.states[s] for s in subjects if s in self.states}
+
+    def find_states(self, query: StateQuery) -> list[SubjectState]:
+        with self._lock:
+            hits = [st for subject, st in sorted(self.states.items())
+                    if subject > query.after and state_matches(st, query)]
+        return hits[: query.limit]
+
+    def iter_states(self) -> Iterator[SubjectState]:
+        with self._lock:
+            items = sorted(self.states.items())
+        for _, st in items:
+            yield st
+
+    def replace_states(self, states: Iterable[SubjectState]) -> int:
+        new = {st.subject: st for st in states}
+        with self._lock:
+            self.states = new
+        return len(new)
 
     def close(self) -> None:
         pass
