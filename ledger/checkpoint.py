@@ -51,6 +51,8 @@ def _b64_hash(value: str, what: str) -> Hash:
 def _decimal(value: str, what: str) -> int:
     if not value.isascii() or not value.isdigit() or (len(value) > 1 and value[0] == "0") or len(value) > 19:
         raise MalformedError(f"{what} {value!r} is not a canonical decimal")
+    if int(value) >= 2**63:
+        raise MalformedError(f"{what} {value} is too large")
     return int(value)
 
 

@@ -92,7 +92,10 @@ def sign_note(text: str, *signers: Signer, extra: Iterable[NoteSignature] = ()) 
     for s in signers:
         check_key_name(s.name)
         sigs.append(NoteSignature(s.name, s.key_hash, s.sign(msg)))
-    return Note(text, sigs, list(extra)).to_bytes()
+    note = Note(text, sigs, list(extra)).to_bytes()
+    if len(note) > MAX_NOTE_SIZE:
+        raise MalformedError(f"note would be larger than {MAX_NOTE_SIZE} bytes")
+    return note
 
 
 VerifierLookup = Callable[[str, int], "Verifier | None"]

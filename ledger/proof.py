@@ -76,6 +76,8 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
             raise inconsistent("a proof from size 0 must be empty")
         if first_root != EMPTY_ROOT:
             raise inconsistent("a size-0 tree must have the empty-tree root")
+        if second == 0 and second_root != EMPTY_ROOT:
+            raise inconsistent("equal sizes with different roots")
         return
     if first == second:
         if proof:

@@ -49,7 +49,7 @@ class Tile:
     width: int = TILE_WIDTH
 
     def __post_init__(self) -> None:
-        if self.level < 0 or self.n < 0 or not 1 <= self.width <= TILE_WIDTH:
+        if not 0 <= self.level < 64 or self.n < 0 or not 1 <= self.width <= TILE_WIDTH:
             raise MalformedError(f"invalid tile level={self.level} n={self.n} width={self.width}")
 
     @property
@@ -99,7 +99,7 @@ def decode_entry_bundle(data: bytes) -> list[bytes]:
     return leaves
 
 
-_PATH_RE = re.compile(r"^tile/(entries|0|[1-9][0-9]{0,2})/((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?$")
+_PATH_RE = re.compile(r"^tile/(entries|0|[1-9][0-9]?)/((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?$")
 
 
 def parse_tile_path(path: str) -> tuple[Tile, bool]:
