@@ -249,8 +249,10 @@ def test_note_size_limit() -> None:
     at_limit = sign_note(body, signer)
     assert len(at_limit) == MAX_NOTE_SIZE
     assert open_note(at_limit, [signer.verifier()]).text == body
-    over = sign_note("z" + body, signer)
-    assert len(over) == MAX_NOTE_SIZE + 1
+    with pytest.raises(MalformedError):
+        sign_note("z" + body, signer)  # the signer refuses to make a note no verifier would open
+    over = at_limit.replace(b"\n\n", b"\nz\n\n", 1)
+    assert len(over) == MAX_NOTE_SIZE + 2
     with pytest.raises(MalformedError):
         open_note(over, [signer.verifier()])
 
