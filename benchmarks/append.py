@@ -39,7 +39,9 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import resource
 import shutil
+import signal
 import sqlite3
 import statistics
 import sys
@@ -120,6 +122,113 @@ def mark(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+class CpuWatch:
+    """What the whole machine did during a phase: our CPU, everybody else's, and steal.
+
+    Other sessions on a shared machine (a test run, a database) take cores from the
+    benchmark; each phase prints how much, so a figure can be judged.
+    """
+
+    def __init__(self) -> None:
+        self.t, self.busy, self.steal, self.ours = self._snap()
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        self.self_cpu = me.ru_utime + me.ru_stime
+
+    @staticmethod
+    def _snap() -> tuple[float, float, float, float]:
+        tck = os.sysconf("SC_CLK_TCK")
+        busy = steal = 0.0
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+            busy = (v[0] + v[1] + v[2] + v[5] + v[6]) / tck  # user nice system irq softirq
+            steal = (v[7] if len(v) > 7 else 0) / tck
+        except (OSError, ValueError, IndexError):
+            pass
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        ours = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+        return time.monotonic(), busy, steal, ours
+
+    def report(self, ncpu: int, children_cpu: float | None = None) -> dict[str, float]:
+        """children_cpu: CPU seconds of child processes not yet reaped (they report their own)."""
+        t, busy, steal, ours = self._snap()
+        wall = max(t - self.t, 1e-9)
+        d_ours = ours - self.ours
+        if children_cpu is not None:
+            me = resource.getrusage(resource.RUSAGE_SELF)
+            d_ours = me.ru_utime + me.ru_stime - self.self_cpu + children_cpu
+        other = max(0.0, (busy - self.busy) - d_ours)
+        return {"wall_s": wall, "ours_cpu_s": d_ours, "other_cpu_s": other,
+                "other_share": other / (wall * ncpu), "steal_share": (steal - self.steal) / (wall * ncpu)}
+
+
+def pids_cpu(pids: Sequence[int]) -> float:
+    """CPU seconds used so far by live processes (utime + stime from /proc/<pid>/stat)."""
+    tck = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tck
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy since boot (user nice system irq softirq)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def wait_quiet(max_wait: float, ncpu: int, threshold: float = 0.10) -> None:
+    """On a shared machine, wait (up to max_wait s) until other processes use < 10% of the cores."""
+    if max_wait <= 0:
+        return
+    deadline = time.monotonic() + max_wait
+    said = False
+    while True:
+        b0 = machine_busy()
+        time.sleep(2.0)
+        share = (machine_busy() - b0) / (2.0 * ncpu)
+        if share < threshold:
+            return
+        if time.monotonic() > deadline:
+            note(f"  the machine is still {share * 100:.0f}% busy with other work; measuring anyway")
+            return
+        if not said:
+            note(f"  other processes use {share * 100:.0f}% of the cores; waiting up to {max_wait:.0f} s "
+                 f"for them to finish (--wait-idle)")
+            said = True
+
+
+def load_note(w: dict[str, float]) -> str:
+    return (f"(machine: others {w['other_share'] * 100:.0f}% of all cores, steal "
+            f"{w['steal_share'] * 100:.0f}%)")
+
+
+def jitter_floor(n: int = 2000) -> dict[str, float]:
+    """Latency of a fixed ~0.2 ms pure-Python computation: the scheduler's noise floor here."""
+    import hashlib
+
+    def work() -> None:
+        h = b"x" * 32
+        for _ in range(150):
+            h = hashlib.sha256(b"\x01" + h + h).digest()
+
+    ns = []
+    for _ in range(n):
+        t = time.perf_counter_ns()
+        work()
+        ns.append(time.perf_counter_ns() - t)
+    return latency_stats(ns)
+
+
 def per_op_us(fn: Callable[[int], Any], n: int, repeat: int = 5) -> float:
     """Median over `repeat` runs of the mean time of fn(i) for i < n, in microseconds."""
     runs = []
@@ -132,6 +241,28 @@ def per_op_us(fn: Callable[[int], Any], n: int, repeat: int = 5) -> float:
 
 
 # -- machine ------------------------------------------------------------------------------------
+
+
+def code_digest() -> str:
+    """SHA-256 over the source files of the imported `ledger` and `keys` packages.
+
+    The parent and every child process compare it, so a run is never a mix of two versions of
+    the library (another engineer may be editing it while a long run is under way).
+    """
+    import hashlib
+
+    import keys
+    import ledger
+
+    h = hashlib.sha256()
+    for pkg in (ledger, keys):
+        root = pkg.__path__[0]
+        for name in sorted(os.listdir(root)):
+            if name.endswith(".py"):
+                h.update(name.encode())
+                with open(os.path.join(root, name), "rb") as f:
+                    h.update(f.read())
+    return h.hexdigest()[:16]
 
 
 def machine() -> dict[str, Any]:
@@ -174,6 +305,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(), "cryptography": cryptography.__version__,
         "sqlite": sqlite3.sqlite_version, "sqlalchemy": sqlalchemy.__version__, "pymerkle": pm,
         "ledger_from": os.path.dirname(os.path.abspath(ledger.__path__[0])),
+        "code_digest": code_digest(),
     }
 
 
@@ -235,9 +367,12 @@ def append_all(ledger: Ledger, statements: list[Statement], batch: int, label: s
 
 
 def _appender(url: str, log_seed: bytes, seeds: list[bytes], start: int, count: int, batch: int,
-              barrier: Any, counter: Any, results: Any) -> None:
+              barrier: Any, counter: Any, results: Any, digest: str) -> None:
     """One of the concurrent appending processes: own SQLStore and Ledger on the same file."""
     try:
+        if code_digest() != digest:
+            raise RuntimeError("the library's source changed on disk since the benchmark started; "
+                               "run it again (or from a snapshot with PYTHONPATH)")
         statements = _gen_chunk((seeds, start, count))  # untimed: before the barrier
         gc.collect()
         gc.freeze()
@@ -246,16 +381,16 @@ def _appender(url: str, log_seed: bytes, seeds: list[bytes], start: int, count: 
         store.head()  # open the connections before the clock starts
         store.get_keys([statements[0].key])
         barrier.wait()
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         for j in range(0, count, batch):
             part = statements[j : j + batch]
             out = ledger.append_batch(part)
             assert len(out) == len(part) and out[-1].receipt is not None
             with counter.get_lock():
                 counter.value += len(part)
-        t1 = time.monotonic()
+        t1, c1 = time.monotonic(), time.process_time()
         store.close()
-        results.put(("ok", t0, t1, count))
+        results.put(("ok", t0, t1, c1 - c0))
     except BaseException as exc:  # report instead of hanging the parent
         try:
             barrier.abort()
@@ -265,7 +400,7 @@ def _appender(url: str, log_seed: bytes, seeds: list[bytes], start: int, count: 
 
 
 def append_concurrently(url: str, log_seed: bytes, seeds: list[bytes], start: int, count: int,
-                        procs: int, batch: int) -> float:
+                        procs: int, batch: int, ncpu: int, digest: str) -> tuple[float, dict[str, float]]:
     """`procs` processes append count statements between them; returns wall seconds for all."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(procs + 1)
@@ -274,11 +409,13 @@ def append_concurrently(url: str, log_seed: bytes, seeds: list[bytes], start: in
     shares = [count // procs + (1 if k < count % procs else 0) for k in range(procs)]
     starts = [start + sum(shares[:k]) for k in range(procs)]
     ps = [ctx.Process(target=_appender, args=(url, log_seed, seeds, starts[k], shares[k], batch,
-                                               barrier, counter, results)) for k in range(procs)]
+                                               barrier, counter, results, digest), daemon=True)
+          for k in range(procs)]
     for p in ps:
         p.start()
     note(f"  {procs} processes are signing their {count:,} statements (untimed) ...")
     barrier.wait()  # every process has signed its statements and opened its store
+    watch = CpuWatch()
     show = Progress(f"{procs} processes appending", count)
     got: list[tuple[str, Any, float, int]] = []
     while len(got) < procs:
@@ -295,7 +432,8 @@ def append_concurrently(url: str, log_seed: bytes, seeds: list[bytes], start: in
     if errors:
         raise RuntimeError(f"an appending process failed: {errors[0]}")
     show(counter.value)
-    return max(g[2] for g in got) - min(float(g[1]) for g in got)
+    load = watch.report(ncpu, children_cpu=sum(g[3] for g in got))
+    return max(g[2] for g in got) - min(float(g[1]) for g in got), load
 
 
 # -- the benchmark ------------------------------------------------------------------------------
@@ -392,7 +530,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     say(f"machine:   {m['nproc']} usable CPUs (os.cpu_count {m['cpu_count']}), {m['cpu']}, RAM {m['memory']}")
     say(f"software:  {m['python']} on {m['platform']}; cryptography {m['cryptography']}, "
         f"SQLite {m['sqlite']}, SQLAlchemy {m['sqlalchemy']}, pymerkle {m['pymerkle']}")
-    say(f"code:      ledger imported from {m['ledger_from']}")
+    say(f"code:      ledger and keys imported from {m['ledger_from']} (source digest {m['code_digest']})")
     say(f"run:       --entries {args.entries:,}, batches of {args.batch} (append_batch and integrate), "
         f"{procs} workers/processes for the all-core modes, {args.proofs:,} random proof indexes")
     say(f"targets:   >= {TARGET_APPENDS:,.0f} verified appends/s on SQLite; inclusion proof p99 <= "
@@ -414,16 +552,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: int) -> None:
     N, B = args.entries, args.batch
     rng = random.Random(args.seed)
+    ncpu = res["machine"]["nproc"]
 
     # 1. primitives --------------------------------------------------------------------------
     note("measuring the primitives ...")
-    c = micro_costs(2_000 if not args.quick else 500)
+    c = micro_costs(2_000)
     c["fsync_ms"] = fsync_cost(workdir)
     res["costs"] = c
     serial = c["ed25519_verify_us"] + c["sign_receipt_us"] + c["entry_build_us"]
     say("primitive costs on this machine (median per operation):")
     say(f"  Ed25519 verify (verify_ed25519, pyca/cryptography)   {c['ed25519_verify_us']:7.1f} us"
-        f"   (2 threads at once: {c['ed25519_verify_2threads_us_per_sig']:.1f} us/signature, the GIL is released)")
+        f"   (2 threads at once: {c['ed25519_verify_2threads_us_per_sig']:.1f} us per signature, "
+        f"x{c['ed25519_verify_us'] / c['ed25519_verify_2threads_us_per_sig']:.1f})")
     say(f"  Ed25519 sign (raw)                                    {c['ed25519_sign_raw_us']:7.1f} us")
     say(f"  signed receipt (sign_receipt: note checks + sign)     {c['sign_receipt_us']:7.1f} us")
     say(f"  Entry.build + leaf hash                               {c['entry_build_us']:7.1f} us")
@@ -473,19 +613,33 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
             continue
         before = store.head().size
         if mode == "processes":
-            el = append_concurrently(url, log_seed, seeds, next_i, count, procs, B)
+            wait_quiet(args.wait_idle, ncpu)
+            el, load = append_concurrently(url, log_seed, seeds, next_i, count, procs, B, ncpu,
+                                           res["machine"]["code_digest"])
         else:
             sts = generate(seeds, next_i, count, procs, labels[mode])
             gc.collect()
             if mode == "single":
+                wait_quiet(args.wait_idle, ncpu)
+                watch = CpuWatch()
                 el = append_all(ledger, sts, B, labels[mode])
             elif mode == "threads":
                 with ThreadPoolExecutor(procs) as ex:
+                    wait_quiet(args.wait_idle, ncpu)
+                    watch = CpuWatch()
                     el = append_all(ledger, sts, B, labels[mode], executor=ex)
             else:
                 with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as ex:
                     list(ex.map(time.sleep, [0.3] * procs))  # start the workers before the clock
+                    workers = list(getattr(ex, "_processes", {}) or {})
+                    wait_quiet(args.wait_idle, ncpu)
+                    watch = CpuWatch()
+                    startup = pids_cpu(workers)  # their imports, not part of the appends
                     el = append_all(ledger, sts, B, labels[mode], executor=ex)
+                    used = pids_cpu(workers) - startup
+                    load = watch.report(ncpu, children_cpu=used)
+            if mode != "procexec":
+                load = watch.report(ncpu)
             del sts
             gc.unfreeze()
             gc.collect()
@@ -494,9 +648,11 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
         next_i += count
         rate = count / el
         appends[mode] = {"label": labels[mode], "entries": count, "seconds": el, "rate": rate,
-                         "first_index": before}
+                         "first_index": before, "machine": load,
+                         "cpu_us_per_entry": load["ours_cpu_s"] / count * 1e6}
         say(f"  {labels[mode]:<52} {count:>9,} entries  {el:8.1f} s  {rate:>8,.0f} appends/s  "
             f"[{mark(rate >= TARGET_APPENDS)} >= {TARGET_APPENDS:,.0f}]")
+        say(f"  {'':<52} our CPU {load['ours_cpu_s'] / count * 1e6:,.0f} us/entry {load_note(load)}")
     res["appends"] = appends
     size = store.head().size
     assert size == N, (size, N)
@@ -510,7 +666,9 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     start_cp = ledger.checkpoint()[0]
     todo = size - start_cp
     ns: list[int] = []
+    wait_quiet(args.wait_idle, ncpu)
     show = Progress(f"integrate({B})", todo)
+    watch = CpuWatch()
     t0 = time.perf_counter()
     cp = start_cp
     while cp < size:
@@ -519,18 +677,23 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
         ns.append(time.perf_counter_ns() - t)
         show(cp - start_cp)
     el = time.perf_counter() - t0
+    load = watch.report(ncpu)
     st = latency_stats(ns)
-    res["integrate"] = {"entries": todo, "seconds": el, "rate": todo / el, "calls": len(ns), **st}
+    res["integrate"] = {"entries": todo, "seconds": el, "rate": todo / el, "calls": len(ns), "machine": load, **st}
     say(f"integration (Ledger.integrate({B}) after the appends: tiles + one signed checkpoint per call):")
     say(f"  {todo:,} entries in {len(ns):,} checkpoints, {el:.1f} s: {todo / el:,.0f} entries/s; per checkpoint "
         f"p50 {st['p50_ms']:.2f} ms, p99 {st['p99_ms']:.2f} ms, max {st['max_ms']:.2f} ms")
+    say(f"  {load_note(load)}")
     say()
 
     # 5. inclusion proofs --------------------------------------------------------------------
     size, cp_note = ledger.checkpoint()
     root = ledger.open_checkpoint(cp_note).root
     indexes = [rng.randrange(size) for _ in range(args.proofs)]
+    wait_quiet(args.wait_idle, ncpu)
+    floor = jitter_floor()
     store.close()
+    watch = CpuWatch()
     fresh_store = SQLStore(url)  # a new engine: no connection, tile or subtree cache yet
     t = time.perf_counter_ns()
     first_ledger = Ledger(fresh_store, origin=ORIGIN, log_signer=log)
@@ -551,10 +714,14 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
         verify_inclusion(i, size, store.read_leaf_hashes(i, i + 1)[0], p, root)
         checked += 1
     at_1m = size >= 1_000_000
+    load = watch.report(ncpu)
     res["proofs"] = {"size": size, "first_after_open_ms": first_ms, "cold": cold, "warm": warm,
-                     "fresh_each": each, "verified": checked}
+                     "fresh_each": each, "verified": checked, "jitter_floor": floor, "machine": load}
     say(f"inclusion proofs at size {size:,} against the latest checkpoint ({len(indexes):,} random indexes; "
         f"{checked} proofs verified against the signed root):")
+    say(f"  noise floor: a fixed ~0.2 ms Python computation takes p50 {floor['p50_ms']:.3f} ms, "
+        f"p99 {floor['p99_ms']:.3f} ms, max {floor['max_ms']:.3f} ms on this machine now")
+    say(f"  {load_note(load)}")
     say(f"  first proof after opening a new SQLStore + Ledger: {first_ms:.2f} ms")
     for name, s in (("fresh Ledger, then in sequence (cold)", cold), ("same Ledger, same indexes (warm)", warm),
                     ("a fresh Ledger for every proof", each)):
@@ -588,25 +755,28 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     say(f"pymerkle 7.0.0 with the same {size:,} leaf bytes (hash + store only: no signatures, no receipts, "
         f"no checkpoints; batches of {B}):")
 
-    def append_pm(tree: Any, label: str) -> float:
+    def append_pm(tree: Any, label: str) -> tuple[float, dict[str, float]]:
         show = Progress(label, len(leaves))
+        watch = CpuWatch()
         t = time.perf_counter()
         for j in range(0, len(leaves), B):
             tree.append_entries(leaves[j : j + B])
             show(min(j + B, len(leaves)))
-        return time.perf_counter() - t
+        return time.perf_counter() - t, watch.report(ncpu)
 
     def prove_pm(tree: Any, i: int) -> Any:
         return tree.prove_inclusion(i + 1, size)  # pymerkle counts leaves from one
 
     pmdb = os.path.join(workdir, "pymerkle.sqlite")
+    wait_quiet(args.wait_idle, ncpu)
     tree = SqliteTree(pmdb)
-    el = append_pm(tree, "pymerkle SqliteTree.append_entries")
+    el, load = append_pm(tree, "pymerkle SqliteTree.append_entries")
     t = time.perf_counter()
     pm_root = tree.get_root(size)
     root_s = time.perf_counter() - t
     tree.close()
-    pm["sqlite_append"] = {"seconds": el, "rate": size / el, "root_equal": pm_root == root, "root_s": root_s}
+    pm["sqlite_append"] = {"seconds": el, "rate": size / el, "root_equal": pm_root == root, "root_s": root_s,
+                           "machine": load}
     t = time.perf_counter_ns()
     first_tree = SqliteTree(pmdb)
     prove_pm(first_tree, indexes[0])
@@ -623,21 +793,23 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     pm["sqlite_proofs"] = {"first_after_open_ms": pm_first, "cold": pcold, "warm": pwarm}
     pm_bytes = os.path.getsize(pmdb)
     say(f"  SqliteTree    append {size / el:>9,.0f} leaves/s ({el:.1f} s); root equals our checkpoint: "
-        f"{'yes' if pm_root == root else 'NO'} (get_root took {root_s:.2f} s); file {pm_bytes / 1e6:,.0f} MB")
+        f"{'yes' if pm_root == root else 'NO'} (get_root took {root_s:.2f} s); file {pm_bytes / 1e6:,.0f} MB "
+        f"{load_note(load)}")
     say(f"  SqliteTree    first proof after open {pm_first:.1f} ms")
     for name, s in (("cold (fresh tree, in sequence)", pcold), ("warm (same tree, same indexes)", pwarm)):
         say(f"  SqliteTree    {name:<32} p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:8.3f} ms  "
             f"max {s['max_ms']:9.3f} ms  [{mark(s['p99_ms'] <= TARGET_P99_MS)} p99 <= {TARGET_P99_MS:g} ms]")
 
     mem_tree = InmemoryTree()
-    el = append_pm(mem_tree, "pymerkle InmemoryTree.append_entries")
+    wait_quiet(args.wait_idle, ncpu)
+    el, load = append_pm(mem_tree, "pymerkle InmemoryTree.append_entries")
     mem_root = mem_tree.get_root(size)
-    pm["inmemory_append"] = {"seconds": el, "rate": size / el, "root_equal": mem_root == root}
+    pm["inmemory_append"] = {"seconds": el, "rate": size / el, "root_equal": mem_root == root, "machine": load}
     mcold, _, _ = measure_proofs(lambda: mem_tree, prove_pm, indexes, "pymerkle InmemoryTree proofs (first pass)")
     mwarm, _, _ = measure_proofs(lambda: mem_tree, prove_pm, indexes, "pymerkle InmemoryTree proofs (again)")
     pm["inmemory_proofs"] = {"cold": mcold, "warm": mwarm}
     say(f"  InmemoryTree  append {size / el:>9,.0f} leaves/s ({el:.1f} s); root equals our checkpoint: "
-        f"{'yes' if mem_root == root else 'NO'}")
+        f"{'yes' if mem_root == root else 'NO'} {load_note(load)}")
     for name, s in (("first pass", mcold), ("same indexes again", mwarm)):
         say(f"  InmemoryTree  {name:<32} p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:8.3f} ms  "
             f"max {s['max_ms']:9.3f} ms  [{mark(s['p99_ms'] <= TARGET_P99_MS)} p99 <= {TARGET_P99_MS:g} ms]")
@@ -698,15 +870,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--skip-pymerkle", action="store_true", help="do not run the pymerkle comparison")
     ap.add_argument("--seed", type=int, default=1, help="seed for the random proof indexes")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                    help="on a shared machine, wait up to this long before each timed phase for other "
+                         "processes to go quiet (default 0: do not wait)")
     args = ap.parse_args(argv)
     if args.quick:
         if args.entries == ap.get_default("entries"):
             args.entries = 20_000
         if args.proofs == ap.get_default("proofs"):
             args.proofs = 500
+    def on_term(signum: int, _frame: Any) -> None:
+        raise SystemExit(f"stopped by signal {signum}")  # so the temp directory and children are cleaned up
+
+    signal.signal(signal.SIGTERM, on_term)
     t = time.monotonic()
     res = run(args)
     summary(res)
+    if code_digest() != res["machine"]["code_digest"]:
+        say("WARNING: the library's source on disk changed during the run; the figures are for "
+            f"digest {res['machine']['code_digest']}, which is no longer what is on disk")
     res["wall_s"] = time.monotonic() - t
     say(f"\ntotal wall time {res['wall_s'] / 60:.1f} min")
     if args.json:

@@ -60,10 +60,132 @@ def cmd_log_export(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     ledger = _home(args).open()
-    report = audit(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), progress=progress("entries"))
+    report = audit(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
+                   progress=progress("entries"))
     print(f"audit OK: {report.entries} entries (chain, leaf hashes, signatures), {report.tiles} tiles, "
           f"{report.checkpoints} checkpoints, {report.keys} keys; published size {report.published_size}, "
           f"root {base64.b64encode(report.root).decode()}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from ledger.policy import replay
+
+    ledger = _home(args).open()
+    size = ledger.store.head().size
+    show = progress("entries")
+
+    def leaves():
+        for start in range(0, size, 2000):
+            yield from ledger.entries(start, min(size, start + 2000))
+            show(min(size, start + 2000), size)
+
+    states = replay(ledger.policy, leaves())
+    n = ledger.store.replace_states(states.values())
+    print(f"rebuilt the state cache from {size} entries: {n} rows")
+    return 0
+
+
+def cmd_certificate(args: argparse.Namespace) -> int:
+    import json
+
+    from registry.certificate import build_certificate, certificate_html
+
+    ledger = _home(args).open()
+    ledger.integrate()
+    cert = build_certificate(ledger, args.code)
+    Path(args.out).write_text(json.dumps(cert, ensure_ascii=False, indent=1) + "\n")
+    print(f"wrote certificate of {args.code} ({len(cert['entries'])} entries, checkpoint size "
+          f"{cert['checkpoint'].splitlines()[1]}) to {args.out}")
+    if args.html:
+        Path(args.html).write_text(certificate_html(cert))
+        print(f"wrote {args.html}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from registry.certificate import verify_certificate
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"regledger: error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        claims = verify_certificate(data, args.key)
+    except LedgerError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(f"OK: {claims['code']} {claims['name']} ({claims['status']}), {claims['entries']} entries proven in the "
+          f"log's checkpoint of size {claims['checkpoint_size']}")
+    return 0
+
+
+def cmd_registrations(args: argparse.Namespace) -> int:
+    import json
+
+    from ledger.store import StateQuery
+    from registry.disclosure import PUBLIC_LISTS, iter_registrations
+
+    ledger = _home(args).open()
+    status = PUBLIC_LISTS.get(args.list, args.status or "")
+    q = StateQuery(kind=args.kind or "", status=status, region_prefix=args.region or "",
+                   institution=args.institution or "", text=args.text or "", limit=200)
+    rows = [{"registration": st.state["registration"], "code": st.code or None, "status": st.status,
+             "kind": st.kind, "region": st.region, "institution": st.institution, "name": st.name}
+            for st in iter_registrations(ledger.store, q)]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    else:
+        for r in rows:
+            print(f"{r['status']:<24} {r['code'] or '-':<32} {r['kind']:<12} {r['name']}")
+        print(f"{len(rows)} registrations")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import json
+
+    from registry.policy import registration_subject
+
+    ledger = _home(args).open()
+    key = args.id
+    if key.startswith("PDR-"):
+        alias = ledger.store.get_states([f"code:{key}"]).get(f"code:{key}")
+        key = alias.state["registration"] if alias else key
+    st = ledger.store.get_states([registration_subject(key)]).get(registration_subject(key))
+    if st is None:
+        print(f"regledger: error: no registration {args.id}", file=sys.stderr)
+        return 1
+    print(json.dumps(st.state, ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_overdue(args: argparse.Namespace) -> int:
+    import json
+    from datetime import date
+
+    from registry.disclosure import overdue
+    from registry.workflow import china_date
+    from ledger.entry import utc_now
+
+    ledger = _home(args).open()
+    on = date.fromisoformat(args.on) if args.on else china_date(utc_now())
+    print(json.dumps(overdue(ledger.store, on), ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_disclosure(args: argparse.Namespace) -> int:
+    import json
+    from datetime import date
+
+    from registry.disclosure import annual_report
+    from registry.uscc import validate_uscc
+
+    ledger = _home(args).open()
+    report = annual_report(ledger, validate_uscc(args.institution, field="--institution"),
+                           date.fromisoformat(args.as_of))
+    print(json.dumps(report, ensure_ascii=False, indent=1))
     return 0
 
 
@@ -97,6 +219,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("audit", parents=[common], help="re-verify every stored row")
     s.set_defaults(func=cmd_audit)
+
+    s = sub.add_parser("reindex", parents=[common], help="rebuild the registration state cache from the entries")
+    s.set_defaults(func=cmd_reindex)
+
+    s = sub.add_parser("certificate", parents=[common], help="write a registration's verifiable certificate")
+    s.add_argument("code", help="the registration's uniform code (PDR-…)")
+    s.add_argument("--out", required=True, help="the JSON certificate file to write")
+    s.add_argument("--html", help="also write a human-readable HTML page")
+    s.set_defaults(func=cmd_certificate)
+
+    s = sub.add_parser("verify", parents=[common], help="verify a certificate offline (no database, no network)")
+    s.add_argument("file")
+    s.add_argument("--key", required=True, help="the log's verifier key (from `regledger log key`)")
+    s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("registrations", parents=[common], help="list registrations (the public lists)")
+    s.add_argument("list", nargs="?", choices=["publicity", "registered", "cancelled", "revoked", "all"],
+                   default="all")
+    s.add_argument("--status")
+    s.add_argument("--kind", choices=["resource", "product", "institution"])
+    s.add_argument("--region", help="region code prefix, e.g. 52")
+    s.add_argument("--institution", help="registrant USCC")
+    s.add_argument("--text", help="search in names and codes")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_registrations)
+
+    s = sub.add_parser("show", parents=[common], help="a registration's current state and full history")
+    s.add_argument("id", help="registration id or uniform code")
+    s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("overdue", parents=[common], help="applications past their statutory due date")
+    s.add_argument("--on", help="date (default: today, China time)")
+    s.set_defaults(func=cmd_overdue)
+
+    s = sub.add_parser("disclosure", parents=[common], help="an operating institution's annual disclosure report")
+    s.add_argument("--institution", required=True, help="the institution's USCC")
+    s.add_argument("--as-of", required=True, help="e.g. 2026-12-31")
+    s.set_defaults(func=cmd_disclosure)
     return p
 
 

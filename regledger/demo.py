@@ -18,6 +18,7 @@ from ledger.sequencer import BatchIntegrator, Ledger
 
 from ledger.keyring import register_key_statement
 
+from .demo_registry import DEMO_START, SimClock, register_demo_set
 from .home import Home
 from .progress import progress
 
@@ -64,11 +65,17 @@ def _append_all(ledger: Ledger, statements: list[Statement], label: str, batch: 
 
 
 def run_demo(home: Home, *, synthetic: int = 0, say: Callable[[str], None] = print) -> DemoSummary:
+    clock = SimClock(DEMO_START)
     if not home.exists():
-        home.init(DEMO_ORIGIN, say=say)
+        home.init(DEMO_ORIGIN, say=say, clock=clock)
         say(f"initialised {home.path} with origin {DEMO_ORIGIN}")
-    ledger = home.open()
     admin = home.admin()
+    if not home.open().store.get_states(["reg:gz-weather"]):
+        say(f"registering the demo set on a simulated clock from {DEMO_START.date()} "
+            "(so that publicity periods pass in seconds):")
+        statuses = register_demo_set(home.open(clock=clock), admin, clock, say)
+        say("  final states: " + ", ".join(f"{k} {v}" for k, v in statuses.items()))
+    ledger = home.open()
     clerk_name = f"demo-registrant@{ledger.origin}"
     clerk_path = home.key_path("demo-registrant")
     appended = 0
@@ -78,6 +85,7 @@ def run_demo(home: Home, *, synthetic: int = 0, say: Callable[[str], None] = pri
     else:
         clerk = Ed25519Signer.generate(clerk_name)
         save_signer(clerk_path, clerk, home.passphrase())
+        ledger = home.open(clock=clock)  # the samples follow the registrations on the same clock
         ledger.append(register_key_statement(admin, clerk, "registrant", {"region": "520000"}))
         samples = [_sample(clerk, i) for i in range(SAMPLES)]
         # Small batches with a short delay, so the demo shows several checkpoints.
@@ -90,6 +98,7 @@ def run_demo(home: Home, *, synthetic: int = 0, say: Callable[[str], None] = pri
             integrator.stop()
         appended += SAMPLES + 1
         say(f"appended {SAMPLES} signed sample entries (and the demo clerk's key registration)")
+        ledger = home.open()
     if synthetic:
         base = ledger.store.head().size
         statements = [_sample(clerk, base + i) for i in range(synthetic)]

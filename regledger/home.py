@@ -67,7 +67,7 @@ class Home:
     def signer(self, label: str, name: str) -> Ed25519Signer:
         return load_signer(self.key_path(label), name, self.passphrase())
 
-    def init(self, origin: str, *, say=print) -> Ledger:
+    def init(self, origin: str, *, say=print, clock=None) -> Ledger:
         """Create the home, the log and admin keys, and the ledger with its entry 0."""
         check_origin(origin)
         if self.exists():
@@ -88,7 +88,7 @@ class Home:
         if store.head().size != 0:
             store.close()
             raise HomeError(f"the database {self.url()} already holds a ledger; use a fresh one")
-        ledger = Ledger(store, origin=origin, log_signer=log)
+        ledger = Ledger(store, origin=origin, log_signer=log, **({"clock": clock} if clock else {}))
         ledger.integrate()  # the size-0 checkpoint
         ledger.append(register_key_statement(admin, admin, "admin"))
         ledger.integrate()
@@ -97,10 +97,14 @@ class Home:
         os.replace(tmp, self.config_path)  # the home counts as initialised only once all of it exists
         return ledger
 
-    def open(self) -> Ledger:
+    def open(self, *, clock=None) -> Ledger:
+        """The instance's ledger, with the register's rules as its statement policy."""
+        from registry.policy import RegistryPolicy
+
         cfg = self.config()
         log = self.signer("log", cfg["origin"])
-        return Ledger(SQLStore(self.url()), origin=cfg["origin"], log_signer=log)
+        kwargs = {"clock": clock} if clock else {}
+        return Ledger(SQLStore(self.url()), origin=cfg["origin"], log_signer=log, policy=RegistryPolicy(), **kwargs)
 
     def admin(self) -> Ed25519Signer:
         return self.signer("admin", self.config()["admin_name"])

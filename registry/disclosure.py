@@ -1,0 +1,78 @@
+"""Public disclosure: the lists anyone may read, overdue steps, and the annual report (信息披露)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any, Iterator
+
+from ledger.entry import format_time
+from ledger.policy import replay
+from ledger.sequencer import Ledger
+from ledger.store import LedgerStore, StateQuery, SubjectState
+
+from .policy import RegistryPolicy
+from .workflow import CHINA, FORMAL_REVIEW, SUBMITTED
+
+__all__ = ["PUBLIC_LISTS", "annual_report", "iter_registrations", "overdue"]
+
+#: the public lists: 公示中, 已登记, 已注销, 已撤销
+PUBLIC_LISTS = {"publicity": "PUBLICITY", "registered": "CODED", "cancelled": "CANCELLED", "revoked": "REVOKED"}
+
+
+def iter_registrations(store: LedgerStore, query: StateQuery) -> Iterator[SubjectState]:
+    """Every registration matching `query`, page by page (cursor = subject)."""
+    after = query.after
+    while True:
+        page = store.find_states(StateQuery(query.kind, query.status, query.region_prefix, query.institution,
+                                            query.text, after, query.limit))
+        for st in page:
+            if st.subject.startswith("reg:"):
+                yield st
+        if len(page) < query.limit:
+            return
+        after = page[-1].subject
+
+
+def overdue(store: LedgerStore, on: date) -> list[dict[str, Any]]:
+    """Applications whose acceptance or formal review is past its statutory due date on `on`."""
+    out = []
+    for status, due_field in ((SUBMITTED, "accept_due"), (FORMAL_REVIEW, "review_due")):
+        for st in iter_registrations(store, StateQuery(status=status, limit=500)):
+            due = st.state.get(due_field)
+            if due and date.fromisoformat(due) < on:
+                out.append({"registration": st.state["registration"], "status": status, "due": due,
+                            "name": st.name, "region": st.region, "days_late": (on - date.fromisoformat(due)).days})
+    return sorted(out, key=lambda r: (r["due"], r["registration"]))
+
+
+def annual_report(ledger: Ledger, institution: str, as_of: date) -> dict[str, Any]:
+    """An operating institution's disclosure as of the end of `as_of` (China time), from the entries alone."""
+    end = datetime.combine(as_of, time(23, 59, 59, 999000), CHINA)
+    size = ledger.store.head().size
+    leaves = (leaf for start in range(0, size, 2000) for leaf in ledger.entries(start, min(size, start + 2000)))
+    states = replay(RegistryPolicy(), leaves, upto_time=format_time(end))
+    regs = [s.state for k, s in states.items() if k.startswith("reg:")]
+
+    def summary(r: dict[str, Any]) -> dict[str, Any]:
+        f = r["fields"]
+        out = {"registration": r["registration"], "code": r["code"], "status": r["status"], "name": f["name"]}
+        for k in ("public_welfare", "price_cap_ref", "price", "form", "authorisation", "source_codes"):
+            if k in f:
+                out[k] = f[k]
+        return out
+
+    products = [r for r in regs if r["subject_kind"] == "product" and r["code"]
+                and institution in (r["fields"]["operator_uscc"], r["fields"]["holder"]["uscc"])]
+    sources = sorted({c for p in products for c in p["fields"]["source_codes"]})
+    resources = [r for r in regs if r["subject_kind"] == "resource" and r["code"] in sources]
+    inst = [r for r in regs if r["subject_kind"] == "institution" and r["fields"]["holder"]["uscc"] == institution]
+    return {
+        "institution": institution,
+        "as_of": as_of.isoformat(),
+        "institution_registrations": [summary(r) for r in inst],
+        "authorised_resources": [summary(r) for r in resources],
+        "products_and_services": [summary(p) for p in products],
+        "note": "generated from the ledger's entries sequenced up to the end of as_of (China time)",
+    }
+
+
