@@ -187,7 +187,10 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
     radar = code("gz-registrar", "gz-radar")
     do("gz-authority", "registration.revoke", "gz-radar", {"reason": "虚假登记：数据实际由其他单位持有"})
     say(f"  revoked {radar} (撤销 by the data authority)")
-    for reg in ("gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft", "hz-bus", "gz-radar"):
+    through_review("gz-holder", "gz-registrar", "gz-hydrology", "registration.apply", {
+        "subject_kind": "resource", "fields": _resource("贵州省水文监测数据", GZ_HOLDER, "520000")})
+    say("  left 贵州省水文监测数据 in publicity (公示中), open for objections")
+    for reg in ("gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft", "hz-bus", "gz-radar"):
         st = ledger.store.get_states([f"reg:{reg}"])[f"reg:{reg}"]
         said[reg] = st.status
     return said
