@@ -72,19 +72,21 @@ class Classification(_Model):
     security_level: Literal["一般数据", "重要数据", "核心数据"]
 
 
+def _iso_date(v: Any) -> Any:
+    """Dates travel in JSON as ISO strings; strict mode would otherwise refuse them."""
+    if isinstance(v, str):
+        try:
+            return date.fromisoformat(v)
+        except ValueError:
+            raise ValueError("must be an ISO date such as 2025-01-31") from None
+    return v
+
+
 class TimeRange(_Model):
     start: date
     end: date | None = None
 
-    @field_validator("start", "end", mode="before")
-    @classmethod
-    def _iso(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            try:
-                return date.fromisoformat(v)
-            except ValueError:
-                raise ValueError("must be an ISO date such as 2025-01-31") from None
-        return v
+    _v_dates = field_validator("start", "end", mode="before")(classmethod(lambda cls, v: _iso_date(v)))
 
 
 class _Common(_Model):
@@ -125,7 +127,7 @@ class Authorisation(_Model):
     valid_to: date
     scope: Text = Field(min_length=1, max_length=500)
 
-    _iso = field_validator("valid_from", "valid_to", mode="before")(TimeRange._iso.__func__)  # type: ignore[attr-defined]
+    _v_dates = field_validator("valid_from", "valid_to", mode="before")(classmethod(lambda cls, v: _iso_date(v)))
 
 
 class ProductFields(_Common):
@@ -176,8 +178,7 @@ def validate_fields(kind: str, fields: Any, *, field: str) -> dict[str, Any]:
     if not isinstance(fields, Mapping):
         raise MalformedError("must be an object", field=field)
     try:
-        return model.model_validate(dict(fields), strict=False if _has_dates(model) else True).model_dump(
-            mode="json", exclude_none=True)
+        return model.model_validate(dict(fields)).model_dump(mode="json", exclude_none=True)
     except ValidationError as exc:
         err = exc.errors()[0]
         path = field + "".join(f"/{p}" for p in err["loc"])
@@ -185,7 +186,3 @@ def validate_fields(kind: str, fields: Any, *, field: str) -> dict[str, Any]:
         if err["type"] == "missing":
             msg = "required field is missing"
         raise MalformedError(msg, field=path) from None
-
-
-def _has_dates(model: type[_Model]) -> bool:
-    return model in (ResourceFields, ProductFields, InstitutionFields)

@@ -25,7 +25,7 @@ from ledger.store import KeyRecord
 from .codes import make_code, make_query_code, parse_code
 from .fields import KIND_CODE_TYPE, validate_fields
 from .regions import default_table
-from .workdays import Deadlines, add_working_days
+from .workdays import CalendarError, Deadlines, add_working_days
 
 __all__ = [
     "KINDS",
@@ -184,7 +184,10 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
                 started_d = date.fromisoformat(started)
             except (TypeError, ValueError):
                 raise MalformedError("must be an ISO date", field="/payload/operation_started") from None
-            limit = add_working_days(started_d, dl.first_registration)
+            try:
+                limit = add_working_days(started_d, dl.first_registration)
+            except CalendarError as exc:
+                raise CalendarError(exc.message, field="/payload/operation_started") from None
             event["first_registration_due"] = limit.isoformat()
             new["late_application"] = today > limit
         new["status"] = SUBMITTED
@@ -199,9 +202,7 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
                 new["pending"] = None
             else:
                 fields = validate_fields(new["subject_kind"], p.get("fields"), field="/payload/fields")
-                if fields["holder"]["uscc"] != new["fields"]["holder"]["uscc"]:
-                    raise MalformedError("a change cannot move the registration to another registrant",
-                                         field="/payload/fields/holder/uscc")
+                _same_registrant(new, fields)
                 _check_links(new["subject_kind"], fields, today, ctx)
                 new["pending"] = fields
             new["supplements"] = 0
@@ -221,6 +222,7 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
         elif kind == "registration.resubmit":
             if "fields" in p:
                 fields = validate_fields(new["subject_kind"], p["fields"], field="/payload/fields")
+                _same_registrant(new, fields)
                 _check_links(new["subject_kind"], fields, today, ctx)
                 if new["reg_type"] == "initial":
                     new["fields"], new["region"] = fields, fields["region"]
@@ -305,6 +307,16 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
     new["history"] = hist
     new["updated_at"] = entry.index
     return new
+
+
+def _same_registrant(reg: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+    """A registration stays with its registrant and its locality (属地原则); moving either is a new one."""
+    if fields["holder"]["uscc"] != reg["fields"]["holder"]["uscc"]:
+        raise MalformedError("the registrant cannot change; register anew under the other institution",
+                             field="/payload/fields/holder/uscc")
+    if fields["region"] != reg["region"]:
+        raise MalformedError(f"the region cannot change from {reg['region']}; register anew in the other locality",
+                             field="/payload/fields/region")
 
 
 def query_code_for(code: str, registration: str) -> str:
