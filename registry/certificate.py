@@ -8,7 +8,10 @@ them (back to entry 0), each with a C2SP tlog-proof against one signed checkpoin
 4. replay the registration's entries through the workflow and compare the result with what the
    certificate claims (status, code, query code, name).
 
-What it cannot show offline: that no key was revoked between its registration and its use, and
+What it cannot show offline: that the history is complete — a later step (a change, cancellation
+or revocation) may exist that the holder of a certificate left out; the certificate shows the
+state as of its last entry, and a relying party who needs the current state asks the log (or for a
+fresh certificate).  Nor that no key was revoked between its registration and its use, and
 the cross-registration checks (a product's source resources were live); the log enforced both when
 it sequenced the entries, and `regledger audit` re-checks them on the whole log.
 """
@@ -82,18 +85,39 @@ def _claims(state: Mapping[str, Any]) -> dict[str, Any]:
             "region": state["region"]}
 
 
-class _OfflineContext:
-    """Cross-registration facts the log checked when sequencing; offline we take the entries' word."""
+def _check_shape(cert: Any) -> None:
+    """Refuse a structurally wrong document with a field path, before looking inside it."""
+    if not isinstance(cert, Mapping) or cert.get("format") != CERTIFICATE_FORMAT:
+        raise MalformedError(f"not a {CERTIFICATE_FORMAT} document", field="/format")
+    for name, kind in (("origin", str), ("registration", str), ("checkpoint", str), ("claims", Mapping),
+                       ("entries", list), ("keys", list)):
+        if not isinstance(cert.get(name), kind):
+            raise MalformedError(f"missing or not a{'n object' if kind is Mapping else ' ' + kind.__name__}",
+                                 field=f"/{name}")
+    for what in ("entries", "keys"):
+        for n, item in enumerate(cert[what]):
+            if not (isinstance(item, Mapping) and isinstance(item.get("index"), int)
+                    and isinstance(item.get("leaf"), str) and isinstance(item.get("proof"), str)):
+                raise MalformedError("each item needs index (integer), leaf and proof (strings)",
+                                     field=f"/{what}/{n}")
 
-    def __init__(self, claimed_code: str | None) -> None:
-        self.claimed = claimed_code
+
+class _OfflineContext:
+    """Cross-registration facts the log checked when it sequenced the entries; offline, the entries'
+    own word stands for them (the code an entry carries is the one the log accepted there)."""
+
+    def __init__(self) -> None:
+        self.entry_code: str | None = None
 
     def registration_by_code(self, code: str) -> Mapping[str, Any] | None:
         return {"status": "CODED"}
 
     def last_seq(self, prefix: str) -> int:
-        if self.claimed and self.claimed.startswith(prefix + "-"):
-            return int(self.claimed.split("-")[4]) - 1
+        code = self.entry_code
+        if isinstance(code, str) and code.startswith(prefix + "-") and code.count("-") == 5:
+            tail = code.split("-")[4]
+            if tail.isdigit():
+                return int(tail) - 1
         return 0
 
 
@@ -101,8 +125,7 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
                        config: WorkflowConfig | None = None) -> dict[str, Any]:
     """Verify a certificate offline; returns its claims, or raises saying exactly what failed."""
     cert = parse_json(doc) if isinstance(doc, (bytes, str)) else doc
-    if not isinstance(cert, Mapping) or cert.get("format") != CERTIFICATE_FORMAT:
-        raise MalformedError(f"not a {CERTIFICATE_FORMAT} document")
+    _check_shape(cert)
     verifier = parse_vkey(vkey)
     origin = cert.get("origin")
     if origin != verifier.name:
@@ -144,7 +167,7 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
             raise VerificationError(f"key entry {e.index}: {exc}") from None
     claims = cert.get("claims", {})
     state: dict[str, Any] | None = None
-    ctx = _OfflineContext(claims.get("code"))
+    ctx = _OfflineContext()
     for e in sorted(entries, key=lambda e: e.index):
         if e.statement.subject != cert["registration"]:
             raise VerificationError(f"entry {e.index} is about {e.statement.subject}, not {cert['registration']}")
@@ -155,6 +178,7 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
             from keys.ed25519 import verify_ed25519
 
             verify_ed25519(rec.public_key, e.statement.signed_message(), e.statement.sig)
+            ctx.entry_code = e.statement.payload.get("code")
             state = step(state, e, rec, ctx, config or WorkflowConfig())
         except LedgerError as exc:
             raise VerificationError(f"entry {e.index}: {exc}") from None
@@ -164,7 +188,8 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
     for k, v in recomputed.items():
         if claims.get(k) != v:
             raise VerificationError(f"claim {k!r} is {claims.get(k)!r}, but the entries give {v!r}")
-    return {**recomputed, "checkpoint_size": cp.size, "entries": len(entries)}
+    return {**recomputed, "checkpoint_size": cp.size, "entries": len(entries),
+            "last_index": max(e.index for e in entries)}
 
 
 def certificate_html(cert: Mapping[str, Any]) -> str:
@@ -175,7 +200,7 @@ def certificate_html(cert: Mapping[str, Any]) -> str:
     for item in cert["entries"]:
         entry = json.loads(base64.b64decode(item["leaf"]))
         st = entry["statement"]
-        rows.append(f"<tr><td>{item['index']}</td><td>{e(entry['time'])}</td><td>{e(st['kind'])}</td>"
+        rows.append(f"<tr><td>{e(str(item['index']))}</td><td>{e(entry['time'])}</td><td>{e(st['kind'])}</td>"
                     f"<td><code>{e(st['key'])}</code></td></tr>")
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>登记证明 Registration certificate {e(str(c['code']))}</title>

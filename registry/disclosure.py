@@ -6,6 +6,7 @@ from datetime import date, datetime, time
 from typing import Any, Iterator
 
 from ledger.entry import format_time
+from ledger.errors import MalformedError
 from ledger.policy import replay
 from ledger.sequencer import Ledger
 from ledger.store import LedgerStore, StateQuery, SubjectState
@@ -21,6 +22,8 @@ PUBLIC_LISTS = {"publicity": "PUBLICITY", "registered": "CODED", "cancelled": "C
 
 def iter_registrations(store: LedgerStore, query: StateQuery) -> Iterator[SubjectState]:
     """Every registration matching `query`, page by page (cursor = subject)."""
+    if query.limit < 1:
+        raise MalformedError("page size must be at least 1", field="/limit")
     after = query.after
     while True:
         page = store.find_states(StateQuery(query.kind, query.status, query.region_prefix, query.institution,

@@ -88,6 +88,14 @@ class TimeRange(_Model):
 
     _v_dates = field_validator("start", "end", mode="before")(classmethod(lambda cls, v: _iso_date(v)))
 
+    @field_validator("end")
+    @classmethod
+    def _ordered(cls, v: date | None, info: Any) -> date | None:
+        start = info.data.get("start")
+        if v is not None and start is not None and v < start:
+            raise ValueError("must not be before start")
+        return v
+
 
 class _Common(_Model):
     name: Text = Field(min_length=1, max_length=200)
@@ -128,6 +136,14 @@ class Authorisation(_Model):
     scope: Text = Field(min_length=1, max_length=500)
 
     _v_dates = field_validator("valid_from", "valid_to", mode="before")(classmethod(lambda cls, v: _iso_date(v)))
+
+    @field_validator("valid_to")
+    @classmethod
+    def _ordered(cls, v: date, info: Any) -> date:
+        start = info.data.get("valid_from")
+        if start is not None and v < start:
+            raise ValueError("must not be before valid_from")
+        return v
 
 
 class ProductFields(_Common):

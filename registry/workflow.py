@@ -184,6 +184,8 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
                 started_d = date.fromisoformat(started)
             except (TypeError, ValueError):
                 raise MalformedError("must be an ISO date", field="/payload/operation_started") from None
+            if started_d > today:
+                raise MalformedError("cannot be after the application date", field="/payload/operation_started")
             try:
                 limit = add_working_days(started_d, dl.first_registration)
             except CalendarError as exc:
@@ -233,6 +235,7 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
         elif kind in ("registration.refuse", "registration.reject"):
             event["reason"] = _reason(p, status)
             new["pending"] = None
+            new["accept_due"] = new["review_due"] = None
             if new.get("code"):
                 new["status"] = CODED  # a refused change leaves the registration as it was
             else:
@@ -268,6 +271,7 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
             event["reason"] = _reason(p, status)
             if upheld:
                 new["pending"] = None
+                new["publicity_start"] = new["publicity_end"] = None
                 new["status"] = CODED if new.get("code") else OBJECTION_UPHELD
             else:
                 new["status"] = PUBLICITY
@@ -298,7 +302,11 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
             event["reason"] = _reason(p, status)
             new["status"] = REVOKED
             new["pending"] = None
+            new["accept_due"] = new["review_due"] = new["publicity_start"] = new["publicity_end"] = None
         elif kind == "registration.code_assigned":
+            if not new.get("code"):
+                raise WorkflowError("only a registration that was coded here can receive an official code",
+                                    state=status, field="/kind")
             official = p.get("official_code")
             if not isinstance(official, str) or not 1 <= len(official) <= 64:
                 raise MalformedError("the parent platform's code: 1-64 characters", field="/payload/official_code")

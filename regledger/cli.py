@@ -118,6 +118,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 1
     print(f"OK: {claims['code']} {claims['name']} ({claims['status']}), {claims['entries']} entries proven in the "
           f"log's checkpoint of size {claims['checkpoint_size']}")
+    print(f"This is the registration's state as of entry {claims['last_index']}; a certificate cannot show that no "
+          "later step exists: ask the log for the current state.")
     return 0
 
 
