@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol
 
@@ -69,8 +70,12 @@ class Note:
         return (self.text + "\n" + sigs).encode()
 
 
+_BAD_NAME = re.compile(r"[\s+\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+
 def check_key_name(name: str) -> None:
-    if not name or any(c.isspace() or c == "+" or ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+    if not name or _BAD_NAME.search(name):
         raise MalformedError(f"invalid key name {name!r}: must be non-empty, without spaces or '+'")
 
 
@@ -79,9 +84,9 @@ def _check_text(text: str) -> None:
         raise MalformedError("note text must end in a newline")
     if "\n\n" in text or text.startswith("\n"):
         raise MalformedError("note text must not contain a blank line")
-    for c in text:
-        if (ord(c) < 0x20 and c != "\n") or ord(c) == 0x7F:
-            raise MalformedError(f"note text contains control character {ord(c):#x}")
+    bad = _CONTROL.search(text)
+    if bad:
+        raise MalformedError(f"note text contains control character {ord(bad.group()):#x}")
 
 
 def sign_note(text: str, *signers: Signer, extra: Iterable[NoteSignature] = ()) -> bytes:
