@@ -13,10 +13,11 @@ from typing import Callable, Iterable, Iterator, Mapping, Protocol
 from keys.ed25519 import verify_ed25519
 
 from .entry import Entry
+from .errors import ConflictError, MalformedError
 from .keyring import apply_change, key_change, signing_key
 from .store import KeyRecord, SubjectState
 
-__all__ = ["StateMap", "StatementPolicy", "replay"]
+__all__ = ["CompositePolicy", "ReplayError", "ReplayGuard", "StateMap", "StatementPolicy", "replay"]
 
 
 class StateMap:
@@ -72,3 +73,44 @@ def replay(policy: StatementPolicy, leaves: Iterator[bytes], *, upto_time: str |
         apply_change(keys, e.index, key_change(e.index, e.statement, signer, keys))
         policy.apply(e, signer, states)
     return states.snapshot()
+
+
+class CompositePolicy:
+    """Several policies in order; each may refuse, each keeps its own states."""
+
+    def __init__(self, *policies: StatementPolicy) -> None:
+        self.policies = policies
+
+    def subjects(self, entry: Entry) -> Iterable[str]:
+        return [s for p in self.policies for s in p.subjects(entry)]
+
+    def apply(self, entry: Entry, signer: KeyRecord, states: StateMap) -> None:
+        for p in self.policies:
+            p.apply(entry, signer, states)
+
+
+class ReplayGuard:
+    """A statement carrying a `nonce` may be sequenced once per key: a captured request replays nothing.
+
+    The used nonces are subject states (`nonce:<key>:<nonce>`), so they survive restarts, are
+    shared by every process on the database, and are rebuilt by replay like everything else.
+    """
+
+    def subjects(self, entry: Entry) -> Iterable[str]:
+        nonce = entry.statement.extra.get("nonce")
+        return [f"nonce:{entry.statement.key}:{nonce}"] if isinstance(nonce, str) else []
+
+    def apply(self, entry: Entry, signer: KeyRecord, states: StateMap) -> None:
+        nonce = entry.statement.extra.get("nonce")
+        if nonce is None:
+            return
+        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64 or not nonce.isascii() or not nonce.isalnum():
+            raise MalformedError("must be 16-64 ASCII letters and digits", field="/nonce")
+        subject = f"nonce:{entry.statement.key}:{nonce}"
+        if states.get(subject) is not None:
+            raise ReplayError(f"nonce {nonce} was already used by key {entry.statement.key}: a replayed request")
+        states.put(SubjectState(subject, {"index": entry.index}, entry.index, kind="nonce"))
+
+
+class ReplayError(ConflictError):
+    """The same signed request was submitted twice."""

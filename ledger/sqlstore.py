@@ -31,7 +31,7 @@ class EntryRow(SQLModel, table=True):
     __tablename__ = "rl_entries"
     idx: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
     leaf: bytes = Field(sa_type=LargeBinary)
-    leaf_hash: bytes = Field(sa_type=LargeBinary)
+    leaf_hash: bytes = Field(sa_type=LargeBinary, index=True)
 
 
 class TileRow(SQLModel, table=True):
@@ -234,6 +234,11 @@ class SQLStore:
         if len(rows) != end - start:
             raise NotFoundError(f"entries {start}..{end - 1} are not all sequenced")
         return [Hash(bytes(r.leaf_hash)) for r in rows]
+
+    def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None:
+        with self.read_engine.connect() as conn:
+            return conn.execute(select(E.c.idx).where(E.c.leaf_hash == leaf_hash).order_by(E.c.idx)
+                                .limit(1)).scalar_one_or_none()
 
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
         if not tiles:

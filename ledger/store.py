@@ -113,6 +113,7 @@ class LedgerStore(Protocol):
     def read_entries(self, start: int, end: int) -> list[tuple[bytes, bytes]]:
         """(leaf, stored leaf hash) for indexes start..end-1; NotFoundError past the head."""
     def read_leaf_hashes(self, start: int, end: int) -> list[Hash]: ...
+    def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None: ...
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]: ...
     def publish(self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes) -> None: ...
     def latest_checkpoint(self) -> tuple[int, bytes] | None: ...
@@ -193,6 +194,10 @@ class MemoryStore:
 
     def read_leaf_hashes(self, start: int, end: int) -> list[Hash]:
         return [Hash(h) for _, h in self.read_entries(start, end)]
+
+    def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None:
+        with self._lock:
+            return next((i for i, (_, h) in enumerate(self.entries) if h == leaf_hash), None)
 
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
         with self._lock:

@@ -191,6 +191,22 @@ def cmd_disclosure(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from api import Settings, create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ledger = _home(args).open()
+    ledger.integrate()
+    app = create_app(ledger, Settings())
+    print(f"serving {ledger.origin} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", default=argparse.SUPPRESS,
@@ -221,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("audit", parents=[common], help="re-verify every stored row")
     s.set_defaults(func=cmd_audit)
+
+    s = sub.add_parser("serve", parents=[common], help="serve the HTTP API (OpenAPI docs at /docs)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("reindex", parents=[common], help="rebuild the registration state cache from the entries")
     s.set_defaults(func=cmd_reindex)

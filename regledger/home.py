@@ -99,12 +99,13 @@ class Home:
 
     def open(self, *, clock=None) -> Ledger:
         """The instance's ledger, with the register's rules as its statement policy."""
+        from ledger.policy import CompositePolicy, ReplayGuard
         from registry.policy import RegistryPolicy
 
         cfg = self.config()
         log = self.signer("log", cfg["origin"])
         kwargs = {"clock": clock} if clock else {}
-        return Ledger(SQLStore(self.url()), origin=cfg["origin"], log_signer=log, policy=RegistryPolicy(), **kwargs)
+        return Ledger(SQLStore(self.url()), origin=cfg["origin"], log_signer=log, policy=CompositePolicy(ReplayGuard(), RegistryPolicy()), **kwargs)
 
     def admin(self) -> Ed25519Signer:
         return self.signer("admin", self.config()["admin_name"])

@@ -1,0 +1,50 @@
+"""The FastAPI application around one Ledger."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
+
+from ledger.sequencer import BatchIntegrator, Ledger
+
+from .problems import install_problem_handlers
+from .routes import health, log, proofs, registrations, statements
+from .settings import Settings
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("regledger.api")
+
+
+def create_app(ledger: Ledger, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        integrator = None
+        if settings.run_integrator:
+            integrator = BatchIntegrator(ledger, batch_size=settings.integrate_batch,
+                                         delay=settings.integrate_delay).start()
+        logger.info("serving %s", ledger.origin)
+        try:
+            yield
+        finally:
+            if integrator is not None:
+                integrator.stop()
+
+    app = FastAPI(title="regledger", version="0.1.0", lifespan=lifespan,
+                  description="A verifiable registration ledger for public data resources (公共数据资源登记). "
+                              "Errors are RFC 9457 problem details with the offending `field`.")
+    app.state.ledger = ledger
+    app.state.settings = settings
+    app.state.metrics = health.Metrics()
+    app.state.rate_limiter = statements.RateLimiter(settings.rate_per_minute)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    install_problem_handlers(app)
+    for r in (health.router, log.router, proofs.router, registrations.router, statements.router):
+        app.include_router(r)
+    return app

@@ -1,0 +1,100 @@
+"""RFC 9457 problem details for every refusal, with the offending field as a JSON pointer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import (ConflictError, InvalidSignatureError, LedgerError, MalformedError, NotFoundError,
+                           PushbackError, UnknownKeyError, VerificationError)
+
+__all__ = ["Problem", "install_problem_handlers", "problem_response"]
+
+log = logging.getLogger("regledger.api")
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """Raise from a route to answer with a problem document."""
+
+    def __init__(self, status: int, title: str, detail: str, *, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.field, self.headers = status, title, detail, field, headers
+
+
+def problem_response(status: int, title: str, detail: str, *, field: str | None = None,
+                     headers: dict[str, str] | None = None, instance: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if field is not None:
+        body["field"] = field
+    if instance:
+        body["instance"] = instance
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _ledger_status(exc: LedgerError) -> tuple[int, str]:
+    from registry.workflow import WorkflowError
+
+    if isinstance(exc, WorkflowError):
+        if exc.field == "/key":
+            return 403, "Not permitted"
+        return 409, "Step not allowed now"
+    if isinstance(exc, MalformedError):
+        return 422, "Invalid input"
+    if isinstance(exc, InvalidSignatureError):
+        return 401, "Bad signature"
+    if isinstance(exc, UnknownKeyError):
+        return 403, "Key not valid"
+    if isinstance(exc, VerificationError):
+        return 422, "Verification failed"
+    if isinstance(exc, NotFoundError):
+        return 404, "Not found"
+    if isinstance(exc, ConflictError):
+        return 409, "Conflict"
+    if isinstance(exc, PushbackError):
+        return 503, "Busy"
+    return 400, "Refused"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, field=exc.field, headers=exc.headers,
+                                instance=request.url.path)
+
+    @app.exception_handler(LedgerError)
+    async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
+        status, title = _ledger_status(exc)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        field = getattr(exc, "field", None) or None
+        detail = getattr(exc, "message", None) or str(exc)
+        if field and detail.startswith(f"{field}: "):
+            detail = detail[len(field) + 2:]
+        return problem_response(status, title, str(exc) if not getattr(exc, "message", None) else detail,
+                                field=field, headers=headers, instance=request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(p) for p in err.get("loc", ())]
+        where = loc[0] if loc else ""
+        pointer = "/" + "/".join(loc[1:]) if where == "body" else ("/" + "/".join(loc) if loc else "")
+        return problem_response(422, "Invalid input", str(err.get("msg")), field=pointer,
+                                instance=request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, "Not found" if exc.status_code == 404 else "Refused",
+                                str(exc.detail), headers=getattr(exc, "headers", None), instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(500, "Internal error", "the server failed; the error was logged",
+                                instance=request.url.path)

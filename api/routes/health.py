@@ -1,0 +1,49 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ..deps import LedgerDep
+
+router = APIRouter(tags=["operations"])
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.appends = Counter("regledger_appends", "statements sequenced through the API", registry=self.registry)
+        self.integration_lag = Gauge("regledger_integration_lag_entries",
+                                     "entries sequenced but not yet in a checkpoint", registry=self.registry)
+        self.tree_size = Gauge("regledger_tree_size", "size of the latest checkpoint", registry=self.registry)
+        self.proof_seconds = Histogram("regledger_proof_seconds", "time to compute an inclusion proof",
+                                       registry=self.registry,
+                                       buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1))
+
+
+@router.get("/healthz", response_class=PlainTextResponse, summary="200 once the server is up")
+def healthz() -> str:
+    return "ok\n"
+
+
+@router.get("/readyz", response_class=PlainTextResponse, summary="200 when the database answers and a checkpoint exists")
+def readyz(ledger: LedgerDep) -> str:
+    size, _ = ledger.checkpoint()
+    return f"ready: tree size {size}\n"
+
+
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+def metrics(request: Request, ledger: LedgerDep) -> Response:
+    m: Metrics = request.app.state.metrics
+    size = ledger.checkpoint()[0]
+    m.tree_size.set(size)
+    m.integration_lag.set(ledger.store.head().size - size)
+    started = time.perf_counter()
+    if size:
+        ledger.inclusion_proof(size - 1, size)
+        m.proof_seconds.observe(time.perf_counter() - started)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,116 @@
+"""Registrations: search with cursor paging, one registration, its history with proofs, certificates."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from ledger.entry import parse_json, utc_now
+from ledger.errors import LedgerError, NotFoundError
+from ledger.store import StateQuery, SubjectState
+from ledger.tlogproof import format_tlog_proof
+from registry.certificate import build_certificate, verify_certificate
+from registry.disclosure import overdue
+from registry.policy import registration_subject
+from registry.workflow import china_date
+
+from ..deps import LedgerDep, SettingsDep
+from ..problems import Problem
+from ..schemas import RegistrationPage, RegistrationSummary, VerifyResult
+
+router = APIRouter(prefix="/v1", tags=["registrations"])
+
+
+def summary(st: SubjectState) -> RegistrationSummary:
+    s = st.state
+    return RegistrationSummary(registration=s["registration"], code=s.get("code"), query_code=s.get("query_code"),
+                               official_code=s.get("official_code"), status=st.status, kind=st.kind,
+                               region=st.region, institution=st.institution, name=st.name, updated_at=st.updated_at)
+
+
+def find(ledger, id_or_code: str) -> SubjectState:
+    key = id_or_code
+    if key.startswith("PDR-"):
+        alias = ledger.store.get_states([f"code:{key}"]).get(f"code:{key}")
+        if alias is not None:
+            key = alias.state["registration"]
+    st = ledger.store.get_states([registration_subject(key)]).get(registration_subject(key))
+    if st is None:
+        raise NotFoundError(f"no registration {id_or_code}")
+    return st
+
+
+@router.get("/registrations", response_model=RegistrationPage, summary="Search registrations")
+def search(ledger: LedgerDep, settings: SettingsDep,
+           kind: Annotated[str | None, Query(pattern="^(resource|product|institution)$")] = None,
+           status: Annotated[str | None, Query(pattern="^[A-Z_]{1,32}$")] = None,
+           region: Annotated[str | None, Query(pattern="^[0-9]{1,6}$", description="region code prefix")] = None,
+           institution: Annotated[str | None, Query(max_length=18)] = None,
+           q: Annotated[str | None, Query(max_length=100, description="text in name or code")] = None,
+           cursor: Annotated[str | None, Query(max_length=120)] = None,
+           limit: Annotated[int | None, Query(ge=1)] = None) -> RegistrationPage:
+    n = limit or settings.default_page
+    if n > settings.max_page:
+        raise Problem(422, "Invalid input", f"limit is at most {settings.max_page}", field="/limit")
+    after = registration_subject(cursor) if cursor else "reg:"
+    page = ledger.store.find_states(StateQuery(kind or "", status or "", region or "", institution or "", q or "",
+                                               after=after, limit=n + 1))
+    items = [st for st in page if st.subject.startswith("reg:")]
+    more = len(items) > n
+    items = items[:n]
+    return RegistrationPage(items=[summary(st) for st in items],
+                            next_cursor=items[-1].state["registration"] if more and items else None)
+
+
+@router.get("/registrations/{id_or_code}", summary="A registration's current state (by id or uniform code)")
+def registration(id_or_code: str, ledger: LedgerDep) -> dict[str, Any]:
+    return find(ledger, id_or_code).state
+
+
+@router.get("/registrations/{id_or_code}/history", summary="Each step as a signed entry with its inclusion proof")
+def history(id_or_code: str, ledger: LedgerDep) -> dict[str, Any]:
+    st = find(ledger, id_or_code)
+    size, note = ledger.checkpoint()
+    steps = []
+    for h in st.state["history"]:
+        i = h["index"]
+        leaf = ledger.entries(i, i + 1)[0]
+        item: dict[str, Any] = {"index": i, "leaf": base64.b64encode(leaf).decode(), "entry": parse_json(leaf)}
+        if i < size:
+            item["proof"] = format_tlog_proof(i, ledger.inclusion_proof(i, size), note)
+        steps.append(item)
+    return {"registration": st.state["registration"], "checkpoint": note.decode(), "size": size, "steps": steps,
+            "vkey": ledger.verifier().vkey()}
+
+
+@router.get("/registrations/{code}/certificate", summary="The registration's offline-verifiable certificate")
+def certificate(code: str, ledger: LedgerDep) -> dict[str, Any]:
+    st = find(ledger, code)
+    if not st.state.get("code"):
+        raise Problem(409, "Not coded", f"registration {st.state['registration']} has no code yet", field="/code")
+    return build_certificate(ledger, st.state["code"])
+
+
+@router.get("/overdue", summary="Applications past their statutory due date")
+def list_overdue(ledger: LedgerDep, on: date | None = None) -> list[dict[str, Any]]:
+    return overdue(ledger.store, on or china_date(utc_now()))
+
+
+@router.post("/verify", response_model=VerifyResult, summary="Check a certificate a third party sends")
+def verify(body: dict[str, Any], ledger: LedgerDep) -> VerifyResult:
+    cert = body.get("certificate")
+    vkey = body.get("key") or ledger.verifier().vkey()
+    if not isinstance(cert, dict):
+        raise Problem(422, "Invalid input", "send {\"certificate\": {...}, \"key\": optional vkey}",
+                      field="/certificate")
+    if not isinstance(vkey, str):
+        raise Problem(422, "Invalid input", "key must be a verifier key string", field="/key")
+    try:
+        claims = verify_certificate(cert, vkey)
+    except LedgerError as exc:
+        return VerifyResult(ok=False, detail=str(exc))
+    return VerifyResult(ok=True, detail=f"{claims['entries']} entries proven in checkpoint {claims['checkpoint_size']}",
+                        claims=claims)

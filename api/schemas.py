@@ -1,0 +1,76 @@
+"""Response models: the shapes outside verifiers rely on (field names are contracts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "AppendResult",
+    "CheckpointPublic",
+    "ConsistencyProof",
+    "EntryPublic",
+    "InclusionProof",
+    "RegistrationPage",
+    "RegistrationSummary",
+    "VerifyResult",
+]
+
+
+class EntryPublic(BaseModel):
+    index: int
+    leaf: str = Field(description="standard base64 of the entry bytes (the Merkle leaf)")
+    entry: dict[str, Any] = Field(description="the entry, parsed")
+
+
+class InclusionProof(BaseModel):
+    index: int
+    size: int
+    leaf_hash: str = Field(description="base64 of SHA-256(0x00 || leaf)")
+    hashes: list[str] = Field(description="RFC 9162 inclusion proof, leaf side first, base64")
+
+
+class ConsistencyProof(BaseModel):
+    first: int
+    second: int
+    hashes: list[str] = Field(description="RFC 9162 consistency proof, base64")
+
+
+class CheckpointPublic(BaseModel):
+    origin: str
+    size: int
+    root: str
+    note: str = Field(description="the signed C2SP checkpoint, verbatim")
+
+
+class AppendResult(BaseModel):
+    index: int
+    leaf_hash: str
+    time: str
+    receipt: str = Field(description="a signed note by the log key: regledger receipt/v1")
+    state: dict[str, Any] | None = Field(default=None, description="the registration's state after this step")
+
+
+class RegistrationSummary(BaseModel):
+    registration: str
+    code: str | None
+    query_code: str | None = None
+    official_code: str | None = None
+    status: str
+    kind: str
+    region: str
+    institution: str
+    name: str
+    updated_at: int
+
+
+class RegistrationPage(BaseModel):
+    items: list[RegistrationSummary]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class VerifyResult(BaseModel):
+    ok: bool
+    detail: str
+    claims: dict[str, Any] | None = None

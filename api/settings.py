@@ -1,0 +1,21 @@
+"""API limits and behaviour; every number here is a documented refusal, never a 500."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_body_bytes: int = 128 * 1024
+    max_page: int = 200
+    default_page: int = 50
+    #: statements per key per minute (token bucket, per server process)
+    rate_per_minute: int = 600
+    #: a signed request's `time` must be this close to the server's clock
+    max_skew_seconds: int = 300
+    integrate_batch: int = 256
+    integrate_delay: float = 0.5
+    run_integrator: bool = True
