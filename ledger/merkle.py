@@ -39,14 +39,13 @@ def _maxpow2(n: int) -> tuple[int, int]:
 
 
 def stored_hash_index(level: int, n: int) -> int:
-    """Stored hash index of the n-th hash at the given level (level 0 = leaf hashes)."""
-    for _ in range(level):
-        n = 2 * n + 1
-    i = 0
-    while n > 0:
-        i += n
-        n >>= 1
-    return i + level
+    """Stored hash index of the n-th hash at the given level (level 0 = leaf hashes).
+
+    Go's loop form: n = 2n+1 `level` times, then sum n + n/2 + n/4 + ...; that sum is
+    2n - popcount(n), which makes this O(1).
+    """
+    n = ((n + 1) << level) - 1
+    return 2 * n - n.bit_count() + level
 
 
 def split_stored_hash_index(index: int) -> tuple[int, int]:

@@ -12,7 +12,7 @@ import json
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, and_, event, or_, tuple_
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, or_, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine, insert, select, update
@@ -86,6 +86,8 @@ _SEQ, _PUB = 1, 2
 E, T, C, H, K, S = (EntryRow.__table__, TileRow.__table__, CheckpointRow.__table__,  # type: ignore[attr-defined]
                     HeadRow.__table__, KeyRow.__table__, StateRow.__table__)  # type: ignore[attr-defined]
 _TABLES = [E, T, C, H, K, S]
+# Built once so SQLAlchemy compiles it once: proofs read tiles on a hot path.
+_TILE_BY_KEY = select(T.c.data).where(T.c.level == bindparam("level"), T.c.n == bindparam("n"))
 
 
 def normalise_url(url: str) -> str:
@@ -243,11 +245,12 @@ class SQLStore:
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
         if not tiles:
             return []
-        keys = sorted({(t.level, t.n) for t in tiles})
+        found: dict[tuple[int, int], bytes] = {}
         with self.read_engine.connect() as conn:
-            rows = conn.execute(select(T.c.level, T.c.n, T.c.data).where(
-                or_(*[and_(T.c.level == lv, T.c.n == n) for lv, n in keys]))).all()
-        found = {(r.level, r.n): bytes(r.data) for r in rows}
+            for key in sorted({(t.level, t.n) for t in tiles}):
+                data = conn.execute(_TILE_BY_KEY, {"level": key[0], "n": key[1]}).scalar_one_or_none()
+                if data is not None:
+                    found[key] = bytes(data)
         out = []
         for t in tiles:
             data = found.get((t.level, t.n))
