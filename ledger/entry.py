@@ -140,10 +140,19 @@ def _check_depth(value: Any, path: str, depth: int) -> None:
                 _check_depth(v, f"{path}/{i}", depth + 1)
 
 
+_NAME_CACHE: dict[str, bytes] = {}
+
+
 def _canonical_object(members: Mapping[str, bytes]) -> bytes:
     """Assemble an RFC 8785 object from already-canonical member values."""
-    names = sorted(members)  # member names here are ASCII identifiers
-    return b"{" + b",".join(_json_str(n).encode() + b":" + members[n] for n in names) + b"}"
+    parts = []
+    for n in sorted(members):  # member names here are ASCII identifiers
+        enc = _NAME_CACHE.get(n)
+        if enc is None:
+            enc = _NAME_CACHE.setdefault(n, _json_str(n).encode() + b":") if len(_NAME_CACHE) < 1024 \
+                else _json_str(n).encode() + b":"
+        parts.append(enc + members[n])
+    return b"{" + b",".join(parts) + b"}"
 
 
 def parse_json(raw: bytes | str, *, field: str = "") -> Any:
@@ -177,8 +186,7 @@ def parse_json(raw: bytes | str, *, field: str = "") -> Any:
 
 def format_time(t: datetime) -> str:
     """RFC 3339 UTC with millisecond precision, e.g. 2026-11-23T08:00:00.123Z."""
-    t = t.astimezone(timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def utc_now() -> str:
