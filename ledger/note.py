@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol
 
-from .errors import InvalidSignatureError, MalformedError, UnknownKeyError
+from .errors import MalformedError, UnknownKeyError
 
 __all__ = [
     "MAX_NOTE_SIZE",
@@ -177,6 +177,3 @@ def verify_with(verifier: Verifier) -> VerifierLookup:
     """A lookup that knows exactly one key."""
     return _lookup_from([verifier])
 
-
-# Re-exported for callers that only catch note errors.
-_ = InvalidSignatureError

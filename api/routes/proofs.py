@@ -19,7 +19,10 @@ from ..schemas import CheckpointPublic, ConsistencyProof, EntryPublic, Inclusion
 
 router = APIRouter(prefix="/v1", tags=["entries and proofs"])
 NonNeg = Annotated[int, Query(ge=0, le=2**62)]
-b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+
+
+def b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
 
 
 @router.get("/entries/{index}", response_model=EntryPublic)
