@@ -85,3 +85,35 @@ def test_four_processes_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_four_processes_postgres(pg_url):
     _run(pg_url)
+
+
+def test_threads_share_one_ledger(store, log_signer, admin):
+    """Several threads appending and integrating through one Ledger: gapless, each once."""
+    import threading
+
+    ledger = make_ledger(store, log_signer, admin)
+    errors: list[BaseException] = []
+
+    def work(w: int) -> None:
+        try:
+            for i in range(150):
+                ledger.append(sign_statement(admin, kind="test.thread", subject=f"t{w}", payload={"w": w, "i": i}))
+                if i % 50 == 49:
+                    ledger.integrate()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    total = 1 + 4 * 150
+    assert ledger.integrate() == total
+    leaves = ledger.entries(0, total)
+    seen = Counter((e.statement.payload["w"], e.statement.payload["i"])
+                   for e in map(Entry.from_leaf, leaves[1:]))
+    assert len(seen) == 600 and set(seen.values()) == {1}
+    assert ledger.tree_hash(total) == reference_root(leaves)
+    audit(store, origin=log_signer.name, verifier=ledger.verifier())
