@@ -8,9 +8,11 @@ from typing import AsyncIterator
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.staticfiles import StaticFiles
 
 from ledger.sequencer import BatchIntegrator, Ledger
 
+from . import pages
 from .problems import install_problem_handlers
 from .routes import health, log, proofs, registrations, statements
 from .settings import Settings
@@ -47,4 +49,6 @@ def create_app(ledger: Ledger, settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     for r in (health.router, log.router, proofs.router, registrations.router, statements.router):
         app.include_router(r)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app

@@ -53,7 +53,7 @@ def annual_report(ledger: Ledger, institution: str, as_of: date) -> dict[str, An
     end = datetime.combine(as_of, time(23, 59, 59, 999000), CHINA)
     size = ledger.store.head().size
     leaves = (leaf for start in range(0, size, 2000) for leaf in ledger.entries(start, min(size, start + 2000)))
-    states = replay(RegistryPolicy(), leaves, upto_time=format_time(end))
+    states = replay(ledger.policy or RegistryPolicy(), leaves, upto_time=format_time(end))
     regs = [s.state for k, s in states.items() if k.startswith("reg:")]
 
     def summary(r: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,347 @@
+"""Public HTML pages (公示/公开页面): server-rendered with Jinja2, readable without JavaScript.
+
+Only the "verify / 验证" button on a registration's page needs JavaScript (static/verify.js): it
+fetches `/v1/registrations/{id}/history` and checks, in the browser alone, the checkpoint's
+signed-note signature and each step's RFC 9162 inclusion proof against the signed root.
+
+Every page is left out of the OpenAPI schema (they are HTML, not API), escapes every value
+(autoescape is on for every template) and answers a bad query with a 4xx HTML page, never a 500.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlencode
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from ledger.errors import LedgerError, NotFoundError
+from ledger.store import StateQuery
+from registry.disclosure import PUBLIC_LISTS
+from registry.policy import registration_subject
+from registry.regions import default_table
+from registry.workflow import CHINA
+
+from .deps import LedgerDep, SettingsDep
+from .routes import registrations
+
+__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+router = APIRouter(include_in_schema=False)
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+    autoescape=True,  # every template, whatever its name: all data is escaped
+    undefined=jinja2.ChainableUndefined,  # a missing field renders empty instead of failing
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+#: headers on every page: no inline script or style may run, only our own files
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+#: list page -> (status, 中文, English)
+LISTS: dict[str, tuple[str, str, str]] = {
+    "publicity": (PUBLIC_LISTS["publicity"], "公示中", "In publicity"),
+    "registered": (PUBLIC_LISTS["registered"], "已登记", "Registered"),
+    "cancelled": (PUBLIC_LISTS["cancelled"], "已注销", "Cancelled"),
+    "revoked": (PUBLIC_LISTS["revoked"], "已撤销", "Revoked"),
+}
+
+STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "SUBMITTED": ("已申请", "Submitted"),
+    "SUPPLEMENT_REQUIRED": ("待补正", "Supplement required"),
+    "NOT_ACCEPTED": ("不予受理", "Not accepted"),
+    "FORMAL_REVIEW": ("形式审核中", "In formal review"),
+    "REVIEW_REJECTED": ("审核未通过", "Review rejected"),
+    "PUBLICITY": ("公示中", "In publicity"),
+    "OBJECTION_UNDER_REVIEW": ("异议处理中", "Objection under review"),
+    "OBJECTION_UPHELD": ("异议成立", "Objection upheld"),
+    "REVIEWED": ("已审核", "Reviewed"),
+    "CODED": ("已登记", "Registered"),
+    "CANCELLED": ("已注销", "Cancelled"),
+    "REVOKED": ("已撤销", "Revoked"),
+}
+
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "resource": ("数据资源", "Data resource"),
+    "product": ("数据产品", "Data product"),
+    "institution": ("运营机构", "Operating institution"),
+}
+
+STEP_LABELS: dict[str, tuple[str, str]] = {
+    "registration.apply": ("申请", "Application"),
+    "registration.change": ("变更申请", "Change"),
+    "registration.correction": ("更正申请", "Correction"),
+    "registration.cancel": ("注销申请", "Cancellation"),
+    "registration.supplement": ("补正通知", "Supplement requested"),
+    "registration.resubmit": ("补正后重新提交", "Resubmitted"),
+    "registration.refuse": ("不予受理", "Refused"),
+    "registration.accept": ("受理", "Accepted"),
+    "registration.reject": ("审核不通过", "Rejected in review"),
+    "registration.publish": ("公示", "Published for publicity"),
+    "registration.object": ("异议", "Objection"),
+    "registration.decide": ("异议处理决定", "Objection decided"),
+    "registration.code": ("赋码 / 办结", "Coded / completed"),
+    "registration.revoke": ("撤销", "Revoked"),
+    "registration.code_assigned": ("国家编码", "National code assigned"),
+}
+
+FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "name": ("名称", "Name"),
+    "summary": ("内容简介", "Summary"),
+    "holder": ("登记主体", "Registrant"),
+    "agent": ("代理机构", "Agent"),
+    "region": ("行政区划", "Region"),
+    "data_type": ("数据类型", "Data type"),
+    "data_format": ("数据格式", "Data format"),
+    "records": ("数据量（条）", "Records"),
+    "update_frequency": ("更新频率", "Update frequency"),
+    "source": ("数据来源", "Source"),
+    "source_codes": ("来源登记编码", "Source registration codes"),
+    "classification": ("分类分级", "Classification"),
+    "industry_code": ("行业代码", "Industry code"),
+    "storage": ("存储", "Storage"),
+    "supply_mode": ("供给方式", "Supply mode"),
+    "access_method": ("访问方式", "Access method"),
+    "in_authorised_scope": ("在授权范围内", "In authorised scope"),
+    "operation_started": ("开始运营日期", "Operation started"),
+    "data_items": ("数据项", "Data items"),
+    "documents": ("附件", "Documents"),
+    "commitment_sha256": ("承诺书摘要 (SHA-256)", "Commitment (SHA-256)"),
+    # inside the particulars
+    "uscc": ("统一社会信用代码", "USCC"),
+    "category": ("类别", "Category"),
+    "security_level": ("安全级别", "Security level"),
+    "location": ("位置", "Location"),
+    "method": ("方式", "Method"),
+    # in the history's step details
+    "reason": ("理由", "Reason"),
+    "items": ("补正材料", "Items to supply"),
+    "objector": ("异议人", "Objector"),
+    "upheld": ("异议成立", "Upheld"),
+    "late": ("逾期", "Late"),
+    "accept_due": ("受理期限", "Acceptance due"),
+    "review_due": ("审核期限", "Review due"),
+    "publicity_start": ("公示开始", "Publicity starts"),
+    "publicity_end": ("公示结束", "Publicity ends"),
+    "code": ("登记编码", "Registration code"),
+    "query_code": ("查询码", "Query code"),
+    "official_code": ("国家登记编码", "National code"),
+}
+
+REG_TYPE_LABELS: dict[str, tuple[str, str]] = {
+    "initial": ("首次登记", "Initial registration"),
+    "change": ("变更登记", "Change"),
+    "correction": ("更正登记", "Correction"),
+    "cancellation": ("注销登记", "Cancellation"),
+}
+
+_ID_RE = re.compile(r"[\w.\-]{1,100}")  # registration ids (registry.policy) and PDR- codes
+_REGION_RE = re.compile(r"[0-9]{1,6}")
+PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+class PageError(Exception):
+    def __init__(self, status: int, zh: str, en: str, detail: str = "") -> None:
+        super().__init__(detail or en)
+        self.status, self.zh, self.en, self.detail = status, zh, en, detail
+
+
+def _render(request: Request, template: str, http_status: int = 200, /, **context: Any) -> HTMLResponse:
+    context.update(request=request, lists=LISTS, status_labels=STATUS_LABELS, kind_labels=KIND_LABELS,
+                   step_labels=STEP_LABELS, field_labels=FIELD_LABELS, reg_type_labels=REG_TYPE_LABELS,
+                   region_name=region_name)
+    html = _env.get_template(template).render(**context)
+    return HTMLResponse(html, status_code=http_status, headers=SECURITY_HEADERS)
+
+
+def _error(request: Request, err: PageError) -> HTMLResponse:
+    return _render(request, "error.html", err.status, error=err)
+
+
+def china_time(value: Any) -> str:
+    """An RFC 3339 UTC time as China time (UTC+8), e.g. '2026-03-21 09:00:19'; anything else unchanged."""
+    if not isinstance(value, str):
+        return "" if value is None else str(value)
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if t.tzinfo is None:
+        return value
+    return t.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ordered_fields(fields: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Known particulars in the order of FIELD_LABELS (name, summary, registrant first), then any others."""
+    rank = {k: i for i, k in enumerate(FIELD_LABELS)}
+    return sorted(fields.items(), key=lambda kv: (rank.get(kv[0], len(rank)), str(kv[0])))
+
+
+def lookup(table: Mapping[str, Any], key: Any) -> Any:
+    """table[key] for a string key, else None (state values may be of any JSON type)."""
+    return table.get(key) if isinstance(key, str) else None
+
+
+_env.filters["china_time"] = china_time
+_env.globals["lookup"] = lookup
+_env.globals["ordered_fields"] = ordered_fields
+
+
+def region_name(code: Any) -> str:
+    """The region's name in the shipped table, or '' (never fails: pages show the code anyway)."""
+    return _region_name(code) if isinstance(code, str) and len(code) <= 12 else ""
+
+
+@lru_cache(maxsize=4096)
+def _region_name(code: str) -> str:
+    try:
+        return default_table().validate(code, date.today()).name
+    except Exception:  # unknown, retired or malformed: show the bare code
+        return ""
+
+
+def _checkpoint(ledger) -> dict[str, Any]:
+    try:
+        size, note = ledger.checkpoint()
+    except LedgerError:
+        return {"size": None, "root": "", "origin": ledger.origin, "note": ""}
+    text = note.decode("utf-8", "replace")
+    lines = text.split("\n")
+    return {"size": size, "origin": lines[0] if lines else "", "root": lines[2] if len(lines) > 2 else "",
+            "note": text}
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, ledger: LedgerDep) -> HTMLResponse:
+    return _render(request, "home.html", checkpoint=_checkpoint(ledger), vkey=ledger.verifier().vkey())
+
+
+def _list_page(request: Request, ledger, settings, name: str) -> HTMLResponse:
+    status, zh, en = LISTS[name]
+    qp = request.query_params
+    kind, region, text, cursor = (qp.get(k, "").strip() for k in ("kind", "region", "q", "cursor"))
+    limit_raw = qp.get("limit", "").strip()
+    form = {"kind": kind, "region": region, "q": text}
+    try:
+        if kind and kind not in KIND_LABELS:
+            raise PageError(400, "类型无效", "Unknown kind", f"kind must be one of {', '.join(KIND_LABELS)}")
+        if region and not _REGION_RE.fullmatch(region):
+            raise PageError(400, "行政区划代码无效", "Bad region code", "region is 1 to 6 digits (a code prefix)")
+        if len(text) > 100:
+            raise PageError(400, "检索词过长", "Search text too long", "search text is at most 100 characters")
+        if cursor and not _ID_RE.fullmatch(cursor):
+            raise PageError(400, "翻页游标无效", "Bad page cursor",
+                            "cursor must be a registration id taken from a 'next page' link")
+        limit = PAGE_SIZE
+        if limit_raw:
+            if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= min(MAX_PAGE_SIZE, settings.max_page):
+                raise PageError(400, "每页条数无效", "Bad page size",
+                                f"limit is 1 to {min(MAX_PAGE_SIZE, settings.max_page)}")
+            limit = int(limit_raw)
+        items, next_cursor = _search(ledger, StateQuery(kind, status, region, "", text), cursor, limit)
+    except PageError as err:
+        return _render(request, "list.html", err.status, name=name, title=(zh, en), items=[], error=err,
+                       form=form, next_url=None, first_url=None)
+    keep = {k: v for k, v in (("kind", kind), ("region", region), ("q", text), ("limit", limit_raw)) if v}
+    next_url = _url(request.url.path, {**keep, "cursor": next_cursor}) if next_cursor else None
+    first_url = _url(request.url.path, keep) if cursor else None
+    return _render(request, "list.html", name=name, title=(zh, en), items=items, error=None, form=form,
+                   next_url=next_url, first_url=first_url)
+
+
+def _search(ledger, query: StateQuery, cursor: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of registrations, as GET /v1/registrations pages them (cursor = the last id shown), but
+    tolerant of states with missing fields: a page shows what there is instead of failing."""
+    after = registration_subject(cursor) if cursor else "reg:"
+    found = ledger.store.find_states(replace(query, after=after, limit=limit + 1))
+    regs = [st for st in found if st.subject.startswith("reg:")]
+    more = len(regs) > limit
+    regs = regs[:limit]
+    rows = []
+    for st in regs:
+        s = st.state if isinstance(st.state, Mapping) else {}
+        f = s.get("fields") if isinstance(s.get("fields"), Mapping) else {}
+        rows.append({"registration": st.subject.removeprefix("reg:"), "code": st.code or s.get("code"),
+                     "name": st.name or f.get("name") or "", "kind": st.kind or s.get("subject_kind") or "",
+                     "region": st.region or s.get("region") or "", "institution": st.institution,
+                     "status": st.status or s.get("status") or ""})
+    return rows, (regs[-1].subject.removeprefix("reg:") if more and regs else None)
+
+
+def _url(path: str, params: Mapping[str, str]) -> str:
+    return path + ("?" + urlencode(params) if params else "")
+
+
+@router.get("/publicity", response_class=HTMLResponse)
+def publicity(request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLResponse:
+    return _list_page(request, ledger, settings, "publicity")
+
+
+@router.get("/registered", response_class=HTMLResponse)
+def registered(request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLResponse:
+    return _list_page(request, ledger, settings, "registered")
+
+
+@router.get("/cancelled", response_class=HTMLResponse)
+def cancelled(request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLResponse:
+    return _list_page(request, ledger, settings, "cancelled")
+
+
+@router.get("/revoked", response_class=HTMLResponse)
+def revoked(request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLResponse:
+    return _list_page(request, ledger, settings, "revoked")
+
+
+@router.get("/registrations/{id_or_code}", response_class=HTMLResponse)
+def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> HTMLResponse:
+    if not _ID_RE.fullmatch(id_or_code):
+        return _error(request, PageError(400, "登记编号无效", "Bad registration id",
+                                         "an id or code is up to 100 letters, digits, '-', '_' or '.'"))
+    try:
+        st = registrations.find(ledger, id_or_code)
+    except NotFoundError:
+        return _error(request, PageError(404, "未找到该登记", "No such registration",
+                                         f"no registration {id_or_code}"))
+    state: Mapping[str, Any] = st.state if isinstance(st.state, Mapping) else {}
+    raw_history = state.get("history")
+    history = [h for h in raw_history if isinstance(h, Mapping)] if isinstance(raw_history, list) else []
+    cp = _checkpoint(ledger)
+    signer_ids = sorted({h.get("by") for h in history if isinstance(h.get("by"), str)})
+    try:
+        keys = ledger.store.get_keys(signer_ids) if signer_ids else {}
+    except LedgerError:
+        keys = {}
+    steps = []
+    for h in history:
+        index = h.get("index")
+        key = keys.get(h.get("by")) if isinstance(h.get("by"), str) else None
+        details = {k: v for k, v in h.items() if k not in ("index", "kind", "time", "by")}
+        steps.append({"index": index, "kind": h.get("kind"), "time": h.get("time"), "by": h.get("by"),
+                      "signer": key.name if key else "", "role": key.role if key else "",
+                      "in_checkpoint": isinstance(index, int) and cp["size"] is not None and index < cp["size"],
+                      "details": details})
+    reg_id = state.get("registration") or st.subject.removeprefix("reg:")
+    fields = state.get("fields") if isinstance(state.get("fields"), Mapping) else {}
+    return _render(request, "registration.html", reg=state, reg_id=reg_id, fields=fields, status=st.status or
+                   state.get("status") or "", kind=st.kind or state.get("subject_kind") or "",
+                   region=st.region or state.get("region") or "", steps=steps, checkpoint=cp,
+                   vkey=ledger.verifier().vkey(),
+                   step_indexes=",".join(str(s["index"]) for s in steps if isinstance(s["index"], int)))
