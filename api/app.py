@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from ledger.sequencer import BatchIntegrator, Ledger
 
 from . import pages
-from .problems import install_problem_handlers
+from .problems import PROBLEM_RESPONSES, BodyLimit, install_problem_handlers
 from .routes import health, log, proofs, registrations, statements
 from .settings import Settings
 
@@ -46,9 +46,10 @@ def create_app(ledger: Ledger, settings: Settings | None = None) -> FastAPI:
     app.state.metrics = health.Metrics()
     app.state.rate_limiter = statements.RateLimiter(settings.rate_per_minute)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     install_problem_handlers(app)
     for r in (health.router, log.router, proofs.router, registrations.router, statements.router):
-        app.include_router(r)
+        app.include_router(r, responses=PROBLEM_RESPONSES)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app

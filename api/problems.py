@@ -8,15 +8,77 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import (ConflictError, InvalidSignatureError, LedgerError, MalformedError, NotFoundError,
                            PushbackError, UnknownKeyError, VerificationError)
 
-__all__ = ["Problem", "install_problem_handlers", "problem_response"]
+__all__ = ["PROBLEM_RESPONSES", "BodyLimit", "Problem", "ProblemDocument", "install_problem_handlers",
+           "problem_response"]
 
 log = logging.getLogger("regledger.api")
 PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457 problem details, as every refusal is answered (media type application/problem+json)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    instance: str | None = None
+
+
+def _problem_content() -> dict[str, Any]:
+    return {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}}
+
+
+#: add to every router: the refusals any route may answer with
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": desc, "model": ProblemDocument, "content": _problem_content()}
+    for code, desc in ((400, "bad request"), (404, "not found"), (409, "conflict"), (413, "body too large"),
+                       (422, "invalid input"), (429, "rate limit"), (503, "busy"))
+}
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body is limited to {limit} bytes")
+        self.limit = limit
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over `limit` bytes, declared or streamed, without reading them all."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.limit:
+            response = problem_response(413, "Too large", f"the body is limited to {self.limit} bytes",
+                                        instance=scope.get("path"))
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, limited, send)
 
 
 class Problem(Exception):
@@ -44,6 +106,8 @@ def _ledger_status(exc: LedgerError) -> tuple[int, str]:
     if isinstance(exc, WorkflowError):
         if exc.field == "/key":
             return 403, "Not permitted"
+        if exc.field.startswith("/payload"):
+            return 422, "Invalid input"
         return 409, "Step not allowed now"
     if isinstance(exc, MalformedError):
         return 422, "Invalid input"
@@ -83,10 +147,14 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         loc = [str(p) for p in err.get("loc", ())]
-        where = loc[0] if loc else ""
-        pointer = "/" + "/".join(loc[1:]) if where == "body" else ("/" + "/".join(loc) if loc else "")
+        # drop the location (body/query/path): the pointer names the field, as in every other problem
+        pointer = "/" + "/".join(loc[1:]) if len(loc) > 1 else ""
         return problem_response(422, "Invalid input", str(err.get("msg")), field=pointer,
                                 instance=request.url.path)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return problem_response(413, "Too large", str(exc), instance=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

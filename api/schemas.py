@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AppendResult",
@@ -14,6 +14,12 @@ __all__ = [
     "InclusionProof",
     "RegistrationPage",
     "RegistrationSummary",
+    "CertificateDocument",
+    "HistoryStep",
+    "OverdueItem",
+    "RegistrationHistory",
+    "RegistrationState",
+    "VerifyRequest",
     "VerifyResult",
 ]
 
@@ -74,3 +80,60 @@ class VerifyResult(BaseModel):
     ok: bool
     detail: str
     claims: dict[str, Any] | None = None
+
+
+class RegistrationState(BaseModel):
+    """A registration's current state, folded from its entries (see docs/registry.md)."""
+
+    model_config = ConfigDict(extra="allow")
+    registration: str
+    subject_kind: str
+    status: str
+    region: str
+    fields: dict[str, Any]
+    code: str | None = None
+    query_code: str | None = None
+    official_code: str | None = None
+    reg_type: str
+    history: list[dict[str, Any]]
+    updated_at: int
+
+
+class HistoryStep(BaseModel):
+    index: int
+    leaf: str = Field(description="standard base64 of the entry bytes")
+    entry: dict[str, Any]
+    proof: str | None = Field(default=None, description="C2SP tlog-proof against `checkpoint`; absent if newer")
+
+
+class RegistrationHistory(BaseModel):
+    registration: str
+    checkpoint: str
+    size: int
+    steps: list[HistoryStep]
+    vkey: str
+
+
+class CertificateDocument(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    format: str
+    origin: str
+    registration: str
+    claims: dict[str, Any]
+    checkpoint: str
+    entries: list[dict[str, Any]]
+    keys: list[dict[str, Any]]
+
+
+class OverdueItem(BaseModel):
+    registration: str
+    status: str
+    due: str
+    name: str
+    region: str
+    days_late: int
+
+
+class VerifyRequest(BaseModel):
+    certificate: CertificateDocument
+    key: str | None = Field(default=None, description="the log's verifier key; default: this server's")

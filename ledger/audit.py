@@ -167,9 +167,9 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
             try:
                 signer = signing_key(i, e.statement, keys)
                 verify_ed25519(signer.public_key, e.statement.signed_message(), e.statement.sig)
-                apply_change(keys, i, key_change(i, e.statement, signer, keys))
                 if policy is not None:
                     policy.apply(e, signer, states)
+                apply_change(keys, i, key_change(i, e.statement, signer, keys))
             except LedgerError as exc:
                 raise AuditFailure(where, f"statement not acceptable: {exc}") from None
             prev = lh

@@ -115,6 +115,9 @@ def key_change(index: int, st: Statement, signer: KeyRecord,
                keys: Mapping[str, KeyRecord]) -> KeyChange | None:
     """What sequencing `st` at `index` does to the key set; raises if it is not allowed."""
     if st.kind not in (KEY_REGISTER, KEY_REVOKE):
+        if st.kind.startswith("key."):
+            raise MalformedError(f"unknown key statement {st.kind}; only {KEY_REGISTER} and {KEY_REVOKE} exist",
+                                 field="/kind")
         return None
     if signer.role != "admin":
         raise UnknownKeyError(f"{st.kind} must be signed by an admin key; {st.key} is a {signer.role} key")

@@ -70,8 +70,8 @@ def replay(policy: StatementPolicy, leaves: Iterator[bytes], *, upto_time: str |
             break
         signer = signing_key(e.index, e.statement, keys)
         verify_ed25519(signer.public_key, e.statement.signed_message(), e.statement.sig)
-        apply_change(keys, e.index, key_change(e.index, e.statement, signer, keys))
         policy.apply(e, signer, states)
+        apply_change(keys, e.index, key_change(e.index, e.statement, signer, keys))
     return states.snapshot()
 
 

@@ -142,15 +142,8 @@ class Ledger:
                 raise UnknownKeyError(f"statement {i}: {exc}") from exc
             if verified[i] != signer.public_key:
                 verify_ed25519(signer.public_key, st.signed_message(), st.sig)
-            change = key_change(index, st, signer, keys)
-            apply_change(keys, index, change)
-            if change is not None:
-                if change[0] == "register":
-                    batch.new_keys.append(keys[st.subject])
-                else:
-                    batch.revocations.append((st.subject, index))
             e = Entry.build(index, prev, self.clock(), st)
-            if self.policy is not None:
+            if self.policy is not None:  # first, so a replayed request is refused as a replay
                 states.prefetch(self.policy.subjects(e))
                 try:
                     self.policy.apply(e, signer, states)
@@ -158,6 +151,13 @@ class Ledger:
                     if len(statements) > 1:
                         exc.args = (f"statement {i}: {exc.args[0]}", *exc.args[1:])
                     raise
+            change = key_change(index, st, signer, keys)
+            apply_change(keys, index, change)
+            if change is not None:
+                if change[0] == "register":
+                    batch.new_keys.append(keys[st.subject])
+                else:
+                    batch.revocations.append((st.subject, index))
             batch.entries.append(e)
             index, prev = index + 1, e.leaf_hash
         batch.states = states.changed

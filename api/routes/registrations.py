@@ -19,7 +19,8 @@ from registry.workflow import china_date
 
 from ..deps import LedgerDep, SettingsDep
 from ..problems import Problem
-from ..schemas import RegistrationPage, RegistrationSummary, VerifyResult
+from ..schemas import (CertificateDocument, OverdueItem, RegistrationHistory, RegistrationPage, RegistrationState,
+                       RegistrationSummary, VerifyRequest, VerifyResult)
 
 router = APIRouter(prefix="/v1", tags=["registrations"])
 
@@ -51,7 +52,7 @@ def search(ledger: LedgerDep, settings: SettingsDep,
            institution: Annotated[str | None, Query(max_length=18)] = None,
            q: Annotated[str | None, Query(max_length=100, description="text in name or code")] = None,
            cursor: Annotated[str | None, Query(max_length=120)] = None,
-           limit: Annotated[int | None, Query(ge=1)] = None) -> RegistrationPage:
+           limit: Annotated[int | None, Query(ge=1, le=200)] = None) -> RegistrationPage:
     n = limit or settings.default_page
     if n > settings.max_page:
         raise Problem(422, "Invalid input", f"limit is at most {settings.max_page}", field="/limit")
@@ -65,12 +66,14 @@ def search(ledger: LedgerDep, settings: SettingsDep,
                             next_cursor=items[-1].state["registration"] if more and items else None)
 
 
-@router.get("/registrations/{id_or_code}", summary="A registration's current state (by id or uniform code)")
+@router.get("/registrations/{id_or_code}", response_model=RegistrationState,
+            summary="A registration's current state (by id or uniform code)")
 def registration(id_or_code: str, ledger: LedgerDep) -> dict[str, Any]:
     return find(ledger, id_or_code).state
 
 
-@router.get("/registrations/{id_or_code}/history", summary="Each step as a signed entry with its inclusion proof")
+@router.get("/registrations/{id_or_code}/history", response_model=RegistrationHistory,
+            summary="Each step as a signed entry with its inclusion proof")
 def history(id_or_code: str, ledger: LedgerDep) -> dict[str, Any]:
     st = find(ledger, id_or_code)
     size, note = ledger.checkpoint()
@@ -86,7 +89,8 @@ def history(id_or_code: str, ledger: LedgerDep) -> dict[str, Any]:
             "vkey": ledger.verifier().vkey()}
 
 
-@router.get("/registrations/{code}/certificate", summary="The registration's offline-verifiable certificate")
+@router.get("/registrations/{code}/certificate", response_model=CertificateDocument,
+            summary="The registration's offline-verifiable certificate")
 def certificate(code: str, ledger: LedgerDep) -> dict[str, Any]:
     st = find(ledger, code)
     if not st.state.get("code"):
@@ -94,20 +98,15 @@ def certificate(code: str, ledger: LedgerDep) -> dict[str, Any]:
     return build_certificate(ledger, st.state["code"])
 
 
-@router.get("/overdue", summary="Applications past their statutory due date")
+@router.get("/overdue", response_model=list[OverdueItem], summary="Applications past their statutory due date")
 def list_overdue(ledger: LedgerDep, on: date | None = None) -> list[dict[str, Any]]:
     return overdue(ledger.store, on or china_date(utc_now()))
 
 
 @router.post("/verify", response_model=VerifyResult, summary="Check a certificate a third party sends")
-def verify(body: dict[str, Any], ledger: LedgerDep) -> VerifyResult:
-    cert = body.get("certificate")
-    vkey = body.get("key") or ledger.verifier().vkey()
-    if not isinstance(cert, dict):
-        raise Problem(422, "Invalid input", "send {\"certificate\": {...}, \"key\": optional vkey}",
-                      field="/certificate")
-    if not isinstance(vkey, str):
-        raise Problem(422, "Invalid input", "key must be a verifier key string", field="/key")
+def verify(body: VerifyRequest, ledger: LedgerDep) -> VerifyResult:
+    cert = body.certificate.model_dump()
+    vkey = body.key or ledger.verifier().vkey()
     try:
         claims = verify_certificate(cert, vkey)
     except LedgerError as exc:

@@ -1,0 +1,361 @@
+"""Fixtures and helpers for the API tests (tests/api), loaded by each test module as a pytest plugin
+(`pytest_plugins = ["apitest_fixtures"]`), so that session fixtures are shared across the modules.
+
+Why not tests/api/conftest.py and tests/api/__init__.py: with pytest's default (prepend) import mode,
+- an `__init__.py` here makes this folder importable as the top-level package `api`, shadowing the
+  project's own `api` package (`from api import create_app` then fails);
+- a second `conftest.py` takes over the module name `conftest`, and tests/test_audit.py,
+  test_concurrency.py and test_ledger.py do `from conftest import make_ledger` (they then fail
+  to import whenever the whole suite is collected).
+
+The API is exercised through the real HTTP stack:
+- `demo_home`: `python -m regledger.cli demo --home DIR`, once per session;
+- `server`: `python -m regledger.cli serve --home DIR --port P` in its own process, ready once /healthz is 200;
+- `client`: an httpx.Client on it that fails the test on any 5xx response;
+- `api`: the client plus helpers to sign and submit statements (with a fresh nonce by default);
+- `clerks`: clerk keys registered by the home's administrator through POST /v1/statements;
+- `serve_app`: serve an app built in-process (create_app) with uvicorn over TCP, in a thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import httpx
+import pytest
+
+from keys.ed25519 import Ed25519Signer
+from keys.vkey import parse_vkey
+from ledger.checkpoint import open_checkpoint
+from ledger.entry import Statement, sign_statement, utc_now
+from ledger.keyring import register_key_statement, revoke_key_statement
+from regledger.demo_registry import GZ_HOLDER, ZJ_HOLDER, _resource
+from regledger.home import Home
+from registry.client import make_step
+
+REPO = Path(__file__).resolve().parents[2]
+PROBLEM_JSON = "application/problem+json"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env() -> dict[str, str]:
+    """The environment for the CLI processes: the home's own SQLite, this checkout first on the path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REGLEDGER_DB", "REGLEDGER_HOME")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def no_server_errors(response: httpx.Response) -> None:
+    """httpx response hook: no endpoint may ever answer 5xx (a 503 pushback would be documented; none is expected)."""
+    if response.status_code >= 500:
+        response.read()
+        raise AssertionError(f"{response.request.method} {response.request.url} answered {response.status_code}: "
+                             f"{response.text[:500]}")
+
+
+def wait_until_healthy(url: str, proc: subprocess.Popen | None, log: Path | None, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}:\n{log.read_text() if log else ''}")
+        try:
+            if httpx.get(url + "/healthz", timeout=2, trust_env=False).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}/healthz did not answer 200 within {timeout} s")
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    log: Path
+    proc: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("api") / "home"
+    done = subprocess.run([sys.executable, "-m", "regledger.cli", "demo", "--home", str(home)], cwd=REPO,
+                          env=child_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return home
+
+
+@pytest.fixture(scope="session")
+def server(demo_home: Path) -> Iterator[Server]:
+    port = free_port()
+    log = demo_home.parent / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(demo_home),
+                                 "--port", str(port)], cwd=REPO, env=child_env(), stdout=out,
+                                stderr=subprocess.STDOUT)
+    srv = Server(f"http://127.0.0.1:{port}", demo_home, log, proc)
+    try:
+        wait_until_healthy(srv.url, proc, log)
+        yield srv
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+    # the server logged no unexpected error (the 500 handler logs "unexpected error on ...")
+    text = log.read_text(errors="replace")
+    assert "unexpected error" not in text and "Traceback" not in text, text[-5000:]
+
+
+@pytest.fixture(scope="session")
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30, trust_env=False,
+                      event_hooks={"response": [no_server_errors]}) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def home(demo_home: Path) -> Home:
+    return Home(demo_home)
+
+
+@pytest.fixture(scope="session")
+def home_admin(home: Home) -> Ed25519Signer:
+    return home.admin()
+
+
+@pytest.fixture(scope="session")
+def vkey(client: httpx.Client) -> str:
+    return client.get("/log/key").text.strip()
+
+
+def with_nonce(st: Statement, *, nonce: str | None | object = "fresh", extra: Mapping[str, Any] | None = None,
+               signer: Any = None) -> Statement:
+    """Re-sign `st` (same kind, subject, payload and time) with a `nonce` member and any other extras."""
+    ex = dict(extra or {})
+    if nonce == "fresh":
+        ex["nonce"] = secrets.token_hex(16)
+    elif nonce is not None:
+        ex["nonce"] = nonce
+    return sign_statement(signer, kind=st.kind, subject=st.subject, payload=st.payload, time=st.time, extra=ex)
+
+
+class Api:
+    """The session's client with the helpers every write test needs."""
+
+    def __init__(self, client: httpx.Client, vkey: str) -> None:
+        self.client = client
+        self.vkey = vkey
+        self.verifier = parse_vkey(vkey)
+        self.origin = self.verifier.name
+
+    # -- building statements ------------------------------------------------------------
+
+    @staticmethod
+    def step(signer: Any, kind: str, registration: str, payload: Mapping[str, Any] | None = None, *,
+             time: str | None = None, nonce: str | None | object = "fresh",
+             extra: Mapping[str, Any] | None = None) -> Statement:
+        """A registration step as registry.client.make_step builds it (due dates included), plus a nonce."""
+        return with_nonce(make_step(signer, kind, registration, payload, time=time or utc_now()), nonce=nonce,
+                          extra=extra, signer=signer)
+
+    @staticmethod
+    def statement(signer: Any, kind: str, subject: str, payload: Mapping[str, Any], *,
+                  time: str | None = None, nonce: str | None | object = "fresh",
+                  extra: Mapping[str, Any] | None = None) -> Statement:
+        ex = dict(extra or {})
+        if nonce == "fresh":
+            ex["nonce"] = secrets.token_hex(16)
+        elif nonce is not None:
+            ex["nonce"] = nonce
+        return sign_statement(signer, kind=kind, subject=subject, payload=payload, time=time or utc_now(), extra=ex)
+
+    @staticmethod
+    def register_key(admin: Ed25519Signer, key: Ed25519Signer, role: str,
+                     scope: Mapping[str, Any] | None = None) -> Statement:
+        return with_nonce(register_key_statement(admin, key, role, scope, time=utc_now()), signer=admin)
+
+    @staticmethod
+    def revoke_key(admin: Ed25519Signer, key_id: str, reason: str) -> Statement:
+        return with_nonce(revoke_key_statement(admin, key_id, reason, time=utc_now()), signer=admin)
+
+    # -- talking to the server ----------------------------------------------------------
+
+    def post(self, body: Statement | Mapping[str, Any] | bytes | str, **kw: Any) -> httpx.Response:
+        if isinstance(body, Statement):
+            body = json.dumps(body.to_json(), ensure_ascii=False)
+        elif isinstance(body, Mapping):
+            body = json.dumps(body, ensure_ascii=False)
+        if isinstance(body, str):
+            body = body.encode()
+        headers = {"content-type": "application/json", **kw.pop("headers", {})}
+        return self.client.post("/v1/statements", content=body, headers=headers, **kw)
+
+    def ok(self, st: Statement) -> dict[str, Any]:
+        r = self.post(st)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def checkpoint(self) -> tuple[int, bytes]:
+        note = self.client.get("/log/checkpoint").content
+        cp, _ = open_checkpoint(note, self.origin, self.verifier)
+        return cp.size, note
+
+    def wait_integrated(self, index: int, timeout: float = 20) -> int:
+        """Wait until the latest checkpoint covers entry `index`; returns its size."""
+        deadline = time.monotonic() + timeout
+        while True:
+            size, _ = self.checkpoint()
+            if size > index:
+                return size
+            if time.monotonic() > deadline:
+                raise AssertionError(f"entry {index} was not integrated within {timeout} s (size {size})")
+            time.sleep(0.1)
+
+
+    def settle(self, timeout: float = 20) -> tuple[int, bytes]:
+        """Wait until the latest checkpoint covers every sequenced entry; returns (size, note)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            size, note = self.checkpoint()
+            if self.client.get(f"/v1/entries/{size}").status_code == 404:
+                return size, note
+            if time.monotonic() > deadline:
+                raise AssertionError(f"entries past {size} were not integrated within {timeout} s")
+            time.sleep(0.1)
+
+    # -- assertions and payloads --------------------------------------------------------
+
+    @staticmethod
+    def problem(r: httpx.Response, status: int, field: str | None | object = ..., *,
+                detail_has: str | None = None) -> dict[str, Any]:
+        """`r` is an RFC 9457 problem document with `status` (and `field`, when given; None = no field)."""
+        assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
+        assert r.headers["content-type"].startswith(PROBLEM_JSON), r.headers["content-type"]
+        body = r.json()
+        assert body["status"] == status
+        assert isinstance(body["title"], str) and body["title"]
+        assert isinstance(body["detail"], str) and body["detail"]
+        assert body.get("type", "about:blank") == "about:blank"
+        assert body.get("instance") == r.request.url.path
+        if field is not ...:
+            assert body.get("field") == field, body
+        if detail_has is not None:
+            assert detail_has.lower() in body["detail"].lower(), body
+        return body
+
+    @staticmethod
+    def gz_resource(name: str) -> dict[str, Any]:
+        """An application payload for a Guizhou (520000) resource held by GZ_HOLDER."""
+        return {"subject_kind": "resource", "fields": _resource(name, GZ_HOLDER, "520000")}
+
+    @staticmethod
+    def new_id(prefix: str = "api") -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+    @staticmethod
+    def b64d(s: str) -> bytes:
+        return base64.b64decode(s, validate=True)
+
+
+@pytest.fixture(scope="session")
+def api(client: httpx.Client, vkey: str) -> Api:
+    return Api(client, vkey)
+
+
+@dataclass
+class Clerks:
+    gz_holder: Ed25519Signer        # registrant clerk of GZ_HOLDER (贵州省气象局)
+    zj_holder: Ed25519Signer        # registrant clerk of ZJ_HOLDER (杭州市公共交通集团)
+    gz_registrar: Ed25519Signer     # registration-institution clerk for Guizhou (520000)
+    zj_registrar: Ed25519Signer     # registration-institution clerk for Zhejiang (330000)
+    gz_medical_registrar: Ed25519Signer  # registrar scoped to Guiyang city only (520100)
+    indexes: dict[str, int]
+
+
+@pytest.fixture(scope="session")
+def clerks(api: Api, home_admin: Ed25519Signer) -> Clerks:
+    """Clerk keys registered by the administrator over HTTP (key.register statements)."""
+    tag = uuid.uuid4().hex[:8]
+    o = api.origin
+
+    def new(name: str) -> Ed25519Signer:
+        return Ed25519Signer.generate(f"{name}-{tag}@{o}")
+
+    c = Clerks(new("gz-holder"), new("zj-holder"), new("gz-registrar"), new("zj-registrar"),
+               new("gy-registrar"), {})
+    for name, key, role, scope in (
+            ("gz_holder", c.gz_holder, "registrant", {"institution": GZ_HOLDER.uscc}),
+            ("zj_holder", c.zj_holder, "registrant", {"institution": ZJ_HOLDER.uscc}),
+            ("gz_registrar", c.gz_registrar, "registrar", {"region": "520000"}),
+            ("zj_registrar", c.zj_registrar, "registrar", {"region": "330000"}),
+            ("gz_medical_registrar", c.gz_medical_registrar, "registrar", {"region": "520100"})):
+        body = api.ok(api.register_key(home_admin, key, role, scope))
+        assert body["state"] is None
+        c.indexes[name] = body["index"]
+    return c
+
+
+
+
+class InProcessServer:
+    """A FastAPI app served by uvicorn in a thread of this process, on a free port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False))
+        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
+
+    def start(self) -> "InProcessServer":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-process server did not start")
+            time.sleep(0.02)
+        wait_until_healthy(self.url, None, None)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Any]:
+    """serve_app(app) -> an httpx.Client on that app, served for real over TCP for the rest of the test."""
+    running: list[tuple[InProcessServer, httpx.Client]] = []
+
+    def start(app: Any) -> httpx.Client:
+        srv = InProcessServer(app).start()
+        c = httpx.Client(base_url=srv.url, timeout=30, trust_env=False,
+                         event_hooks={"response": [no_server_errors]})
+        running.append((srv, c))
+        return c
+
+    yield start
+    for srv, c in running:
+        c.close()
+        srv.stop()
