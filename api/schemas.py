@@ -17,6 +17,7 @@ __all__ = [
     "CertificateDocument",
     "HistoryStep",
     "OverdueItem",
+    "ProofToVerify",
     "RegistrationHistory",
     "RegistrationState",
     "VerifyRequest",
@@ -134,6 +135,14 @@ class OverdueItem(BaseModel):
     days_late: int
 
 
+class ProofToVerify(BaseModel):
+    proof: str = Field(description="a C2SP tlog-proof (index, inclusion hashes, signed checkpoint)")
+    leaf: str = Field(description="standard base64 of the entry bytes the proof is about")
+
+
 class VerifyRequest(BaseModel):
-    certificate: CertificateDocument
+    """Send either a certificate or a proof with its leaf."""
+
+    certificate: CertificateDocument | None = None
+    proof: ProofToVerify | None = None
     key: str | None = Field(default=None, description="the log's verifier key; default: this server's")

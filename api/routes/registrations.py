@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query
 from ledger.entry import parse_json, utc_now
 from ledger.errors import LedgerError, NotFoundError
 from ledger.store import StateQuery, SubjectState
-from ledger.tlogproof import format_tlog_proof
+from keys.vkey import parse_vkey
+from ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 from registry.certificate import build_certificate, verify_certificate
 from registry.disclosure import overdue
 from registry.policy import registration_subject
@@ -103,10 +104,25 @@ def list_overdue(ledger: LedgerDep, on: date | None = None) -> list[dict[str, An
     return overdue(ledger.store, on or china_date(utc_now()))
 
 
-@router.post("/verify", response_model=VerifyResult, summary="Check a certificate a third party sends")
+@router.post("/verify", response_model=VerifyResult, summary="Check a certificate, or a tlog-proof and its leaf")
 def verify(body: VerifyRequest, ledger: LedgerDep) -> VerifyResult:
-    cert = body.certificate.model_dump()
+    if (body.certificate is None) == (body.proof is None):
+        raise Problem(422, "Invalid input", "send exactly one of certificate and proof", field="/certificate")
     vkey = body.key or ledger.verifier().vkey()
+    if body.proof is not None:
+        try:
+            leaf = base64.b64decode(body.proof.leaf, validate=True)
+        except ValueError:
+            raise Problem(422, "Invalid input", "leaf must be standard base64", field="/proof/leaf") from None
+        try:
+            verifier = parse_vkey(vkey)
+            proof, cp = verify_tlog_proof(body.proof.proof, leaf, origin=verifier.name, verifier=verifier)
+        except LedgerError as exc:
+            return VerifyResult(ok=False, detail=str(exc))
+        return VerifyResult(ok=True, detail=f"entry {proof.index} is in the log's checkpoint of size {cp.size}",
+                            claims={"index": proof.index, "size": cp.size, "origin": cp.origin})
+    assert body.certificate is not None
+    cert = body.certificate.model_dump()
     try:
         claims = verify_certificate(cert, vkey)
     except LedgerError as exc:

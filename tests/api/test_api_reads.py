@@ -603,3 +603,18 @@ def test_verify_refusals(api, weather_certificate):
     r = c.post("/v1/verify", content=json.dumps({"certificate": cert}, indent=2).encode(),
                headers={"content-type": "application/json"})
     assert r.status_code == 200 and r.json()["ok"] is True
+
+
+def test_verify_a_proof_and_its_leaf(api):
+    """POST /v1/verify also checks a C2SP tlog-proof a third party sends, with the entry it is about."""
+    c = api.client
+    reg = c.get("/v1/registrations", params={"status": "CODED", "limit": 1}).json()["items"][0]
+    step = c.get(f"/v1/registrations/{reg['registration']}/history").json()["steps"][0]
+    ok = c.post("/v1/verify", json={"proof": {"proof": step["proof"], "leaf": step["leaf"]}})
+    assert ok.status_code == 200 and ok.json()["ok"] is True and ok.json()["claims"]["index"] == step["index"]
+    leaf = bytearray(base64.b64decode(step["leaf"]))
+    leaf[-3] ^= 1
+    bad = c.post("/v1/verify", json={"proof": {"proof": step["proof"], "leaf": base64.b64encode(bytes(leaf)).decode()}})
+    assert bad.status_code == 200 and bad.json()["ok"] is False and "root" in bad.json()["detail"]
+    api.problem(c.post("/v1/verify", json={"proof": {"proof": step["proof"], "leaf": "!!"}}), 422, "/proof/leaf")
+    api.problem(c.post("/v1/verify", json={}), 422, "/certificate")
