@@ -143,6 +143,8 @@ class ProofToVerify(BaseModel):
 class VerifyRequest(BaseModel):
     """Send either a certificate or a proof with its leaf."""
 
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["certificate"]}, {"required": ["proof"]}]})
+
     certificate: CertificateDocument | None = None
     proof: ProofToVerify | None = None
     key: str | None = Field(default=None, description="the log's verifier key; default: this server's")
