@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from keys.ed25519 import verify_ed25519
 
@@ -233,6 +233,16 @@ class Ledger:
 
     def entries(self, start: int, end: int) -> list[bytes]:
         return [leaf for leaf, _ in self.store.read_entries(start, end)]
+
+    def iter_leaves(self, *, chunk: int = 2000,
+                    progress: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
+        """Every sequenced leaf in index order, read a chunk at a time (for replay and reindex)."""
+        size = self.store.head().size
+        for start in range(0, size, chunk):
+            end = min(size, start + chunk)
+            yield from self.entries(start, end)
+            if progress:
+                progress(end, size)
 
     def entry(self, index: int) -> Entry:
         return Entry.from_leaf(self.entries(index, index + 1)[0])

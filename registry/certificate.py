@@ -23,6 +23,7 @@ import html
 import json
 from typing import Any, Mapping
 
+from keys.ed25519 import verify_ed25519
 from keys.vkey import parse_vkey
 from ledger.checkpoint import open_checkpoint
 from ledger.entry import Entry, parse_json
@@ -159,8 +160,6 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
     for e in sorted(key_entries, key=lambda e: e.index):
         try:
             signer = signing_key(e.index, e.statement, keys)
-            from keys.ed25519 import verify_ed25519
-
             verify_ed25519(signer.public_key, e.statement.signed_message(), e.statement.sig)
             apply_change(keys, e.index, key_change(e.index, e.statement, signer, keys))
         except LedgerError as exc:
@@ -175,8 +174,6 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
         if rec is None or rec.registered_at >= e.index:
             raise VerificationError(f"entry {e.index}: its signer's key registration is not in the certificate")
         try:
-            from keys.ed25519 import verify_ed25519
-
             verify_ed25519(rec.public_key, e.statement.signed_message(), e.statement.sig)
             ctx.entry_code = e.statement.payload.get("code")
             state = step(state, e, rec, ctx, config or WorkflowConfig())

@@ -51,9 +51,7 @@ def overdue(store: LedgerStore, on: date) -> list[dict[str, Any]]:
 def annual_report(ledger: Ledger, institution: str, as_of: date) -> dict[str, Any]:
     """An operating institution's disclosure as of the end of `as_of` (China time), from the entries alone."""
     end = datetime.combine(as_of, time(23, 59, 59, 999000), CHINA)
-    size = ledger.store.head().size
-    leaves = (leaf for start in range(0, size, 2000) for leaf in ledger.entries(start, min(size, start + 2000)))
-    states = replay(ledger.policy or RegistryPolicy(), leaves, upto_time=format_time(end))
+    states = replay(ledger.policy or RegistryPolicy(), ledger.iter_leaves(), upto_time=format_time(end))
     regs = [s.state for k, s in states.items() if k.startswith("reg:")]
 
     def summary(r: dict[str, Any]) -> dict[str, Any]:

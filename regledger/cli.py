@@ -73,14 +73,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
     ledger = _home(args).open()
     size = ledger.store.head().size
-    show = progress("entries")
-
-    def leaves():
-        for start in range(0, size, 2000):
-            yield from ledger.entries(start, min(size, start + 2000))
-            show(min(size, start + 2000), size)
-
-    states = replay(ledger.policy, leaves())
+    states = replay(ledger.policy, ledger.iter_leaves(progress=progress("entries")))
     n = ledger.store.replace_states(states.values())
     print(f"rebuilt the state cache from {size} entries: {n} rows")
     return 0
