@@ -17,6 +17,7 @@ from .entry import GENESIS_PREV, Entry
 from .errors import LedgerError, VerificationError
 from .hashes import EMPTY_ROOT, HASH_SIZE, Hash, leaf_hash, node_hash
 from .keyring import apply_change, key_change, signing_key
+from .merkle import CompactRange
 from .note import Verifier
 from .policy import StateMap, StatementPolicy
 from .store import KeyRecord, LedgerStore
@@ -42,28 +43,6 @@ class AuditReport:
     keys: int
     published_size: int
     root: Hash
-
-
-class _CompactRange:
-    """The roots of the perfect subtrees covering leaves 0..n-1; gives MTH(D[0:n]) cheaply."""
-
-    def __init__(self) -> None:
-        self.stack: list[tuple[int, Hash]] = []
-
-    def push(self, h: Hash) -> None:
-        height = 0
-        while self.stack and self.stack[-1][0] == height:
-            h = node_hash(self.stack.pop()[1], h)
-            height += 1
-        self.stack.append((height, h))
-
-    def root(self) -> Hash:
-        if not self.stack:
-            return EMPTY_ROOT
-        h = self.stack[-1][1]
-        for _, left in reversed(self.stack[:-1]):
-            h = node_hash(left, h)
-        return h
 
 
 def _tile_root(hashes: list[bytes]) -> Hash:
@@ -123,7 +102,7 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
     pending = iter(checkpoints)
     next_cp = next(pending, None)
     tiles = _TileChecker(store)
-    compact = _CompactRange()
+    compact = CompactRange()
     keys: dict[str, KeyRecord] = {}
     states = StateMap(lambda subjects: {})
     prev: bytes = GENESIS_PREV

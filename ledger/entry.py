@@ -31,6 +31,7 @@ __all__ = [
     "GENESIS_PREV",
     "MAX_JSON_DEPTH",
     "MAX_LEAF_BYTES",
+    "MAX_CASCADE_STATEMENT_BYTES",
     "MAX_STATEMENT_BYTES",
     "Entry",
     "Statement",
@@ -46,7 +47,10 @@ ENTRY_VERSION = 1
 #: The C2SP tlog-tiles entry-bundle limit: a leaf is at most 65,535 bytes.
 MAX_LEAF_BYTES = 65_535
 #: A signed statement (canonical, with `sig`) is at most 64,000 bytes, leaving room for the envelope.
-MAX_STATEMENT_BYTES = 64_000
+MAX_STATEMENT_BYTES = 60_000
+#: sync.* statements carry other logs' entries; the headroom above MAX_STATEMENT_BYTES lets a
+#: largest statement be wrapped by about six levels of the cascade and still fit one leaf.
+MAX_CASCADE_STATEMENT_BYTES = 65_000
 MAX_JSON_DEPTH = 32
 GENESIS_PREV = Hash(bytes(HASH_SIZE))
 
@@ -223,6 +227,10 @@ def _b64(value: Any, field: str, length: int) -> bytes:
     return raw
 
 
+def statement_limit(kind: str) -> int:
+    return MAX_CASCADE_STATEMENT_BYTES if kind.startswith("sync.") else MAX_STATEMENT_BYTES
+
+
 class StatementSigner(Protocol):
     @property
     def key_id(self) -> str: ...
@@ -261,9 +269,9 @@ class Statement:
     @cached_property
     def canonical(self) -> bytes:
         b = _canonical_object({**self._members, "sig": _json_str(base64.b64encode(self.sig).decode()).encode()})
-        if len(b) > MAX_STATEMENT_BYTES:
-            raise MalformedError(f"statement is {len(b)} bytes; the limit is {MAX_STATEMENT_BYTES}",
-                                 field="/payload")
+        limit = statement_limit(self.kind)
+        if len(b) > limit:
+            raise MalformedError(f"statement is {len(b)} bytes; the limit is {limit}", field="/payload")
         return b
 
     def to_json(self) -> dict[str, Any]:
@@ -304,7 +312,7 @@ class Statement:
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Statement":
         """Parse a statement that must already be canonical JSON."""
-        if len(raw) > MAX_STATEMENT_BYTES:
+        if len(raw) > MAX_CASCADE_STATEMENT_BYTES:
             raise MalformedError(f"statement is {len(raw)} bytes; the limit is {MAX_STATEMENT_BYTES}")
         st = cls.from_json(parse_json(raw))
         if st.canonical != raw:

@@ -9,7 +9,9 @@
     │   └── InconsistencyError    two tree heads that cannot both be honest (has both)
     ├── NotFoundError             asked for an index, size or tile that does not exist
     ├── ConflictError             a compare-and-swap lost a race; retry on fresh state
-    └── PushbackError             the ledger is busy; retry later
+    ├── PushbackError             the ledger is busy; retry later
+    └── SyncError                 a peer in the cascade is unreachable or answered badly (has .origin)
+        └── ForkError             a child showed two checkpoints that are not consistent (has both)
 
 Lower-level exceptions (cryptography's InvalidSignature, database errors) are translated
 at the module that meets them, so callers only ever catch these.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConflictError",
+    "ForkError",
     "InconsistencyError",
     "InvalidSignatureError",
     "LedgerError",
@@ -26,6 +29,7 @@ __all__ = [
     "NotFoundError",
     "PushbackError",
     "RootMismatchError",
+    "SyncError",
     "UnknownKeyError",
     "VerificationError",
 ]
@@ -90,3 +94,23 @@ class ConflictError(LedgerError):
 
 class PushbackError(LedgerError):
     """The ledger cannot take more work now; the caller should retry later."""
+
+
+class SyncError(LedgerError):
+    """Talking to another instance failed: network, HTTP status, or an answer that does not parse.
+
+    Network errors are translated into this once, in the fetcher, so sync code catches only it.
+    """
+
+    def __init__(self, message: str, *, origin: str = "") -> None:
+        super().__init__(f"{origin}: {message}" if origin else message)
+        self.origin = origin
+
+
+class ForkError(SyncError):
+    """The child signed two checkpoints that cannot both be honest; both notes are kept."""
+
+    def __init__(self, message: str, *, origin: str, accepted: bytes, conflicting: bytes) -> None:
+        super().__init__(message, origin=origin)
+        self.accepted = accepted
+        self.conflicting = conflicting

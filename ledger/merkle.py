@@ -15,6 +15,7 @@ from typing import Protocol, Sequence
 from .hashes import EMPTY_ROOT, Hash, node_hash
 
 __all__ = [
+    "CompactRange",
     "HashReader",
     "prove_consistency",
     "prove_inclusion",
@@ -223,3 +224,40 @@ def prove_consistency(first: int, second: int, reader: HashReader) -> list[Hash]
     p, pos = _tree_proof(0, second, first, hashes, 0)
     assert pos == len(hashes), "bad index math in prove_consistency"
     return p
+
+
+class CompactRange:
+    """The roots of the perfect subtrees covering leaves 0..n-1: MTH(D[0:n]) in O(log n) memory.
+
+    Extending it leaf by leaf from a verified size and comparing the root with a later signed
+    checkpoint proves the later tree extends the earlier one (a consistency check without a proof).
+    """
+
+    def __init__(self, size: int = 0, stack: "list[tuple[int, Hash]] | None" = None) -> None:
+        self.size = size
+        self.stack: list[tuple[int, Hash]] = list(stack or [])
+        if sum(1 << h for h, _ in self.stack) != size:
+            raise ValueError("compact range heights do not add up to its size")
+
+    def push(self, h: Hash) -> None:
+        height = 0
+        while self.stack and self.stack[-1][0] == height:
+            h = node_hash(self.stack.pop()[1], h)
+            height += 1
+        self.stack.append((height, h))
+        self.size += 1
+
+    def root(self) -> Hash:
+        if not self.stack:
+            return EMPTY_ROOT
+        h = self.stack[-1][1]
+        for _, left in reversed(self.stack[:-1]):
+            h = node_hash(left, h)
+        return h
+
+    def to_json(self) -> list[list]:
+        return [[height, h.hex()] for height, h in self.stack]
+
+    @classmethod
+    def from_json(cls, size: int, value: list) -> "CompactRange":
+        return cls(size, [(int(height), Hash(bytes.fromhex(h))) for height, h in value])
