@@ -1,0 +1,91 @@
+"""Configure the cascade (children and parent are ledger entries) and report on it."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from keys.ed25519 import Ed25519Signer, statement_key_id
+from keys.vkey import parse_vkey
+from ledger.entry import Statement, sign_statement
+from ledger.errors import ConflictError, MalformedError
+from ledger.keyring import register_key_statement
+from ledger.sequencer import Ledger
+from ledger.store import StateQuery, SubjectState
+
+from .policy import child_state_subject
+
+__all__ = ["add_child", "children", "parent", "self_key_statements", "set_parent", "sync_status"]
+
+
+def _check_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")) or len(url) > 2048:
+        raise MalformedError("must be an http:// or https:// URL", field="url")
+    return url.rstrip("/")
+
+
+def self_key_statements(ledger: Ledger, admin: Ed25519Signer) -> list[Statement]:
+    """Register this instance's log key as its own platform key (it signs sync.* statements), once."""
+    log_key = ledger.log_signer
+    if ledger.store.get_keys([statement_key_id(log_key.public)]):  # type: ignore[attr-defined]
+        return []
+    return [register_key_statement(admin, log_key, "platform")]  # type: ignore[arg-type]
+
+
+def add_child(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str:
+    v = parse_vkey(vkey)
+    if ledger.store.get_states([child_state_subject(v.name)]):
+        raise ConflictError(f"{v.name} is already a child here")
+    sts = self_key_statements(ledger, admin)
+    sts.append(sign_statement(admin, kind="sync.child", subject=v.name, payload={"vkey": v.vkey(), "url": _check_url(url)}))
+    ledger.append_batch(sts, receipts=False)
+    return v.name
+
+
+def set_parent(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str:
+    """Pin the parent: its log key becomes a platform key here (it sends official codes and cosignatures)."""
+    v = parse_vkey(vkey)
+    if parent(ledger) is not None:
+        raise ConflictError(f"the parent is already {parent(ledger)['origin']}")
+    sts = self_key_statements(ledger, admin)
+    if not ledger.store.get_keys([statement_key_id(v.public)]):
+        sts.append(sign_statement(admin, kind="key.register", subject=statement_key_id(v.public), payload={
+            "public_key": base64.b64encode(v.public).decode(), "name": v.name, "role": "platform",
+            "scope": {"parent": True}}))
+    sts.append(sign_statement(admin, kind="sync.parent", subject=v.name, payload={"vkey": v.vkey(), "url": _check_url(url)}))
+    ledger.append_batch(sts, receipts=False)
+    return v.name
+
+
+def parent(ledger: Ledger) -> dict[str, Any] | None:
+    st = ledger.store.get_states(["parent"]).get("parent")
+    return None if st is None else dict(st.state)
+
+
+def _all(ledger: Ledger, kind: str) -> list[SubjectState]:
+    out: list[SubjectState] = []
+    after = ""
+    while True:
+        page = ledger.store.find_states(StateQuery(kind=kind, after=after, limit=500))
+        out += page
+        if len(page) < 500:
+            return out
+        after = page[-1].subject
+
+
+def children(ledger: Ledger) -> list[dict[str, Any]]:
+    """This instance's own children (not the mirrored ones of its descendants)."""
+    return [dict(st.state) for st in _all(ledger, "sync") if st.subject.startswith("sync:")]
+
+
+def sync_status(ledger: Ledger) -> list[dict[str, Any]]:
+    """Per child: origin, url, verified_size, state (ok | forked), and the fork evidence if any."""
+    out = []
+    for c in children(ledger):
+        row = {"origin": c["origin"], "url": c["url"], "verified_size": c["verified_size"], "state": c["state"],
+               "ingested_size": c["size"], "checkpoint": c["checkpoint"]}
+        if c["state"] != "ok":
+            row["fork"] = c.get("evidence")
+            row["forked_at"] = c.get("forked_at")
+        out.append(row)
+    return out

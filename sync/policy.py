@@ -1,0 +1,316 @@
+"""The cascade as a ledger policy: what sync.* statements may do, and the verified mirrors they build.
+
+A parent records a child's entries as `sync.entries` statements (signed by the parent's own log
+key) that carry the child's leaves verbatim, the child's signed checkpoint and the child index of
+the first leaf.  Folding them, this policy re-checks the chain, extends a compact range of the
+child's tree and, when a batch reaches the checkpoint's size, requires the checkpoint's root:
+so a parent's ledger can only hold child entries that the child's own key committed to.  It also
+folds each child entry, under the child's own keys, into the child's namespace of states
+(`@<origin>:<subject>`), which is how a national instance can show a county's registrations.
+
+Subject states kept (all rebuildable from the entries):
+    sync:<child>            a child: pinned vkey and URL, cursor (size, last leaf hash, compact
+                            range), the last checkpoint verified, state ok | forked (+ evidence)
+    parent                  the parent platform: origin, vkey, URL, statement key id
+    route:<origin>          the instance a descendant log hangs under (to route codes down)
+    relay:<origin>:<reg>    an official code on its way down to <origin>'s registration <reg>
+    @<origin>:<subject>     what <origin>'s own ledger holds: keys, registrations, its children
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any, Iterable, Mapping
+
+from keys.ed25519 import Ed25519Verifier, statement_key_id
+from keys.vkey import parse_vkey
+from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.entry import Entry, canonical_json
+from ledger.errors import ConflictError, MalformedError, RootMismatchError, UnknownKeyError
+from ledger.keyring import apply_change, key_change, signing_key
+from ledger.merkle import CompactRange
+from ledger.policy import StateMap, StatementPolicy
+from ledger.store import KeyRecord, SubjectState
+
+__all__ = [
+    "SYNC_KINDS",
+    "Namespace",
+    "SyncPolicy",
+    "child_state_subject",
+    "key_from_state",
+    "mirror_subject",
+    "verifier_for",
+]
+
+SYNC_KINDS = ("sync.child", "sync.parent", "sync.entries", "sync.fork", "sync.code")
+OK, FORKED = "ok", "forked"
+
+
+def child_state_subject(origin: str) -> str:
+    return f"sync:{origin}"
+
+
+def mirror_subject(origin: str, subject: str) -> str:
+    return f"@{origin}:{subject}"
+
+
+@lru_cache(maxsize=256)
+def verifier_for(vkey: str) -> Ed25519Verifier:
+    return parse_vkey(vkey)
+
+
+class Namespace:
+    """A StateMap view in which every subject is `@<origin>:<subject>` (or the map itself)."""
+
+    def __init__(self, base: StateMap, origin: str | None) -> None:
+        self.base = base
+        self.prefix = "" if origin is None else f"@{origin}:"
+
+    def get(self, subject: str) -> SubjectState | None:
+        st = self.base.get(self.prefix + subject)
+        return st if st is None or not self.prefix else replace(st, subject=subject)
+
+    def put(self, state: SubjectState) -> None:
+        self.base.put(state if not self.prefix else replace(state, subject=self.prefix + state.subject))
+
+    def prefetch(self, subjects: Iterable[str]) -> None:
+        self.base.prefetch([self.prefix + s for s in subjects])
+
+
+def key_state(rec: KeyRecord) -> SubjectState:
+    return SubjectState(f"key:{rec.key_id}", {
+        "public_key": base64.b64encode(rec.public_key).decode(), "name": rec.name, "role": rec.role,
+        "scope": dict(rec.scope), "registered_at": rec.registered_at, "revoked_at": rec.revoked_at,
+    }, rec.registered_at if rec.revoked_at is None else rec.revoked_at, kind="key", name=rec.name,
+        status="revoked" if rec.revoked_at is not None else "valid")
+
+
+def key_from_state(st: SubjectState) -> KeyRecord:
+    s = st.state
+    return KeyRecord(st.subject.rsplit(":", 1)[1], base64.b64decode(s["public_key"]), s["name"], s["role"],
+                     s["scope"], s["registered_at"], s["revoked_at"])
+
+
+def _text(p: Mapping[str, Any], name: str, max_len: int = 2048) -> str:
+    v = p.get(name)
+    if not isinstance(v, str) or not 0 < len(v) <= max_len:
+        raise MalformedError(f"required: a string of 1-{max_len} characters", field=f"/payload/{name}")
+    return v
+
+
+def _int(p: Mapping[str, Any], name: str) -> int:
+    v = p.get(name)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise MalformedError("required: a non-negative integer", field=f"/payload/{name}")
+    return v
+
+
+def _vkey(p: Mapping[str, Any], origin: str) -> Ed25519Verifier:
+    v = verifier_for(_text(p, "vkey", 512))
+    if v.name != origin:
+        raise MalformedError(f"the key is named {v.name!r}; a log's key is named after its origin {origin!r}",
+                             field="/payload/vkey")
+    return v
+
+
+class SyncPolicy:
+    """Folds sync.* statements; `domain` (the register) is applied to mirrored entries too."""
+
+    def __init__(self, origin: str, domain: StatementPolicy | None = None) -> None:
+        self.origin = origin
+        self.domain = domain
+
+    def subjects(self, entry: Entry) -> Iterable[str]:
+        st = entry.statement
+        if st.kind in ("sync.child", "sync.entries", "sync.fork"):
+            return [child_state_subject(st.subject)]
+        if st.kind in ("sync.parent", "sync.code"):
+            return ["parent"]
+        return []
+
+    def apply(self, entry: Entry, signer: KeyRecord, states: StateMap) -> None:
+        if entry.statement.kind.startswith("sync."):
+            self.apply_in(self.origin, entry, signer, Namespace(states, None), states, via=entry.index)
+
+    # -- one instance's sync statements, in its own namespace -------------------------------------
+
+    def apply_in(self, me: str, entry: Entry, signer: KeyRecord, ns: Namespace, base: StateMap, *,
+                 via: int) -> None:
+        st = entry.statement
+        p = st.payload
+        if st.kind == "sync.child":
+            self._require_role(signer, "admin")
+            if st.subject == me:
+                raise MalformedError("an instance cannot be its own child", field="/subject")
+            vkey = _vkey(p, st.subject)
+            if ns.get(child_state_subject(st.subject)) is not None:
+                raise ConflictError(f"{st.subject} is already a child of {me}")
+            ns.put(SubjectState(child_state_subject(st.subject), {
+                "origin": st.subject, "vkey": vkey.vkey(), "url": _text(p, "url"), "state": OK, "size": 0,
+                "last_hash": bytes(32).hex(), "range": [], "verified_size": 0, "checkpoint": None,
+                "added_at": entry.index}, entry.index, kind="sync", status=OK, name=st.subject))
+            base.put(SubjectState(f"route:{st.subject}", {"parent": me}, entry.index, kind="route"))
+        elif st.kind == "sync.parent":
+            self._require_role(signer, "admin")
+            vkey = _vkey(p, st.subject)
+            ns.put(SubjectState("parent", {"origin": st.subject, "vkey": vkey.vkey(), "url": _text(p, "url"),
+                                           "key": statement_key_id(vkey.public)}, entry.index, kind="parent",
+                                name=st.subject))
+        elif st.kind == "sync.entries":
+            self._require_self(me, signer)
+            self._entries(me, entry, ns, base, via)
+        elif st.kind == "sync.fork":
+            self._require_self(me, signer)
+            self._fork(entry, ns)
+        elif st.kind == "sync.code":
+            self._code(me, entry, signer, ns, base)
+        else:
+            raise MalformedError(f"unknown sync statement {st.kind}; known: {', '.join(SYNC_KINDS)}", field="/kind")
+
+    @staticmethod
+    def _require_role(signer: KeyRecord, role: str) -> None:
+        if signer.role != role:
+            raise UnknownKeyError(f"this statement must be signed by an {role} key, not a {signer.role} key")
+
+    @staticmethod
+    def _require_self(me: str, signer: KeyRecord) -> None:
+        if signer.role != "platform" or signer.name != me:
+            raise UnknownKeyError(f"only {me}'s own platform key may record what it verified")
+
+    def _child(self, ns: Namespace, origin: str) -> dict[str, Any]:
+        cur = ns.get(child_state_subject(origin))
+        if cur is None:
+            raise MalformedError(f"{origin} is not a child here; add it first", field="/subject")
+        return dict(cur.state)
+
+    def _entries(self, me: str, entry: Entry, ns: Namespace, base: StateMap, via: int) -> None:
+        st = entry.statement
+        child, p = st.subject, st.payload
+        c = self._child(ns, child)
+        if c["state"] != OK:
+            raise ConflictError(f"{child} is forked (since entry {c.get('forked_at')}); its entries are refused")
+        note = _text(p, "checkpoint", 8192)
+        cp: Checkpoint = open_checkpoint(note.encode(), child, verifier_for(c["vkey"]))[0]
+        start = _int(p, "start")
+        leaves = p.get("entries")
+        if not isinstance(leaves, list) or not leaves:
+            raise MalformedError("required: the child's entries, in order", field="/payload/entries")
+        if start != c["size"]:
+            raise ConflictError(f"entries of {child} continue at index {c['size']}, not {start}")
+        if start + len(leaves) > cp.size:
+            raise MalformedError(f"entries {start}..{start + len(leaves) - 1} are not all in the child's "
+                                 f"checkpoint of size {cp.size}", field="/payload/entries")
+        rng = CompactRange.from_json(c["size"], c["range"])
+        prev = bytes.fromhex(c["last_hash"])
+        child_ns = Namespace(base, child)
+        for i, obj in enumerate(leaves):
+            e = Entry.from_leaf(canonical_json(obj, field=f"/payload/entries/{i}"))
+            if e.index != start + i:
+                raise MalformedError(f"entry of {child} says index {e.index}, expected {start + i}",
+                                     field=f"/payload/entries/{i}/index")
+            if e.prev != prev:
+                raise MalformedError(f"entry {e.index} of {child} does not chain to entry {e.index - 1}",
+                                     field=f"/payload/entries/{i}/prev")
+            prev = e.leaf_hash
+            rng.push(prev)
+            self.mirror(child, e, child_ns, base, via=via)
+        c.update(size=rng.size, last_hash=prev.hex(), range=rng.to_json())
+        if rng.size == cp.size:
+            if rng.root() != cp.root:
+                raise RootMismatchError(f"entries 0..{cp.size - 1} of {child} do not hash to its checkpoint's root",
+                                        expected=cp.root, calculated=rng.root())
+            c.update(verified_size=cp.size, checkpoint=note, verified_at=entry.index)
+        ns.put(SubjectState(child_state_subject(child), c, entry.index, kind="sync", status=c["state"], name=child))
+
+    def _fork(self, entry: Entry, ns: Namespace) -> None:
+        child, p = entry.statement.subject, entry.statement.payload
+        c = self._child(ns, child)
+        v = verifier_for(c["vkey"])
+        a = open_checkpoint(_text(p, "accepted", 8192).encode(), child, v)[0]
+        b = open_checkpoint(_text(p, "conflicting", 8192).encode(), child, v)[0]
+        if a == b:
+            raise MalformedError("the two checkpoints are the same", field="/payload/conflicting")
+        c.update(state=FORKED, forked_at=entry.index, evidence={
+            "accepted": p["accepted"], "conflicting": p["conflicting"], "reason": _text(p, "reason")})
+        ns.put(SubjectState(child_state_subject(child), c, entry.index, kind="sync", status=FORKED, name=child))
+
+    def _code(self, me: str, entry: Entry, signer: KeyRecord, ns: Namespace, base: StateMap) -> None:
+        """An official code for `<origin>`'s registration, minted here (root) or relayed from the parent."""
+        from registry.codes import parse_code
+
+        st, p = entry.statement, entry.statement.payload
+        target, code = _text(p, "origin", 256), _text(p, "official_code", 64)
+        path = p.get("path")
+        if not isinstance(path, list) or not path or not all(isinstance(o, str) for o in path) or path[-1] != target:
+            raise MalformedError("the origins from here down to the registration's log, ending with it",
+                                 field="/payload/path")
+        parent = ns.get("parent")
+        if signer.role == "platform" and signer.name == me:  # minted here: the next code in sequence
+            if ns.get(child_state_subject(path[0])) is None:
+                raise MalformedError(f"{path[0]} is not a child here", field="/payload/path/0")
+            reg = base.get(mirror_subject(target, f"reg:{st.subject}"))
+            if reg is None or not reg.state.get("code"):
+                raise MalformedError(f"{target} has no coded registration {st.subject}", field="/subject")
+            parsed = parse_code(code, field="/payload/official_code")
+            prefix = code.rsplit("-", 2)[0]
+            seq = ns.get(f"seq:{prefix}")
+            expected = (int(seq.state["last"]) if seq else 0) + 1
+            if parsed.seq != expected:
+                raise MalformedError(f"the next official code under {prefix} has sequence {expected}",
+                                     field="/payload/official_code")
+            if ns.get(f"code:{code}") is not None:
+                raise ConflictError(f"code {code} is already taken")
+            ns.put(SubjectState(f"seq:{prefix}", {"last": expected}, entry.index, kind="seq"))
+            ns.put(SubjectState(f"code:{code}", {"registration": st.subject, "origin": target}, entry.index,
+                                kind="code", code=code))
+            hops = path
+        elif parent is not None and signer.role == "platform" and signer.key_id == parent.state["key"]:
+            if path[0] != me or len(path) < 2:
+                raise MalformedError(f"a relay to {me} lists {me} first and the log below it after",
+                                     field="/payload/path")
+            hops = path[1:]
+        else:
+            raise UnknownKeyError("official codes are minted by this instance's platform key or relayed by its parent's")
+        subject = f"relay:{target}:{st.subject}"
+        old = ns.get(subject)
+        if old is not None:
+            raise ConflictError(f"{target}'s registration {st.subject} already has official code "
+                                f"{old.state['official_code']} on its way")
+        ns.put(SubjectState(subject, {"origin": target, "registration": st.subject, "official_code": code,
+                                      "hops": hops}, entry.index, kind="relay", status="relay", code=code,
+                            name=st.subject))
+
+    # -- a child's entry, folded into the child's namespace -----------------------------------------
+
+    def mirror(self, origin: str, e: Entry, ns: Namespace, base: StateMap, *, via: int) -> None:
+        """Apply what `origin`'s own ledger applied for entry `e`: its key rules, register and sync."""
+        st = e.statement
+        wanted = {st.key} | ({st.subject} if st.kind.startswith("key.") else set())
+        keys: dict[str, KeyRecord] = {}
+        for k in wanted:
+            got = ns.get(f"key:{k}")
+            if got is not None:
+                keys[k] = key_from_state(got)
+        try:
+            signer = signing_key(e.index, st, keys)
+        except UnknownKeyError as exc:
+            raise UnknownKeyError(f"entry {e.index} of {origin}: {exc}") from exc
+        if st.kind.startswith("registration.") and self.domain is not None:
+            self.domain.apply(e, signer, ns)  # type: ignore[arg-type]
+            reg = ns.get(f"reg:{st.subject}")
+            if reg is not None:
+                state = dict(reg.state)
+                hist = [dict(h) for h in state.get("history", [])]
+                if hist:
+                    hist[-1]["cascade_index"] = via  # where this instance's own log holds the entry
+                state.update(history=hist, origin=origin)
+                ns.put(replace(reg, state=state))
+        elif st.kind.startswith("sync."):
+            self.apply_in(origin, e, signer, ns, base, via=via)
+        change = key_change(e.index, st, signer, keys)
+        if change is not None:
+            apply_change(keys, e.index, change)
+            changed = st.subject
+            ns.put(key_state(keys[changed]))
