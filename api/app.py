@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
@@ -14,7 +14,7 @@ from ledger.sequencer import BatchIntegrator, Ledger
 
 from . import pages
 from .problems import PROBLEM_RESPONSES, BodyLimit, install_problem_handlers
-from .routes import health, log, proofs, registrations, statements
+from .routes import health, log, proofs, registrations, statements, sync
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -22,7 +22,8 @@ __all__ = ["create_app"]
 logger = logging.getLogger("regledger.api")
 
 
-def create_app(ledger: Ledger, settings: Settings | None = None) -> FastAPI:
+def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker: Any = None) -> FastAPI:
+    """`sync_worker` (a sync.worker.SyncWorker) runs the cascade in the background while serving."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -32,9 +33,13 @@ def create_app(ledger: Ledger, settings: Settings | None = None) -> FastAPI:
             integrator = BatchIntegrator(ledger, batch_size=settings.integrate_batch,
                                          delay=settings.integrate_delay).start()
         logger.info("serving %s", ledger.origin)
+        if sync_worker is not None:
+            sync_worker.start()
         try:
             yield
         finally:
+            if sync_worker is not None:
+                sync_worker.stop()
             if integrator is not None:
                 integrator.stop()
 
@@ -42,13 +47,14 @@ def create_app(ledger: Ledger, settings: Settings | None = None) -> FastAPI:
                   description="A verifiable registration ledger for public data resources (公共数据资源登记). "
                               "Errors are RFC 9457 problem details with the offending `field`.")
     app.state.ledger = ledger
+    app.state.sync_worker = sync_worker
     app.state.settings = settings
     app.state.metrics = health.Metrics()
     app.state.rate_limiter = statements.RateLimiter(settings.rate_per_minute)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     install_problem_handlers(app)
-    for r in (health.router, log.router, proofs.router, registrations.router, statements.router):
+    for r in (health.router, log.router, proofs.router, registrations.router, statements.router, sync.router):
         app.include_router(r, responses=PROBLEM_RESPONSES)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")

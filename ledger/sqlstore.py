@@ -73,7 +73,7 @@ class StateRow(SQLModel, table=True):
     """The rebuildable state cache (see ledger.store.SubjectState)."""
 
     __tablename__ = "rl_states"
-    subject: str = Field(sa_type=String(200), primary_key=True)
+    subject: str = Field(sa_type=String(512), primary_key=True)
     kind: str = Field(sa_type=String(64), index=True)
     status: str = Field(sa_type=String(64), index=True)
     code: str = Field(sa_type=String(100), index=True)
@@ -84,10 +84,21 @@ class StateRow(SQLModel, table=True):
     updated_at: int = Field(sa_type=BigInteger)
 
 
+class CosignatureRow(SQLModel, table=True):
+    """Cosignatures on checkpoints (ours or a descendant's), as received; not part of any tree."""
+
+    __tablename__ = "rl_cosignatures"
+    origin: str = Field(sa_type=String(256), primary_key=True)
+    size: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    cosigner: str = Field(sa_type=String(512), primary_key=True)  # the cosigner's vkey
+    line: str = Field(sa_type=Text)
+
+
 _SEQ, _PUB = 1, 2
-E, T, C, H, K, S = (EntryRow.__table__, TileRow.__table__, CheckpointRow.__table__,  # type: ignore[attr-defined]
-                    HeadRow.__table__, KeyRow.__table__, StateRow.__table__)  # type: ignore[attr-defined]
-_TABLES = [E, T, C, H, K, S]
+E, T, C, H, K, S, W = (EntryRow.__table__, TileRow.__table__, CheckpointRow.__table__,  # type: ignore[attr-defined]
+                       HeadRow.__table__, KeyRow.__table__, StateRow.__table__,  # type: ignore[attr-defined]
+                       CosignatureRow.__table__)  # type: ignore[attr-defined]
+_TABLES = [E, T, C, H, K, S, W]
 # Built once so SQLAlchemy compiles it once: proofs read tiles on a hot path.
 _TILE_BY_KEY = select(T.c.data).where(T.c.level == bindparam("level"), T.c.n == bindparam("n"))
 
@@ -157,6 +168,8 @@ class SQLStore:
             _sqlite_setup(self.read_engine, immediate=False)
         if create:
             self.create()
+        else:  # added after the first release: a database made before it gets the table on open
+            W.create(self.engine, checkfirst=True)
 
     def create(self) -> None:
         """Create the tables and head rows if missing (idempotent)."""
@@ -379,6 +392,34 @@ class SQLStore:
             if rows:
                 conn.execute(insert(S), rows)
         return len(rows)
+
+    def add_cosignatures(self, rows: Iterable[tuple[str, int, str, str]]) -> int:
+        new = {(o, n, v): line for o, n, v, line in rows}
+        if not new:
+            return 0
+        with self._write() as conn:
+            have = {(r.origin, r.size, r.cosigner) for r in conn.execute(
+                select(W.c.origin, W.c.size, W.c.cosigner).where(tuple_(W.c.origin, W.c.size, W.c.cosigner).in_(list(new))))}
+            fresh = [{"origin": o, "size": n, "cosigner": v, "line": line} for (o, n, v), line in new.items()
+                     if (o, n, v) not in have]
+            if fresh:
+                conn.execute(insert(W), fresh)
+        return len(fresh)
+
+    def cosignatures(self, origin: str, size: int) -> list[tuple[str, str]]:
+        with self.read_engine.connect() as conn:
+            rows = conn.execute(select(W.c.cosigner, W.c.line).where(W.c.origin == origin, W.c.size == size)
+                                .order_by(W.c.cosigner)).all()
+        return [(r.cosigner, r.line) for r in rows]
+
+    def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
+        with self.read_engine.connect() as conn:
+            rows = conn.execute(select(W.c.origin, W.c.size, W.c.cosigner, W.c.line)
+                                .order_by(W.c.origin, W.c.cosigner, W.c.size.desc())).all()
+        latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
+        for r in rows:
+            latest.setdefault((r.origin, r.cosigner), (r.origin, r.size, r.cosigner, r.line))
+        return list(latest.values())
 
     def drop_all(self) -> None:
         """Remove every ledger table (tests only)."""

@@ -125,6 +125,12 @@ class LedgerStore(Protocol):
     def iter_states(self) -> Iterator[SubjectState]: ...
     def replace_states(self, states: Iterable[SubjectState]) -> int:
         """Replace the whole state cache in one transaction (reindex); returns the count."""
+    def add_cosignatures(self, rows: Iterable[tuple[str, int, str, str]]) -> int:
+        """Store (origin, size, cosigner vkey, signature line) rows not yet stored; returns how many were new."""
+    def cosignatures(self, origin: str, size: int) -> list[tuple[str, str]]:
+        """(cosigner vkey, line) for one checkpoint."""
+    def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
+        """Per origin and cosigner, the row of the largest size."""
     def close(self) -> None: ...
 
 
@@ -154,6 +160,7 @@ class MemoryStore:
         self.checkpoints: dict[int, bytes] = {}
         self.published: int | None = None
         self.states: dict[str, SubjectState] = {}
+        self.cosigs: dict[tuple[str, int, str], str] = {}
 
     def sequence(self, build: Callable[[SequenceHead, KeyView], SequencedBatch]) -> SequencedBatch:
         with self._lock:
@@ -263,6 +270,27 @@ class MemoryStore:
         with self._lock:
             self.states = new
         return len(new)
+
+    def add_cosignatures(self, rows: Iterable[tuple[str, int, str, str]]) -> int:
+        with self._lock:
+            new = 0
+            for o, n, v, line in rows:
+                if (o, n, v) not in self.cosigs:
+                    self.cosigs[(o, n, v)] = line
+                    new += 1
+            return new
+
+    def cosignatures(self, origin: str, size: int) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted((v, line) for (o, n, v), line in self.cosigs.items() if o == origin and n == size)
+
+    def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
+        with self._lock:
+            latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
+            for (o, n, v), line in self.cosigs.items():
+                if (o, v) not in latest or latest[(o, v)][1] < n:
+                    latest[(o, v)] = (o, n, v, line)
+            return list(latest.values())
 
     def close(self) -> None:
         pass

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping, Protocol
 
 from ledger.entry import Entry
-from ledger.errors import MalformedError
+from ledger.errors import ConflictError, MalformedError
 from ledger.store import KeyRecord
 
 from .codes import make_code, make_query_code, parse_code
@@ -310,6 +310,8 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
             official = p.get("official_code")
             if not isinstance(official, str) or not 1 <= len(official) <= 64:
                 raise MalformedError("the parent platform's code: 1-64 characters", field="/payload/official_code")
+            if new.get("official_code") == official:
+                raise ConflictError(f"the registration already has official code {official}")
             new["official_code"] = event["official_code"] = official
     hist.append(event)
     new["history"] = hist

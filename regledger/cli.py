@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ledger.audit import audit
-from ledger.errors import LedgerError
+from ledger.errors import ForkError, LedgerError
 
 from .home import Home, default_home
 from .progress import progress
@@ -191,9 +191,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.logs import configure_logging
 
     configure_logging()
-    ledger = _home(args).open()
+    home = _home(args)
+    ledger = home.open()
     ledger.integrate()
-    app = create_app(ledger, Settings())
+    worker = None
+    if args.sync_interval > 0:
+        from sync.cascade import Cascade
+        from sync.worker import SyncWorker
+
+        worker = SyncWorker(Cascade(ledger, home.path), interval=args.sync_interval)
+    app = create_app(ledger, Settings(), sync_worker=worker)
     print(f"serving {ledger.origin} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False, log_config=None)
     return 0
@@ -233,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", parents=[common], help="serve the HTTP API (OpenAPI docs at /docs)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--sync-interval", type=float, default=5.0, metavar="SECONDS",
+                   help="run the cascade (pull children, push to the parent) this often; 0: never")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("reindex", parents=[common], help="rebuild the registration state cache from the entries")
@@ -272,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--institution", required=True, help="the institution's USCC")
     s.add_argument("--as-of", required=True, help="e.g. 2026-12-31")
     s.set_defaults(func=cmd_disclosure)
+
+    from .sync_cli import add_sync_parser
+
+    add_sync_parser(sub, common)
     return p
 
 
@@ -284,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
+    except ForkError as exc:
+        print(f"regledger: FORK: {exc}", file=sys.stderr)
+        return 3
     except LedgerError as exc:
         print(f"regledger: error: {exc}", file=sys.stderr)
         return 1

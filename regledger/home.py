@@ -101,11 +101,14 @@ class Home:
         """The instance's ledger, with the register's rules as its statement policy."""
         from ledger.policy import CompositePolicy, ReplayGuard
         from registry.policy import RegistryPolicy
+        from sync.policy import SyncPolicy
 
         cfg = self.config()
         log = self.signer("log", cfg["origin"])
         kwargs = {"clock": clock} if clock else {}
-        return Ledger(SQLStore(self.url()), origin=cfg["origin"], log_signer=log, policy=CompositePolicy(ReplayGuard(), RegistryPolicy()), **kwargs)
+        register = RegistryPolicy()
+        policy = CompositePolicy(ReplayGuard(), register, SyncPolicy(cfg["origin"], register))
+        return Ledger(SQLStore(self.url()), origin=cfg["origin"], log_signer=log, policy=policy, **kwargs)
 
     def admin(self) -> Ed25519Signer:
         return self.signer("admin", self.config()["admin_name"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
+from ledger.cosignature import add_cosignatures
 from ledger.errors import MalformedError, NotFoundError
 from ledger.tiles import HASH_SIZE, TILE_WIDTH, encode_entry_bundle, parse_tile_path
 
@@ -17,7 +18,11 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 @router.get("/checkpoint", response_class=PlainTextResponse, summary="The latest signed checkpoint")
 def checkpoint(ledger: LedgerDep) -> Response:
-    _, note = ledger.checkpoint()
+    """With the cosignatures of the parents (witnesses) that have verified it, when there are some."""
+    size, note = ledger.checkpoint()
+    lines = [line for _, line in ledger.store.cosignatures(ledger.origin, size)]
+    if lines:
+        note = add_cosignatures(note, lines)
     return Response(note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache, max-age=2"})
 
 

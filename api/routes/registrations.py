@@ -33,15 +33,25 @@ def summary(st: SubjectState) -> RegistrationSummary:
                                region=st.region, institution=st.institution, name=st.name, updated_at=st.updated_at)
 
 
-def find(ledger, id_or_code: str) -> SubjectState:
+OriginQuery = Annotated[str | None, Query(max_length=255, description=(
+    "the log a registration was made in, when it came here through the cascade (default: this log)"))]
+
+
+def _namespace(ledger, origin: str | None) -> str:
+    return "" if not origin or origin == ledger.origin else f"@{origin}:"
+
+
+def find(ledger, id_or_code: str, origin: str | None = None) -> SubjectState:
+    ns = _namespace(ledger, origin)
     key = id_or_code
     if key.startswith("PDR-"):
-        alias = ledger.store.get_states([f"code:{key}"]).get(f"code:{key}")
+        alias = ledger.store.get_states([f"{ns}code:{key}"]).get(f"{ns}code:{key}")
         if alias is not None:
             key = alias.state["registration"]
-    st = ledger.store.get_states([registration_subject(key)]).get(registration_subject(key))
+    subject = ns + registration_subject(key)
+    st = ledger.store.get_states([subject]).get(subject)
     if st is None:
-        raise NotFoundError(f"no registration {id_or_code}")
+        raise NotFoundError(f"no registration {id_or_code}" + (f" from {origin}" if ns else ""))
     return st
 
 
@@ -53,14 +63,16 @@ def search(ledger: LedgerDep, settings: SettingsDep,
            institution: Annotated[str | None, Query(max_length=18)] = None,
            q: Annotated[str | None, Query(max_length=100, description="text in name or code")] = None,
            cursor: Annotated[str | None, Query(max_length=120)] = None,
-           limit: Annotated[int | None, Query(ge=1, le=200)] = None) -> RegistrationPage:
+           limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+           origin: OriginQuery = None) -> RegistrationPage:
     n = limit or settings.default_page
     if n > settings.max_page:
         raise Problem(422, "Invalid input", f"limit is at most {settings.max_page}", field="/limit")
-    after = registration_subject(cursor) if cursor else "reg:"
+    prefix = _namespace(ledger, origin) + "reg:"
+    after = prefix + cursor if cursor else prefix
     page = ledger.store.find_states(StateQuery(kind or "", status or "", region or "", institution or "", q or "",
                                                after=after, limit=n + 1))
-    items = [st for st in page if st.subject.startswith("reg:")]
+    items = [st for st in page if st.subject.startswith(prefix)]
     more = len(items) > n
     items = items[:n]
     return RegistrationPage(items=[summary(st) for st in items],
@@ -69,18 +81,20 @@ def search(ledger: LedgerDep, settings: SettingsDep,
 
 @router.get("/registrations/{id_or_code}", response_model=RegistrationState,
             summary="A registration's current state (by id or uniform code)")
-def registration(id_or_code: str, ledger: LedgerDep) -> dict[str, Any]:
-    return find(ledger, id_or_code).state
+def registration(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> dict[str, Any]:
+    return find(ledger, id_or_code, origin).state
 
 
 @router.get("/registrations/{id_or_code}/history", response_model=RegistrationHistory,
             summary="Each step as a signed entry with its inclusion proof")
-def history(id_or_code: str, ledger: LedgerDep) -> dict[str, Any]:
-    st = find(ledger, id_or_code)
+def history(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> dict[str, Any]:
+    """For a registration from another log, each step is this log's sync.entries entry that carries it
+    (nested once per level of the cascade), with its proof in this log's tree."""
+    st = find(ledger, id_or_code, origin)
     size, note = ledger.checkpoint()
     steps = []
     for h in st.state["history"]:
-        i = h["index"]
+        i = h.get("cascade_index", h["index"]) if _namespace(ledger, origin) else h["index"]
         leaf = ledger.entries(i, i + 1)[0]
         item: dict[str, Any] = {"index": i, "leaf": base64.b64encode(leaf).decode(), "entry": parse_json(leaf)}
         if i < size:

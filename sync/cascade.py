@@ -1,0 +1,319 @@
+"""One instance's part in the cascade, run by `regledger sync pull` and by the loop in `serve`.
+
+Per round: pull every child (sync.pull); as each child's witness, cosign every checkpoint this
+instance has verified in that child's subtree and hand the cosignatures (and those relayed from
+above) down; if this instance is the top (no parent), mint official codes for coded descendant
+registrations that have none; send official codes one hop down until the target log shows them;
+and tell the parent when this log has grown (push).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from keys.ed25519 import Ed25519Signer
+from ledger.checkpoint import parse_checkpoint_text
+from ledger.cosignature import Cosigner, CosignatureVerifier, cosign, parse_cosigner_vkey
+from ledger.entry import Statement, sign_statement
+from ledger.note import open_note
+from ledger.errors import ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, SyncError
+from ledger.sequencer import Ledger
+from ledger.store import StateQuery
+
+from .fetch import HTTPFetcher, cache_dir_for
+from .manage import children, parent
+from .policy import mirror_subject
+from .pull import PullResult, pull_child
+
+__all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text"]
+
+log = logging.getLogger("regledger.sync")
+
+
+def checkpoint_text(note: str | bytes) -> str:
+    s = note.decode() if isinstance(note, bytes) else note
+    return s[: s.index("\n\n") + 1]
+
+
+@dataclass
+class RoundReport:
+    pulled: list[PullResult] = field(default_factory=list)
+    forks: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    cosigned: int = 0
+    codes_minted: int = 0
+    codes_sent: int = 0
+    pushed: bool = False
+
+
+class Cascade:
+    def __init__(self, ledger: Ledger, home: Path, *, executor: Executor | None = None,
+                 fetcher_factory: Callable[[str, Path], Any] | None = None, clock: Callable[[], float] = time.time,
+                 progress: Callable[[str], Callable[[int, int], None] | None] | None = None) -> None:
+        self.ledger = ledger
+        self.home = home
+        self.executor = executor
+        self.fetcher_factory = fetcher_factory or (lambda url, cache: HTTPFetcher(url, cache_dir=cache))
+        self.cosigner = Cosigner(ledger.log_signer, clock=clock)  # type: ignore[arg-type]
+        self.progress = progress
+        self.last_pushed = -1
+        self.lock = threading.Lock()  # one round at a time per process
+
+    @property
+    def signer(self) -> Ed25519Signer:
+        return self.ledger.log_signer  # type: ignore[return-value]
+
+    def _statement(self, kind: str, subject: str, payload: dict[str, Any]) -> Statement:
+        return sign_statement(self.signer, kind=kind, subject=subject, payload=payload,
+                              extra={"nonce": secrets.token_hex(16)})
+
+    # -- the round ----------------------------------------------------------------------------------
+
+    def run_round(self, *, push: bool = True, only: str | None = None) -> RoundReport:
+        with self.lock:
+            report = RoundReport()
+            for c in children(self.ledger):
+                if only and c["origin"] != only:
+                    continue
+                if c["state"] != "ok":
+                    report.forks.append(c["origin"])
+                    continue
+                self._pull_one(c, report)
+            if parent(self.ledger) is None:
+                report.codes_minted = self.mint_codes()
+            for c in children(self.ledger):
+                if c["state"] == "ok" and (not only or c["origin"] == only):
+                    try:
+                        report.cosigned += self.deliver_cosignatures(c)
+                        report.codes_sent += self.send_codes(c)
+                    except (SyncError, NotFoundError) as exc:
+                        report.errors.append(f"{c['origin']}: {exc}")
+                        log.warning("sync: delivering to %s failed: %s", c["origin"], exc)
+            if push and parent(self.ledger) is not None:
+                try:
+                    report.pushed = self.push()
+                except SyncError as exc:
+                    report.errors.append(f"push: {exc}")
+                    log.warning("sync: push to the parent failed: %s", exc)
+            return report
+
+    def _pull_one(self, c: dict[str, Any], report: RoundReport) -> None:
+        origin = c["origin"]
+        fetcher = self.fetcher_factory(c["url"], cache_dir_for(self.home, origin))
+        try:
+            bar = self.progress(origin) if self.progress else None
+            res = pull_child(self.ledger, fetcher, origin, executor=self.executor, progress=bar)
+            report.pulled.append(res)
+            if res.entries:
+                log.info("sync: pulled %d entries of %s (%d -> %d) in %.2f s", res.entries, origin, res.old_size,
+                         res.new_size, res.seconds, extra={"event": "pull", "origin": origin})
+        except ForkError as exc:
+            report.forks.append(origin)
+            report.errors.append(str(exc))
+        except LedgerError as exc:  # refused: nothing was stored; say which child and why
+            report.errors.append(f"{origin}: {exc}")
+            log.error("sync: refused %s: %s", origin, exc, extra={"event": "refused", "origin": origin})
+        finally:
+            fetcher.close()
+
+    # -- witness: cosign what was verified, hand it down ---------------------------------------------
+
+    def _routes(self) -> dict[str, str]:
+        out = {}
+        for st in _all_states(self.ledger, "route"):
+            out[st.subject.split(":", 1)[1]] = st.state["parent"]
+        return out
+
+    def path_to(self, origin: str) -> list[str]:
+        """Origins from this instance's child down to `origin` (raises NotFoundError if not below here)."""
+        routes = self._routes()
+        path = [origin]
+        while routes.get(path[-1]) not in (None, self.ledger.origin):
+            path.append(routes[path[-1]])
+            if len(path) > 32:
+                raise MalformedError(f"the routes to {origin} loop")
+        if routes.get(path[-1]) != self.ledger.origin:
+            raise NotFoundError(f"{origin} is not below {self.ledger.origin}")
+        return list(reversed(path))
+
+    def verified_checkpoints(self) -> dict[str, str]:
+        """origin -> the latest checkpoint note this instance verified for it (children and deeper)."""
+        out: dict[str, str] = {}
+        for st in _all_states(self.ledger, "sync"):
+            c = st.state
+            if c.get("checkpoint") and c["state"] == "ok":
+                out[c["origin"]] = c["checkpoint"]
+        return out
+
+    def deliver_cosignatures(self, child: dict[str, Any]) -> int:
+        """Cosign each verified checkpoint in the child's subtree; send those and any from above."""
+        items = []
+        for origin, note in self.verified_checkpoints().items():
+            try:
+                path = self.path_to(origin)
+            except NotFoundError:
+                continue
+            if path[0] != child["origin"]:
+                continue
+            text = checkpoint_text(note)
+            items.append({"origin": origin, "checkpoint": text, "vkey": self.cosigner.vkey(),
+                          "line": cosign(text, self.cosigner)})
+        for origin, size, vkey, line in self.ledger.store.latest_cosignatures():
+            if origin == self.ledger.origin:
+                continue
+            text = self._known_text(origin, size)
+            if text is not None:
+                items.append({"origin": origin, "checkpoint": text, "vkey": vkey, "line": line})
+        if not items:
+            return 0
+        fetcher = HTTPFetcher(child["url"])
+        try:
+            body = self._statement("sync.cosignatures", self.ledger.origin, {"cosignatures": items})
+            fetcher.post("v1/sync/cosignatures", json=body.to_json())
+        finally:
+            fetcher.close()
+        return len(items)
+
+    def _known_text(self, origin: str, size: int) -> str | None:
+        note = self.verified_checkpoints().get(origin)
+        if note is None:
+            return None
+        text = checkpoint_text(note)
+        return text if text.split("\n")[1] == str(size) else None
+
+    # -- official codes ------------------------------------------------------------------------------
+
+    def mint_codes(self) -> int:
+        """At the top of the cascade: an official code for each coded descendant registration without one."""
+        from registry.codes import make_code, parse_code
+        from registry.workflow import china_date
+        from ledger.entry import utc_now
+
+        minted = 0
+        for st in _all_states(self.ledger, "", status="CODED"):
+            if not st.subject.startswith("@") or ":reg:" not in st.subject:
+                continue
+            reg = st.state
+            origin, registration = reg.get("origin"), reg["registration"]
+            if not origin or reg.get("official_code"):
+                continue
+            if self.ledger.store.get_states([f"relay:{origin}:{registration}"]):
+                continue
+            parsed = parse_code(reg["code"])
+            year = china_date(utc_now()).year
+            prefix = f"PDR-{parsed.kind_type}-{reg['region']}-{year}"
+            seq = self.ledger.store.get_states([f"seq:{prefix}"]).get(f"seq:{prefix}")
+            code = make_code(parsed.kind_type, reg["region"], year, (int(seq.state["last"]) if seq else 0) + 1)
+            stmt = sign_statement(self.signer, kind="sync.code", subject=registration, payload={
+                "origin": origin, "official_code": code, "path": self.path_to(origin)})
+            self.ledger.append(stmt)
+            log.info("sync: official code %s for %s of %s", code, registration, origin,
+                     extra={"event": "code", "origin": origin})
+            minted += 1
+        return minted
+
+    def send_codes(self, child: dict[str, Any]) -> int:
+        """Send each official code waiting here one hop down, until the log below shows it."""
+        sent = 0
+        for st in _all_states(self.ledger, "relay"):
+            if st.subject.startswith("@"):
+                continue
+            r = st.state
+            hops = r["hops"]
+            if hops[0] != child["origin"]:
+                continue
+            nxt = hops[0]
+            if len(hops) == 1:
+                reg = self.ledger.store.get_states([mirror_subject(nxt, f"reg:{r['registration']}")])
+                got = next(iter(reg.values()), None)
+                if got is not None and got.state.get("official_code") == r["official_code"]:
+                    continue
+                body = self._statement("registration.code_assigned", r["registration"],
+                                       {"official_code": r["official_code"]})
+            else:
+                subject = mirror_subject(nxt, f"relay:{r['origin']}:{r['registration']}")
+                if self.ledger.store.get_states([subject]):
+                    continue
+                body = self._statement("sync.code", r["registration"], {
+                    "origin": r["origin"], "official_code": r["official_code"], "path": hops})
+            fetcher = HTTPFetcher(child["url"])
+            try:
+                fetcher.post("v1/statements", json=body.to_json())
+                sent += 1
+            except SyncError as exc:
+                if "HTTP 409" not in str(exc):  # 409: it is there already
+                    raise
+            finally:
+                fetcher.close()
+        return sent
+
+    # -- push -----------------------------------------------------------------------------------------
+
+    def push(self, *, force: bool = False, attempts: int = 4) -> bool:
+        """Tell the parent this log has a new checkpoint (it then pulls); retried with backoff."""
+        p = parent(self.ledger)
+        if p is None:
+            raise NotFoundError("no parent is set; `regledger sync set-parent URL --key VKEY` first")
+        size, note = self.ledger.checkpoint()
+        if size == self.last_pushed and not force:
+            return False
+        fetcher = HTTPFetcher(p["url"], attempts=attempts)
+        try:
+            fetcher.post("v1/sync/notify", content=note, headers={"Content-Type": "text/plain; charset=utf-8"})
+        finally:
+            fetcher.close()
+        self.last_pushed = size
+        return True
+
+
+def _all_states(ledger: Ledger, kind: str, *, status: str = "") -> list[Any]:
+    out: list[Any] = []
+    after = ""
+    while True:
+        page = ledger.store.find_states(StateQuery(kind=kind, status=status, after=after, limit=500))
+        out += page
+        if len(page) < 500:
+            return out
+        after = page[-1].subject
+
+
+def accept_cosignatures(ledger: Ledger, st: Statement) -> int:
+    """What POST /v1/sync/cosignatures does: the parent's signed list, each line checked, then stored."""
+    from keys.ed25519 import verify_ed25519
+
+    p = parent(ledger)
+    if p is None or st.key != p["key"]:
+        raise ConflictError("cosignatures are accepted only from this instance's parent")
+    rec = ledger.store.get_keys([st.key]).get(st.key)
+    if rec is None or rec.revoked_at is not None:
+        raise NotFoundError(f"key {st.key} is not a valid key here")
+    verify_ed25519(rec.public_key, st.signed_message(), st.sig)
+    items = st.payload.get("cosignatures")
+    if not isinstance(items, list) or len(items) > 1000:
+        raise MalformedError("a list of at most 1000 cosignatures", field="/payload/cosignatures")
+    rows = []
+    for i, item in enumerate(items):
+        where = f"/payload/cosignatures/{i}"
+        if not isinstance(item, dict):
+            raise MalformedError("an object", field=where)
+        origin, text, vkey, line = (item.get(k) for k in ("origin", "checkpoint", "vkey", "line"))
+        if not all(isinstance(v, str) for v in (origin, text, vkey, line)):
+            raise MalformedError("origin, checkpoint, vkey and line are strings", field=where)
+        verifier: CosignatureVerifier = parse_cosigner_vkey(vkey)
+        note = (text + "\n" + line.rstrip("\n") + "\n").encode()
+        cp = parse_checkpoint_text(open_note(note, [verifier]).text)
+        if cp.origin != origin:
+            raise MalformedError(f"the checkpoint is {cp.origin}'s, not {origin}'s", field=f"{where}/checkpoint")
+        if origin == ledger.origin:
+            mine = ledger.checkpoint_at(cp.size)
+            if checkpoint_text(mine) != text:
+                raise ConflictError(f"cosignature {i} is on a checkpoint of size {cp.size} that this log did not sign")
+        rows.append((origin, cp.size, vkey, line.rstrip("\n") + "\n"))
+    return ledger.store.add_cosignatures(rows)

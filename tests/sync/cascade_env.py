@@ -1,0 +1,114 @@
+"""Real `regledger` instances for the cascade tests: homes, CLI calls and `serve` processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+PASSPHRASE = "cascade-test-passphrase-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["REGLEDGER_PASSPHRASE"] = PASSPHRASE
+    e.pop("REGLEDGER_DB", None)
+    e.pop("REGLEDGER_HOME", None)
+    return e
+
+
+def cli(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "-m", "regledger.cli", *args], env=env(), capture_output=True, text=True,
+                       timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"regledger {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+@dataclass
+class Instance:
+    name: str
+    home: Path
+    origin: str
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+    vkey: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        return cli(*args, "--home", str(self.home), check=check, timeout=timeout)
+
+    def init(self) -> "Instance":
+        self.run("init", "--origin", self.origin)
+        self.vkey = self.run("log", "key").stdout.strip()
+        return self
+
+    def start(self, interval: float = 0.5) -> "Instance":
+        log = open(self.home / "serve.log", "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(self.home),
+                                      "--port", str(self.port), "--sync-interval", str(interval)],
+                                     env=env(), stdout=log, stderr=subprocess.STDOUT)
+        wait_for(lambda: _ok(f"{self.url}/readyz"), 60, f"{self.name} to serve")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = httpx.get(f"{self.url}{path}", params=params, timeout=30)
+        r.raise_for_status()
+        return r.json() if "json" in r.headers.get("content-type", "") else r.content
+
+    def log_tail(self) -> str:
+        p = self.home / "serve.log"
+        return p.read_text(errors="replace")[-4000:] if p.exists() else ""
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for(cond: Callable[[], Any], timeout: float, what: str, poll: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            got = cond()
+            if got:
+                return got
+        except Exception as exc:  # not there yet
+            last_exc = exc
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_exc!r})")
+
+
+def status(inst: Instance) -> list[dict[str, Any]]:
+    return json.loads(inst.run("sync", "status", "--json", check=False).stdout)
