@@ -200,10 +200,16 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
                     progress(done - start, cp.size - start)
         if window:
             keys, prev, done = _check_window(ledger, origin, window, keys, prev, rng, spool, executor, done)
+            if progress:
+                progress(done - start, cp.size - start)
         if rng.root() != cp.root:
             raise RootMismatchError(f"{origin}: entries 0..{cp.size - 1} do not hash to the root of its "
                                     f"checkpoint {cp.size}", expected=cp.root, calculated=rng.root())
         result.entries = _append(ledger, origin, note.decode(), start, spool)
+    except VerificationError as exc:  # refused: name the child (the message already names the index)
+        if type(exc) is VerificationError and not str(exc).startswith(origin):
+            raise VerificationError(f"{origin}: {exc}") from None
+        raise
     finally:
         spool.close()
     result.new_size = cp.size
