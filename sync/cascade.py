@@ -46,7 +46,8 @@ def checkpoint_text(note: str | bytes) -> str:
 class RoundReport:
     pulled: list[PullResult] = field(default_factory=list)
     forks: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # pulls refused: the exit status says so
+    warnings: list[str] = field(default_factory=list)  # deliveries down or the push up that failed; retried next round
     cosigned: int = 0
     codes_minted: int = 0
     codes_sent: int = 0
@@ -93,14 +94,14 @@ class Cascade:
                     try:
                         report.cosigned += self.deliver_cosignatures(c)
                         report.codes_sent += self.send_codes(c)
-                    except (SyncError, NotFoundError) as exc:
-                        report.errors.append(f"{c['origin']}: {exc}")
+                    except (SyncError, NotFoundError, ConflictError) as exc:
+                        report.warnings.append(f"{c['origin']}: {exc}")
                         log.warning("sync: delivering to %s failed: %s", c["origin"], exc)
             if push and parent(self.ledger) is not None:
                 try:
                     report.pushed = self.push()
                 except SyncError as exc:
-                    report.errors.append(f"push: {exc}")
+                    report.warnings.append(f"push: {exc}")
                     log.warning("sync: push to the parent failed: %s", exc)
             return report
 
@@ -118,7 +119,7 @@ class Cascade:
             report.forks.append(origin)
             report.errors.append(str(exc))
         except LedgerError as exc:  # refused: nothing was stored; say which child and why
-            report.errors.append(f"{origin}: {exc}")
+            report.errors.append(str(exc) if str(exc).startswith(origin) else f"{origin}: {exc}")
             log.error("sync: refused %s: %s", origin, exc, extra={"event": "refused", "origin": origin})
         finally:
             fetcher.close()

@@ -56,13 +56,21 @@ class PullResult:
     checkpoint: bytes = b""
 
 
-def _verify_run(args: tuple[dict[str, KeyRecord], int, list[bytes]]) -> tuple[list[bytes], list[Any]]:
-    """Check one run of consecutive leaves; returns their hashes and the key changes they make.
+def _verify_run(args: tuple[dict[str, KeyRecord], int, list[bytes]]) -> tuple[list[bytes], list[Any], str | None]:
+    """Check one run of consecutive leaves; returns their hashes, the key changes they make, and the
+    first refusal (returned, not raised: a run checked against keys that an earlier run in the same
+    window changes is checked again, and only a refusal reached in order counts).
 
     Runs in worker processes: strict parse, index, chain within the run, signature by a key valid
     at that index (keys registered or revoked inside the run are applied in order).
     """
-    keys, start, leaves = args
+    try:
+        return (*_verify_run_strict(*args), None)
+    except VerificationError as exc:
+        return [], [], str(exc)
+
+
+def _verify_run_strict(keys: dict[str, KeyRecord], start: int, leaves: list[bytes]) -> tuple[list[bytes], list[Any]]:
     keys = dict(keys)
     hashes: list[bytes] = []
     changes: list[Any] = []
@@ -244,7 +252,9 @@ def _check_window(ledger: Ledger, origin: str, window: list[tuple[int, list[byte
         jobs = [(keys, s, leaves) for s, leaves in pending]
         results = list(executor.map(_verify_run, jobs)) if executor else [_verify_run(j) for j in jobs]
         redo_from = None
-        for k, ((s, leaves), (hashes, changes)) in enumerate(zip(pending, results)):
+        for k, ((s, leaves), (hashes, changes, error)) in enumerate(zip(pending, results)):
+            if error is not None:
+                raise VerificationError(error)
             if hashes[0] != prev:
                 raise VerificationError(f"entry {s} of {origin} does not chain to entry {s - 1}")
             for h in hashes[1:]:

@@ -62,4 +62,5 @@ class SyncWorker:
     def describe(self) -> dict[str, Any]:
         last = self.last
         return {"rounds": self.rounds, "last_round_at": self.last_round_at, "last_error": self.last_error,
-                "last_errors": last.errors if last else [], "forks": last.forks if last else []}
+                "last_errors": last.errors if last else [],
+                "last_warnings": last.warnings if last else [], "forks": last.forks if last else []}
