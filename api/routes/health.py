@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from sync.manage import sync_status
+
 from ..deps import LedgerDep
 
 router = APIRouter(tags=["operations"])
@@ -20,6 +22,11 @@ class Metrics:
         self.integration_lag = Gauge("regledger_integration_lag_entries",
                                      "entries sequenced but not yet in a checkpoint", registry=self.registry)
         self.tree_size = Gauge("regledger_tree_size", "size of the latest checkpoint", registry=self.registry)
+        self.sync_forked = Gauge("regledger_sync_forked_children",
+                                 "children refused because they showed inconsistent checkpoints (alert on > 0)",
+                                 registry=self.registry)
+        self.sync_verified = Gauge("regledger_sync_verified_size", "size of the last checkpoint accepted per child",
+                                   ["origin"], registry=self.registry)
         self.proof_seconds = Histogram("regledger_proof_seconds", "time to compute an inclusion proof",
                                        registry=self.registry,
                                        buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1))
@@ -42,6 +49,10 @@ def metrics(request: Request, ledger: LedgerDep) -> Response:
     size = ledger.checkpoint()[0]
     m.tree_size.set(size)
     m.integration_lag.set(ledger.store.head().size - size)
+    children = sync_status(ledger)
+    m.sync_forked.set(sum(c["state"] != "ok" for c in children))
+    for c in children:
+        m.sync_verified.labels(c["origin"]).set(c["verified_size"])
     started = time.perf_counter()
     if size:
         ledger.inclusion_proof(size - 1, size)

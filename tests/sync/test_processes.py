@@ -131,3 +131,35 @@ def test_a_parent_killed_mid_pull_resumes_with_no_duplicate_and_no_gap(pair):
     assert _cascaded_indexes(parent, child.origin) == list(range(size))
     assert _state(parent, child.origin)["verified_size"] == size
     parent.run("audit")
+
+
+def test_a_push_to_a_parent_that_is_down_is_retried_and_the_parent_then_pulls(pair):
+    child, parent = pair
+    child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
+    child.run("demo", "--synthetic", "100")
+    child.start(interval=0)  # the child's own loop is off: only the CLI push talks to the parent
+    push = subprocess.Popen([sys.executable, "-m", "regledger.cli", "sync", "push", "--home", str(child.home)],
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # the parent is down: the first tries fail
+    assert push.poll() is None, push.communicate()
+    parent.start(interval=3600)  # no timer: only the child's notification makes it pull
+    out, err = push.communicate(timeout=120)
+    assert push.returncode == 0, (out, err)
+    size = int(child.get("/log/checkpoint").split(b"\n")[1])
+    from cascade_env import wait_for
+    wait_for(lambda: parent.get("/v1/sync/status")["children"][0]["verified_size"] >= size, 60,
+             "the parent to pull after the push")
+
+
+def test_offline_export_and_import_with_the_cli(pair, tmp_path):
+    child, parent = pair
+    child.run("demo", "--synthetic", "300")
+    bundle = tmp_path / "child.zip"
+    child.run("sync", "export", "--out", str(bundle))
+    r = parent.run("sync", "import", str(bundle))
+    size = int(child.run("log", "checkpoint").stdout.split("\n")[1])
+    assert f"0 -> {size}, {size} entries verified and recorded" in r.stdout
+    assert "0 entries" in parent.run("sync", "import", str(bundle)).stdout  # nothing twice
+    assert _cascaded_indexes(parent, child.origin) == list(range(size))
+    bad = parent.run("sync", "import", str(tmp_path / "missing.zip"), check=False)
+    assert bad.returncode == 1 and "not a sync bundle" in bad.stderr

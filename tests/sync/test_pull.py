@@ -18,7 +18,7 @@ from ledger.keyring import register_key_statement
 from ledger.sequencer import Ledger
 from ledger.sqlstore import SQLStore
 from ledger.store import MemoryStore, SequencedBatch
-from ledger.tiles import decode_entry_bundle, encode_entry_bundle
+from ledger.tiles import Tile, decode_entry_bundle, encode_entry_bundle
 from regledger.home import Home
 from regledger.sync_cli import export_bundle
 from sync.cascade import accept_cosignatures, checkpoint_text
@@ -305,3 +305,49 @@ def test_cosignatures_are_taken_only_from_the_parent_and_only_on_checkpoints_the
     with pytest.raises(LedgerError):
         accept_cosignatures(child.ledger, sign_statement(parent.log_signer, kind="sync.cosignatures",
                                                          subject=parent.origin, payload={"cosignatures": [forged]}))
+
+
+def test_http_fetcher_retries_caches_full_tiles_and_maps_errors(parent, child, tmp_path):
+    """The HTTP path against the child's real app, through httpx.MockTransport (no sockets)."""
+    import httpx
+    import stamina
+
+    from api import Settings, create_app
+    from sync.fetch import HTTPFetcher
+    from ledger.errors import NotFoundError, SyncError
+    from starlette.testclient import TestClient
+
+    child.add(3000)  # so the tree has full tiles above the entries
+    app = create_app(child.ledger, Settings(run_integrator=False))
+    seen: list[str] = []
+    failures = {"n": 2}
+    with TestClient(app) as tc:
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request.url.path)
+            if request.url.path == "/log/checkpoint" and failures["n"]:
+                failures["n"] -= 1
+                return httpx.Response(503)
+            r = tc.get(request.url.path)
+            headers = {k: v for k, v in r.headers.items() if k.lower() not in ("content-encoding", "content-length")}
+            return httpx.Response(r.status_code, content=r.content, headers=headers)
+
+        stamina.set_testing(True, attempts=4)  # no waiting between tries
+        try:
+            client = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://child.test")
+            fetcher = HTTPFetcher("http://child.test", cache_dir=tmp_path / "cache", client=client)
+            pull_child(parent, fetcher, child.origin)  # two 503s first: retried
+            assert seen.count("/log/checkpoint") == 3
+            child.add(300)  # the consistency proof from 3,603 to 3,903 reads tile 0/014, full by now
+            pull_child(parent, fetcher, child.origin)
+            assert seen.count("/log/tile/0/014") == 1
+            again = fetcher.read_tiles([Tile(0, 14, 256)])
+            assert seen.count("/log/tile/0/014") == 1, "a full tile is fetched once, then read from the cache"
+            assert again[0] == child.ledger.tiles.read_tiles([Tile(0, 14, 256)])[0][: 256 * 32]
+            assert_exactly_once(parent, child)
+            with pytest.raises(NotFoundError):
+                fetcher.get("log/tile/entries/999")
+            failures["n"] = 99
+            with pytest.raises(SyncError, match="503"):
+                fetcher.checkpoint()
+        finally:
+            stamina.set_testing(False)
