@@ -25,8 +25,17 @@ def test_ledger_never_imports_web_or_network(path):
     assert not imports_of(path) & {"fastapi", "httpx", "starlette", "uvicorn", "requests"}
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "sync").glob("*.py")), ids=lambda p: p.name)
+def test_sync_does_network_io_only_in_its_fetchers(path):
+    """httpx errors become SyncError in one place; the verification and the fold never touch the network."""
+    if path.name == "fetch.py":
+        return
+    assert not imports_of(path) & {"fastapi", "httpx", "starlette", "uvicorn", "requests"}, path
+
+
 @pytest.mark.parametrize("path", sorted([*(ROOT / "ledger").glob("*.py"), *(ROOT / "keys").glob("*.py"),
-                                         *(ROOT / "regledger").glob("*.py")]), ids=lambda p: p.name)
+                                         *(ROOT / "regledger").glob("*.py"), *(ROOT / "sync").glob("*.py")]),
+                         ids=lambda p: p.name)
 def test_only_sqlstore_touches_sql(path):
     if path.name == "sqlstore.py":
         return
@@ -43,7 +52,8 @@ def test_public_names_exist():
 
     for mod in ("ledger.errors", "ledger.hashes", "ledger.merkle", "ledger.proof", "ledger.tiles", "ledger.note",
                 "ledger.checkpoint", "ledger.entry", "ledger.store", "ledger.keyring", "ledger.sequencer",
-                "ledger.audit", "keys", "keys.keystore"):
+                "ledger.audit", "ledger.cosignature", "keys", "keys.keystore", "sync.policy", "sync.pull",
+                "sync.fetch", "sync.cascade", "sync.manage", "sync.worker"):
         m = importlib.import_module(mod)
         for name in m.__all__:
             assert hasattr(m, name), f"{mod}.{name}"
