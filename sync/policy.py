@@ -206,7 +206,8 @@ class SyncPolicy:
         prev = bytes.fromhex(c["last_hash"])
         child_ns = Namespace(base, child)
         for i, obj in enumerate(leaves):
-            e = Entry.from_leaf(canonical_json(obj, field=f"/payload/entries/{i}"))
+            where = f"/payload/entries/{i}"
+            e = Entry.from_verified_object(obj, canonical_json(obj, field=where), field=where)
             if e.index != start + i:
                 raise MalformedError(f"entry of {child} says index {e.index}, expected {start + i}",
                                      field=f"/payload/entries/{i}/index")

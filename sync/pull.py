@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -22,14 +23,14 @@ from typing import Any, Callable, Iterator, Sequence
 
 from keys.ed25519 import verify_ed25519
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.entry import Entry, parse_json, sign_statement
+from ledger.entry import Entry, sign_statement
 from ledger.errors import ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
 from ledger.hashes import EMPTY_ROOT, Hash
 from ledger.keyring import apply_change, key_change, signing_key
 from ledger.merkle import CompactRange, prove_consistency
 from ledger.proof import verify_consistency
 from ledger.sequencer import Ledger
-from ledger.store import KeyRecord
+from ledger.store import KeyRecord, StateQuery
 from ledger.tiles import TILE_WIDTH, TileHashReader, decode_entry_bundle
 
 from .fetch import Fetcher
@@ -122,24 +123,18 @@ class _Spool:
         self.f.close()
 
 
-def _load_keys(ledger: Ledger, origin: str, key_ids: set[str]) -> dict[str, KeyRecord]:
-    subjects = [mirror_subject(origin, f"key:{k}") for k in key_ids]
-    return {key_from_state(st).key_id: key_from_state(st) for st in ledger.store.get_states(subjects).values()}
-
-
-def _key_ids(leaves: Sequence[bytes]) -> set[str]:
-    """Key ids a run of leaves may need (a cheap pre-scan; the strict parse comes later)."""
-    out: set[str] = set()
-    for leaf in leaves:
-        try:
-            st = parse_json(leaf).get("statement", {})
-            out.add(st.get("key", ""))
-            if str(st.get("kind", "")).startswith("key."):
-                out.add(st.get("subject", ""))
-        except (LedgerError, AttributeError):
-            continue
-    out.discard("")
-    return out
+def _load_keys(ledger: Ledger, origin: str) -> dict[str, KeyRecord]:
+    """The child's keyring as this instance has folded it so far (a child has few keys)."""
+    prefix = mirror_subject(origin, "key:")
+    out: dict[str, KeyRecord] = {}
+    after = prefix
+    while True:
+        page = ledger.store.find_states(StateQuery(kind="key", after=after, limit=1000))
+        mine = [st for st in page if st.subject.startswith(prefix)]
+        out.update((r.key_id, r) for r in map(key_from_state, mine))
+        if len(page) < 1000 or len(mine) < len(page):
+            return out
+        after = page[-1].subject
 
 
 def record_fork(ledger: Ledger, origin: str, accepted: bytes, conflicting: bytes, reason: str) -> ForkError:
@@ -195,7 +190,7 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
     prev = Hash(bytes.fromhex(c["last_hash"]))
     spool = _Spool(spool_dir)
     try:
-        keys = _load_keys(ledger, origin, set())
+        keys = _load_keys(ledger, origin)
         runs = _runs(fetcher, start, cp.size, run_size)
         done = start
         window: list[tuple[int, list[bytes]]] = []
@@ -244,9 +239,6 @@ def _runs(fetcher: Fetcher, start: int, end: int, run_size: int) -> Iterator[tup
 def _check_window(ledger: Ledger, origin: str, window: list[tuple[int, list[bytes]]],
                   keys: dict[str, KeyRecord], prev: Hash, rng: CompactRange, spool: _Spool,
                   executor: Executor | None, done: int) -> tuple[dict[str, KeyRecord], Hash, int]:
-    needed = set().union(*(_key_ids(leaves) for _, leaves in window)) - set(keys)
-    if needed:
-        keys = {**keys, **_load_keys(ledger, origin, needed)}
     pending = list(window)
     while pending:
         jobs = [(keys, s, leaves) for s, leaves in pending]
@@ -291,7 +283,7 @@ def _append(ledger: Ledger, origin: str, note: str, start: int, spool: _Spool) -
     for leaf in spool:
         if batch and size + len(leaf) > BATCH_BYTES:
             flush_batch()
-        batch.append(parse_json(leaf))
+        batch.append(json.loads(leaf))  # parsed strictly by the workers already
         size += len(leaf) + 1
         index += 1
         if len(statements) >= STATEMENTS_PER_APPEND:
