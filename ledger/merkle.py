@@ -240,12 +240,20 @@ class CompactRange:
             raise ValueError("compact range heights do not add up to its size")
 
     def push(self, h: Hash) -> None:
-        height = 0
+        self.push_subtree(0, h)
+
+    def push_subtree(self, height: int, h: Hash) -> None:
+        """Append a perfect subtree of 2**height leaves with root `h` (the size must be a multiple of it)."""
+        if self.size % (1 << height):
+            raise ValueError(f"a subtree of height {height} cannot start at leaf {self.size}")
+        self.size += 1 << height
         while self.stack and self.stack[-1][0] == height:
             h = node_hash(self.stack.pop()[1], h)
             height += 1
         self.stack.append((height, h))
-        self.size += 1
+
+    def copy(self) -> "CompactRange":
+        return CompactRange(self.size, self.stack)
 
     def root(self) -> Hash:
         if not self.stack:

@@ -1,22 +1,24 @@
-"""Pull a child's log into this instance's ledger, verifying everything before anything is stored.
+"""Pull a child's log into this instance's ledger; nothing is stored before it is verified.
 
 1. The child's checkpoint: signature by the pinned key, then parse (open_checkpoint).
 2. Same size as last time: same root or it is a fork.  Larger: a consistency proof from the last
    accepted checkpoint, computed from the child's tiles and checked against both signed roots;
    a failure is a fork (recorded with both notes as evidence, then ForkError).
-3. The new entries from entry bundles: strict parse, index, chain link, signature by a key valid
-   in the child's own keyring at that index; their hashes must rebuild the checkpoint's root.
-4. Only then are they appended, as `sync.entries` statements, a transaction at a time; the cursor
-   (a subject state) moves in the same transaction, so a crash anywhere neither loses nor repeats.
+3. What the new entries must hash to: per full entry bundle its subtree root, else leaf hashes,
+   read from the child's tiles and authenticated by rebuilding the signed root from them.
+4. The entries, bundle by bundle: strict parse, index, chain link, signature by a key valid in the
+   child's own keyring at that index (in worker processes, several bundles ahead), and the hashes
+   from step 3.  Each verified bundle is appended at once, as `sync.entries` statements, a
+   transaction at a time, while the workers check the next ones; the cursor (a subject state)
+   moves in the same transaction, so a crash anywhere neither loses nor repeats an entry.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
+from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -25,9 +27,9 @@ from keys.ed25519 import verify_ed25519
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.entry import Entry, sign_statement
 from ledger.errors import ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
-from ledger.hashes import EMPTY_ROOT, Hash
+from ledger.hashes import EMPTY_ROOT, Hash, node_hash
 from ledger.keyring import apply_change, key_change, signing_key
-from ledger.merkle import CompactRange, prove_consistency
+from ledger.merkle import CompactRange, prove_consistency, stored_hash_index
 from ledger.proof import verify_consistency
 from ledger.sequencer import Ledger
 from ledger.store import KeyRecord, StateQuery
@@ -102,27 +104,6 @@ def _verify_run_strict(keys: dict[str, KeyRecord], start: int, leaves: list[byte
     return hashes, changes
 
 
-class _Spool:
-    """Verified leaves wait here (a temp file) until the whole range has matched the root."""
-
-    def __init__(self, directory: str | None = None) -> None:
-        self.f = tempfile.TemporaryFile(dir=directory)
-        self.lengths: list[int] = []
-
-    def add(self, leaves: Sequence[bytes]) -> None:
-        for leaf in leaves:
-            self.f.write(leaf)
-            self.lengths.append(len(leaf))
-
-    def __iter__(self) -> Iterator[bytes]:
-        self.f.seek(0)
-        for n in self.lengths:
-            yield self.f.read(n)
-
-    def close(self) -> None:
-        self.f.close()
-
-
 def _load_keys(ledger: Ledger, origin: str) -> dict[str, KeyRecord]:
     """The child's keyring as this instance has folded it so far (a child has few keys)."""
     prefix = mirror_subject(origin, "key:")
@@ -148,8 +129,7 @@ def record_fork(ledger: Ledger, origin: str, accepted: bytes, conflicting: bytes
 
 
 def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Executor | None = None,
-               progress: Callable[[int, int], None] | None = None, run_size: int = TILE_WIDTH,
-               spool_dir: str | None = None) -> PullResult:
+               progress: Callable[[int, int], None] | None = None) -> PullResult:
     """Bring `origin`'s entries up to its latest checkpoint; raises ForkError, VerificationError, SyncError."""
     t0 = time.monotonic()
     state = ledger.store.get_states([child_state_subject(origin)]).get(child_state_subject(origin))
@@ -184,45 +164,92 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
             raise record_fork(ledger, origin, accepted, note,
                               f"checkpoint {cp.size} is not consistent with the accepted checkpoint {old}: "
                               f"{exc}") from None
-    # Entries the cursor already holds (a crash between statements of an earlier pull) are skipped.
+    # Entries the cursor already holds (a crash between transactions of an earlier pull) are skipped.
     start = c["size"]
     rng = CompactRange.from_json(start, c["range"])
     prev = Hash(bytes.fromhex(c["last_hash"]))
-    spool = _Spool(spool_dir)
     try:
-        keys = _load_keys(ledger, origin)
-        runs = _runs(fetcher, start, cp.size, run_size)
-        done = start
-        window: list[tuple[int, list[bytes]]] = []
-        for run in runs:
-            window.append(run)
-            if len(window) >= (8 if executor else 1):
-                keys, prev, done = _check_window(ledger, origin, window, keys, prev, rng, spool, executor, done)
-                window = []
-                if progress:
-                    progress(done - start, cp.size - start)
-        if window:
-            keys, prev, done = _check_window(ledger, origin, window, keys, prev, rng, spool, executor, done)
+        expected = _authenticated_hashes(fetcher, origin, cp, start, rng)
+        appender = _Appender(ledger, origin, note.decode(), start)
+        for s, leaves, hashes in _verified_runs(fetcher, origin, start, cp.size, _load_keys(ledger, origin), executor):
+            if hashes[0] != prev:
+                raise VerificationError(f"{origin}: entry {s} does not chain to entry {s - 1}")
+            _check_against(expected, origin, s, hashes[1:])
+            for h in hashes[1:]:
+                rng.push(Hash(h))
+            prev = Hash(hashes[-1])
+            appender.add(leaves)  # verified: signatures, chain, and hashes the signed root authenticates
             if progress:
-                progress(done - start, cp.size - start)
-        if rng.root() != cp.root:
+                progress(s + len(leaves) - start, cp.size - start)
+        if rng.root() != cp.root:  # cannot happen after the checks above; kept as the last word
             raise RootMismatchError(f"{origin}: entries 0..{cp.size - 1} do not hash to the root of its "
                                     f"checkpoint {cp.size}", expected=cp.root, calculated=rng.root())
-        result.entries = _append(ledger, origin, note.decode(), start, spool)
+        result.entries = appender.finish()
     except VerificationError as exc:  # refused: name the child (the message already names the index)
         if type(exc) is VerificationError and not str(exc).startswith(origin):
             raise VerificationError(f"{origin}: {exc}") from None
         raise
-    finally:
-        spool.close()
     result.new_size = cp.size
     result.requests = getattr(fetcher, "requests", 0)
     result.seconds = time.monotonic() - t0
     return result
 
 
-def _runs(fetcher: Fetcher, start: int, end: int, run_size: int) -> Iterator[tuple[int, list[bytes]]]:
-    """(first index, leaves) for start..end-1, one entry bundle (or part of one) at a time."""
+def _authenticated_hashes(fetcher: Fetcher, origin: str, cp: Checkpoint, start: int,
+                          rng: CompactRange) -> dict[str, dict[int, Hash]]:
+    """What the new entries must hash to, read from the child's tiles and authenticated first.
+
+    For each full entry bundle in start..size the root of its 256 leaf hashes (a level-8 node, from
+    a level-1 tile); for the entries before the first and after the last full bundle, their leaf
+    hashes.  Appended to the compact range of the accepted tree they must rebuild the signed root,
+    so each bundle can be checked, and stored, as soon as it is verified: no need to hold the whole
+    range before anything is written.
+    """
+    end = cp.size
+    first_full, last_full = -(-start // TILE_WIDTH), end // TILE_WIDTH
+    if first_full >= last_full:
+        head, full, tail = range(start, end), range(0), range(0)
+    else:
+        head, full, tail = range(start, first_full * TILE_WIDTH), range(first_full, last_full), range(last_full * TILE_WIDTH, end)
+    indexes = ([stored_hash_index(0, i) for i in head] + [stored_hash_index(8, n) for n in full]
+               + [stored_hash_index(0, i) for i in tail])
+    try:
+        got = iter(TileHashReader(end, fetcher).read_hashes(indexes)) if indexes else iter(())
+    except NotFoundError as exc:
+        raise VerificationError(f"{origin}: a tile of its tree of size {end} is missing: {exc}") from None
+    leaves = {i: next(got) for i in head}
+    nodes = {n: next(got) for n in full}
+    leaves.update({i: next(got) for i in tail})
+    check = rng.copy()
+    for i in head:
+        check.push(leaves[i])
+    for n in full:
+        check.push_subtree(8, nodes[n])
+    for i in tail:
+        check.push(leaves[i])
+    if check.root() != cp.root:
+        raise RootMismatchError(f"{origin}: its tiles do not rebuild the root of its checkpoint {end}",
+                                expected=cp.root, calculated=check.root())
+    return {"leaf": leaves, "node": nodes}
+
+
+def _check_against(expected: dict[str, dict[int, Hash]], origin: str, start: int, hashes: Sequence[bytes]) -> None:
+    n = start // TILE_WIDTH
+    if start % TILE_WIDTH == 0 and len(hashes) == TILE_WIDTH and n in expected["node"]:
+        level = list(hashes)
+        while len(level) > 1:
+            level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        if level[0] != expected["node"][n]:
+            raise VerificationError(f"{origin}: entries {start}..{start + TILE_WIDTH - 1} are not the ones its "
+                                    "checkpoint commits to")
+        return
+    for i, h in enumerate(hashes):
+        if expected["leaf"].get(start + i) != h:
+            raise VerificationError(f"{origin}: entry {start + i} is not the one its checkpoint commits to")
+
+
+def _runs(fetcher: Fetcher, start: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
+    """(first index, leaves) for start..end-1, one entry bundle (or the part of one that is new) at a time."""
     n = start // TILE_WIDTH
     while n * TILE_WIDTH < end:
         width = min(TILE_WIDTH, end - n * TILE_WIDTH)
@@ -230,76 +257,97 @@ def _runs(fetcher: Fetcher, start: int, end: int, run_size: int) -> Iterator[tup
         if len(leaves) != width:
             raise SyncError(f"entry bundle {n} has {len(leaves)} entries, not {width}")
         first = max(start, n * TILE_WIDTH)
-        leaves = leaves[first - n * TILE_WIDTH:]
-        for i in range(0, len(leaves), run_size):
-            yield first + i, leaves[i: i + run_size]
+        yield first, leaves[first - n * TILE_WIDTH:]
         n += 1
 
 
-def _check_window(ledger: Ledger, origin: str, window: list[tuple[int, list[bytes]]],
-                  keys: dict[str, KeyRecord], prev: Hash, rng: CompactRange, spool: _Spool,
-                  executor: Executor | None, done: int) -> tuple[dict[str, KeyRecord], Hash, int]:
-    pending = list(window)
-    while pending:
-        jobs = [(keys, s, leaves) for s, leaves in pending]
-        results = list(executor.map(_verify_run, jobs)) if executor else [_verify_run(j) for j in jobs]
-        redo_from = None
-        for k, ((s, leaves), (hashes, changes, error)) in enumerate(zip(pending, results)):
-            if error is not None:
-                raise VerificationError(error)
-            if hashes[0] != prev:
-                raise VerificationError(f"entry {s} of {origin} does not chain to entry {s - 1}")
-            for h in hashes[1:]:
-                rng.push(Hash(h))
-            prev = Hash(hashes[-1])
-            spool.add(leaves)
-            done = s + len(leaves)
-            if changes:  # later runs were checked against keys that have changed since: check again
-                keys = dict(keys)
-                for index, change in changes:
-                    apply_change(keys, index, change)
-                redo_from = k + 1
-                break
-        pending = pending[redo_from:] if redo_from is not None else []
-    return keys, prev, done
+def _verified_runs(fetcher: Fetcher, origin: str, start: int, end: int, keys: dict[str, KeyRecord],
+                   executor: Executor | None, depth: int = 8) -> Iterator[tuple[int, list[bytes], list[bytes]]]:
+    """Runs in order with their hashes (previous link first), checked by the workers `depth` runs ahead.
+
+    A run that changes the keyring (key.register / key.revoke) invalidates the checks of the runs
+    behind it, which were made with the keys before: those are checked again.
+    """
+    runs = _runs(fetcher, start, end)
+    inflight: deque[tuple[int, list[bytes], Any]] = deque()
+    state = {"keys": keys}
+
+    def submit(s: int, leaves: list[bytes]) -> Any:
+        job = (state["keys"], s, leaves)
+        return executor.submit(_verify_run, job) if executor else _Done(_verify_run(job))
+
+    def refill() -> None:
+        while len(inflight) < (depth if executor else 1):
+            nxt = next(runs, None)
+            if nxt is None:
+                return
+            inflight.append((nxt[0], nxt[1], submit(*nxt)))
+
+    refill()
+    while inflight:
+        s, leaves, fut = inflight.popleft()
+        hashes, changes, error = fut.result()
+        if error is not None:
+            raise VerificationError(f"{origin}: {error}")
+        if changes:
+            state["keys"] = dict(state["keys"])
+            for index, change in changes:
+                apply_change(state["keys"], index, change)
+            stale = list(inflight)
+            inflight.clear()
+            for s2, l2, f2 in stale:
+                f2.cancel()
+                inflight.append((s2, l2, submit(s2, l2)))
+        yield s, leaves, hashes
+        refill()
 
 
-def _append(ledger: Ledger, origin: str, note: str, start: int, spool: _Spool) -> int:
-    """Append the verified leaves as sync.entries statements, STATEMENTS_PER_APPEND per transaction."""
-    statements = []
-    batch: list[Any] = []
-    size = 0
-    index = start
-    first = start
-    total = 0
+class _Done:
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
-    def flush_batch() -> None:
-        nonlocal batch, size, first
-        if batch:
-            statements.append(sign_statement(ledger.log_signer, kind="sync.entries", subject=origin,  # type: ignore[arg-type]
-                                             payload={"checkpoint": note, "start": first, "entries": batch}))
-        batch, size, first = [], 0, index
+    def result(self) -> Any:
+        return self.value
 
-    for leaf in spool:
-        if batch and size + len(leaf) > BATCH_BYTES:
-            flush_batch()
-        batch.append(json.loads(leaf))  # parsed strictly by the workers already
-        size += len(leaf) + 1
-        index += 1
-        if len(statements) >= STATEMENTS_PER_APPEND:
-            total += _append_statements(ledger, statements)
-            statements = []
-    flush_batch()
-    total += _append_statements(ledger, statements)
-    return total
+    def cancel(self) -> None:
+        pass
 
 
-def _append_statements(ledger: Ledger, statements: list[Any]) -> int:
-    if not statements:
-        return 0
-    ledger.append_batch(statements, receipts=False)
-    return sum(len(st.payload["entries"]) for st in statements)
+class _Appender:
+    """Packs verified leaves into sync.entries statements and appends STATEMENTS_PER_APPEND per transaction."""
 
+    def __init__(self, ledger: Ledger, origin: str, note: str, start: int) -> None:
+        self.ledger, self.origin, self.note = ledger, origin, note
+        self.batch: list[Any] = []
+        self.bytes = 0
+        self.first = self.next = start
+        self.statements: list[Any] = []
+        self.total = 0
 
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    def add(self, leaves: Sequence[bytes]) -> None:
+        for leaf in leaves:
+            if self.batch and self.bytes + len(leaf) > BATCH_BYTES:
+                self._close()
+            self.batch.append(json.loads(leaf))  # parsed strictly by the workers already
+            self.bytes += len(leaf) + 1
+            self.next += 1
+        if len(self.statements) >= STATEMENTS_PER_APPEND:
+            self._commit()
+
+    def _close(self) -> None:
+        self.statements.append(sign_statement(
+            self.ledger.log_signer, kind="sync.entries", subject=self.origin,  # type: ignore[arg-type]
+            payload={"checkpoint": self.note, "start": self.first, "entries": self.batch}))
+        self.batch, self.bytes, self.first = [], 0, self.next
+
+    def _commit(self) -> None:
+        if self.statements:
+            self.ledger.append_batch(self.statements, receipts=False)
+            self.total += sum(len(st.payload["entries"]) for st in self.statements)
+            self.statements = []
+
+    def finish(self) -> int:
+        if self.batch:
+            self._close()
+        self._commit()
+        return self.total

@@ -351,3 +351,31 @@ def test_http_fetcher_retries_caches_full_tiles_and_maps_errors(parent, child, t
                 fetcher.checkpoint()
         finally:
             stamina.set_testing(False)
+
+
+class WrongTileFetcher(LedgerFetcher):
+    """Serves one hash tile with a byte flipped."""
+
+    def read_tiles(self, tiles):
+        out = super().read_tiles(tiles)
+        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 1 else d for t, d in zip(tiles, out)]
+
+
+def test_tiles_that_do_not_rebuild_the_signed_root_are_refused_before_any_entry(parent, child):
+    child.add(3000)  # 14 full bundles: the level-1 tile holds their subtree roots
+    head = parent.store.head().size
+    with pytest.raises(VerificationError, match="tiles do not rebuild the root"):
+        pull_child(parent, WrongTileFetcher(child.ledger), child.origin)
+    assert parent.store.head().size == head
+
+
+def test_a_bad_bundle_in_the_middle_keeps_the_verified_ones_before_it_and_resumes_after(parent, child):
+    child.add(3000)
+    bad = TamperingFetcher(child.ledger, lambda n, ls: ls if n != 5 else ls[:9] + [ls[9].replace(b"region", b"regiom", 1)] + ls[10:])
+    with pytest.raises(VerificationError, match="entry 1289"):
+        pull_child(parent, bad, child.origin)
+    row = sync_status(parent)[0]
+    assert row["ingested_size"] <= 5 * 256 and row["verified_size"] == 0
+    assert [i for i, _, _ in cascaded(parent, child.origin)] == list(range(row["ingested_size"]))
+    pull_child(parent, LedgerFetcher(child.ledger), child.origin)
+    assert_exactly_once(parent, child)
