@@ -58,6 +58,8 @@ _KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _MEMBER_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _KEY_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f]")
+_NON_BMP = re.compile("[\U00010000-\U0010ffff]")
 _STATEMENT_FIELDS = ("kind", "subject", "payload", "time", "key", "sig")
 _ENTRY_FIELDS = ("v", "index", "prev", "time", "statement")
 
@@ -127,6 +129,45 @@ def canonical_json(value: Any, *, field: str = "") -> bytes:
         return "".join(out).encode("utf-8", errors="strict")
     except UnicodeEncodeError as exc:
         raise MalformedError("contains a lone surrogate, which is not UTF-8", field=field) from exc
+
+
+_CANONICAL_DUMPS = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
+class _NotSimple(Exception):
+    """The fast canonical check cannot decide; the full parser will."""
+
+
+def _no_floats(_: str) -> Any:
+    raise _NotSimple
+
+
+def _i_json_int(s: str) -> int:
+    v = int(s)
+    if not -_INT_LIMIT <= v <= _INT_LIMIT:
+        raise _NotSimple
+    return v
+
+
+def _parse_if_canonical(raw: bytes) -> Any | None:
+    """`raw` parsed, if it is canonical JSON that C-speed json can vouch for; None if it cannot tell.
+
+    Without floats and without characters outside the BMP, RFC 8785 is what `json.dumps` with sorted
+    keys writes (UTF-16 and code-point order agree; the string escapes are the same).  So if
+    re-serialising the parse gives back exactly `raw`, `raw` is canonical and has no duplicate names
+    (a duplicate would be lost in the parse).  Anything else goes to the full, slower parser.
+    """
+    try:
+        text = raw.decode("utf-8", errors="strict")
+        if not text.isascii() and _NON_BMP.search(text):
+            return None
+        value = json.loads(text, parse_float=_no_floats, parse_int=_i_json_int, parse_constant=_no_floats)
+        if _CANONICAL_DUMPS(value) != text:
+            return None
+        _check_depth(value, "", 0)
+    except (_NotSimple, ValueError, RecursionError):
+        return None
+    return value
 
 
 def _check_depth(value: Any, path: str, depth: int) -> None:
@@ -210,7 +251,7 @@ def _check_time(value: Any, field: str) -> str:
 def _check_text(value: Any, field: str, max_len: int) -> str:
     if not isinstance(value, str):
         raise MalformedError(f"must be a string, not {type(value).__name__}", field=field)
-    if not 1 <= len(value) <= max_len or any(ord(c) < 0x20 for c in value):
+    if not 1 <= len(value) <= max_len or _CONTROL_RE.search(value):
         raise MalformedError(f"must be 1-{max_len} characters without control characters", field=field)
     return value
 
@@ -279,7 +320,8 @@ class Statement:
                 "key": self.key, "sig": base64.b64encode(self.sig).decode(), **self.extra}
 
     @classmethod
-    def from_json(cls, obj: Any, *, field: str = "") -> "Statement":
+    def from_json(cls, obj: Any, *, field: str = "", canonical: bool = False) -> "Statement":
+        """`canonical`: `obj` was parsed from text already checked to be canonical (Entry.from_leaf)."""
         if not isinstance(obj, dict):
             raise MalformedError("a statement must be a JSON object", field=field)
         for name in _STATEMENT_FIELDS:
@@ -306,7 +348,13 @@ class Statement:
             raise MalformedError("must be a key id: 32 lowercase hex digits", field=f"{field}/key")
         sig = _b64(obj["sig"], f"{field}/sig", 64)
         st = cls(kind, subject, payload, time, key, sig, extra)
-        st._members  # canonicalise now, so bad values fail here with their field
+        if canonical:  # parsed from canonical text: each member's bytes are its plain serialisation
+            st.__dict__["_members"] = {
+                "kind": _json_str(kind).encode(), "subject": _json_str(subject).encode(),
+                "payload": _CANONICAL_DUMPS(payload).encode(), "time": _json_str(time).encode(),
+                "key": _json_str(key).encode(), **{k: _CANONICAL_DUMPS(v).encode() for k, v in extra.items()}}
+        else:
+            st._members  # canonicalise now, so bad values fail here with their field
         return st
 
     @classmethod
@@ -321,11 +369,23 @@ class Statement:
 
 
 def sign_statement(signer: StatementSigner, *, kind: str, subject: str, payload: Mapping[str, Any],
-                   time: str | None = None, extra: Mapping[str, Any] | None = None) -> Statement:
-    """Build and sign a statement; validates exactly as a parser would."""
-    draft = {"kind": kind, "subject": subject, "payload": payload, "time": time or utc_now(),
-             "key": signer.key_id, "sig": base64.b64encode(bytes(64)).decode(), **(extra or {})}
+                   time: str | None = None, extra: Mapping[str, Any] | None = None,
+                   canonical_payload: bytes | None = None) -> Statement:
+    """Build and sign a statement; validates exactly as a parser would.
+
+    `canonical_payload`: the RFC 8785 bytes of `payload`, when the caller assembled them from parts
+    that are canonical already (the cascade packs verified leaves); the payload is then not
+    serialised again.  The caller vouches for it; a parser of the resulting entry checks it anyway.
+    """
+    draft = {"kind": kind, "subject": subject, "payload": {} if canonical_payload is not None else payload,
+             "time": time or utc_now(), "key": signer.key_id, "sig": base64.b64encode(bytes(64)).decode(),
+             **(extra or {})}
     unsigned = Statement.from_json(draft)
+    if canonical_payload is not None:
+        members = {**unsigned._members, "payload": canonical_payload}
+        unsigned = Statement(unsigned.kind, unsigned.subject, payload, unsigned.time, unsigned.key, unsigned.sig,
+                             unsigned.extra)
+        unsigned.__dict__["_members"] = members
     st = Statement(unsigned.kind, unsigned.subject, unsigned.payload, unsigned.time, unsigned.key,
                    signer.sign(unsigned.signed_message()), unsigned.extra)
     st.__dict__["_members"] = unsigned._members  # the same members: canonicalise the payload once
@@ -385,7 +445,10 @@ class Entry:
         """Parse leaf bytes strictly: known members only, canonical, within limits."""
         if len(leaf) > MAX_LEAF_BYTES:
             raise MalformedError(f"entry is {len(leaf)} bytes; the limit is {MAX_LEAF_BYTES}")
-        obj = parse_json(leaf)
+        obj = _parse_if_canonical(leaf)
+        canonical = obj is not None
+        if obj is None:
+            obj = parse_json(leaf)
         if not isinstance(obj, dict):
             raise MalformedError("an entry must be a JSON object")
         if set(obj) != set(_ENTRY_FIELDS):
@@ -397,7 +460,11 @@ class Entry:
             raise MalformedError("must be a non-negative integer", field="/index")
         prev = _b64(obj["prev"], "/prev", HASH_SIZE)
         time = _check_time(obj["time"], "/time")
-        st = Statement.from_json(obj["statement"], field="/statement")
+        st = Statement.from_json(obj["statement"], field="/statement", canonical=canonical)
+        if canonical:
+            if len(st.canonical) > statement_limit(st.kind):  # .canonical raises past the limit
+                raise AssertionError("unreachable")
+            return cls(index, Hash(prev), time, st, leaf)
         entry = cls.build(index, prev, time, st)
         if entry.leaf != leaf:
             raise MalformedError("entry is not canonical JSON (RFC 8785)")

@@ -20,14 +20,15 @@ Subject states kept (all rebuildable from the entries):
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from keys.ed25519 import Ed25519Verifier, statement_key_id
 from keys.vkey import parse_vkey
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.entry import Entry, canonical_json
+from ledger.entry import Entry
 from ledger.errors import ConflictError, MalformedError, RootMismatchError, UnknownKeyError
 from ledger.keyring import apply_change, key_change, signing_key
 from ledger.merkle import CompactRange
@@ -113,6 +114,31 @@ def _vkey(p: Mapping[str, Any], origin: str) -> Ed25519Verifier:
         raise MalformedError(f"the key is named {v.name!r}; a log's key is named after its origin {origin!r}",
                              field="/payload/vkey")
     return v
+
+
+_DECODER = json.JSONDecoder()
+_ENTRIES = '"entries":['
+
+
+def embedded_leaves(leaf: bytes, count: int) -> Iterator[tuple[Any, bytes]]:
+    """(object, exact bytes) of each child leaf embedded in a sync.entries entry's leaf.
+
+    The entry is canonical JSON, so each embedded leaf appears in it verbatim: its bytes are a
+    slice, not a re-serialisation.  The first `"entries":[` is the payload's (inside a JSON string
+    a quote is always escaped, and the members before the payload are strings).
+    """
+    text = leaf.decode("utf-8")
+    pos = text.find(_ENTRIES)
+    if pos < 0:
+        raise MalformedError("a sync.entries entry without entries", field="/payload/entries")
+    pos += len(_ENTRIES)
+    for i in range(count):
+        try:
+            obj, end = _DECODER.raw_decode(text, pos)
+        except ValueError:
+            raise MalformedError("not a JSON value", field=f"/payload/entries/{i}") from None
+        yield obj, text[pos:end].encode("utf-8")
+        pos = end + 1  # past the comma (or the closing bracket after the last)
 
 
 class SyncPolicy:
@@ -205,9 +231,9 @@ class SyncPolicy:
         rng = CompactRange.from_json(c["size"], c["range"])
         prev = bytes.fromhex(c["last_hash"])
         child_ns = Namespace(base, child)
-        for i, obj in enumerate(leaves):
+        for i, (obj, leaf) in enumerate(embedded_leaves(entry.leaf, len(leaves))):
             where = f"/payload/entries/{i}"
-            e = Entry.from_verified_object(obj, canonical_json(obj, field=where), field=where)
+            e = Entry.from_verified_object(obj, leaf, field=where)
             if e.index != start + i:
                 raise MalformedError(f"entry of {child} says index {e.index}, expected {start + i}",
                                      field=f"/payload/entries/{i}/index")

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from keys.ed25519 import verify_ed25519
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.entry import Entry, sign_statement
+from ledger.entry import Entry, canonical_json, sign_statement
 from ledger.errors import ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
 from ledger.hashes import EMPTY_ROOT, Hash, node_hash
 from ledger.keyring import apply_change, key_change, signing_key
@@ -328,16 +328,21 @@ class _Appender:
         for leaf in leaves:
             if self.batch and self.bytes + len(leaf) > BATCH_BYTES:
                 self._close()
-            self.batch.append(json.loads(leaf))  # parsed strictly by the workers already
+            self.batch.append(leaf)
             self.bytes += len(leaf) + 1
             self.next += 1
         if len(self.statements) >= STATEMENTS_PER_APPEND:
             self._commit()
 
     def _close(self) -> None:
+        # The leaves are canonical JSON (the workers parsed them strictly), so the payload's RFC 8785
+        # bytes are assembled from them rather than serialised again: members in code-point order.
+        canonical = b"".join([b'{"checkpoint":', canonical_json(self.note), b',"entries":[', b",".join(self.batch),
+                              b'],"start":', str(self.first).encode(), b"}"])
+        payload = {"checkpoint": self.note, "entries": [json.loads(leaf) for leaf in self.batch], "start": self.first}
         self.statements.append(sign_statement(
             self.ledger.log_signer, kind="sync.entries", subject=self.origin,  # type: ignore[arg-type]
-            payload={"checkpoint": self.note, "start": self.first, "entries": self.batch}))
+            payload=payload, canonical_payload=canonical))
         self.batch, self.bytes, self.first = [], 0, self.next
 
     def _commit(self) -> None:
