@@ -1,0 +1,93 @@
+"""The C-speed parse of canonical leaves decides exactly as the strict parser, on every input.
+
+`Entry.from_leaf` first tries `_parse_if_canonical` (json.loads, then json.dumps must give the
+same bytes back); these tests hold it to the full parser's answer, accept or refuse, on generated
+statements and on every kind of almost-canonical leaf.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ledger.entry as entry_module
+from keys.ed25519 import Ed25519Signer
+from ledger.entry import Entry, sign_statement
+from ledger.errors import MalformedError
+
+SIGNER = Ed25519Signer.generate("clerk@test")
+
+scalars = st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text(max_size=12) | st.floats(
+    allow_nan=False, allow_infinity=False)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=12)
+
+
+def decide(leaf: bytes, *, fast: bool, monkeypatch) -> tuple:
+    if not fast:
+        monkeypatch.setattr(entry_module, "_parse_if_canonical", lambda raw: None)
+    try:
+        e = Entry.from_leaf(leaf)
+        out = ("ok", e.index, e.prev, e.time, e.statement.canonical, e.statement.signed_message(), e.leaf)
+    except MalformedError as exc:
+        out = ("refused", type(exc).__name__)
+    monkeypatch.undo()
+    return out
+
+
+def _leaf(payload) -> bytes:
+    st_ = sign_statement(SIGNER, kind="test.fast", subject="s-1", payload={"v": payload})
+    return Entry.build(7, bytes(32), "2026-11-23T00:00:00.000Z", st_).leaf
+
+
+@settings(max_examples=300, deadline=None)
+@given(values)
+def test_generated_leaves_get_the_same_answer(value):
+    mp = pytest.MonkeyPatch()
+    try:
+        leaf = _leaf(value)
+    except MalformedError:
+        return  # not I-JSON (an integer out of range): nothing to parse
+    assert decide(leaf, fast=True, monkeypatch=mp) == decide(leaf, fast=False, monkeypatch=mp)
+
+
+BASE = _leaf({"name": "贵州省数据（样例）", "n": 1})
+
+
+CASES = [
+    BASE,
+    BASE.replace(b'"n":1', b'"n":1.0'),                          # a float that is not canonical
+    BASE.replace(b'"n":1', b'"n":1e0'),
+    BASE.replace(b'"n":1', b'"n":9007199254740993'),             # beyond I-JSON
+    BASE.replace(b'"n":1', b'"n":-0'),
+    BASE.replace(b'{"n":1', b'{"n":1,"n":1'),                    # duplicate member
+    BASE.replace(b'{"n":1', b'{"n":2,"n":1'),
+    BASE.replace(b'{"n":1', b'{ "n":1'),                         # whitespace
+    BASE.replace(b'"n":1,', b''),                                # another canonical leaf
+    BASE.replace(b'{"n":1,"name":', b'{"name":"x","n":1,"nam":'),  # members out of order
+    BASE.replace("贵".encode(), b"\\u8d35"),                      # escaped where canonical is literal
+    BASE.replace("贵".encode(), b"\\ud800"),                      # lone surrogate
+    BASE.replace("贵".encode(), "\U0001F600".encode()),           # outside the BMP (sort order differs)
+    BASE.replace(b'"v":{', b'"v":' + b"[" * 40 + b"{").replace(b'}},"sig"', b'}' + b"]" * 40 + b'},"sig"'),
+    BASE.replace(b'"index":7', b'"index":7,"index":7'),
+    BASE.replace(b'"v":1}', b'"v":1,"w":2}'),
+    BASE + b" ",
+    b"\xff" + BASE[1:],
+]
+
+
+def test_every_case_changes_the_leaf():
+    assert [c == BASE for c in CASES] == [True] + [False] * (len(CASES) - 1)
+
+
+@pytest.mark.parametrize("leaf", CASES)
+def test_almost_canonical_leaves_get_the_same_answer(leaf, monkeypatch):
+    assert decide(leaf, fast=True, monkeypatch=monkeypatch) == decide(leaf, fast=False, monkeypatch=monkeypatch)
+
+
+def test_the_fast_path_is_taken_for_ordinary_leaves():
+    assert entry_module._parse_if_canonical(BASE) == json.loads(BASE)
+    assert entry_module._parse_if_canonical(BASE.replace(b'"n":1', b'"n":1.5')) is None  # floats: full parser
