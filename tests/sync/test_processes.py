@@ -133,22 +133,39 @@ def test_a_parent_killed_mid_pull_resumes_with_no_duplicate_and_no_gap(pair):
     parent.run("audit")
 
 
-def test_a_push_to_a_parent_that_is_down_is_retried_and_the_parent_then_pulls(pair):
+def test_a_push_makes_the_parent_pull_and_a_parent_that_is_down_is_retried(pair):
+    from cascade_env import wait_for
+
     child, parent = pair
     child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
     child.run("demo", "--synthetic", "100")
     child.start(interval=0)  # the child's own loop is off: only the CLI push talks to the parent
+    parent.start(interval=3600)  # one round at start, then none: only a push makes it pull again
+
+    def child_size() -> int:
+        return int(child.get("/log/checkpoint").split(b"\n")[1])
+
+    def parent_verified() -> int:
+        return parent.get("/v1/sync/status")["children"][0]["verified_size"]
+
+    first = child_size()
+    wait_for(lambda: parent_verified() >= first, 60, "the parent's first round")
+    child.run("demo", "--synthetic", "50")
+    grown = wait_for(lambda: (lambda n: n >= first + 50 and n)(child_size()), 30, "the child to grow")
+    time.sleep(1)
+    assert parent_verified() < grown  # the parent does not know yet
+    child.run("sync", "push")
+    wait_for(lambda: parent_verified() >= grown, 60, "the parent to pull after the push")
+
+    parent.stop()  # now the parent is down: the push retries with backoff until it is back
     push = subprocess.Popen([sys.executable, "-m", "regledger.cli", "sync", "push", "--home", str(child.home)],
                             env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)  # the parent is down: the first tries fail
+    time.sleep(1.5)
     assert push.poll() is None, push.communicate()
-    parent.start(interval=3600)  # no timer: only the child's notification makes it pull
+    parent.start(interval=3600)
     out, err = push.communicate(timeout=120)
     assert push.returncode == 0, (out, err)
-    size = int(child.get("/log/checkpoint").split(b"\n")[1])
-    from cascade_env import wait_for
-    wait_for(lambda: parent.get("/v1/sync/status")["children"][0]["verified_size"] >= size, 60,
-             "the parent to pull after the push")
+    assert "told the parent about checkpoint" in out
 
 
 def test_offline_export_and_import_with_the_cli(pair, tmp_path):
