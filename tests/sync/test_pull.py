@@ -308,49 +308,54 @@ def test_cosignatures_are_taken_only_from_the_parent_and_only_on_checkpoints_the
 
 
 def test_http_fetcher_retries_caches_full_tiles_and_maps_errors(parent, child, tmp_path):
-    """The HTTP path against the child's real app, through httpx.MockTransport (no sockets)."""
+    """The HTTP path through httpx.MockTransport, serving the child's log as /log/ does (no sockets)."""
     import httpx
     import stamina
 
-    from api import Settings, create_app
-    from sync.fetch import HTTPFetcher
     from ledger.errors import NotFoundError, SyncError
-    from starlette.testclient import TestClient
+    from ledger.tiles import parse_tile_path
+    from sync.fetch import HTTPFetcher
 
     child.add(3000)  # so the tree has full tiles above the entries
-    app = create_app(child.ledger, Settings(run_integrator=False))
+    local = LedgerFetcher(child.ledger)
     seen: list[str] = []
     failures = {"n": 2}
-    with TestClient(app) as tc:
-        def handler(request: httpx.Request) -> httpx.Response:
-            seen.append(request.url.path)
-            if request.url.path == "/log/checkpoint" and failures["n"]:
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        seen.append(path)
+        if path == "/log/checkpoint":
+            if failures["n"]:
                 failures["n"] -= 1
                 return httpx.Response(503)
-            r = tc.get(request.url.path)
-            headers = {k: v for k, v in r.headers.items() if k.lower() not in ("content-encoding", "content-length")}
-            return httpx.Response(r.status_code, content=r.content, headers=headers)
-
-        stamina.set_testing(True, attempts=4)  # no waiting between tries
+            return httpx.Response(200, content=local.checkpoint())
         try:
-            client = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://child.test")
-            fetcher = HTTPFetcher("http://child.test", cache_dir=tmp_path / "cache", client=client)
-            pull_child(parent, fetcher, child.origin)  # two 503s first: retried
-            assert seen.count("/log/checkpoint") == 3
-            child.add(300)  # the consistency proof from 3,603 to 3,903 reads tile 0/014, full by now
-            pull_child(parent, fetcher, child.origin)
-            assert seen.count("/log/tile/0/014") == 1
-            again = fetcher.read_tiles([Tile(0, 14, 256)])
-            assert seen.count("/log/tile/0/014") == 1, "a full tile is fetched once, then read from the cache"
-            assert again[0] == child.ledger.tiles.read_tiles([Tile(0, 14, 256)])[0][: 256 * 32]
-            assert_exactly_once(parent, child)
-            with pytest.raises(NotFoundError):
-                fetcher.get("log/tile/entries/999")
-            failures["n"] = 99
-            with pytest.raises(SyncError, match="503"):
-                fetcher.checkpoint()
-        finally:
-            stamina.set_testing(False)
+            tile, is_entries = parse_tile_path(path.removeprefix("/log/"))
+            body = local.entry_bundle(tile.n, tile.width) if is_entries else local.read_tiles([tile])[0]
+        except LedgerError:
+            return httpx.Response(404)
+        return httpx.Response(200, content=body)
+
+    stamina.set_testing(True, attempts=4)  # no waiting between tries
+    try:
+        client = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://child.test")
+        fetcher = HTTPFetcher("http://child.test", cache_dir=tmp_path / "cache", client=client)
+        pull_child(parent, fetcher, child.origin)  # two 503s first: retried
+        assert seen.count("/log/checkpoint") == 3
+        child.add(300)  # the consistency proof from 3,603 to 3,903 reads tile 0/014, full by now
+        pull_child(parent, fetcher, child.origin)
+        assert seen.count("/log/tile/0/014") == 1
+        again = fetcher.read_tiles([Tile(0, 14, 256)])
+        assert seen.count("/log/tile/0/014") == 1, "a full tile is fetched once, then read from the cache"
+        assert again[0] == child.ledger.tiles.read_tiles([Tile(0, 14, 256)])[0][: 256 * 32]
+        assert_exactly_once(parent, child)
+        with pytest.raises(NotFoundError):
+            fetcher.get("log/tile/entries/999")
+        failures["n"] = 99
+        with pytest.raises(SyncError, match="503"):
+            fetcher.checkpoint()
+    finally:
+        stamina.set_testing(False)
 
 
 class WrongTileFetcher(LedgerFetcher):
