@@ -32,6 +32,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_LEAF_BYTES",
     "MAX_CASCADE_STATEMENT_BYTES",
+    "check_depth",
     "MAX_STATEMENT_BYTES",
     "Entry",
     "Statement",
@@ -183,6 +184,11 @@ def _check_depth(value: Any, path: str, depth: int) -> None:
         for i, v in enumerate(value):
             if isinstance(v, (dict, list)):
                 _check_depth(v, f"{path}/{i}", depth + 1)
+
+
+def check_depth(value: Any, path: str, depth: int = 0) -> None:
+    """MalformedError if `value`, starting at nesting `depth`, goes deeper than MAX_JSON_DEPTH."""
+    _check_depth(value, path, depth)
 
 
 _NAME_CACHE: dict[str, bytes] = {}

@@ -88,13 +88,17 @@ class Cascade:
                     continue
                 self._pull_one(c, report)
             if parent(self.ledger) is None:
-                report.codes_minted = self.mint_codes()
+                try:
+                    report.codes_minted = self.mint_codes()
+                except LedgerError as exc:
+                    report.warnings.append(f"official codes: {exc}")
+                    log.warning("sync: minting official codes failed: %s", exc)
             for c in children(self.ledger):
                 if c["state"] == "ok" and (not only or c["origin"] == only):
                     try:
                         report.cosigned += self.deliver_cosignatures(c)
                         report.codes_sent += self.send_codes(c)
-                    except (SyncError, NotFoundError, ConflictError) as exc:
+                    except LedgerError as exc:  # one child's trouble never stops the round for the others
                         report.warnings.append(f"{c['origin']}: {exc}")
                         log.warning("sync: delivering to %s failed: %s", c["origin"], exc)
             if push and parent(self.ledger) is not None:
@@ -159,7 +163,7 @@ class Cascade:
         for origin, note in self.verified_checkpoints().items():
             try:
                 path = self.path_to(origin)
-            except NotFoundError:
+            except LedgerError:
                 continue
             if path[0] != child["origin"]:
                 continue
@@ -207,13 +211,18 @@ class Cascade:
                 continue
             if self.ledger.store.get_states([f"relay:{origin}:{registration}"]):
                 continue
+            try:
+                path = self.path_to(origin)
+            except LedgerError as exc:  # e.g. a route a misbehaving child tried to bend: skip, say so
+                log.warning("sync: no route to %s for %s: %s", origin, registration, exc)
+                continue
             parsed = parse_code(reg["code"])
             year = china_date(utc_now()).year
             prefix = f"PDR-{parsed.kind_type}-{reg['region']}-{year}"
             seq = self.ledger.store.get_states([f"seq:{prefix}"]).get(f"seq:{prefix}")
             code = make_code(parsed.kind_type, reg["region"], year, (int(seq.state["last"]) if seq else 0) + 1)
             stmt = sign_statement(self.signer, kind="sync.code", subject=registration, payload={
-                "origin": origin, "official_code": code, "path": self.path_to(origin)})
+                "origin": origin, "official_code": code, "path": path})
             self.ledger.append(stmt)
             log.info("sync: official code %s for %s of %s", code, registration, origin,
                      extra={"event": "code", "origin": origin})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any, Protocol, Sequence
@@ -110,6 +111,11 @@ class HTTPFetcher:
 
     def entry_bundle(self, n: int, width: int) -> bytes:
         return self.get(f"log/{entry_bundle_path(n, width)}")
+
+    def forget(self) -> None:
+        """Drop the cached tiles: after tiles failed to prove a signed root, trust none of them."""
+        if self.cache_dir is not None and self.cache_dir.exists():
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
 
     def close(self) -> None:
         self.client.close()

@@ -173,6 +173,14 @@ class SyncPolicy:
             vkey = _vkey(p, st.subject)
             if ns.get(child_state_subject(st.subject)) is not None:
                 raise ConflictError(f"{st.subject} is already a child of {me}")
+            # A log has one place in the cascade: a child may not claim a log already known here
+            # (a sibling, this instance, its parent), which would write into that log's mirror.
+            route = base.get(f"route:{st.subject}")
+            parent = base.get("parent")
+            if route is not None or st.subject == self.origin or (parent and parent.state["origin"] == st.subject):
+                where = f"under {route.state['parent']}" if route is not None else "above this instance"
+                raise ConflictError(f"{me} claims {st.subject} as its child, but that log is already in the cascade "
+                                    f"({st.subject if route is None else where})")
             ns.put(SubjectState(child_state_subject(st.subject), {
                 "origin": st.subject, "vkey": vkey.vkey(), "url": _text(p, "url"), "state": OK, "size": 0,
                 "last_hash": bytes(32).hex(), "range": [], "verified_size": 0, "checkpoint": None,
@@ -217,6 +225,9 @@ class SyncPolicy:
         c = self._child(ns, child)
         if c["state"] != OK:
             raise ConflictError(f"{child} is forked (since entry {c.get('forked_at')}); its entries are refused")
+        if set(p) != {"checkpoint", "entries", "start"} or st.extra:
+            raise MalformedError("a sync.entries statement has exactly checkpoint, entries and start",
+                                 field="/payload")
         note = _text(p, "checkpoint", 8192)
         cp: Checkpoint = open_checkpoint(note.encode(), child, verifier_for(c["vkey"]))[0]
         start = _int(p, "start")
@@ -233,6 +244,8 @@ class SyncPolicy:
         child_ns = Namespace(base, child)
         for i, (obj, leaf) in enumerate(embedded_leaves(entry.leaf, len(leaves))):
             where = f"/payload/entries/{i}"
+            if obj != leaves[i]:
+                raise MalformedError("the entry's bytes do not hold this entry", field=where)
             e = Entry.from_verified_object(obj, leaf, field=where)
             if e.index != start + i:
                 raise MalformedError(f"entry of {child} says index {e.index}, expected {start + i}",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import deque
 from concurrent.futures import Executor
@@ -25,11 +26,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 from keys.ed25519 import verify_ed25519
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.entry import Entry, canonical_json, sign_statement
+from ledger.entry import Entry, canonical_json, check_depth, sign_statement
 from ledger.errors import ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
 from ledger.hashes import EMPTY_ROOT, Hash, node_hash
 from ledger.keyring import apply_change, key_change, signing_key
-from ledger.merkle import CompactRange, prove_consistency, stored_hash_index
+from ledger.merkle import CompactRange, prove_consistency, stored_hash_index, tree_hash
 from ledger.proof import verify_consistency
 from ledger.sequencer import Ledger
 from ledger.store import KeyRecord, StateQuery
@@ -41,6 +42,9 @@ from .policy import child_state_subject, key_from_state, mirror_subject, verifie
 __all__ = ["PullResult", "pull_child"]
 
 log = logging.getLogger("regledger.sync")
+_KEY_ID = re.compile(r"[0-9a-f]{32}")
+#: nesting a leaf gains inside a sync.entries entry (statement, payload, entries, the leaf itself)
+WRAP_DEPTH = 4
 
 #: the leaves of one sync.entries statement: kept under this many bytes so the parent's leaf,
 #: wrapped again by its own parent, still fits a tlog-tiles entry (65,535 bytes).
@@ -91,6 +95,8 @@ def _verify_run_strict(keys: dict[str, KeyRecord], start: int, leaves: list[byte
             hashes.append(e.prev)  # the caller checks the link to the run before
         st = e.statement
         try:
+            # wrapped in this instance's sync.entries, the leaf must still be within the depth limit
+            check_depth({"payload": st.payload, **st.extra}, "/statement", 1 + WRAP_DEPTH)
             signer = signing_key(e.index, st, keys)
             verify_ed25519(signer.public_key, st.signed_message(), st.sig)
         except LedgerError as exc:
@@ -112,6 +118,7 @@ def _load_keys(ledger: Ledger, origin: str) -> dict[str, KeyRecord]:
     while True:
         page = ledger.store.find_states(StateQuery(kind="key", after=after, limit=1000))
         mine = [st for st in page if st.subject.startswith(prefix)]
+        mine = [st for st in mine if _KEY_ID.fullmatch(st.subject[len(prefix):])]  # not "@V:key:x:…" of another origin
         out.update((r.key_id, r) for r in map(key_from_state, mine))
         if len(page) < 1000 or len(mine) < len(page):
             return out
@@ -156,14 +163,7 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
         result.requests = getattr(fetcher, "requests", 0)
         return result
     if old > 0:
-        try:
-            proof = prove_consistency(old, cp.size, TileHashReader(cp.size, fetcher))
-            verify_consistency(old, cp.size, old_root, cp.root, proof)
-        except (VerificationError, NotFoundError) as exc:
-            assert accepted is not None
-            raise record_fork(ledger, origin, accepted, note,
-                              f"checkpoint {cp.size} is not consistent with the accepted checkpoint {old}: "
-                              f"{exc}") from None
+        _check_consistency(ledger, fetcher, origin, old, old_root, accepted, cp, note)
     # Entries the cursor already holds (a crash between transactions of an earlier pull) are skipped.
     start = c["size"]
     rng = CompactRange.from_json(start, c["range"])
@@ -193,6 +193,33 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
     result.requests = getattr(fetcher, "requests", 0)
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _check_consistency(ledger: Ledger, fetcher: Fetcher, origin: str, old: int, old_root: Hash,
+                       accepted: bytes | None, cp: Checkpoint, note: bytes) -> None:
+    """A fork only when the child's own data proves it: tiles that prove its new signed root, and an
+    old tree in them that is not the one it signed before.  Tiles that prove nothing (corrupted in
+    transit, a bad cache) are a refusal, and the cached tiles are dropped."""
+    reader = TileHashReader(cp.size, fetcher)
+    try:
+        proof = prove_consistency(old, cp.size, reader)
+        verify_consistency(old, cp.size, old_root, cp.root, proof)
+        return
+    except (VerificationError, NotFoundError) as exc:
+        first_error = exc
+    try:
+        claimed_old = tree_hash(old, reader)
+        verify_consistency(old, cp.size, claimed_old, cp.root, proof)  # the proof does prove cp.root
+    except (VerificationError, NotFoundError, UnboundLocalError):
+        forget = getattr(fetcher, "forget", None)
+        if forget:
+            forget()
+        raise VerificationError(f"{origin}: its tiles do not prove its own checkpoint {cp.size} "
+                                f"({first_error}); refused, not a fork") from None
+    assert accepted is not None and claimed_old != old_root
+    raise record_fork(ledger, origin, accepted, note,
+                      f"checkpoint {cp.size} is not consistent with the accepted checkpoint {old}: its tree of "
+                      f"size {old} has root {claimed_old.hex()}, not the signed {old_root.hex()}")
 
 
 def _authenticated_hashes(fetcher: Fetcher, origin: str, cp: Checkpoint, start: int,

@@ -384,3 +384,50 @@ def test_a_bad_bundle_in_the_middle_keeps_the_verified_ones_before_it_and_resume
     assert [i for i, _, _ in cascaded(parent, child.origin)] == list(range(row["ingested_size"]))
     pull_child(parent, LedgerFetcher(child.ledger), child.origin)
     assert_exactly_once(parent, child)
+
+
+def test_a_child_cannot_claim_a_log_already_in_the_cascade(parent, child, tmp_path):
+    """A second child declaring the first as its own child would write into the first's mirror."""
+    home = Home(tmp_path / "rogue")
+    home.init("rogue.example/520116", say=lambda *a: None)
+    rogue = Child(home)
+    add_child(parent, parent.home.admin(), "http://127.0.0.1:9", rogue.ledger.verifier().vkey())
+    pull_child(parent, LedgerFetcher(child.ledger), child.origin)
+    add_child(rogue.ledger, home.admin(), "http://127.0.0.1:9", child.ledger.verifier().vkey())
+    rogue.ledger.integrate()
+    with pytest.raises(ConflictError, match="already in the cascade"):
+        pull_child(parent, LedgerFetcher(rogue.ledger), rogue.origin)
+    assert parent.store.get_states([f"route:{child.origin}"])[f"route:{child.origin}"].state == {"parent": parent.origin}
+    child.add(10)
+    pull_child(parent, LedgerFetcher(child.ledger), child.origin)  # the real one is unaffected
+    assert_exactly_once(parent, child)
+
+
+class CorruptTileFetcher(LedgerFetcher):
+    """Flips a byte in every level-0 hash tile: what a bad link or a bad cache would serve."""
+
+    def read_tiles(self, tiles):
+        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 0 else d for t, d in zip(tiles, super().read_tiles(tiles))]
+
+
+def test_tiles_that_prove_nothing_are_a_refusal_not_a_fork(parent, child):
+    pull_child(parent, LedgerFetcher(child.ledger), child.origin)
+    child.add(300)
+    with pytest.raises(VerificationError, match="not a fork"):
+        pull_child(parent, CorruptTileFetcher(child.ledger), child.origin)
+    assert sync_status(parent)[0]["state"] == "ok"
+    pull_child(parent, LedgerFetcher(child.ledger), child.origin)
+    assert_exactly_once(parent, child)
+
+
+def test_an_entry_too_deep_to_wrap_is_refused_with_a_reason(parent, child):
+    deep: dict = {"leaf": 1}
+    for _ in range(27):
+        deep = {"a": deep}
+    child.ledger.append(sign_statement(child.clerk, kind="sample.deep", subject="deep", payload=deep))
+    child.ledger.integrate()
+    with pytest.raises(VerificationError, match="nested deeper than 32 levels") as err:
+        pull_child(parent, LedgerFetcher(child.ledger), child.origin)
+    assert f"entry {child.ledger.checkpoint()[0] - 1}" in str(err.value)
+    parent.integrate()
+    audit(parent.store, origin=parent.origin, verifier=parent.verifier(), policy=parent.policy)
