@@ -267,6 +267,8 @@ class SyncPolicy:
     def _fork(self, entry: Entry, ns: Namespace) -> None:
         child, p = entry.statement.subject, entry.statement.payload
         c = self._child(ns, child)
+        if c["state"] == FORKED:  # the first evidence stands (two pulls at once may both find it)
+            raise ConflictError(f"{child} is already recorded as forked (entry {c.get('forked_at')})")
         v = verifier_for(c["vkey"])
         a = open_checkpoint(_text(p, "accepted", 8192).encode(), child, v)[0]
         b = open_checkpoint(_text(p, "conflicting", 8192).encode(), child, v)[0]

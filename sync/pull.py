@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Sequence
 from keys.ed25519 import verify_ed25519
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.entry import Entry, canonical_json, check_depth, sign_statement
-from ledger.errors import ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
+from ledger.errors import ConflictError, ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
 from ledger.hashes import EMPTY_ROOT, Hash, node_hash
 from ledger.keyring import apply_change, key_change, signing_key
 from ledger.merkle import CompactRange, prove_consistency, stored_hash_index, tree_hash
@@ -129,7 +129,10 @@ def record_fork(ledger: Ledger, origin: str, accepted: bytes, conflicting: bytes
     """Keep both signed checkpoints in the ledger (the child is refused from now on) and say so."""
     st = sign_statement(ledger.log_signer, kind="sync.fork", subject=origin, payload={  # type: ignore[arg-type]
         "accepted": accepted.decode(), "conflicting": conflicting.decode(), "reason": reason})
-    ledger.append(st)
+    try:
+        ledger.append(st)
+    except ConflictError:
+        pass  # another pull recorded this fork first; its evidence stands
     log.error("fork: %s: %s", origin, reason, extra={"event": "fork", "origin": origin})
     return ForkError(f"{reason}; both checkpoints are kept as evidence and the child is refused until an "
                      "operator resolves it", origin=origin, accepted=accepted, conflicting=conflicting)
