@@ -50,6 +50,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
+from benchkit import Progress, note, say, wait_quiet
 from keys.ed25519 import Ed25519Signer, verify_ed25519
 from ledger.checkpoint import Receipt, open_checkpoint, sign_receipt
 from ledger.entry import Entry, Statement, sign_statement
@@ -70,38 +71,6 @@ _TOPICS = ["医疗保障结算", "公共交通客流", "不动产登记", "气�
 
 
 # -- small helpers ----------------------------------------------------------------------------
-
-
-def say(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def note(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-class Progress:
-    """A progress line on stderr: live on a terminal, every 10 s otherwise, always at the end."""
-
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total = label, total
-        self.start = self.last = time.monotonic()
-        self.tty = sys.stderr.isatty()
-        self.every = 0.5 if self.tty else 10.0
-
-    def __call__(self, done: int) -> None:
-        now = time.monotonic()
-        if done < self.total and now - self.last < self.every:
-            return
-        self.last = now
-        el = max(now - self.start, 1e-9)
-        rate = done / el
-        eta = (self.total - done) / rate if rate > 0 else 0.0
-        line = f"  {self.label}: {done:,}/{self.total:,} ({rate:,.0f}/s, {el:,.0f} s, eta {eta:,.0f} s)"
-        if self.tty:
-            print("\r" + line, end="\n" if done >= self.total else "", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
 
 
 def pct(sorted_values: Sequence[float], q: float) -> float:
@@ -174,37 +143,6 @@ def pids_cpu(pids: Sequence[int]) -> float:
         except (OSError, ValueError, IndexError):
             pass
     return total
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine has been busy since boot (user nice system irq softirq)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def wait_quiet(max_wait: float, ncpu: int, threshold: float = 0.10) -> None:
-    """On a shared machine, wait (up to max_wait s) until other processes use < 10% of the cores."""
-    if max_wait <= 0:
-        return
-    deadline = time.monotonic() + max_wait
-    said = False
-    while True:
-        b0 = machine_busy()
-        time.sleep(2.0)
-        share = (machine_busy() - b0) / (2.0 * ncpu)
-        if share < threshold:
-            return
-        if time.monotonic() > deadline:
-            note(f"  the machine is still {share * 100:.0f}% busy with other work; measuring anyway")
-            return
-        if not said:
-            note(f"  other processes use {share * 100:.0f}% of the cores; waiting up to {max_wait:.0f} s "
-                 f"for them to finish (--wait-idle)")
-            said = True
 
 
 def load_note(w: dict[str, float]) -> str:

@@ -39,6 +39,7 @@ _ROOT = os.path.dirname(_HERE)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+sys.path.append(_HERE)  # last, for benchkit: the `sync` package must still come first
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
@@ -54,6 +55,8 @@ import socket  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+
+from benchkit import Progress, machine_busy, note, say, wait_quiet  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Sequence  # noqa: E402
 
@@ -71,40 +74,6 @@ _TOPICS = ["医疗保障结算", "公共交通客流", "不动产登记", "气�
 
 
 # -- small helpers ----------------------------------------------------------------------------
-
-
-def say(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def note(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-class Progress:
-    """A progress line on stderr: live on a terminal, every 10 s otherwise, always at the end."""
-
-    def __init__(self, label: str, total: int = 0) -> None:
-        self.label, self.total = label, total
-        self.start = self.last = time.monotonic()
-        self.tty = sys.stderr.isatty()
-        self.every = 0.5 if self.tty else 10.0
-
-    def __call__(self, done: int, total: int | None = None) -> None:
-        if total is not None:
-            self.total = total
-        now = time.monotonic()
-        if done < self.total and now - self.last < self.every:
-            return
-        self.last = now
-        el = max(now - self.start, 1e-9)
-        rate = done / el
-        eta = (self.total - done) / rate if rate > 0 else 0.0
-        line = f"  {self.label}: {done:,}/{self.total:,} ({rate:,.0f}/s, {el:,.0f} s, eta {eta:,.0f} s)"
-        if self.tty:
-            print("\r" + line, end="\n" if done >= self.total else "", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
 
 
 def code_digest() -> str:
@@ -125,16 +94,6 @@ def ncpu() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine has been busy since boot (user nice system irq softirq)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 def pid_cpu(pid: int) -> float:
@@ -171,27 +130,6 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else 0.0
-
-
-def wait_quiet(max_wait: float, threshold: float = 0.10) -> None:
-    """On a shared machine, wait (up to max_wait s) until other processes use < 10% of the cores."""
-    if max_wait <= 0:
-        return
-    deadline = time.monotonic() + max_wait
-    said = False
-    while True:
-        b0 = machine_busy()
-        time.sleep(2.0)
-        share = (machine_busy() - b0) / (2.0 * ncpu())
-        if share < threshold:
-            return
-        if time.monotonic() > deadline:
-            note(f"  the machine is still {share * 100:.0f}% busy with other work; measuring anyway")
-            return
-        if not said:
-            note(f"  other processes use {share * 100:.0f}% of the cores; waiting up to {max_wait:.0f} s "
-                 "for them to finish (--wait-idle)")
-            said = True
 
 
 def dir_bytes(path: Path) -> int:
@@ -410,7 +348,7 @@ def run_pull(mode: str, args: argparse.Namespace, work: Path, child_home: Path, 
         if server:
             reset_peak_rss(server.proc.pid)
         f = fetcher()
-        wait_quiet(args.wait_idle)
+        wait_quiet(args.wait_idle, ncpu())
         cpu0 = {"main": self_cpu(), "workers": sum(pid_cpu(p) for p in workers),
                 "server": pid_cpu(server.proc.pid) if server else 0.0}
         busy0 = machine_busy()
@@ -625,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"  checks passed: sync:{CHILD_ORIGIN} verified_size == {n:,}; the second pull found nothing")
     if args.raw_sample > 0:
         note(f"raw loops over {min(n, args.raw_sample):,} entries ...")
-        wait_quiet(args.wait_idle)
+        wait_quiet(args.wait_idle, ncpu())
         res["raw"] = raw = raw_loops(child_ledger, n, args.raw_sample, args.workers)
         say(f"raw loops, single-threaded, first {raw['sample']:,} entries: Entry.from_leaf {raw['parse_rate']:,.0f}/s "
             f"({1e6 / raw['parse_rate']:.1f} us each), verify_ed25519 {raw['verify_rate']:,.0f}/s "
@@ -640,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"({v / args.workers / r['seconds'] * 100:.0f}% of its wall time)")
     if not args.skip_audit:
         note("audit of the child ...")
-        wait_quiet(args.wait_idle)
+        wait_quiet(args.wait_idle, ncpu())
         res["audit"] = a = run_audit(child_ledger, n)
         say(f"audit(child.store, policy=None), single-threaded: {a['seconds']:.1f} s = {a['rate']:,.0f} entries/s "
             f"(others {a['others_share'] * 100:.0f}% of the cores)")
