@@ -25,10 +25,9 @@ from ledger.entry import Statement, sign_statement
 from ledger.note import open_note
 from ledger.errors import ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, SyncError
 from ledger.sequencer import Ledger
-from ledger.store import StateQuery
 
 from .fetch import HTTPFetcher, cache_dir_for
-from .manage import children, parent
+from .manage import all_states, children, parent
 from .policy import mirror_subject
 from .pull import PullResult, pull_child
 
@@ -132,13 +131,13 @@ class Cascade:
 
     def _routes(self) -> dict[str, str]:
         out = {}
-        for st in _all_states(self.ledger, "route"):
+        for st in all_states(self.ledger, "route"):
             out[st.subject.split(":", 1)[1]] = st.state["parent"]
         return out
 
-    def path_to(self, origin: str) -> list[str]:
+    def path_to(self, origin: str, routes: dict[str, str] | None = None) -> list[str]:
         """Origins from this instance's child down to `origin` (raises NotFoundError if not below here)."""
-        routes = self._routes()
+        routes = self._routes() if routes is None else routes
         path = [origin]
         while routes.get(path[-1]) not in (None, self.ledger.origin):
             path.append(routes[path[-1]])
@@ -151,7 +150,7 @@ class Cascade:
     def verified_checkpoints(self) -> dict[str, str]:
         """origin -> the latest checkpoint note this instance verified for it (children and deeper)."""
         out: dict[str, str] = {}
-        for st in _all_states(self.ledger, "sync"):
+        for st in all_states(self.ledger, "sync"):
             c = st.state
             if c.get("checkpoint") and c["state"] == "ok":
                 out[c["origin"]] = c["checkpoint"]
@@ -160,9 +159,10 @@ class Cascade:
     def deliver_cosignatures(self, child: dict[str, Any]) -> int:
         """Cosign each verified checkpoint in the child's subtree; send those and any from above."""
         items = []
-        for origin, note in self.verified_checkpoints().items():
+        verified, routes = self.verified_checkpoints(), self._routes()  # read once per delivery
+        for origin, note in verified.items():
             try:
-                path = self.path_to(origin)
+                path = self.path_to(origin, routes)
             except LedgerError:
                 continue
             if path[0] != child["origin"]:
@@ -173,8 +173,8 @@ class Cascade:
         for origin, size, vkey, line in self.ledger.store.latest_cosignatures():
             if origin == self.ledger.origin:
                 continue
-            text = self._known_text(origin, size)
-            if text is not None:
+            text = checkpoint_text(verified[origin]) if origin in verified else None
+            if text is not None and text.split("\n")[1] == str(size):
                 items.append({"origin": origin, "checkpoint": text, "vkey": vkey, "line": line})
         if not items:
             return 0
@@ -186,13 +186,6 @@ class Cascade:
             fetcher.close()
         return len(items)
 
-    def _known_text(self, origin: str, size: int) -> str | None:
-        note = self.verified_checkpoints().get(origin)
-        if note is None:
-            return None
-        text = checkpoint_text(note)
-        return text if text.split("\n")[1] == str(size) else None
-
     # -- official codes ------------------------------------------------------------------------------
 
     def mint_codes(self) -> int:
@@ -202,7 +195,8 @@ class Cascade:
         from ledger.entry import utc_now
 
         minted = 0
-        for st in _all_states(self.ledger, "", status="CODED"):
+        routes = self._routes()
+        for st in all_states(self.ledger, status="CODED"):
             if not st.subject.startswith("@") or ":reg:" not in st.subject:
                 continue
             reg = st.state
@@ -212,7 +206,7 @@ class Cascade:
             if self.ledger.store.get_states([f"relay:{origin}:{registration}"]):
                 continue
             try:
-                path = self.path_to(origin)
+                path = self.path_to(origin, routes)
             except LedgerError as exc:  # e.g. a route a misbehaving child tried to bend: skip, say so
                 log.warning("sync: no route to %s for %s: %s", origin, registration, exc)
                 continue
@@ -232,37 +226,38 @@ class Cascade:
     def send_codes(self, child: dict[str, Any]) -> int:
         """Send each official code waiting here one hop down, until the log below shows it."""
         sent = 0
-        for st in _all_states(self.ledger, "relay"):
-            if st.subject.startswith("@"):
-                continue
-            r = st.state
-            hops = r["hops"]
-            if hops[0] != child["origin"]:
-                continue
-            nxt = hops[0]
-            if len(hops) == 1:
-                reg = self.ledger.store.get_states([mirror_subject(nxt, f"reg:{r['registration']}")])
-                got = next(iter(reg.values()), None)
-                if got is not None and got.state.get("official_code") == r["official_code"]:
+        fetcher = HTTPFetcher(child["url"])
+        try:
+            for st in all_states(self.ledger, "relay", prefix="relay:"):
+                body = self._relay_statement(st.state, child["origin"])
+                if body is None:
                     continue
-                body = self._statement("registration.code_assigned", r["registration"],
-                                       {"official_code": r["official_code"]})
-            else:
-                subject = mirror_subject(nxt, f"relay:{r['origin']}:{r['registration']}")
-                if self.ledger.store.get_states([subject]):
-                    continue
-                body = self._statement("sync.code", r["registration"], {
-                    "origin": r["origin"], "official_code": r["official_code"], "path": hops})
-            fetcher = HTTPFetcher(child["url"])
-            try:
-                fetcher.post("v1/statements", json=body.to_json())
-                sent += 1
-            except SyncError as exc:
-                if "HTTP 409" not in str(exc):  # 409: it is there already
-                    raise
-            finally:
-                fetcher.close()
+                try:
+                    fetcher.post("v1/statements", json=body.to_json())
+                    sent += 1
+                except SyncError as exc:
+                    if "HTTP 409" not in str(exc):  # 409: it is there already
+                        raise
+        finally:
+            fetcher.close()
         return sent
+
+    def _relay_statement(self, r: dict[str, Any], child: str) -> Statement | None:
+        """The statement that takes relay `r` one hop down to `child`, or None if it is not due there."""
+        hops = r["hops"]
+        if hops[0] != child:
+            return None
+        if len(hops) == 1:
+            got = self.ledger.store.get_states([mirror_subject(child, f"reg:{r['registration']}")])
+            reg = next(iter(got.values()), None)
+            if reg is not None and reg.state.get("official_code") == r["official_code"]:
+                return None
+            return self._statement("registration.code_assigned", r["registration"],
+                                   {"official_code": r["official_code"]})
+        if self.ledger.store.get_states([mirror_subject(child, f"relay:{r['origin']}:{r['registration']}")]):
+            return None
+        return self._statement("sync.code", r["registration"], {
+            "origin": r["origin"], "official_code": r["official_code"], "path": hops})
 
     # -- push -----------------------------------------------------------------------------------------
 
@@ -281,17 +276,6 @@ class Cascade:
             fetcher.close()
         self.last_pushed = size
         return True
-
-
-def _all_states(ledger: Ledger, kind: str, *, status: str = "") -> list[Any]:
-    out: list[Any] = []
-    after = ""
-    while True:
-        page = ledger.store.find_states(StateQuery(kind=kind, status=status, after=after, limit=500))
-        out += page
-        if len(page) < 500:
-            return out
-        after = page[-1].subject
 
 
 def accept_cosignatures(ledger: Ledger, st: Statement) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Iterator
 
 from keys.ed25519 import Ed25519Signer, statement_key_id
 from keys.vkey import parse_vkey
@@ -15,7 +15,7 @@ from ledger.store import StateQuery, SubjectState
 
 from .policy import child_state_subject
 
-__all__ = ["add_child", "children", "parent", "self_key_statements", "set_parent", "sync_status"]
+__all__ = ["add_child", "all_states", "children", "parent", "self_key_statements", "set_parent", "sync_status"]
 
 
 def _check_url(url: str) -> str:
@@ -62,20 +62,23 @@ def parent(ledger: Ledger) -> dict[str, Any] | None:
     return None if st is None else dict(st.state)
 
 
-def _all(ledger: Ledger, kind: str) -> list[SubjectState]:
-    out: list[SubjectState] = []
-    after = ""
+def all_states(ledger: Ledger, kind: str = "", *, status: str = "", prefix: str = "") -> Iterator[SubjectState]:
+    """Every state of a kind (and status), page by page; with `prefix`, only subjects starting with it."""
+    after = prefix
     while True:
-        page = ledger.store.find_states(StateQuery(kind=kind, after=after, limit=500))
-        out += page
+        page = ledger.store.find_states(StateQuery(kind=kind, status=status, after=after, limit=500))
+        for st in page:
+            if not st.subject.startswith(prefix):
+                return  # subjects come in order: past the prefix, nothing more can match
+            yield st
         if len(page) < 500:
-            return out
+            return
         after = page[-1].subject
 
 
 def children(ledger: Ledger) -> list[dict[str, Any]]:
     """This instance's own children (not the mirrored ones of its descendants)."""
-    return [dict(st.state) for st in _all(ledger, "sync") if st.subject.startswith("sync:")]
+    return [dict(st.state) for st in all_states(ledger, "sync", prefix="sync:")]
 
 
 def sync_status(ledger: Ledger) -> list[dict[str, Any]]:

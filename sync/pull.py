@@ -33,10 +33,11 @@ from ledger.keyring import apply_change, key_change, signing_key
 from ledger.merkle import CompactRange, prove_consistency, stored_hash_index, tree_hash
 from ledger.proof import verify_consistency
 from ledger.sequencer import Ledger
-from ledger.store import KeyRecord, StateQuery
+from ledger.store import KeyRecord
 from ledger.tiles import TILE_WIDTH, TileHashReader, decode_entry_bundle
 
 from .fetch import Fetcher
+from .manage import all_states
 from .policy import child_state_subject, key_from_state, mirror_subject, verifier_for
 
 __all__ = ["PullResult", "pull_child"]
@@ -113,16 +114,9 @@ def _verify_run_strict(keys: dict[str, KeyRecord], start: int, leaves: list[byte
 def _load_keys(ledger: Ledger, origin: str) -> dict[str, KeyRecord]:
     """The child's keyring as this instance has folded it so far (a child has few keys)."""
     prefix = mirror_subject(origin, "key:")
-    out: dict[str, KeyRecord] = {}
-    after = prefix
-    while True:
-        page = ledger.store.find_states(StateQuery(kind="key", after=after, limit=1000))
-        mine = [st for st in page if st.subject.startswith(prefix)]
-        mine = [st for st in mine if _KEY_ID.fullmatch(st.subject[len(prefix):])]  # not "@V:key:x:…" of another origin
-        out.update((r.key_id, r) for r in map(key_from_state, mine))
-        if len(page) < 1000 or len(mine) < len(page):
-            return out
-        after = page[-1].subject
+    return {r.key_id: r for r in map(key_from_state, (
+        st for st in all_states(ledger, "key", prefix=prefix)
+        if _KEY_ID.fullmatch(st.subject[len(prefix):])))}  # not "@V:key:x:…" of another origin
 
 
 def record_fork(ledger: Ledger, origin: str, accepted: bytes, conflicting: bytes, reason: str) -> ForkError:
