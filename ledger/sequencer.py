@@ -22,6 +22,7 @@ from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign
 from .entry import Entry, Statement, utc_now
 from .errors import ConflictError, InvalidSignatureError, LedgerError, NotFoundError, UnknownKeyError
 from .hashes import Hash
+from .health import Health
 from .keyring import apply_change, key_change, registered_public_key, signing_key
 from .merkle import prove_consistency, prove_inclusion, stored_hash_count, stored_hash_index
 from .merkle import stored_hashes_for_leaf, tree_hash
@@ -77,6 +78,7 @@ class Ledger:
         self.subtrees = SubtreeCache()
         self._integrate_lock = threading.Lock()
         self._checkpointed: set[int] = set()
+        self.health = Health()  # read by /readyz; see ledger.health
 
     # -- sequencing ---------------------------------------------------------------------
 

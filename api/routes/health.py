@@ -37,10 +37,16 @@ def healthz() -> str:
     return "ok\n"
 
 
-@router.get("/readyz", response_class=PlainTextResponse, summary="200 when the database answers and a checkpoint exists")
-def readyz(ledger: LedgerDep) -> str:
+@router.get("/readyz", response_class=PlainTextResponse,
+            summary="200 when the database answers, a checkpoint exists and no component reports an error",
+            responses={503: {"description": "not ready: each line names a component and what is wrong"}})
+def readyz(ledger: LedgerDep) -> Response:
     size, _ = ledger.checkpoint()
-    return f"ready: tree size {size}\n"
+    conditions = ledger.health.conditions()
+    lines = [f"{c.level}: {c.component}: {c.message}" for c in conditions]
+    if not ledger.health.ready:
+        return PlainTextResponse("not ready\n" + "\n".join(lines) + "\n", status_code=503)
+    return PlainTextResponse("\n".join([f"ready: tree size {size}", *lines]) + "\n")
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
