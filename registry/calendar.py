@@ -23,18 +23,21 @@ from datetime import date
 from typing import Any, Callable, Mapping
 
 from ledger.entry import Entry
-from ledger.errors import ConflictError, MalformedError, UnknownKeyError
+from ledger.errors import ConflictError, MalformedError, NotFoundError, UnknownKeyError
 from ledger.policy import StateMap
 from ledger.store import KeyRecord, LedgerStore, StateQuery, SubjectState
 
 from .workdays import Calendar, CalendarYear
 
-__all__ = ["CALENDAR_KIND", "apply_calendar_statement", "calendar_subject", "calendar_year_from_state",
-           "ledger_calendar", "loaded_years", "parse_notice", "stored_calendar"]
+__all__ = ["CALENDAR_KIND", "WARN_DAYS", "apply_calendar_statement", "calendar_coverage", "calendar_subject",
+           "calendar_year_from_state", "describe_year", "ledger_calendar", "loaded_years", "parse_notice",
+           "stored_calendar"]
 
 CALENDAR_KIND = "calendar.year"
 _MEMBERS = ("year", "holidays", "workdays", "source")
 FIRST_YEAR, LAST_YEAR = 1949, 2200
+#: warn (in /readyz) this many days before the covered range ends
+WARN_DAYS = 60
 
 
 def calendar_subject(year: int) -> str:
@@ -107,6 +110,29 @@ def loaded_years(store: LedgerStore) -> list[SubjectState]:
     # one page holds them all: at most LAST_YEAR - FIRST_YEAR + 1 years
     found = store.find_states(StateQuery(kind=CALENDAR_KIND, after="calendar:", limit=500))
     return [st for st in found if st.subject.startswith("calendar:")]
+
+
+def describe_year(store: LedgerStore, year: int) -> dict[str, Any]:
+    """A year as in force here, with where it comes from (`regledger calendar show`, GET /v1/calendar/{year})."""
+    got = stored_calendar(store).year(year)
+    if got is None:
+        raise NotFoundError(f"no official calendar for {year}: neither the package nor this ledger covers it; an "
+                            "administrator loads the State Council notice with `regledger calendar load FILE`")
+    st = store.get_states([calendar_subject(year)]).get(calendar_subject(year))
+    return {**got.to_json(), "replaced": [] if st is None else list(st.state["replaced"])}
+
+
+def calendar_coverage(calendar: Calendar, today: date) -> tuple[int, str | None]:
+    """Days from `today` to the last covered day (0 if today is not covered), and a warning within WARN_DAYS."""
+    last = calendar.covered_until(today)
+    if last is None:
+        return 0, (f"no official calendar covers {today.year}: steps that start a clock are refused (503); load the "
+                   f"State Council notice with `regledger calendar load FILE`")
+    left = (last - today).days
+    if left > WARN_DAYS:
+        return left, None
+    return left, (f"the official calendar ends on {last} ({left} days left): load the {last.year + 1} State Council "
+                  f"notice with `regledger calendar load FILE` before then")
 
 
 def apply_calendar_statement(entry: Entry, signer: KeyRecord, states: StateMap) -> None:
