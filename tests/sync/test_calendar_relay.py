@@ -24,7 +24,7 @@ from sync.cascade import reference_data_due
 from sync.manage import set_parent
 from sync.policy import SyncPolicy
 
-from cascade_env import Instance, wait_for
+from cascade_env import Instance, running_cascade, wait_for
 
 LEVELS = [("county", "regledger.test/520302"), ("city", "regledger.test/520300"),
           ("province", "regledger.test/520000")]
@@ -68,20 +68,8 @@ def test_reference_data_due_lists_what_the_childs_mirror_lacks():
 
 @pytest.fixture(scope="module")
 def cascade(tmp_path_factory):
-    root = tmp_path_factory.mktemp("calendar-cascade")
-    insts = [Instance(name, root / name, origin).init() for name, origin in LEVELS]
-    for child, parent in zip(insts, insts[1:]):
-        parent.run("sync", "add-child", child.url, "--key", child.vkey)
-        child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
-    try:
-        for inst in reversed(insts):
-            inst.start(interval=0.5)
+    with running_cascade(tmp_path_factory.mktemp("calendar-cascade"), LEVELS) as insts:
         yield insts
-    finally:
-        for inst in insts:
-            inst.stop()
-        for inst in insts:
-            print(f"--- {inst.name} serve.log (tail)\n{inst.log_tail()}")
 
 
 def _key_of(inst: Instance) -> str:
