@@ -123,8 +123,8 @@ def test_without_a_notice_a_2027_clock_is_the_operators_calendar_error():
     assert w2.code("r2").startswith("PDR-1-520000-2027-") and w2.status("r2") == "CODED"
 
 
-def test_a_corrected_notice_applies_from_its_index_and_signed_due_dates_stay():
-    w = World(start=JAN_28)
+def test_a_corrected_notice_applies_from_its_index_and_signed_due_dates_stay(store):
+    w = World(store, start=JAN_28)
     first = load(w, notice(workdays=["2027-02-20"], source="TEST DATA: first notice, without the make-up Sunday"))
     apply(w, "before")
     assert w.state("before")["accept_due"] == "2027-02-02"  # Fri 1-29, Mon 2-1, Tue 2-2
@@ -177,8 +177,8 @@ def test_only_an_admin_loads_a_notice_and_its_subject_is_its_year():
     assert w.refused(MalformedError, w.ledger.append, st).field == "/subject"
 
 
-def test_a_certificate_carries_the_notice_its_due_dates_need():
-    w = World(start=JAN_28)
+def test_a_certificate_carries_the_notice_its_due_dates_need(store):
+    w = World(store, start=JAN_28)
     load(w, NOTICE_2027)
     apply(w, "r1")
     w.advance(1)
