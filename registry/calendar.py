@@ -29,7 +29,7 @@ from ledger.store import KeyRecord, LedgerStore, StateQuery, SubjectState
 
 from .workdays import Calendar, CalendarYear
 
-__all__ = ["CALENDAR_KIND", "WARN_DAYS", "apply_calendar_statement", "calendar_coverage", "calendar_subject",
+__all__ = ["CALENDAR_KIND", "FIRST_YEAR", "LAST_YEAR", "WARN_DAYS", "apply_calendar_statement", "calendar_coverage", "calendar_subject",
            "calendar_year_from_state", "describe_year", "ledger_calendar", "loaded_years", "parse_notice",
            "stored_calendar"]
 

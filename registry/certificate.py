@@ -223,7 +223,8 @@ def _check_notices(notices: list[Entry], keys: Mapping[str, KeyRecord]) -> None:
         if e.statement.kind != CALENDAR_KIND:
             raise VerificationError(f"calendar entry {e.index} is a {e.statement.kind} statement")
         if rec is None or not rec.valid_at(e.index):
-            raise VerificationError(f"calendar entry {e.index}: its signer's key registration is not in the certificate")
+            raise VerificationError(f"calendar entry {e.index}: its signer's key registration is not in the "
+                                    "certificate")
         try:
             verify_ed25519(rec.public_key, e.statement.signed_message(), e.statement.sig)
         except LedgerError as exc:

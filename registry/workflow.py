@@ -212,7 +212,8 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
                 new["pending"] = fields
             new["supplements"] = 0
             new["status"] = SUBMITTED
-            new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept), status)
+            new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept),
+                                                           status)
         elif kind == "registration.supplement":
             if new.get("supplements", 0) >= 1:
                 raise WorkflowError("supplements were already requested once for this application (一次性告知)",
@@ -234,7 +235,8 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
                 else:
                     new["pending"] = fields
             new["status"] = SUBMITTED
-            new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept), status)
+            new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept),
+                                                           status)
         elif kind in ("registration.refuse", "registration.reject"):
             event["reason"] = _reason(p, status)
             new["pending"] = None

@@ -14,12 +14,12 @@ Subject states kept (all rebuildable from the entries):
     parent                  the parent platform: origin, vkey, URL, statement key id
     route:<origin>          the instance a descendant log hangs under (to route codes down)
     relay:<origin>:<reg>    an official code on its way down to <origin>'s registration <reg>
+    @<origin>:<subject>     what <origin>'s own ledger holds: keys, registrations, its children
 
 Reference data (RELAYED_KINDS: the official calendar) is decided at the top of the cascade: there an
 admin key signs it; every instance below accepts it only from its parent's platform key, which
 re-signs what it holds itself (sync/cascade.py, reference_data_due).  The domain policy checks and
 keeps the content; this policy checks who signed it, here and in every mirror.
-    @<origin>:<subject>     what <origin>'s own ledger holds: keys, registrations, its children
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ from ledger.store import KeyRecord, SubjectState
 __all__ = [
     "RELAYED_KINDS",
     "SYNC_KINDS",
-    "check_relayed_signer",
     "Namespace",
     "SyncPolicy",
+    "check_relayed_signer",
     "child_state_subject",
     "key_from_state",
     "mirror_subject",

@@ -14,7 +14,8 @@ from ..schemas import CalendarYearPublic
 router = APIRouter(prefix="/v1", tags=["calendar"])
 
 
-@router.get("/calendar/{year}", response_model=CalendarYearPublic, response_model_by_alias=True, summary="A year's official calendar (holidays, make-up working days, source)",
+@router.get("/calendar/{year}", response_model=CalendarYearPublic, response_model_by_alias=True,
+            summary="A year's official calendar (holidays, make-up working days, source)",
             description="`from` is `package` (the chinese-calendar package) or `ledger` (a calendar.year "
                         "statement, at `index`; `replaced` lists the earlier notices for the year). 404 for a "
                         "year no source covers.")
