@@ -14,7 +14,7 @@ from ledger.sequencer import BatchIntegrator, Ledger
 
 from . import pages
 from .problems import PROBLEM_RESPONSES, BodyLimit, install_problem_handlers
-from .routes import health, log, proofs, registrations, statements, sync
+from .routes import calendar, health, log, proofs, registrations, statements, sync
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -54,7 +54,8 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     install_problem_handlers(app)
-    for r in (health.router, log.router, proofs.router, registrations.router, statements.router, sync.router):
+    for r in (health.router, log.router, proofs.router, registrations.router, statements.router, sync.router,
+              calendar.router):
         app.include_router(r, responses=PROBLEM_RESPONSES)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")

@@ -12,13 +12,15 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import (ConflictError, InvalidSignatureError, LedgerError, MalformedError, NotFoundError,
-                           PushbackError, UnknownKeyError, VerificationError)
+                           OperatorError, PushbackError, UnknownKeyError, VerificationError)
 
 __all__ = ["PROBLEM_RESPONSES", "BodyLimit", "Problem", "ProblemDocument", "install_problem_handlers",
            "problem_response"]
 
 log = logging.getLogger("regledger.api")
 PROBLEM_JSON = "application/problem+json"
+#: problem types of our own are relative URIs under this path, e.g. /problems/calendar-missing
+PROBLEM_TYPES = "/problems/"
 
 
 class ProblemDocument(BaseModel):
@@ -40,7 +42,8 @@ def _problem_content() -> dict[str, Any]:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": desc, "model": ProblemDocument, "content": _problem_content()}
     for code, desc in ((400, "bad request"), (404, "not found"), (409, "conflict"), (413, "body too large"),
-                       (422, "invalid input"), (429, "rate limit"), (503, "busy"))
+                       (422, "invalid input"), (429, "rate limit"),
+                       (503, "busy, or reference data missing that the operator must load (type /problems/…)"))
 }
 
 
@@ -91,8 +94,9 @@ class Problem(Exception):
 
 
 def problem_response(status: int, title: str, detail: str, *, field: str | None = None,
-                     headers: dict[str, str] | None = None, instance: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+                     headers: dict[str, str] | None = None, instance: str | None = None,
+                     type_: str = "about:blank") -> JSONResponse:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
     if field is not None:
         body["field"] = field
     if instance:
@@ -123,6 +127,8 @@ def _ledger_status(exc: LedgerError) -> tuple[int, str]:
         return 409, "Conflict"
     if isinstance(exc, PushbackError):
         return 503, "Busy"
+    if isinstance(exc, OperatorError):  # not the caller's fault: the operator must supply something
+        return 503, "Operator action needed"
     return 400, "Refused"
 
 
@@ -135,13 +141,14 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
         status, title = _ledger_status(exc)
-        headers = {"Retry-After": "1"} if status == 503 else None
+        headers = {"Retry-After": "1"} if isinstance(exc, PushbackError) else None
+        type_ = PROBLEM_TYPES + exc.problem if isinstance(exc, OperatorError) else "about:blank"
         field = getattr(exc, "field", None) or None
         detail = getattr(exc, "message", None) or str(exc)
         if field and detail.startswith(f"{field}: "):
             detail = detail[len(field) + 2:]
         return problem_response(status, title, str(exc) if not getattr(exc, "message", None) else detail,
-                                field=field, headers=headers, instance=request.url.path)
+                                field=field, headers=headers, instance=request.url.path, type_=type_)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

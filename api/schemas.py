@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AppendResult",
+    "CalendarYearPublic",
     "CheckpointPublic",
     "ConsistencyProof",
     "EntryPublic",
@@ -124,6 +125,20 @@ class CertificateDocument(BaseModel):
     checkpoint: str
     entries: list[dict[str, Any]]
     keys: list[dict[str, Any]]
+    calendar: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "the calendar.year entries (with proofs) the replay needs to recompute due dates"))
+
+
+class CalendarYearPublic(BaseModel):
+    """A year's official calendar in force here, and where it comes from."""
+
+    year: int
+    holidays: list[str] = Field(description="public holidays, ISO dates")
+    workdays: list[str] = Field(description="make-up working days (调休上班), Saturdays and Sundays, ISO dates")
+    source: str = Field(description="the package and version, or the notice the ledger statement cites")
+    from_: str = Field(alias="from", description="`package` (chinese-calendar) or `ledger` (a calendar.year entry)")
+    index: int | None = Field(description="the calendar.year entry in force (null: the package)")
+    replaced: list[int] = Field(description="earlier calendar.year entries for the year, replaced by this one")
 
 
 class OverdueItem(BaseModel):

@@ -10,6 +10,7 @@
     ├── NotFoundError             asked for an index, size or tile that does not exist
     ├── ConflictError             a compare-and-swap lost a race; retry on fresh state
     ├── PushbackError             the ledger is busy; retry later
+    ├── OperatorError             the instance lacks what only its operator can supply (has .problem)
     └── SyncError                 a peer in the cascade is unreachable or answered badly (has .origin)
         └── ForkError             a child showed two checkpoints that are not consistent (has both)
 
@@ -27,6 +28,7 @@ __all__ = [
     "LedgerError",
     "MalformedError",
     "NotFoundError",
+    "OperatorError",
     "PushbackError",
     "RootMismatchError",
     "SyncError",
@@ -94,6 +96,19 @@ class ConflictError(LedgerError):
 
 class PushbackError(LedgerError):
     """The ledger cannot take more work now; the caller should retry later."""
+
+
+class OperatorError(LedgerError):
+    """Not the caller's fault: the instance lacks reference data (e.g. the official calendar of a
+    year) that only its operator can supply.  `problem` names the condition (an HTTP edge answers
+    503 with a problem type ending in it); the message says what the operator must do.
+    """
+
+    def __init__(self, message: str, *, problem: str, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.problem = problem
+        self.field = field
 
 
 class SyncError(LedgerError):

@@ -6,7 +6,9 @@ them (back to entry 0), each with a C2SP tlog-proof against one signed checkpoin
 2. check every entry's inclusion proof against that checkpoint;
 3. rebuild the signers' keys from their key.register entries and check every signature;
 4. replay the registration's entries through the workflow and compare the result with what the
-   certificate claims (status, code, query code, name).
+   certificate claims (status, code, query code, name).  Due dates are recomputed under the
+   package's calendar and the ledger's `calendar.year` statements the certificate carries (with
+   their proofs), each in force from its own index on, exactly as the log applied them.
 
 What it cannot show offline: that the history is complete — a later step (a change, cancellation
 or revocation) may exist that the holder of a certificate left out; the certificate shows the
@@ -33,7 +35,9 @@ from ledger.sequencer import Ledger
 from ledger.store import KeyRecord
 from ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 
+from .calendar import CALENDAR_KIND, loaded_years, parse_notice
 from .policy import registration_subject
+from .workdays import Calendar, CalendarYear
 from .workflow import WorkflowConfig, step
 
 __all__ = ["CERTIFICATE_FORMAT", "build_certificate", "certificate_html", "verify_certificate"]
@@ -54,7 +58,8 @@ def build_certificate(ledger: Ledger, code: str) -> dict[str, Any]:
         raise LedgerError("the registration's latest step is not in a checkpoint yet; integrate first")
     keys = {k.key_id: k for k in ledger.store.all_keys()}
     key_entries: set[int] = set()
-    todo = [ledger.entry(i).statement.key for i in indexes]
+    notices = _calendar_indexes(ledger, max(indexes))
+    todo = [ledger.entry(i).statement.key for i in [*indexes, *notices]]
     while todo:
         rec = keys[todo.pop()]
         idx = max(rec.registered_at, 0)
@@ -75,7 +80,16 @@ def build_certificate(ledger: Ledger, code: str) -> dict[str, Any]:
         "checkpoint": note.decode(),
         "entries": [bundle(i) for i in indexes],
         "keys": [bundle(i) for i in sorted(key_entries)],
+        "calendar": [bundle(i) for i in notices],
     }
+
+
+def _calendar_indexes(ledger: Ledger, before: int) -> list[int]:
+    """Every calendar.year entry (in force or since replaced) sequenced before entry `before`."""
+    out = []
+    for st in loaded_years(ledger.store):
+        out += [i for i in [*st.state["replaced"], st.state["index"]] if i < before]
+    return sorted(out)
 
 
 def _claims(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,8 +109,10 @@ def _check_shape(cert: Any) -> None:
         if not isinstance(cert.get(name), kind):
             raise MalformedError(f"missing or not a{'n object' if kind is Mapping else ' ' + kind.__name__}",
                                  field=f"/{name}")
-    for what in ("entries", "keys"):
-        for n, item in enumerate(cert[what]):
+    if not isinstance(cert.get("calendar", []), list):  # absent in certificates made before calendar.year
+        raise MalformedError("not a list", field="/calendar")
+    for what in ("entries", "keys", "calendar"):
+        for n, item in enumerate(cert.get(what, [])):
             if not (isinstance(item, Mapping) and isinstance(item.get("index"), int)
                     and isinstance(item.get("leaf"), str) and isinstance(item.get("proof"), str)):
                 raise MalformedError("each item needs index (integer), leaf and proof (strings)",
@@ -105,10 +121,19 @@ def _check_shape(cert: Any) -> None:
 
 class _OfflineContext:
     """Cross-registration facts the log checked when it sequenced the entries; offline, the entries'
-    own word stands for them (the code an entry carries is the one the log accepted there)."""
+    own word stands for them (the code an entry carries is the one the log accepted there).  The
+    calendar is the certificate's own proven calendar.year entries, as in force at `self.index`."""
 
-    def __init__(self) -> None:
+    def __init__(self, notices: list[Entry]) -> None:
         self.entry_code: str | None = None
+        self.index = 0
+        self.notices = notices
+
+    def calendar(self) -> Calendar:
+        def in_force(year: int) -> CalendarYear | None:
+            found = [e for e in self.notices if e.index < self.index and e.statement.subject == str(year)]
+            return parse_notice(found[-1].statement.payload, index=found[-1].index) if found else None
+        return Calendar(in_force)
 
     def registration_by_code(self, code: str) -> Mapping[str, Any] | None:
         return {"status": "CODED"}
@@ -156,6 +181,7 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
 
     key_entries = load(cert.get("keys", []), "keys")
     entries = load(cert.get("entries", []), "entries")
+    notices = sorted(load(cert.get("calendar", []), "calendar"), key=lambda e: e.index)
     keys: dict[str, KeyRecord] = {}
     for e in sorted(key_entries, key=lambda e: e.index):
         try:
@@ -164,9 +190,10 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
             apply_change(keys, e.index, key_change(e.index, e.statement, signer, keys))
         except LedgerError as exc:
             raise VerificationError(f"key entry {e.index}: {exc}") from None
+    _check_notices(notices, keys)
     claims = cert.get("claims", {})
     state: dict[str, Any] | None = None
-    ctx = _OfflineContext()
+    ctx = _OfflineContext(notices)
     for e in sorted(entries, key=lambda e: e.index):
         if e.statement.subject != cert["registration"]:
             raise VerificationError(f"entry {e.index} is about {e.statement.subject}, not {cert['registration']}")
@@ -175,7 +202,7 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
             raise VerificationError(f"entry {e.index}: its signer's key registration is not in the certificate")
         try:
             verify_ed25519(rec.public_key, e.statement.signed_message(), e.statement.sig)
-            ctx.entry_code = e.statement.payload.get("code")
+            ctx.entry_code, ctx.index = e.statement.payload.get("code"), e.index
             state = step(state, e, rec, ctx, config or WorkflowConfig())
         except LedgerError as exc:
             raise VerificationError(f"entry {e.index}: {exc}") from None
@@ -187,6 +214,21 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
             raise VerificationError(f"claim {k!r} is {claims.get(k)!r}, but the entries give {v!r}")
     return {**recomputed, "checkpoint_size": cp.size, "entries": len(entries),
             "last_index": max(e.index for e in entries)}
+
+
+def _check_notices(notices: list[Entry], keys: Mapping[str, KeyRecord]) -> None:
+    """Each calendar entry is a calendar.year statement signed by a key the certificate proves."""
+    for e in notices:
+        rec = keys.get(e.statement.key)
+        if e.statement.kind != CALENDAR_KIND:
+            raise VerificationError(f"calendar entry {e.index} is a {e.statement.kind} statement")
+        if rec is None or not rec.valid_at(e.index):
+            raise VerificationError(f"calendar entry {e.index}: its signer's key registration is not in the "
+                                    "certificate")
+        try:
+            verify_ed25519(rec.public_key, e.statement.signed_message(), e.statement.sig)
+        except LedgerError as exc:
+            raise VerificationError(f"calendar entry {e.index}: {exc}") from None
 
 
 def certificate_html(cert: Mapping[str, Any]) -> str:

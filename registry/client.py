@@ -14,7 +14,7 @@ from ledger.store import LedgerStore
 from .codes import make_code
 from .fields import KIND_CODE_TYPE
 from .policy import registration_subject
-from .workdays import Deadlines, add_working_days
+from .workdays import BUILTIN_CALENDAR, Calendar, Deadlines
 from .workflow import china_date
 
 __all__ = ["make_step", "next_code"]
@@ -24,18 +24,20 @@ _ACCEPT_CLOCK = ("registration.apply", "registration.change", "registration.corr
 
 
 def make_step(signer: StatementSigner, kind: str, registration: str, payload: Mapping[str, Any] | None = None, *,
-              time: str | None = None, deadlines: Deadlines | None = None) -> Statement:
-    """Sign a workflow step, adding the due date the step's clock needs."""
+              time: str | None = None, deadlines: Deadlines | None = None,
+              calendar: Calendar = BUILTIN_CALENDAR) -> Statement:
+    """Sign a workflow step, adding the due date the step's clock needs under `calendar`
+    (the ledger's: `registry.calendar.stored_calendar(store)`; by default the package's alone)."""
     t = time or utc_now()
     day = china_date(t)
     dl = deadlines or Deadlines()
     p = dict(payload or {})
     if kind in _ACCEPT_CLOCK:
-        p["accept_due"] = add_working_days(day, dl.accept).isoformat()
+        p["accept_due"] = calendar.add_working_days(day, dl.accept).isoformat()
     elif kind == "registration.accept":
-        p["review_due"] = add_working_days(day, dl.formal_review).isoformat()
+        p["review_due"] = calendar.add_working_days(day, dl.formal_review).isoformat()
     elif kind == "registration.publish":
-        p["publicity_end"] = add_working_days(day, dl.publicity).isoformat()
+        p["publicity_end"] = calendar.add_working_days(day, dl.publicity).isoformat()
     return sign_statement(signer, kind=kind, subject=registration, payload=p, time=t)
 
 

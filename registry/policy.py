@@ -4,6 +4,7 @@ Subject states kept (all rebuildable from the entries):
     reg:<id>            a registration's state (registry.workflow)
     code:<code>         the registration that holds a uniform code (codes are never reused)
     seq:<prefix>        the last sequence number given under a code prefix
+    calendar:<year>     the official calendar's notice in force for a year (registry.calendar)
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from ledger.errors import MalformedError
 from ledger.policy import StateMap
 from ledger.store import KeyRecord, SubjectState
 
+from .calendar import CALENDAR_KIND, apply_calendar_statement, calendar_subject, ledger_calendar
 from .codes import parse_code
-from .workflow import KINDS, WorkflowConfig, step
+from .workdays import Calendar
+from .workflow import KINDS, WorkflowConfig, china_date, step
 
 __all__ = ["RegistryPolicy", "registration_subject"]
 
@@ -40,6 +43,9 @@ class _Context:
         counter = self.states.get(f"seq:{prefix}")
         return 0 if counter is None else int(counter.state["last"])
 
+    def calendar(self) -> Calendar:
+        return ledger_calendar(self.states.get)
+
 
 class RegistryPolicy:
     def __init__(self, config: WorkflowConfig | None = None) -> None:
@@ -47,9 +53,12 @@ class RegistryPolicy:
 
     def subjects(self, entry: Entry) -> Iterable[str]:
         st = entry.statement
+        if st.kind == CALENDAR_KIND:
+            return [calendar_subject(int(st.subject))] if st.subject.isdigit() and len(st.subject) == 4 else []
         if st.kind not in KINDS:
             return []
-        wanted = [registration_subject(st.subject)]
+        year = china_date(st.time).year  # the calendar years a step's clocks usually need
+        wanted = [registration_subject(st.subject), calendar_subject(year), calendar_subject(year + 1)]
         fields = st.payload.get("fields")
         if isinstance(fields, dict) and isinstance(fields.get("source_codes"), list):
             wanted += [f"code:{c}" for c in fields["source_codes"] if isinstance(c, str)]
@@ -57,6 +66,9 @@ class RegistryPolicy:
 
     def apply(self, entry: Entry, signer: KeyRecord, states: StateMap) -> None:
         st = entry.statement
+        if st.kind == CALENDAR_KIND:
+            apply_calendar_statement(entry, signer, states)
+            return
         if not st.kind.startswith("registration."):
             return
         if len(st.subject) > 100 or not st.subject.replace("-", "").replace("_", "").replace(".", "").isalnum():

@@ -1,15 +1,17 @@
-"""Working-day (工作日) clocks on China's official calendar.
+"""Working-day (工作日) clocks on China's official calendar, as a value.
 
-The calendar is the State Council's annual holiday notice (国务院办公厅关于……部分节假日安排的通知),
-including make-up working Saturdays and Sundays (调休补班), as shipped in the `chinese_calendar` package.
-That package covers whole years only (2004 to its last notice, 2026 in version 1.11.0); a date outside
-raises CalendarError, never a guess: a deadline past the last published notice cannot be computed yet.
+The calendar is the State Council's annual holiday notice (国务院办公厅关于……部分节假日安排的通知):
+public holidays and make-up working Saturdays and Sundays (调休补班).  A `Calendar` holds one
+`CalendarYear` per year and says where each comes from: the `chinese_calendar` package (2004 to its
+last notice, 2026 in version 1.11.0), unless the ledger holds a `calendar.year` statement for that
+year (registry/calendar.py), which takes precedence.  A date no source covers raises CalendarError
+(an operator's gap, never a guess): a deadline past the last loaded notice cannot be computed yet.
 Caveat: the next year's notice can still change the last days of December of the last covered year
 (the 2019 notice made Saturday 2018-12-29 a working day), so a deadline that ends in late December of
-the last covered year is provisional until that notice is out.
+the last covered year is provisional until that notice is loaded.
 
 Counting rule (domain.md §5): the count starts the day after the triggering date, so
-``add_working_days(receipt_date, 3)`` is the last day to accept an application received on
+``calendar.add_working_days(receipt_date, 3)`` is the last day to accept an application received on
 ``receipt_date``, and ``working_days_between(start, end)`` counts the working days in (start, end].
 
 Dates are calendar dates in China (UTC+8).  A `datetime` is refused rather than silently truncated,
@@ -20,37 +22,75 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
-from typing import Any, Mapping
+from importlib.metadata import version
+from typing import Any, Callable, Mapping
 
 from chinese_calendar import constants as _cc
 
-from ledger.errors import MalformedError
+from ledger.errors import MalformedError, OperatorError
 
 __all__ = [
+    "BUILTIN_CALENDAR",
     "CALENDAR_FIRST_DAY",
     "CALENDAR_LAST_DAY",
+    "Calendar",
     "CalendarError",
+    "CalendarYear",
     "Deadlines",
     "add_working_days",
     "is_working_day",
     "working_days_between",
 ]
 
+#: the years the chinese_calendar package covers (whole years only)
 CALENDAR_FIRST_DAY = date(min(_cc.holidays).year, 1, 1)
 CALENDAR_LAST_DAY = date(max(_cc.holidays).year, 12, 31)
+PACKAGE_SOURCE = f"chinese-calendar {version('chinese-calendar')}"
 _ONE_DAY = timedelta(days=1)
-# The notices as data: public holidays and make-up working days (调休上班), keyed by date.
-_HOLIDAYS = frozenset(_cc.holidays)
-_MAKE_UP_WORKDAYS = frozenset(_cc.workdays)
 
 
-def _workday(d: date) -> bool:
-    # Same rule as chinese_calendar.is_workday, without its per-call scan of the whole table.
-    return d in _MAKE_UP_WORKDAYS or (d.weekday() < 5 and d not in _HOLIDAYS)
+@dataclass(frozen=True)
+class CalendarYear:
+    """One year's notice: public holidays and make-up working days (调休上班), and where they come from.
+
+    `index` is the ledger entry of the `calendar.year` statement in force (None: the package);
+    `source` is the package's name and version, or the notice the statement cites.
+    """
+
+    year: int
+    holidays: frozenset[date]
+    workdays: frozenset[date]
+    source: str
+    index: int | None = None
+
+    def is_working_day(self, d: date) -> bool:
+        # Same rule as chinese_calendar.is_workday, without its per-call scan of the whole table.
+        return d in self.workdays or (d.weekday() < 5 and d not in self.holidays)
+
+    def to_json(self) -> dict[str, Any]:
+        """What `regledger calendar show --json` and GET /v1/calendar/{year} answer."""
+        return {"year": self.year, "holidays": sorted(d.isoformat() for d in self.holidays),
+                "workdays": sorted(d.isoformat() for d in self.workdays), "source": self.source,
+                "from": "package" if self.index is None else "ledger", "index": self.index}
 
 
-class CalendarError(MalformedError):
-    """A date the official holiday calendar does not cover (no State Council notice loaded for its year)."""
+def _package_years() -> dict[int, CalendarYear]:
+    years: dict[int, CalendarYear] = {}
+    for y in range(CALENDAR_FIRST_DAY.year, CALENDAR_LAST_DAY.year + 1):
+        years[y] = CalendarYear(y, frozenset(d for d in _cc.holidays if d.year == y),
+                                frozenset(d for d in _cc.workdays if d.year == y), PACKAGE_SOURCE)
+    return years
+
+
+_PACKAGE_YEARS = _package_years()
+
+
+class CalendarError(OperatorError):
+    """A date the official holiday calendar does not cover: no notice loaded for its year (HTTP 503)."""
+
+    def __init__(self, year: int, message: str, *, field: str = "") -> None:
+        super().__init__(message, problem="calendar-missing", field=field)
+        self.year = year
 
 
 def _check_date(d: object, name: str) -> date:
@@ -59,46 +99,70 @@ def _check_date(d: object, name: str) -> date:
     return d
 
 
-def _covered(d: date) -> date:
-    if not CALENDAR_FIRST_DAY <= d <= CALENDAR_LAST_DAY:
-        raise CalendarError(
-            f"{d} is outside the official holiday calendar, which covers {CALENDAR_FIRST_DAY} to "
-            f"{CALENDAR_LAST_DAY}; expected a date in that range (the State Council notice for {d.year} "
-            f"is not loaded: upgrade the chinese-calendar package once it is published)")
-    return d
+class Calendar:
+    """The official calendar in force: the ledger's years (looked up through `ledger_year`) over the package's."""
+
+    def __init__(self, ledger_year: Callable[[int], CalendarYear | None] = lambda year: None) -> None:
+        self._ledger_year = ledger_year
+        self._years: dict[int, CalendarYear | None] = {}
+
+    def year(self, y: int) -> CalendarYear | None:
+        """Year `y` as in force here, or None if no source covers it."""
+        if y not in self._years:
+            self._years[y] = self._ledger_year(y) or _PACKAGE_YEARS.get(y)
+        return self._years[y]
+
+    def covering(self, d: date) -> CalendarYear:
+        got = self.year(d.year)
+        if got is None:
+            raise CalendarError(d.year, f"{d} is outside the official holiday calendar: no State Council notice "
+                                f"for {d.year} is loaded (the chinese-calendar package covers "
+                                f"{CALENDAR_FIRST_DAY.year}-{CALENDAR_LAST_DAY.year}); an administrator loads it "
+                                f"with `regledger calendar load FILE`")
+        return got
+
+    def covered_until(self, today: date) -> date | None:
+        """The last day of the unbroken run of covered years from `today`'s year (None if that year is not)."""
+        y = today.year
+        while self.year(y) is not None:
+            y += 1
+        return None if y == today.year else date(y - 1, 12, 31)
+
+    def is_working_day(self, d: date) -> bool:
+        """True on a working day: Monday-Friday that is not a public holiday, or a make-up working weekend day."""
+        return self.covering(_check_date(d, "d")).is_working_day(d)
+
+    def add_working_days(self, start: date, n: int) -> date:
+        """The n-th working day after `start` (counting starts the day after `start`); `start` itself if n == 0."""
+        self.covering(_check_date(start, "start"))
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"n must be an int, got {type(n).__name__}")
+        if n < 0:
+            raise MalformedError(f"cannot add {n} working days; expected n >= 0")
+        d = start
+        while n:
+            d += _ONE_DAY
+            n -= self.is_working_day(d)
+        return d
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """How many working days lie in (start, end]; 0 if end == start."""
+        self.covering(_check_date(start, "start"))
+        self.covering(_check_date(end, "end"))
+        if end < start:
+            raise MalformedError(f"end {end} is before start {start}; expected end >= start")
+        count, d = 0, start + _ONE_DAY
+        while d <= end:
+            count += self.is_working_day(d)
+            d += _ONE_DAY
+        return count
 
 
-def is_working_day(d: date) -> bool:
-    """True on a working day: Monday-Friday that is not a public holiday, or a make-up working weekend day."""
-    return _workday(_covered(_check_date(d, "d")))
-
-
-def add_working_days(start: date, n: int) -> date:
-    """The n-th working day after `start` (counting starts the day after `start`); `start` itself if n == 0."""
-    _covered(_check_date(start, "start"))
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 0:
-        raise MalformedError(f"cannot add {n} working days; expected n >= 0")
-    d = start
-    while n:
-        d = _covered(d + _ONE_DAY)
-        if _workday(d):
-            n -= 1
-    return d
-
-
-def working_days_between(start: date, end: date) -> int:
-    """How many working days lie in (start, end]; 0 if end == start."""
-    _covered(_check_date(start, "start"))
-    _covered(_check_date(end, "end"))
-    if end < start:
-        raise MalformedError(f"end {end} is before start {start}; expected end >= start")
-    count, d = 0, start + _ONE_DAY
-    while d <= end:
-        count += _workday(d)
-        d += _ONE_DAY
-    return count
+#: the package's calendar alone (what a ledger with no calendar.year statement uses)
+BUILTIN_CALENDAR = Calendar()
+is_working_day = BUILTIN_CALENDAR.is_working_day
+add_working_days = BUILTIN_CALENDAR.add_working_days
+working_days_between = BUILTIN_CALENDAR.working_days_between
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from ledger.store import KeyRecord
 from .codes import make_code, make_query_code, parse_code
 from .fields import KIND_CODE_TYPE, validate_fields
 from .regions import default_table
-from .workdays import CalendarError, Deadlines, add_working_days
+from .workdays import Calendar, CalendarError, Deadlines
 
 __all__ = [
     "KINDS",
@@ -104,6 +104,8 @@ class WorkflowConfig:
 class WorkflowContext(Protocol):
     def registration_by_code(self, code: str) -> Mapping[str, Any] | None: ...
     def last_seq(self, prefix: str) -> int: ...
+    def calendar(self) -> Calendar:
+        """The official calendar in force at the step's index (the package's years under the ledger's)."""
 
 
 def china_date(t: str) -> date:
@@ -166,6 +168,7 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
     today = china_date(st.time)
     p = st.payload
     dl = config.deadlines
+    cal = ctx.calendar()
     new: dict[str, Any] = dict(state) if state else {}
     hist = list(new.get("history", []))
     event: dict[str, Any] = {"index": entry.index, "kind": kind, "time": entry.time, "by": signer.key_id}
@@ -187,13 +190,13 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
             if started_d > today:
                 raise MalformedError("cannot be after the application date", field="/payload/operation_started")
             try:
-                limit = add_working_days(started_d, dl.first_registration)
+                limit = cal.add_working_days(started_d, dl.first_registration)
             except CalendarError as exc:
-                raise CalendarError(exc.message, field="/payload/operation_started") from None
+                raise CalendarError(exc.year, exc.message, field="/payload/operation_started") from None
             event["first_registration_due"] = limit.isoformat()
             new["late_application"] = today > limit
         new["status"] = SUBMITTED
-        new["accept_due"] = event["accept_due"] = _due(p, "accept_due", add_working_days(today, dl.accept), status)
+        new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept), status)
     else:
         if role != "*":
             _in_scope(signer, role, new, status)
@@ -209,7 +212,8 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
                 new["pending"] = fields
             new["supplements"] = 0
             new["status"] = SUBMITTED
-            new["accept_due"] = event["accept_due"] = _due(p, "accept_due", add_working_days(today, dl.accept), status)
+            new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept),
+                                                           status)
         elif kind == "registration.supplement":
             if new.get("supplements", 0) >= 1:
                 raise WorkflowError("supplements were already requested once for this application (一次性告知)",
@@ -231,7 +235,8 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
                 else:
                     new["pending"] = fields
             new["status"] = SUBMITTED
-            new["accept_due"] = event["accept_due"] = _due(p, "accept_due", add_working_days(today, dl.accept), status)
+            new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept),
+                                                           status)
         elif kind in ("registration.refuse", "registration.reject"):
             event["reason"] = _reason(p, status)
             new["pending"] = None
@@ -245,14 +250,14 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
             new["status"] = FORMAL_REVIEW
             new["accept_due"] = None
             new["review_due"] = event["review_due"] = _due(p, "review_due",
-                                                           add_working_days(today, dl.formal_review), status)
+                                                           cal.add_working_days(today, dl.formal_review), status)
         elif kind == "registration.publish":
             new["review_due"] = None
             if config.publicity.get(new["reg_type"], True):
                 new["status"] = PUBLICITY
                 new["publicity_start"] = event["publicity_start"] = today.isoformat()
                 new["publicity_end"] = event["publicity_end"] = _due(
-                    p, "publicity_end", add_working_days(today, dl.publicity), status)
+                    p, "publicity_end", cal.add_working_days(today, dl.publicity), status)
             else:
                 new["status"] = REVIEWED
         elif kind == "registration.object":

@@ -282,9 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--as-of", required=True, help="e.g. 2026-12-31")
     s.set_defaults(func=cmd_disclosure)
 
+    from .calendar_cli import add_calendar_parser
     from .sync_cli import add_sync_parser
 
     add_sync_parser(sub, common)
+    add_calendar_parser(sub, common)
     return p
 
 

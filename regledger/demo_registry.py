@@ -13,6 +13,7 @@ from keys.ed25519 import Ed25519Signer
 from ledger.entry import format_time
 from ledger.keyring import register_key_statement
 from ledger.sequencer import Ledger
+from registry.calendar import stored_calendar
 from registry.client import make_step, next_code
 from registry.uscc import org_code_check_char, uscc_check_char
 
@@ -89,7 +90,7 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
     ])
 
     def do(who: str, kind: str, reg: str, payload: dict[str, Any] | None = None) -> None:
-        ledger.append(make_step(k[who], kind, reg, payload, time=clock()))
+        ledger.append(make_step(k[who], kind, reg, payload, time=clock(), calendar=stored_calendar(ledger.store)))
 
     def code(who: str, reg: str) -> str:
         t = clock()

@@ -107,7 +107,8 @@ class Home:
         log = self.signer("log", cfg["origin"])
         kwargs = {"clock": clock} if clock else {}
         register = RegistryPolicy()
-        policy = CompositePolicy(ReplayGuard(), register, SyncPolicy(cfg["origin"], register))
+        # the cascade's rules first: who may sign reference data (RELAYED_KINDS) is decided before its content
+        policy = CompositePolicy(ReplayGuard(), SyncPolicy(cfg["origin"], register), register)
         return Ledger(SQLStore(self.url()), origin=cfg["origin"], log_signer=log, policy=policy, **kwargs)
 
     def admin(self) -> Ed25519Signer:

@@ -62,6 +62,8 @@ def _print_round(report: Any) -> int:
         print(f"official codes assigned: {report.codes_minted}")
     if report.codes_sent:
         print(f"official codes sent down: {report.codes_sent}")
+    if report.reference_sent:
+        print(f"reference data (the official calendar) sent down: {report.reference_sent}")
     for w in report.warnings:
         print(f"regledger: sync: warning: {w}", file=sys.stderr)
     for e in report.errors:

@@ -4,7 +4,8 @@ Per round: pull every child (sync.pull); as each child's witness, cosign every c
 instance has verified in that child's subtree and hand the cosignatures (and those relayed from
 above) down; if this instance is the top (no parent), mint official codes for coded descendant
 registrations that have none; send official codes one hop down until the target log shows them;
-and tell the parent when this log has grown (push).
+relay reference data (the official calendar: RELAYED_KINDS) one hop down the same way; and tell
+the parent when this log has grown (push).
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from ledger.sequencer import Ledger
 
 from .fetch import HTTPFetcher, cache_dir_for
 from .manage import all_states, children, parent
-from .policy import mirror_subject
+from .policy import RELAYED_KINDS, mirror_subject
 from .pull import PullResult, pull_child
 
-__all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text"]
+__all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text", "reference_data_due"]
 
 log = logging.getLogger("regledger.sync")
 
@@ -50,6 +51,7 @@ class RoundReport:
     cosigned: int = 0
     codes_minted: int = 0
     codes_sent: int = 0
+    reference_sent: int = 0
     pushed: bool = False
 
 
@@ -97,6 +99,7 @@ class Cascade:
                     try:
                         report.cosigned += self.deliver_cosignatures(c)
                         report.codes_sent += self.send_codes(c)
+                        report.reference_sent += self.send_reference_data(c)
                     except LedgerError as exc:  # one child's trouble never stops the round for the others
                         report.warnings.append(f"{c['origin']}: {exc}")
                         log.warning("sync: delivering to %s failed: %s", c["origin"], exc)
@@ -230,16 +233,27 @@ class Cascade:
         try:
             for st in all_states(self.ledger, "relay", prefix="relay:"):
                 body = self._relay_statement(st.state, child["origin"])
-                if body is None:
-                    continue
-                try:
-                    fetcher.post("v1/statements", json=body.to_json())
-                    sent += 1
-                except SyncError as exc:
-                    if "HTTP 409" not in str(exc):  # 409: it is there already
-                        raise
+                if body is not None:
+                    sent += _post_statement(fetcher, body)
         finally:
             fetcher.close()
+        return sent
+
+    def send_reference_data(self, child: dict[str, Any], kinds: tuple[str, ...] = RELAYED_KINDS) -> int:
+        """Re-sign and send each reference statement in force here that the child's mirror does not show."""
+        due = reference_data_due(self.ledger, child["origin"], kinds)
+        if not due:
+            return 0
+        sent = 0
+        fetcher = HTTPFetcher(child["url"])
+        try:
+            for kind, subject, payload in due:
+                sent += _post_statement(fetcher, self._statement(kind, subject, payload))
+        finally:
+            fetcher.close()
+        if sent:
+            log.info("sync: sent %d reference statements down to %s", sent, child["origin"],
+                     extra={"event": "relay", "origin": child["origin"]})
         return sent
 
     def _relay_statement(self, r: dict[str, Any], child: str) -> Statement | None:
@@ -276,6 +290,36 @@ class Cascade:
             fetcher.close()
         self.last_pushed = size
         return True
+
+
+def _post_statement(fetcher: HTTPFetcher, body: Statement) -> int:
+    """POST a statement one hop down: 1 if recorded, 0 if the child has it already (409), else raises."""
+    try:
+        fetcher.post("v1/statements", json=body.to_json())
+        return 1
+    except SyncError as exc:
+        if "HTTP 409" not in str(exc):
+            raise
+        return 0
+
+
+def reference_data_due(ledger: Ledger, child: str,
+                       kinds: tuple[str, ...] = RELAYED_KINDS) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, subject, payload) of each statement of `kinds` in force here that `child`'s mirror lacks.
+
+    The domain keeps each as a subject state of that kind holding the statement's `subject` and
+    `payload`; the child's own fold of what it was sent shows up here as `@<child>:<subject>`.
+    """
+    due = []
+    for kind in kinds:
+        for st in all_states(ledger, kind):
+            if st.subject.startswith("@"):
+                continue  # a descendant's, mirrored: not this instance's to relay
+            mirrored = mirror_subject(child, st.subject)
+            got = ledger.store.get_states([mirrored]).get(mirrored)
+            if got is None or got.state["payload"] != st.state["payload"]:
+                due.append((kind, st.state["subject"], dict(st.state["payload"])))
+    return due
 
 
 def accept_cosignatures(ledger: Ledger, st: Statement) -> int:

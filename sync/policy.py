@@ -15,6 +15,11 @@ Subject states kept (all rebuildable from the entries):
     route:<origin>          the instance a descendant log hangs under (to route codes down)
     relay:<origin>:<reg>    an official code on its way down to <origin>'s registration <reg>
     @<origin>:<subject>     what <origin>'s own ledger holds: keys, registrations, its children
+
+Reference data (RELAYED_KINDS: the official calendar) is decided at the top of the cascade: there an
+admin key signs it; every instance below accepts it only from its parent's platform key, which
+re-signs what it holds itself (sync/cascade.py, reference_data_due).  The domain policy checks and
+keeps the content; this policy checks who signed it, here and in every mirror.
 """
 
 from __future__ import annotations
@@ -36,9 +41,11 @@ from ledger.policy import StateMap, StatementPolicy
 from ledger.store import KeyRecord, SubjectState
 
 __all__ = [
+    "RELAYED_KINDS",
     "SYNC_KINDS",
     "Namespace",
     "SyncPolicy",
+    "check_relayed_signer",
     "child_state_subject",
     "key_from_state",
     "mirror_subject",
@@ -47,6 +54,9 @@ __all__ = [
 
 SYNC_KINDS = ("sync.child", "sync.parent", "sync.entries", "sync.fork", "sync.code")
 OK, FORKED = "ok", "forked"
+#: statement kinds of reference data that only the top instance loads and each parent relays down;
+#: the domain keeps each as a subject state of the same kind holding {"subject", "payload", ...}
+RELAYED_KINDS: tuple[str, ...] = ("calendar.year",)
 
 
 def child_state_subject(origin: str) -> str:
@@ -78,6 +88,18 @@ class Namespace:
 
     def prefetch(self, subjects: Iterable[str]) -> None:
         self.base.prefetch([self.prefix + s for s in subjects])
+
+
+def check_relayed_signer(me: str, kind: str, signer: KeyRecord, ns: Namespace | StateMap) -> None:
+    """Reference data comes from the top: an admin key there, the parent's platform key everywhere below."""
+    parent = ns.get("parent")
+    if parent is None:
+        if signer.role != "admin":
+            raise UnknownKeyError(f"{kind} is loaded with an admin key at the top of the cascade, "
+                                  f"not a {signer.role} key")
+    elif signer.key_id != parent.state["key"]:
+        raise UnknownKeyError(f"{me} takes {kind} only from its parent {parent.state['origin']}: the top of the "
+                              "cascade loads it and each level relays it down")
 
 
 def key_state(rec: KeyRecord) -> SubjectState:
@@ -152,13 +174,15 @@ class SyncPolicy:
         st = entry.statement
         if st.kind in ("sync.child", "sync.entries", "sync.fork"):
             return [child_state_subject(st.subject)]
-        if st.kind in ("sync.parent", "sync.code"):
+        if st.kind in ("sync.parent", "sync.code") or st.kind in RELAYED_KINDS:
             return ["parent"]
         return []
 
     def apply(self, entry: Entry, signer: KeyRecord, states: StateMap) -> None:
         if entry.statement.kind.startswith("sync."):
             self.apply_in(self.origin, entry, signer, Namespace(states, None), states, via=entry.index)
+        elif entry.statement.kind in RELAYED_KINDS:
+            check_relayed_signer(self.origin, entry.statement.kind, signer, states)
 
     # -- one instance's sync statements, in its own namespace -------------------------------------
 
@@ -351,6 +375,9 @@ class SyncPolicy:
                 ns.put(replace(reg, state=state))
         elif st.kind.startswith("sync."):
             self.apply_in(origin, e, signer, ns, base, via=via)
+        elif st.kind in RELAYED_KINDS and self.domain is not None:
+            check_relayed_signer(origin, st.kind, signer, ns)
+            self.domain.apply(e, signer, ns)  # type: ignore[arg-type]
         change = key_change(e.index, st, signer, keys)
         if change is not None:
             apply_change(keys, e.index, change)

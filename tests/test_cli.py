@@ -124,3 +124,30 @@ def test_demo_on_postgres(tmp_path, pg_url):
 def test_entry_bundle_paths_parse(tmp_path):
     assert parse_tile_path("tile/entries/x001/234") == (Tile(0, 1234), True)
     assert Path("tile/0/000.p/5").as_posix() == Tile(0, 0, 5).path()
+
+
+def test_calendar_commands(tmp_path):
+    """load / show / due as an operator uses them; the 2027 notice is TEST DATA (tests/test_calendar.py)."""
+    import json
+
+    home = ["--home", str(tmp_path / "home")]
+    env = {"REGLEDGER_PASSPHRASE": "calendar-cli-test-passphrase-0123456789"}
+    run("init", "--origin", "cli-calendar.regledger.example/1", *home, env=env)
+    assert "from chinese-calendar" in run("calendar", "show", "2026", *home, env=env).stdout
+    missing = run("calendar", "due", "2026-12-30", "3", *home, env=env, ok=False)
+    assert missing.returncode == 1 and "no State Council notice for 2027" in missing.stderr
+    assert "regledger calendar load" in missing.stderr
+    assert run("calendar", "show", "2027", *home, env=env, ok=False).returncode == 1
+    notice = {"year": 2027, "holidays": ["2027-01-01", "2027-01-02", "2027-01-03"], "workdays": ["2027-02-01"],
+              "source": "TEST DATA: an invented 2027 notice"}
+    f = tmp_path / "2027.json"
+    f.write_text(json.dumps(notice))
+    bad = run("calendar", "load", str(f), *home, env=env, ok=False)
+    assert bad.returncode == 1 and "/payload/workdays/0: 2027-02-01 is a Monday" in bad.stderr
+    f.write_text(json.dumps({**notice, "workdays": ["2027-01-31"]}))
+    assert "loaded the 2027 official calendar as entry 1" in run("calendar", "load", str(f), *home, env=env).stdout
+    shown = json.loads(run("calendar", "show", "2027", "--json", *home, env=env).stdout)
+    assert (shown["from"], shown["index"], shown["workdays"]) == ("ledger", 1, ["2027-01-31"])
+    # Wed 12-30: Thu 12-31 (1), the New Year break 1-1..1-3, Mon 1-4 (2), Tue 1-5 (3)
+    assert run("calendar", "due", "2026-12-30", "3", *home, env=env).stdout.strip() == "2027-01-05"
+    assert "audit OK: 2 entries" in run("audit", *home, env=env).stdout

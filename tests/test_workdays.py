@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from ledger.errors import MalformedError
+from ledger.errors import MalformedError, OperatorError
 from registry.workdays import (
     CALENDAR_FIRST_DAY,
     CALENDAR_LAST_DAY,
@@ -132,14 +132,17 @@ def test_add_and_between_are_inverse():
             assert working_days_between(start, due - timedelta(days=1)) == n - 1
 
 
-def test_outside_the_calendar_is_a_calendar_error():
+def test_outside_the_calendar_is_the_operators_calendar_error():
     assert CALENDAR_FIRST_DAY == D("2004-01-01") and CALENDAR_LAST_DAY == D("2026-12-31")
     assert is_working_day(D("2026-12-31"))  # Thursday, last covered day
     with pytest.raises(CalendarError) as info:
         is_working_day(D("2027-01-04"))
-    assert "2027-01-04 is outside the official holiday calendar, which covers 2004-01-01 to 2026-12-31" \
+    assert "2027-01-04 is outside the official holiday calendar: no State Council notice for 2027" \
         in info.value.message
-    assert isinstance(info.value, MalformedError)
+    assert "regledger calendar load" in info.value.message and "upgrade" not in info.value.message
+    # not the clerk's input: an operator's gap (HTTP 503 calendar-missing)
+    assert isinstance(info.value, OperatorError) and not isinstance(info.value, MalformedError)
+    assert (info.value.year, info.value.problem) == (2027, "calendar-missing")
     with pytest.raises(CalendarError, match="2003-12-31 is outside"):
         is_working_day(D("2003-12-31"))
     with pytest.raises(CalendarError, match="2027-01-01 is outside"):

@@ -28,7 +28,7 @@ from registry.client import make_step, next_code
 from registry.codes import check_query_code, make_code, parse_code
 from registry.disclosure import annual_report, iter_registrations, overdue
 from registry.policy import RegistryPolicy
-from registry.workdays import add_working_days
+from registry.workdays import CalendarError, add_working_days
 from registry.workflow import KINDS, MAX_SKEW, WorkflowConfig, WorkflowError, query_code_for
 
 ORIGIN = "test.regledger.example/1"
@@ -698,8 +698,9 @@ def test_late_application_across_the_spring_festival():
 
 def test_operation_started_outside_calendar_names_the_field():
     w = World()
-    err = w.refused(MalformedError, w.apply, "r1", operation_started="2003-06-01")
+    err = w.refused(CalendarError, w.apply, "r1", operation_started="2003-06-01")
     assert err.field == "/payload/operation_started" and "outside the official holiday calendar" in str(err)
+    assert err.year == 2003  # no source covers 2003: the operator's gap (503), named with the field
     err = w.refused(MalformedError, w.apply, "r1", operation_started="2030-01-01")
     assert err.field == "/payload/operation_started" and "after the application date" in str(err)
 

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from datetime import date
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ledger.entry import utc_now
+from ledger.sequencer import Ledger
+from registry.calendar import calendar_coverage, stored_calendar
+from registry.workflow import china_date
 from sync.manage import sync_status
 
 from ..deps import LedgerDep
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("regledger.api")
+
+
+def china_today() -> date:
+    return china_date(utc_now())
+
+
+def check_calendar(ledger: Ledger) -> int:
+    """Days left in the official calendar; reports a `calendar` warning from WARN_DAYS before its end."""
+    left, warning = calendar_coverage(stored_calendar(ledger.store), china_today())
+    if warning is None:
+        ledger.health.clear("calendar")
+    elif ledger.health.report("calendar", "warning", warning):
+        log.warning("calendar: %s", warning)
+    return left
 
 
 class Metrics:
@@ -25,6 +46,9 @@ class Metrics:
         self.sync_forked = Gauge("regledger_sync_forked_children",
                                  "children refused because they showed inconsistent checkpoints (alert on > 0)",
                                  registry=self.registry)
+        self.calendar_days_left = Gauge("regledger_calendar_days_left",
+                                        "days until the official holiday calendar in force ends (warn at 60)",
+                                        registry=self.registry)
         self.sync_verified = Gauge("regledger_sync_verified_size", "size of the last checkpoint accepted per child",
                                    ["origin"], registry=self.registry)
         self.proof_seconds = Histogram("regledger_proof_seconds", "time to compute an inclusion proof",
@@ -42,6 +66,7 @@ def healthz() -> str:
             responses={503: {"description": "not ready: each line names a component and what is wrong"}})
 def readyz(ledger: LedgerDep) -> Response:
     size, _ = ledger.checkpoint()
+    check_calendar(ledger)
     conditions = ledger.health.conditions()
     lines = [f"{c.level}: {c.component}: {c.message}" for c in conditions]
     if not ledger.health.ready:
@@ -55,6 +80,7 @@ def metrics(request: Request, ledger: LedgerDep) -> Response:
     size = ledger.checkpoint()[0]
     m.tree_size.set(size)
     m.integration_lag.set(ledger.store.head().size - size)
+    m.calendar_days_left.set(check_calendar(ledger))
     children = sync_status(ledger)
     m.sync_forked.set(sum(c["state"] != "ok" for c in children))
     for c in children:

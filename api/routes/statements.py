@@ -24,6 +24,7 @@ from ledger.sequencer import Ledger
 
 from ledger.entry import Statement, parse_json
 from registry.policy import registration_subject
+from sync.policy import RELAYED_KINDS
 
 from ..deps import LedgerDep, SettingsDep
 from ..problems import Problem
@@ -32,7 +33,7 @@ from ..schemas import AppendResult
 
 router = APIRouter(prefix="/v1", tags=["writes"])
 log = logging.getLogger("regledger.api.writes")
-ALLOWED_KINDS = ("registration.", "key.", "sync.code")
+ALLOWED_KINDS = ("registration.", "key.", "sync.code", *RELAYED_KINDS)
 
 
 class RateLimiter:
@@ -73,8 +74,8 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     obj = parse_json(body)
     st = Statement.from_json(obj)
     if not st.kind.startswith(ALLOWED_KINDS):
-        raise Problem(422, "Invalid input", "only registration.*, key.* and sync.code statements are accepted here",
-                      field="/kind")
+        raise Problem(422, "Invalid input", f"only registration.*, key.*, sync.code and {', '.join(RELAYED_KINDS)} "
+                      "statements are accepted here", field="/kind")
     nonce = st.extra.get("nonce")
     if not isinstance(nonce, str):
         raise Problem(422, "Invalid input", "a signed request needs a nonce (16-64 letters and digits)",

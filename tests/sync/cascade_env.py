@@ -9,9 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import httpx
 
@@ -112,3 +113,24 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, poll: float = 0
 
 def status(inst: Instance) -> list[dict[str, Any]]:
     return json.loads(inst.run("sync", "status", "--json", check=False).stdout)
+
+
+@contextmanager
+def running_cascade(root: Path, levels: Sequence[tuple[str, str]],
+                    prepare: Callable[[list[Instance]], Any] = lambda insts: None) -> Iterator[list[Instance]]:
+    """Instances (name, origin) from the bottom up, each the child of the next, serving; `prepare` runs
+    after init, before they are wired together.  Stops them all and prints their log tails after."""
+    insts = [Instance(name, root / name, origin).init() for name, origin in levels]
+    prepare(insts)
+    for child, parent in zip(insts, insts[1:]):
+        parent.run("sync", "add-child", child.url, "--key", child.vkey)
+        child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
+    try:
+        for inst in reversed(insts):
+            inst.start(interval=0.5)
+        yield insts
+    finally:
+        for inst in insts:
+            inst.stop()
+        for inst in insts:
+            print(f"--- {inst.name} serve.log (tail)\n{inst.log_tail()}")

@@ -1,0 +1,93 @@
+"""`regledger calendar ...`: load a year's State Council notice, show a year, compute a due date."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ledger.errors import MalformedError
+
+__all__ = ["add_calendar_parser"]
+
+
+def _notice(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MalformedError(f"cannot read {path}: {exc.strerror}", field="FILE") from None
+    except ValueError as exc:
+        raise MalformedError(f"{path} is not JSON: {exc}", field="FILE") from None
+    if not isinstance(data, dict):
+        raise MalformedError('expected an object {"year", "holidays", "workdays", "source"}', field="FILE")
+    return data
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from ledger.entry import sign_statement
+    from registry.calendar import CALENDAR_KIND
+
+    from .cli import _home
+
+    notice = _notice(args.file)
+    home = _home(args)
+    ledger = home.open()
+    st = sign_statement(home.admin(), kind=CALENDAR_KIND, subject=str(notice.get("year")), payload=notice)
+    index = ledger.append(st).entry.index
+    ledger.integrate()
+    print(f"loaded the {notice['year']} official calendar as entry {index}: {len(notice['holidays'])} holidays, "
+          f"{len(notice['workdays'])} make-up working days; it is in force from this entry on")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from registry.calendar import describe_year
+
+    from .cli import _home
+
+    year = describe_year(_home(args).open().store, args.year)
+    if args.json:
+        print(json.dumps(year, ensure_ascii=False, indent=1))
+        return 0
+    where = year["source"] if year["from"] == "package" else f"ledger entry {year['index']}"
+    if year["replaced"]:
+        where += f" (replaces entr{'ies' if len(year['replaced']) > 1 else 'y'} " \
+                 f"{', '.join(map(str, year['replaced']))})"
+    print(f"{year['year']}: from {where}")
+    if year["from"] == "ledger":
+        print(f"source: {year['source']}")
+    for name, label in (("holidays", "holidays"), ("workdays", "make-up working days (调休上班)")):
+        days = [f"{d} {date.fromisoformat(d).strftime('%a')}" for d in year[name]]
+        print(f"{label} ({len(days)}): {', '.join(days) or '-'}")
+    return 0
+
+
+def cmd_due(args: argparse.Namespace) -> int:
+    from registry.calendar import stored_calendar
+
+    from .cli import _home
+
+    try:
+        start = date.fromisoformat(args.start)
+    except ValueError:
+        raise MalformedError(f"{args.start!r} is not an ISO date (YYYY-MM-DD)", field="START") from None
+    print(stored_calendar(_home(args).open().store).add_working_days(start, args.n).isoformat())
+    return 0
+
+
+def add_calendar_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    cal = sub.add_parser("calendar", parents=[common], help="the official holiday calendar: load, show, due dates")
+    s2 = cal.add_subparsers(dest="calendar_command", required=True)
+    s = s2.add_parser("load", parents=[common], help="load a year's State Council notice as a signed ledger entry")
+    s.add_argument("file", help='JSON: {"year": 2027, "holidays": [...], "workdays": [...], "source": "..."}')
+    s.set_defaults(func=cmd_load)
+    s = s2.add_parser("show", parents=[common], help="a year's holidays and make-up working days, and their source")
+    s.add_argument("year", type=int)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+    s = s2.add_parser("due", parents=[common], help="the N-th working day after START (START not counted)")
+    s.add_argument("start", help="a date, YYYY-MM-DD")
+    s.add_argument("n", type=int)
+    s.set_defaults(func=cmd_due)
