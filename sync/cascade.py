@@ -34,6 +34,8 @@ from .pull import PullResult, pull_child
 __all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text"]
 
 log = logging.getLogger("regledger.sync")
+#: a signed statement travels as its RFC 8785 bytes, the only encoding a regledger server accepts
+_STATEMENT_HEADERS = {"content-type": "application/json"}
 
 
 def checkpoint_text(note: str | bytes) -> str:
@@ -181,7 +183,7 @@ class Cascade:
         fetcher = HTTPFetcher(child["url"])
         try:
             body = self._statement("sync.cosignatures", self.ledger.origin, {"cosignatures": items})
-            fetcher.post("v1/sync/cosignatures", json=body.to_json())
+            fetcher.post("v1/sync/cosignatures", content=body.canonical, headers=_STATEMENT_HEADERS)
         finally:
             fetcher.close()
         return len(items)
@@ -233,7 +235,7 @@ class Cascade:
                 if body is None:
                     continue
                 try:
-                    fetcher.post("v1/statements", json=body.to_json())
+                    fetcher.post("v1/statements", content=body.canonical, headers=_STATEMENT_HEADERS)
                     sent += 1
                 except SyncError as exc:
                     if "HTTP 409" not in str(exc):  # 409: it is there already

@@ -123,3 +123,45 @@ def test_ids_and_codes_stay_disjoint_after_coding(world):
     code = world.state(reg)["code"]
     err = world.refused(MalformedError, world.apply, code)
     assert err.field == "/subject"
+
+
+# -- canonical bytes only (docs/formats.md: a non-canonical encoding is refused, not repaired) ---------
+
+def _signed(world: World):
+    return make_step(world.keys["holder"], "registration.apply", "canon",
+                     {"subject_kind": "resource", "fields": resource_fields()}, time=world.clock())
+
+
+def _first_non_ascii(b: bytes) -> int:
+    return next(i for i, c in enumerate(b) if c >= 0x80)
+
+
+def test_statement_bytes_must_be_canonical_and_the_refusal_names_the_first_difference(world):
+    import json
+
+    from ledger.entry import Statement
+
+    st = _signed(world)
+    assert Statement.from_bytes(st.canonical) == st
+    sorted_compact = dict(sort_keys=True, separators=(",", ":"))
+    for raw, at in ((json.dumps(st.to_json(), indent=2, ensure_ascii=False).encode(), 1),  # pretty-printed
+                    (json.dumps(st.to_json(), ensure_ascii=True, **sorted_compact).encode(),  # \u-escaped
+                     _first_non_ascii(st.canonical)),
+                    (json.dumps(st.to_json(), ensure_ascii=False, separators=(",", ":")).encode(), 3),  # unsorted: "ki" for "ke"
+                    (st.canonical + b"\n", len(st.canonical))):  # a trailing newline
+        with pytest.raises(MalformedError) as err:
+            Statement.from_bytes(raw)
+        assert f"the first difference is at byte {at}:" in str(err.value), str(err.value)
+        assert "refused, not repaired" in str(err.value)
+
+
+def test_entry_bytes_must_be_canonical_and_the_refusal_names_the_first_difference(world):
+    import json
+
+    st = _signed(world)
+    e = Entry.build(3, Hash(bytes(32)), st.time, st)
+    escaped = json.dumps(json.loads(e.leaf), ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(MalformedError) as err:
+        Entry.from_leaf(escaped)
+    assert f"entry is not canonical JSON (RFC 8785; refused, not repaired): the first difference is at byte " \
+           f"{_first_non_ascii(e.leaf)}:" in str(err.value)
