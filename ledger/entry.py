@@ -48,7 +48,7 @@ __all__ = [
 ENTRY_VERSION = 1
 #: The C2SP tlog-tiles entry-bundle limit: a leaf is at most 65,535 bytes.
 MAX_LEAF_BYTES = 65_535
-#: A signed statement (canonical, with `sig`) is at most 64,000 bytes, leaving room for the envelope.
+#: A signed statement (canonical, with `sig`) is at most 60,000 bytes, leaving room for the envelope.
 MAX_STATEMENT_BYTES = 60_000
 #: sync.* statements carry other logs' entries; the headroom above MAX_STATEMENT_BYTES lets a
 #: largest statement be wrapped by about six levels of the cascade and still fit one leaf.

@@ -274,7 +274,7 @@ def test_body_too_large_is_413(api, clerks):
 
 
 def test_statement_too_large_for_the_log_is_422(api, clerks):
-    # under the 128 KiB body limit, over the 64,000-byte statement limit, correctly signed
+    # under the 128 KiB body limit, over the 60,000-byte statement limit, correctly signed
     draft = api.statement(clerks.gz_holder, "registration.object", "gz-hydrology", {"reason": "x"})
     big = Statement(draft.kind, draft.subject, {"reason": "x" * 70_000}, draft.time, draft.key, bytes(64),
                     draft.extra)
