@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
@@ -17,7 +18,11 @@ from .problems import PROBLEM_RESPONSES, BodyLimit, install_problem_handlers
 from .routes import calendar, health, log, proofs, registrations, statements, sync
 from .settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["DOCS_ASSETS", "create_app"]
+
+#: /docs loads Swagger UI from here (the files fastapi-offline ships), never from a CDN, so it works on a
+#: network with no way out (政务外网).  /redoc is off: ReDoc's bundle fetches its logo from cdn.redoc.ly.
+DOCS_ASSETS = "/docs-assets"
 
 logger = logging.getLogger("regledger.api")
 
@@ -43,9 +48,10 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
             if integrator is not None:
                 integrator.stop()
 
-    app = FastAPI(title="regledger", version="0.1.0", lifespan=lifespan,
-                  description="A verifiable registration ledger for public data resources (公共数据资源登记). "
-                              "Errors are RFC 9457 problem details with the offending `field`.")
+    app = FastAPIOffline(title="regledger", version="0.1.0", lifespan=lifespan,
+                         static_url=DOCS_ASSETS, redoc_url=None,
+                         description="A verifiable registration ledger for public data resources (公共数据资源登记). "
+                                     "Errors are RFC 9457 problem details with the offending `field`.")
     app.state.ledger = ledger
     app.state.sync_worker = sync_worker
     app.state.settings = settings

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_LEAF_BYTES",
     "MAX_CASCADE_STATEMENT_BYTES",
+    "check_canonical",
     "check_depth",
     "MAX_STATEMENT_BYTES",
     "Entry",
@@ -47,7 +48,7 @@ __all__ = [
 ENTRY_VERSION = 1
 #: The C2SP tlog-tiles entry-bundle limit: a leaf is at most 65,535 bytes.
 MAX_LEAF_BYTES = 65_535
-#: A signed statement (canonical, with `sig`) is at most 64,000 bytes, leaving room for the envelope.
+#: A signed statement (canonical, with `sig`) is at most 60,000 bytes, leaving room for the envelope.
 MAX_STATEMENT_BYTES = 60_000
 #: sync.* statements carry other logs' entries; the headroom above MAX_STATEMENT_BYTES lets a
 #: largest statement be wrapped by about six levels of the cascade and still fit one leaf.
@@ -274,6 +275,20 @@ def _b64(value: Any, field: str, length: int) -> bytes:
     return raw
 
 
+def check_canonical(raw: bytes, canonical: bytes, what: str) -> None:
+    """MalformedError unless `raw` is exactly `canonical`, naming the first byte where they differ."""
+    if raw == canonical:
+        return
+    at = next((i for i, (a, b) in enumerate(zip(raw, canonical)) if a != b), min(len(raw), len(canonical)))
+
+    def around(b: bytes) -> str:
+        return repr(b[max(0, at - 12):at + 12].decode("utf-8", errors="backslashreplace"))
+
+    raise MalformedError(f"{what} is not canonical JSON (RFC 8785; refused, not repaired): the first difference "
+                         f"is at byte {at}: the canonical form has {around(canonical)} where the input has "
+                         f"{around(raw)}")
+
+
 def statement_limit(kind: str) -> int:
     return MAX_CASCADE_STATEMENT_BYTES if kind.startswith("sync.") else MAX_STATEMENT_BYTES
 
@@ -365,12 +380,12 @@ class Statement:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Statement":
-        """Parse a statement that must already be canonical JSON."""
+        """Parse a statement that must already be canonical JSON; any other encoding is refused, not repaired."""
         if len(raw) > MAX_CASCADE_STATEMENT_BYTES:
-            raise MalformedError(f"statement is {len(raw)} bytes; the limit is {MAX_STATEMENT_BYTES}")
+            raise MalformedError(f"statement is {len(raw)} bytes; the limit is {MAX_STATEMENT_BYTES}",
+                                 field="/payload")
         st = cls.from_json(parse_json(raw))
-        if st.canonical != raw:
-            raise MalformedError("statement is not canonical JSON (RFC 8785)")
+        check_canonical(raw, st.canonical, "statement")
         return st
 
 
@@ -472,6 +487,5 @@ class Entry:
                 raise AssertionError("unreachable")
             return cls(index, Hash(prev), time, st, leaf)
         entry = cls.build(index, prev, time, st)
-        if entry.leaf != leaf:
-            raise MalformedError("entry is not canonical JSON (RFC 8785)")
+        check_canonical(leaf, entry.leaf, "entry")
         return entry

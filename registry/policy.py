@@ -13,19 +13,47 @@ from typing import Any, Iterable, Mapping
 
 from ledger.entry import Entry
 from ledger.errors import MalformedError
+from ledger.keyring import KEY_REGISTER, ROLES
 from ledger.policy import StateMap
 from ledger.store import KeyRecord, SubjectState
 
 from .calendar import CALENDAR_KIND, apply_calendar_statement, calendar_subject, ledger_calendar
-from .codes import parse_code
+from .codes import CODE_PREFIX, check_query_code, parse_code
+from .key_scope import validate_key_scope
 from .workdays import Calendar
 from .workflow import KINDS, WorkflowConfig, china_date, step
 
-__all__ = ["RegistryPolicy", "registration_subject"]
+__all__ = ["RegistryPolicy", "check_registration_id", "registration_subject"]
 
 
 def registration_subject(registration: str) -> str:
     return f"reg:{registration}"
+
+
+def check_registration_id(registration: str) -> str:
+    """`registration` if it can be a registration id; MalformedError (/subject) if not.
+
+    Ids and codes share the lookup routes (GET /v1/registrations/{id or code}), so an id may not
+    look like a uniform code (the whole PDR- prefix is the codes') or like a query code.
+    """
+    if len(registration) > 100 or not registration.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise MalformedError("a registration id is up to 100 letters, digits, '-', '_' or '.'", field="/subject")
+    if registration.startswith(f"{CODE_PREFIX}-"):
+        raise MalformedError(f"ids starting with {CODE_PREFIX}- are uniform codes; choose another id",
+                             field="/subject")
+    try:
+        check_query_code(registration)
+    except MalformedError:
+        return registration
+    raise MalformedError(f"{registration} is a well-formed query code (查询码); choose another id", field="/subject")
+
+
+def _check_key_registration(entry: Entry) -> None:
+    """The register's rules for a key's role and scope (the ledger's keyring checks the rest)."""
+    p = entry.statement.payload
+    role, scope = p.get("role"), p.get("scope", {})
+    if role in ROLES and isinstance(scope, dict):
+        validate_key_scope(str(role), scope, china_date(entry.statement.time))
 
 
 class _Context:
@@ -69,10 +97,11 @@ class RegistryPolicy:
         if st.kind == CALENDAR_KIND:
             apply_calendar_statement(entry, signer, states)
             return
+        if st.kind == KEY_REGISTER:
+            _check_key_registration(entry)
         if not st.kind.startswith("registration."):
             return
-        if len(st.subject) > 100 or not st.subject.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise MalformedError("a registration id is up to 100 letters, digits, '-', '_' or '.'", field="/subject")
+        check_registration_id(st.subject)
         subject = registration_subject(st.subject)
         current = states.get(subject)
         new = step(current.state if current else None, entry, signer, _Context(states), self.config)

@@ -137,7 +137,7 @@ def _in_scope(signer: KeyRecord, role: str, reg: Mapping[str, Any], state: str |
         inst = scope.get("institution")
         holder = reg["fields"]["holder"]["uscc"]
         agent = reg["fields"].get("agent", {}).get("uscc")
-        if inst not in (holder, agent):
+        if not isinstance(inst, str) or inst not in (holder, agent):  # a key with no institution acts for none
             raise WorkflowError(f"key {signer.key_id} acts for institution {inst}, not for the registrant {holder}",
                                 state=state, field="/key")
     elif role in ("registrar", "authority"):

@@ -18,7 +18,7 @@ from ledger.sequencer import BatchIntegrator, Ledger
 
 from ledger.keyring import register_key_statement
 
-from .demo_registry import DEMO_START, SimClock, register_demo_set
+from .demo_registry import DEMO_START, GZ_HOLDER, SimClock, register_demo_set
 from .home import Home
 from .progress import progress
 
@@ -86,7 +86,7 @@ def run_demo(home: Home, *, synthetic: int = 0, say: Callable[[str], None] = pri
         clerk = Ed25519Signer.generate(clerk_name)
         save_signer(clerk_path, clerk, home.passphrase())
         ledger = home.open(clock=clock)  # the samples follow the registrations on the same clock
-        ledger.append(register_key_statement(admin, clerk, "registrant", {"region": "520000"}))
+        ledger.append(register_key_statement(admin, clerk, "registrant", {"institution": GZ_HOLDER.uscc}))
         samples = [_sample(clerk, i) for i in range(SAMPLES)]
         # Small batches with a short delay, so the demo shows several checkpoints.
         integrator = BatchIntegrator(ledger, batch_size=64, delay=0.05).start()

@@ -35,6 +35,8 @@ from .pull import PullResult, pull_child
 __all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text", "reference_data_due"]
 
 log = logging.getLogger("regledger.sync")
+#: a signed statement travels as its RFC 8785 bytes, the only encoding a regledger server accepts
+_STATEMENT_HEADERS = {"content-type": "application/json"}
 
 
 def checkpoint_text(note: str | bytes) -> str:
@@ -184,7 +186,7 @@ class Cascade:
         fetcher = HTTPFetcher(child["url"])
         try:
             body = self._statement("sync.cosignatures", self.ledger.origin, {"cosignatures": items})
-            fetcher.post("v1/sync/cosignatures", json=body.to_json())
+            fetcher.post("v1/sync/cosignatures", content=body.canonical, headers=_STATEMENT_HEADERS)
         finally:
             fetcher.close()
         return len(items)
@@ -295,7 +297,7 @@ class Cascade:
 def _post_statement(fetcher: HTTPFetcher, body: Statement) -> int:
     """POST a statement one hop down: 1 if recorded, 0 if the child has it already (409), else raises."""
     try:
-        fetcher.post("v1/statements", json=body.to_json())
+        fetcher.post("v1/statements", content=body.canonical, headers=_STATEMENT_HEADERS)
         return 1
     except SyncError as exc:
         if "HTTP 409" not in str(exc):

@@ -22,7 +22,7 @@ from keys.ed25519 import verify_ed25519
 from ledger.errors import UnknownKeyError
 from ledger.sequencer import Ledger
 
-from ledger.entry import Statement, parse_json
+from ledger.entry import Statement
 from registry.policy import registration_subject
 from sync.policy import RELAYED_KINDS
 
@@ -71,8 +71,7 @@ async def submit(request: Request, ledger: LedgerDep, settings: SettingsDep) -> 
 
 def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -> AppendResult:
     """The blocking part, off the event loop: the database may make us wait for its write lock."""
-    obj = parse_json(body)
-    st = Statement.from_json(obj)
+    st = Statement.from_bytes(body)  # canonical RFC 8785 only: a re-encoded statement is refused, not repaired
     if not st.kind.startswith(ALLOWED_KINDS):
         raise Problem(422, "Invalid input", f"only registration.*, key.*, sync.code and {', '.join(RELAYED_KINDS)} "
                       "statements are accepted here", field="/kind")

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from ledger.checkpoint import parse_checkpoint_text
-from ledger.entry import Statement, parse_json
+from ledger.entry import Statement
 from ledger.errors import NotFoundError
 from ledger.note import open_note
 from sync.cascade import accept_cosignatures
@@ -86,7 +86,7 @@ def _notify(request: Request, body: bytes, ledger: Any) -> Notified:
              summary="The parent hands down cosignatures (a signed sync.cosignatures statement)")
 async def cosignatures(request: Request, ledger: LedgerDep) -> Stored:
     body = await request.body()
-    st = Statement.from_json(parse_json(body))
+    st = Statement.from_bytes(body)
     if st.kind != "sync.cosignatures":
         raise Problem(422, "Invalid input", "expected a sync.cosignatures statement", field="/kind")
     return Stored(stored=await run_in_threadpool(accept_cosignatures, ledger, st))

@@ -201,9 +201,9 @@ class Api:
 
     def post(self, body: Statement | Mapping[str, Any] | bytes | str, **kw: Any) -> httpx.Response:
         if isinstance(body, Statement):
-            body = json.dumps(body.to_json(), ensure_ascii=False)
-        elif isinstance(body, Mapping):
-            body = json.dumps(body, ensure_ascii=False)
+            body = body.canonical  # the server takes a statement's RFC 8785 bytes and nothing else
+        elif isinstance(body, Mapping):  # RFC 8785 for the members tests use (no floats, BMP text)
+            body = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         if isinstance(body, str):
             body = body.encode()
         headers = {"content-type": "application/json", **kw.pop("headers", {})}

@@ -42,7 +42,7 @@ def served(tmp_path, serve_app, monkeypatch):
 def post(client, signer, kind: str, subject: str, payload: dict):
     st = sign_statement(signer, kind=kind, subject=subject, payload=payload, time=utc_now(),
                         extra={"nonce": secrets.token_hex(16)})
-    return client.post("/v1/statements", content=json.dumps(st.to_json(), ensure_ascii=False).encode(),
+    return client.post("/v1/statements", content=st.canonical,
                        headers={"content-type": "application/json"})
 
 

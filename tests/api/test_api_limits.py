@@ -11,7 +11,7 @@ import pytest
 
 from api import Settings, create_app
 from keys.ed25519 import Ed25519Signer
-from ledger.entry import sign_statement, utc_now
+from ledger.entry import canonical_json, sign_statement, utc_now
 from ledger.keyring import register_key_statement
 from regledger.demo_registry import GZ_HOLDER, _resource
 from regledger.home import Home
@@ -43,7 +43,7 @@ def nonce() -> dict[str, str]:
 
 
 def post(client, st) -> object:
-    return client.post("/v1/statements", content=json.dumps(st.to_json(), ensure_ascii=False).encode(),
+    return client.post("/v1/statements", content=st.canonical,
                        headers={"content-type": "application/json"})
 
 
@@ -98,7 +98,7 @@ def test_forged_requests_do_not_use_up_a_clerks_rate(limited, small_home):
     for i in range(3):
         forged = register(forger, Ed25519Signer.generate(f"forged-{i}@{ORIGIN}"), "admin", None).to_json()
         forged["key"] = victim  # claims to be the administrator; the signature is the forger's
-        r = client.post("/v1/statements", json=forged)
+        r = client.post("/v1/statements", content=canonical_json(forged))
         assert r.status_code == 401, r.text
     r = post(client, register(admin, Ed25519Signer.generate(f"genuine@{ORIGIN}"), "registrant",
                               {"institution": GZ_HOLDER.uscc}))

@@ -26,7 +26,7 @@ from sync.fetch import BundleFetcher, LedgerFetcher
 from sync.manage import add_child, set_parent, sync_status
 from sync.pull import pull_child
 
-INSTITUTION = "91520000MA6DKQ1U2X"
+INSTITUTION = "91520000MA6DKQ1U1C"  # a USCC that passes both check characters
 
 
 @pytest.fixture(autouse=True)

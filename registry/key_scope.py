@@ -1,0 +1,57 @@
+"""What a key may be registered for: each role's scope, checked when the key.register is sequenced.
+
+The ledger core only knows that a scope is a JSON object; the register gives it meaning
+(registry.workflow acts on it), so the register refuses a scope it could not act on:
+
+    admin, platform          no scope (a platform key may carry "parent": true, set by sync)
+    registrant               {"institution": <USCC>}: the institution its clerk acts for
+    registrar, authority     {"region": <GB/T 2260 code>}: the region it serves and the regions below
+
+A USCC must pass its check characters; a region must be in the region table on the statement's
+date in China time (the same check an application's region gets).  Any other member is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Mapping
+
+from ledger.errors import MalformedError
+
+from .regions import default_table
+from .uscc import validate_uscc
+
+__all__ = ["SCOPE_MEMBERS", "validate_key_scope"]
+
+#: role -> the scope members a key of that role may (and, except "parent", must) have
+SCOPE_MEMBERS: Mapping[str, tuple[str, ...]] = {
+    "admin": (),
+    "platform": ("parent",),
+    "registrant": ("institution",),
+    "registrar": ("region",),
+    "authority": ("region",),
+}
+_FIELD = "/payload/scope"
+
+
+def validate_key_scope(role: str, scope: Mapping[str, Any], on: date) -> None:
+    """MalformedError naming the scope member if a `role` key may not have `scope` (on date `on`)."""
+    allowed = SCOPE_MEMBERS[role]
+    for name in scope:
+        if name not in allowed:
+            expected = ", ".join(allowed) or "no scope members"
+            raise MalformedError(f"a {role} key's scope has no member {name!r}; expected {expected}",
+                                 field=f"{_FIELD}/{name}")
+    if role == "registrant":
+        validate_uscc(_required(scope, "institution", role), field=f"{_FIELD}/institution")
+    elif role in ("registrar", "authority"):
+        default_table().validate(_required(scope, "region", role), on, field=f"{_FIELD}/region")
+    elif role == "platform" and "parent" in scope and scope["parent"] is not True:
+        raise MalformedError("must be true (the key is the parent platform's)", field=f"{_FIELD}/parent")
+
+
+def _required(scope: Mapping[str, Any], name: str, role: str) -> Any:
+    if name not in scope:
+        what = "the USCC of the institution it acts for" if name == "institution" else "the region code it serves"
+        raise MalformedError(f"required: a {role} key's scope names {what}", field=f"{_FIELD}/{name}")
+    return scope[name]
