@@ -19,6 +19,7 @@ from ledger.keyring import register_key_statement
 from ledger.store import KeyRecord
 from registry.client import make_step
 from registry.codes import make_code, make_query_code
+from registry.workdays import BUILTIN_CALENDAR
 from registry.workflow import WorkflowError, step
 from test_workflow import HOLDER, World, resource_fields
 
@@ -31,6 +32,9 @@ class _NoLinks:
 
     def last_seq(self, prefix):
         return 0
+
+    def calendar(self):
+        return BUILTIN_CALENDAR
 
 
 def test_a_registrant_key_without_an_institution_acts_for_no_one():
