@@ -2,7 +2,8 @@
 
 Recomputes: every leaf hash, the hash chain, each statement's signature under the key rules
 of `ledger.keyring`, every tile (full and partial, all levels), every checkpoint's signature
-and root, the key projection and the sequence head.  Memory stays O(log n) plus one chunk.
+and root, the checkpoint chain (none deleted, the latest present), the key projection and the
+sequence head.  Memory stays O(log n) plus one chunk.
 """
 
 from __future__ import annotations
@@ -14,25 +15,23 @@ from keys.ed25519 import verify_ed25519
 
 from .checkpoint import open_checkpoint
 from .entry import GENESIS_PREV, Entry
-from .errors import LedgerError, VerificationError
-from .hashes import EMPTY_ROOT, HASH_SIZE, Hash, leaf_hash, node_hash
+from .errors import IntegrityError, LedgerError
+from .hashes import HASH_SIZE, Hash
+from .integrity import check_leaf_hash
 from .keyring import apply_change, key_change, signing_key
 from .merkle import CompactRange
 from .note import Verifier
 from .policy import StateMap, StatementPolicy
 from .store import KeyRecord, LedgerStore
-from .tiles import TILE_WIDTH, Tile, tiles_for_size
+from .tiles import TILE_WIDTH, Tile, full_tile_root, tiles_for_size
 
 __all__ = ["AuditFailure", "AuditReport", "audit"]
 
 CHUNK = 2000
 
 
-class AuditFailure(VerificationError):
-    def __init__(self, where: str, what: str) -> None:
-        super().__init__(f"{where}: {what}")
-        self.where = where
-        self.what = what
+#: what audit raises: the damaged row (`where`) and what is wrong with it (`what`)
+AuditFailure = IntegrityError
 
 
 @dataclass(frozen=True)
@@ -43,12 +42,6 @@ class AuditReport:
     keys: int
     published_size: int
     root: Hash
-
-
-def _tile_root(hashes: list[bytes]) -> Hash:
-    while len(hashes) > 1:
-        hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
-    return Hash(hashes[0])
 
 
 class _TileChecker:
@@ -70,7 +63,7 @@ class _TileChecker:
             self._compare(Tile(level, self.count[level]), b"".join(hashes), exact=False)
             self.partial[level] = []
             self.count[level] += 1
-            self.push(level + 1, _tile_root(hashes))
+            self.push(level + 1, full_tile_root(b"".join(hashes)))
 
     def finish(self) -> None:
         for level, hashes in enumerate(self.partial):
@@ -96,9 +89,10 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
           progress: Callable[[int, int], None] | None = None) -> AuditReport:
     """Raise AuditFailure at the first discrepancy; return counts when everything checks."""
     head = store.head()
-    latest = store.latest_checkpoint()
+    latest = store.latest_checkpoint()  # IntegrityError if the latest is not stored
     published = latest[0] if latest else 0
     checkpoints = list(store.iter_checkpoints())
+    _check_chain(store.checkpoint_chain(), published)
     pending = iter(checkpoints)
     next_cp = next(pending, None)
     tiles = _TileChecker(store)
@@ -132,9 +126,7 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
         for offset, (leaf, stored_hash) in enumerate(rows):
             i = start + offset
             where = f"entry {i}"
-            lh = leaf_hash(leaf)
-            if lh != stored_hash:
-                raise AuditFailure(where, f"stored leaf hash {stored_hash.hex()} is not SHA-256(0x00||leaf) {lh.hex()}")
+            lh = check_leaf_hash(i, leaf, stored_hash)
             try:
                 e = Entry.from_leaf(leaf)
             except LedgerError as exc:
@@ -191,3 +183,15 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
         missing = sorted(set(expected_states) - {st.subject for st in store.iter_states()})
         raise AuditFailure(f"state {missing[0] if missing else '?'}", "missing from the state cache")
     return AuditReport(head.size, stored_tiles, seen_cps, len(keys), published, compact.root())
+
+
+def _check_chain(chain: list[tuple[int, int | None]], published: int) -> None:
+    """Each stored checkpoint names the one it replaced: that one must be stored too (none deleted)."""
+    sizes = {size for size, _ in chain}
+    for size, prev in chain:
+        if prev is not None and prev not in sizes:
+            raise AuditFailure(f"checkpoint {prev}", f"missing: checkpoint {size} was published after it")
+        if prev is None and size != chain[0][0]:
+            raise AuditFailure(f"checkpoint {size}", "does not name the checkpoint it replaced")
+    if chain and chain[-1][0] != published:
+        raise AuditFailure(f"checkpoint {chain[-1][0]}", f"stored, but the published size is {published}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from .entry import GENESIS_PREV, Entry
-from .errors import ConflictError, NotFoundError
+from .errors import ConflictError, IntegrityError, NotFoundError
 from .hashes import Hash
 from .tiles import Tile
 
@@ -120,6 +120,8 @@ class LedgerStore(Protocol):
     def checkpoint(self, size: int) -> bytes: ...
     def iter_tiles(self) -> Iterator[tuple[int, int, bytes]]: ...
     def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]: ...
+    def checkpoint_chain(self) -> list[tuple[int, int | None]]:
+        """(size, the size it replaced as the latest; None for the first) for every stored checkpoint, by size."""
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]: ...
     def find_states(self, query: StateQuery) -> list[SubjectState]: ...
     def iter_states(self) -> Iterator[SubjectState]: ...
@@ -158,6 +160,7 @@ class MemoryStore:
         self.keys: dict[str, KeyRecord] = {}
         self.tiles: dict[tuple[int, int], bytes] = {}
         self.checkpoints: dict[int, bytes] = {}
+        self.previous: dict[int, int | None] = {}  # checkpoint size -> the size it replaced
         self.published: int | None = None
         self.states: dict[str, SubjectState] = {}
         self.cosigs: dict[tuple[str, int, str], str] = {}
@@ -226,11 +229,16 @@ class MemoryStore:
             for t, d in writes.items():
                 self.tiles[(t.level, t.n)] = d
             self.checkpoints[size] = note
+            self.previous[size] = old_size
             self.published = size
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         with self._lock:
-            return None if self.published is None else (self.published, self.checkpoints[self.published])
+            if self.published is None:
+                return None
+            if self.published not in self.checkpoints:
+                raise IntegrityError(f"checkpoint {self.published}", "published as the latest, but not stored")
+            return self.published, self.checkpoints[self.published]
 
     def checkpoint(self, size: int) -> bytes:
         with self._lock:
@@ -248,6 +256,10 @@ class MemoryStore:
         with self._lock:
             items = sorted(self.checkpoints.items())
         yield from items
+
+    def checkpoint_chain(self) -> list[tuple[int, int | None]]:
+        with self._lock:
+            return sorted((size, self.previous.get(size)) for size in self.checkpoints)
 
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]:
         with self._lock:
