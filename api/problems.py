@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import (ConflictError, InvalidSignatureError, LedgerError, MalformedError, NotFoundError,
-                           PushbackError, UnknownKeyError, VerificationError)
+from ledger.errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, MalformedError,
+                           NotFoundError, PushbackError, UnknownKeyError, VerificationError)
 
 __all__ = ["PROBLEM_RESPONSES", "BodyLimit", "Problem", "ProblemDocument", "install_problem_handlers",
            "problem_response"]
@@ -40,7 +40,8 @@ def _problem_content() -> dict[str, Any]:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": desc, "model": ProblemDocument, "content": _problem_content()}
     for code, desc in ((400, "bad request"), (404, "not found"), (409, "conflict"), (413, "body too large"),
-                       (422, "invalid input"), (429, "rate limit"), (503, "busy"))
+                       (422, "invalid input"), (429, "rate limit"),
+                       (503, "busy, or halted: the stored data failed its integrity check"))
 }
 
 
@@ -115,6 +116,8 @@ def _ledger_status(exc: LedgerError) -> tuple[int, str]:
         return 401, "Bad signature"
     if isinstance(exc, UnknownKeyError):
         return 403, "Key not valid"
+    if isinstance(exc, IntegrityError):  # our stored data, not the request, is at fault (Ledger.halt)
+        return 503, "Stored data failed its integrity check"
     if isinstance(exc, VerificationError):
         return 422, "Verification failed"
     if isinstance(exc, NotFoundError):
@@ -135,7 +138,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
         status, title = _ledger_status(exc)
-        headers = {"Retry-After": "1"} if status == 503 else None
+        headers = {"Retry-After": "1"} if isinstance(exc, PushbackError) else None
         field = getattr(exc, "field", None) or None
         detail = getattr(exc, "message", None) or str(exc)
         if field and detail.startswith(f"{field}: "):

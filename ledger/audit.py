@@ -17,7 +17,7 @@ from .checkpoint import open_checkpoint
 from .entry import GENESIS_PREV, Entry
 from .errors import IntegrityError, LedgerError
 from .hashes import HASH_SIZE, Hash
-from .integrity import check_leaf_hash
+from .integrity import check_leaf_hash, check_tile
 from .keyring import apply_change, key_change, signing_key
 from .merkle import CompactRange
 from .note import Verifier
@@ -77,11 +77,7 @@ class _TileChecker:
             raise AuditFailure(f"tile {tile.path()}", f"missing ({exc})") from None
         if exact and len(stored) != len(expected):
             raise AuditFailure(f"tile {tile.path()}", f"stored width {len(stored) // HASH_SIZE}, expected {tile.width}")
-        if stored[: len(expected)] != expected:
-            for i in range(0, len(expected), HASH_SIZE):
-                if stored[i : i + HASH_SIZE] != expected[i : i + HASH_SIZE]:
-                    raise AuditFailure(f"tile {tile.path()}", f"hash {i // HASH_SIZE} differs: stored "
-                                       f"{stored[i:i + HASH_SIZE].hex()}, recomputed {expected[i:i + HASH_SIZE].hex()}")
+        check_tile(tile, stored, expected)
         self.checked += 1
 
 

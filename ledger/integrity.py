@@ -4,14 +4,14 @@ Integration builds on two kinds of stored rows: the tiles of the last signed tre
 edge: the partial tile of each level) and the leaves sequenced since.  Before it signs,
 `verified_tree` recomputes the last checkpoint's root from those tiles (O(log n) reads) and
 `checked_leaf_hashes` recomputes SHA-256(0x00 || leaf) of every new leaf (O(new leaves)).  A
-mismatch raises IntegrityError naming the row: `locate_edge_damage` finds the damaged tile hash
+mismatch raises IntegrityError naming the row: `raise_edge_damage` finds the damaged tile hash
 by recomputing each right-edge tile from the level below (the leaves for level 0), which only
 the failure path pays for.  The background self-audit (ledger.selfaudit) reuses the same pieces.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from .checkpoint import Checkpoint, open_checkpoint
 from .errors import IntegrityError, LedgerError, NotFoundError
@@ -22,8 +22,8 @@ from .store import LedgerStore
 from .tiles import (TILE_WIDTH, CachingTileReader, Tile, TileHashReader, full_tile_root, new_tiles,
                     read_tile_data, tiles_for_size)
 
-__all__ = ["TreeGrowth", "check_leaf_hash", "checked_leaf_hashes", "locate_edge_damage", "opened_checkpoint",
-           "verified_tree"]
+__all__ = ["TreeGrowth", "check_leaf_hash", "check_tile", "checked_leaf_hashes", "opened_checkpoint",
+           "raise_edge_damage", "tile_at", "verified_tree"]
 
 
 class TreeGrowth:
@@ -66,7 +66,11 @@ def check_leaf_hash(index: int, leaf: bytes, stored: bytes) -> Hash:
 
 def checked_leaf_hashes(store: LedgerStore, start: int, end: int) -> list[Hash]:
     """The leaf hashes of entries start..end-1, recomputed from the stored leaves and compared with the stored ones."""
-    return [check_leaf_hash(i, leaf, stored) for i, (leaf, stored) in enumerate(store.read_entries(start, end), start)]
+    try:
+        rows = store.read_entries(start, end)
+    except NotFoundError as exc:
+        raise IntegrityError(f"entries {start}..{end - 1}", f"sequenced but not stored: {exc}") from None
+    return [check_leaf_hash(i, leaf, stored) for i, (leaf, stored) in enumerate(rows, start)]
 
 
 def opened_checkpoint(size: int, note: bytes, *, origin: str, verifier: Verifier) -> Checkpoint:
@@ -92,24 +96,39 @@ def verified_tree(store: LedgerStore, size: int, root: Hash) -> TileHashReader:
     except NotFoundError:
         calculated = None
     if calculated != root:
-        raise locate_edge_damage(store, size, root)
+        raise_edge_damage(store, size, root)
     return reader
 
 
-def locate_edge_damage(store: LedgerStore, size: int, root: Hash) -> IntegrityError:
+def raise_edge_damage(store: LedgerStore, size: int, root: Hash) -> NoReturn:
     """Why the stored tiles of `size` do not hash to `root`: the first right-edge tile hash that
     disagrees with the level below (the leaves, for level 0), else the checkpoint itself."""
     for tile in (t for t in tiles_for_size(size) if not t.full):
         try:
-            stored = store.read_tiles([tile])[0][: tile.width * HASH_SIZE]
+            stored = store.read_tiles([tile])[0]
         except NotFoundError:
-            return IntegrityError(f"tile {tile.path()}", "missing", level=tile.level, tile=tile.n)
-        for i, expected in enumerate(_tile_hashes_from_below(store, tile)):
-            if stored[i * HASH_SIZE : (i + 1) * HASH_SIZE] != expected:
-                return IntegrityError(f"tile {tile.path()} hash {i}", f"stored "
-                                      f"{stored[i * HASH_SIZE:(i + 1) * HASH_SIZE].hex()}, recomputed "
-                                      f"{expected.hex()}", level=tile.level, tile=tile.n, index=i)
-    return IntegrityError(f"checkpoint {size}", f"its root {root.hex()} is not the root of the stored tree")
+            raise IntegrityError(f"tile {tile.path()}", "missing", level=tile.level, tile=tile.n) from None
+        check_tile(tile, stored, b"".join(_tile_hashes_from_below(store, tile)))
+    raise IntegrityError(f"checkpoint {size}", f"its root {root.hex()} is not the root of the stored tree")
+
+
+def check_tile(tile: Tile, stored: bytes, expected: bytes, *, first: int = 0) -> None:
+    """The stored tile data holds the `expected` hashes from hash `first` on; else IntegrityError naming
+    the first that differs."""
+    at = first * HASH_SIZE
+    if stored[at : at + len(expected)] == expected:
+        return
+    for i in range(0, len(expected), HASH_SIZE):
+        got, want = stored[at + i : at + i + HASH_SIZE], expected[i : i + HASH_SIZE]
+        if got != want:
+            index = first + i // HASH_SIZE
+            raise IntegrityError(f"tile {tile.path()} hash {index}", f"stored {got.hex() or 'nothing'}, "
+                                 f"recomputed {want.hex()}", level=tile.level, tile=tile.n, index=index)
+
+
+def tile_at(level: int, n: int, size: int) -> Tile:
+    """Tile (level, n) as wide as it is in the tree of `size`."""
+    return Tile(level, n, min(TILE_WIDTH, (size >> (8 * level)) - n * TILE_WIDTH))
 
 
 def _tile_hashes_from_below(store: LedgerStore, tile: Tile) -> list[Hash]:

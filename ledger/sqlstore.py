@@ -377,9 +377,10 @@ class SQLStore:
     def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]:
         yield from self._iter(select(C.c.size, C.c.note).order_by(C.c.size))
 
-    def checkpoint_chain(self) -> list[tuple[int, int | None]]:
+    def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
         with self.read_engine.connect() as conn:
-            return [(r.size, r.prev_size) for r in conn.execute(select(C.c.size, C.c.prev_size).order_by(C.c.size))]
+            return [(r.size, r.prev_size) for r in conn.execute(select(C.c.size, C.c.prev_size)
+                                                                .where(C.c.size > after).order_by(C.c.size))]
 
     def _iter(self, stmt: Any) -> Iterator[Any]:
         with self.read_engine.connect() as conn:

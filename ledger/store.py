@@ -120,8 +120,9 @@ class LedgerStore(Protocol):
     def checkpoint(self, size: int) -> bytes: ...
     def iter_tiles(self) -> Iterator[tuple[int, int, bytes]]: ...
     def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]: ...
-    def checkpoint_chain(self) -> list[tuple[int, int | None]]:
-        """(size, the size it replaced as the latest; None for the first) for every stored checkpoint, by size."""
+    def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
+        """(size, the size it replaced as the latest; None for the first) for each stored checkpoint
+        larger than `after`, by size."""
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]: ...
     def find_states(self, query: StateQuery) -> list[SubjectState]: ...
     def iter_states(self) -> Iterator[SubjectState]: ...
@@ -257,9 +258,9 @@ class MemoryStore:
             items = sorted(self.checkpoints.items())
         yield from items
 
-    def checkpoint_chain(self) -> list[tuple[int, int | None]]:
+    def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
         with self._lock:
-            return sorted((size, self.previous.get(size)) for size in self.checkpoints)
+            return sorted((size, self.previous.get(size)) for size in self.checkpoints if size > after)
 
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]:
         with self._lock:

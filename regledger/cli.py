@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ledger.audit import audit
-from ledger.errors import ForkError, LedgerError
+from ledger.errors import ForkError, IntegrityError, LedgerError
 
 from .home import Home, default_home
 from .progress import progress
@@ -193,7 +193,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging()
     home = _home(args)
     ledger = home.open()
-    ledger.integrate()
+    try:
+        ledger.integrate()
+    except IntegrityError:
+        pass  # logged and reported by the ledger: serve reads, /readyz 503, writes refused (docs/api.md)
     worker = None
     if args.sync_interval > 0:
         from sync.cascade import Cascade
