@@ -354,6 +354,18 @@ class SQLStore:
         except IntegrityError as exc:
             raise ConflictError("a concurrent publish stored the same rows") from exc
 
+    def rewrite_derived(self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes],
+                        head_hash: bytes | None) -> None:
+        with self._write() as conn:
+            for (level, n), data in tiles.items():
+                conn.execute(T.delete().where(T.c.level == level, T.c.n == n))
+                if data is not None:
+                    conn.execute(insert(T).values(level=level, n=n, data=data))
+            for i, h in leaf_hashes.items():
+                conn.execute(update(E).where(E.c.idx == i).values(leaf_hash=h))
+            if head_hash is not None:
+                conn.execute(update(H).where(H.c.id == _SEQ).values(last_hash=head_hash))
+
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         with self.read_engine.connect() as conn:
             size = conn.execute(select(H.c.size).where(H.c.id == _PUB)).scalar_one_or_none()

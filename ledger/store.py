@@ -123,6 +123,10 @@ class LedgerStore(Protocol):
     def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
         """(size, the size it replaced as the latest; None for the first) for each stored checkpoint
         larger than `after`, by size."""
+    def rewrite_derived(self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes],
+                        head_hash: bytes | None) -> None:
+        """Repair only (ledger.audit.repair): overwrite tiles (None deletes one), stored leaf hashes and the
+        head's last hash in one transaction, past the grow-only rule."""
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]: ...
     def find_states(self, query: StateQuery) -> list[SubjectState]: ...
     def iter_states(self) -> Iterator[SubjectState]: ...
@@ -257,6 +261,18 @@ class MemoryStore:
         with self._lock:
             items = sorted(self.checkpoints.items())
         yield from items
+
+    def rewrite_derived(self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes],
+                        head_hash: bytes | None) -> None:
+        with self._lock:
+            for key, data in tiles.items():
+                if data is None:
+                    self.tiles.pop(key, None)
+                else:
+                    self.tiles[key] = data
+            for i, h in leaf_hashes.items():
+                self.entries[i] = (self.entries[i][0], h)
+            # the head is derived from the entries here: nothing else to rewrite
 
     def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
         with self._lock:

@@ -68,6 +68,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    from ledger.audit import repair
+
+    ledger = _home(args).open()
+    damage, report = repair(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
+                            progress=progress("entries"))
+    rows = damage.rows()
+    print(f"rebuilt from the leaves: {', '.join(rows)}" if rows else "nothing to repair: every derived row checks")
+    print(f"audit OK: {report.entries} entries, {report.tiles} tiles, {report.checkpoints} checkpoints; "
+          f"published size {report.published_size}")
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     from ledger.policy import replay
 
@@ -239,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("audit", parents=[common], help="re-verify every stored row")
     s.set_defaults(func=cmd_audit)
+
+    s = sub.add_parser("repair", parents=[common],
+                       help="rebuild tiles and stored leaf hashes from the leaves, if only they are damaged")
+    s.set_defaults(func=cmd_repair)
 
     s = sub.add_parser("serve", parents=[common], help="serve the HTTP API (OpenAPI docs at /docs)")
     s.add_argument("--host", default="127.0.0.1")

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import make_ledger
-from ledger.audit import AuditFailure, audit
+from ledger.audit import AuditFailure, audit, repair
 from ledger.keyring import register_key_statement
 from ledger.sqlstore import SQLStore
 from test_ledger import sample
@@ -87,3 +87,81 @@ def test_deleted_entry_is_found(filled):
         conn.execute(text("DELETE FROM rl_entries WHERE idx = 408"))
     with pytest.raises(AuditFailure, match="not all sequenced"):
         _run(filled)
+
+
+# -- the checkpoint chain and the latest checkpoint (issue 9, item 2) ---------------------------------
+
+
+def test_deleted_historical_checkpoint_is_found(filled):
+    with filled.store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM rl_checkpoints WHERE size = 102"))
+    with pytest.raises(AuditFailure, match="missing: checkpoint 402 was published after it") as err:
+        _run(filled)
+    assert err.value.where == "checkpoint 102"
+
+
+def test_missing_latest_checkpoint_is_named_not_a_traceback(filled):
+    with filled.store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM rl_checkpoints WHERE size = 409"))
+    with pytest.raises(AuditFailure, match="published as the latest, but not stored") as err:
+        _run(filled)
+    assert err.value.where == "checkpoint 409"
+
+
+def test_a_database_from_before_the_chain_gets_it_on_open(filled, log_signer):
+    url = filled.store.url
+    with filled.store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE rl_checkpoints DROP COLUMN prev_size"))
+    filled.store.close()
+    store = SQLStore(url)
+    try:
+        assert store.checkpoint_chain() == [(0, None), (1, 0), (102, 1), (402, 102), (409, 402)]
+        report = audit(store, origin=filled.origin, verifier=filled.verifier())
+        assert report.checkpoints == 5
+    finally:
+        store.close()
+
+
+# -- repair: rebuild derived rows from the leaves, refuse when the leaves are damaged -----------------
+
+
+def _tiles(ledger):
+    return list(ledger.store.iter_tiles())
+
+
+@pytest.mark.parametrize("damage, rebuilt", [
+    (("rl_tiles", "data", "level = 0 AND n = 1", 96 * 32 + 5), ["tile 0/1"]),
+    (("rl_tiles", "data", "level = 1 AND n = 0", 0), ["tile 1/0"]),
+    (("rl_entries", "leaf_hash", "idx = 3", 5), ["entry 3 leaf hash"]),
+])
+def test_repair_rebuilds_derived_rows_from_the_leaves(filled, damage, rebuilt):
+    _flip(filled, *damage)
+    with pytest.raises(AuditFailure):
+        _run(filled)
+    found, report = repair(filled.store, origin=filled.origin, verifier=filled.verifier())
+    assert found.rows() == rebuilt and report.published_size == 409
+    _run(filled)
+    assert filled.integrate() == 409  # and the integrity check before signing passes again
+
+
+def test_repair_removes_a_stray_tile_and_restores_a_deleted_one(filled):
+    with filled.store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM rl_tiles WHERE level = 0 AND n = 0"))
+        conn.execute(text("INSERT INTO rl_tiles (level, n, data) VALUES (3, 0, :d)"), {"d": b"\x00" * 32})
+    found, _ = repair(filled.store, origin=filled.origin, verifier=filled.verifier())
+    assert found.rows() == ["tile 0/0", "tile 3/0 (delete)"]
+    _run(filled)
+
+
+@pytest.mark.parametrize("primary, where", [
+    (("rl_entries", "leaf", "idx = 150", 60), "entry 150"),
+    (("rl_checkpoints", "note", "size = 102", 25), "checkpoint 102"),
+])
+def test_repair_refuses_when_the_leaves_or_checkpoints_are_damaged(filled, primary, where):
+    _flip(filled, "rl_tiles", "data", "level = 0 AND n = 1", 0)  # derived damage as well
+    before = _tiles(filled)
+    _flip(filled, *primary)
+    with pytest.raises(AuditFailure) as err:
+        repair(filled.store, origin=filled.origin, verifier=filled.verifier())
+    assert err.value.where == where
+    assert _tiles(filled) == before  # nothing written
