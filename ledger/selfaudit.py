@@ -161,13 +161,15 @@ class SelfAudit:
     # -- the thread -----------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:  # the first round at once: it checks the tree the server starts from
             try:
                 self.run_once()
             except LedgerError as exc:  # the database is busy or away: try again next round
                 log.warning("self-audit round skipped: %s", exc, extra={"event": "selfaudit"})
             except Exception:  # keep serving; the next round tries again
                 log.exception("self-audit round failed", extra={"event": "selfaudit"})
+            if self._stop.wait(self.interval):
+                return
 
     def start(self) -> "SelfAudit":
         self._thread = threading.Thread(target=self._loop, name="regledger-selfaudit", daemon=True)
