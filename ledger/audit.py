@@ -9,13 +9,14 @@ sequence head.  Memory stays O(log n) plus one chunk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 from keys.ed25519 import verify_ed25519
 
 from .checkpoint import open_checkpoint
 from .entry import GENESIS_PREV, Entry
-from .errors import IntegrityError, LedgerError
+from .cosignature import add_cosignatures, parse_cosigner_vkey, verify_cosigned
+from .errors import IntegrityError, LedgerError, UnknownKeyError
 from .hashes import HASH_SIZE, Hash, leaf_hash
 from .integrity import check_leaf_hash, check_tile
 from .keyring import apply_change, key_change, signing_key
@@ -42,6 +43,7 @@ class AuditReport:
     keys: int
     published_size: int
     root: Hash
+    cosignatures: int = 0
 
 
 @dataclass
@@ -110,8 +112,13 @@ class _TileChecker:
 
 
 def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: StatementPolicy | None = None,
-          progress: Callable[[int, int], None] | None = None, derived: DerivedDamage | None = None) -> AuditReport:
+          progress: Callable[[int, int], None] | None = None, derived: DerivedDamage | None = None,
+          pinned_cosigners: Mapping[str, bytes] | None = None) -> AuditReport:
     """Raise AuditFailure at the first discrepancy; return counts when everything checks.
+
+    `pinned_cosigners` (name -> Ed25519 public key, e.g. the parent platform's) are the keys a
+    cosignature by that name must verify under; every other cosignature row must verify under the
+    key it names.
 
     With `derived`, damage to rows recomputable from the leaves (tiles, stored leaf hashes, the head's
     last hash) is collected there instead of raised: everything else, the leaves included (their chain,
@@ -219,7 +226,8 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
     if stored_count != len(expected_states):
         missing = sorted(set(expected_states) - {st.subject for st in store.iter_states()})
         raise AuditFailure(f"state {missing[0] if missing else '?'}", "missing from the state cache")
-    return AuditReport(head.size, stored_tiles, seen_cps, len(keys), published, compact.root())
+    cosignatures = _check_cosignatures(store, dict(checkpoints), origin, verifier, pinned_cosigners or {})
+    return AuditReport(head.size, stored_tiles, seen_cps, len(keys), published, compact.root(), cosignatures)
 
 
 def _check_chain(chain: list[tuple[int, int | None]], published: int) -> None:
@@ -232,6 +240,25 @@ def _check_chain(chain: list[tuple[int, int | None]], published: int) -> None:
             raise AuditFailure(f"checkpoint {size}", "does not name the checkpoint it replaced")
     if chain and chain[-1][0] != published:
         raise AuditFailure(f"checkpoint {chain[-1][0]}", f"stored, but the published size is {published}")
+
+
+def _check_cosignatures(store: LedgerStore, notes: Mapping[int, bytes], origin: str, verifier: Verifier,
+                        pinned: Mapping[str, bytes]) -> int:
+    """Each stored cosignature on this log's checkpoints verifies over the stored checkpoint."""
+    count = 0
+    for size, vkey, line in store.iter_cosignatures(origin):
+        where = f"cosignature {size} by {vkey.split('+', 1)[0]}"
+        if size not in notes:
+            raise AuditFailure(where, f"on checkpoint {size}, which is not stored")
+        try:
+            cosigner = parse_cosigner_vkey(vkey)
+            if cosigner.name in pinned and cosigner.public != pinned[cosigner.name]:
+                raise UnknownKeyError(f"{cosigner.name}'s key is not the pinned one")
+            verify_cosigned(add_cosignatures(notes[size], [line]), verifier, [cosigner])
+        except LedgerError as exc:
+            raise AuditFailure(where, f"does not verify: {exc}") from None
+        count += 1
+    return count
 
 
 def repair(store: LedgerStore, *, origin: str, verifier: Verifier, policy: StatementPolicy | None = None,

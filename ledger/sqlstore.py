@@ -461,6 +461,10 @@ class SQLStore:
             latest.setdefault((r.origin, r.cosigner), (r.origin, r.size, r.cosigner, r.line))
         return list(latest.values())
 
+    def iter_cosignatures(self, origin: str) -> Iterator[tuple[int, str, str]]:
+        yield from self._iter(select(W.c.size, W.c.cosigner, W.c.line).where(W.c.origin == origin)
+                              .order_by(W.c.size, W.c.cosigner))
+
     def drop_all(self) -> None:
         """Remove every ledger table (tests only)."""
         SQLModel.metadata.drop_all(self.engine, tables=_TABLES)

@@ -138,6 +138,8 @@ class LedgerStore(Protocol):
         """(cosigner vkey, line) for one checkpoint."""
     def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
         """Per origin and cosigner, the row of the largest size."""
+    def iter_cosignatures(self, origin: str) -> Iterator[tuple[int, str, str]]:
+        """(size, cosigner vkey, line) of every cosignature on `origin`'s checkpoints, by size."""
     def close(self) -> None: ...
 
 
@@ -320,6 +322,11 @@ class MemoryStore:
                 if (o, v) not in latest or latest[(o, v)][1] < n:
                     latest[(o, v)] = (o, n, v, line)
             return list(latest.values())
+
+    def iter_cosignatures(self, origin: str) -> Iterator[tuple[int, str, str]]:
+        with self._lock:
+            rows = sorted((n, v, line) for (o, n, v), line in self.cosigs.items() if o == origin)
+        yield from rows
 
     def close(self) -> None:
         pass

@@ -61,10 +61,10 @@ def cmd_log_export(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     ledger = _home(args).open()
     report = audit(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
-                   progress=progress("entries"))
+                   progress=progress("entries"), pinned_cosigners=_pinned_cosigners(ledger))
     print(f"audit OK: {report.entries} entries (chain, leaf hashes, signatures), {report.tiles} tiles, "
-          f"{report.checkpoints} checkpoints, {report.keys} keys; published size {report.published_size}, "
-          f"root {base64.b64encode(report.root).decode()}")
+          f"{report.checkpoints} checkpoints (chained), {report.cosignatures} cosignatures, {report.keys} keys; "
+          f"published size {report.published_size}, root {base64.b64encode(report.root).decode()}")
     return 0
 
 
@@ -79,6 +79,18 @@ def cmd_repair(args: argparse.Namespace) -> int:
     print(f"audit OK: {report.entries} entries, {report.tiles} tiles, {report.checkpoints} checkpoints; "
           f"published size {report.published_size}")
     return 0
+
+
+def _pinned_cosigners(ledger) -> dict[str, bytes]:
+    """The parent platform's key, pinned by `sync set-parent`: it cosigns this log's checkpoints."""
+    from keys.vkey import parse_vkey
+    from sync.manage import parent
+
+    p = parent(ledger)
+    if p is None:
+        return {}
+    v = parse_vkey(p["vkey"])
+    return {v.name: v.public}
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:

@@ -165,3 +165,49 @@ def test_repair_refuses_when_the_leaves_or_checkpoints_are_damaged(filled, prima
         repair(filled.store, origin=filled.origin, verifier=filled.verifier())
     assert err.value.where == where
     assert _tiles(filled) == before  # nothing written
+
+
+# -- cosignature rows (issue 9, item 2) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def parent_cosigner():
+    from keys.ed25519 import Ed25519Signer
+    from ledger.cosignature import Cosigner
+
+    return Cosigner(Ed25519Signer.generate("parent.regledger.example/1"))
+
+
+def _cosign(ledger, size: int, cosigner) -> tuple[str, int, str, str]:
+    from ledger.cosignature import cosign
+
+    note = ledger.checkpoint_at(size).decode()
+    return ledger.origin, size, cosigner.vkey(), cosign(note[: note.index("\n\n") + 1], cosigner)
+
+
+def test_cosignatures_verify_under_the_pinned_key(filled, parent_cosigner):
+    filled.store.add_cosignatures([_cosign(filled, 102, parent_cosigner), _cosign(filled, 409, parent_cosigner)])
+    report = audit(filled.store, origin=filled.origin, verifier=filled.verifier(),
+                   pinned_cosigners={parent_cosigner.name: parent_cosigner.public})
+    assert report.cosignatures == 2
+
+
+def test_cosignature_row_that_does_not_verify_is_found(filled, parent_cosigner):
+    filled.store.add_cosignatures([_cosign(filled, 102, parent_cosigner)])
+    with filled.store.engine.begin() as conn:
+        conn.execute(text("UPDATE rl_cosignatures SET size = 402"))  # moved onto another checkpoint
+    with pytest.raises(AuditFailure, match="does not verify") as err:
+        _run(filled)
+    assert err.value.where == f"cosignature 402 by {parent_cosigner.name}"
+
+
+def test_cosignature_by_the_pinned_name_under_another_key_is_found(filled, parent_cosigner):
+    from keys.ed25519 import Ed25519Signer
+    from ledger.cosignature import Cosigner
+
+    impostor = Cosigner(Ed25519Signer.generate(parent_cosigner.name))
+    filled.store.add_cosignatures([_cosign(filled, 102, impostor)])
+    _run(filled)  # it verifies under the key its row names...
+    with pytest.raises(AuditFailure, match="not the pinned one"):  # ...which is not the parent's pinned key
+        audit(filled.store, origin=filled.origin, verifier=filled.verifier(),
+              pinned_cosigners={parent_cosigner.name: parent_cosigner.public})
