@@ -296,6 +296,8 @@ class BatchIntegrator:
         self.integrations = 0
 
     def run_once(self, pending_since: float | None) -> float | None:
+        if self.ledger.halted is not None:
+            return None  # nothing may be signed until a restart after repair (Ledger.halt)
         latest = self.ledger.store.latest_checkpoint()
         pending = self.ledger.store.head().size - (latest[0] if latest else 0)
         now = time.monotonic()

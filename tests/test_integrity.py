@@ -15,7 +15,7 @@ from ledger.checkpoint import open_checkpoint
 from ledger.errors import IntegrityError, LedgerError
 from ledger.hashes import leaf_hash
 from ledger.merkle import CompactRange
-from ledger.sequencer import Ledger
+from ledger.sequencer import BatchIntegrator, Ledger
 from ledger.sqlstore import SQLStore
 from test_ledger import sample
 
@@ -120,6 +120,8 @@ def test_a_halted_ledger_signs_and_appends_nothing_until_restarted(ledger353, ad
     with pytest.raises(IntegrityError, match="stopped signing"):
         ledger353.integrate()
     assert ledger353.store.head().size == head and ledger353.integration_refusals == 1
+    integrator = BatchIntegrator(ledger353, batch_size=1)
+    assert integrator.run_once(None) is None and integrator.integrations == 0  # waits for the restart, quietly
     flip(ledger353, "rl_tiles", "data", "level = 0 AND n = 1", 96 * 32)  # repaired by hand
     restarted = Ledger(ledger353.store, origin=ledger353.origin, log_signer=ledger353.log_signer)
     assert restarted.health.ready and restarted.integrate() == head
