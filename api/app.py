@@ -36,7 +36,8 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
                                          delay=settings.integrate_delay).start()
         self_audit = None
         if settings.self_audit_interval > 0:
-            self_audit = SelfAudit(ledger, interval=settings.self_audit_interval).start()
+            self_audit = SelfAudit(ledger, interval=settings.self_audit_interval)
+            self_audit.start()
         app.state.self_audit = self_audit
         logger.info("serving %s", ledger.origin)
         if sync_worker is not None:

@@ -40,9 +40,12 @@ log = logging.getLogger("regledger.selfaudit")
 CHUNK = 2000
 
 
-class SelfAudit:
+class SelfAudit(threading.Thread):
+    """`start()` runs a round at once, then one every `interval` seconds until `stop()`."""
+
     def __init__(self, ledger: Ledger, *, interval: float = 5.0, entries: int = 8, tiles: int = 1,
                  checkpoints: int = 2, rng: random.Random | None = None) -> None:
+        super().__init__(name="regledger-selfaudit", daemon=True)
         self.ledger = ledger
         self.store = ledger.store
         self.interval = interval
@@ -53,8 +56,7 @@ class SelfAudit:
         self.verified: tuple[int, Hash] | None = None  # the last checkpoint re-verified: (size, root)
         self.sizes: list[int] = []  # stored checkpoint sizes, to sample from
         self.rounds = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def run_once(self) -> None:
         """One round; a discrepancy halts the ledger (and ends the self-audit: nothing more is signed)."""
@@ -160,7 +162,7 @@ class SelfAudit:
 
     # -- the thread -----------------------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def run(self) -> None:
         while True:  # the first round at once: it checks the tree the server starts from
             try:
                 self.run_once()
@@ -168,15 +170,10 @@ class SelfAudit:
                 log.warning("self-audit round skipped: %s", exc, extra={"event": "selfaudit"})
             except Exception:  # keep serving; the next round tries again
                 log.exception("self-audit round failed", extra={"event": "selfaudit"})
-            if self._stop.wait(self.interval):
+            if self._stopping.wait(self.interval):
                 return
 
-    def start(self) -> "SelfAudit":
-        self._thread = threading.Thread(target=self._loop, name="regledger-selfaudit", daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
+        self._stopping.set()
+        if self.is_alive():
+            self.join()

@@ -92,20 +92,16 @@ def test_deleted_entry_is_found(filled):
 # -- the checkpoint chain and the latest checkpoint (issue 9, item 2) ---------------------------------
 
 
-def test_deleted_historical_checkpoint_is_found(filled):
+@pytest.mark.parametrize("size, what", [
+    (102, "missing: checkpoint 402 was published after it"),  # a historical one
+    (409, "published as the latest, but not stored"),  # the latest: named, not a NoResultFound traceback
+])
+def test_deleted_checkpoint_is_found(filled, size, what):
     with filled.store.engine.begin() as conn:
-        conn.execute(text("DELETE FROM rl_checkpoints WHERE size = 102"))
-    with pytest.raises(AuditFailure, match="missing: checkpoint 402 was published after it") as err:
+        conn.execute(text(f"DELETE FROM rl_checkpoints WHERE size = {size}"))
+    with pytest.raises(AuditFailure, match=what) as err:
         _run(filled)
-    assert err.value.where == "checkpoint 102"
-
-
-def test_missing_latest_checkpoint_is_named_not_a_traceback(filled):
-    with filled.store.engine.begin() as conn:
-        conn.execute(text("DELETE FROM rl_checkpoints WHERE size = 409"))
-    with pytest.raises(AuditFailure, match="published as the latest, but not stored") as err:
-        _run(filled)
-    assert err.value.where == "checkpoint 409"
+    assert err.value.where == f"checkpoint {size}"
 
 
 def test_a_database_from_before_the_chain_gets_it_on_open(filled, log_signer):
