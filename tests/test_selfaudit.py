@@ -1,4 +1,4 @@
-"""Issue 9, item 2: the background self-audit notices tampering and halts the ledger."""
+"""Issue 9, item 2: the background self-audit notices tampering and halts the ledger (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from conftest import make_ledger
 from ledger.errors import IntegrityError
 from ledger.selfaudit import SelfAudit
 from ledger.sqlstore import SQLStore
-from test_integrity import flip
+from test_integrity import flip, sql_url  # noqa: F401 - sql_url is a fixture: SQLite and PostgreSQL
 from test_ledger import sample
 
 SIZE = 601  # level-0 tiles 0/0 and 0/1 full, 0/2 partial; tile 1/0 holds two hashes
@@ -31,8 +31,8 @@ class Pick:
 
 
 @pytest.fixture
-def ledger(tmp_path, log_signer, admin):
-    store = SQLStore(f"sqlite:///{tmp_path / 'a.sqlite'}", create=True)
+def ledger(sql_url, log_signer, admin):
+    store = SQLStore(sql_url, create=True)
     ledger = make_ledger(store, log_signer, admin)
     for n in (99, 301, 200):
         ledger.append_batch([sample(admin, len(ledger.entries(0, ledger.store.head().size)) + i) for i in range(n)],
