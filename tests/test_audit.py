@@ -104,20 +104,6 @@ def test_deleted_checkpoint_is_found(filled, size, what):
     assert err.value.where == f"checkpoint {size}"
 
 
-def test_a_database_from_before_the_chain_gets_it_on_open(filled, log_signer):
-    url = filled.store.url
-    with filled.store.engine.begin() as conn:
-        conn.execute(text("ALTER TABLE rl_checkpoints DROP COLUMN prev_size"))
-    filled.store.close()
-    store = SQLStore(url)
-    try:
-        assert store.checkpoint_chain() == [(0, None), (1, 0), (102, 1), (402, 102), (409, 402)]
-        report = audit(store, origin=filled.origin, verifier=filled.verifier())
-        assert report.checkpoints == 5
-    finally:
-        store.close()
-
-
 # -- repair: rebuild derived rows from the leaves, refuse when the leaves are damaged -----------------
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import make_ledger
+from ledger.audit import audit
 from ledger.checkpoint import open_checkpoint
 from ledger.errors import IntegrityError, LedgerError
 from ledger.hashes import leaf_hash
@@ -126,6 +127,22 @@ def test_a_halted_ledger_signs_and_appends_nothing_until_restarted(ledger353, ad
     restarted = Ledger(ledger353.store, origin=ledger353.origin, log_signer=ledger353.log_signer)
     assert restarted.health.ready and restarted.integrate() == head
     assert_every_signed_checkpoint_is_backed(restarted)
+
+
+def test_a_database_from_before_the_checkpoint_chain_gets_it_on_open(ledger353, admin):
+    with ledger353.store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE rl_checkpoints DROP COLUMN prev_size"))
+    url = ledger353.store.url
+    ledger353.store.close()
+    store = SQLStore(url)
+    try:
+        assert store.checkpoint_chain() == [(0, None), (1, 0), (SIZE, 1)]
+        ledger = Ledger(store, origin=ledger353.origin, log_signer=ledger353.log_signer)
+        ledger.append(sample(admin, 50_000))
+        assert ledger.integrate() == SIZE + 1 and store.checkpoint_chain()[-1] == (SIZE + 1, SIZE)
+        audit(store, origin=ledger.origin, verifier=ledger.verifier())
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("damage, refused", [
