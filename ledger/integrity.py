@@ -25,6 +25,8 @@ from .tiles import (TILE_WIDTH, CachingTileReader, Tile, TileHashReader, full_ti
 __all__ = ["TreeGrowth", "check_leaf_hash", "check_tile", "checked_leaf_hashes", "opened_checkpoint",
            "raise_edge_damage", "tile_at", "verified_tree"]
 
+CHUNK = 2000  # entries read at a time
+
 
 class TreeGrowth:
     """Stored hashes of a tree grown from `size` leaves: older ones read from its tiles, new ones in memory."""
@@ -45,6 +47,12 @@ class TreeGrowth:
         assert stored_hash_index(0, self.size) == self.base + len(self.new), "bad math in TreeGrowth.push"
         self.new.extend(stored_hashes_for_leaf(self.size, leaf, self))
         self.size += 1
+
+    def grow_to(self, store: LedgerStore, size: int) -> None:
+        """Push the stored entries up to `size`, each leaf hash recomputed and checked, a chunk at a time."""
+        for start in range(self.size, size, CHUNK):
+            for lh in checked_leaf_hashes(store, start, min(size, start + CHUNK)):
+                self.push(lh)
 
     def root(self, size: int | None = None) -> Hash:
         """MTH of the first `size` leaves (default: all), for any size from `start` on."""

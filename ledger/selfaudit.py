@@ -37,7 +37,6 @@ from .tiles import TILE_WIDTH, CachingTileReader, Tile, TileHashReader, full_til
 __all__ = ["SelfAudit"]
 
 log = logging.getLogger("regledger.selfaudit")
-CHUNK = 2000
 
 
 class SelfAudit(threading.Thread):
@@ -99,9 +98,7 @@ class SelfAudit(threading.Thread):
                 break
             cp = opened_checkpoint(size, self._checkpoint(size), origin=self.ledger.origin,
                                    verifier=self.ledger.verifier())
-            for start in range(growth.size, size, CHUNK):
-                for lh in checked_leaf_hashes(self.store, start, min(size, start + CHUNK)):
-                    growth.push(lh)
+            growth.grow_to(self.store, size)
             if growth.root() != cp.root:
                 raise IntegrityError(f"checkpoint {size}", f"its root {cp.root.hex()} is not the root of the stored "
                                      f"leaves {growth.root().hex()}")

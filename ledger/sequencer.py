@@ -29,7 +29,7 @@ from .errors import (ConflictError, IntegrityError, InvalidSignatureError, Ledge
                      UnknownKeyError)
 from .hashes import Hash
 from .health import Health
-from .integrity import TreeGrowth, checked_leaf_hashes, opened_checkpoint, verified_tree
+from .integrity import TreeGrowth, opened_checkpoint, verified_tree
 from .keyring import apply_change, key_change, registered_public_key, signing_key
 from .merkle import prove_consistency, prove_inclusion, tree_hash
 from .note import Signer, Verifier
@@ -204,8 +204,7 @@ class Ledger:
         if latest is not None and new == old:
             return old
         growth = TreeGrowth(old, self._verified_base(latest))
-        for lh in checked_leaf_hashes(self.store, old, new):
-            growth.push(lh)
+        growth.grow_to(self.store, new)
         note = sign_checkpoint(Checkpoint(self.origin, new, growth.root()), self.log_signer)
         self.store.publish(old if latest else None, growth.tiles(), new, note)
         return new
