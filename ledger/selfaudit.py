@@ -2,8 +2,8 @@
 
 Each round (`SelfAudit.run_once`, every `interval` seconds in a thread while `regledger serve` runs):
 
-1. **The newest range.** Every checkpoint published since the last round opens under the log key
-   and says its size; the tree is grown from the last verified checkpoint (its root recomputed
+1. **The newest range.** Every checkpoint published since the last round is stored (the chain of
+   stored checkpoints has no gap), opens under the log key and says its size; the tree is grown from the last verified checkpoint (its root recomputed
    from the stored tiles) with the leaf hashes recomputed from the stored leaves, and each new
    checkpoint's root and the range's stored tiles must be what that growth gives.  The first
    round starts from the latest checkpoint, recomputed from its tiles.
@@ -93,9 +93,11 @@ class SelfAudit(threading.Thread):
 
     def _verify_range(self, old: int, old_root: Hash, new: int) -> None:
         growth = TreeGrowth(old, verified_tree(self.store, old, old_root))
-        for size, _ in self.store.checkpoint_chain(after=old):
+        for size, prev in self.store.checkpoint_chain(after=old):
             if size > new:
                 break
+            if prev != growth.size:
+                raise IntegrityError(f"checkpoint {prev}", f"missing: checkpoint {size} was published after it")
             cp = opened_checkpoint(size, self._checkpoint(size), origin=self.ledger.origin,
                                    verifier=self.ledger.verifier())
             growth.grow_to(self.store, size)

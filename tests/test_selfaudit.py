@@ -129,6 +129,17 @@ def test_a_newly_integrated_range_is_re_verified(ledger, admin):
     assert ledger.audit_failures == 1 and ledger.halted.where == "tile tile/0/002 hash 200"
 
 
+def test_a_checkpoint_deleted_from_the_new_range_is_found(ledger, admin):
+    sa = audited(ledger, entries=0, tiles=0, checkpoints=0)
+    ledger.append_batch([sample(admin, 60_000 + i) for i in range(20)], receipts=False)
+    ledger.integrate(10)
+    ledger.integrate()
+    with ledger.store.engine.begin() as conn:
+        conn.execute(text(f"DELETE FROM rl_checkpoints WHERE size = {SIZE + 10}"))
+    sa.run_once()
+    assert ledger.audit_failures == 1 and ledger.halted.where == f"checkpoint {SIZE + 10}"
+
+
 def test_a_halted_ledger_is_not_audited_again(ledger, admin):
     sa = audited(ledger, rng=Pick(entry=5))
     flip(ledger, "rl_entries", "leaf", "idx = 5", 40)
