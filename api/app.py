@@ -11,6 +11,8 @@ from fastapi_offline import FastAPIOffline
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
+from ledger.errors import IntegrityError
+from ledger.selfaudit import SelfAudit
 from ledger.sequencer import BatchIntegrator, Ledger
 
 from . import pages
@@ -37,6 +39,11 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
         if settings.run_integrator:
             integrator = BatchIntegrator(ledger, batch_size=settings.integrate_batch,
                                          delay=settings.integrate_delay).start()
+        self_audit = None
+        if settings.self_audit_interval > 0:
+            self_audit = SelfAudit(ledger, interval=settings.self_audit_interval)
+            self_audit.start()
+        app.state.self_audit = self_audit
         logger.info("serving %s", ledger.origin)
         if sync_worker is not None:
             sync_worker.start()
@@ -45,8 +52,13 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
         finally:
             if sync_worker is not None:
                 sync_worker.stop()
+            if self_audit is not None:
+                self_audit.stop()
             if integrator is not None:
-                integrator.stop()
+                try:
+                    integrator.stop()
+                except IntegrityError:
+                    pass  # the ledger halted and logged why; there is nothing to sign
 
     app = FastAPIOffline(title="regledger", version="0.1.0", lifespan=lifespan,
                          static_url=DOCS_ASSETS, redoc_url=None,
@@ -55,7 +67,7 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
     app.state.ledger = ledger
     app.state.sync_worker = sync_worker
     app.state.settings = settings
-    app.state.metrics = health.Metrics()
+    app.state.metrics = health.Metrics(ledger)
     app.state.rate_limiter = statements.RateLimiter(settings.rate_per_minute)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import (ConflictError, InvalidSignatureError, LedgerError, MalformedError, NotFoundError,
-                           OperatorError, PushbackError, UnknownKeyError, VerificationError)
+from ledger.errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, MalformedError,
+                           NotFoundError, OperatorError, PushbackError, UnknownKeyError, VerificationError)
 
 __all__ = ["PROBLEM_RESPONSES", "BodyLimit", "Problem", "ProblemDocument", "install_problem_handlers",
            "problem_response"]
@@ -43,7 +43,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": desc, "model": ProblemDocument, "content": _problem_content()}
     for code, desc in ((400, "bad request"), (404, "not found"), (409, "conflict"), (413, "body too large"),
                        (422, "invalid input"), (429, "rate limit"),
-                       (503, "busy, or reference data missing that the operator must load (type /problems/…)"))
+                       (503, "busy; halted because the stored data failed its integrity check; or reference data "
+                             "missing that the operator must load (type /problems/…)"))
 }
 
 
@@ -119,6 +120,8 @@ def _ledger_status(exc: LedgerError) -> tuple[int, str]:
         return 401, "Bad signature"
     if isinstance(exc, UnknownKeyError):
         return 403, "Key not valid"
+    if isinstance(exc, IntegrityError):  # our stored data, not the request, is at fault (Ledger.halt)
+        return 503, "Stored data failed its integrity check"
     if isinstance(exc, VerificationError):
         return 422, "Verification failed"
     if isinstance(exc, NotFoundError):

@@ -19,3 +19,5 @@ class Settings:
     integrate_batch: int = 256
     integrate_delay: float = 0.5
     run_integrator: bool = True
+    #: seconds between rounds of the background self-audit (ledger.selfaudit); 0 = off
+    self_audit_interval: float = 5.0

@@ -2,37 +2,37 @@
 
 Recomputes: every leaf hash, the hash chain, each statement's signature under the key rules
 of `ledger.keyring`, every tile (full and partial, all levels), every checkpoint's signature
-and root, the key projection and the sequence head.  Memory stays O(log n) plus one chunk.
+and root, the checkpoint chain (none deleted, the latest present), the key projection and the
+sequence head.  Memory stays O(log n) plus one chunk.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 from keys.ed25519 import verify_ed25519
 
 from .checkpoint import open_checkpoint
 from .entry import GENESIS_PREV, Entry
-from .errors import LedgerError, VerificationError
-from .hashes import EMPTY_ROOT, HASH_SIZE, Hash, leaf_hash, node_hash
+from .cosignature import add_cosignatures, parse_cosigner_vkey, verify_cosigned
+from .errors import IntegrityError, LedgerError, UnknownKeyError
+from .hashes import HASH_SIZE, Hash, leaf_hash
+from .integrity import check_leaf_hash, check_tile
 from .keyring import apply_change, key_change, signing_key
 from .merkle import CompactRange
 from .note import Verifier
 from .policy import StateMap, StatementPolicy
 from .store import KeyRecord, LedgerStore
-from .tiles import TILE_WIDTH, Tile, tiles_for_size
+from .tiles import TILE_WIDTH, Tile, full_tile_root, tiles_for_size
 
-__all__ = ["AuditFailure", "AuditReport", "audit"]
+__all__ = ["AuditFailure", "AuditReport", "DerivedDamage", "audit", "repair"]
 
 CHUNK = 2000
 
 
-class AuditFailure(VerificationError):
-    def __init__(self, where: str, what: str) -> None:
-        super().__init__(f"{where}: {what}")
-        self.where = where
-        self.what = what
+#: what audit raises: the damaged row (`where`) and what is wrong with it (`what`)
+AuditFailure = IntegrityError
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,34 @@ class AuditReport:
     keys: int
     published_size: int
     root: Hash
+    cosignatures: int = 0
 
 
-def _tile_root(hashes: list[bytes]) -> Hash:
-    while len(hashes) > 1:
-        hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
-    return Hash(hashes[0])
+@dataclass
+class DerivedDamage:
+    """Rows that can be recomputed from the leaves, found wrong by `audit(..., derived=...)`: what they should be."""
+
+    tiles: dict[tuple[int, int], bytes | None] = field(default_factory=dict)  # (level, n) -> data; None: delete
+    leaf_hashes: dict[int, bytes] = field(default_factory=dict)  # index -> SHA-256(0x00 || leaf)
+    head_hash: bytes | None = None  # the sequence head's last leaf hash
+
+    def __bool__(self) -> bool:
+        return bool(self.tiles or self.leaf_hashes or self.head_hash is not None)
+
+    def rows(self) -> list[str]:
+        return ([f"entry {i} leaf hash" for i in sorted(self.leaf_hashes)]
+                + [f"tile {level}/{n}" + (" (delete)" if d is None else "") for (level, n), d in sorted(self.tiles.items())]
+                + (["sequence head"] if self.head_hash is not None else []))
 
 
 class _TileChecker:
-    """Rebuilds tiles from leaf hashes and compares each with the stored one as it completes."""
+    """Rebuilds tiles from leaf hashes and compares each with the stored one as it completes.
 
-    def __init__(self, store: LedgerStore) -> None:
+    With `derived`, a wrong or missing tile is recorded there instead of raised."""
+
+    def __init__(self, store: LedgerStore, derived: DerivedDamage | None = None) -> None:
         self.store = store
+        self.derived = derived
         self.partial: list[list[bytes]] = []
         self.count: list[int] = []
         self.checked = 0
@@ -70,7 +85,7 @@ class _TileChecker:
             self._compare(Tile(level, self.count[level]), b"".join(hashes), exact=False)
             self.partial[level] = []
             self.count[level] += 1
-            self.push(level + 1, _tile_root(hashes))
+            self.push(level + 1, full_tile_root(b"".join(hashes)))
 
     def finish(self) -> None:
         for level, hashes in enumerate(self.partial):
@@ -79,29 +94,44 @@ class _TileChecker:
 
     def _compare(self, tile: Tile, expected: bytes, *, exact: bool) -> None:
         try:
+            self._check(tile, expected, exact=exact)
+        except AuditFailure:
+            if self.derived is None:
+                raise
+            self.derived.tiles[(tile.level, tile.n)] = expected
+        self.checked += 1
+
+    def _check(self, tile: Tile, expected: bytes, *, exact: bool) -> None:
+        try:
             stored = self.store.read_tiles([tile])[0]
         except LedgerError as exc:
             raise AuditFailure(f"tile {tile.path()}", f"missing ({exc})") from None
         if exact and len(stored) != len(expected):
             raise AuditFailure(f"tile {tile.path()}", f"stored width {len(stored) // HASH_SIZE}, expected {tile.width}")
-        if stored[: len(expected)] != expected:
-            for i in range(0, len(expected), HASH_SIZE):
-                if stored[i : i + HASH_SIZE] != expected[i : i + HASH_SIZE]:
-                    raise AuditFailure(f"tile {tile.path()}", f"hash {i // HASH_SIZE} differs: stored "
-                                       f"{stored[i:i + HASH_SIZE].hex()}, recomputed {expected[i:i + HASH_SIZE].hex()}")
-        self.checked += 1
+        check_tile(tile, stored, expected)
 
 
 def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: StatementPolicy | None = None,
-          progress: Callable[[int, int], None] | None = None) -> AuditReport:
-    """Raise AuditFailure at the first discrepancy; return counts when everything checks."""
+          progress: Callable[[int, int], None] | None = None, derived: DerivedDamage | None = None,
+          pinned_cosigners: Mapping[str, bytes] | None = None) -> AuditReport:
+    """Raise AuditFailure at the first discrepancy; return counts when everything checks.
+
+    `pinned_cosigners` (name -> Ed25519 public key, e.g. the parent platform's) are the keys a
+    cosignature by that name must verify under; every other cosignature row must verify under the
+    key it names.
+
+    With `derived`, damage to rows recomputable from the leaves (tiles, stored leaf hashes, the head's
+    last hash) is collected there instead of raised: everything else, the leaves included (their chain,
+    signatures and the root of every signed checkpoint), must still check (`regledger repair`).
+    """
     head = store.head()
-    latest = store.latest_checkpoint()
+    latest = store.latest_checkpoint()  # IntegrityError if the latest is not stored
     published = latest[0] if latest else 0
     checkpoints = list(store.iter_checkpoints())
+    _check_chain(store.checkpoint_chain(), published)
     pending = iter(checkpoints)
     next_cp = next(pending, None)
-    tiles = _TileChecker(store)
+    tiles = _TileChecker(store, derived)
     compact = CompactRange()
     keys: dict[str, KeyRecord] = {}
     states = StateMap(lambda subjects: {})
@@ -132,9 +162,9 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
         for offset, (leaf, stored_hash) in enumerate(rows):
             i = start + offset
             where = f"entry {i}"
-            lh = leaf_hash(leaf)
-            if lh != stored_hash:
-                raise AuditFailure(where, f"stored leaf hash {stored_hash.hex()} is not SHA-256(0x00||leaf) {lh.hex()}")
+            lh = check_leaf_hash(i, leaf, stored_hash) if derived is None else leaf_hash(leaf)
+            if derived is not None and lh != stored_hash:
+                derived.leaf_hashes[i] = lh
             try:
                 e = Entry.from_leaf(leaf)
             except LedgerError as exc:
@@ -159,7 +189,9 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
         if progress:
             progress(min(start + CHUNK, head.size), head.size)
     if head.last_hash != prev:
-        raise AuditFailure("sequence head", "last hash does not match the last entry")
+        if derived is None:
+            raise AuditFailure("sequence head", "last hash does not match the last entry")
+        derived.head_hash = prev
     if published > head.size:
         raise AuditFailure(f"checkpoint {published}", f"published beyond the {head.size} sequenced entries")
     if next_cp is not None:
@@ -170,11 +202,15 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
     for level, n, data in store.iter_tiles():
         stored_tiles += 1
         width = expected_tiles.get((level, n))
-        if width is None or len(data) != width * HASH_SIZE:
+        if derived is not None and width is None:
+            derived.tiles[(level, n)] = None
+        elif derived is not None and (level, n) in derived.tiles:
+            continue  # rebuilt by repair
+        elif width is None or len(data) != width * HASH_SIZE:
             raise AuditFailure(f"tile {Tile(level, n, max(1, min(TILE_WIDTH, len(data) // HASH_SIZE))).path()}",
                                f"stored {len(data)} bytes, but a tree of size {published} has "
                                f"{'no such tile' if width is None else f'{width} hashes there'}")
-    if stored_tiles != len(expected_tiles):
+    if stored_tiles != len(expected_tiles) and derived is None:
         raise AuditFailure("tiles", f"{stored_tiles} stored, {len(expected_tiles)} expected")
     stored_keys = {k.key_id: k for k in store.all_keys()}
     for key_id in sorted(set(stored_keys) | set(keys)):
@@ -190,4 +226,51 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
     if stored_count != len(expected_states):
         missing = sorted(set(expected_states) - {st.subject for st in store.iter_states()})
         raise AuditFailure(f"state {missing[0] if missing else '?'}", "missing from the state cache")
-    return AuditReport(head.size, stored_tiles, seen_cps, len(keys), published, compact.root())
+    cosignatures = _check_cosignatures(store, dict(checkpoints), origin, verifier, pinned_cosigners or {})
+    return AuditReport(head.size, stored_tiles, seen_cps, len(keys), published, compact.root(), cosignatures)
+
+
+def _check_chain(chain: list[tuple[int, int | None]], published: int) -> None:
+    """Each stored checkpoint names the one it replaced: that one must be stored too (none deleted)."""
+    sizes = {size for size, _ in chain}
+    for size, prev in chain:
+        if prev is not None and prev not in sizes:
+            raise AuditFailure(f"checkpoint {prev}", f"missing: checkpoint {size} was published after it")
+        if prev is None and size != chain[0][0]:
+            raise AuditFailure(f"checkpoint {size}", "does not name the checkpoint it replaced")
+    if chain and chain[-1][0] != published:
+        raise AuditFailure(f"checkpoint {chain[-1][0]}", f"stored, but the published size is {published}")
+
+
+def _check_cosignatures(store: LedgerStore, notes: Mapping[int, bytes], origin: str, verifier: Verifier,
+                        pinned: Mapping[str, bytes]) -> int:
+    """Each stored cosignature on this log's checkpoints verifies over the stored checkpoint."""
+    count = 0
+    for size, vkey, line in store.iter_cosignatures(origin):
+        where = f"cosignature {size} by {vkey.split('+', 1)[0]}"
+        if size not in notes:
+            raise AuditFailure(where, f"on checkpoint {size}, which is not stored")
+        try:
+            cosigner = parse_cosigner_vkey(vkey)
+            if cosigner.name in pinned and cosigner.public != pinned[cosigner.name]:
+                raise UnknownKeyError(f"{cosigner.name}'s key is not the pinned one")
+            verify_cosigned(add_cosignatures(notes[size], [line]), verifier, [cosigner])
+        except LedgerError as exc:
+            raise AuditFailure(where, f"does not verify: {exc}") from None
+        count += 1
+    return count
+
+
+def repair(store: LedgerStore, *, origin: str, verifier: Verifier, policy: StatementPolicy | None = None,
+           progress: Callable[[int, int], None] | None = None) -> tuple[DerivedDamage, AuditReport]:
+    """Rebuild tiles, stored leaf hashes and the head's last hash from the leaves, then audit again.
+
+    Refuses (raises AuditFailure, writes nothing) unless everything else checks: the leaves chain,
+    their signatures verify and they reproduce the root of every signed checkpoint, so what is
+    rewritten is exactly what the log signed.  Run it with the server stopped.
+    """
+    damage = DerivedDamage()
+    audit(store, origin=origin, verifier=verifier, policy=policy, progress=progress, derived=damage)
+    if damage:
+        store.rewrite_derived(damage.tiles, damage.leaf_hashes, damage.head_hash)
+    return damage, audit(store, origin=origin, verifier=verifier, policy=policy)

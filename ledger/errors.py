@@ -6,6 +6,7 @@
     │   ├── InvalidSignatureError a known key, but the signature does not verify
     │   ├── UnknownKeyError       no key with that id/name is known (or valid) here
     │   ├── RootMismatchError     a proof or tile recomputes to another root
+    │   ├── IntegrityError        stored data does not back what the log signed (has .where, the row)
     │   └── InconsistencyError    two tree heads that cannot both be honest (has both)
     ├── NotFoundError             asked for an index, size or tile that does not exist
     ├── ConflictError             a compare-and-swap lost a race; retry on fresh state
@@ -24,6 +25,7 @@ __all__ = [
     "ConflictError",
     "ForkError",
     "InconsistencyError",
+    "IntegrityError",
     "InvalidSignatureError",
     "LedgerError",
     "MalformedError",
@@ -73,6 +75,24 @@ class RootMismatchError(VerificationError):
         super().__init__(f"{message}: expected {expected.hex()}, calculated {calculated.hex()}")
         self.expected = expected
         self.calculated = calculated
+
+
+class IntegrityError(VerificationError):
+    """A stored row (tile hash, leaf hash, checkpoint, entry) disagrees with what the log signed.
+
+    `where` names the row ("tile tile/0/001.p/97 hash 96", "entry 354", "checkpoint 353"); `level`,
+    `tile` and `index` locate a damaged tile hash when that is what it is.  A ledger that meets one
+    stops signing and refuses appends until it is restarted after repair (`Ledger.halt`).
+    """
+
+    def __init__(self, where: str, what: str, *, level: int | None = None, tile: int | None = None,
+                 index: int | None = None) -> None:
+        super().__init__(f"{where}: {what}")
+        self.where = where
+        self.what = what
+        self.level = level
+        self.tile = tile
+        self.index = index
 
 
 class InconsistencyError(VerificationError):

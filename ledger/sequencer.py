@@ -3,13 +3,18 @@
 Order of work (durability first, sunlight-style):
 1. `append` verifies each statement's signature outside the lock, then under the store's
    writer lock checks each key is valid at the index it gets, chains and stores the entries.
-2. `integrate` computes the new tiles and root from stored hashes, signs a checkpoint and
-   publishes tiles + checkpoint in one compare-and-swap.  A checkpoint is visible only once
-   everything it covers is committed; a lost race stores nothing and is retried.
+2. `integrate` first checks the stored data it builds on (ledger.integrity): the last signed
+   checkpoint verifies and its root is recomputed from the stored tiles, and each new leaf's
+   stored hash is SHA-256(0x00 || leaf).  Then it computes the new tiles and root, signs a
+   checkpoint and publishes tiles + checkpoint in one compare-and-swap.  A checkpoint is visible
+   only once everything it covers is committed; a lost race stores nothing and is retried.
+3. A failed check (IntegrityError) halts the ledger: it signs nothing more and refuses appends
+   until the process is restarted after repair; `health` reports it, so /readyz answers 503.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import Executor
@@ -20,18 +25,21 @@ from keys.ed25519 import verify_ed25519
 
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
 from .entry import Entry, Statement, utc_now
-from .errors import ConflictError, InvalidSignatureError, LedgerError, NotFoundError, UnknownKeyError
+from .errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, NotFoundError,
+                     UnknownKeyError)
 from .hashes import Hash
 from .health import Health
+from .integrity import TreeGrowth, opened_checkpoint, verified_tree
 from .keyring import apply_change, key_change, registered_public_key, signing_key
-from .merkle import prove_consistency, prove_inclusion, stored_hash_count, stored_hash_index
-from .merkle import stored_hashes_for_leaf, tree_hash
+from .merkle import prove_consistency, prove_inclusion, tree_hash
 from .note import Signer, Verifier
 from .policy import StateMap, StatementPolicy
 from .store import KeyRecord, KeyView, LedgerStore, SequencedBatch, SequenceHead
-from .tiles import CachingTileReader, SubtreeCache, TileHashReader, new_tiles, read_tile_data
+from .tiles import CachingTileReader, SubtreeCache, TileHashReader
 
 __all__ = ["Appended", "BatchIntegrator", "Ledger"]
+
+log = logging.getLogger("regledger.ledger")
 
 
 @dataclass(frozen=True)
@@ -47,20 +55,6 @@ def _verify_one(args: tuple[bytes, bytes, bytes]) -> bool:
     except InvalidSignatureError:
         return False
     return True
-
-
-class _Overlay:
-    """Stored hashes of a tree being extended: new ones in memory, older ones from tiles."""
-
-    def __init__(self, base: int, older: TileHashReader) -> None:
-        self.base = base
-        self.older = older
-        self.new: list[Hash] = []
-
-    def read_hashes(self, indexes: Sequence[int]) -> list[Hash]:
-        old = [i for i in indexes if i < self.base]
-        from_tiles = iter(self.older.read_hashes(old)) if old else iter(())
-        return [self.new[i - self.base] if i >= self.base else next(from_tiles) for i in indexes]
 
 
 class Ledger:
@@ -79,6 +73,25 @@ class Ledger:
         self._integrate_lock = threading.Lock()
         self._checkpointed: set[int] = set()
         self.health = Health()  # read by /readyz; see ledger.health
+        self.halted: IntegrityError | None = None  # set by halt(); cleared only by a restart
+        self.integration_refusals = 0  # integrations refused by the check before signing
+        self.audit_failures = 0  # discrepancies found by the background self-audit (ledger.selfaudit)
+
+    # -- integrity ----------------------------------------------------------------------
+
+    def halt(self, exc: IntegrityError) -> None:
+        """Sign nothing more and refuse appends until restarted after repair; /readyz answers 503."""
+        if self.halted is None:
+            self.halted = exc
+        if self.health.report("integrity", "error", str(exc)):
+            log.error("integrity: %s; signing stopped until restart after `regledger audit` and `regledger repair`",
+                      exc, extra={"event": "integrity", "path": exc.where})
+
+    def _refuse_if_halted(self) -> None:
+        h = self.halted
+        if h is not None:
+            raise IntegrityError(h.where, f"{h.what} (the ledger stopped signing and writing; restart it after "
+                                 "`regledger audit` and `regledger repair`)", level=h.level, tile=h.tile, index=h.index)
 
     # -- sequencing ---------------------------------------------------------------------
 
@@ -90,6 +103,7 @@ class Ledger:
         """Sequence statements in order, all or none; raises on the first one refused."""
         if not statements:
             return []
+        self._refuse_if_halted()
         verified = self._preverify(statements, executor)
 
         def build(head: SequenceHead, view: KeyView) -> SequencedBatch:
@@ -170,11 +184,16 @@ class Ledger:
     def integrate(self, max_entries: int | None = None) -> int:
         """Integrate sequenced entries into the tree and publish a checkpoint; returns its size."""
         with self._integrate_lock:
+            self._refuse_if_halted()
             for _ in range(20):
                 try:
                     return self._integrate_once(max_entries)
                 except ConflictError:
                     time.sleep(0.01)  # another process published; start again from its checkpoint
+                except IntegrityError as exc:
+                    self.integration_refusals += 1
+                    self.halt(exc)
+                    raise
             raise ConflictError("could not publish a checkpoint after 20 tries")
 
     def _integrate_once(self, max_entries: int | None) -> int:
@@ -184,16 +203,19 @@ class Ledger:
         new = sequenced if max_entries is None else min(sequenced, old + max_entries)
         if latest is not None and new == old:
             return old
-        overlay = _Overlay(stored_hash_count(old), TileHashReader(old, self.tiles, self.subtrees))
-        for i, lh in enumerate(self.store.read_leaf_hashes(old, new)):
-            n = old + i
-            assert stored_hash_index(0, n) == overlay.base + len(overlay.new)
-            overlay.new.extend(stored_hashes_for_leaf(n, lh, overlay))
-        tiles = {t: read_tile_data(t, overlay) for t in new_tiles(old, new)}
-        root = tree_hash(new, overlay)
-        note = sign_checkpoint(Checkpoint(self.origin, new, root), self.log_signer)
-        self.store.publish(old if latest else None, tiles, new, note)
+        growth = TreeGrowth(old, self._verified_base(latest))
+        growth.grow_to(self.store, new)
+        note = sign_checkpoint(Checkpoint(self.origin, new, growth.root()), self.log_signer)
+        self.store.publish(old if latest else None, growth.tiles(), new, note)
         return new
+
+    def _verified_base(self, latest: tuple[int, bytes] | None) -> TileHashReader:
+        """The stored tree the next checkpoint extends, once it reproduces the last signed root."""
+        if latest is None:
+            return TileHashReader(0, self.tiles, self.subtrees)
+        size, note = latest
+        cp = opened_checkpoint(size, note, origin=self.origin, verifier=self.verifier())
+        return verified_tree(self.store, size, cp.root)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -273,6 +295,8 @@ class BatchIntegrator:
         self.integrations = 0
 
     def run_once(self, pending_since: float | None) -> float | None:
+        if self.ledger.halted is not None:
+            return None  # nothing may be signed until a restart after repair (Ledger.halt)
         latest = self.ledger.store.latest_checkpoint()
         pending = self.ledger.store.head().size - (latest[0] if latest else 0)
         now = time.monotonic()

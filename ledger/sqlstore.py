@@ -14,12 +14,13 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, or_, tuple_
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, inspect, or_, tuple_
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine, insert, select, update
 
 from .entry import GENESIS_PREV
+from . import errors
 from .errors import ConflictError, LedgerError, NotFoundError, PushbackError
 from .hashes import Hash
 from .store import (KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState,
@@ -44,9 +45,13 @@ class TileRow(SQLModel, table=True):
 
 
 class CheckpointRow(SQLModel, table=True):
+    """Every signed checkpoint, chained by `prev_size` (the size it replaced as the latest; NULL for the
+    first), so `audit` notices a deleted one.  The chain is local bookkeeping: the notes are unchanged."""
+
     __tablename__ = "rl_checkpoints"
     size: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
     note: bytes = Field(sa_type=LargeBinary)
+    prev_size: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
 
 
 class HeadRow(SQLModel, table=True):
@@ -170,6 +175,22 @@ class SQLStore:
             self.create()
         else:  # added after the first release: a database made before it gets the table on open
             W.create(self.engine, checkfirst=True)
+        self._chain_checkpoints()
+
+    def _chain_checkpoints(self) -> None:
+        """A database made before checkpoints were chained gets `prev_size`, filled from the stored sizes."""
+        if not inspect(self.engine).has_table("rl_checkpoints"):
+            return
+        if any(c["name"] == "prev_size" for c in inspect(self.engine).get_columns("rl_checkpoints")):
+            return
+        try:
+            with self._write() as conn:
+                conn.exec_driver_sql("ALTER TABLE rl_checkpoints ADD COLUMN prev_size BIGINT")
+                conn.exec_driver_sql("UPDATE rl_checkpoints SET prev_size = (SELECT MAX(c.size) FROM "
+                                     "rl_checkpoints c WHERE c.size < rl_checkpoints.size)")
+        except DBAPIError:  # another process added it first
+            if not any(c["name"] == "prev_size" for c in inspect(self.engine).get_columns("rl_checkpoints")):
+                raise
 
     def create(self) -> None:
         """Create the tables and head rows if missing (idempotent)."""
@@ -326,19 +347,33 @@ class SQLStore:
                         raise ConflictError(f"{t.path()} changed during publish")
                 if inserts:
                     conn.execute(insert(T), inserts)
-                conn.execute(insert(C).values(size=size, note=note))
+                conn.execute(insert(C).values(size=size, note=note, prev_size=old_size))
                 res = conn.execute(update(H).where(H.c.id == _PUB, H.c.size == expected).values(size=size))
                 if res.rowcount != 1:
                     raise ConflictError("published size changed during publish")
         except IntegrityError as exc:
             raise ConflictError("a concurrent publish stored the same rows") from exc
 
+    def rewrite_derived(self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes],
+                        head_hash: bytes | None) -> None:
+        with self._write() as conn:
+            for (level, n), data in tiles.items():
+                conn.execute(T.delete().where(T.c.level == level, T.c.n == n))
+                if data is not None:
+                    conn.execute(insert(T).values(level=level, n=n, data=data))
+            for i, h in leaf_hashes.items():
+                conn.execute(update(E).where(E.c.idx == i).values(leaf_hash=h))
+            if head_hash is not None:
+                conn.execute(update(H).where(H.c.id == _SEQ).values(last_hash=head_hash))
+
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         with self.read_engine.connect() as conn:
             size = conn.execute(select(H.c.size).where(H.c.id == _PUB)).scalar_one_or_none()
             if size is None or size < 0:
                 return None
-            note = conn.execute(select(C.c.note).where(C.c.size == size)).scalar_one()
+            note = conn.execute(select(C.c.note).where(C.c.size == size)).scalar_one_or_none()
+        if note is None:
+            raise errors.IntegrityError(f"checkpoint {size}", "published as the latest, but not stored")
         return size, bytes(note)
 
     def checkpoint(self, size: int) -> bytes:
@@ -353,6 +388,11 @@ class SQLStore:
 
     def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]:
         yield from self._iter(select(C.c.size, C.c.note).order_by(C.c.size))
+
+    def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
+        with self.read_engine.connect() as conn:
+            return [(r.size, r.prev_size) for r in conn.execute(select(C.c.size, C.c.prev_size)
+                                                                .where(C.c.size > after).order_by(C.c.size))]
 
     def _iter(self, stmt: Any) -> Iterator[Any]:
         with self.read_engine.connect() as conn:
@@ -420,6 +460,10 @@ class SQLStore:
         for r in rows:
             latest.setdefault((r.origin, r.cosigner), (r.origin, r.size, r.cosigner, r.line))
         return list(latest.values())
+
+    def iter_cosignatures(self, origin: str) -> Iterator[tuple[int, str, str]]:
+        yield from self._iter(select(W.c.size, W.c.cosigner, W.c.line).where(W.c.origin == origin)
+                              .order_by(W.c.size, W.c.cosigner))
 
     def drop_all(self) -> None:
         """Remove every ledger table (tests only)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from .entry import GENESIS_PREV, Entry
-from .errors import ConflictError, NotFoundError
+from .errors import ConflictError, IntegrityError, NotFoundError
 from .hashes import Hash
 from .tiles import Tile
 
@@ -120,6 +120,13 @@ class LedgerStore(Protocol):
     def checkpoint(self, size: int) -> bytes: ...
     def iter_tiles(self) -> Iterator[tuple[int, int, bytes]]: ...
     def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]: ...
+    def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
+        """(size, the size it replaced as the latest; None for the first) for each stored checkpoint
+        larger than `after`, by size."""
+    def rewrite_derived(self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes],
+                        head_hash: bytes | None) -> None:
+        """Repair only (ledger.audit.repair): overwrite tiles (None deletes one), stored leaf hashes and the
+        head's last hash in one transaction, past the grow-only rule."""
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]: ...
     def find_states(self, query: StateQuery) -> list[SubjectState]: ...
     def iter_states(self) -> Iterator[SubjectState]: ...
@@ -131,6 +138,8 @@ class LedgerStore(Protocol):
         """(cosigner vkey, line) for one checkpoint."""
     def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
         """Per origin and cosigner, the row of the largest size."""
+    def iter_cosignatures(self, origin: str) -> Iterator[tuple[int, str, str]]:
+        """(size, cosigner vkey, line) of every cosignature on `origin`'s checkpoints, by size."""
     def close(self) -> None: ...
 
 
@@ -158,6 +167,7 @@ class MemoryStore:
         self.keys: dict[str, KeyRecord] = {}
         self.tiles: dict[tuple[int, int], bytes] = {}
         self.checkpoints: dict[int, bytes] = {}
+        self.previous: dict[int, int | None] = {}  # checkpoint size -> the size it replaced
         self.published: int | None = None
         self.states: dict[str, SubjectState] = {}
         self.cosigs: dict[tuple[str, int, str], str] = {}
@@ -226,11 +236,16 @@ class MemoryStore:
             for t, d in writes.items():
                 self.tiles[(t.level, t.n)] = d
             self.checkpoints[size] = note
+            self.previous[size] = old_size
             self.published = size
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         with self._lock:
-            return None if self.published is None else (self.published, self.checkpoints[self.published])
+            if self.published is None:
+                return None
+            if self.published not in self.checkpoints:
+                raise IntegrityError(f"checkpoint {self.published}", "published as the latest, but not stored")
+            return self.published, self.checkpoints[self.published]
 
     def checkpoint(self, size: int) -> bytes:
         with self._lock:
@@ -248,6 +263,22 @@ class MemoryStore:
         with self._lock:
             items = sorted(self.checkpoints.items())
         yield from items
+
+    def rewrite_derived(self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes],
+                        head_hash: bytes | None) -> None:
+        with self._lock:
+            for key, data in tiles.items():
+                if data is None:
+                    self.tiles.pop(key, None)
+                else:
+                    self.tiles[key] = data
+            for i, h in leaf_hashes.items():
+                self.entries[i] = (self.entries[i][0], h)
+            # the head is derived from the entries here: nothing else to rewrite
+
+    def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
+        with self._lock:
+            return sorted((size, self.previous.get(size)) for size in self.checkpoints if size > after)
 
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]:
         with self._lock:
@@ -291,6 +322,11 @@ class MemoryStore:
                 if (o, v) not in latest or latest[(o, v)][1] < n:
                     latest[(o, v)] = (o, n, v, line)
             return list(latest.values())
+
+    def iter_cosignatures(self, origin: str) -> Iterator[tuple[int, str, str]]:
+        with self._lock:
+            rows = sorted((n, v, line) for (o, n, v), line in self.cosigs.items() if o == origin)
+        yield from rows
 
     def close(self) -> None:
         pass

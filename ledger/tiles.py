@@ -29,6 +29,7 @@ __all__ = [
     "decode_entry_bundle",
     "encode_entry_bundle",
     "entry_bundle_path",
+    "full_tile_root",
     "hash_from_tile",
     "new_tiles",
     "parse_tile_path",
@@ -164,6 +165,13 @@ def _tile_hash(data: bytes) -> Hash:
         return Hash(data)
     half = len(data) // 2
     return node_hash(_tile_hash(data[:half]), _tile_hash(data[half:]))
+
+
+def full_tile_root(data: bytes) -> Hash:
+    """MTH of the 256 hashes of a full tile: the hash the tile one level up keeps for it."""
+    if len(data) != TILE_WIDTH * HASH_SIZE:
+        raise MalformedError(f"a full tile has {TILE_WIDTH * HASH_SIZE} bytes, not {len(data)}")
+    return _tile_hash(data)
 
 
 def hash_from_tile(tile: Tile, data: bytes, index: int) -> Hash:

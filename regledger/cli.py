@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ledger.audit import audit
-from ledger.errors import ForkError, LedgerError
+from ledger.errors import ForkError, IntegrityError, LedgerError
 
 from .home import Home, default_home
 from .progress import progress
@@ -61,11 +61,36 @@ def cmd_log_export(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     ledger = _home(args).open()
     report = audit(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
-                   progress=progress("entries"))
+                   progress=progress("entries"), pinned_cosigners=_pinned_cosigners(ledger))
     print(f"audit OK: {report.entries} entries (chain, leaf hashes, signatures), {report.tiles} tiles, "
-          f"{report.checkpoints} checkpoints, {report.keys} keys; published size {report.published_size}, "
-          f"root {base64.b64encode(report.root).decode()}")
+          f"{report.checkpoints} checkpoints (chained), {report.cosignatures} cosignatures, {report.keys} keys; "
+          f"published size {report.published_size}, root {base64.b64encode(report.root).decode()}")
     return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from ledger.audit import repair
+
+    ledger = _home(args).open()
+    damage, report = repair(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
+                            progress=progress("entries"))
+    rows = damage.rows()
+    print(f"rebuilt from the leaves: {', '.join(rows)}" if rows else "nothing to repair: every derived row checks")
+    print(f"audit OK: {report.entries} entries, {report.tiles} tiles, {report.checkpoints} checkpoints; "
+          f"published size {report.published_size}")
+    return 0
+
+
+def _pinned_cosigners(ledger) -> dict[str, bytes]:
+    """The parent platform's key, pinned by `sync set-parent`: it cosigns this log's checkpoints."""
+    from keys.vkey import parse_vkey
+    from sync.manage import parent
+
+    p = parent(ledger)
+    if p is None:
+        return {}
+    v = parse_vkey(p["vkey"])
+    return {v.name: v.public}
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -193,7 +218,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging()
     home = _home(args)
     ledger = home.open()
-    ledger.integrate()
+    try:
+        ledger.integrate()
+    except IntegrityError:
+        pass  # logged and reported by the ledger: serve reads, /readyz 503, writes refused (docs/api.md)
     worker = None
     if args.sync_interval > 0:
         from sync.cascade import Cascade
@@ -236,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("audit", parents=[common], help="re-verify every stored row")
     s.set_defaults(func=cmd_audit)
+
+    s = sub.add_parser("repair", parents=[common],
+                       help="rebuild tiles and stored leaf hashes from the leaves, if only they are damaged")
+    s.set_defaults(func=cmd_repair)
 
     s = sub.add_parser("serve", parents=[common], help="serve the HTTP API (OpenAPI docs at /docs)")
     s.add_argument("--host", default="127.0.0.1")

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import make_ledger
-from ledger.audit import AuditFailure, audit
+from ledger.audit import AuditFailure, audit, repair
 from ledger.keyring import register_key_statement
 from ledger.sqlstore import SQLStore
 from test_ledger import sample
@@ -87,3 +87,109 @@ def test_deleted_entry_is_found(filled):
         conn.execute(text("DELETE FROM rl_entries WHERE idx = 408"))
     with pytest.raises(AuditFailure, match="not all sequenced"):
         _run(filled)
+
+
+# -- the checkpoint chain and the latest checkpoint (issue 9, item 2) ---------------------------------
+
+
+@pytest.mark.parametrize("size, what", [
+    (102, "missing: checkpoint 402 was published after it"),  # a historical one
+    (409, "published as the latest, but not stored"),  # the latest: named, not a NoResultFound traceback
+])
+def test_deleted_checkpoint_is_found(filled, size, what):
+    with filled.store.engine.begin() as conn:
+        conn.execute(text(f"DELETE FROM rl_checkpoints WHERE size = {size}"))
+    with pytest.raises(AuditFailure, match=what) as err:
+        _run(filled)
+    assert err.value.where == f"checkpoint {size}"
+
+
+# -- repair: rebuild derived rows from the leaves, refuse when the leaves are damaged -----------------
+
+
+def _tiles(ledger):
+    return list(ledger.store.iter_tiles())
+
+
+@pytest.mark.parametrize("damage, rebuilt", [
+    (("rl_tiles", "data", "level = 0 AND n = 1", 96 * 32 + 5), ["tile 0/1"]),
+    (("rl_tiles", "data", "level = 1 AND n = 0", 0), ["tile 1/0"]),
+    (("rl_entries", "leaf_hash", "idx = 3", 5), ["entry 3 leaf hash"]),
+])
+def test_repair_rebuilds_derived_rows_from_the_leaves(filled, damage, rebuilt):
+    _flip(filled, *damage)
+    with pytest.raises(AuditFailure):
+        _run(filled)
+    found, report = repair(filled.store, origin=filled.origin, verifier=filled.verifier())
+    assert found.rows() == rebuilt and report.published_size == 409
+    _run(filled)
+    assert filled.integrate() == 409  # and the integrity check before signing passes again
+
+
+def test_repair_removes_a_stray_tile_and_restores_a_deleted_one(filled):
+    with filled.store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM rl_tiles WHERE level = 0 AND n = 0"))
+        conn.execute(text("INSERT INTO rl_tiles (level, n, data) VALUES (3, 0, :d)"), {"d": b"\x00" * 32})
+    found, _ = repair(filled.store, origin=filled.origin, verifier=filled.verifier())
+    assert found.rows() == ["tile 0/0", "tile 3/0 (delete)"]
+    _run(filled)
+
+
+@pytest.mark.parametrize("primary, where", [
+    (("rl_entries", "leaf", "idx = 150", 60), "entry 150"),
+    (("rl_checkpoints", "note", "size = 102", 25), "checkpoint 102"),
+])
+def test_repair_refuses_when_the_leaves_or_checkpoints_are_damaged(filled, primary, where):
+    _flip(filled, "rl_tiles", "data", "level = 0 AND n = 1", 0)  # derived damage as well
+    before = _tiles(filled)
+    _flip(filled, *primary)
+    with pytest.raises(AuditFailure) as err:
+        repair(filled.store, origin=filled.origin, verifier=filled.verifier())
+    assert err.value.where == where
+    assert _tiles(filled) == before  # nothing written
+
+
+# -- cosignature rows (issue 9, item 2) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def parent_cosigner():
+    from keys.ed25519 import Ed25519Signer
+    from ledger.cosignature import Cosigner
+
+    return Cosigner(Ed25519Signer.generate("parent.regledger.example/1"))
+
+
+def _cosign(ledger, size: int, cosigner) -> tuple[str, int, str, str]:
+    from ledger.cosignature import cosign
+
+    note = ledger.checkpoint_at(size).decode()
+    return ledger.origin, size, cosigner.vkey(), cosign(note[: note.index("\n\n") + 1], cosigner)
+
+
+def test_cosignatures_verify_under_the_pinned_key(filled, parent_cosigner):
+    filled.store.add_cosignatures([_cosign(filled, 102, parent_cosigner), _cosign(filled, 409, parent_cosigner)])
+    report = audit(filled.store, origin=filled.origin, verifier=filled.verifier(),
+                   pinned_cosigners={parent_cosigner.name: parent_cosigner.public})
+    assert report.cosignatures == 2
+
+
+def test_cosignature_row_that_does_not_verify_is_found(filled, parent_cosigner):
+    filled.store.add_cosignatures([_cosign(filled, 102, parent_cosigner)])
+    with filled.store.engine.begin() as conn:
+        conn.execute(text("UPDATE rl_cosignatures SET size = 402"))  # moved onto another checkpoint
+    with pytest.raises(AuditFailure, match="does not verify") as err:
+        _run(filled)
+    assert err.value.where == f"cosignature 402 by {parent_cosigner.name}"
+
+
+def test_cosignature_by_the_pinned_name_under_another_key_is_found(filled, parent_cosigner):
+    from keys.ed25519 import Ed25519Signer
+    from ledger.cosignature import Cosigner
+
+    impostor = Cosigner(Ed25519Signer.generate(parent_cosigner.name))
+    filled.store.add_cosignatures([_cosign(filled, 102, impostor)])
+    _run(filled)  # it verifies under the key its row names...
+    with pytest.raises(AuditFailure, match="not the pinned one"):  # ...which is not the parent's pinned key
+        audit(filled.store, origin=filled.origin, verifier=filled.verifier(),
+              pinned_cosigners={parent_cosigner.name: parent_cosigner.public})

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from datetime import date
+from typing import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 from ledger.entry import utc_now
 from ledger.sequencer import Ledger
@@ -36,9 +38,25 @@ def check_calendar(ledger: Ledger) -> int:
     return left
 
 
+class LedgerCounters:
+    """Exports the ledger's own counters (plain ints: ledger/ does not import prometheus)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily("regledger_audit_failures", "discrepancies the background self-audit found "
+                                  "(alert on > 0: the ledger stopped signing)", value=self.ledger.audit_failures)
+        yield CounterMetricFamily("regledger_integration_refusals", "integrations refused because the stored data "
+                                  "did not back the last checkpoint (alert on > 0)",
+                                  value=self.ledger.integration_refusals)
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, ledger: Ledger | None = None) -> None:
         self.registry = CollectorRegistry()
+        if ledger is not None:
+            self.registry.register(LedgerCounters(ledger))
         self.appends = Counter("regledger_appends", "statements sequenced through the API", registry=self.registry)
         self.integration_lag = Gauge("regledger_integration_lag_entries",
                                      "entries sequenced but not yet in a checkpoint", registry=self.registry)

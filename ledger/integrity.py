@@ -1,0 +1,151 @@
+"""Checks that the stored data backs what the log signed, cheap enough to run before every signature.
+
+Integration builds on two kinds of stored rows: the tiles of the last signed tree (only its right
+edge: the partial tile of each level) and the leaves sequenced since.  Before it signs,
+`verified_tree` recomputes the last checkpoint's root from those tiles (O(log n) reads) and
+`checked_leaf_hashes` recomputes SHA-256(0x00 || leaf) of every new leaf (O(new leaves)).  A
+mismatch raises IntegrityError naming the row: `raise_edge_damage` finds the damaged tile hash
+by recomputing each right-edge tile from the level below (the leaves for level 0), which only
+the failure path pays for.  The background self-audit (ledger.selfaudit) reuses the same pieces.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn, Sequence
+
+from .checkpoint import Checkpoint, open_checkpoint
+from .errors import IntegrityError, LedgerError, NotFoundError
+from .hashes import HASH_SIZE, Hash, leaf_hash
+from .merkle import HashReader, stored_hash_count, stored_hash_index, stored_hashes_for_leaf, tree_hash
+from .note import Verifier
+from .store import LedgerStore
+from .tiles import (TILE_WIDTH, CachingTileReader, Tile, TileHashReader, full_tile_root, new_tiles,
+                    read_tile_data, tiles_for_size)
+
+__all__ = ["TreeGrowth", "check_leaf_hash", "check_tile", "checked_leaf_hashes", "opened_checkpoint",
+           "raise_edge_damage", "tile_at", "verified_tree"]
+
+CHUNK = 2000  # entries read at a time
+
+
+class TreeGrowth:
+    """Stored hashes of a tree grown from `size` leaves: older ones read from its tiles, new ones in memory."""
+
+    def __init__(self, size: int, older: HashReader) -> None:
+        self.start = size
+        self.size = size
+        self.base = stored_hash_count(size)
+        self.older = older
+        self.new: list[Hash] = []
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[Hash]:
+        old = [i for i in indexes if i < self.base]
+        from_tiles = iter(self.older.read_hashes(old)) if old else iter(())
+        return [self.new[i - self.base] if i >= self.base else next(from_tiles) for i in indexes]
+
+    def push(self, leaf: Hash) -> None:
+        assert stored_hash_index(0, self.size) == self.base + len(self.new), "bad math in TreeGrowth.push"
+        self.new.extend(stored_hashes_for_leaf(self.size, leaf, self))
+        self.size += 1
+
+    def grow_to(self, store: LedgerStore, size: int) -> None:
+        """Push the stored entries up to `size`, each leaf hash recomputed and checked, a chunk at a time."""
+        for start in range(self.size, size, CHUNK):
+            for lh in checked_leaf_hashes(store, start, min(size, start + CHUNK)):
+                self.push(lh)
+
+    def root(self, size: int | None = None) -> Hash:
+        """MTH of the first `size` leaves (default: all), for any size from `start` on."""
+        return tree_hash(self.size if size is None else size, self)
+
+    def tiles(self) -> dict[Tile, bytes]:
+        """The tiles (all levels, full and partial) that growing from `start` to `size` writes."""
+        return {t: read_tile_data(t, self) for t in new_tiles(self.start, self.size)}
+
+
+def check_leaf_hash(index: int, leaf: bytes, stored: bytes) -> Hash:
+    """SHA-256(0x00 || leaf), after checking the stored leaf hash is that."""
+    lh = leaf_hash(leaf)
+    if lh != stored:
+        raise IntegrityError(f"entry {index}", f"stored leaf hash {bytes(stored).hex()} is not "
+                             f"SHA-256(0x00||leaf) {lh.hex()}", index=index)
+    return lh
+
+
+def checked_leaf_hashes(store: LedgerStore, start: int, end: int) -> list[Hash]:
+    """The leaf hashes of entries start..end-1, recomputed from the stored leaves and compared with the stored ones."""
+    try:
+        rows = store.read_entries(start, end)
+    except NotFoundError as exc:
+        raise IntegrityError(f"entries {start}..{end - 1}", f"sequenced but not stored: {exc}") from None
+    return [check_leaf_hash(i, leaf, stored) for i, (leaf, stored) in enumerate(rows, start)]
+
+
+def opened_checkpoint(size: int, note: bytes, *, origin: str, verifier: Verifier) -> Checkpoint:
+    """The stored checkpoint of `size`, once its signature, origin and size check."""
+    try:
+        cp, _ = open_checkpoint(note, origin, verifier)
+    except LedgerError as exc:
+        raise IntegrityError(f"checkpoint {size}", f"the stored note does not verify: {exc}") from None
+    if cp.size != size:
+        raise IntegrityError(f"checkpoint {size}", f"the stored note says size {cp.size}")
+    return cp
+
+
+def verified_tree(store: LedgerStore, size: int, root: Hash) -> TileHashReader:
+    """A HashReader over the stored tiles of the tree of `size`, once they reproduce the signed `root`.
+
+    The tiles are read fresh from the store (each once: the reader is new), not from a cache that
+    may predate a change; a mismatch raises IntegrityError naming the damaged tile hash.
+    """
+    reader = TileHashReader(size, CachingTileReader(store, 64))
+    try:
+        calculated = tree_hash(size, reader)
+    except NotFoundError:
+        calculated = None
+    if calculated != root:
+        raise_edge_damage(store, size, root)
+    return reader
+
+
+def raise_edge_damage(store: LedgerStore, size: int, root: Hash) -> NoReturn:
+    """Why the stored tiles of `size` do not hash to `root`: the first right-edge tile hash that
+    disagrees with the level below (the leaves, for level 0), else the checkpoint itself."""
+    for tile in (t for t in tiles_for_size(size) if not t.full):
+        try:
+            stored = store.read_tiles([tile])[0]
+        except NotFoundError:
+            raise IntegrityError(f"tile {tile.path()}", "missing", level=tile.level, tile=tile.n) from None
+        check_tile(tile, stored, b"".join(_tile_hashes_from_below(store, tile)))
+    raise IntegrityError(f"checkpoint {size}", f"its root {root.hex()} is not the root of the stored tree")
+
+
+def check_tile(tile: Tile, stored: bytes, expected: bytes, *, first: int = 0) -> None:
+    """The stored tile data holds the `expected` hashes from hash `first` on; else IntegrityError naming
+    the first that differs."""
+    at = first * HASH_SIZE
+    if stored[at : at + len(expected)] == expected:
+        return
+    for i in range(0, len(expected), HASH_SIZE):
+        got, want = stored[at + i : at + i + HASH_SIZE], expected[i : i + HASH_SIZE]
+        if got != want:
+            index = first + i // HASH_SIZE
+            raise IntegrityError(f"tile {tile.path()} hash {index}", f"stored {got.hex() or 'nothing'}, "
+                                 f"recomputed {want.hex()}", level=tile.level, tile=tile.n, index=index)
+
+
+def tile_at(level: int, n: int, size: int) -> Tile:
+    """Tile (level, n) as wide as it is in the tree of `size`."""
+    return Tile(level, n, min(TILE_WIDTH, (size >> (8 * level)) - n * TILE_WIDTH))
+
+
+def _tile_hashes_from_below(store: LedgerStore, tile: Tile) -> list[Hash]:
+    start = tile.n * TILE_WIDTH
+    if tile.level == 0:
+        return [leaf_hash(leaf) for leaf, _ in store.read_entries(start, start + tile.width)]
+    below = [Tile(tile.level - 1, start + i) for i in range(tile.width)]
+    try:
+        return [full_tile_root(data[: TILE_WIDTH * HASH_SIZE]) for data in store.read_tiles(below)]
+    except NotFoundError as exc:
+        raise IntegrityError(f"tile {tile.path()}", f"a tile below it is missing: {exc}",
+                             level=tile.level, tile=tile.n) from None

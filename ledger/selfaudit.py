@@ -1,0 +1,178 @@
+"""The running server's own audit: what the log signed, re-verified against what it stores.
+
+Each round (`SelfAudit.run_once`, every `interval` seconds in a thread while `regledger serve` runs):
+
+1. **The newest range.** Every checkpoint published since the last round is stored (the chain of
+   stored checkpoints has no gap), opens under the log key and says its size; the tree is grown from the last verified checkpoint (its root recomputed
+   from the stored tiles) with the leaf hashes recomputed from the stored leaves, and each new
+   checkpoint's root and the range's stored tiles must be what that growth gives.  The first
+   round starts from the latest checkpoint, recomputed from its tiles.
+2. **A steady random sample of older data**, against the latest signed checkpoint:
+   - `entries` entries: the leaf's hash is the stored one and the level-0 tile's, and an inclusion
+     proof built from the stored tiles leads to the signed root;
+   - `tiles` level-0 tiles: every hash is its leaf's, and walking up, each full tile hashes to the hash
+     the tile above keeps for it, up to the right edge that step 1 checked;
+   - `checkpoints` stored checkpoints: signature, size, and root recomputed from the stored tiles.
+
+A discrepancy counts in `ledger.audit_failures` and halts the ledger (`Ledger.halt`: nothing more
+is signed, appends are refused, /readyz answers 503).  The cost of a round is O(new leaves)
+hashing plus O(samples x log n) reads (docs/performance.md).  Cosignature rows and the state cache
+are left to `regledger audit`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+
+from .errors import IntegrityError, LedgerError, NotFoundError, VerificationError
+from .hashes import HASH_SIZE, Hash
+from .integrity import TreeGrowth, check_tile, checked_leaf_hashes, opened_checkpoint, tile_at, verified_tree
+from .merkle import prove_inclusion, tree_hash
+from .proof import verify_inclusion
+from .sequencer import Ledger
+from .tiles import TILE_WIDTH, CachingTileReader, Tile, TileHashReader, full_tile_root
+
+__all__ = ["SelfAudit"]
+
+log = logging.getLogger("regledger.selfaudit")
+
+
+class SelfAudit(threading.Thread):
+    """`start()` runs a round at once, then one every `interval` seconds until `stop()`."""
+
+    def __init__(self, ledger: Ledger, *, interval: float = 5.0, entries: int = 8, tiles: int = 1,
+                 checkpoints: int = 2, rng: random.Random | None = None) -> None:
+        super().__init__(name="regledger-selfaudit", daemon=True)
+        self.ledger = ledger
+        self.store = ledger.store
+        self.interval = interval
+        self.entries = entries
+        self.tiles = tiles
+        self.checkpoints = checkpoints
+        self.rng = rng or random.SystemRandom()
+        self.verified: tuple[int, Hash] | None = None  # the last checkpoint re-verified: (size, root)
+        self.sizes: list[int] = []  # stored checkpoint sizes, to sample from
+        self.rounds = 0
+        self._stopping = threading.Event()
+
+    def run_once(self) -> None:
+        """One round; a discrepancy halts the ledger (and ends the self-audit: nothing more is signed)."""
+        if self.ledger.halted is not None:
+            return
+        try:
+            self._round()
+        except IntegrityError as exc:
+            self.ledger.audit_failures += 1
+            self.ledger.halt(exc)
+        self.rounds += 1
+
+    def _round(self) -> None:
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            return
+        size, note = latest
+        cp = opened_checkpoint(size, note, origin=self.ledger.origin, verifier=self.ledger.verifier())
+        if self.verified is None:
+            self.sizes = [s for s, _ in self.store.checkpoint_chain()]
+            verified_tree(self.store, size, cp.root)
+        elif self.verified[0] < size:
+            self._verify_range(*self.verified, size)
+        self.verified = (size, cp.root)
+        if size:
+            reader = TileHashReader(size, CachingTileReader(self.store, 64))
+            for _ in range(self.entries):
+                self._sample_entry(self.rng.randrange(size), size, cp.root, reader)
+            for _ in range(self.tiles):
+                self._sample_tile(self.rng.randrange((size + TILE_WIDTH - 1) // TILE_WIDTH), size)
+        for _ in range(self.checkpoints if self.sizes else 0):
+            self._sample_checkpoint(self.rng.choice(self.sizes))
+
+    # -- 1. the newest range --------------------------------------------------------------------------
+
+    def _verify_range(self, old: int, old_root: Hash, new: int) -> None:
+        growth = TreeGrowth(old, verified_tree(self.store, old, old_root))
+        for size, prev in self.store.checkpoint_chain(after=old):
+            if size > new:
+                break
+            if prev != growth.size:
+                raise IntegrityError(f"checkpoint {prev}", f"missing: checkpoint {size} was published after it")
+            cp = opened_checkpoint(size, self._checkpoint(size), origin=self.ledger.origin,
+                                   verifier=self.ledger.verifier())
+            growth.grow_to(self.store, size)
+            if growth.root() != cp.root:
+                raise IntegrityError(f"checkpoint {size}", f"its root {cp.root.hex()} is not the root of the stored "
+                                     f"leaves {growth.root().hex()}")
+            self.sizes.append(size)
+        expected = growth.tiles()
+        for tile, data in zip(expected, self._tiles(list(expected))):
+            check_tile(tile, data, expected[tile])
+
+    # -- 2. samples of older data ---------------------------------------------------------------------
+
+    def _sample_entry(self, index: int, size: int, root: Hash, reader: TileHashReader) -> None:
+        lh = checked_leaf_hashes(self.store, index, index + 1)[0]
+        tile = tile_at(0, index // TILE_WIDTH, size)
+        check_tile(tile, self._tiles([tile])[0], lh, first=index % TILE_WIDTH)
+        try:
+            verify_inclusion(index, size, lh, prove_inclusion(size, index, reader), root)
+        except (VerificationError, NotFoundError) as exc:
+            raise IntegrityError(f"entry {index}", f"the stored tiles do not prove it in checkpoint {size} "
+                                 f"({exc}); `regledger audit` names the tile", index=index) from None
+
+    def _sample_tile(self, n: int, size: int) -> None:
+        """Level-0 tile n against its leaves, then up through the full tiles to the right edge."""
+        tile = tile_at(0, n, size)
+        data = self._tiles([tile])[0][: tile.width * HASH_SIZE]
+        start = n * TILE_WIDTH
+        check_tile(tile, data, b"".join(checked_leaf_hashes(self.store, start, start + tile.width)))
+        while tile.full:
+            up = tile_at(tile.level + 1, tile.n // TILE_WIDTH, size)
+            up_data = self._tiles([up])[0][: up.width * HASH_SIZE]
+            check_tile(up, up_data, full_tile_root(data), first=tile.n % TILE_WIDTH)
+            tile, data = up, up_data
+
+    def _sample_checkpoint(self, size: int) -> None:
+        cp = opened_checkpoint(size, self._checkpoint(size), origin=self.ledger.origin,
+                               verifier=self.ledger.verifier())
+        reader = TileHashReader(size, CachingTileReader(self.store, 64))
+        try:
+            root = tree_hash(size, reader)
+        except NotFoundError as exc:
+            raise IntegrityError(f"checkpoint {size}", f"the stored tiles do not cover it: {exc}") from None
+        if root != cp.root:
+            raise IntegrityError(f"checkpoint {size}", f"its root {cp.root.hex()} is not the root of the stored "
+                                 f"tiles {root.hex()}; `regledger audit` names the tile")
+
+    # -- reads: a row that should be there and is not is damage too ----------------------------------
+
+    def _checkpoint(self, size: int) -> bytes:
+        try:
+            return self.store.checkpoint(size)
+        except NotFoundError:
+            raise IntegrityError(f"checkpoint {size}", "deleted: it was stored before") from None
+
+    def _tiles(self, tiles: list[Tile]) -> list[bytes]:
+        try:
+            return self.store.read_tiles(tiles)
+        except NotFoundError as exc:
+            raise IntegrityError("tiles", f"missing: {exc}") from None
+
+    # -- the thread -----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        while True:  # the first round at once: it checks the tree the server starts from
+            try:
+                self.run_once()
+            except LedgerError as exc:  # the database is busy or away: try again next round
+                log.warning("self-audit round skipped: %s", exc, extra={"event": "selfaudit"})
+            except Exception:  # keep serving; the next round tries again
+                log.exception("self-audit round failed", extra={"event": "selfaudit"})
+            if self._stopping.wait(self.interval):
+                return
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join()

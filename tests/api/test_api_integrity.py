@@ -1,0 +1,177 @@
+"""Issue 9 over HTTP: a server whose stored data does not back its checkpoints stops signing and says so.
+
+- the issue's reproduction, end to end with the real CLI: a demo home (size 353) with one bit of the
+  last hash of level-0 tile 1 flipped; `regledger serve` answers /readyz 503 naming the tile, refuses
+  writes with a 503 problem, still serves the signed checkpoint, counts the refusal in /metrics and
+  logs the place; `regledger audit` names the row, `regledger repair` rebuilds it, and the next
+  server is ready and signs 354, consistent with 353;
+- the background self-audit of a running server notices a checkpoint whose signature was broken
+  and an entry that was edited while it serves (item 2).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api import Settings, create_app
+from keys.ed25519 import Ed25519Signer
+from ledger.checkpoint import open_checkpoint
+from ledger.entry import sign_statement, utc_now
+from ledger.keyring import register_key_statement
+from ledger.proof import verify_consistency
+from regledger.home import Home
+
+pytest_plugins = ["apitest_fixtures"]
+
+
+def fixtures():
+    """tests/api/apitest_fixtures.py, imported once pytest has loaded it as a plugin (so it is assert-rewritten)."""
+    import apitest_fixtures
+
+    return apitest_fixtures
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    fx = fixtures()
+    return subprocess.run([sys.executable, "-m", "regledger.cli", *args], cwd=fx.REPO, env=fx.child_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+def flip_tile_bit(home: Path, level: int, n: int, offset: int) -> None:
+    with sqlite3.connect(home / "ledger.sqlite") as db:
+        (data,) = db.execute("SELECT data FROM rl_tiles WHERE level = ? AND n = ?", (level, n)).fetchone()
+        data = bytearray(data)
+        data[offset] ^= 0x01
+        db.execute("UPDATE rl_tiles SET data = ? WHERE level = ? AND n = ?", (bytes(data), level, n))
+
+
+def new_key_statement(home: Home) -> bytes:
+    admin = home.admin()
+    st = register_key_statement(admin, Ed25519Signer.generate(f"clerk-{secrets.token_hex(4)}"), "registrant",
+                                {"institution": "91520000MA6DKX1R4Q"}, time=utc_now())
+    st = sign_statement(admin, kind=st.kind, subject=st.subject, payload=st.payload, time=st.time,
+                        extra={"nonce": secrets.token_hex(16)})
+    return json.dumps(st.to_json(), ensure_ascii=False).encode()
+
+
+class Serving:
+    def __init__(self, home: Path) -> None:
+        fx = fixtures()
+        self.port = fx.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = home.parent / f"serve-{self.port}.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(home),
+                                          "--port", str(self.port), "--sync-interval", "0"], cwd=fx.REPO,
+                                         env=fx.child_env(), stdout=out, stderr=subprocess.STDOUT)
+        fx.wait_until_healthy(self.url, self.proc, self.log)
+        self.client = httpx.Client(base_url=self.url, timeout=30, trust_env=False)
+
+    def stop(self) -> str:
+        self.client.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        return self.log.read_text(errors="replace")
+
+
+def wait_for(predicate, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+
+
+def test_the_issue_reproduction_end_to_end(tmp_path):
+    path = tmp_path / "home"
+    assert cli("demo", "--home", str(path)).returncode == 0
+    home = Home(path)
+    vkey = cli("log", "key", "--home", str(path)).stdout.strip().splitlines()[-1]
+    flip_tile_bit(path, 0, 1, 96 * 32 + 7)  # the last hash of the stored level-0 tile n=1
+
+    srv = Serving(path)
+    try:
+        wait_for(lambda: srv.client.get("/readyz").status_code == 503)
+        ready = srv.client.get("/readyz").text
+        assert "error: integrity: tile tile/0/001.p/97 hash 96" in ready, ready
+        r = srv.client.post("/v1/statements", content=new_key_statement(home),
+                            headers={"content-type": "application/json"})
+        assert r.status_code == 503 and r.headers["content-type"].startswith(PROBLEM_JSON), r.text
+        assert "tile/0/001.p/97 hash 96" in r.json()["detail"] and "Retry-After" not in r.headers
+        assert srv.client.get("/log/checkpoint").text.splitlines()[1] == "353"  # reads are still served
+        metrics = srv.client.get("/metrics").text
+        assert "regledger_audit_failures_total 1.0" in metrics
+    finally:
+        log = srv.stop()
+    assert '"event": "integrity"' in log and '"path": "tile tile/0/001.p/97 hash 96"' in log, log[-3000:]
+    assert "Traceback" not in log
+
+    audited = cli("audit", "--home", str(path))
+    assert audited.returncode == 1 and "tile tile/0/001.p/97 hash 96" in audited.stderr, audited.stderr
+    repaired = cli("repair", "--home", str(path))
+    assert repaired.returncode == 0 and "rebuilt from the leaves: tile 0/1" in repaired.stdout, repaired.stderr
+    assert cli("audit", "--home", str(path)).returncode == 0
+
+    srv = Serving(path)
+    try:
+        assert srv.client.get("/readyz").status_code == 200
+        r = srv.client.post("/v1/statements", content=new_key_statement(home),
+                            headers={"content-type": "application/json"})
+        assert r.status_code == 201, r.text
+        wait_for(lambda: srv.client.get("/log/checkpoint").text.splitlines()[1] == "354")
+        from keys.vkey import parse_vkey
+
+        verifier = parse_vkey(vkey)
+        new, _ = open_checkpoint(srv.client.get("/log/checkpoint").content, verifier.name, verifier)
+        old, _ = open_checkpoint(srv.client.get("/v1/checkpoint", params={"size": 353}).json()["note"].encode(),
+                                 verifier.name, verifier)
+        proof = srv.client.get("/v1/proofs/consistency", params={"first": 353, "second": 354}).json()["hashes"]
+        verify_consistency(353, 354, old.root, new.root, [base64.b64decode(h) for h in proof])
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def running(tmp_path):
+    """A demo home served in-process, the self-audit every 20 ms, and a client that accepts 503s."""
+    path = tmp_path / "home"
+    assert cli("demo", "--home", str(path)).returncode == 0
+    ledger = Home(path).open()
+    srv = fixtures().InProcessServer(create_app(ledger, Settings(self_audit_interval=0.02))).start()
+    client = httpx.Client(base_url=srv.url, timeout=30, trust_env=False)
+    yield path, ledger, client
+    client.close()
+    srv.stop()
+    ledger.store.close()
+
+
+@pytest.mark.parametrize("table, column, where, offset", [
+    ("rl_checkpoints", "note", "size = 1", -9),   # a historical checkpoint whose signature is broken
+    ("rl_entries", "leaf", "idx = 200", 50),      # an edited entry (what its entry bundle serves)
+])
+def test_the_running_server_notices_tampering(running, table, column, where, offset):
+    path, ledger, client = running
+    assert client.get("/readyz").status_code == 200
+    with sqlite3.connect(path / "ledger.sqlite") as db:
+        (value,) = db.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchone()
+        value = bytearray(value)
+        value[offset] ^= 0x01
+        db.execute(f"UPDATE {table} SET {column} = ? WHERE {where}", (bytes(value),))
+    wait_for(lambda: client.get("/readyz").status_code == 503, timeout=60)
+    assert "error: integrity:" in client.get("/readyz").text
+    assert "regledger_audit_failures_total 1.0" in client.get("/metrics").text
+    r = client.post("/v1/statements", content=new_key_statement(Home(path)),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 503 and r.json()["title"] == "Stored data failed its integrity check"
