@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import sqlite3
 import subprocess
@@ -60,10 +59,10 @@ def flip_tile_bit(home: Path, level: int, n: int, offset: int) -> None:
 def new_key_statement(home: Home) -> bytes:
     admin = home.admin()
     st = register_key_statement(admin, Ed25519Signer.generate(f"clerk-{secrets.token_hex(4)}"), "registrant",
-                                {"institution": "91520000MA6DKX1R4Q"}, time=utc_now())
+                                {"institution": "91520000MA6DKQ1U1C"}, time=utc_now())
     st = sign_statement(admin, kind=st.kind, subject=st.subject, payload=st.payload, time=st.time,
                         extra={"nonce": secrets.token_hex(16)})
-    return json.dumps(st.to_json(), ensure_ascii=False).encode()
+    return st.canonical
 
 
 class Serving:
