@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import (ConflictError, InvalidSignatureError, LedgerError, MalformedError, NotFoundError,
-                           PushbackError, UnknownKeyError, VerificationError)
+                           PushbackError, StorageUnavailableError, UnknownKeyError, VerificationError)
+from ledger.policy import ReplayError
 
 __all__ = ["PROBLEM_RESPONSES", "BodyLimit", "Problem", "ProblemDocument", "install_problem_handlers",
            "problem_response"]
@@ -30,6 +31,7 @@ class ProblemDocument(BaseModel):
     detail: str
     field: str | None = None
     instance: str | None = None
+    index: int | None = None  # 409 for a reused nonce: the entry that used it
 
 
 def _problem_content() -> dict[str, Any]:
@@ -40,7 +42,8 @@ def _problem_content() -> dict[str, Any]:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": desc, "model": ProblemDocument, "content": _problem_content()}
     for code, desc in ((400, "bad request"), (404, "not found"), (409, "conflict"), (413, "body too large"),
-                       (422, "invalid input"), (429, "rate limit"), (503, "busy"))
+                       (422, "invalid input"), (429, "rate limit"),
+                       (503, "busy, or the database is unavailable (with Retry-After)"))
 }
 
 
@@ -91,12 +94,15 @@ class Problem(Exception):
 
 
 def problem_response(status: int, title: str, detail: str, *, field: str | None = None,
-                     headers: dict[str, str] | None = None, instance: str | None = None) -> JSONResponse:
+                     headers: dict[str, str] | None = None, instance: str | None = None,
+                     members: dict[str, Any] | None = None) -> JSONResponse:
+    """`members`: RFC 9457 extension members (e.g. `index`)."""
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if field is not None:
         body["field"] = field
     if instance:
         body["instance"] = instance
+    body.update(members or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -121,6 +127,8 @@ def _ledger_status(exc: LedgerError) -> tuple[int, str]:
         return 404, "Not found"
     if isinstance(exc, ConflictError):
         return 409, "Conflict"
+    if isinstance(exc, StorageUnavailableError):
+        return 503, "Storage unavailable"
     if isinstance(exc, PushbackError):
         return 503, "Busy"
     return 400, "Refused"
@@ -135,13 +143,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
         status, title = _ledger_status(exc)
-        headers = {"Retry-After": "1"} if status == 503 else None
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, PushbackError) else None
+        if isinstance(exc, StorageUnavailableError):
+            log.error("storage unavailable on %s %s", request.method, request.url.path, exc_info=exc,
+                      extra={"event": "storage", "status": 503, "path": request.url.path})
+        members = {"index": exc.index} if isinstance(exc, ReplayError) else None
         field = getattr(exc, "field", None) or None
         detail = getattr(exc, "message", None) or str(exc)
         if field and detail.startswith(f"{field}: "):
             detail = detail[len(field) + 2:]
         return problem_response(status, title, str(exc) if not getattr(exc, "message", None) else detail,
-                                field=field, headers=headers, instance=request.url.path)
+                                field=field, headers=headers, instance=request.url.path, members=members)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

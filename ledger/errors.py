@@ -9,7 +9,8 @@
     │   └── InconsistencyError    two tree heads that cannot both be honest (has both)
     ├── NotFoundError             asked for an index, size or tile that does not exist
     ├── ConflictError             a compare-and-swap lost a race; retry on fresh state
-    ├── PushbackError             the ledger is busy; retry later
+    ├── PushbackError             the ledger is busy; retry later (has .retry_after seconds)
+    │   └── StorageUnavailableError  the database is unreachable, full or read-only
     └── SyncError                 a peer in the cascade is unreachable or answered badly (has .origin)
         └── ForkError             a child showed two checkpoints that are not consistent (has both)
 
@@ -29,6 +30,7 @@ __all__ = [
     "NotFoundError",
     "PushbackError",
     "RootMismatchError",
+    "StorageUnavailableError",
     "SyncError",
     "UnknownKeyError",
     "VerificationError",
@@ -93,7 +95,19 @@ class ConflictError(LedgerError):
 
 
 class PushbackError(LedgerError):
-    """The ledger cannot take more work now; the caller should retry later."""
+    """The ledger cannot take more work now; the caller should retry after `retry_after` seconds."""
+
+    retry_after = 1
+
+
+class StorageUnavailableError(PushbackError):
+    """The database cannot be used now (unreachable, disk full, read-only); nothing was written.
+
+    The database's own error is the `__cause__` (for the logs); the message says nothing about
+    where the database is, since it may reach a client.
+    """
+
+    retry_after = 5
 
 
 class SyncError(LedgerError):

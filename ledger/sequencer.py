@@ -96,13 +96,15 @@ class Ledger:
             return self._build(head, view, statements, verified)
 
         batch = self.store.sequence(build)
-        out = []
-        for e in batch.entries:
-            note = None
-            if receipts:
-                note = sign_receipt(Receipt(self.origin, e.index, e.leaf_hash, e.time), self.log_signer)
-            out.append(Appended(e, note))
-        return out
+        return [Appended(e, self._receipt(e) if receipts else None) for e in batch.entries]
+
+    def appended(self, index: int) -> Appended:
+        """Entry `index` as `append` answered it: Ed25519 is deterministic, so the receipt has the same bytes."""
+        e = self.entry(index)
+        return Appended(e, self._receipt(e))
+
+    def _receipt(self, e: Entry) -> bytes:
+        return sign_receipt(Receipt(self.origin, e.index, e.leaf_hash, e.time), self.log_signer)
 
     def _preverify(self, statements: Sequence[Statement], executor: Executor | None) -> list[bytes | None]:
         """Check signatures before taking the lock; returns the public key each one verified with."""

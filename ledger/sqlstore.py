@@ -16,11 +16,11 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, or_, tuple_
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, InternalError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine, insert, select, update
 
 from .entry import GENESIS_PREV
-from .errors import ConflictError, LedgerError, NotFoundError, PushbackError
+from .errors import ConflictError, LedgerError, NotFoundError, PushbackError, StorageUnavailableError
 from .hashes import Hash
 from .store import (KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState,
                     check_tile_growth)
@@ -111,6 +111,30 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _storage_error(exc: DBAPIError) -> PushbackError | None:
+    """What a database error means for the caller: busy (retry soon), unavailable, or None (a bug: re-raise)."""
+    text = str(exc.orig)
+    if isinstance(exc, OperationalError) and ("locked" in text or "busy" in text):
+        return PushbackError("the database is busy; retry")
+    read_only = getattr(exc.orig, "sqlstate", None) == "25006"  # PostgreSQL: read-only transaction
+    if isinstance(exc, (OperationalError, InterfaceError)) or read_only:
+        return StorageUnavailableError("the database cannot be used now (unreachable, full or read-only); "
+                                       "nothing was written; retry later")
+    return None
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Database errors become ledger errors here, once, with the original as the cause."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, InternalError) as exc:
+        mapped = _storage_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
 def _state_row(st: SubjectState) -> dict[str, Any]:
     return {"subject": st.subject, "kind": st.kind, "status": st.status, "code": st.code, "region": st.region,
             "institution": st.institution, "name": st.name, "updated_at": st.updated_at,
@@ -169,7 +193,8 @@ class SQLStore:
         if create:
             self.create()
         else:  # added after the first release: a database made before it gets the table on open
-            W.create(self.engine, checkfirst=True)
+            with _translated():
+                W.create(self.read_engine, checkfirst=True)
 
     def create(self) -> None:
         """Create the tables and head rows if missing (idempotent)."""
@@ -183,14 +208,13 @@ class SQLStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._writer_turn():
-            try:
-                with self.engine.begin() as conn:
-                    yield conn
-            except OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise PushbackError("the database is busy; retry") from exc
-                raise
+        with self._writer_turn(), _translated(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with _translated(), self.read_engine.connect() as conn:
+            yield conn
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
@@ -243,24 +267,24 @@ class SQLStore:
             return batch
 
     def head(self) -> SequenceHead:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(H.c.size, H.c.last_hash).where(H.c.id == _SEQ)).one_or_none()
         if row is None:
             raise LedgerError("the database has no ledger; run `regledger init` first")
         return SequenceHead(row.size, Hash(bytes(row.last_hash)))
 
     def get_keys(self, key_ids: Iterable[str]) -> dict[str, KeyRecord]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             return _ConnKeys(conn).get_keys(key_ids)
 
     def all_keys(self) -> list[KeyRecord]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             return [_key_record(r) for r in conn.execute(select(K).order_by(K.c.registered_at)).all()]
 
     def read_entries(self, start: int, end: int) -> list[tuple[bytes, bytes]]:
         if start == end:
             return []
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(E.c.idx, E.c.leaf, E.c.leaf_hash)
                                 .where(E.c.idx >= start, E.c.idx < end).order_by(E.c.idx)).all()
         if len(rows) != end - start:
@@ -270,7 +294,7 @@ class SQLStore:
     def read_leaf_hashes(self, start: int, end: int) -> list[Hash]:
         if start == end:
             return []
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(E.c.leaf_hash).where(E.c.idx >= start, E.c.idx < end)
                                 .order_by(E.c.idx)).all()
         if len(rows) != end - start:
@@ -278,7 +302,7 @@ class SQLStore:
         return [Hash(bytes(r.leaf_hash)) for r in rows]
 
     def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(select(E.c.idx).where(E.c.leaf_hash == leaf_hash).order_by(E.c.idx)
                                 .limit(1)).scalar_one_or_none()
 
@@ -286,7 +310,7 @@ class SQLStore:
         if not tiles:
             return []
         found: dict[tuple[int, int], bytes] = {}
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             for key in sorted({(t.level, t.n) for t in tiles}):
                 data = conn.execute(_TILE_BY_KEY, {"level": key[0], "n": key[1]}).scalar_one_or_none()
                 if data is not None:
@@ -334,7 +358,7 @@ class SQLStore:
             raise ConflictError("a concurrent publish stored the same rows") from exc
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             size = conn.execute(select(H.c.size).where(H.c.id == _PUB)).scalar_one_or_none()
             if size is None or size < 0:
                 return None
@@ -342,7 +366,7 @@ class SQLStore:
         return size, bytes(note)
 
     def checkpoint(self, size: int) -> bytes:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             note = conn.execute(select(C.c.note).where(C.c.size == size)).scalar_one_or_none()
         if note is None:
             raise NotFoundError(f"no checkpoint of size {size}")
@@ -355,12 +379,12 @@ class SQLStore:
         yield from self._iter(select(C.c.size, C.c.note).order_by(C.c.size))
 
     def _iter(self, stmt: Any) -> Iterator[Any]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             for row in conn.execution_options(yield_per=1000).execute(stmt):
                 yield tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
 
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             return _ConnKeys(conn).get_states(subjects)
 
     def find_states(self, query: StateQuery) -> list[SubjectState]:
@@ -376,12 +400,12 @@ class SQLStore:
         if query.text:
             stmt = stmt.where(or_(S.c.name.contains(query.text, autoescape=True),
                                   S.c.code.contains(query.text, autoescape=True)))
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(stmt.order_by(S.c.subject).limit(query.limit)).all()
         return [_subject_state(r) for r in rows]
 
     def iter_states(self) -> Iterator[SubjectState]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             for row in conn.execution_options(yield_per=1000).execute(select(S).order_by(S.c.subject)):
                 yield _subject_state(row)
 
@@ -407,13 +431,13 @@ class SQLStore:
         return len(fresh)
 
     def cosignatures(self, origin: str, size: int) -> list[tuple[str, str]]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(W.c.cosigner, W.c.line).where(W.c.origin == origin, W.c.size == size)
                                 .order_by(W.c.cosigner)).all()
         return [(r.cosigner, r.line) for r in rows]
 
     def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(W.c.origin, W.c.size, W.c.cosigner, W.c.line)
                                 .order_by(W.c.origin, W.c.cosigner, W.c.size.desc())).all()
         latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
