@@ -1,0 +1,98 @@
+"""Robustness over real server processes: a client always learns what became of its write, and
+failures are 4xx/503 with the keep-alive connection surviving."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from keys.ed25519 import Ed25519Signer
+from keys.vkey import parse_vkey
+from ledger.checkpoint import open_receipt
+from ledger.entry import Statement, sign_statement
+from ledger.hashes import leaf_hash
+from ledger.keyring import register_key_statement
+from regledger.demo_registry import GZ_HOLDER
+from regledger.home import Home
+
+pytest_plugins = ["apitest_fixtures"]
+
+ORIGIN = "api-robust.regledger.example/1"
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def fresh_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
+    home = Home(tmp_path_factory.mktemp("robust") / "home")
+    home.init(ORIGIN, say=lambda _: None).store.close()
+    return home
+
+
+def key_register(home: Home, name: str, **extra: Any) -> Statement:
+    """An administrator's key.register statement for a new registrant key, with a fresh nonce."""
+    admin = home.admin()
+    key = Ed25519Signer.generate(f"{name}@{ORIGIN}")
+    st = register_key_statement(admin, key, "registrant", {"institution": GZ_HOLDER.uscc})
+    return sign_statement(admin, kind=st.kind, subject=st.subject, payload=st.payload,
+                          extra={"nonce": os.urandom(16).hex(), **extra})
+
+
+def post(url: str, body: bytes) -> httpx.Response:
+    return httpx.post(f"{url}/v1/statements", content=body, headers=JSON, trust_env=False, timeout=30)
+
+
+def wait_for_entry(url: str, index: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{url}/v1/entries/{index}", trust_env=False).status_code != 200:
+        assert time.monotonic() < deadline, f"entry {index} was never sequenced"
+        time.sleep(0.05)
+
+
+def test_a_write_whose_answer_was_lost_is_answered_on_retry(fresh_home: Home, serve_home):
+    """Stored, then the answer is lost (the client hangs up unread): the retry gets the entry's index and a
+    receipt the log signed for it, and nothing is stored twice."""
+    srv = serve_home(fresh_home.path)
+    vkey = parse_vkey(httpx.get(f"{srv.url}/log/key", trust_env=False).text.strip())
+    st = key_register(fresh_home, "lost-answer")
+    body = json.dumps(st.to_json()).encode()
+    index = httpx.get(f"{srv.url}/v1/checkpoint", trust_env=False).json()["size"]
+    port = int(srv.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"POST /v1/statements HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                  b"content-length: %d\r\n\r\n%s" % (len(body), body))
+        wait_for_entry(srv.url, index)
+    retry = post(srv.url, body)
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["index"] == index
+    receipt = open_receipt(retry.json()["receipt"].encode(), vkey)
+    assert (receipt.index, receipt.origin) == (index, ORIGIN)
+    stored = base64.b64decode(httpx.get(f"{srv.url}/v1/entries/{index}", trust_env=False).json()["leaf"])
+    assert receipt.leaf_hash == leaf_hash(stored) == base64.b64decode(retry.json()["leaf_hash"])
+    assert httpx.get(f"{srv.url}/v1/entries/{index + 1}", trust_env=False).status_code == 404
+
+
+def test_after_kill_9_the_retry_gets_the_first_answer_byte_for_byte(fresh_home: Home, serve_home):
+    srv = serve_home(fresh_home.path)
+    st = key_register(fresh_home, "killed-server")
+    first = post(srv.url, json.dumps(st.to_json()).encode())
+    assert first.status_code == 201, first.text
+    os.kill(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=15)
+    srv = serve_home(fresh_home.path)
+    again = post(srv.url, json.dumps(st.to_json(), indent=1).encode())
+    assert again.status_code == 200, again.text
+    for member in ("index", "leaf_hash", "time", "receipt"):
+        assert again.json()[member] == first.json()[member], member
+    # a different statement reusing that nonce is refused, naming the entry that used it
+    other = key_register(fresh_home, "other", nonce=st.extra["nonce"])
+    r = post(srv.url, json.dumps(other.to_json()).encode())
+    assert r.status_code == 409, r.text
+    assert r.json()["index"] == first.json()["index"]
