@@ -4,6 +4,7 @@ failures are 4xx/503 with the keep-alive connection surviving."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import signal
@@ -96,3 +97,39 @@ def test_after_kill_9_the_retry_gets_the_first_answer_byte_for_byte(fresh_home: 
     r = post(srv.url, json.dumps(other.to_json()).encode())
     assert r.status_code == 409, r.text
     assert r.json()["index"] == first.json()["index"]
+
+
+def same_connection(url: str, requests: list[tuple[str, str, bytes | None]]) -> list[tuple[int, dict, bytes]]:
+    """Send each (method, path, body) in turn on ONE keep-alive connection; fails if the server drops it."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    out = []
+    try:
+        for method, path, body in requests:
+            conn.request(method, path, body=body, headers=JSON if body is not None else {})
+            r = conn.getresponse()
+            out.append((r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()))
+            assert not r.will_close, f"{method} {path} closed the connection ({r.status})"
+    finally:
+        conn.close()
+    return out
+
+
+@pytest.mark.parametrize("raw, field", [
+    (b'{"kind": ' + b"9" * 5000 + b"}", "/kind"),
+    (b'{"kind": "registration.apply", "payload": {"n": [1, -' + b"9" * 4400 + b"]}}", "/payload/n/1"),
+    (b'{"payload": {"n": 9007199254740992}}', "/payload/n"),
+    (b"-" + b"1" * 4301, ""),
+])
+def test_integers_beyond_i_json_are_422_with_the_field_and_the_connection_survives(server, raw, field):
+    (status, headers, body), (after, _, _) = same_connection(
+        server.url, [("POST", "/v1/statements", raw), ("GET", "/healthz", None)])
+    assert status == 422 and headers["content-type"].startswith("application/problem+json"), body
+    assert json.loads(body).get("field", "") == field
+    assert after == 200
+
+
+def test_the_largest_i_json_integer_still_parses():
+    from ledger.entry import parse_json
+
+    assert parse_json(b'{"n": [9007199254740991, -9007199254740991]}') == {"n": [2**53 - 1, -(2**53 - 1)]}
