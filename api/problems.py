@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ledger.errors import (ConflictError, InvalidSignatureError, LedgerError, MalformedError, NotFoundError,
                            PushbackError, StorageUnavailableError, UnknownKeyError, VerificationError)
@@ -162,6 +163,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         # drop the location (body/query/path): the pointer names the field, as in every other problem
         pointer = "/" + "/".join(loc[1:]) if len(loc) > 1 else ""
         return problem_response(422, "Invalid input", str(err.get("msg")), field=pointer,
+                                instance=request.url.path)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # the client's own doing, not the server's: no error, and the answer goes nowhere
+        log.info("client disconnected during the request", extra={"event": "disconnect", "path": request.url.path})
+        return problem_response(400, "Client disconnected", "the connection closed before the whole body arrived",
                                 instance=request.url.path)
 
     @app.exception_handler(BodyTooLarge)

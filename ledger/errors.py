@@ -101,7 +101,7 @@ class PushbackError(LedgerError):
 
 
 class StorageUnavailableError(PushbackError):
-    """The database cannot be used now (unreachable, disk full, read-only); nothing was written.
+    """The database cannot be used now (unreachable, disk full, read-only); the transaction was rolled back.
 
     The database's own error is the `__cause__` (for the logs); the message says nothing about
     where the database is, since it may reach a client.

@@ -119,7 +119,7 @@ def _storage_error(exc: DBAPIError) -> PushbackError | None:
     read_only = getattr(exc.orig, "sqlstate", None) == "25006"  # PostgreSQL: read-only transaction
     if isinstance(exc, (OperationalError, InterfaceError)) or read_only:
         return StorageUnavailableError("the database cannot be used now (unreachable, full or read-only); "
-                                       "nothing was written; retry later")
+                                       "retry later")
     return None
 
 
