@@ -21,6 +21,7 @@ The API is exercised through the real HTTP stack:
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import secrets
@@ -126,6 +127,29 @@ def stop_server(srv: Server) -> None:
     except subprocess.TimeoutExpired:
         srv.proc.kill()
         srv.proc.wait(timeout=15)
+
+
+def send_on_one_connection(url: str, requests: list[tuple[str, str, bytes | None]]) -> list[tuple[int, dict, bytes]]:
+    """Send each (method, path, body) in turn on ONE keep-alive connection; fails if the server drops it."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    out = []
+    try:
+        for method, path, body in requests:
+            headers = {"content-type": "application/json"} if body is not None else {}
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            out.append((r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()))
+            assert not r.will_close, f"{method} {path} closed the connection ({r.status})"
+    finally:
+        conn.close()
+    return out
+
+
+@pytest.fixture
+def same_connection() -> Any:
+    """send_on_one_connection(url, [(method, path, body), ...]): asserts the server keeps the connection open."""
+    return send_on_one_connection
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ failures are 4xx/503 with the keep-alive connection surviving."""
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
 import signal
@@ -99,29 +98,14 @@ def test_after_kill_9_the_retry_gets_the_first_answer_byte_for_byte(fresh_home: 
     assert r.json()["index"] == first.json()["index"]
 
 
-def same_connection(url: str, requests: list[tuple[str, str, bytes | None]]) -> list[tuple[int, dict, bytes]]:
-    """Send each (method, path, body) in turn on ONE keep-alive connection; fails if the server drops it."""
-    host, port = url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    out = []
-    try:
-        for method, path, body in requests:
-            conn.request(method, path, body=body, headers=JSON if body is not None else {})
-            r = conn.getresponse()
-            out.append((r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()))
-            assert not r.will_close, f"{method} {path} closed the connection ({r.status})"
-    finally:
-        conn.close()
-    return out
-
-
 @pytest.mark.parametrize("raw, field", [
     (b'{"kind": ' + b"9" * 5000 + b"}", "/kind"),
     (b'{"kind": "registration.apply", "payload": {"n": [1, -' + b"9" * 4400 + b"]}}", "/payload/n/1"),
     (b'{"payload": {"n": 9007199254740992}}', "/payload/n"),
     (b"-" + b"1" * 4301, ""),
 ])
-def test_integers_beyond_i_json_are_422_with_the_field_and_the_connection_survives(server, raw, field):
+def test_integers_beyond_i_json_are_422_with_the_field_and_the_connection_survives(server, same_connection, raw,
+                                                                                   field):
     (status, headers, body), (after, _, _) = same_connection(
         server.url, [("POST", "/v1/statements", raw), ("GET", "/healthz", None)])
     assert status == 422 and headers["content-type"].startswith("application/problem+json"), body
