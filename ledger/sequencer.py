@@ -10,6 +10,7 @@ Order of work (durability first, sunlight-style):
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import Executor
@@ -18,6 +19,7 @@ from typing import Callable, Iterator, Sequence
 
 from keys.ed25519 import verify_ed25519
 
+from .background import BackgroundLoop
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
 from .entry import Entry, Statement, utc_now
 from .errors import ConflictError, InvalidSignatureError, LedgerError, NotFoundError, UnknownKeyError
@@ -32,6 +34,8 @@ from .store import KeyRecord, KeyView, LedgerStore, SequencedBatch, SequenceHead
 from .tiles import CachingTileReader, SubtreeCache, TileHashReader, new_tiles, read_tile_data
 
 __all__ = ["Appended", "BatchIntegrator", "Ledger"]
+
+log = logging.getLogger("regledger.integrator")
 
 
 @dataclass(frozen=True)
@@ -261,18 +265,21 @@ class Ledger:
 
 
 class BatchIntegrator:
-    """Integrates in the background: when `batch_size` entries wait, or the oldest has waited `delay`."""
+    """Integrates in the background: when `batch_size` entries wait, or the oldest has waited `delay`.
+
+    Runs on a BackgroundLoop: a failure (the database full or gone) is logged once, counted, and
+    reported as the "integrator" condition of `ledger.health` until an integration succeeds.
+    """
 
     def __init__(self, ledger: Ledger, *, batch_size: int = 256, delay: float = 0.5,
                  poll: float = 0.02) -> None:
         self.ledger = ledger
         self.batch_size = batch_size
         self.delay = delay
-        self.poll = poll
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.errors: list[BaseException] = []
         self.integrations = 0
+        self._since: float | None = None
+        self.loop = BackgroundLoop("regledger-integrator", self._step, interval=poll, health=ledger.health,
+                                   component="integrator", logger=log)
 
     def run_once(self, pending_since: float | None) -> float | None:
         latest = self.ledger.store.latest_checkpoint()
@@ -287,24 +294,16 @@ class BatchIntegrator:
             return None if pending <= self.batch_size else now
         return since
 
-    def _loop(self) -> None:
-        since: float | None = None
-        while not self._stop.is_set():
-            try:
-                since = self.run_once(since)
-            except Exception as exc:  # keep serving; the error is reported by .errors
-                self.errors.append(exc)
-            self._stop.wait(self.poll)
+    def _step(self) -> None:
+        self._since = self.run_once(self._since)
 
     def start(self) -> "BatchIntegrator":
-        self._thread = threading.Thread(target=self._loop, name="regledger-integrator", daemon=True)
-        self._thread.start()
+        self.loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-        self.ledger.integrate()  # nothing sequenced is left out of the final checkpoint
-
-
+        self.loop.stop(timeout=None)
+        try:
+            self.ledger.integrate()  # nothing sequenced is left out of the final checkpoint
+        except LedgerError as exc:  # the database is gone: the next start integrates what is left
+            log.warning("could not integrate on stopping: %s", exc, exc_info=exc, extra={"event": "integrator.stop"})
