@@ -52,7 +52,7 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
     app.state.metrics = health.Metrics()
     app.state.rate_limiter = statements.RateLimiter(settings.rate_per_minute)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
     install_problem_handlers(app)
     for r in (health.router, log.router, proofs.router, registrations.router, statements.router, sync.router):
         app.include_router(r, responses=PROBLEM_RESPONSES)

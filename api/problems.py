@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,7 +17,7 @@ from ledger.errors import (ConflictError, InvalidSignatureError, LedgerError, Ma
                            PushbackError, StorageUnavailableError, UnknownKeyError, VerificationError)
 from ledger.policy import ReplayError
 
-__all__ = ["PROBLEM_RESPONSES", "BodyLimit", "Problem", "ProblemDocument", "install_problem_handlers",
+__all__ = ["PROBLEM_RESPONSES", "BodyLimit", "BodyTooSlow", "Problem", "ProblemDocument", "install_problem_handlers",
            "problem_response"]
 
 log = logging.getLogger("regledger.api")
@@ -54,12 +55,20 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-class BodyLimit:
-    """ASGI middleware: refuse bodies over `limit` bytes, declared or streamed, without reading them all."""
+class BodyTooSlow(Exception):
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"the body must arrive within {timeout:g} s")
+        self.timeout = timeout
 
-    def __init__(self, app: Any, limit: int) -> None:
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over `limit` bytes, declared or streamed, without reading them all,
+    and bodies that have not all arrived `timeout` seconds after the request started (a slow client)."""
+
+    def __init__(self, app: Any, limit: int, timeout: float = 30.0) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -72,14 +81,22 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         seen = 0
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        complete = False
 
         async def limited() -> Any:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete:  # after the body, receive waits for a disconnect: no deadline for that
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except asyncio.TimeoutError:
+                raise BodyTooSlow(self.timeout) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
                     raise BodyTooLarge(self.limit)
+                complete = not message.get("more_body", False)
             return message
 
         await self.app(scope, limited, send)
@@ -170,6 +187,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         # the client's own doing, not the server's: no error, and the answer goes nowhere
         log.info("client disconnected during the request", extra={"event": "disconnect", "path": request.url.path})
         return problem_response(400, "Client disconnected", "the connection closed before the whole body arrived",
+                                instance=request.url.path)
+
+    @app.exception_handler(BodyTooSlow)
+    async def _too_slow(request: Request, exc: BodyTooSlow) -> JSONResponse:
+        log.info("closed a request whose body was too slow", extra={"event": "slow_body", "path": request.url.path})
+        return problem_response(408, "Request timeout", str(exc), headers={"Connection": "close"},
                                 instance=request.url.path)
 
     @app.exception_handler(BodyTooLarge)

@@ -189,6 +189,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from api import Settings, create_app
     from api.logs import configure_logging
+    from api.serving import uvicorn_config
 
     configure_logging()
     home = _home(args)
@@ -202,7 +203,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         worker = SyncWorker(Cascade(ledger, home.path), interval=args.sync_interval)
     app = create_app(ledger, Settings(), sync_worker=worker)
     print(f"serving {ledger.origin} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False, log_config=None)
+    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level="info", access_log=False,
+                                  log_config=None)).run()
     return 0
 
 

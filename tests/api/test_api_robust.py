@@ -117,3 +117,58 @@ def test_the_largest_i_json_integer_still_parses():
     from ledger.entry import parse_json
 
     assert parse_json(b'{"n": [9007199254740991, -9007199254740991]}') == {"n": [2**53 - 1, -(2**53 - 1)]}
+
+
+def trickle(port: int, sockets: list[tuple[socket.socket, bytes]], give_up: float) -> list[float | None]:
+    """Send each socket's bytes one every 0.1 s; returns, per socket, when the server closed it (None: never)."""
+    start = time.monotonic()
+    closed: list[float | None] = [None] * len(sockets)
+    sent = [0] * len(sockets)
+    while time.monotonic() - start < give_up and None in closed:
+        for i, (s, data) in enumerate(sockets):
+            if closed[i] is not None:
+                continue
+            try:
+                if sent[i] < len(data):
+                    s.send(data[sent[i]:sent[i] + 1])
+                    sent[i] += 1
+                while s.recv(65536):  # a 408 answer, then the end of the stream
+                    pass
+                closed[i] = time.monotonic() - start  # recv returned b"": the server closed it
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed[i] = time.monotonic() - start
+        time.sleep(0.1)
+    return closed
+
+
+def test_slow_clients_are_cut_off_within_the_bound(fresh_home: Home, serve_app):
+    from api import Settings, create_app
+
+    ledger = fresh_home.open()
+    client = serve_app(create_app(ledger, Settings(header_timeout=1.0, body_timeout=1.0, run_integrator=False)))
+    port = client.base_url.port
+    heads = b"GET /v1/checkpoint HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
+    bodies = b"POST /v1/statements HTTP/1.1\r\nHost: x\r\ncontent-length: 500\r\n\r\n"
+    sockets = []
+    for i in range(150):
+        s = socket.create_connection(("127.0.0.1", port))
+        if i % 2:
+            s.sendall(bodies)  # the head at once, then the body byte by byte
+            data = b"{" + b" " * 499
+        else:
+            data = heads  # the head byte by byte
+        s.setblocking(False)
+        sockets.append((s, data))
+    try:
+        started = time.monotonic()
+        assert client.get("/healthz").status_code == 200  # others are still served meanwhile
+        closed = trickle(port, sockets, give_up=8)
+    finally:
+        for s, _ in sockets:
+            s.close()
+        ledger.store.close()
+    assert None not in closed, f"{closed.count(None)} slow connections were never closed"
+    assert max(closed) < 4, max(closed)  # 1 s bounds, a little slack for 150 sockets on a busy machine
+    assert time.monotonic() - started < 10
