@@ -172,3 +172,20 @@ def test_slow_clients_are_cut_off_within_the_bound(fresh_home: Home, serve_app):
     assert None not in closed, f"{closed.count(None)} slow connections were never closed"
     assert max(closed) < 4, max(closed)  # 1 s bounds, a little slack for 150 sockets on a busy machine
     assert time.monotonic() - started < 10
+
+
+def test_a_client_leaving_mid_body_is_an_info_event_not_an_error(server):
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"POST /v1/statements HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                  b"content-length: 1000\r\n\r\n{\"kind\": ")
+        time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
+        gone = [entry for entry in lines if entry.get("event") == "disconnect"]
+        if gone or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert gone and all(entry["level"] == "info" for entry in gone), gone
+    assert not [entry for entry in lines if entry["level"] == "error"]
