@@ -48,7 +48,8 @@ class JSONFormatter(logging.Formatter):
             chain = exception_chain(exc)
             out["error"], out["causes"] = chain[0], chain[1:]
             out["stack"] = [f"{f.filename.removeprefix(_ROOT)}:{f.lineno} in {f.name}"
-                            for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(_ROOT)]
+                            for f in traceback.extract_tb(exc.__traceback__)
+                            if f.filename.startswith(_ROOT) and "site-packages" not in f.filename]
         return json.dumps(out, ensure_ascii=False)
 
 
