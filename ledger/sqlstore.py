@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import quote
 
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, or_, tuple_
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -175,21 +177,28 @@ class SQLStore:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
+        db_path = make_url(self.url).database if self.is_sqlite else None
+        if db_path == ":memory:":
+            db_path = None
+        #: a SQLite file this process cannot write (read-only mount, immutable file, file mode): opened
+        #: read-only and immutable, since SQLite could not create the WAL index next to it; writes fail
+        #: with StorageUnavailableError.
+        self.read_only = bool(db_path) and not create and _cannot_write(db_path)
+        engine_url = f"sqlite:///file:{quote(db_path)}?mode=ro&immutable=1&uri=true" if self.read_only else self.url
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
         else:
             kwargs.update(pool_pre_ping=True)
-        self.engine: Engine = create_engine(self.url, **kwargs)
+        self.engine: Engine = create_engine(engine_url, **kwargs)
         self.read_engine: Engine = self.engine
         self._lockfile: Any = None
         self._thread_lock = threading.Lock()
-        db_path = make_url(self.url).database if self.is_sqlite else None
-        if db_path and db_path != ":memory:":
-            self._lockfile = open(db_path + ".writer-lock", "a+b")  # noqa: SIM115 - held for the store's life
+        # opened by the first write, so that a read-only home can still be read
+        self._lock_path = db_path + ".writer-lock" if db_path else None
         if self.is_sqlite:
-            _sqlite_setup(self.engine, immediate=True)
-            self.read_engine = create_engine(self.url, **kwargs)
-            _sqlite_setup(self.read_engine, immediate=False)
+            _sqlite_setup(self.engine, immediate=True, read_only=self.read_only)
+            self.read_engine = create_engine(engine_url, **kwargs)
+            _sqlite_setup(self.read_engine, immediate=False, read_only=self.read_only)
         if create:
             self.create()
         else:  # added after the first release: a database made before it gets the table on open
@@ -225,10 +234,15 @@ class SQLStore:
         blocking flock wakes the next writer the moment the previous one commits.  A thread lock
         does the same for threads sharing this store (flock is per open file, not per thread).
         """
-        if self._lockfile is None:
+        if self._lock_path is None:
             yield
             return
         with self._thread_lock:
+            if self._lockfile is None:
+                try:
+                    self._lockfile = open(self._lock_path, "a+b")  # noqa: SIM115 - held for the store's life
+                except OSError as exc:  # EROFS, EACCES, EPERM: this home is read-only here
+                    raise StorageUnavailableError(f"cannot write here: {exc.strerror} ({self._lock_path})") from exc
             fcntl.flock(self._lockfile, fcntl.LOCK_EX)
             try:
                 yield
@@ -458,13 +472,24 @@ class SQLStore:
             self.read_engine.dispose()
 
 
-def _sqlite_setup(engine: Engine, *, immediate: bool) -> None:
+def _cannot_write(db_path: str) -> bool:
+    """True when this process may not write the database file or create files next to it.
+
+    os.access, unlike a mode check, also sees read-only mounts and immutable files, even as root.
+    A database that does not exist yet is not read-only (creating it will say what is wrong)."""
+    if not os.path.exists(db_path):
+        return False
+    return not (os.access(db_path, os.W_OK) and os.access(os.path.dirname(os.path.abspath(db_path)), os.W_OK))
+
+
+def _sqlite_setup(engine: Engine, *, immediate: bool, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout=60000")
-        cur.execute("PRAGMA journal_mode=WAL")
+        if not read_only:  # the journal mode is the file's; a read-only connection cannot set it
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
