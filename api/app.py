@@ -32,6 +32,7 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
         if settings.run_integrator:
             integrator = BatchIntegrator(ledger, batch_size=settings.integrate_batch,
                                          delay=settings.integrate_delay).start()
+            app.state.integrator = integrator
         logger.info("serving %s", ledger.origin)
         if sync_worker is not None:
             sync_worker.start()
@@ -48,6 +49,7 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
                               "Errors are RFC 9457 problem details with the offending `field`.")
     app.state.ledger = ledger
     app.state.sync_worker = sync_worker
+    app.state.integrator = None  # the BatchIntegrator, while the app runs with one
     app.state.settings = settings
     app.state.metrics = health.Metrics()
     app.state.rate_limiter = statements.RateLimiter(settings.rate_per_minute)

@@ -88,6 +88,9 @@ def test_integrator_failures_show_in_readyz_and_clear(log_signer, admin, serve_a
     assert raw.status_code == 503 and "error: integrator: StorageUnavailableError" in raw.text
     failed = [r for r in caplog.records if r.getMessage().startswith("regledger-integrator failed")]
     assert len(failed) == 1  # logged once, however often it failed
+    counted = [line for line in client.get("/metrics").text.splitlines()
+               if line.startswith('regledger_background_failures{component="integrator"}')]
+    assert counted and float(counted[0].split()[-1]) >= 2, counted
     store.full = False
     deadline = time.monotonic() + 40
     while not ledger.health.ready and time.monotonic() < deadline:
