@@ -278,8 +278,9 @@ class BatchIntegrator:
         self.delay = delay
         self.integrations = 0
         self._since: float | None = None
+        # retries back off to 5 s at most: a checkpoint is at most that late once the database is back
         self.loop = BackgroundLoop("regledger-integrator", self._step, interval=poll, health=ledger.health,
-                                   component="integrator", logger=log)
+                                   component="integrator", logger=log, max_backoff=5.0)
 
     def run_once(self, pending_since: float | None) -> float | None:
         latest = self.ledger.store.latest_checkpoint()
