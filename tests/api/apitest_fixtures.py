@@ -154,7 +154,7 @@ def same_connection() -> Any:
 
 @pytest.fixture
 def serve_home() -> Iterator[Any]:
-    """serve_home(home, *args) -> a `regledger serve` process on that home (see start_server), stopped after the test."""
+    """serve_home(home, *args) -> a `regledger serve` process on that home (start_server), stopped after the test."""
     started: list[Server] = []
 
     def start(home: Path, *args: str) -> Server:

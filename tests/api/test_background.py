@@ -44,7 +44,8 @@ def test_a_failing_step_is_logged_once_counted_reported_and_cleared(caplog: pyte
             backoffs.append(loop._backoff)
         assert loop.run_once() is True
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.getMessage() for r in errors] == ["test-loop failed: OSError: disk full", "test-loop failed: OSError: gone"]
+    assert [r.getMessage() for r in errors] == ["test-loop failed: OSError: disk full",
+                                                "test-loop failed: OSError: gone"]
     assert errors[0].exc_info is not None  # the cause, with its traceback
     assert any("works again" in r.getMessage() for r in caplog.records)
     assert health.ready and loop.last_error is None and loop.failures == 7
