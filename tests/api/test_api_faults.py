@@ -1,6 +1,7 @@
 """The database fails under a running server, for real: SQLite runs out of pages (PRAGMA max_page_count,
 SQLite's own "database or disk is full"), its file turns read-only (chattr +i: even root cannot write),
-PostgreSQL becomes unreachable (its connections go through a TCP forwarder the test cuts).  Every
+PostgreSQL becomes unreachable (its connections go through a TCP forwarder the test cuts) or read-only
+(default_transaction_read_only on the test's own database).  Every
 request then answers 503 problem+json with Retry-After on a connection that stays open, the logs
 name the database's error, and everything works again once the database does."""
 
@@ -215,3 +216,28 @@ def test_postgresql_unreachable_is_503_and_recovers(tmp_path: Path, pg_url: str,
         assert wait_ok(url, st).status_code == 201
     finally:
         forwarder.cut()
+
+
+def test_postgresql_read_only_is_503_and_recovers(tmp_path: Path, pg_url: str, serve_app, same_connection):
+    """The database turned read-only (default_transaction_read_only, as on a hot standby)."""
+    import psycopg
+
+    home = Home(tmp_path / "home", db_url=pg_url)
+    home.init(ORIGIN, say=lambda _: None).store.close()
+    ledger, url = served(home, serve_app)
+    name = pg_url.rsplit("/", 1)[1]
+
+    def read_only(on: bool) -> None:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("SET default_transaction_read_only = off")
+            conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
+        ledger.store.engine.dispose()  # the setting applies to new sessions
+
+    st = key_register(home)
+    read_only(True)
+    (status, headers, raw), (reads, _, _) = same_connection(
+        url, [("POST", "/v1/statements", body(st)), ("GET", "/v1/registrations", None)])
+    assert_unavailable(status, headers, raw)
+    assert reads == 200
+    read_only(False)
+    assert wait_ok(url, st).status_code == 201
