@@ -39,6 +39,7 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
         if settings.run_integrator:
             integrator = BatchIntegrator(ledger, batch_size=settings.integrate_batch,
                                          delay=settings.integrate_delay).start()
+            app.state.integrator = integrator
         self_audit = None
         if settings.self_audit_interval > 0:
             self_audit = SelfAudit(ledger, interval=settings.self_audit_interval)
@@ -66,11 +67,12 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
                                      "Errors are RFC 9457 problem details with the offending `field`.")
     app.state.ledger = ledger
     app.state.sync_worker = sync_worker
+    app.state.integrator = None  # the BatchIntegrator, while the app runs with one
     app.state.settings = settings
     app.state.metrics = health.Metrics(ledger)
     app.state.rate_limiter = statements.RateLimiter(settings.rate_per_minute)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
     install_problem_handlers(app)
     for r in (health.router, log.router, proofs.router, registrations.router, statements.router, sync.router,
               calendar.router):

@@ -22,10 +22,9 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ledger.errors import LedgerError, NotFoundError
+from ledger.errors import LedgerError, MalformedError, NotFoundError
 from ledger.store import StateQuery
 from registry.disclosure import PUBLIC_LISTS
-from registry.policy import registration_subject
 from registry.regions import default_table
 from registry.workflow import CHINA
 
@@ -242,21 +241,23 @@ def _list_page(request: Request, ledger, settings, name: str) -> HTMLResponse:
     form = {"kind": kind, "region": region, "q": text}
     try:
         if kind and kind not in KIND_LABELS:
-            raise PageError(400, "类型无效", "Unknown kind", f"kind must be one of {', '.join(KIND_LABELS)}")
+            raise PageError(422, "类型无效", "Unknown kind", f"kind must be one of {', '.join(KIND_LABELS)}")
         if region and not _REGION_RE.fullmatch(region):
-            raise PageError(400, "行政区划代码无效", "Bad region code", "region is 1 to 6 digits (a code prefix)")
+            raise PageError(422, "行政区划代码无效", "Bad region code", "region is 1 to 6 digits (a code prefix)")
         if len(text) > 100:
-            raise PageError(400, "检索词过长", "Search text too long", "search text is at most 100 characters")
-        if cursor and not _ID_RE.fullmatch(cursor):
-            raise PageError(400, "翻页游标无效", "Bad page cursor",
-                            "cursor must be a registration id taken from a 'next page' link")
+            raise PageError(422, "检索词过长", "Search text too long", "search text is at most 100 characters")
         limit = PAGE_SIZE
         if limit_raw:
             if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= min(MAX_PAGE_SIZE, settings.max_page):
-                raise PageError(400, "每页条数无效", "Bad page size",
+                raise PageError(422, "每页条数无效", "Bad page size",
                                 f"limit is 1 to {min(MAX_PAGE_SIZE, settings.max_page)}")
             limit = int(limit_raw)
-        items, next_cursor = _search(ledger, StateQuery(kind, status, region, "", text), cursor, limit)
+        try:
+            after = registrations.page_start(ledger, cursor)
+        except MalformedError:
+            raise PageError(422, "翻页游标无效", "Bad page cursor",
+                            "cursor must be a registration id taken from a 'next page' link") from None
+        items, next_cursor = _search(ledger, StateQuery(kind, status, region, "", text), after, limit)
     except PageError as err:
         return _render(request, "list.html", err.status, name=name, title=(zh, en), items=[], error=err,
                        form=form, next_url=None, first_url=None)
@@ -267,10 +268,9 @@ def _list_page(request: Request, ledger, settings, name: str) -> HTMLResponse:
                    next_url=next_url, first_url=first_url)
 
 
-def _search(ledger, query: StateQuery, cursor: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of registrations, as GET /v1/registrations pages them (cursor = the last id shown), but
+def _search(ledger, query: StateQuery, after: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of registrations, as GET /v1/registrations pages them (after the last subject shown), but
     tolerant of states with missing fields: a page shows what there is instead of failing."""
-    after = registration_subject(cursor) if cursor else "reg:"
     found = ledger.store.find_states(replace(query, after=after, limit=limit + 1))
     regs = [st for st in found if st.subject.startswith("reg:")]
     more = len(regs) > limit

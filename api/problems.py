@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -10,11 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ledger.errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, MalformedError,
-                           NotFoundError, OperatorError, PushbackError, UnknownKeyError, VerificationError)
+                           NotFoundError, OperatorError, PushbackError, StorageUnavailableError, UnknownKeyError,
+                           VerificationError)
+from ledger.policy import ReplayError
 
-__all__ = ["PROBLEM_RESPONSES", "BodyLimit", "Problem", "ProblemDocument", "install_problem_handlers",
+__all__ = ["PROBLEM_RESPONSES", "BodyLimit", "BodyTooSlow", "Problem", "ProblemDocument", "install_problem_handlers",
            "problem_response"]
 
 log = logging.getLogger("regledger.api")
@@ -32,6 +36,7 @@ class ProblemDocument(BaseModel):
     detail: str
     field: str | None = None
     instance: str | None = None
+    index: int | None = None  # 409 for a reused nonce: the entry that used it
 
 
 def _problem_content() -> dict[str, Any]:
@@ -43,8 +48,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": desc, "model": ProblemDocument, "content": _problem_content()}
     for code, desc in ((400, "bad request"), (404, "not found"), (409, "conflict"), (413, "body too large"),
                        (422, "invalid input"), (429, "rate limit"),
-                       (503, "busy; halted because the stored data failed its integrity check; or reference data "
-                             "missing that the operator must load (type /problems/…)"))
+                       (503, "busy or the database unavailable (with Retry-After); halted because the stored "
+                             "data failed its integrity check; or reference data missing that the operator "
+                             "must load (type /problems/…)"))
 }
 
 
@@ -54,12 +60,20 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-class BodyLimit:
-    """ASGI middleware: refuse bodies over `limit` bytes, declared or streamed, without reading them all."""
+class BodyTooSlow(Exception):
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"the body must arrive within {timeout:g} s")
+        self.timeout = timeout
 
-    def __init__(self, app: Any, limit: int) -> None:
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over `limit` bytes, declared or streamed, without reading them all,
+    and bodies that have not all arrived `timeout` seconds after the request started (a slow client)."""
+
+    def __init__(self, app: Any, limit: int, timeout: float = 30.0) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -72,14 +86,22 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         seen = 0
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        complete = False
 
         async def limited() -> Any:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete:  # after the body, receive waits for a disconnect: no deadline for that
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except asyncio.TimeoutError:
+                raise BodyTooSlow(self.timeout) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
                     raise BodyTooLarge(self.limit)
+                complete = not message.get("more_body", False)
             return message
 
         await self.app(scope, limited, send)
@@ -96,12 +118,14 @@ class Problem(Exception):
 
 def problem_response(status: int, title: str, detail: str, *, field: str | None = None,
                      headers: dict[str, str] | None = None, instance: str | None = None,
-                     type_: str = "about:blank") -> JSONResponse:
+                     type_: str = "about:blank", members: dict[str, Any] | None = None) -> JSONResponse:
+    """`members`: RFC 9457 extension members (e.g. `index`)."""
     body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
     if field is not None:
         body["field"] = field
     if instance:
         body["instance"] = instance
+    body.update(members or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -128,6 +152,8 @@ def _ledger_status(exc: LedgerError) -> tuple[int, str]:
         return 404, "Not found"
     if isinstance(exc, ConflictError):
         return 409, "Conflict"
+    if isinstance(exc, StorageUnavailableError):
+        return 503, "Storage unavailable"
     if isinstance(exc, PushbackError):
         return 503, "Busy"
     if isinstance(exc, OperatorError):  # not the caller's fault: the operator must supply something
@@ -144,14 +170,19 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
         status, title = _ledger_status(exc)
-        headers = {"Retry-After": "1"} if isinstance(exc, PushbackError) else None
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, PushbackError) else None
+        if isinstance(exc, StorageUnavailableError):
+            log.error("storage unavailable on %s %s", request.method, request.url.path, exc_info=exc,
+                      extra={"event": "storage", "status": 503, "path": request.url.path})
         type_ = PROBLEM_TYPES + exc.problem if isinstance(exc, OperatorError) else "about:blank"
+        members = {"index": exc.index} if isinstance(exc, ReplayError) else None
         field = getattr(exc, "field", None) or None
         detail = getattr(exc, "message", None) or str(exc)
         if field and detail.startswith(f"{field}: "):
             detail = detail[len(field) + 2:]
         return problem_response(status, title, str(exc) if not getattr(exc, "message", None) else detail,
-                                field=field, headers=headers, instance=request.url.path, type_=type_)
+                                field=field, headers=headers, instance=request.url.path, type_=type_,
+                                members=members)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -160,6 +191,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         # drop the location (body/query/path): the pointer names the field, as in every other problem
         pointer = "/" + "/".join(loc[1:]) if len(loc) > 1 else ""
         return problem_response(422, "Invalid input", str(err.get("msg")), field=pointer,
+                                instance=request.url.path)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # the client's own doing, not the server's: no error, and the answer goes nowhere
+        log.info("client disconnected during the request", extra={"event": "disconnect", "path": request.url.path})
+        return problem_response(400, "Client disconnected", "the connection closed before the whole body arrived",
+                                instance=request.url.path)
+
+    @app.exception_handler(BodyTooSlow)
+    async def _too_slow(request: Request, exc: BodyTooSlow) -> JSONResponse:
+        log.info("closed a request whose body was too slow", extra={"event": "slow_body", "path": request.url.path})
+        return problem_response(408, "Request timeout", str(exc), headers={"Connection": "close"},
                                 instance=request.url.path)
 
     @app.exception_handler(BodyTooLarge)

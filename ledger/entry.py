@@ -172,6 +172,21 @@ def _parse_if_canonical(raw: bytes) -> Any | None:
     return value
 
 
+class _OutOfRange:
+    """What parse_json reads an integer outside I-JSON's range as, until _check_depth names its field."""
+
+
+_OUT_OF_RANGE = _OutOfRange()
+
+
+def _bounded_int(s: str) -> int | _OutOfRange:
+    """An integer within +-(2**53-1); longer digit strings are never converted (int() of 4,300+ digits raises)."""
+    if len(s) > 17:
+        return _OUT_OF_RANGE
+    v = int(s)
+    return v if -_INT_LIMIT <= v <= _INT_LIMIT else _OUT_OF_RANGE
+
+
 def _check_depth(value: Any, path: str, depth: int) -> None:
     if depth > MAX_JSON_DEPTH:
         raise MalformedError(f"nested deeper than {MAX_JSON_DEPTH} levels", field=path)
@@ -179,12 +194,14 @@ def _check_depth(value: Any, path: str, depth: int) -> None:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise MalformedError("object member names must be strings", field=path)
-            if isinstance(v, (dict, list)):
+            if isinstance(v, (dict, list, _OutOfRange)):
                 _check_depth(v, f"{path}/{k}", depth + 1)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            if isinstance(v, (dict, list)):
+            if isinstance(v, (dict, list, _OutOfRange)):
                 _check_depth(v, f"{path}/{i}", depth + 1)
+    elif value is _OUT_OF_RANGE:
+        raise MalformedError("integers must be within +-(2**53-1) (I-JSON)", field=path)
 
 
 def check_depth(value: Any, path: str, depth: int = 0) -> None:
@@ -208,7 +225,7 @@ def _canonical_object(members: Mapping[str, bytes]) -> bytes:
 
 
 def parse_json(raw: bytes | str, *, field: str = "") -> Any:
-    """Strict JSON: UTF-8, no duplicate names, no NaN/Infinity, depth-limited."""
+    """Strict JSON: UTF-8, no duplicate names, no NaN/Infinity, integers within I-JSON's range, depth-limited."""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8", errors="strict")
@@ -227,7 +244,7 @@ def parse_json(raw: bytes | str, *, field: str = "") -> Any:
         raise MalformedError(f"{name} is not JSON", field=field)
 
     try:
-        value = json.loads(raw, object_pairs_hook=pairs, parse_constant=bad_constant)
+        value = json.loads(raw, object_pairs_hook=pairs, parse_constant=bad_constant, parse_int=_bounded_int)
     except MalformedError:
         raise
     except (json.JSONDecodeError, RecursionError) as exc:

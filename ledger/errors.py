@@ -10,7 +10,8 @@
     │   └── InconsistencyError    two tree heads that cannot both be honest (has both)
     ├── NotFoundError             asked for an index, size or tile that does not exist
     ├── ConflictError             a compare-and-swap lost a race; retry on fresh state
-    ├── PushbackError             the ledger is busy; retry later
+    ├── PushbackError             the ledger is busy; retry later (has .retry_after seconds)
+    │   └── StorageUnavailableError  the database is unreachable, full or read-only
     ├── OperatorError             the instance lacks what only its operator can supply (has .problem)
     └── SyncError                 a peer in the cascade is unreachable or answered badly (has .origin)
         └── ForkError             a child showed two checkpoints that are not consistent (has both)
@@ -33,6 +34,7 @@ __all__ = [
     "OperatorError",
     "PushbackError",
     "RootMismatchError",
+    "StorageUnavailableError",
     "SyncError",
     "UnknownKeyError",
     "VerificationError",
@@ -115,7 +117,19 @@ class ConflictError(LedgerError):
 
 
 class PushbackError(LedgerError):
-    """The ledger cannot take more work now; the caller should retry later."""
+    """The ledger cannot take more work now; the caller should retry after `retry_after` seconds."""
+
+    retry_after = 1
+
+
+class StorageUnavailableError(PushbackError):
+    """The database cannot be used now (unreachable, disk full, read-only); the transaction was rolled back.
+
+    The database's own error is the `__cause__` (for the logs); the message says nothing about
+    where the database is, since it may reach a client.
+    """
+
+    retry_after = 5
 
 
 class OperatorError(LedgerError):

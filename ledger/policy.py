@@ -17,7 +17,8 @@ from .errors import ConflictError, MalformedError
 from .keyring import apply_change, key_change, signing_key
 from .store import KeyRecord, SubjectState
 
-__all__ = ["CompositePolicy", "ReplayError", "ReplayGuard", "StateMap", "StatementPolicy", "replay"]
+__all__ = ["CompositePolicy", "ReplayError", "ReplayGuard", "StateMap", "StatementPolicy", "nonce_subject",
+           "nonce_used_at", "replay"]
 
 
 class StateMap:
@@ -89,16 +90,30 @@ class CompositePolicy:
             p.apply(entry, signer, states)
 
 
+def nonce_subject(key: str, nonce: str) -> str:
+    """The state that records which entry a key's nonce went into."""
+    return f"nonce:{key}:{nonce}"
+
+
+def nonce_used_at(get_states: Callable[[Iterable[str]], Mapping[str, SubjectState]], key: str,
+                  nonce: str) -> int | None:
+    """The index of the entry that used `key`'s `nonce`, or None while it is unused."""
+    subject = nonce_subject(key, nonce)
+    used = get_states([subject]).get(subject)
+    return None if used is None else int(used.state["index"])
+
+
 class ReplayGuard:
     """A statement carrying a `nonce` may be sequenced once per key: a captured request replays nothing.
 
-    The used nonces are subject states (`nonce:<key>:<nonce>`), so they survive restarts, are
-    shared by every process on the database, and are rebuilt by replay like everything else.
+    The used nonces are subject states (`nonce:<key>:<nonce>`, holding the index of the entry that
+    used it), so they survive restarts, are shared by every process on the database, and are rebuilt
+    by replay like everything else.
     """
 
     def subjects(self, entry: Entry) -> Iterable[str]:
         nonce = entry.statement.extra.get("nonce")
-        return [f"nonce:{entry.statement.key}:{nonce}"] if isinstance(nonce, str) else []
+        return [nonce_subject(entry.statement.key, nonce)] if isinstance(nonce, str) else []
 
     def apply(self, entry: Entry, signer: KeyRecord, states: StateMap) -> None:
         nonce = entry.statement.extra.get("nonce")
@@ -106,11 +121,16 @@ class ReplayGuard:
             return
         if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64 or not nonce.isascii() or not nonce.isalnum():
             raise MalformedError("must be 16-64 ASCII letters and digits", field="/nonce")
-        subject = f"nonce:{entry.statement.key}:{nonce}"
-        if states.get(subject) is not None:
-            raise ReplayError(f"nonce {nonce} was already used by key {entry.statement.key}: a replayed request")
+        subject = nonce_subject(entry.statement.key, nonce)
+        used = states.get(subject)
+        if used is not None:
+            raise ReplayError(entry.statement.key, nonce, int(used.state["index"]))
         states.put(SubjectState(subject, {"index": entry.index}, entry.index, kind="nonce"))
 
 
 class ReplayError(ConflictError):
-    """The same signed request was submitted twice."""
+    """A statement reuses a nonce its key already used; `index` is the entry that used it."""
+
+    def __init__(self, key: str, nonce: str, index: int) -> None:
+        super().__init__(f"nonce {nonce} was already used by key {key} in entry {index}: a replayed request")
+        self.index = index

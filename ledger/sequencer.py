@@ -23,6 +23,7 @@ from typing import Callable, Iterator, Sequence
 
 from keys.ed25519 import verify_ed25519
 
+from .background import BackgroundLoop
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
 from .entry import Entry, Statement, utc_now
 from .errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, NotFoundError,
@@ -40,6 +41,7 @@ from .tiles import CachingTileReader, SubtreeCache, TileHashReader
 __all__ = ["Appended", "BatchIntegrator", "Ledger"]
 
 log = logging.getLogger("regledger.ledger")
+integrator_log = logging.getLogger("regledger.integrator")
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,15 @@ class Ledger:
             return self._build(head, view, statements, verified)
 
         batch = self.store.sequence(build)
-        out = []
-        for e in batch.entries:
-            note = None
-            if receipts:
-                note = sign_receipt(Receipt(self.origin, e.index, e.leaf_hash, e.time), self.log_signer)
-            out.append(Appended(e, note))
-        return out
+        return [Appended(e, self._receipt(e) if receipts else None) for e in batch.entries]
+
+    def appended(self, index: int) -> Appended:
+        """Entry `index` as `append` answered it: Ed25519 is deterministic, so the receipt has the same bytes."""
+        e = self.entry(index)
+        return Appended(e, self._receipt(e))
+
+    def _receipt(self, e: Entry) -> bytes:
+        return sign_receipt(Receipt(self.origin, e.index, e.leaf_hash, e.time), self.log_signer)
 
     def _preverify(self, statements: Sequence[Statement], executor: Executor | None) -> list[bytes | None]:
         """Check signatures before taking the lock; returns the public key each one verified with."""
@@ -281,18 +285,22 @@ class Ledger:
 
 
 class BatchIntegrator:
-    """Integrates in the background: when `batch_size` entries wait, or the oldest has waited `delay`."""
+    """Integrates in the background: when `batch_size` entries wait, or the oldest has waited `delay`.
+
+    Runs on a BackgroundLoop: a failure (the database full or gone) is logged once, counted, and
+    reported as the "integrator" condition of `ledger.health` until an integration succeeds.
+    """
 
     def __init__(self, ledger: Ledger, *, batch_size: int = 256, delay: float = 0.5,
                  poll: float = 0.02) -> None:
         self.ledger = ledger
         self.batch_size = batch_size
         self.delay = delay
-        self.poll = poll
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.errors: list[BaseException] = []
         self.integrations = 0
+        self._since: float | None = None
+        # retries back off to 5 s at most: a checkpoint is at most that late once the database is back
+        self.loop = BackgroundLoop("regledger-integrator", self._step, interval=poll, health=ledger.health,
+                                   component="integrator", logger=integrator_log, max_backoff=5.0)
 
     def run_once(self, pending_since: float | None) -> float | None:
         if self.ledger.halted is not None:
@@ -309,24 +317,17 @@ class BatchIntegrator:
             return None if pending <= self.batch_size else now
         return since
 
-    def _loop(self) -> None:
-        since: float | None = None
-        while not self._stop.is_set():
-            try:
-                since = self.run_once(since)
-            except Exception as exc:  # keep serving; the error is reported by .errors
-                self.errors.append(exc)
-            self._stop.wait(self.poll)
+    def _step(self) -> None:
+        self._since = self.run_once(self._since)
 
     def start(self) -> "BatchIntegrator":
-        self._thread = threading.Thread(target=self._loop, name="regledger-integrator", daemon=True)
-        self._thread.start()
+        self.loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-        self.ledger.integrate()  # nothing sequenced is left out of the final checkpoint
-
-
+        self.loop.stop(timeout=None)
+        try:
+            self.ledger.integrate()  # nothing sequenced is left out of the final checkpoint
+        except LedgerError as exc:  # the database is gone: the next start integrates what is left
+            integrator_log.warning("could not integrate on stopping: %s", exc, exc_info=exc,
+                                   extra={"event": "integrator.stop"})

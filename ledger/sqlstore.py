@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import quote
 
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, inspect, or_, tuple_
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, InternalError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine, insert, select, update
 
-from .entry import GENESIS_PREV
 from . import errors
-from .errors import ConflictError, LedgerError, NotFoundError, PushbackError
+from .entry import GENESIS_PREV
+from .errors import ConflictError, LedgerError, NotFoundError, PushbackError, StorageUnavailableError
 from .hashes import Hash
 from .store import (KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState,
                     check_tile_growth)
@@ -116,6 +118,30 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _storage_error(exc: DBAPIError) -> PushbackError | None:
+    """What a database error means for the caller: busy (retry soon), unavailable, or None (a bug: re-raise)."""
+    text = str(exc.orig)
+    if isinstance(exc, OperationalError) and ("locked" in text or "busy" in text):
+        return PushbackError("the database is busy; retry")
+    read_only = getattr(exc.orig, "sqlstate", None) == "25006"  # PostgreSQL: read-only transaction
+    if isinstance(exc, (OperationalError, InterfaceError)) or read_only:
+        return StorageUnavailableError("the database cannot be used now (unreachable, full or read-only); "
+                                       "retry later")
+    return None
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Database errors become ledger errors here, once, with the original as the cause."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, InternalError) as exc:
+        mapped = _storage_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
 def _state_row(st: SubjectState) -> dict[str, Any]:
     return {"subject": st.subject, "kind": st.kind, "status": st.status, "code": st.code, "region": st.region,
             "institution": st.institution, "name": st.name, "updated_at": st.updated_at,
@@ -156,25 +182,33 @@ class SQLStore:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
+        db_path = make_url(self.url).database if self.is_sqlite else None
+        if db_path == ":memory:":
+            db_path = None
+        #: a SQLite file this process cannot write (read-only mount, immutable file, file mode): opened
+        #: read-only and immutable, since SQLite could not create the WAL index next to it; writes fail
+        #: with StorageUnavailableError.
+        self.read_only = bool(db_path) and not create and _cannot_write(db_path)
+        engine_url = f"sqlite:///file:{quote(db_path)}?mode=ro&immutable=1&uri=true" if self.read_only else self.url
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
         else:
             kwargs.update(pool_pre_ping=True)
-        self.engine: Engine = create_engine(self.url, **kwargs)
+        self.engine: Engine = create_engine(engine_url, **kwargs)
         self.read_engine: Engine = self.engine
         self._lockfile: Any = None
         self._thread_lock = threading.Lock()
-        db_path = make_url(self.url).database if self.is_sqlite else None
-        if db_path and db_path != ":memory:":
-            self._lockfile = open(db_path + ".writer-lock", "a+b")  # noqa: SIM115 - held for the store's life
+        # opened by the first write, so that a read-only home can still be read
+        self._lock_path = db_path + ".writer-lock" if db_path else None
         if self.is_sqlite:
-            _sqlite_setup(self.engine, immediate=True)
-            self.read_engine = create_engine(self.url, **kwargs)
-            _sqlite_setup(self.read_engine, immediate=False)
+            _sqlite_setup(self.engine, immediate=True, read_only=self.read_only)
+            self.read_engine = create_engine(engine_url, **kwargs)
+            _sqlite_setup(self.read_engine, immediate=False, read_only=self.read_only)
         if create:
             self.create()
         else:  # added after the first release: a database made before it gets the table on open
-            W.create(self.engine, checkfirst=True)
+            with _translated():
+                W.create(self.read_engine, checkfirst=True)
         self._chain_checkpoints()
 
     def _chain_checkpoints(self) -> None:
@@ -204,14 +238,13 @@ class SQLStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._writer_turn():
-            try:
-                with self.engine.begin() as conn:
-                    yield conn
-            except OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise PushbackError("the database is busy; retry") from exc
-                raise
+        with self._writer_turn(), _translated(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with _translated(), self.read_engine.connect() as conn:
+            yield conn
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
@@ -222,10 +255,15 @@ class SQLStore:
         blocking flock wakes the next writer the moment the previous one commits.  A thread lock
         does the same for threads sharing this store (flock is per open file, not per thread).
         """
-        if self._lockfile is None:
+        if self._lock_path is None:
             yield
             return
         with self._thread_lock:
+            if self._lockfile is None:
+                try:
+                    self._lockfile = open(self._lock_path, "a+b")  # noqa: SIM115 - held for the store's life
+                except OSError as exc:  # EROFS, EACCES, EPERM: this home is read-only here
+                    raise StorageUnavailableError(f"cannot write here: {exc.strerror} ({self._lock_path})") from exc
             fcntl.flock(self._lockfile, fcntl.LOCK_EX)
             try:
                 yield
@@ -264,24 +302,24 @@ class SQLStore:
             return batch
 
     def head(self) -> SequenceHead:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(H.c.size, H.c.last_hash).where(H.c.id == _SEQ)).one_or_none()
         if row is None:
             raise LedgerError("the database has no ledger; run `regledger init` first")
         return SequenceHead(row.size, Hash(bytes(row.last_hash)))
 
     def get_keys(self, key_ids: Iterable[str]) -> dict[str, KeyRecord]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             return _ConnKeys(conn).get_keys(key_ids)
 
     def all_keys(self) -> list[KeyRecord]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             return [_key_record(r) for r in conn.execute(select(K).order_by(K.c.registered_at)).all()]
 
     def read_entries(self, start: int, end: int) -> list[tuple[bytes, bytes]]:
         if start == end:
             return []
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(E.c.idx, E.c.leaf, E.c.leaf_hash)
                                 .where(E.c.idx >= start, E.c.idx < end).order_by(E.c.idx)).all()
         if len(rows) != end - start:
@@ -291,7 +329,7 @@ class SQLStore:
     def read_leaf_hashes(self, start: int, end: int) -> list[Hash]:
         if start == end:
             return []
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(E.c.leaf_hash).where(E.c.idx >= start, E.c.idx < end)
                                 .order_by(E.c.idx)).all()
         if len(rows) != end - start:
@@ -299,7 +337,7 @@ class SQLStore:
         return [Hash(bytes(r.leaf_hash)) for r in rows]
 
     def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(select(E.c.idx).where(E.c.leaf_hash == leaf_hash).order_by(E.c.idx)
                                 .limit(1)).scalar_one_or_none()
 
@@ -307,7 +345,7 @@ class SQLStore:
         if not tiles:
             return []
         found: dict[tuple[int, int], bytes] = {}
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             for key in sorted({(t.level, t.n) for t in tiles}):
                 data = conn.execute(_TILE_BY_KEY, {"level": key[0], "n": key[1]}).scalar_one_or_none()
                 if data is not None:
@@ -367,7 +405,7 @@ class SQLStore:
                 conn.execute(update(H).where(H.c.id == _SEQ).values(last_hash=head_hash))
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             size = conn.execute(select(H.c.size).where(H.c.id == _PUB)).scalar_one_or_none()
             if size is None or size < 0:
                 return None
@@ -377,7 +415,7 @@ class SQLStore:
         return size, bytes(note)
 
     def checkpoint(self, size: int) -> bytes:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             note = conn.execute(select(C.c.note).where(C.c.size == size)).scalar_one_or_none()
         if note is None:
             raise NotFoundError(f"no checkpoint of size {size}")
@@ -395,12 +433,12 @@ class SQLStore:
                                                                 .where(C.c.size > after).order_by(C.c.size))]
 
     def _iter(self, stmt: Any) -> Iterator[Any]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             for row in conn.execution_options(yield_per=1000).execute(stmt):
                 yield tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
 
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             return _ConnKeys(conn).get_states(subjects)
 
     def find_states(self, query: StateQuery) -> list[SubjectState]:
@@ -416,12 +454,12 @@ class SQLStore:
         if query.text:
             stmt = stmt.where(or_(S.c.name.contains(query.text, autoescape=True),
                                   S.c.code.contains(query.text, autoescape=True)))
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(stmt.order_by(S.c.subject).limit(query.limit)).all()
         return [_subject_state(r) for r in rows]
 
     def iter_states(self) -> Iterator[SubjectState]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             for row in conn.execution_options(yield_per=1000).execute(select(S).order_by(S.c.subject)):
                 yield _subject_state(row)
 
@@ -447,13 +485,13 @@ class SQLStore:
         return len(fresh)
 
     def cosignatures(self, origin: str, size: int) -> list[tuple[str, str]]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(W.c.cosigner, W.c.line).where(W.c.origin == origin, W.c.size == size)
                                 .order_by(W.c.cosigner)).all()
         return [(r.cosigner, r.line) for r in rows]
 
     def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(W.c.origin, W.c.size, W.c.cosigner, W.c.line)
                                 .order_by(W.c.origin, W.c.cosigner, W.c.size.desc())).all()
         latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
@@ -478,13 +516,24 @@ class SQLStore:
             self.read_engine.dispose()
 
 
-def _sqlite_setup(engine: Engine, *, immediate: bool) -> None:
+def _cannot_write(db_path: str) -> bool:
+    """True when this process may not write the database file or create files next to it.
+
+    os.access, unlike a mode check, also sees read-only mounts and immutable files, even as root.
+    A database that does not exist yet is not read-only (creating it will say what is wrong)."""
+    if not os.path.exists(db_path):
+        return False
+    return not (os.access(db_path, os.W_OK) and os.access(os.path.dirname(os.path.abspath(db_path)), os.W_OK))
+
+
+def _sqlite_setup(engine: Engine, *, immediate: bool, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout=60000")
-        cur.execute("PRAGMA journal_mode=WAL")
+        if not read_only:  # the journal mode is the file's; a read-only connection cannot set it
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ledger.audit import audit
-from ledger.errors import ForkError, IntegrityError, LedgerError
+from ledger.errors import ForkError, IntegrityError, LedgerError, StorageUnavailableError
 
 from .home import Home, default_home
 from .progress import progress
@@ -110,7 +110,10 @@ def cmd_certificate(args: argparse.Namespace) -> int:
     from registry.certificate import build_certificate, certificate_html
 
     ledger = _home(args).open()
-    ledger.integrate()
+    try:
+        ledger.integrate()
+    except StorageUnavailableError:  # a read-only home: certify what its latest checkpoint covers
+        pass
     cert = build_certificate(ledger, args.code)
     Path(args.out).write_text(json.dumps(cert, ensure_ascii=False, indent=1) + "\n")
     print(f"wrote certificate of {args.code} ({len(cert['entries'])} entries, checkpoint size "
@@ -214,23 +217,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from api import Settings, create_app
     from api.logs import configure_logging
+    from api.serving import uvicorn_config
 
     configure_logging()
     home = _home(args)
     ledger = home.open()
-    try:
-        ledger.integrate()
-    except IntegrityError:
-        pass  # logged and reported by the ledger: serve reads, /readyz 503, writes refused (docs/api.md)
     worker = None
-    if args.sync_interval > 0:
+    if args.read_only:  # no integration, no cascade: nothing here writes; a write request answers 503
+        ledger.health.report("database", "warning", "read-only: serving what is stored; writes answer 503")
+    else:
+        try:
+            ledger.integrate()
+        except IntegrityError:
+            pass  # logged and reported by the ledger: serve reads, /readyz 503, writes refused (docs/api.md)
+        except StorageUnavailableError as exc:
+            raise StorageUnavailableError(f"{exc}; `regledger serve --read-only` serves it as it is") from exc
+    if args.sync_interval > 0 and not args.read_only:
         from sync.cascade import Cascade
         from sync.worker import SyncWorker
 
         worker = SyncWorker(Cascade(ledger, home.path), interval=args.sync_interval)
-    app = create_app(ledger, Settings(), sync_worker=worker)
-    print(f"serving {ledger.origin} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False, log_config=None)
+    app = create_app(ledger, Settings(run_integrator=not args.read_only), sync_worker=worker)
+    mode = " read-only" if args.read_only else ""
+    print(f"serving {ledger.origin}{mode} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level="info", access_log=False,
+                                  log_config=None)).run()
     return 0
 
 
@@ -274,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--sync-interval", type=float, default=5.0, metavar="SECONDS",
                    help="run the cascade (pull children, push to the parent) this often; 0: never")
+    s.add_argument("--read-only", action="store_true",
+                   help="serve a home that cannot be written (read-only mount): no integration, no cascade")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("reindex", parents=[common], help="rebuild the registration state cache from the entries")

@@ -174,16 +174,17 @@ def test_filters(client: httpx.Client):
 
 
 @pytest.mark.parametrize("path, params, status, says", [
-    ("/registered", {"cursor": "<x>"}, 400, "Bad page cursor"),
-    ("/registered", {"cursor": "a b"}, 400, "Bad page cursor"),
-    ("/publicity", {"cursor": "x" * 101}, 400, "Bad page cursor"),
-    ("/registered", {"kind": "dataset"}, 400, "Unknown kind"),
-    ("/revoked", {"region": "abc"}, 400, "Bad region code"),
-    ("/revoked", {"region": "1234567"}, 400, "Bad region code"),
-    ("/cancelled", {"limit": "0"}, 400, "Bad page size"),
-    ("/cancelled", {"limit": "100000"}, 400, "Bad page size"),
-    ("/cancelled", {"limit": "-1"}, 400, "Bad page size"),
-    ("/publicity", {"q": "字" * 101}, 400, "Search text too long"),
+    ("/registered", {"cursor": "<x>"}, 422, "Bad page cursor"),
+    ("/registered", {"cursor": "a b"}, 422, "Bad page cursor"),
+    ("/publicity", {"cursor": "x" * 101}, 422, "Bad page cursor"),
+    ("/registered", {"cursor": "zzz"}, 422, "Bad page cursor"),  # well formed, but no registration's id
+    ("/registered", {"kind": "dataset"}, 422, "Unknown kind"),
+    ("/revoked", {"region": "abc"}, 422, "Bad region code"),
+    ("/revoked", {"region": "1234567"}, 422, "Bad region code"),
+    ("/cancelled", {"limit": "0"}, 422, "Bad page size"),
+    ("/cancelled", {"limit": "100000"}, 422, "Bad page size"),
+    ("/cancelled", {"limit": "-1"}, 422, "Bad page size"),
+    ("/publicity", {"q": "字" * 101}, 422, "Search text too long"),
     ("/registrations/no-such-registration", {}, 404, "No such registration"),
     ("/registrations/PDR-9-999999-2099-00000001-X", {}, 404, "No such registration"),
     ("/registrations/a%20b", {}, 400, "Bad registration id"),

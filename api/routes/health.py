@@ -69,6 +69,9 @@ class Metrics:
                                         registry=self.registry)
         self.sync_verified = Gauge("regledger_sync_verified_size", "size of the last checkpoint accepted per child",
                                    ["origin"], registry=self.registry)
+        self.background_failures = Gauge("regledger_background_failures",
+                                         "failed steps of a background loop since start (integrator, sync)",
+                                         ["component"], registry=self.registry)
         self.proof_seconds = Histogram("regledger_proof_seconds", "time to compute an inclusion proof",
                                        registry=self.registry,
                                        buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1))
@@ -99,6 +102,10 @@ def metrics(request: Request, ledger: LedgerDep) -> Response:
     m.tree_size.set(size)
     m.integration_lag.set(ledger.store.head().size - size)
     m.calendar_days_left.set(check_calendar(ledger))
+    for loop in (getattr(request.app.state.integrator, "loop", None),
+                 getattr(request.app.state.sync_worker, "loop", None)):
+        if loop is not None:
+            m.background_failures.labels(loop.component).set(loop.failures)
     children = sync_status(ledger)
     m.sync_forked.set(sum(c["state"] != "ok" for c in children))
     for c in children:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from ledger.entry import parse_json, utc_now
-from ledger.errors import LedgerError, NotFoundError
+from ledger.errors import LedgerError, MalformedError, NotFoundError
 from ledger.store import StateQuery, SubjectState
 from keys.vkey import parse_vkey
 from ledger.tlogproof import format_tlog_proof, verify_tlog_proof
@@ -55,6 +56,35 @@ def find(ledger, id_or_code: str, origin: str | None = None) -> SubjectState:
     return st
 
 
+_REGISTRATION_ID = re.compile(r"[\w.\-]{1,100}", re.ASCII)  # registry.policy's rule for registration ids
+
+
+def page_start(ledger, cursor: str | None, prefix: str = "reg:") -> str:
+    """Where a page of registrations starts: after the one the cursor names (a `next_cursor` given out
+    before, so a registration that exists), or at the beginning; MalformedError (`/cursor`) otherwise."""
+    if not cursor:
+        return prefix
+    if not _REGISTRATION_ID.fullmatch(cursor) or not ledger.store.get_states([prefix + cursor]):
+        raise MalformedError("must be a next_cursor given out by an earlier page (a registration id)",
+                             field="/cursor")
+    return prefix + cursor
+
+
+def iso_date(value: str | None, field: str) -> date | None:
+    """A calendar date written YYYY-MM-DD (not a number of seconds, not a week date); MalformedError otherwise."""
+    if value is None:
+        return None
+    try:
+        if not _ISO_DATE.fullmatch(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise MalformedError("must be a date written YYYY-MM-DD", field=field) from None
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 @router.get("/registrations", response_model=RegistrationPage, summary="Search registrations")
 def search(ledger: LedgerDep, settings: SettingsDep,
            kind: Annotated[str | None, Query(pattern="^(resource|product|institution)$")] = None,
@@ -69,7 +99,7 @@ def search(ledger: LedgerDep, settings: SettingsDep,
     if n > settings.max_page:
         raise Problem(422, "Invalid input", f"limit is at most {settings.max_page}", field="/limit")
     prefix = _namespace(ledger, origin) + "reg:"
-    after = prefix + cursor if cursor else prefix
+    after = page_start(ledger, cursor, prefix)
     page = ledger.store.find_states(StateQuery(kind or "", status or "", region or "", institution or "", q or "",
                                                after=after, limit=n + 1))
     items = [st for st in page if st.subject.startswith(prefix)]
@@ -114,8 +144,9 @@ def certificate(code: str, ledger: LedgerDep) -> dict[str, Any]:
 
 
 @router.get("/overdue", response_model=list[OverdueItem], summary="Applications past their statutory due date")
-def list_overdue(ledger: LedgerDep, on: date | None = None) -> list[dict[str, Any]]:
-    return overdue(ledger.store, on or china_date(utc_now()))
+def list_overdue(ledger: LedgerDep, on: Annotated[str | None, Query(
+        max_length=10, description="a date, YYYY-MM-DD (default: today, China time)")] = None) -> list[dict[str, Any]]:
+    return overdue(ledger.store, iso_date(on, "/on") or china_date(utc_now()))
 
 
 @router.post("/verify", response_model=VerifyResult, summary="Check a certificate, or a tlog-proof and its leaf")

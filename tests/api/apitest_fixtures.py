@@ -10,7 +10,8 @@ Why not tests/api/conftest.py and tests/api/__init__.py: with pytest's default (
 
 The API is exercised through the real HTTP stack:
 - `demo_home`: `python -m regledger.cli demo --home DIR`, once per session;
-- `server`: `python -m regledger.cli serve --home DIR --port P` in its own process, ready once /healthz is 200;
+- `server`: `python -m regledger.cli serve --home DIR --port P` in its own process, ready once /healthz is 200
+  (`start_server`/`stop_server` start and stop more of them);
 - `client`: an httpx.Client on it that fails the test on any 5xx response;
 - `api`: the client plus helpers to sign and submit statements (with a fresh nonce by default);
 - `clerks`: clerk keys registered by the home's administrator through POST /v1/statements;
@@ -20,6 +21,7 @@ The API is exercised through the real HTTP stack:
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import secrets
@@ -101,27 +103,78 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-@pytest.fixture(scope="session")
-def server(demo_home: Path) -> Iterator[Server]:
+def start_server(home: Path, *args: str, log: Path | None = None) -> Server:
+    """`regledger serve --home HOME ARGS...` in its own process on a free port, once /healthz answers."""
     port = free_port()
-    log = demo_home.parent / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(demo_home),
-                                 "--port", str(port)], cwd=REPO, env=child_env(), stdout=out,
+    log = log or home.parent / f"serve-{port}.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(home),
+                                 "--port", str(port), *args], cwd=REPO, env=child_env(), stdout=out,
                                 stderr=subprocess.STDOUT)
-    srv = Server(f"http://127.0.0.1:{port}", demo_home, log, proc)
+    srv = Server(f"http://127.0.0.1:{port}", home, log, proc)
     try:
         wait_until_healthy(srv.url, proc, log)
+    except BaseException:
+        stop_server(srv)
+        raise
+    return srv
+
+
+def stop_server(srv: Server) -> None:
+    srv.proc.terminate()
+    try:
+        srv.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        srv.proc.kill()
+        srv.proc.wait(timeout=15)
+
+
+def send_on_one_connection(url: str, requests: list[tuple[str, str, bytes | None]]) -> list[tuple[int, dict, bytes]]:
+    """Send each (method, path, body) in turn on ONE keep-alive connection; fails if the server drops it."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    out = []
+    try:
+        for method, path, body in requests:
+            headers = {"content-type": "application/json"} if body is not None else {}
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            out.append((r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()))
+            assert not r.will_close, f"{method} {path} closed the connection ({r.status})"
+    finally:
+        conn.close()
+    return out
+
+
+@pytest.fixture
+def same_connection() -> Any:
+    """send_on_one_connection(url, [(method, path, body), ...]): asserts the server keeps the connection open."""
+    return send_on_one_connection
+
+
+@pytest.fixture
+def serve_home() -> Iterator[Any]:
+    """serve_home(home, *args) -> a `regledger serve` process on that home (start_server), stopped after the test."""
+    started: list[Server] = []
+
+    def start(home: Path, *args: str) -> Server:
+        started.append(start_server(home, *args))
+        return started[-1]
+
+    yield start
+    for srv in started:
+        stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def server(demo_home: Path) -> Iterator[Server]:
+    srv = start_server(demo_home, log=demo_home.parent / "serve.log")
+    try:
         yield srv
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop_server(srv)
     # the server logged no unexpected error (the 500 handler logs "unexpected error on ...")
-    text = log.read_text(errors="replace")
+    text = srv.log.read_text(errors="replace")
     assert "unexpected error" not in text and "Traceback" not in text, text[-5000:]
 
 
@@ -322,9 +375,11 @@ class InProcessServer:
     def __init__(self, app: Any) -> None:
         import uvicorn
 
+        from api.serving import uvicorn_config
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+        self.server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     access_log=False))
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
 

@@ -189,20 +189,38 @@ def test_bad_signature_is_401(api, clerks, submitted):
     assert api.ok(good)["state"]["status"] == "FORMAL_REVIEW"
 
 
+def test_the_identical_statement_again_is_200_with_the_first_answer(api, clerks):
+    """A retry after a lost answer: same index, leaf hash and receipt bytes, 200 instead of 201."""
+    st = api.step(clerks.gz_holder, "registration.apply", api.new_id("retry"), api.gz_resource("重试测试"))
+    first = api.post(st.canonical)
+    assert first.status_code == 201, first.text
+    for _ in range(2):
+        r = api.post(st.canonical)
+        assert r.status_code == 200, r.text
+        assert {k: r.json()[k] for k in ("index", "leaf_hash", "time", "receipt")} == \
+               {k: first.json()[k] for k in ("index", "leaf_hash", "time", "receipt")}
+    # re-encoded, it is not the same bytes: refused like any non-canonical body, not taken for a retry
+    api.problem(api.post(json.dumps(st.to_json(), indent=3).encode()), 422, detail_has="canonical")
+    # nothing was sequenced twice
+    history = api.client.get(f"/v1/registrations/{st.subject}").json()["history"]
+    assert [h["index"] for h in history] == [first.json()["index"]]
+
+
 def test_replayed_request_is_409(api, clerks):
     reg = api.new_id("replay")
     st = api.step(clerks.gz_holder, "registration.apply", reg, api.gz_resource("重放测试"))
-    body = st.canonical
-    assert api.post(body).status_code == 201
-    api.problem(api.post(body), 409, detail_has="replay")
-    # a step that would be allowed now, sent twice: the second is refused as a replay
+    first = api.ok(st)
+    # a step that would be allowed now, signed again with a used nonce: refused, naming the entry that used it
     accept = api.step(clerks.gz_registrar, "registration.accept", reg)
-    api.ok(accept)
-    api.problem(api.post(accept), 409, detail_has="replay")
+    accepted = api.ok(accept)
+    later = format_time(datetime.fromisoformat(accept.time.replace("Z", "+00:00")) + timedelta(seconds=1))
+    resigned = api.step(clerks.gz_registrar, "registration.accept", reg, nonce=accept.extra["nonce"], time=later)
+    body = api.problem(api.post(resigned), 409, detail_has="replay")
+    assert body["index"] == accepted["index"] and str(accepted["index"]) in body["detail"]
     # a nonce is good once per key, whatever else the statement says
     again = api.step(clerks.gz_holder, "registration.apply", api.new_id(), api.gz_resource("另一个申请"),
                      nonce=st.extra["nonce"])
-    api.problem(api.post(again), 409, detail_has="replay")
+    assert api.problem(api.post(again), 409, detail_has="replay")["index"] == first["index"]
     # another key may use the same nonce
     api.ok(api.step(clerks.gz_registrar, "registration.publish", reg, nonce=st.extra["nonce"]))
     assert api.client.get(f"/v1/registrations/{reg}").json()["status"] == "PUBLICITY"
@@ -215,9 +233,11 @@ def test_replayed_key_statement_is_409(api, home_admin, what):
     if what == "revoke":
         api.ok(st)
         st = api.revoke_key(home_admin, key.key_id, "离职")
-    body = st.canonical
-    assert api.post(body).status_code == 201
-    api.problem(api.post(body), 409, detail_has="replay")
+    first = api.ok(st)
+    assert api.post(st).json()["index"] == first["index"]
+    other = api.statement(home_admin, st.kind, st.subject, st.payload, time=st.time, nonce=st.extra["nonce"],
+                          extra={"note": "again"})
+    assert api.problem(api.post(other), 409, detail_has="replay")["index"] == first["index"]
 
 
 @pytest.mark.parametrize("nonce", [None, 1234567890123456, ["a" * 32], "short", "x" * 65, "-" * 32,
