@@ -34,6 +34,7 @@ from ledger.store import KeyRecord
 from ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 
 from .policy import registration_subject
+from .regions import RegionTable, default_table
 from .workflow import WorkflowConfig, step
 
 __all__ = ["CERTIFICATE_FORMAT", "build_certificate", "certificate_html", "verify_certificate"]
@@ -112,6 +113,10 @@ class _OfflineContext:
 
     def registration_by_code(self, code: str) -> Mapping[str, Any] | None:
         return {"status": "CODED"}
+
+    def region_table(self) -> RegionTable:
+        """The shipped table: a code that only a `regions.load` in the log made valid does not verify offline."""
+        return default_table()
 
     def last_seq(self, prefix: str) -> int:
         code = self.entry_code

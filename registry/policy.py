@@ -4,6 +4,7 @@ Subject states kept (all rebuildable from the entries):
     reg:<id>            a registration's state (registry.workflow)
     code:<code>         the registration that holds a uniform code (codes are never reused)
     seq:<prefix>        the last sequence number given under a code prefix
+    regions             the ledger's amendments to the GB/T 2260 table (registry.reference)
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from ledger.policy import StateMap
 from ledger.store import KeyRecord, SubjectState
 
 from .codes import parse_code
+from .reference import REGIONS_LOAD, REGIONS_SUBJECT, apply_regions_load, table_in_force
+from .regions import RegionTable
 from .workflow import KINDS, WorkflowConfig, step
 
 __all__ = ["RegistryPolicy", "registration_subject"]
@@ -40,6 +43,9 @@ class _Context:
         counter = self.states.get(f"seq:{prefix}")
         return 0 if counter is None else int(counter.state["last"])
 
+    def region_table(self) -> RegionTable:
+        return table_in_force(self.states.get(REGIONS_SUBJECT))
+
 
 class RegistryPolicy:
     def __init__(self, config: WorkflowConfig | None = None) -> None:
@@ -47,9 +53,11 @@ class RegistryPolicy:
 
     def subjects(self, entry: Entry) -> Iterable[str]:
         st = entry.statement
+        if st.kind == REGIONS_LOAD:
+            return [REGIONS_SUBJECT, "parent"]
         if st.kind not in KINDS:
             return []
-        wanted = [registration_subject(st.subject)]
+        wanted = [registration_subject(st.subject), REGIONS_SUBJECT]
         fields = st.payload.get("fields")
         if isinstance(fields, dict) and isinstance(fields.get("source_codes"), list):
             wanted += [f"code:{c}" for c in fields["source_codes"] if isinstance(c, str)]
@@ -57,6 +65,9 @@ class RegistryPolicy:
 
     def apply(self, entry: Entry, signer: KeyRecord, states: StateMap) -> None:
         st = entry.statement
+        if st.kind == REGIONS_LOAD:
+            apply_regions_load(entry, signer, states)
+            return
         if not st.kind.startswith("registration."):
             return
         if len(st.subject) > 100 or not st.subject.replace("-", "").replace("_", "").replace(".", "").isalnum():

@@ -217,6 +217,10 @@ class RegionTable:
                 continue
         return found
 
+    def codes(self) -> list[str]:
+        """Every code the table has ever listed."""
+        return list(self._records)
+
     def in_force(self, on: date, *, prefix: str = "") -> list[Region]:
         """Every region valid on `on` whose code starts with `prefix`, in code order."""
         _check_on(on)

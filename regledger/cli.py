@@ -282,9 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--as-of", required=True, help="e.g. 2026-12-31")
     s.set_defaults(func=cmd_disclosure)
 
+    from .reference_cli import add_regions_parser
     from .sync_cli import add_sync_parser
 
     add_sync_parser(sub, common)
+    add_regions_parser(sub, common)
     return p
 
 

@@ -339,7 +339,7 @@ class SyncPolicy:
             signer = signing_key(e.index, st, keys)
         except UnknownKeyError as exc:
             raise UnknownKeyError(f"entry {e.index} of {origin}: {exc}") from exc
-        if st.kind.startswith("registration.") and self.domain is not None:
+        if st.kind.startswith(("registration.", "regions.")) and self.domain is not None:
             self.domain.apply(e, signer, ns)  # type: ignore[arg-type]
             reg = ns.get(f"reg:{st.subject}")
             if reg is not None:

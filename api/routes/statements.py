@@ -32,7 +32,7 @@ from ..schemas import AppendResult
 
 router = APIRouter(prefix="/v1", tags=["writes"])
 log = logging.getLogger("regledger.api.writes")
-ALLOWED_KINDS = ("registration.", "key.", "sync.code")
+ALLOWED_KINDS = ("registration.", "key.", "sync.code", "regions.load")
 
 
 class RateLimiter:
@@ -73,7 +73,7 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     obj = parse_json(body)
     st = Statement.from_json(obj)
     if not st.kind.startswith(ALLOWED_KINDS):
-        raise Problem(422, "Invalid input", "only registration.*, key.* and sync.code statements are accepted here",
+        raise Problem(422, "Invalid input", "only registration.*, key.*, sync.code and regions.load statements are accepted here",
                       field="/kind")
     nonce = st.extra.get("nonce")
     if not isinstance(nonce, str):
