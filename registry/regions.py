@@ -217,6 +217,19 @@ class RegionTable:
                 continue
         return found
 
+    def display_name(self, code: str) -> str:
+        """For display, never failing: the name in the code's latest window, after its prefecture and
+        province for a county (遵义市 红花岗区), '' if the table never listed the code."""
+        windows = self._records.get(code)
+        if not windows:
+            return ""
+        region = windows[-1].region
+        parents = [] if region.level == "province" else [region.province_code]
+        if region.level == "county":
+            parents.insert(1, code[:4] + "00")
+        names = [self._records[p][-1].region.name for p in dict.fromkeys(parents) if p in self._records]
+        return " ".join([*names, region.name])
+
     def codes(self) -> list[str]:
         """Every code the table has ever listed."""
         return list(self._records)
