@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
 from ledger.entry import Entry, canonical_json
-from ledger.errors import MalformedError, UnknownKeyError
+from ledger.errors import ConflictError, MalformedError, UnknownKeyError
 from ledger.policy import StateMap
 from ledger.store import KeyRecord, LedgerStore, SubjectState
 
@@ -90,13 +90,15 @@ def apply_regions_load(entry: Entry, signer: KeyRecord, states: StateMap) -> Non
     version, source = _text(p, "version"), _text(p, "source")
     by_code = parse_records(p.get("records"), "/payload/records")
     current = states.get(REGIONS_SUBJECT)
-    table_in_force(current).patched(by_code, version=version)  # refuses a code whose province is unknown
     old = current.state if current else {"loads": [], "records": {}}
+    digest = load_digest(p)
+    if any(load["digest"] == digest for load in old["loads"]):
+        raise ConflictError(f"this table was already loaded (digest {digest}); a correction needs a new version")
+    table_in_force(current).patched(by_code, version=version)  # refuses a code whose province is unknown
     records = dict(old["records"])
     for code in by_code:
         records[code] = [r for r in p["records"] if r["code"] == code]
-    load = {"index": entry.index, "version": version, "source": source, "digest": load_digest(p),
-            "codes": len(by_code)}
+    load = {"index": entry.index, "version": version, "source": source, "digest": digest, "codes": len(by_code)}
     states.put(SubjectState(REGIONS_SUBJECT, {"version": version, "loads": [*old["loads"], load],
                                               "records": records}, entry.index, kind="regions", name=version))
 

@@ -4,6 +4,7 @@ Per round: pull every child (sync.pull); as each child's witness, cosign every c
 instance has verified in that child's subtree and hand the cosignatures (and those relayed from
 above) down; if this instance is the top (no parent), mint official codes for coded descendant
 registrations that have none; send official codes one hop down until the target log shows them;
+relay reference tables (`regions.load`) one hop down until the child's mirror shows them;
 and tell the parent when this log has grown (push).
 """
 
@@ -21,7 +22,7 @@ from typing import Any, Callable
 from keys.ed25519 import Ed25519Signer
 from ledger.checkpoint import parse_checkpoint_text
 from ledger.cosignature import Cosigner, CosignatureVerifier, cosign, parse_cosigner_vkey
-from ledger.entry import Statement, sign_statement
+from ledger.entry import Entry, Statement, sign_statement
 from ledger.note import open_note
 from ledger.errors import ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, SyncError
 from ledger.sequencer import Ledger
@@ -50,6 +51,7 @@ class RoundReport:
     cosigned: int = 0
     codes_minted: int = 0
     codes_sent: int = 0
+    regions_sent: int = 0
     pushed: bool = False
 
 
@@ -97,6 +99,7 @@ class Cascade:
                     try:
                         report.cosigned += self.deliver_cosignatures(c)
                         report.codes_sent += self.send_codes(c)
+                        report.regions_sent += self.send_regions(c)
                     except LedgerError as exc:  # one child's trouble never stops the round for the others
                         report.warnings.append(f"{c['origin']}: {exc}")
                         log.warning("sync: delivering to %s failed: %s", c["origin"], exc)
@@ -258,6 +261,35 @@ class Cascade:
             return None
         return self._statement("sync.code", r["registration"], {
             "origin": r["origin"], "official_code": r["official_code"], "path": hops})
+
+    # -- reference tables --------------------------------------------------------------------------
+
+    def send_regions(self, child: dict[str, Any]) -> int:
+        """Relay, in order and signed with this log's key, each `regions.load` this ledger holds that the
+        child's mirror does not show yet (the child takes them only from its parent)."""
+        from registry.reference import REGIONS_LOAD, REGIONS_SUBJECT
+
+        got = self.ledger.store.get_states([REGIONS_SUBJECT, mirror_subject(child["origin"], REGIONS_SUBJECT)])
+        ours, theirs = got.get(REGIONS_SUBJECT), got.get(mirror_subject(child["origin"], REGIONS_SUBJECT))
+        if ours is None:
+            return 0
+        have = {load["digest"] for load in theirs.state["loads"]} if theirs else set()
+        missing = [load for load in ours.state["loads"] if load["digest"] not in have]
+        sent = 0
+        fetcher = HTTPFetcher(child["url"])
+        try:
+            for load in missing:
+                leaf = self.ledger.store.read_entries(load["index"], load["index"] + 1)[0][0]
+                body = self._statement(REGIONS_LOAD, REGIONS_SUBJECT, Entry.from_leaf(leaf).statement.payload)
+                try:
+                    fetcher.post("v1/statements", json=body.to_json())
+                    sent += 1
+                except SyncError as exc:
+                    if "HTTP 409" not in str(exc):  # 409: the child has it, its mirror here is behind
+                        raise
+        finally:
+            fetcher.close()
+        return sent
 
     # -- push -----------------------------------------------------------------------------------------
 

@@ -112,3 +112,13 @@ def test_a_whole_table_is_cut_into_statements_under_the_size_limit():
     codes = {r["code"] for p in payloads for r in p["records"]}
     assert codes == {c for c in shipped.codes() if not c.endswith("0000")}
     assert list(region_load_payloads(shipped, shipped, version="same", source="test")) == []
+
+
+def test_the_same_load_twice_is_a_conflict():
+    from ledger.errors import ConflictError
+
+    w = world()
+    payload = {"version": "v1", "source": "test", "records": [NEW_COUNTY]}
+    load(w, payload)
+    err = w.refused(ConflictError, load, w, payload)
+    assert "already loaded" in str(err)
