@@ -1,5 +1,5 @@
-"""What the public pages show beside a bare code or enum: names from the reference tables, Chinese
-labels (English second) for enum values and signer roles, and what a change step changed.
+"""What the public pages show beside a bare code: names from the reference tables, and what a change
+step changed.
 
 Nothing here fails on odd data: an unknown code or value is shown as it is.
 """
@@ -14,25 +14,7 @@ from ledger.store import LedgerStore, StateQuery
 from registry.industries import default_industries
 from registry.reference import stored_region_table
 
-__all__ = ["ROLE_LABELS", "VALUE_LABELS", "Names", "field_changes"]
-
-#: signer roles (ledger/keyring.py ROLES) -> (中文, English)
-ROLE_LABELS: dict[str, tuple[str, str]] = {
-    "admin": ("管理员", "administrator"),
-    "registrar": ("登记机构", "registrar"),
-    "registrant": ("登记主体", "registrant"),
-    "authority": ("主管部门", "authority"),
-    "platform": ("登记平台", "platform"),
-}
-
-#: field -> enum value -> (中文, English), for values stored in English
-VALUE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
-    "access_method": {
-        "open": ("开放平台", "open platform"),
-        "authorized_operation": ("授权运营", "authorised operation"),
-        "apply": ("用数申请", "apply to the holder"),
-    },
-}
+__all__ = ["Names", "field_changes"]
 
 #: fields whose changes are shown by their parts (one row per changed member)
 _NESTED = ("holder", "agent", "classification", "storage", "time_range", "authorisation")

@@ -28,7 +28,7 @@ from registry.policy import registration_subject
 from registry.workflow import CHINA
 
 from .deps import LedgerDep, SettingsDep
-from .display import ROLE_LABELS, VALUE_LABELS, Names, field_changes
+from .display import Names, field_changes
 from .routes import registrations
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
@@ -142,6 +142,24 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "code": ("登记编码", "Registration code"),
     "query_code": ("查询码", "Query code"),
     "official_code": ("国家登记编码", "National code"),
+}
+
+#: signer roles (ledger/keyring.py ROLES) -> (中文, English)
+ROLE_LABELS: dict[str, tuple[str, str]] = {
+    "admin": ("管理员", "administrator"),
+    "registrar": ("登记机构", "registrar"),
+    "registrant": ("登记主体", "registrant"),
+    "authority": ("主管部门", "authority"),
+    "platform": ("登记平台", "platform"),
+}
+
+#: field -> enum value -> (中文, English), for values stored in English
+VALUE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "access_method": {
+        "open": ("开放平台", "open platform"),
+        "authorized_operation": ("授权运营", "authorised operation"),
+        "apply": ("用数申请", "apply to the holder"),
+    },
 }
 
 REG_TYPE_LABELS: dict[str, tuple[str, str]] = {

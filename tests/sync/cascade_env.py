@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import httpx
 
@@ -87,6 +88,24 @@ class Instance:
     def log_tail(self) -> str:
         p = self.home / "serve.log"
         return p.read_text(errors="replace")[-4000:] if p.exists() else ""
+
+
+@contextlib.contextmanager
+def linked(insts: list[Instance], interval: float = 0.5) -> Iterator[list[Instance]]:
+    """Each instance the child of the next (bottom first), all serving (top first); stopped afterwards,
+    and their log tails printed."""
+    for child, parent in zip(insts, insts[1:]):
+        parent.run("sync", "add-child", child.url, "--key", child.vkey)
+        child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
+    try:
+        for inst in reversed(insts):
+            inst.start(interval=interval)
+        yield insts
+    finally:
+        for inst in insts:
+            inst.stop()
+        for inst in insts:
+            print(f"--- {inst.name} serve.log (tail)\n{inst.log_tail()}")
 
 
 def _ok(url: str) -> bool:

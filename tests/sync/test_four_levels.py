@@ -22,7 +22,7 @@ from ledger.note import open_note
 from ledger.tlogproof import verify_tlog_proof
 from registry.codes import parse_code
 
-from cascade_env import Instance, wait_for
+from cascade_env import Instance, linked, wait_for
 
 LEVELS = [("county", "regledger.test/520115"), ("city", "regledger.test/520100"),
           ("province", "regledger.test/520000"), ("national", "regledger.test/cn")]
@@ -34,18 +34,8 @@ def cascade(tmp_path_factory):
     insts = [Instance(name, root / name, origin).init() for name, origin in LEVELS]
     county = insts[0]
     county.run("demo")  # the demo's registrations, entered at the county on a simulated clock
-    for child, parent in zip(insts, insts[1:]):
-        parent.run("sync", "add-child", child.url, "--key", child.vkey)
-        child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
-    try:
-        for inst in reversed(insts):
-            inst.start(interval=0.5)
+    with linked(insts):
         yield insts
-    finally:
-        for inst in insts:
-            inst.stop()
-        for inst in insts:
-            print(f"--- {inst.name} serve.log (tail)\n{inst.log_tail()}")
 
 
 def _county_registrations(county: Instance) -> list[dict]:

@@ -14,7 +14,7 @@ from ledger.entry import Entry
 from regledger.home import Home
 from registry.reference import REGIONS_SUBJECT
 
-from cascade_env import PASSPHRASE, Instance, wait_for
+from cascade_env import PASSPHRASE, Instance, linked, wait_for
 
 LEVELS = [("county", "regledger.test/520302"), ("city", "regledger.test/520300"), ("province", "regledger.test/52")]
 CHANGE = {"version": "2027-01-relay", "source": "民政部 2026年县级以上行政区划变更情况（测试）", "records": [
@@ -24,19 +24,8 @@ CHANGE = {"version": "2027-01-relay", "source": "民政部 2026年县级以上�
 @pytest.fixture(scope="module")
 def cascade(tmp_path_factory):
     root = tmp_path_factory.mktemp("regions-relay")
-    insts = [Instance(name, root / name, origin).init() for name, origin in LEVELS]
-    for child, parent in zip(insts, insts[1:]):
-        parent.run("sync", "add-child", child.url, "--key", child.vkey)
-        child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
-    try:
-        for inst in reversed(insts):
-            inst.start(interval=0.5)
+    with linked([Instance(name, root / name, origin).init() for name, origin in LEVELS]) as insts:
         yield insts, root
-    finally:
-        for inst in insts:
-            inst.stop()
-        for inst in insts:
-            print(f"--- {inst.name} serve.log (tail)\n{inst.log_tail()}")
 
 
 def _load_entry(inst: Instance) -> Entry:
