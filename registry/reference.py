@@ -18,8 +18,8 @@ Subject state kept (rebuildable from the entries):
 from __future__ import annotations
 
 import hashlib
-import json
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 from typing import Any, Iterator, Mapping
 
 from ledger.entry import Entry, canonical_json
@@ -36,6 +36,9 @@ REGIONS_LOAD = "regions.load"
 REGIONS_SUBJECT = "regions"
 #: payload bytes per statement when a table is cut into several (the statement limit is 60,000)
 CHUNK_BYTES = 45_000
+#: amended tables by the digests of the loads that made them, most recently used last
+_AMENDED: OrderedDict[tuple[str, ...], RegionTable] = OrderedDict()
+_AMENDED_LOCK = threading.Lock()
 
 
 def load_digest(payload: Mapping[str, Any]) -> str:
@@ -47,18 +50,25 @@ def table_in_force(state: SubjectState | None) -> RegionTable:
     """The shipped table amended by every `regions.load` up to the state's index."""
     if state is None:
         return default_table()
-    return _amended(json.dumps(state.state["records"], sort_keys=True, ensure_ascii=False), state.state["version"])
+    # the records are a fold of the loads in order, so the loads' digests name the amended table
+    key = tuple(load["digest"] for load in state.state["loads"])
+    with _AMENDED_LOCK:
+        table = _AMENDED.get(key)
+        if table is not None:
+            _AMENDED.move_to_end(key)
+            return table
+    rows = [r for recs in state.state["records"].values() for r in recs]
+    table = default_table().patched(parse_records(rows, "/records"), version=state.state["version"])
+    with _AMENDED_LOCK:
+        _AMENDED[key] = table
+        while len(_AMENDED) > 8:
+            _AMENDED.popitem(last=False)
+    return table
 
 
 def stored_region_table(store: LedgerStore) -> RegionTable:
     """The table in force at the head of a ledger's store."""
     return table_in_force(store.get_states([REGIONS_SUBJECT]).get(REGIONS_SUBJECT))
-
-
-@lru_cache(maxsize=8)
-def _amended(records_json: str, version: str) -> RegionTable:
-    rows = [r for recs in json.loads(records_json).values() for r in recs]
-    return default_table().patched(parse_records(rows, "/records"), version=version)
 
 
 def _text(payload: Mapping[str, Any], name: str) -> str:
