@@ -55,6 +55,8 @@ def test_a_table_loaded_at_the_top_reaches_the_bottom_signed_hop_by_hop(cascade,
     # relayed once: once the parent's mirror of a child shows the load, no later round sends it again
     time.sleep(3)  # several rounds at 0.5 s
     assert len(_loads(county)) == len(_loads(city)) == len(_loads(province)) == 1
+    for inst in (county, city, province):  # replay re-checks the loads, the parents' mirrors included
+        assert "audit OK" in inst.run("audit").stdout
 
 
 def test_an_instance_with_a_parent_takes_tables_only_from_it(cascade):
