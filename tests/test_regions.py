@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -216,11 +217,11 @@ def test_bad_json_file(tmp_path):
         load_table(path)
 
 
-#: every place the seed texts (../shared/seeds/) name, with its code in the table in force
+#: every place the seed texts (../shared/seeds/) name, in full (遵義市) or short (徐州、泰州), with its code
 SEED_PLACES = {
     "贵州省": "520000", "贵阳市": "520100", "遵义市": "520300",
-    "江苏省": "320000", "南京市": "320100", "无锡市": "320200", "徐州市": "320300", "常州市": "320400",
-    "苏州市": "320500", "泰州市": "321200", "宿迁市": "321300",
+    "江苏省": "320000", "无锡市": "320200", "徐州市": "320300", "常州市": "320400",
+    "苏州市": "320500", "扬州市": "321000", "泰州市": "321200", "宿迁市": "321300",
     "山西省": "140000", "太原市": "140100", "大同市": "140200", "临汾市": "141000",
     "甘肃省": "620000", "兰州市": "620100", "酒泉市": "620900", "庆阳市": "621000", "临夏回族自治州": "622900",
 }
@@ -229,6 +230,27 @@ ZUNYI_COUNTIES = {
     "520324": "正安县", "520325": "道真仡佬族苗族自治县", "520326": "务川仡佬族苗族自治县", "520327": "凤冈县",
     "520328": "湄潭县", "520329": "余庆县", "520330": "习水县", "520381": "赤水市", "520382": "仁怀市",
 }
+
+
+#: traditional -> simplified for the characters of place names in the seeds (three of them are traditional)
+_T2S = str.maketrans("義貴肅蘭慶陽臨蘇無錫縣區", "义贵肃兰庆阳临苏无锡县区")
+
+
+def _seed_texts() -> str:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        seeds = parent / "shared" / "seeds"
+        if seeds.is_dir():
+            return "".join(p.read_text(encoding="utf-8") for p in sorted(seeds.glob("*.txt"))).translate(_T2S)
+    raise AssertionError(f"no shared/seeds/ above {here}: the seed texts come with the project's shared folder")
+
+
+def test_the_seed_places_list_is_complete(table):
+    """Every division whose full name (3+ characters) occurs in a seed text is in SEED_PLACES."""
+    text = _seed_texts()
+    named = {r.name for r in table.in_force(date(2026, 12, 1)) if len(r.name) >= 3 and r.name in text}
+    assert named and named <= set(SEED_PLACES), named - set(SEED_PLACES)
+    assert all(name in text or name[:-1] in text or name[:2] in text for name in SEED_PLACES)  # 临夏（回族自治州）
 
 
 @pytest.mark.parametrize(("name", "code"), sorted(SEED_PLACES.items()))
