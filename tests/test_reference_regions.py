@@ -5,7 +5,6 @@ Runs through `Ledger(policy=RegistryPolicy())` on the in-memory store with the w
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 import pytest
