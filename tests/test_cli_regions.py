@@ -50,3 +50,19 @@ def test_load_refuses_a_bad_record_with_its_field(tmp_path):
         {"code": "52039", "name": "X", "level": "county", "valid_from": "2026-01-01", "valid_to": None}]}))
     p = run("regions", "load", str(bad), "--home", home, env=env, ok=False)
     assert p.returncode == 1 and "/records/0/code" in p.stderr
+
+
+def test_the_demo_registers_a_zunyi_county_and_its_certificate_verifies(tmp_path):
+    home = str(tmp_path / "demo")
+    env = {"REGLEDGER_PASSPHRASE": "test-passphrase"}
+    out = run("demo", "--home", home, env=env).stdout
+    line = next(x for x in out.splitlines() if "遵义市红花岗区城市管理数据" in x)
+    code = line.split(" as ")[-1].strip()
+    assert code.startswith("PDR-1-520302-2026-")
+    state = json.loads(run("show", code, "--home", home, env=env).stdout)
+    assert state["status"] == "CODED" and state["region"] == "520302"
+    assert state["fields"]["holder"]["region"] == "520302" and state["fields"]["industry_code"] == "N78"
+    vkey = run("log", "key", "--home", home, env=env).stdout.strip().splitlines()[-1]
+    cert = tmp_path / "zunyi.json"
+    run("certificate", code, "--out", str(cert), "--home", home, env=env)
+    assert run("verify", str(cert), "--key", vkey, "--home", home, env=env).stdout.startswith(f"OK: {code} ")
