@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import date, datetime
-from functools import lru_cache
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlencode
@@ -25,10 +24,11 @@ from fastapi.responses import HTMLResponse
 from ledger.errors import LedgerError, MalformedError, NotFoundError
 from ledger.store import StateQuery
 from registry.disclosure import PUBLIC_LISTS
-from registry.regions import default_table
+from registry.policy import registration_subject
 from registry.workflow import CHINA
 
 from .deps import LedgerDep, SettingsDep
+from .display import Names, field_changes
 from .routes import registrations
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
@@ -144,6 +144,24 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "official_code": ("国家登记编码", "National code"),
 }
 
+#: signer roles (ledger/keyring.py ROLES) -> (中文, English)
+ROLE_LABELS: dict[str, tuple[str, str]] = {
+    "admin": ("管理员", "administrator"),
+    "registrar": ("登记机构", "registrar"),
+    "registrant": ("登记主体", "registrant"),
+    "authority": ("主管部门", "authority"),
+    "platform": ("登记平台", "platform"),
+}
+
+#: field -> enum value -> (中文, English), for values stored in English
+VALUE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "access_method": {
+        "open": ("开放平台", "open platform"),
+        "authorized_operation": ("授权运营", "authorised operation"),
+        "apply": ("用数申请", "apply to the holder"),
+    },
+}
+
 REG_TYPE_LABELS: dict[str, tuple[str, str]] = {
     "initial": ("首次登记", "Initial registration"),
     "change": ("变更登记", "Change"),
@@ -166,7 +184,8 @@ class PageError(Exception):
 def _render(request: Request, template: str, http_status: int = 200, /, **context: Any) -> HTMLResponse:
     context.update(request=request, lists=LISTS, status_labels=STATUS_LABELS, kind_labels=KIND_LABELS,
                    step_labels=STEP_LABELS, field_labels=FIELD_LABELS, reg_type_labels=REG_TYPE_LABELS,
-                   region_name=region_name)
+                   role_labels=ROLE_LABELS, value_labels=VALUE_LABELS)
+    context.setdefault("names", None)
     html = _env.get_template(template).render(**context)
     return HTMLResponse(html, status_code=http_status, headers=SECURITY_HEADERS)
 
@@ -202,19 +221,6 @@ def lookup(table: Mapping[str, Any], key: Any) -> Any:
 _env.filters["china_time"] = china_time
 _env.globals["lookup"] = lookup
 _env.globals["ordered_fields"] = ordered_fields
-
-
-def region_name(code: Any) -> str:
-    """The region's name in the shipped table, or '' (never fails: pages show the code anyway)."""
-    return _region_name(code) if isinstance(code, str) and len(code) <= 12 else ""
-
-
-@lru_cache(maxsize=4096)
-def _region_name(code: str) -> str:
-    try:
-        return default_table().validate(code, date.today()).name
-    except Exception:  # unknown, retired or malformed: show the bare code
-        return ""
 
 
 def _checkpoint(ledger) -> dict[str, Any]:
@@ -265,7 +271,7 @@ def _list_page(request: Request, ledger, settings, name: str) -> HTMLResponse:
     next_url = _url(request.url.path, {**keep, "cursor": next_cursor}) if next_cursor else None
     first_url = _url(request.url.path, keep) if cursor else None
     return _render(request, "list.html", name=name, title=(zh, en), items=items, error=None, form=form,
-                   next_url=next_url, first_url=first_url)
+                   next_url=next_url, first_url=first_url, names=Names(ledger.store))
 
 
 def _search(ledger, query: StateQuery, after: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
@@ -279,10 +285,11 @@ def _search(ledger, query: StateQuery, after: str, limit: int) -> tuple[list[dic
     for st in regs:
         s = st.state if isinstance(st.state, Mapping) else {}
         f = s.get("fields") if isinstance(s.get("fields"), Mapping) else {}
+        holder = f.get("holder") if isinstance(f.get("holder"), Mapping) else {}
         rows.append({"registration": st.subject.removeprefix("reg:"), "code": st.code or s.get("code"),
                      "name": st.name or f.get("name") or "", "kind": st.kind or s.get("subject_kind") or "",
                      "region": st.region or s.get("region") or "", "institution": st.institution,
-                     "status": st.status or s.get("status") or ""})
+                     "institution_name": holder.get("name") or "", "status": st.status or s.get("status") or ""})
     return rows, (regs[-1].subject.removeprefix("reg:") if more and regs else None)
 
 
@@ -329,6 +336,7 @@ def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> H
         keys = ledger.store.get_keys(signer_ids) if signer_ids else {}
     except LedgerError:
         keys = {}
+    changes = field_changes(ledger.store, history)
     steps = []
     for h in history:
         index = h.get("index")
@@ -337,11 +345,11 @@ def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> H
         steps.append({"index": index, "kind": h.get("kind"), "time": h.get("time"), "by": h.get("by"),
                       "signer": key.name if key else "", "role": key.role if key else "",
                       "in_checkpoint": isinstance(index, int) and cp["size"] is not None and index < cp["size"],
-                      "details": details})
+                      "details": details, "changes": changes.get(index) if isinstance(index, int) else None})
     reg_id = state.get("registration") or st.subject.removeprefix("reg:")
     fields = state.get("fields") if isinstance(state.get("fields"), Mapping) else {}
     return _render(request, "registration.html", reg=state, reg_id=reg_id, fields=fields, status=st.status or
                    state.get("status") or "", kind=st.kind or state.get("subject_kind") or "",
                    region=st.region or state.get("region") or "", steps=steps, checkpoint=cp,
-                   vkey=ledger.verifier().vkey(),
+                   vkey=ledger.verifier().vkey(), names=Names(ledger.store),
                    step_indexes=",".join(str(s["index"]) for s in steps if isinstance(s["index"], int)))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from ledger.errors import MalformedError
 
+from .industries import default_industries
 from .uscc import validate_uscc
 
 __all__ = ["SUBJECT_KINDS", "InstitutionFields", "ProductFields", "ResourceFields", "validate_fields"]
@@ -36,6 +37,14 @@ def _uscc(v: str) -> str:
 def _region(v: str) -> str:
     if not (len(v) == 6 and v.isascii() and v.isdigit()):
         raise ValueError("must be a 6-digit GB/T 2260 administrative division code")
+    return v
+
+
+def _industry(v: str) -> str:
+    try:
+        default_industries().validate(v, field="")
+    except MalformedError as exc:
+        raise ValueError(exc.message) from None
     return v
 
 
@@ -121,12 +130,14 @@ class ResourceFields(_Common):
     time_range: TimeRange | None = None
     data_items: list[Text] = Field(default_factory=list, max_length=500)
     classification: Classification
-    industry_code: Text = Field(min_length=1, max_length=10)
+    industry_code: Text = Field(min_length=1, max_length=10, description="GB/T 4754-2017, e.g. L72 or I6510")
     storage: Storage
     in_authorised_scope: StrictBool
     supply_mode: Literal["共享", "开放", "授权运营"]
     access_method: Literal["open", "authorized_operation", "apply"]
     open_url: Text | None = Field(default=None, max_length=500)
+
+    _v_industry = field_validator("industry_code")(classmethod(lambda cls, v: _industry(v)))
 
 
 class Authorisation(_Model):

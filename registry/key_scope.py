@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from ledger.errors import MalformedError
 
-from .regions import default_table
+from .regions import RegionTable
 from .uscc import validate_uscc
 
 __all__ = ["SCOPE_MEMBERS", "validate_key_scope"]
@@ -34,8 +34,9 @@ SCOPE_MEMBERS: Mapping[str, tuple[str, ...]] = {
 _FIELD = "/payload/scope"
 
 
-def validate_key_scope(role: str, scope: Mapping[str, Any], on: date) -> None:
-    """MalformedError naming the scope member if a `role` key may not have `scope` (on date `on`)."""
+def validate_key_scope(role: str, scope: Mapping[str, Any], on: date, regions: RegionTable) -> None:
+    """MalformedError naming the scope member if a `role` key may not have `scope` (on date `on`, under
+    the region table in force `regions`)."""
     allowed = SCOPE_MEMBERS[role]
     for name in scope:
         if name not in allowed:
@@ -45,7 +46,7 @@ def validate_key_scope(role: str, scope: Mapping[str, Any], on: date) -> None:
     if role == "registrant":
         validate_uscc(_required(scope, "institution", role), field=f"{_FIELD}/institution")
     elif role in ("registrar", "authority"):
-        default_table().validate(_required(scope, "region", role), on, field=f"{_FIELD}/region")
+        regions.validate(_required(scope, "region", role), on, field=f"{_FIELD}/region")
     elif role == "platform" and "parent" in scope and scope["parent"] is not True:
         raise MalformedError("must be true (the key is the parent platform's)", field=f"{_FIELD}/parent")
 

@@ -5,6 +5,7 @@ Subject states kept (all rebuildable from the entries):
     code:<code>         the registration that holds a uniform code (codes are never reused)
     seq:<prefix>        the last sequence number given under a code prefix
     calendar:<year>     the official calendar's notice in force for a year (registry.calendar)
+    regions             the ledger's amendments to the GB/T 2260 table (registry.reference)
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from ledger.store import KeyRecord, SubjectState
 from .calendar import CALENDAR_KIND, apply_calendar_statement, calendar_subject, ledger_calendar
 from .codes import CODE_PREFIX, check_query_code, parse_code
 from .key_scope import validate_key_scope
+from .reference import REGIONS_LOAD, REGIONS_SUBJECT, apply_regions_load, table_in_force
+from .regions import RegionTable
 from .workdays import Calendar
 from .workflow import KINDS, WorkflowConfig, china_date, step
 
@@ -48,12 +51,13 @@ def check_registration_id(registration: str) -> str:
     raise MalformedError(f"{registration} is a well-formed query code (查询码); choose another id", field="/subject")
 
 
-def _check_key_registration(entry: Entry) -> None:
+def _check_key_registration(entry: Entry, states: StateMap) -> None:
     """The register's rules for a key's role and scope (the ledger's keyring checks the rest)."""
     p = entry.statement.payload
     role, scope = p.get("role"), p.get("scope", {})
     if role in ROLES and isinstance(scope, dict):
-        validate_key_scope(str(role), scope, china_date(entry.statement.time))
+        validate_key_scope(str(role), scope, china_date(entry.statement.time),
+                           table_in_force(states.get(REGIONS_SUBJECT)))
 
 
 class _Context:
@@ -74,6 +78,9 @@ class _Context:
     def calendar(self) -> Calendar:
         return ledger_calendar(self.states.get)
 
+    def region_table(self) -> RegionTable:
+        return table_in_force(self.states.get(REGIONS_SUBJECT))
+
 
 class RegistryPolicy:
     def __init__(self, config: WorkflowConfig | None = None) -> None:
@@ -83,10 +90,13 @@ class RegistryPolicy:
         st = entry.statement
         if st.kind == CALENDAR_KIND:
             return [calendar_subject(int(st.subject))] if st.subject.isdigit() and len(st.subject) == 4 else []
+        if st.kind in (REGIONS_LOAD, KEY_REGISTER):
+            return [REGIONS_SUBJECT]
         if st.kind not in KINDS:
             return []
         year = china_date(st.time).year  # the calendar years a step's clocks usually need
-        wanted = [registration_subject(st.subject), calendar_subject(year), calendar_subject(year + 1)]
+        wanted = [registration_subject(st.subject), REGIONS_SUBJECT, calendar_subject(year),
+                  calendar_subject(year + 1)]
         fields = st.payload.get("fields")
         if isinstance(fields, dict) and isinstance(fields.get("source_codes"), list):
             wanted += [f"code:{c}" for c in fields["source_codes"] if isinstance(c, str)]
@@ -97,8 +107,11 @@ class RegistryPolicy:
         if st.kind == CALENDAR_KIND:
             apply_calendar_statement(entry, signer, states)
             return
+        if st.kind == REGIONS_LOAD:
+            apply_regions_load(entry, signer, states)
+            return
         if st.kind == KEY_REGISTER:
-            _check_key_registration(entry)
+            _check_key_registration(entry, states)
         if not st.kind.startswith("registration."):
             return
         check_registration_id(st.subject)

@@ -24,7 +24,7 @@ from ledger.store import KeyRecord
 
 from .codes import make_code, make_query_code, parse_code
 from .fields import KIND_CODE_TYPE, validate_fields
-from .regions import default_table
+from .regions import RegionTable
 from .workdays import Calendar, CalendarError, Deadlines
 
 __all__ = [
@@ -106,6 +106,7 @@ class WorkflowContext(Protocol):
     def last_seq(self, prefix: str) -> int: ...
     def calendar(self) -> Calendar:
         """The official calendar in force at the step's index (the package's years under the ledger's)."""
+    def region_table(self) -> RegionTable: ...
 
 
 def china_date(t: str) -> date:
@@ -339,8 +340,9 @@ def query_code_for(code: str, registration: str) -> str:
 
 
 def _check_links(subject_kind: Any, fields: Mapping[str, Any], today: date, ctx: WorkflowContext) -> None:
-    """Cross-record rules: region codes valid on the date; products cite live, coded resources."""
-    table = default_table()
+    """Cross-record rules: region codes valid on the date (in the table in force at this entry); products cite
+    live, coded resources."""
+    table = ctx.region_table()
     table.validate(fields["region"], today, field="/payload/fields/region")
     table.validate(fields["holder"]["region"], today, field="/payload/fields/holder/region")
     if subject_kind != "product":

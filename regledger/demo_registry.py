@@ -55,6 +55,7 @@ GZ_HOLDER = Party("贵州省气象局（样例）", sample_uscc("11", "520000", 
 GZ_MEDICAL = Party("贵阳市医疗保障局（样例）", sample_uscc("11", "520100", "MB000002"), "持有单位", "520100")
 GZ_OPERATOR = Party("贵州数据运营有限公司（样例）", sample_uscc("91", "520000", "MA6H0003"), "运营机构", "520000")
 ZJ_HOLDER = Party("杭州市公共交通集团（样例）", sample_uscc("91", "330100", "MA2C0004"), "公用企业", "330100")
+ZY_HOLDER = Party("遵义市红花岗区大数据发展中心（样例）", sample_uscc("12", "520302", "MB000007"), "持有单位", "520302")
 
 
 def _doc(text: str) -> str:
@@ -77,7 +78,7 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
     """Run the demo registrations; returns {registration id: final status}."""
     k = {name: Ed25519Signer.generate(f"{name}@{ledger.origin}") for name in
          ("gz-holder", "gz-medical", "gz-operator", "zj-holder", "gz-registrar", "zj-registrar", "gz-authority",
-          "objector")}
+          "objector", "zy-holder")}
     ledger.append_batch([
         register_key_statement(admin, k["gz-holder"], "registrant", {"institution": GZ_HOLDER.uscc}),
         register_key_statement(admin, k["gz-medical"], "registrant", {"institution": GZ_MEDICAL.uscc}),
@@ -87,6 +88,7 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
         register_key_statement(admin, k["zj-registrar"], "registrar", {"region": "330000"}),
         register_key_statement(admin, k["gz-authority"], "authority", {"region": "520000"}),
         register_key_statement(admin, k["objector"], "registrant", {"institution": ZJ_HOLDER.uscc}),
+        register_key_statement(admin, k["zy-holder"], "registrant", {"institution": ZY_HOLDER.uscc}),
     ])
 
     def do(who: str, kind: str, reg: str, payload: dict[str, Any] | None = None) -> None:
@@ -188,10 +190,18 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
     radar = code("gz-registrar", "gz-radar")
     do("gz-authority", "registration.revoke", "gz-radar", {"reason": "虚假登记：数据实际由其他单位持有"})
     say(f"  revoked {radar} (撤销 by the data authority)")
+    # 6. a county of 遵义 (红花岗区, 520302), registered by the province's registrar
+    through_review("zy-holder", "gz-registrar", "zy-city-mgmt", "registration.apply", {
+        "subject_kind": "resource", "fields": _resource("遵义市红花岗区城市管理数据", ZY_HOLDER, "520302",
+                                                        industry_code="N78")})
+    clock.advance(16)
+    zunyi = code("gz-registrar", "zy-city-mgmt")
+    say(f"  registered 遵义市红花岗区城市管理数据 (红花岗区 520302) as {zunyi}")
     through_review("gz-holder", "gz-registrar", "gz-hydrology", "registration.apply", {
         "subject_kind": "resource", "fields": _resource("贵州省水文监测数据", GZ_HOLDER, "520000")})
     say("  left 贵州省水文监测数据 in publicity (公示中), open for objections")
-    for reg in ("gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft", "hz-bus", "gz-radar"):
+    for reg in ("gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft", "hz-bus", "gz-radar",
+                "zy-city-mgmt"):
         st = ledger.store.get_states([f"reg:{reg}"])[f"reg:{reg}"]
         said[reg] = st.status
     return said

@@ -63,7 +63,7 @@ def _print_round(report: Any) -> int:
     if report.codes_sent:
         print(f"official codes sent down: {report.codes_sent}")
     if report.reference_sent:
-        print(f"reference data (the official calendar) sent down: {report.reference_sent}")
+        print(f"reference data (calendar, region table) sent down: {report.reference_sent}")
     for w in report.warnings:
         print(f"regledger: sync: warning: {w}", file=sys.stderr)
     for e in report.errors:

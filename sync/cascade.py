@@ -4,8 +4,8 @@ Per round: pull every child (sync.pull); as each child's witness, cosign every c
 instance has verified in that child's subtree and hand the cosignatures (and those relayed from
 above) down; if this instance is the top (no parent), mint official codes for coded descendant
 registrations that have none; send official codes one hop down until the target log shows them;
-relay reference data (the official calendar: RELAYED_KINDS) one hop down the same way; and tell
-the parent when this log has grown (push).
+relay reference data (RELAYED_KINDS: the official calendar, the region table's amendments) one
+hop down the same way; and tell the parent when this log has grown (push).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Callable
 from keys.ed25519 import Ed25519Signer
 from ledger.checkpoint import parse_checkpoint_text
 from ledger.cosignature import Cosigner, CosignatureVerifier, cosign, parse_cosigner_vkey
-from ledger.entry import Statement, sign_statement
+from ledger.entry import Entry, Statement, sign_statement
 from ledger.note import open_note
 from ledger.errors import ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, SyncError
 from ledger.sequencer import Ledger
@@ -275,6 +275,8 @@ class Cascade:
         return self._statement("sync.code", r["registration"], {
             "origin": r["origin"], "official_code": r["official_code"], "path": hops})
 
+    # -- reference tables --------------------------------------------------------------------------
+
     # -- push -----------------------------------------------------------------------------------------
 
     def push(self, *, force: bool = False, attempts: int = 4) -> bool:
@@ -314,6 +316,9 @@ def reference_data_due(ledger: Ledger, child: str,
     """
     due = []
     for kind in kinds:
+        if kind == "regions.load":
+            due += _region_loads_due(ledger, child)
+            continue
         for st in all_states(ledger, kind):
             if st.subject.startswith("@"):
                 continue  # a descendant's, mirrored: not this instance's to relay
@@ -321,6 +326,24 @@ def reference_data_due(ledger: Ledger, child: str,
             got = ledger.store.get_states([mirrored]).get(mirrored)
             if got is None or got.state["payload"] != st.state["payload"]:
                 due.append((kind, st.state["subject"], dict(st.state["payload"])))
+    return due
+
+
+def _region_loads_due(ledger: Ledger, child: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """Each `regions.load` held here that `child`'s mirror does not show (by digest), in index order:
+    a load amends the table in force, so the order matters and each is sent as it was signed."""
+    from registry.reference import REGIONS_LOAD, REGIONS_SUBJECT
+
+    got = ledger.store.get_states([REGIONS_SUBJECT, mirror_subject(child, REGIONS_SUBJECT)])
+    ours, theirs = got.get(REGIONS_SUBJECT), got.get(mirror_subject(child, REGIONS_SUBJECT))
+    if ours is None:
+        return []
+    have = {load["digest"] for load in theirs.state["loads"]} if theirs else set()
+    due = []
+    for load in ours.state["loads"]:
+        if load["digest"] not in have:
+            leaf = ledger.store.read_entries(load["index"], load["index"] + 1)[0][0]
+            due.append((REGIONS_LOAD, REGIONS_SUBJECT, dict(Entry.from_leaf(leaf).statement.payload)))
     return due
 
 

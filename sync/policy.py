@@ -56,7 +56,7 @@ SYNC_KINDS = ("sync.child", "sync.parent", "sync.entries", "sync.fork", "sync.co
 OK, FORKED = "ok", "forked"
 #: statement kinds of reference data that only the top instance loads and each parent relays down;
 #: the domain keeps each as a subject state of the same kind holding {"subject", "payload", ...}
-RELAYED_KINDS: tuple[str, ...] = ("calendar.year",)
+RELAYED_KINDS: tuple[str, ...] = ("calendar.year", "regions.load")
 
 
 def child_state_subject(origin: str) -> str:

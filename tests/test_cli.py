@@ -36,21 +36,21 @@ def test_demo_then_again_then_audit_and_export(tmp_path):
     for pem in (home / "keys").glob("*.pem"):
         assert stat.S_IMODE(pem.stat().st_mode) == 0o600
         assert b"ENCRYPTED PRIVATE KEY" in pem.read_bytes()
-    assert "tree size:            353" in first.stdout
-    assert "inclusion proofs:     353 generated and verified" in first.stdout
+    assert "tree size:            358" in first.stdout
+    assert "inclusion proofs:     358 generated and verified" in first.stdout
     second = run("demo", "--home", str(home))
-    assert "already in this ledger" in second.stdout and "tree size:            353" in second.stdout
+    assert "already in this ledger" in second.stdout and "tree size:            358" in second.stdout
     third = run("demo", "--home", str(home), "--synthetic", "500")
-    assert "tree size:            853" in third.stdout
+    assert "tree size:            858" in third.stdout
     vkey = run("log", "key", "--home", str(home)).stdout.strip().splitlines()[-1]
     verifier = parse_vkey(vkey)
     audit = run("audit", "--home", str(home))
-    assert "audit OK: 853 entries" in audit.stdout
+    assert "audit OK: 858 entries" in audit.stdout
     out = tmp_path / "export"
     run("log", "export", str(out), "--home", str(home))
     # read the export as an outside tlog-tiles client would
     cp, _ = open_checkpoint((out / "checkpoint").read_bytes(), verifier.name, verifier)
-    assert cp.size == 853
+    assert cp.size == 858
     tiles = {}
     leaves = []
     for path in sorted(out.rglob("*")):
@@ -61,20 +61,20 @@ def test_demo_then_again_then_audit_and_export(tmp_path):
             else:
                 tiles[(tile.level, tile.n)] = path.read_bytes()
     flat = [lf for _, bundle in sorted(leaves) for lf in bundle]
-    assert len(flat) == 853
+    assert len(flat) == 858
     assert b"".join(tiles[(0, n)] for n in range(4)) == b"".join(leaf_hash(lf) for lf in flat)
 
     class Flat:
         def read_hashes(self, idx):
             from ledger.tiles import TileHashReader
 
-            return TileHashReader(853, self).read_hashes(idx)
+            return TileHashReader(858, self).read_hashes(idx)
 
         def read_tiles(self, ts):
             return [tiles[(t.level, t.n)] for t in ts]
 
-    assert tree_hash(853, Flat()) == cp.root
-    assert Tile(0, 3, 85).path() in {p.relative_to(out).as_posix() for p in out.rglob("*")}
+    assert tree_hash(858, Flat()) == cp.root
+    assert Tile(0, 3, 90).path() in {p.relative_to(out).as_posix() for p in out.rglob("*")}
 
 
 def test_init_uses_passphrase_from_environment(tmp_path):
@@ -116,9 +116,9 @@ def test_audit_reports_tampering_with_exit_1(tmp_path):
 def test_demo_on_postgres(tmp_path, pg_url):
     home = tmp_path / "pghome"
     p = run("demo", "--home", str(home), "--db", pg_url)
-    assert "tree size:            353" in p.stdout
+    assert "tree size:            358" in p.stdout
     assert not (home / "ledger.sqlite").exists()
-    assert "audit OK: 353 entries" in run("audit", "--home", str(home), "--db", pg_url).stdout
+    assert "audit OK: 358 entries" in run("audit", "--home", str(home), "--db", pg_url).stdout
 
 
 def test_entry_bundle_paths_parse(tmp_path):

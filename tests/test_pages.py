@@ -42,11 +42,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 #: the demo's registrations on each public list (regledger/demo_registry.py)
 DEMO_LISTS = {
     "publicity": {"gz-hydrology"},
-    "registered": {"gz-weather", "gz-operator-inst", "gz-weather-api"},
+    "registered": {"gz-weather", "gz-operator-inst", "gz-weather-api", "zy-city-mgmt"},
     "cancelled": {"gy-medical"},
     "revoked": {"gz-radar"},
 }
-ALL_DEMO = ["gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft", "hz-bus",
+ALL_DEMO = ["gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "zy-city-mgmt", "hz-bus-draft", "hz-bus",
             "gz-radar"]
 
 
@@ -113,7 +113,7 @@ def test_every_page_renders(client: httpx.Client):
     items = client.get("/v1/registrations").json()["items"]
     assert sorted(i["registration"] for i in items) == sorted(ALL_DEMO)
     codes = [i["code"] for i in items if i["code"]]
-    assert len(codes) == 5
+    assert len(codes) == 6
     paths = ["/", "/publicity", "/registered", "/cancelled", "/revoked", *(f"/registrations/{r}" for r in ALL_DEMO),
              *(f"/registrations/{c}" for c in codes)]
     for path in paths:

