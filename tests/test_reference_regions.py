@@ -14,9 +14,13 @@ from ledger.audit import audit
 from ledger.entry import MAX_STATEMENT_BYTES, canonical_json, sign_statement
 from ledger.errors import MalformedError, UnknownKeyError
 from ledger.keyring import register_key_statement
+from ledger.policy import CompositePolicy, ReplayGuard
+from ledger.sequencer import Ledger
+from ledger.store import MemoryStore
 from registry.policy import RegistryPolicy
 from registry.reference import REGIONS_LOAD, REGIONS_SUBJECT, region_load_payloads, table_in_force
 from registry.regions import RegionTable, default_table
+from sync.policy import SyncPolicy
 from tests.test_workflow import World, party, resource_fields
 
 ZUNYI_HOLDER = party("遵义市红花岗区大数据中心（测试）", "持有单位", "520302", "MB000101")
@@ -92,11 +96,28 @@ def test_bad_loads_are_refused_with_the_field(payload, field, says):
     assert err.field == field and says in err.message
 
 
-@pytest.mark.parametrize("who", ["registrar", "holder", "platform"])
-def test_only_an_admin_may_load_on_a_top_instance(who):
+@pytest.mark.parametrize("who", ["registrar", "holder"])
+def test_only_an_admin_or_the_parent_platform_may_load(who):
     w = world()
     err = w.refused(UnknownKeyError, load, w, {"version": "v", "source": "s", "records": [NEW_COUNTY]}, who)
     assert "must be signed by an admin key" in str(err)
+
+
+def test_a_platform_key_may_not_load_at_the_top_of_a_cascade():
+    """At the top (no parent) only an admin loads; the parent rule is the cascade's (sync.policy)."""
+    origin = "regledger.test/top"
+    register = RegistryPolicy()
+    admin, platform = Ed25519Signer.generate("admin@top"), Ed25519Signer.generate("platform@top")
+    ledger = Ledger(MemoryStore(), origin=origin, log_signer=Ed25519Signer.generate(origin),
+                    policy=CompositePolicy(ReplayGuard(), SyncPolicy(origin, register), register))
+    ledger.append(register_key_statement(admin, admin, "admin"))
+    ledger.append(register_key_statement(admin, platform, "platform"))
+    payload = {"version": "v", "source": "s", "records": [NEW_COUNTY]}
+    with pytest.raises(UnknownKeyError, match="admin key at the top of the cascade"):
+        ledger.append(sign_statement(platform, kind=REGIONS_LOAD, subject=REGIONS_SUBJECT, payload=payload))
+    assert ledger.store.get_states([REGIONS_SUBJECT]) == {}
+    ledger.append(sign_statement(admin, kind=REGIONS_LOAD, subject=REGIONS_SUBJECT, payload=payload))
+    assert ledger.store.get_states([REGIONS_SUBJECT])
 
 
 def test_a_whole_table_is_cut_into_statements_under_the_size_limit():

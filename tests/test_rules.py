@@ -19,6 +19,7 @@ from ledger.keyring import register_key_statement
 from ledger.store import KeyRecord
 from registry.client import make_step
 from registry.codes import make_code, make_query_code
+from registry.regions import default_table
 from registry.workdays import BUILTIN_CALENDAR
 from registry.workflow import WorkflowError, step
 from test_workflow import HOLDER, World, resource_fields
@@ -35,6 +36,9 @@ class _NoLinks:
 
     def calendar(self):
         return BUILTIN_CALENDAR
+
+    def region_table(self):
+        return default_table()
 
 
 def test_a_registrant_key_without_an_institution_acts_for_no_one():
