@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import uuid
-from typing import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
@@ -102,3 +106,33 @@ def make_ledger(store, log_signer: Ed25519Signer, admin: Ed25519Signer) -> Ledge
 @pytest.fixture
 def ledger(store, log_signer, admin) -> Ledger:
     return make_ledger(store, log_signer, admin)
+
+
+def weekend_only_notices(today: date | None = None) -> list[dict]:
+    """TEST DATA, not official notices: a `calendar.year` payload with no holidays and no make-up days
+    for each year after the built-in calendar's last up to next year, so that tests run on the real
+    clock (API writes must be within minutes of the server's time) keep working after that calendar
+    ends, exactly as an operator keeps an instance working: by loading the years it lacks."""
+    from registry.workdays import CALENDAR_LAST_DAY
+
+    today = today or datetime.now(timezone.utc).date()
+    return [{"year": y, "holidays": [], "workdays": [],
+             "source": "TEST DATA: weekends only, for tests that run on the real clock; not a State Council notice"}
+            for y in range(CALENDAR_LAST_DAY.year + 1, today.year + 2)]
+
+
+def append_test_calendars(ledger: Ledger, admin: Ed25519Signer) -> None:
+    """Append `weekend_only_notices()` to a ledger as `calendar.year` entries signed by its admin."""
+    from ledger.entry import sign_statement
+
+    for notice in weekend_only_notices():
+        ledger.append(sign_statement(admin, kind="calendar.year", subject=str(notice["year"]), payload=notice))
+
+
+def load_test_calendars(home: Path, run: Callable[..., subprocess.CompletedProcess]) -> None:
+    """Load `weekend_only_notices()` into a home with `regledger calendar load` (run(*args) runs the CLI)."""
+    for notice in weekend_only_notices():
+        f = home.parent / f"test-calendar-{notice['year']}.json"
+        f.write_text(json.dumps(notice))
+        done = run("calendar", "load", str(f), "--home", str(home))
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -38,6 +38,7 @@ from typing import Any, Iterator, Mapping
 import httpx
 import pytest
 
+from conftest import load_test_calendars
 from keys.ed25519 import Ed25519Signer
 from keys.vkey import parse_vkey
 from ledger.checkpoint import open_checkpoint
@@ -45,7 +46,9 @@ from ledger.entry import Statement, sign_statement, utc_now
 from ledger.keyring import register_key_statement, revoke_key_statement
 from regledger.demo_registry import GZ_HOLDER, ZJ_HOLDER, _resource
 from regledger.home import Home
+from registry.calendar import parse_notice
 from registry.client import make_step
+from registry.workdays import Calendar, CalendarYear
 
 REPO = Path(__file__).resolve().parents[2]
 PROBLEM_JSON = "application/problem+json"
@@ -97,9 +100,13 @@ class Server:
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("api") / "home"
-    done = subprocess.run([sys.executable, "-m", "regledger.cli", "demo", "--home", str(home)], cwd=REPO,
-                          env=child_env(), capture_output=True, text=True, timeout=300)
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "regledger.cli", *args], cwd=REPO, env=child_env(),
+                              capture_output=True, text=True, timeout=300)
+
+    done = run("demo", "--home", str(home))
     assert done.returncode == 0, done.stdout + done.stderr
+    load_test_calendars(home, run)  # the tests write on the real clock, past the built-in calendar's end
     return home
 
 
@@ -222,13 +229,24 @@ class Api:
 
     # -- building statements ------------------------------------------------------------
 
-    @staticmethod
-    def step(signer: Any, kind: str, registration: str, payload: Mapping[str, Any] | None = None, *,
+    def step(self, signer: Any, kind: str, registration: str, payload: Mapping[str, Any] | None = None, *,
              time: str | None = None, nonce: str | None | object = "fresh",
              extra: Mapping[str, Any] | None = None) -> Statement:
-        """A registration step as registry.client.make_step builds it (due dates included), plus a nonce."""
-        return with_nonce(make_step(signer, kind, registration, payload, time=time or utc_now()), nonce=nonce,
-                          extra=extra, signer=signer)
+        """A registration step as registry.client.make_step builds it (due dates under the server's
+        calendar, GET /v1/calendar/{year}), plus a nonce."""
+        return with_nonce(make_step(signer, kind, registration, payload, time=time or utc_now(),
+                                    calendar=self.calendar()), nonce=nonce, extra=extra, signer=signer)
+
+    def calendar(self) -> Calendar:
+        """The calendar in force on the server: its ledger's years over the package's."""
+        def served_year(year: int) -> CalendarYear | None:
+            r = self.client.get(f"/v1/calendar/{year}")
+            if r.status_code == 404 or r.json()["from"] != "ledger":
+                return None
+            body = r.json()
+            return parse_notice({k: body[k] for k in ("year", "holidays", "workdays", "source")}, index=body["index"])
+
+        return Calendar(served_year)
 
     @staticmethod
     def statement(signer: Any, kind: str, subject: str, payload: Mapping[str, Any], *,

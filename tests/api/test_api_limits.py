@@ -9,12 +9,14 @@ import socket
 
 import pytest
 
+from conftest import append_test_calendars
 from api import Settings, create_app
 from keys.ed25519 import Ed25519Signer
 from ledger.entry import canonical_json, sign_statement, utc_now
 from ledger.keyring import register_key_statement
 from regledger.demo_registry import GZ_HOLDER, _resource
 from regledger.home import Home
+from registry.calendar import stored_calendar
 from registry.client import make_step
 
 pytest_plugins = ["apitest_fixtures"]
@@ -25,7 +27,9 @@ ORIGIN = "api-limits.regledger.example/1"
 @pytest.fixture(scope="module")
 def small_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     home = Home(tmp_path_factory.mktemp("limits") / "home")
-    home.init(ORIGIN, say=lambda _: None).store.close()
+    ledger = home.init(ORIGIN, say=lambda _: None)
+    append_test_calendars(ledger, home.admin())  # applications are dated today, past the built-in calendar
+    ledger.store.close()
     return home
 
 
@@ -52,10 +56,10 @@ def register(admin, key, role, scope):
     return sign_statement(admin, kind=st.kind, subject=st.subject, payload=st.payload, time=st.time, extra=nonce())
 
 
-def apply(key, reg):
+def apply(key, reg, ledger):
     st = make_step(key, "registration.apply", reg, {"subject_kind": "resource",
                                                     "fields": _resource("限流测试数据", GZ_HOLDER, "520000")},
-                   time=utc_now())
+                   time=utc_now(), calendar=stored_calendar(ledger.store))
     return sign_statement(key, kind=st.kind, subject=st.subject, payload=st.payload, time=st.time, extra=nonce())
 
 
@@ -68,7 +72,7 @@ def problem(r, status):
 
 
 def test_rate_limit_is_429_with_retry_after(limited, small_home):
-    client, _ = limited
+    client, ledger = limited
     admin = small_home.admin()
     keys = [Ed25519Signer.generate(f"clerk-{i}@{ORIGIN}") for i in range(4)]
     for k in keys[:3]:
@@ -80,9 +84,10 @@ def test_rate_limit_is_429_with_retry_after(limited, small_home):
     retry = r.headers["retry-after"]
     assert retry.isdigit() and 1 <= int(retry) <= 60
     # nothing was sequenced for the refused request
-    assert client.get("/v1/entries/4").status_code == 404
+    assert client.get(f"/v1/entries/{ledger.store.head().size}").status_code == 404
+    assert ledger.entry(ledger.store.head().size - 1).statement.subject == keys[2].key_id
     # the limit is per key: another clerk is not affected
-    r = post(client, apply(keys[0], "limits-" + secrets.token_hex(4)))
+    r = post(client, apply(keys[0], "limits-" + secrets.token_hex(4), ledger))
     assert r.status_code == 201, r.text
     assert r.json()["state"]["status"] == "SUBMITTED"
     # and reads are not rate limited
