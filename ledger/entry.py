@@ -399,8 +399,8 @@ class Statement:
     def from_bytes(cls, raw: bytes) -> "Statement":
         """Parse a statement that must already be canonical JSON; any other encoding is refused, not repaired."""
         if len(raw) > MAX_CASCADE_STATEMENT_BYTES:
-            raise MalformedError(f"statement is {len(raw)} bytes; the limit is {MAX_STATEMENT_BYTES}",
-                                 field="/payload")
+            raise MalformedError(f"statement is {len(raw)} bytes; the limit is {MAX_CASCADE_STATEMENT_BYTES} "
+                                 f"(sync.*; {MAX_STATEMENT_BYTES} for every other kind)", field="/payload")
         st = cls.from_json(parse_json(raw))
         check_canonical(raw, st.canonical, "statement")
         return st

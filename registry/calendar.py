@@ -19,6 +19,8 @@ Subject state kept (rebuildable from the entries):
 
 from __future__ import annotations
 
+import re
+
 from datetime import date
 from typing import Any, Callable, Mapping
 
@@ -52,7 +54,8 @@ def _dates(p: Mapping[str, Any], name: str, year: int) -> list[date]:
     for i, s in enumerate(items):
         where = f"/payload/{name}/{i}"
         try:
-            d = date.fromisoformat(s) if isinstance(s, str) and len(s) == 10 else None
+            # YYYY-MM-DD only: fromisoformat also takes ISO week dates such as 2027-W01-1
+            d = date.fromisoformat(s) if isinstance(s, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", s) else None
         except ValueError:
             d = None
         if d is None:

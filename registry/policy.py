@@ -10,6 +10,8 @@ Subject states kept (all rebuildable from the entries):
 
 from __future__ import annotations
 
+import re
+
 from typing import Any, Iterable, Mapping
 
 from ledger.entry import Entry
@@ -89,7 +91,8 @@ class RegistryPolicy:
     def subjects(self, entry: Entry) -> Iterable[str]:
         st = entry.statement
         if st.kind == CALENDAR_KIND:
-            return [calendar_subject(int(st.subject))] if st.subject.isdigit() and len(st.subject) == 4 else []
+            # ASCII digits only: str.isdigit() also takes '²⁰²⁷', which int() refuses
+            return [calendar_subject(int(st.subject))] if re.fullmatch(r"[0-9]{4}", st.subject) else []
         if st.kind in (REGIONS_LOAD, KEY_REGISTER):
             return [REGIONS_SUBJECT]
         if st.kind not in KINDS:

@@ -90,6 +90,8 @@ def _authorise(signer: KeyRecord) -> None:
 def apply_regions_load(entry: Entry, signer: KeyRecord, states: StateMap) -> None:
     """Check a `regions.load` statement and fold it into the `regions` state (or raise to refuse it)."""
     _authorise(signer)
+    if entry.statement.subject != REGIONS_SUBJECT:
+        raise MalformedError(f"the subject of a {REGIONS_LOAD} statement is {REGIONS_SUBJECT!r}", field="/subject")
     p = entry.statement.payload
     unknown = sorted(set(p) - {"version", "source", "records"})
     if unknown:

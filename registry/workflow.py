@@ -25,7 +25,7 @@ from ledger.store import KeyRecord
 from .codes import make_code, make_query_code, parse_code
 from .fields import KIND_CODE_TYPE, validate_fields
 from .regions import RegionTable
-from .workdays import Calendar, CalendarError, Deadlines
+from .workdays import CALENDAR_FIRST_DAY, Calendar, CalendarError, Deadlines
 
 __all__ = [
     "KINDS",
@@ -193,9 +193,15 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
             try:
                 limit = cal.add_working_days(started_d, dl.first_registration)
             except CalendarError as exc:
-                raise CalendarError(exc.year, exc.message, field="/payload/operation_started") from None
-            event["first_registration_due"] = limit.isoformat()
-            new["late_application"] = today > limit
+                if exc.year < CALENDAR_FIRST_DAY.year < today.year:
+                    # a resource older than every official calendar: its 20 working days ended early in
+                    # CALENDAR_FIRST_DAY's year at the latest, long before today; late, with no exact due date
+                    new["late_application"] = True
+                else:
+                    raise CalendarError(exc.year, exc.message, field="/payload/operation_started") from None
+            else:
+                event["first_registration_due"] = limit.isoformat()
+                new["late_application"] = today > limit
         new["status"] = SUBMITTED
         new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept), status)
     else:

@@ -212,6 +212,9 @@ class SyncPolicy:
             base.put(SubjectState(f"route:{st.subject}", {"parent": me}, entry.index, kind="route"))
         elif st.kind == "sync.parent":
             self._require_role(signer, "admin")
+            pinned = ns.get("parent")
+            if pinned is not None:  # else whoever holds the admin key could hand reference data to another "parent"
+                raise ConflictError(f"the parent is already {pinned.state['origin']}: it is pinned once")
             vkey = _vkey(p, st.subject)
             ns.put(SubjectState("parent", {"origin": st.subject, "vkey": vkey.vkey(), "url": _text(p, "url"),
                                            "key": statement_key_id(vkey.public)}, entry.index, kind="parent",

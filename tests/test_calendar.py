@@ -157,6 +157,7 @@ def test_loading_the_same_notice_again_is_a_conflict():
     ({"workdays": ["2027-01-02"]}, "/payload/workdays/0", "both as a holiday and as a make-up working day"),
     ({"workdays": ["2027-02-01"]}, "/payload/workdays/0", "is a Monday"),
     ({"holidays": ["2027-1-1"]}, "/payload/holidays/0", "not an ISO date"),
+    ({"holidays": ["2027-W01-1"]}, "/payload/holidays/0", "not an ISO date"),  # an ISO week date is 10 long too
     ({"holidays": "2027-01-01"}, "/payload/holidays", "a list of ISO dates"),
     ({"year": "2027"}, "/payload/year", "the year"),
     ({"source": " "}, "/payload/source", "the notice this comes from"),
@@ -173,8 +174,9 @@ def test_a_notice_that_contradicts_itself_is_refused_with_the_field(over, field,
 def test_only_an_admin_loads_a_notice_and_its_subject_is_its_year():
     w = World(start=JAN_28)
     w.refused(UnknownKeyError, load, w, NOTICE_2027, who="holder")
-    st = sign_statement(w.admin, kind="calendar.year", subject="2028", payload=NOTICE_2027, time=w.clock())
-    assert w.refused(MalformedError, w.ledger.append, st).field == "/subject"
+    for subject in ("2028", "²⁰²⁷", "２０２７"):  # digits, but not the year's ASCII digits
+        st = sign_statement(w.admin, kind="calendar.year", subject=subject, payload=NOTICE_2027, time=w.clock())
+        assert w.refused(MalformedError, w.ledger.append, st).field == "/subject"
 
 
 def test_a_certificate_carries_the_notice_its_due_dates_need(store):

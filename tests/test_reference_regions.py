@@ -103,6 +103,13 @@ def test_only_an_admin_or_the_parent_platform_may_load(who):
     assert "must be signed by an admin key" in str(err)
 
 
+def test_the_subject_of_a_load_is_regions():
+    w = world()
+    payload = {"version": "v", "source": "s", "records": [NEW_COUNTY]}
+    st = sign_statement(w.admin, kind=REGIONS_LOAD, subject="whatever", payload=payload, time=w.clock())
+    assert w.refused(MalformedError, w.ledger.append, st).field == "/subject"
+
+
 def test_a_platform_key_may_not_load_at_the_top_of_a_cascade():
     """At the top (no parent) only an admin loads; the parent rule is the cascade's (sync.policy)."""
     origin = "regledger.test/top"

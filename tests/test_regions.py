@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -264,3 +264,15 @@ def test_zunyi_and_all_its_counties(table):
     assert listed == ZUNYI_COUNTIES
     for code in ZUNYI_COUNTIES:
         assert [r.code for r in table.chain(code, on)] == [code, "520300", "520000"]
+
+
+def test_the_shipped_table_only_widens_what_the_previous_one_allowed():
+    """Entries checked under the previous shipped table (demo-partial-2025.1, kept as a vector) must
+    replay under this one: every window of every code there is inside a window here."""
+    previous = json.loads((Path(__file__).parent / "vectors" / "gbt2260-demo-partial-2025.1.json").read_text())
+    table = default_table()
+    for rec in previous["records"]:
+        on = date.fromisoformat(rec["valid_from"])
+        last = date.fromisoformat(rec["valid_to"]) - timedelta(days=1) if rec["valid_to"] else date(2026, 12, 1)
+        for d in (on, last):
+            assert table.validate(rec["code"], d).code == rec["code"], (rec, d)

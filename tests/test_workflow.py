@@ -696,12 +696,14 @@ def test_late_application_across_the_spring_festival():
     assert err.field == "/payload/operation_started"
 
 
-def test_operation_started_outside_calendar_names_the_field():
+def test_operation_started_before_every_official_calendar_is_late_not_an_operator_error():
+    """A clerk's true answer (a resource running since 1998) is no operator's gap: its 20 working days
+    ended before the first official calendar (2004) could count them, so it is late, with no exact due date."""
     w = World()
-    err = w.refused(CalendarError, w.apply, "r1", operation_started="2003-06-01")
-    assert err.field == "/payload/operation_started" and "outside the official holiday calendar" in str(err)
-    assert err.year == 2003  # no source covers 2003: the operator's gap (503), named with the field
-    err = w.refused(MalformedError, w.apply, "r1", operation_started="2030-01-01")
+    w.apply("r1", operation_started="1998-06-01")
+    assert w.state("r1")["late_application"] is True
+    assert "first_registration_due" not in w.state("r1")["history"][-1]
+    err = w.refused(MalformedError, w.apply, "r2", operation_started="2030-01-01")
     assert err.field == "/payload/operation_started" and "after the application date" in str(err)
 
 

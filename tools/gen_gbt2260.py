@@ -48,6 +48,18 @@ CURATED: list[dict[str, Any]] = [
              "changeover date kept from the earlier table; the exact day is not verified."},
     {"code": "130306", "name": "抚宁区", "level": "county", "valid_from": "2015-07-01", "valid_to": None,
      "note": "Successor of 130323 抚宁县 (国函〔2015〕121号); see the note there about the changeover date."},
+    {"code": "330102", "name": "上城区", "level": "county", "valid_from": "1980-01-01", "valid_to": None,
+     "note": "In force since before the change list starts; the sources date it 2021, when 江干区 was merged into it "
+             "under the same code. Kept as wide as the earlier table had it, so older entries still replay."},
+    {"code": "710000", "name": "台湾省", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
+     "note": "In the code book long before the change list first shows it (2013); 2000-01-01 is kept from the "
+             "earlier table, so older entries still replay."},
+    {"code": "810000", "name": "香港特别行政区", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
+     "note": "In the code book long before the change list first shows it (2013); 2000-01-01 is kept from the "
+             "earlier table, so older entries still replay."},
+    {"code": "820000", "name": "澳门特别行政区", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
+     "note": "In the code book long before the change list first shows it (2013); 2000-01-01 is kept from the "
+             "earlier table, so older entries still replay."},
 ]
 
 

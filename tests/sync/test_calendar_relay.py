@@ -14,7 +14,7 @@ import pytest
 from keys.ed25519 import Ed25519Signer, statement_key_id
 from keys.vkey import parse_vkey
 from ledger.entry import sign_statement
-from ledger.errors import UnknownKeyError
+from ledger.errors import ConflictError, UnknownKeyError
 from ledger.policy import CompositePolicy, ReplayGuard
 from ledger.sequencer import Ledger
 from ledger.store import MemoryStore
@@ -115,3 +115,18 @@ def test_a_corrected_notice_at_the_top_replaces_it_everywhere(cascade, tmp_path)
         county.get("/v1/calendar/2027")), 120, "the corrected notice at the county")
     assert after["workdays"] == ["2027-02-20"] and after["replaced"] == [before["index"]]
     assert county.run("calendar", "due", "2027-01-28", "3").stdout.strip() == "2027-02-02"
+
+
+def test_the_parent_is_pinned_once():
+    """Whoever holds a child's admin key cannot point it at another "parent" that would then hand it
+    reference data: a second sync.parent is refused, in the child's ledger and in every mirror."""
+    first, other = Ed25519Signer.generate("regledger.test/top"), Ed25519Signer.generate("regledger.test/rogue")
+    child, admin = _ledger("regledger.test/child")
+    set_parent(child, admin, "http://127.0.0.1:9", first.verifier().vkey())
+    size = child.store.head().size
+    again = sign_statement(admin, kind="sync.parent", subject=other.name,
+                           payload={"vkey": other.verifier().vkey(), "url": "http://127.0.0.1:10"})
+    with pytest.raises(ConflictError, match="already regledger.test/top"):
+        child.append(again)
+    assert child.store.head().size == size
+    assert child.store.get_states(["parent"])["parent"].state["origin"] == "regledger.test/top"
