@@ -172,8 +172,3 @@ def _lookup_from(verifiers: Iterable[Verifier]) -> VerifierLookup:
     table = {(v.name, v.key_hash): v for v in verifiers}
     return lambda name, key_hash: table.get((name, key_hash))
 
-
-def verify_with(verifier: Verifier) -> VerifierLookup:
-    """A lookup that knows exactly one key."""
-    return _lookup_from([verifier])
-

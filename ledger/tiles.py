@@ -16,7 +16,7 @@ from typing import Protocol, Sequence
 
 from .errors import MalformedError, NotFoundError
 from .hashes import HASH_SIZE, Hash, node_hash
-from .merkle import split_stored_hash_index, stored_hash_index
+from .merkle import HashReader, split_stored_hash_index, stored_hash_index
 
 __all__ = [
     "TILE_HEIGHT",
@@ -184,7 +184,7 @@ def hash_from_tile(tile: Tile, data: bytes, index: int) -> Hash:
     return _tile_hash(data[start:end])
 
 
-def read_tile_data(tile: Tile, reader: "HashReaderLike") -> bytes:
+def read_tile_data(tile: Tile, reader: HashReader) -> bytes:
     """The bytes of `tile`, read hash by hash from a HashReader."""
     start = tile.n << TILE_HEIGHT
     level = TILE_HEIGHT * tile.level
@@ -193,10 +193,6 @@ def read_tile_data(tile: Tile, reader: "HashReaderLike") -> bytes:
     if len(hashes) != len(indexes):
         raise AssertionError("hash reader returned the wrong number of hashes")
     return b"".join(hashes)
-
-
-class HashReaderLike(Protocol):
-    def read_hashes(self, indexes: Sequence[int]) -> list[Hash]: ...
 
 
 class TileReader(Protocol):

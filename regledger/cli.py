@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
+import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
+from api.settings import Settings, environment_help
 from ledger.audit import audit
 from ledger.errors import ForkError, IntegrityError, LedgerError, StorageUnavailableError
 
@@ -212,13 +215,20 @@ def cmd_disclosure(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_settings(environ: Mapping[str, str], *, read_only: bool) -> Settings:
+    """The server's settings: REGLEDGER_* variables over the defaults, and serve's flags over both."""
+    settings = Settings.from_environ(environ)
+    return dataclasses.replace(settings, run_integrator=False) if read_only else settings
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api import Settings, create_app
+    from api import create_app
     from api.logs import configure_logging
     from api.serving import uvicorn_config
 
+    settings = serve_settings(os.environ, read_only=args.read_only)  # a bad value stops here, before any work
     configure_logging()
     home = _home(args)
     ledger = home.open()
@@ -237,7 +247,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from sync.worker import SyncWorker
 
         worker = SyncWorker(Cascade(ledger, home.path), interval=args.sync_interval)
-    app = create_app(ledger, Settings(run_integrator=not args.read_only), sync_worker=worker)
+    app = create_app(ledger, settings, sync_worker=worker)
     mode = " read-only" if args.read_only else ""
     print(f"serving {ledger.origin}{mode} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level="info", access_log=False,
@@ -280,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rebuild tiles and stored leaf hashes from the leaves, if only they are damaged")
     s.set_defaults(func=cmd_repair)
 
-    s = sub.add_parser("serve", parents=[common], help="serve the HTTP API (OpenAPI docs at /docs)")
+    s = sub.add_parser("serve", parents=[common], help="serve the HTTP API (OpenAPI docs at /docs)",
+                       epilog=environment_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--sync-interval", type=float, default=5.0, metavar="SECONDS",

@@ -16,7 +16,7 @@ Subject states kept (all rebuildable from the entries):
     relay:<origin>:<reg>    an official code on its way down to <origin>'s registration <reg>
     @<origin>:<subject>     what <origin>'s own ledger holds: keys, registrations, its children
 
-Reference data (RELAYED_KINDS: the official calendar) is decided at the top of the cascade: there an
+Reference data (RELAYED_KINDS: the official calendar, the region table) is decided at the top of the cascade: there an
 admin key signs it; every instance below accepts it only from its parent's platform key, which
 re-signs what it holds itself (sync/cascade.py, reference_data_due).  The domain policy checks and
 keeps the content; this policy checks who signed it, here and in every mirror.

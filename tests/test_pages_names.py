@@ -11,7 +11,9 @@ from html import unescape
 
 import httpx
 
+from api.display import Names
 from tests.test_pages import base_url, browser, client, demo_ledger  # noqa: F401  (fixtures)
+from tests.test_reference_regions import NEW_COUNTY, load, world
 
 
 def _text(html: str) -> str:
@@ -24,6 +26,15 @@ def test_registration_page_names_every_code(client: httpx.Client):  # noqa: F811
     assert "行业代码 Industry code 专业技术服务业 M74" in page
     assert "访问方式 Access method 授权运营 authorised operation authorized_operation" in page
     assert "登记机构 registrar" in page and "登记主体 registrant" in page  # signer roles, Chinese first
+
+
+def test_names_come_from_the_table_in_force_when_a_page_is_rendered():
+    """Each page makes its own Names (api/pages.py) from the table stored now: nothing is cached from an
+    earlier page or frozen at a date, so a regions.load shows on the next page."""
+    w = world()
+    assert Names(w.store).region("520399") == ""
+    load(w, {"version": "2026-12-test", "source": "民政部 变更公告（测试）", "records": [NEW_COUNTY]})
+    assert Names(w.store).region("520399") == "贵州省 遵义市 新蒲新区（测试）"
 
 
 def test_a_change_row_shows_field_old_and_new(client: httpx.Client):  # noqa: F811

@@ -31,13 +31,14 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import httpx
 import pytest
 
+from api.settings import Settings, env_name
 from conftest import load_test_calendars
 from keys.ed25519 import Ed25519Signer
 from keys.vkey import parse_vkey
@@ -61,8 +62,10 @@ def free_port() -> int:
 
 
 def child_env() -> dict[str, str]:
-    """The environment for the CLI processes: the home's own SQLite, this checkout first on the path."""
-    env = {k: v for k, v in os.environ.items() if k not in ("REGLEDGER_DB", "REGLEDGER_HOME")}
+    """The environment for the CLI processes: the home's own SQLite, the default Settings (no REGLEDGER_*
+    setting of the caller's), this checkout first on the path."""
+    settings = {env_name(f.name) for f in fields(Settings)}
+    env = {k: v for k, v in os.environ.items() if k not in ("REGLEDGER_DB", "REGLEDGER_HOME", *settings)}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 
@@ -110,13 +113,14 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def start_server(home: Path, *args: str, log: Path | None = None) -> Server:
-    """`regledger serve --home HOME ARGS...` in its own process on a free port, once /healthz answers."""
+def start_server(home: Path, *args: str, log: Path | None = None, env: Mapping[str, str] | None = None) -> Server:
+    """`regledger serve --home HOME ARGS...` in its own process on a free port, once /healthz answers
+    (`env`: variables set for it, e.g. REGLEDGER_* settings)."""
     port = free_port()
     log = log or home.parent / f"serve-{port}.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(home),
-                                 "--port", str(port), *args], cwd=REPO, env=child_env(), stdout=out,
+                                 "--port", str(port), *args], cwd=REPO, env={**child_env(), **(env or {})}, stdout=out,
                                 stderr=subprocess.STDOUT)
     srv = Server(f"http://127.0.0.1:{port}", home, log, proc)
     try:
@@ -161,11 +165,12 @@ def same_connection() -> Any:
 
 @pytest.fixture
 def serve_home() -> Iterator[Any]:
-    """serve_home(home, *args) -> a `regledger serve` process on that home (start_server), stopped after the test."""
+    """serve_home(home, *args, env=None) -> a `regledger serve` process on that home (start_server), stopped
+    after the test."""
     started: list[Server] = []
 
-    def start(home: Path, *args: str) -> Server:
-        started.append(start_server(home, *args))
+    def start(home: Path, *args: str, env: Mapping[str, str] | None = None) -> Server:
+        started.append(start_server(home, *args, env=env))
         return started[-1]
 
     yield start
