@@ -21,7 +21,7 @@ from registry.client import make_step
 from registry.codes import make_code, make_query_code
 from registry.regions import default_table
 from registry.workdays import BUILTIN_CALENDAR
-from registry.workflow import WorkflowError, step
+from registry.workflow import NotPermittedError, step
 from test_workflow import HOLDER, World, resource_fields
 
 GOOD_USCC = HOLDER["uscc"]
@@ -51,7 +51,7 @@ def test_a_registrant_key_without_an_institution_acts_for_no_one():
     entry = Entry.build(99, Hash(bytes(32)), st.time, st)
     for scope in ({}, {"institution": None}, {"institution": ""}):
         signer = KeyRecord(clerk.key_id, clerk.public, clerk.name, "registrant", scope, 1)
-        with pytest.raises(WorkflowError) as err:
+        with pytest.raises(NotPermittedError) as err:
             step(None, entry, signer, _NoLinks())
         assert err.value.field == "/key" and f"not for the registrant {HOLDER['uscc']}" in str(err.value)
     ok = KeyRecord(clerk.key_id, clerk.public, clerk.name, "registrant", {"institution": GOOD_USCC}, 1)
