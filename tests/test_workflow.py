@@ -491,8 +491,9 @@ def _bare_step(kind: str, state: dict[str, Any], payload: dict[str, Any], today:
 
 def test_a_handler_runs_on_its_own():
     """A handler takes a Step and builds the new state and history event: no ledger, no signature."""
-    s = _bare_step("registration.publish", {"status": "FORMAL_REVIEW", "reg_type": "change", "review_due": "2026-03-16"},
-                   {}, config=WorkflowConfig(publicity={"change": False}))
+    s = _bare_step("registration.publish",
+                   {"status": "FORMAL_REVIEW", "reg_type": "change", "review_due": "2026-03-16"}, {},
+                   config=WorkflowConfig(publicity={"change": False}))
     HANDLERS["registration.publish"](s)
     assert s.new == {"status": "REVIEWED", "reg_type": "change", "review_due": None}
     assert s.event == {"index": 9, "kind": "registration.publish"}
