@@ -464,7 +464,7 @@ def test_every_step_kind_has_one_handler():
     assert list(HANDLERS) == list(KINDS)
 
 
-class _Bare:
+class NoLinks:
     """A WorkflowContext with no other registrations, the package's calendar and region table."""
 
     def registration_by_code(self, code):
@@ -485,7 +485,7 @@ def _bare_step(kind: str, state: dict[str, Any], payload: dict[str, Any], today:
     role = KINDS[kind][0]
     signer = KeyRecord("0" * 32, bytes(32), "clerk@test", role, {"region": "520000"}, 1)
     return Step(kind=kind, subject="r1", role=role, status=state["status"], payload=payload, today=today,
-                signer=signer, ctx=_Bare(), config=config, calendar=BUILTIN_CALENDAR, new=dict(state),
+                signer=signer, ctx=NoLinks(), config=config, calendar=BUILTIN_CALENDAR, new=dict(state),
                 event={"index": 9, "kind": kind})
 
 
