@@ -17,6 +17,7 @@ from ledger.errors import (ConflictError, IntegrityError, InvalidSignatureError,
                            NotFoundError, OperatorError, PushbackError, StorageUnavailableError, UnknownKeyError,
                            VerificationError)
 from ledger.policy import ReplayError
+from registry.workflow import NotPermittedError, StepNotAllowedError
 
 __all__ = ["PROBLEM_RESPONSES", "BodyLimit", "BodyTooSlow", "Problem", "ProblemDocument", "install_problem_handlers",
            "problem_response"]
@@ -130,15 +131,11 @@ def problem_response(status: int, title: str, detail: str, *, field: str | None 
 
 
 def _ledger_status(exc: LedgerError) -> tuple[int, str]:
-    from registry.workflow import WorkflowError
-
-    if isinstance(exc, WorkflowError):
-        if exc.field == "/key":
-            return 403, "Not permitted"
-        if exc.field.startswith("/payload"):
-            return 422, "Invalid input"
+    if isinstance(exc, NotPermittedError):
+        return 403, "Not permitted"
+    if isinstance(exc, StepNotAllowedError):
         return 409, "Step not allowed now"
-    if isinstance(exc, MalformedError):
+    if isinstance(exc, MalformedError):  # a workflow rule on the payload (StepPayloadError) among them
         return 422, "Invalid input"
     if isinstance(exc, InvalidSignatureError):
         return 401, "Bad signature"

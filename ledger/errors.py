@@ -14,6 +14,7 @@
     │   └── StorageUnavailableError  the database is unreachable, full or read-only
     ├── OperatorError             the instance lacks what only its operator can supply (has .problem)
     └── SyncError                 a peer in the cascade is unreachable or answered badly (has .origin)
+        ├── PeerRefusedError      the peer answered with an HTTP refusal, 4xx other than 404 (has .status)
         └── ForkError             a child showed two checkpoints that are not consistent (has both)
 
 Lower-level exceptions (cryptography's InvalidSignature, database errors) are translated
@@ -32,6 +33,7 @@ __all__ = [
     "MalformedError",
     "NotFoundError",
     "OperatorError",
+    "PeerRefusedError",
     "PushbackError",
     "RootMismatchError",
     "StorageUnavailableError",
@@ -154,6 +156,15 @@ class SyncError(LedgerError):
     def __init__(self, message: str, *, origin: str = "") -> None:
         super().__init__(f"{origin}: {message}" if origin else message)
         self.origin = origin
+
+
+class PeerRefusedError(SyncError):
+    """The peer answered with an HTTP refusal (a 4xx status other than 404, which is NotFoundError);
+    `status` is the status, so a caller can tell "already there" (409) from the rest."""
+
+    def __init__(self, message: str, *, status: int, origin: str = "") -> None:
+        super().__init__(message, origin=origin)
+        self.status = status
 
 
 class ForkError(SyncError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sqlite3
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -118,10 +119,16 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _sqlite_busy(exc: DBAPIError) -> bool:
+    """SQLite said busy or locked: its primary result code, which extended codes (SQLITE_BUSY_SNAPSHOT,
+    SQLITE_LOCKED_SHAREDCACHE, ...) carry in their low byte.  PostgreSQL's errors have no such code."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _storage_error(exc: DBAPIError) -> PushbackError | None:
     """What a database error means for the caller: busy (retry soon), unavailable, or None (a bug: re-raise)."""
-    text = str(exc.orig)
-    if isinstance(exc, OperationalError) and ("locked" in text or "busy" in text):
+    if isinstance(exc, OperationalError) and _sqlite_busy(exc):
         return PushbackError("the database is busy; retry")
     read_only = getattr(exc.orig, "sqlstate", None) == "25006"  # PostgreSQL: read-only transaction
     if isinstance(exc, (OperationalError, InterfaceError)) or read_only:

@@ -4,7 +4,9 @@
 applied for), one ledger entry about it, the key that signed it and a context for looking at
 other registrations, and returns the new state or raises WorkflowError naming the current state
 and the steps allowed from it.  Every state is plain JSON, so it can be cached, compared and
-rebuilt from the entries alone.
+rebuilt from the entries alone.  `step` makes the checks every step shares (the kind, the states it
+may be taken from, the signer's role and scope, the statement's time); what each kind of step then
+does is one handler in HANDLERS, taking a `Step`.
 
 Clocks run on China's working days in China time (UTC+8), from the date of the statement's own
 signed time, which must be within MAX_SKEW of the log's sequencing time.  Each statement that
@@ -16,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from ledger.entry import Entry
 from ledger.errors import ConflictError, MalformedError
@@ -28,9 +30,14 @@ from .regions import RegionTable
 from .workdays import CALENDAR_FIRST_DAY, Calendar, CalendarError, Deadlines
 
 __all__ = [
+    "HANDLERS",
     "KINDS",
     "MAX_SKEW",
     "TERMINAL",
+    "NotPermittedError",
+    "Step",
+    "StepNotAllowedError",
+    "StepPayloadError",
     "WorkflowConfig",
     "WorkflowContext",
     "WorkflowError",
@@ -80,13 +87,33 @@ REG_TYPES = {"registration.apply": "initial", "registration.change": "change",
 
 
 class WorkflowError(MalformedError):
-    """A step that the workflow does not allow now; says what state it is in and what may follow."""
+    """A step that the workflow refuses; says what state the registration is in and what may follow.
+
+    Raised as one of its kinds, each of which says what the refusal is: NotPermittedError (the key
+    may not take the step), StepNotAllowedError (not in this state, or not at this time) and
+    StepPayloadError (the payload breaks a workflow rule).
+    """
 
     def __init__(self, message: str, *, state: str | None, field: str = "") -> None:
         allowed = ", ".join(allowed_steps(state)) or "none (the registration is closed)"
         super().__init__(f"{message} (current state: {state or 'not applied for'}; allowed steps: {allowed})",
                          field=field)
         self.state = state
+
+
+class NotPermittedError(WorkflowError):
+    """The signing key may not take this step: the wrong role, or outside its institution or region."""
+
+    def __init__(self, message: str, *, state: str | None) -> None:
+        super().__init__(message, state=state, field="/key")
+
+
+class StepNotAllowedError(WorkflowError):
+    """The step is not allowed in the registration's current state (field /kind) or at this time (/time)."""
+
+
+class StepPayloadError(WorkflowError):
+    """The payload breaks a workflow rule (a due date, a missing reason); invalid input like any MalformedError."""
 
 
 def allowed_steps(state: str | None) -> list[str]:
@@ -117,18 +144,20 @@ def _parse_time(t: str) -> datetime:
     return datetime.fromisoformat(t.replace("Z", "+00:00"))
 
 
-def _due(payload: Mapping[str, Any], name: str, expected: date, state: str | None) -> str:
-    got = payload.get(name)
+def _due(s: Step, name: str, working_days: int) -> str:
+    """The due date `name` the statement carries, checked: `working_days` after the statement's date."""
+    expected = s.calendar.add_working_days(s.today, working_days)
+    got = s.payload.get(name)
     if got != expected.isoformat():
-        raise WorkflowError(f"{name} must be {expected.isoformat()} (working days counted from the statement's "
-                            f"date in China time), not {got!r}", state=state, field=f"/payload/{name}")
+        raise StepPayloadError(f"{name} must be {expected.isoformat()} (working days counted from the statement's "
+                               f"date in China time), not {got!r}", state=s.status, field=f"/payload/{name}")
     return got
 
 
-def _reason(payload: Mapping[str, Any], state: str | None, name: str = "reason") -> str:
-    r = payload.get(name)
+def _reason(s: Step, name: str = "reason") -> str:
+    r = s.payload.get(name)
     if not isinstance(r, str) or not r.strip():
-        raise WorkflowError("a reason is required", state=state, field=f"/payload/{name}")
+        raise StepPayloadError("a reason is required", state=s.status, field=f"/payload/{name}")
     return r
 
 
@@ -139,19 +168,48 @@ def _in_scope(signer: KeyRecord, role: str, reg: Mapping[str, Any], state: str |
         holder = reg["fields"]["holder"]["uscc"]
         agent = reg["fields"].get("agent", {}).get("uscc")
         if not isinstance(inst, str) or inst not in (holder, agent):  # a key with no institution acts for none
-            raise WorkflowError(f"key {signer.key_id} acts for institution {inst}, not for the registrant {holder}",
-                                state=state, field="/key")
+            raise NotPermittedError(f"key {signer.key_id} acts for institution {inst}, not for the registrant "
+                                    f"{holder}", state=state)
     elif role in ("registrar", "authority"):
         region = str(scope.get("region", ""))
         prefix = region[:2] if region.endswith("0000") else region[:4] if region.endswith("00") else region
         if not region or not reg["region"].startswith(prefix):
-            raise WorkflowError(f"key {signer.key_id} serves region {region or '(none)'}, not {reg['region']}",
-                                state=state, field="/key")
+            raise NotPermittedError(f"key {signer.key_id} serves region {region or '(none)'}, not {reg['region']}",
+                                    state=state)
+
+
+@dataclass
+class Step:
+    """One statement being folded into a registration: what it acts on, and the state and history event
+    its handler builds (`new` starts as a copy of the current state, `event` as the common members)."""
+
+    kind: str
+    subject: str
+    role: str
+    status: str | None
+    payload: Mapping[str, Any]
+    today: date
+    signer: KeyRecord
+    ctx: WorkflowContext
+    config: WorkflowConfig
+    calendar: Calendar
+    new: dict[str, Any]
+    event: dict[str, Any]
+
+    @property
+    def deadlines(self) -> Deadlines:
+        return self.config.deadlines
+
+
+Handler = Callable[[Step], None]
 
 
 def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: WorkflowContext,
          config: WorkflowConfig = WorkflowConfig()) -> dict[str, Any]:
-    """The registration's state after `entry`; raises WorkflowError or MalformedError to refuse it."""
+    """The registration's state after `entry`; raises WorkflowError or MalformedError to refuse it.
+
+    The checks every step shares are made here; what the step itself does is its handler's (HANDLERS).
+    """
     st = entry.statement
     kind = st.kind
     if kind not in KINDS:
@@ -159,176 +217,226 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
     role, froms = KINDS[kind]
     status = state["status"] if state else None
     if status not in froms:
-        raise WorkflowError(f"{kind} is not allowed now", state=status, field="/kind")
+        raise StepNotAllowedError(f"{kind} is not allowed now", state=status, field="/kind")
     if role != "*" and signer.role != role:
-        raise WorkflowError(f"{kind} must be signed by a {role} key, not a {signer.role} key", state=status,
-                            field="/key")
+        raise NotPermittedError(f"{kind} must be signed by a {role} key, not a {signer.role} key", state=status)
     if abs(_parse_time(st.time) - _parse_time(entry.time)) > MAX_SKEW:
         raise MalformedError(f"statement time {st.time} is more than {MAX_SKEW} from the log's time {entry.time}",
                              field="/time")
-    today = china_date(st.time)
-    p = st.payload
-    dl = config.deadlines
-    cal = ctx.calendar()
-    new: dict[str, Any] = dict(state) if state else {}
-    hist = list(new.get("history", []))
-    event: dict[str, Any] = {"index": entry.index, "kind": kind, "time": entry.time, "by": signer.key_id}
+    s = Step(kind=kind, subject=st.subject, role=role, status=status, payload=st.payload,
+             today=china_date(st.time), signer=signer, ctx=ctx, config=config, calendar=ctx.calendar(),
+             new=dict(state) if state else {},
+             event={"index": entry.index, "kind": kind, "time": entry.time, "by": signer.key_id})
+    if state is not None and role != "*":  # an application's scope is checked on the registration it makes
+        _in_scope(signer, role, s.new, status)
+    history = list(s.new.get("history", []))
+    HANDLERS[kind](s)
+    history.append(s.event)
+    s.new["history"] = history
+    s.new["updated_at"] = entry.index
+    return s.new
 
-    if kind == "registration.apply":
-        subject_kind = p.get("subject_kind")
-        fields = validate_fields(str(subject_kind), p.get("fields"), field="/payload/fields")
-        _check_links(subject_kind, fields, today, ctx)
-        new = {"registration": st.subject, "subject_kind": subject_kind, "region": fields["region"],
-               "fields": fields, "pending": None, "code": None, "query_code": None, "official_code": None,
-               "reg_type": "initial", "supplements": 0}
-        _in_scope(signer, role, new, status)
-        started = p.get("operation_started")
-        if started is not None:
-            try:
-                started_d = date.fromisoformat(started)
-            except (TypeError, ValueError):
-                raise MalformedError("must be an ISO date", field="/payload/operation_started") from None
-            if started_d > today:
-                raise MalformedError("cannot be after the application date", field="/payload/operation_started")
-            try:
-                limit = cal.add_working_days(started_d, dl.first_registration)
-            except CalendarError as exc:
-                if exc.year < CALENDAR_FIRST_DAY.year < today.year:
-                    # a resource older than every official calendar: its 20 working days ended early in
-                    # CALENDAR_FIRST_DAY's year at the latest, long before today; late, with no exact due date
-                    new["late_application"] = True
-                else:
-                    raise CalendarError(exc.year, exc.message, field="/payload/operation_started") from None
-            else:
-                event["first_registration_due"] = limit.isoformat()
-                new["late_application"] = today > limit
-        new["status"] = SUBMITTED
-        new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept), status)
+
+def _apply(s: Step) -> None:
+    subject_kind = s.payload.get("subject_kind")
+    fields = validate_fields(str(subject_kind), s.payload.get("fields"), field="/payload/fields")
+    _check_links(subject_kind, fields, s.today, s.ctx)
+    s.new = {"registration": s.subject, "subject_kind": subject_kind, "region": fields["region"],
+             "fields": fields, "pending": None, "code": None, "query_code": None, "official_code": None,
+             "reg_type": "initial", "supplements": 0}
+    _in_scope(s.signer, s.role, s.new, s.status)
+    _operation_started(s)
+    s.new["status"] = SUBMITTED
+    s.new["accept_due"] = s.event["accept_due"] = _due(s, "accept_due", s.deadlines.accept)
+
+
+def _operation_started(s: Step) -> None:
+    """An application may say when the resource went into operation: due 20 working days after, or late."""
+    started = s.payload.get("operation_started")
+    if started is None:
+        return
+    try:
+        started_d = date.fromisoformat(started)
+    except (TypeError, ValueError):
+        raise MalformedError("must be an ISO date", field="/payload/operation_started") from None
+    if started_d > s.today:
+        raise MalformedError("cannot be after the application date", field="/payload/operation_started")
+    try:
+        limit = s.calendar.add_working_days(started_d, s.deadlines.first_registration)
+    except CalendarError as exc:
+        if exc.year < CALENDAR_FIRST_DAY.year < s.today.year:
+            # a resource older than every official calendar: its 20 working days ended early in
+            # CALENDAR_FIRST_DAY's year at the latest, long before today; late, with no exact due date
+            s.new["late_application"] = True
+        else:
+            raise CalendarError(exc.year, exc.message, field="/payload/operation_started") from None
     else:
-        if role != "*":
-            _in_scope(signer, role, new, status)
-        if kind in ("registration.change", "registration.correction", "registration.cancel"):
-            new["reg_type"] = REG_TYPES[kind]
-            event["reason"] = _reason(p, status)
-            if kind == "registration.cancel":
-                new["pending"] = None
-            else:
-                fields = validate_fields(new["subject_kind"], p.get("fields"), field="/payload/fields")
-                _same_registrant(new, fields)
-                _check_links(new["subject_kind"], fields, today, ctx)
-                new["pending"] = fields
-            new["supplements"] = 0
-            new["status"] = SUBMITTED
-            new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept),
-                                                           status)
-        elif kind == "registration.supplement":
-            if new.get("supplements", 0) >= 1:
-                raise WorkflowError("supplements were already requested once for this application (一次性告知)",
-                                    state=status, field="/kind")
-            items = p.get("items")
-            if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
-                raise MalformedError("list every item to supplement, at once", field="/payload/items")
-            event["items"] = items
-            new["supplements"] = 1
-            new["status"] = SUPPLEMENT_REQUIRED
-            new["accept_due"] = None
-        elif kind == "registration.resubmit":
-            if "fields" in p:
-                fields = validate_fields(new["subject_kind"], p["fields"], field="/payload/fields")
-                _same_registrant(new, fields)
-                _check_links(new["subject_kind"], fields, today, ctx)
-                if new["reg_type"] == "initial":
-                    new["fields"], new["region"] = fields, fields["region"]
-                else:
-                    new["pending"] = fields
-            new["status"] = SUBMITTED
-            new["accept_due"] = event["accept_due"] = _due(p, "accept_due", cal.add_working_days(today, dl.accept),
-                                                           status)
-        elif kind in ("registration.refuse", "registration.reject"):
-            event["reason"] = _reason(p, status)
-            new["pending"] = None
-            new["accept_due"] = new["review_due"] = None
-            if new.get("code"):
-                new["status"] = CODED  # a refused change leaves the registration as it was
-            else:
-                new["status"] = NOT_ACCEPTED if kind == "registration.refuse" else REVIEW_REJECTED
-        elif kind == "registration.accept":
-            event["late"] = today > date.fromisoformat(new["accept_due"])
-            new["status"] = FORMAL_REVIEW
-            new["accept_due"] = None
-            new["review_due"] = event["review_due"] = _due(p, "review_due",
-                                                           cal.add_working_days(today, dl.formal_review), status)
-        elif kind == "registration.publish":
-            new["review_due"] = None
-            if config.publicity.get(new["reg_type"], True):
-                new["status"] = PUBLICITY
-                new["publicity_start"] = event["publicity_start"] = today.isoformat()
-                new["publicity_end"] = event["publicity_end"] = _due(
-                    p, "publicity_end", cal.add_working_days(today, dl.publicity), status)
-            else:
-                new["status"] = REVIEWED
-        elif kind == "registration.object":
-            if today > date.fromisoformat(new["publicity_end"]):
-                raise WorkflowError(f"the publicity period ended on {new['publicity_end']}; objections are closed",
-                                    state=status, field="/time")
-            event["reason"] = _reason(p, status)
-            if isinstance(p.get("objector"), str):
-                event["objector"] = p["objector"]
-            new["status"] = OBJECTION_UNDER_REVIEW
-        elif kind == "registration.decide":
-            upheld = p.get("upheld")
-            if not isinstance(upheld, bool):
-                raise MalformedError("must be true (objection upheld) or false (dismissed)", field="/payload/upheld")
-            event["upheld"] = upheld
-            event["reason"] = _reason(p, status)
-            if upheld:
-                new["pending"] = None
-                new["publicity_start"] = new["publicity_end"] = None
-                new["status"] = CODED if new.get("code") else OBJECTION_UPHELD
-            else:
-                new["status"] = PUBLICITY
-        elif kind == "registration.code":
-            if status == PUBLICITY and today <= date.fromisoformat(new["publicity_end"]):
-                raise WorkflowError(f"the publicity period runs until {new['publicity_end']}; code after it ends",
-                                    state=status, field="/time")
-            if new["reg_type"] == "initial":
-                type_ = KIND_CODE_TYPE[new["subject_kind"]]
-                prefix = f"PDR-{type_}-{new['region']}-{today.year}"
-                expected = make_code(type_, new["region"], today.year, ctx.last_seq(prefix) + 1)
-                if p.get("code") != expected:
-                    raise MalformedError(f"the next code here is {expected}, not {p.get('code')!r}",
-                                         field="/payload/code")
-                new["code"] = event["code"] = expected
-                new["query_code"] = event["query_code"] = query_code_for(expected, new["registration"])
-            elif p.get("code") != new["code"]:
-                raise MalformedError(f"must be the registration's code {new['code']}", field="/payload/code")
-            if new["reg_type"] == "cancellation":
-                new["status"] = CANCELLED
-            else:
-                if new.get("pending"):
-                    new["fields"] = new["pending"]
-                new["status"] = CODED
-            new["pending"] = None
-            new["publicity_start"] = new["publicity_end"] = None
-        elif kind == "registration.revoke":
-            event["reason"] = _reason(p, status)
-            new["status"] = REVOKED
-            new["pending"] = None
-            new["accept_due"] = new["review_due"] = new["publicity_start"] = new["publicity_end"] = None
-        elif kind == "registration.code_assigned":
-            if not new.get("code"):
-                raise WorkflowError("only a registration that was coded here can receive an official code",
-                                    state=status, field="/kind")
-            official = p.get("official_code")
-            if not isinstance(official, str) or not 1 <= len(official) <= 64:
-                raise MalformedError("the parent platform's code: 1-64 characters", field="/payload/official_code")
-            if new.get("official_code") == official:
-                raise ConflictError(f"the registration already has official code {official}")
-            new["official_code"] = event["official_code"] = official
-    hist.append(event)
-    new["history"] = hist
-    new["updated_at"] = entry.index
-    return new
+        s.event["first_registration_due"] = limit.isoformat()
+        s.new["late_application"] = s.today > limit
+
+
+def _amended_fields(s: Step, raw: Any) -> dict[str, Any]:
+    """New fields for the registration: valid, the same registrant and locality, live links."""
+    fields = validate_fields(s.new["subject_kind"], raw, field="/payload/fields")
+    _same_registrant(s.new, fields)
+    _check_links(s.new["subject_kind"], fields, s.today, s.ctx)
+    return fields
+
+
+def _reopen(s: Step) -> None:
+    """A change, correction or cancellation of a coded registration: a new application of its type."""
+    s.new["reg_type"] = REG_TYPES[s.kind]
+    s.event["reason"] = _reason(s)
+    s.new["pending"] = None if s.kind == "registration.cancel" else _amended_fields(s, s.payload.get("fields"))
+    s.new["supplements"] = 0
+    s.new["status"] = SUBMITTED
+    s.new["accept_due"] = s.event["accept_due"] = _due(s, "accept_due", s.deadlines.accept)
+
+
+def _supplement(s: Step) -> None:
+    if s.new.get("supplements", 0) >= 1:
+        raise StepNotAllowedError("supplements were already requested once for this application (一次性告知)",
+                                  state=s.status, field="/kind")
+    items = s.payload.get("items")
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
+        raise MalformedError("list every item to supplement, at once", field="/payload/items")
+    s.event["items"] = items
+    s.new["supplements"] = 1
+    s.new["status"] = SUPPLEMENT_REQUIRED
+    s.new["accept_due"] = None
+
+
+def _resubmit(s: Step) -> None:
+    if "fields" in s.payload:
+        fields = _amended_fields(s, s.payload["fields"])
+        if s.new["reg_type"] == "initial":
+            s.new["fields"], s.new["region"] = fields, fields["region"]
+        else:
+            s.new["pending"] = fields
+    s.new["status"] = SUBMITTED
+    s.new["accept_due"] = s.event["accept_due"] = _due(s, "accept_due", s.deadlines.accept)
+
+
+def _refuse(s: Step) -> None:
+    """Not accepted (受理) or rejected in formal review: the application ends; a coded registration stays."""
+    s.event["reason"] = _reason(s)
+    s.new["pending"] = None
+    s.new["accept_due"] = s.new["review_due"] = None
+    if s.new.get("code"):
+        s.new["status"] = CODED  # a refused change leaves the registration as it was
+    else:
+        s.new["status"] = NOT_ACCEPTED if s.kind == "registration.refuse" else REVIEW_REJECTED
+
+
+def _accept(s: Step) -> None:
+    s.event["late"] = s.today > date.fromisoformat(s.new["accept_due"])
+    s.new["status"] = FORMAL_REVIEW
+    s.new["accept_due"] = None
+    s.new["review_due"] = s.event["review_due"] = _due(s, "review_due", s.deadlines.formal_review)
+
+
+def _publish(s: Step) -> None:
+    s.new["review_due"] = None
+    if s.config.publicity.get(s.new["reg_type"], True):
+        s.new["status"] = PUBLICITY
+        s.new["publicity_start"] = s.event["publicity_start"] = s.today.isoformat()
+        s.new["publicity_end"] = s.event["publicity_end"] = _due(s, "publicity_end", s.deadlines.publicity)
+    else:
+        s.new["status"] = REVIEWED
+
+
+def _object(s: Step) -> None:
+    if s.today > date.fromisoformat(s.new["publicity_end"]):
+        raise StepNotAllowedError(f"the publicity period ended on {s.new['publicity_end']}; objections are closed",
+                                  state=s.status, field="/time")
+    s.event["reason"] = _reason(s)
+    if isinstance(s.payload.get("objector"), str):
+        s.event["objector"] = s.payload["objector"]
+    s.new["status"] = OBJECTION_UNDER_REVIEW
+
+
+def _decide(s: Step) -> None:
+    upheld = s.payload.get("upheld")
+    if not isinstance(upheld, bool):
+        raise MalformedError("must be true (objection upheld) or false (dismissed)", field="/payload/upheld")
+    s.event["upheld"] = upheld
+    s.event["reason"] = _reason(s)
+    if upheld:
+        s.new["pending"] = None
+        s.new["publicity_start"] = s.new["publicity_end"] = None
+        s.new["status"] = CODED if s.new.get("code") else OBJECTION_UPHELD
+    else:
+        s.new["status"] = PUBLICITY
+
+
+def _code(s: Step) -> None:
+    new = s.new
+    if s.status == PUBLICITY and s.today <= date.fromisoformat(new["publicity_end"]):
+        raise StepNotAllowedError(f"the publicity period runs until {new['publicity_end']}; code after it ends",
+                                  state=s.status, field="/time")
+    if new["reg_type"] == "initial":
+        _assign_code(s)
+    elif s.payload.get("code") != new["code"]:
+        raise MalformedError(f"must be the registration's code {new['code']}", field="/payload/code")
+    if new["reg_type"] == "cancellation":
+        new["status"] = CANCELLED
+    else:
+        if new.get("pending"):
+            new["fields"] = new["pending"]
+        new["status"] = CODED
+    new["pending"] = None
+    new["publicity_start"] = new["publicity_end"] = None
+
+
+def _assign_code(s: Step) -> None:
+    """A first coding: the statement must carry the next code in its type, region and year."""
+    new = s.new
+    type_ = KIND_CODE_TYPE[new["subject_kind"]]
+    prefix = f"PDR-{type_}-{new['region']}-{s.today.year}"
+    expected = make_code(type_, new["region"], s.today.year, s.ctx.last_seq(prefix) + 1)
+    if s.payload.get("code") != expected:
+        raise MalformedError(f"the next code here is {expected}, not {s.payload.get('code')!r}", field="/payload/code")
+    new["code"] = s.event["code"] = expected
+    new["query_code"] = s.event["query_code"] = query_code_for(expected, new["registration"])
+
+
+def _revoke(s: Step) -> None:
+    s.event["reason"] = _reason(s)
+    s.new["status"] = REVOKED
+    s.new["pending"] = None
+    s.new["accept_due"] = s.new["review_due"] = s.new["publicity_start"] = s.new["publicity_end"] = None
+
+
+def _code_assigned(s: Step) -> None:
+    if not s.new.get("code"):
+        raise StepNotAllowedError("only a registration that was coded here can receive an official code",
+                                  state=s.status, field="/kind")
+    official = s.payload.get("official_code")
+    if not isinstance(official, str) or not 1 <= len(official) <= 64:
+        raise MalformedError("the parent platform's code: 1-64 characters", field="/payload/official_code")
+    if s.new.get("official_code") == official:
+        raise ConflictError(f"the registration already has official code {official}")
+    s.new["official_code"] = s.event["official_code"] = official
+
+
+#: statement kind -> what the step does (after the checks in `step`); one per kind of KINDS
+HANDLERS: dict[str, Handler] = {
+    "registration.apply": _apply,
+    "registration.change": _reopen,
+    "registration.correction": _reopen,
+    "registration.cancel": _reopen,
+    "registration.supplement": _supplement,
+    "registration.resubmit": _resubmit,
+    "registration.refuse": _refuse,
+    "registration.accept": _accept,
+    "registration.reject": _refuse,
+    "registration.publish": _publish,
+    "registration.object": _object,
+    "registration.decide": _decide,
+    "registration.code": _code,
+    "registration.revoke": _revoke,
+    "registration.code_assigned": _code_assigned,
+}
 
 
 def _same_registrant(reg: Mapping[str, Any], fields: Mapping[str, Any]) -> None:

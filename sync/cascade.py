@@ -24,7 +24,8 @@ from ledger.checkpoint import parse_checkpoint_text
 from ledger.cosignature import Cosigner, CosignatureVerifier, cosign, parse_cosigner_vkey
 from ledger.entry import Entry, Statement, sign_statement
 from ledger.note import open_note
-from ledger.errors import ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, SyncError
+from ledger.errors import (ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, PeerRefusedError,
+                           SyncError)
 from ledger.sequencer import Ledger
 
 from .fetch import HTTPFetcher, cache_dir_for
@@ -301,8 +302,8 @@ def _post_statement(fetcher: HTTPFetcher, body: Statement) -> int:
     try:
         fetcher.post("v1/statements", content=body.canonical, headers=_STATEMENT_HEADERS)
         return 1
-    except SyncError as exc:
-        if "HTTP 409" not in str(exc):
+    except PeerRefusedError as exc:
+        if exc.status != 409:
             raise
         return 0
 

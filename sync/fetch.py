@@ -18,7 +18,7 @@ from typing import Any, Protocol, Sequence
 import httpx
 import stamina
 
-from ledger.errors import NotFoundError, SyncError
+from ledger.errors import NotFoundError, PeerRefusedError, SyncError
 from ledger.tiles import Tile, entry_bundle_path
 
 __all__ = ["BundleFetcher", "Fetcher", "HTTPFetcher", "LedgerFetcher", "USER_AGENT", "cache_dir_for"]
@@ -28,10 +28,14 @@ USER_AGENT = "regledger-sync/0.1"
 
 class Fetcher(Protocol):
     source: str
+    #: how many requests it has made to the child so far (reported by a pull)
+    requests: int
 
     def checkpoint(self) -> bytes: ...
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]: ...
     def entry_bundle(self, n: int, width: int) -> bytes: ...
+    def forget(self) -> None:
+        """Drop whatever it cached: after tiles failed to prove a signed root, trust none of them."""
     def close(self) -> None: ...
 
 
@@ -74,7 +78,7 @@ class HTTPFetcher:
             raise NotFoundError(f"{method} {url}: HTTP 404")
         if r.status_code >= 400:
             detail = r.text[:300] if r.headers.get("content-type", "").startswith(("application/problem", "text")) else ""
-            raise SyncError(f"{method} {url}: HTTP {r.status_code} {detail}".strip())
+            raise PeerRefusedError(f"{method} {url}: HTTP {r.status_code} {detail}".strip(), status=r.status_code)
         return r
 
     def get(self, path: str) -> bytes:
@@ -130,6 +134,7 @@ class BundleFetcher:
 
     def __init__(self, path: Path) -> None:
         self.source = str(path)
+        self.requests = 0  # read from a file: no requests to the child
         try:
             self.zip = zipfile.ZipFile(path)
         except (OSError, zipfile.BadZipFile) as exc:
@@ -149,6 +154,9 @@ class BundleFetcher:
 
     def entry_bundle(self, n: int, width: int) -> bytes:
         return self.get(entry_bundle_path(n, width))
+
+    def forget(self) -> None:
+        """Nothing is cached: every read comes from the bundle."""
 
     def close(self) -> None:
         self.zip.close()
@@ -176,6 +184,9 @@ class LedgerFetcher:
         self.requests += 1
         start = n * 256
         return encode_entry_bundle(self.ledger.entries(start, start + width))
+
+    def forget(self) -> None:
+        """Nothing is cached: every read comes from the ledger."""
 
     def close(self) -> None:
         pass

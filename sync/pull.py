@@ -157,7 +157,7 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
     if cp.size == old:
         if accepted is not None and cp.root != old_root:
             raise record_fork(ledger, origin, accepted, note, f"two checkpoints of size {old} with different roots")
-        result.requests = getattr(fetcher, "requests", 0)
+        result.requests = fetcher.requests
         return result
     if old > 0:
         _check_consistency(ledger, fetcher, origin, old, old_root, accepted, cp, note)
@@ -187,7 +187,7 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
             raise VerificationError(f"{origin}: {exc}") from None
         raise
     result.new_size = cp.size
-    result.requests = getattr(fetcher, "requests", 0)
+    result.requests = fetcher.requests
     result.seconds = time.monotonic() - t0
     return result
 
@@ -200,6 +200,9 @@ def _check_consistency(ledger: Ledger, fetcher: Fetcher, origin: str, old: int, 
     reader = TileHashReader(cp.size, fetcher)
     try:
         proof = prove_consistency(old, cp.size, reader)
+    except (VerificationError, NotFoundError) as exc:  # no proof at all: the tiles prove nothing
+        raise _unproven(fetcher, origin, cp, exc) from None
+    try:
         verify_consistency(old, cp.size, old_root, cp.root, proof)
         return
     except (VerificationError, NotFoundError) as exc:
@@ -207,16 +210,19 @@ def _check_consistency(ledger: Ledger, fetcher: Fetcher, origin: str, old: int, 
     try:
         claimed_old = tree_hash(old, reader)
         verify_consistency(old, cp.size, claimed_old, cp.root, proof)  # the proof does prove cp.root
-    except (VerificationError, NotFoundError, UnboundLocalError):
-        forget = getattr(fetcher, "forget", None)
-        if forget:
-            forget()
-        raise VerificationError(f"{origin}: its tiles do not prove its own checkpoint {cp.size} "
-                                f"({first_error}); refused, not a fork") from None
+    except (VerificationError, NotFoundError):
+        raise _unproven(fetcher, origin, cp, first_error) from None
     assert accepted is not None and claimed_old != old_root
     raise record_fork(ledger, origin, accepted, note,
                       f"checkpoint {cp.size} is not consistent with the accepted checkpoint {old}: its tree of "
                       f"size {old} has root {claimed_old.hex()}, not the signed {old_root.hex()}")
+
+
+def _unproven(fetcher: Fetcher, origin: str, cp: Checkpoint, error: LedgerError) -> VerificationError:
+    """The refusal of tiles that do not prove the child's own checkpoint; the cached tiles are dropped."""
+    fetcher.forget()
+    return VerificationError(f"{origin}: its tiles do not prove its own checkpoint {cp.size} ({error}); "
+                             "refused, not a fork")
 
 
 def _authenticated_hashes(fetcher: Fetcher, origin: str, cp: Checkpoint, start: int,

@@ -66,3 +66,61 @@ def test_ci_runs_the_readme_test_command():
     demo_cmd, test_cmd = blocks
     assert demo_cmd.endswith("regledger demo")
     assert test_cmd in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+SOURCE = sorted(p for pkg in ("ledger", "keys", "sync", "registry", "api", "regledger")
+                for p in (ROOT / pkg).rglob("*.py"))
+
+
+def _message_tests(tree: ast.AST) -> list[str]:
+    """`x in str(...)` / `"literal" in y`: a decision taken on text, where a type or a code should say it."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare) or not any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
+            continue
+        on_str_call = any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "str"
+                          for c in node.comparators)
+        literal = node.left.value if isinstance(node.left, ast.Constant) and isinstance(node.left.value, str) else None
+        if on_str_call or (literal is not None and literal.startswith(("HTTP ", "locked", "busy"))):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+@pytest.mark.parametrize("path", SOURCE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_failures_are_told_by_type_or_code_not_by_message(path):
+    """Issue 11: a peer's refusal is a PeerRefusedError with .status (not "HTTP 409" in its text), SQLite busy
+    is its error code (not "locked"/"busy" in the message), a workflow refusal's HTTP status comes from its
+    type; and no exception (UnboundLocalError) stands in for an explicit branch."""
+    tree = ast.parse(path.read_text())
+    assert _message_tests(tree) == [], path
+    caught = {ast.unparse(h.type) for h in ast.walk(tree) if isinstance(h, ast.ExceptHandler) and h.type}
+    assert not any("UnboundLocalError" in c for c in caught), path
+
+
+def test_the_message_rule_catches_what_it_names():
+    for text in ('"HTTP 409" not in str(exc)', '"locked" in text or "busy" in text', "detail in str(err)"):
+        assert _message_tests(ast.parse(text)), text
+    assert _message_tests(ast.parse("exc.status != 409 or kind in KINDS")) == []
+
+
+def test_sync_uses_only_the_fetcher_protocol():
+    """What pull asks of a fetcher is declared in sync.fetch.Fetcher, not probed with getattr."""
+    for path in sorted((ROOT / "sync").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr",
+                                                                                                  "hasattr"):
+                assert not (node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "fetcher"), \
+                    f"{path.name} line {node.lineno}: {ast.unparse(node)}"
+
+
+def test_problem_status_of_a_workflow_refusal_comes_from_its_type():
+    """api.problems chooses 403/409/422 by the refusal's class, never by its field path."""
+    from registry.workflow import NotPermittedError, StepNotAllowedError, StepPayloadError, WorkflowError
+
+    tree = ast.parse((ROOT / "api" / "problems.py").read_text())
+    status_fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_ledger_status")
+    assert not [n for n in ast.walk(status_fn) if isinstance(n, ast.Attribute) and n.attr == "field"]
+    for kind in (NotPermittedError, StepNotAllowedError, StepPayloadError):
+        assert issubclass(kind, WorkflowError)
+    registry = (ROOT / "registry" / "workflow.py").read_text()
+    assert "raise WorkflowError(" not in registry, "raise the kind of refusal it is"

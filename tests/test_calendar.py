@@ -22,7 +22,7 @@ from registry.certificate import build_certificate, verify_certificate
 from registry.client import make_step
 from registry.policy import RegistryPolicy
 from registry.workdays import BUILTIN_CALENDAR, Calendar, CalendarError
-from registry.workflow import WorkflowError
+from registry.workflow import StepNotAllowedError, StepPayloadError
 
 from test_workflow import World
 
@@ -88,7 +88,7 @@ def test_a_clock_through_2027_runs_on_the_loaded_notice():
     # Mon 2-15 .. Fri 2-19 (5), Sat 2-20 (6), Mon 2-22 .. Thu 2-25 (10)
     assert w.state("r1")["publicity_end"] == "2027-02-25"
     w.advance_to("2027-02-25")
-    w.refused(WorkflowError, w.code, "r1")  # the publicity period runs until 2-25
+    w.refused(StepNotAllowedError, w.code, "r1")  # the publicity period runs until 2-25
     w.advance(1)
     assert w.code("r1").startswith("PDR-1-520000-2027-")
 
@@ -99,7 +99,7 @@ def test_a_step_carrying_a_due_date_the_calendar_does_not_give_is_refused():
     from test_workflow import resource_fields
 
     wrong = {"subject_kind": "resource", "fields": resource_fields(), "accept_due": "2027-02-02"}
-    err = w.refused(WorkflowError, w.raw, "holder", "registration.apply", "r1", wrong)
+    err = w.refused(StepPayloadError, w.raw, "holder", "registration.apply", "r1", wrong)
     assert err.field == "/payload/accept_due" and "must be 2027-02-01" in str(err)
 
 

@@ -117,3 +117,32 @@ def test_threads_share_one_ledger(store, log_signer, admin):
     assert len(seen) == 600 and set(seen.values()) == {1}
     assert ledger.tree_hash(total) == reference_root(leaves)
     audit(store, origin=log_signer.name, verifier=ledger.verifier())
+
+
+def test_sqlite_busy_is_told_by_its_error_code_not_its_message(tmp_path):
+    """A writer holding the file makes another connection's read fail with SQLITE_BUSY: a PushbackError
+    (retry soon).  An error that merely mentions "locked" (a missing table of that name) is not busy."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from ledger.errors import PushbackError, StorageUnavailableError
+    from ledger.sqlstore import _storage_error
+
+    path = tmp_path / "busy.db"
+    holder = create_engine(f"sqlite:///{path}")
+    impatient = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+    with holder.connect() as held:
+        held.execute(text("CREATE TABLE t (x INTEGER)"))
+        held.commit()
+        held.exec_driver_sql("BEGIN EXCLUSIVE")
+        with pytest.raises(OperationalError) as busy, impatient.connect() as conn:
+            conn.execute(text("SELECT x FROM t"))
+        held.rollback()
+    assert busy.value.orig.sqlite_errorcode & 0xFF == 5  # SQLITE_BUSY
+    assert type(_storage_error(busy.value)) is PushbackError
+    with pytest.raises(OperationalError) as missing, impatient.connect() as conn:
+        conn.execute(text("SELECT x FROM locked"))
+    assert "locked" in str(missing.value.orig)
+    assert type(_storage_error(missing.value)) is StorageUnavailableError
+    holder.dispose()
+    impatient.dispose()

@@ -19,26 +19,10 @@ from ledger.keyring import register_key_statement
 from ledger.store import KeyRecord
 from registry.client import make_step
 from registry.codes import make_code, make_query_code
-from registry.regions import default_table
-from registry.workdays import BUILTIN_CALENDAR
-from registry.workflow import WorkflowError, step
-from test_workflow import HOLDER, World, resource_fields
+from registry.workflow import NotPermittedError, step
+from test_workflow import HOLDER, NoLinks, World, resource_fields
 
 GOOD_USCC = HOLDER["uscc"]
-
-
-class _NoLinks:
-    def registration_by_code(self, code):
-        return None
-
-    def last_seq(self, prefix):
-        return 0
-
-    def calendar(self):
-        return BUILTIN_CALENDAR
-
-    def region_table(self):
-        return default_table()
 
 
 def test_a_registrant_key_without_an_institution_acts_for_no_one():
@@ -51,11 +35,11 @@ def test_a_registrant_key_without_an_institution_acts_for_no_one():
     entry = Entry.build(99, Hash(bytes(32)), st.time, st)
     for scope in ({}, {"institution": None}, {"institution": ""}):
         signer = KeyRecord(clerk.key_id, clerk.public, clerk.name, "registrant", scope, 1)
-        with pytest.raises(WorkflowError) as err:
-            step(None, entry, signer, _NoLinks())
+        with pytest.raises(NotPermittedError) as err:
+            step(None, entry, signer, NoLinks())
         assert err.value.field == "/key" and f"not for the registrant {HOLDER['uscc']}" in str(err.value)
     ok = KeyRecord(clerk.key_id, clerk.public, clerk.name, "registrant", {"institution": GOOD_USCC}, 1)
-    assert step(None, entry, ok, _NoLinks())["status"] == "SUBMITTED"
+    assert step(None, entry, ok, NoLinks())["status"] == "SUBMITTED"
 
 
 BAD_SCOPES = [

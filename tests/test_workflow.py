@@ -22,14 +22,16 @@ from ledger.errors import MalformedError
 from ledger.keyring import register_key_statement
 from ledger.policy import replay
 from ledger.sequencer import Ledger
-from ledger.store import MemoryStore, StateQuery
+from ledger.store import KeyRecord, MemoryStore, StateQuery
 from regledger.demo_registry import SimClock, sample_uscc
 from registry.client import make_step, next_code
 from registry.codes import check_query_code, make_code, parse_code
 from registry.disclosure import annual_report, iter_registrations, overdue
 from registry.policy import RegistryPolicy
-from registry.workdays import CalendarError, add_working_days
-from registry.workflow import KINDS, MAX_SKEW, WorkflowConfig, WorkflowError, query_code_for
+from registry.regions import default_table
+from registry.workdays import BUILTIN_CALENDAR, CalendarError, add_working_days
+from registry.workflow import (HANDLERS, KINDS, MAX_SKEW, NotPermittedError, Step, StepNotAllowedError,
+                               StepPayloadError, WorkflowConfig, WorkflowError, query_code_for)
 
 ORIGIN = "test.regledger.example/1"
 #: Monday 2 March 2026, 09:00 in China (01:00 UTC)
@@ -437,7 +439,7 @@ def test_illegal_step_names_state_and_allowed_steps(every_state, kind, state):
     w = every_state
     reg = _rid(state)
     payload = _legal_payload(w, kind, reg) if kind not in ("registration.code",) else {"code": "x"}
-    err = w.refused(WorkflowError, w.step, ACTOR.get(kind, "registrar"), kind, reg, payload)
+    err = w.refused(StepNotAllowedError, w.step, ACTOR.get(kind, "registrar"), kind, reg, payload)
     allowed = ", ".join(ALLOWED[state]) or "none (the registration is closed)"
     assert err.field == "/kind" and err.state == state
     assert str(err) == (f"/kind: {kind} is not allowed now (current state: {state or 'not applied for'}; "
@@ -456,11 +458,64 @@ def test_registration_id_must_be_plain(every_state):
     assert err.field == "/subject"
 
 
+# -- the step table: one handler per kind, each a function of a Step ------------------------------
+
+def test_every_step_kind_has_one_handler():
+    assert list(HANDLERS) == list(KINDS)
+
+
+class NoLinks:
+    """A WorkflowContext with no other registrations, the package's calendar and region table."""
+
+    def registration_by_code(self, code):
+        return None
+
+    def last_seq(self, prefix):
+        return 0
+
+    def calendar(self):
+        return BUILTIN_CALENDAR
+
+    def region_table(self):
+        return default_table()
+
+
+def _bare_step(kind: str, state: dict[str, Any], payload: dict[str, Any], today: date = date(2026, 3, 3),
+               config: WorkflowConfig = WorkflowConfig()) -> Step:
+    role = KINDS[kind][0]
+    signer = KeyRecord("0" * 32, bytes(32), "clerk@test", role, {"region": "520000"}, 1)
+    return Step(kind=kind, subject="r1", role=role, status=state["status"], payload=payload, today=today,
+                signer=signer, ctx=NoLinks(), config=config, calendar=BUILTIN_CALENDAR, new=dict(state),
+                event={"index": 9, "kind": kind})
+
+
+def test_a_handler_runs_on_its_own():
+    """A handler takes a Step and builds the new state and history event: no ledger, no signature."""
+    s = _bare_step("registration.publish",
+                   {"status": "FORMAL_REVIEW", "reg_type": "change", "review_due": "2026-03-16"}, {},
+                   config=WorkflowConfig(publicity={"change": False}))
+    HANDLERS["registration.publish"](s)
+    assert s.new == {"status": "REVIEWED", "reg_type": "change", "review_due": None}
+    assert s.event == {"index": 9, "kind": "registration.publish"}
+    s = _bare_step("registration.accept", {"status": "SUBMITTED", "accept_due": "2026-03-05"},
+                   {"review_due": "2026-03-16"})
+    with pytest.raises(StepPayloadError) as err:
+        HANDLERS["registration.accept"](s)
+    assert err.value.field == "/payload/review_due" and "review_due must be 2026-03-17" in str(err.value)
+    s = _bare_step("registration.revoke", {"status": "CODED", "pending": {"name": "x"}}, {"reason": "违规"})
+    HANDLERS["registration.revoke"](s)
+    assert s.new["status"] == "REVOKED" and s.new["pending"] is None and s.event["reason"] == "违规"
+    s = _bare_step("registration.code_assigned", {"status": "CANCELLED", "code": None}, {"official_code": "1"})
+    with pytest.raises(StepNotAllowedError) as err:
+        HANDLERS["registration.code_assigned"](s)
+    assert err.value.field == "/kind" and "current state: CANCELLED" in str(err.value)
+
+
 # -- 1. wrong actors -------------------------------------------------------------------------------
 
 def test_registrant_cannot_accept(every_state):
     w = every_state
-    err = w.refused(WorkflowError, w.step, "holder", "registration.accept", _rid("SUBMITTED"))
+    err = w.refused(NotPermittedError, w.step, "holder", "registration.accept", _rid("SUBMITTED"))
     assert err.field == "/key"
     assert "registration.accept must be signed by a registrar key, not a registrant key" in str(err)
     assert "current state: SUBMITTED" in str(err)
@@ -477,7 +532,7 @@ def test_wrong_role(every_state, kind, who, needed):
     w = every_state
     reg = _rid("SUBMITTED") if kind != "registration.apply" else "fresh-one"
     role = KEYS[who][0]
-    err = w.refused(WorkflowError, w.step, who, kind, reg, _legal_payload(w, kind, reg))
+    err = w.refused(NotPermittedError, w.step, who, kind, reg, _legal_payload(w, kind, reg))
     assert err.field == "/key" and f"must be signed by a {needed} key, not a {role} key" in str(err)
 
 
@@ -486,7 +541,7 @@ def test_wrong_role(every_state, kind, who, needed):
 def test_admin_key_cannot_take_workflow_steps(every_state, state, kind):
     w = every_state
     reg = _rid(state) if state else "admin-try"
-    err = w.refused(WorkflowError, w.step, "admin", kind, reg, _legal_payload(w, kind, reg))
+    err = w.refused(NotPermittedError, w.step, "admin", kind, reg, _legal_payload(w, kind, reg))
     assert err.field == "/key" and "not a admin key" in str(err)
 
 
@@ -503,14 +558,14 @@ def test_admin_and_platform_keys_may_object():
 
 def test_registrant_of_another_institution_cannot_apply_or_change(every_state):
     w = every_state
-    err = w.refused(WorkflowError, w.apply, "someone-elses", who="medical")
+    err = w.refused(NotPermittedError, w.apply, "someone-elses", who="medical")
     assert err.field == "/key"
     assert (f"key {w.keys['medical'].key_id} acts for institution {MEDICAL['uscc']}, not for the registrant "
             f"{HOLDER['uscc']}") in str(err)
     for kind in ("registration.change", "registration.correction", "registration.cancel"):
-        err = w.refused(WorkflowError, w.step, "medical", kind, _rid("CODED"), _legal_payload(w, kind, ""))
+        err = w.refused(NotPermittedError, w.step, "medical", kind, _rid("CODED"), _legal_payload(w, kind, ""))
         assert err.field == "/key" and f"acts for institution {MEDICAL['uscc']}" in str(err)
-    err = w.refused(WorkflowError, w.step, "medical", "registration.resubmit", _rid("SUPPLEMENT_REQUIRED"), {})
+    err = w.refused(NotPermittedError, w.step, "medical", "registration.resubmit", _rid("SUPPLEMENT_REQUIRED"), {})
     assert err.field == "/key"
 
 
@@ -524,13 +579,13 @@ def test_agent_may_act_for_the_registrant():
 
 def test_registrar_of_another_region_is_refused(every_state):
     w = every_state
-    err = w.refused(WorkflowError, w.step, "zj-registrar", "registration.accept", _rid("SUBMITTED"))
+    err = w.refused(NotPermittedError, w.step, "zj-registrar", "registration.accept", _rid("SUBMITTED"))
     assert err.field == "/key"
     assert f"key {w.keys['zj-registrar'].key_id} serves region 330000, not 520000" in str(err)
     # a prefecture's registrar cannot act on a province-level registration
-    err = w.refused(WorkflowError, w.step, "gy-registrar", "registration.accept", _rid("SUBMITTED"))
+    err = w.refused(NotPermittedError, w.step, "gy-registrar", "registration.accept", _rid("SUBMITTED"))
     assert "serves region 520100, not 520000" in str(err)
-    err = w.refused(WorkflowError, w.step, "zj-authority", "registration.revoke", _rid("CODED"), {"reason": "x"})
+    err = w.refused(NotPermittedError, w.step, "zj-authority", "registration.revoke", _rid("CODED"), {"reason": "x"})
     assert "serves region 330000, not 520000" in str(err)
 
 
@@ -547,18 +602,18 @@ def test_registrar_scope_covers_the_regions_below_it():
 def test_due_dates_are_checked_and_named():
     w = World()  # Monday 2 March 2026
     p = {"subject_kind": "resource", "fields": resource_fields()}
-    err = w.refused(WorkflowError, w.raw, "holder", "registration.apply", "r1", {**p, "accept_due": "2026-03-06"})
+    err = w.refused(StepPayloadError, w.raw, "holder", "registration.apply", "r1", {**p, "accept_due": "2026-03-06"})
     assert err.field == "/payload/accept_due"
     assert "accept_due must be 2026-03-05" in str(err) and "not '2026-03-06'" in str(err)
-    err = w.refused(WorkflowError, w.raw, "holder", "registration.apply", "r1", p)
+    err = w.refused(StepPayloadError, w.raw, "holder", "registration.apply", "r1", p)
     assert err.field == "/payload/accept_due" and "not None" in str(err)
     w.raw("holder", "registration.apply", "r1", {**p, "accept_due": "2026-03-05"})
     w.advance(1)  # Tuesday 3 March: review due 10 working days later
-    err = w.refused(WorkflowError, w.raw, "registrar", "registration.accept", "r1", {"review_due": "2026-03-16"})
+    err = w.refused(StepPayloadError, w.raw, "registrar", "registration.accept", "r1", {"review_due": "2026-03-16"})
     assert err.field == "/payload/review_due" and "review_due must be 2026-03-17" in str(err)
     w.raw("registrar", "registration.accept", "r1", {"review_due": "2026-03-17"})
     assert w.state("r1")["review_due"] == "2026-03-17"
-    err = w.refused(WorkflowError, w.raw, "registrar", "registration.publish", "r1", {"publicity_end": "2026-03-16"})
+    err = w.refused(StepPayloadError, w.raw, "registrar", "registration.publish", "r1", {"publicity_end": "2026-03-16"})
     assert err.field == "/payload/publicity_end" and "publicity_end must be 2026-03-17" in str(err)
     w.raw("registrar", "registration.publish", "r1", {"publicity_end": "2026-03-17"})
     s = w.state("r1")
@@ -568,11 +623,11 @@ def test_due_dates_are_checked_and_named():
 def test_due_dates_on_resubmit_and_change():
     w = World()
     w.drive("r1", "SUPPLEMENT_REQUIRED")
-    err = w.refused(WorkflowError, w.raw, "holder", "registration.resubmit", "r1", {"accept_due": "2026-03-02"})
+    err = w.refused(StepPayloadError, w.raw, "holder", "registration.resubmit", "r1", {"accept_due": "2026-03-02"})
     assert err.field == "/payload/accept_due"
     w.drive("r2", "CODED")
     due = add_working_days(w.today(), 3).isoformat()
-    err = w.refused(WorkflowError, w.raw, "holder", "registration.change", "r2",
+    err = w.refused(StepPayloadError, w.raw, "holder", "registration.change", "r2",
                     {"reason": "x", "fields": resource_fields(), "accept_due": "2099-01-01"})
     assert err.field == "/payload/accept_due" and f"accept_due must be {due}" in str(err)
 
@@ -590,14 +645,14 @@ def test_publicity_window_objection_and_coding():
     end = w.state("r1")["publicity_end"]
     assert end == add_working_days(w.today(), 10).isoformat()
     w.advance_to(end)
-    err = w.refused(WorkflowError, w.code, "r1")
+    err = w.refused(StepNotAllowedError, w.code, "r1")
     assert err.field == "/time" and f"the publicity period runs until {end}; code after it ends" in str(err)
     # objections are still open on the last day
     w.step("zj-holder", "registration.object", "r1", {"reason": "简介不准确"})
     w.step("registrar", "registration.decide", "r1", {"upheld": False, "reason": "不成立"})
     assert w.status("r1") == "PUBLICITY"
     w.advance(1)
-    err = w.refused(WorkflowError, w.step, "zj-holder", "registration.object", "r1", {"reason": "迟到的异议"})
+    err = w.refused(StepNotAllowedError, w.step, "zj-holder", "registration.object", "r1", {"reason": "迟到的异议"})
     assert err.field == "/time" and f"the publicity period ended on {end}; objections are closed" in str(err)
     code = w.code("r1")
     assert w.status("r1") == "CODED" and w.state("r1")["code"] == code
@@ -606,12 +661,12 @@ def test_publicity_window_objection_and_coding():
 def test_objection_and_decision_need_reasons():
     w = World()
     w.drive("r1", "PUBLICITY")
-    err = w.refused(WorkflowError, w.step, "zj-holder", "registration.object", "r1", {"reason": "  "})
+    err = w.refused(StepPayloadError, w.step, "zj-holder", "registration.object", "r1", {"reason": "  "})
     assert err.field == "/payload/reason" and "a reason is required" in str(err)
     w.step("zj-holder", "registration.object", "r1", {"reason": "有异议"})
     err = w.refused(MalformedError, w.step, "registrar", "registration.decide", "r1", {"upheld": "no", "reason": "x"})
     assert err.field == "/payload/upheld"
-    err = w.refused(WorkflowError, w.step, "registrar", "registration.decide", "r1", {"upheld": True})
+    err = w.refused(StepPayloadError, w.step, "registrar", "registration.decide", "r1", {"upheld": True})
     assert err.field == "/payload/reason"
 
 
@@ -628,7 +683,7 @@ def test_supplement_is_requested_once():
     w.advance(7)  # Tuesday 10 March
     w.step("holder", "registration.resubmit", "r1", {})
     assert w.state("r1")["accept_due"] == "2026-03-13"  # the clock restarts from the resubmission
-    err = w.refused(WorkflowError, w.step, "registrar", "registration.supplement", "r1", {"items": ["再补一份"]})
+    err = w.refused(StepNotAllowedError, w.step, "registrar", "registration.supplement", "r1", {"items": ["再补一份"]})
     assert err.field == "/kind" and "supplements were already requested once for this application" in str(err)
     assert "current state: SUBMITTED" in str(err)
     w.step("registrar", "registration.accept", "r1")
@@ -728,7 +783,7 @@ def test_publicity_is_configurable_per_registration_type(kind, reg_type, publici
     final = "CANCELLED" if kind == "registration.cancel" else "CODED"
     if publicity:
         assert w.status("r1") == "PUBLICITY"
-        err = w.refused(WorkflowError, w.code, "r1")
+        err = w.refused(StepNotAllowedError, w.code, "r1")
         assert err.field == "/time"
         w.past_publicity("r1")
     else:
@@ -824,7 +879,7 @@ def test_a_refused_batch_writes_nothing():
 def test_code_assigned_by_platform_sets_official_code():
     w = World()
     code = w.register("r1")
-    err = w.refused(WorkflowError, w.step, "registrar", "registration.code_assigned", "r1",
+    err = w.refused(NotPermittedError, w.step, "registrar", "registration.code_assigned", "r1",
                     {"official_code": "1393264726771781632103"})
     assert err.field == "/key" and "must be signed by a platform key" in str(err)
     for bad in ("", "x" * 65, 1393264726771781632103 % 10**15):
@@ -1022,7 +1077,7 @@ def test_change_cannot_move_to_another_registrant(catalog):
     err = w.refused(MalformedError, w.step, "holder", "registration.change", "open",
                     {"reason": "x", "fields": resource_fields(records="many")})
     assert err.field == "/payload/fields/records"
-    err = w.refused(WorkflowError, w.step, "holder", "registration.change", "open",
+    err = w.refused(StepPayloadError, w.step, "holder", "registration.change", "open",
                     {"fields": resource_fields(records=3)})
     assert err.field == "/payload/reason"
 

@@ -102,6 +102,23 @@ def test_a_step_not_allowed_now_is_409(api, clerks, submitted):
                                   api.gz_resource("重复申请"))), 409, "/kind")
 
 
+
+def test_a_step_before_its_time_is_409_with_the_title_of_its_kind(api, clerks, submitted):
+    """A StepNotAllowedError at /time (coding during publicity) is a 409 like one at /kind; a
+    NotPermittedError is 403 and a StepPayloadError 422, each with the title of its kind."""
+    api.ok(api.step(clerks.gz_registrar, "registration.accept", submitted))
+    api.ok(api.step(clerks.gz_registrar, "registration.publish", submitted))
+    body = api.problem(api.post(api.step(clerks.gz_registrar, "registration.code", submitted, {"code": "x"})), 409,
+                       "/time", detail_has="the publicity period runs until")
+    assert body["title"] == "Step not allowed now" and "current state: PUBLICITY" in body["detail"]
+    body = api.problem(api.post(api.step(clerks.gz_holder, "registration.object", submitted, {"reason": " "})), 422,
+                       "/payload/reason", detail_has="a reason is required")
+    assert body["title"] == "Invalid input"
+    body = api.problem(api.post(api.step(clerks.gz_holder, "registration.code", submitted, {"code": "x"})), 403,
+                       "/key", detail_has="must be signed by a registrar key")
+    assert body["title"] == "Not permitted"
+
+
 # -- authorisation refusals --------------------------------------------------------------------
 
 

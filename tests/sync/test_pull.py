@@ -358,6 +358,61 @@ def test_http_fetcher_retries_caches_full_tiles_and_maps_errors(parent, child, t
         stamina.set_testing(False)
 
 
+
+def test_a_refusal_by_the_peer_is_typed_with_its_status(tmp_path):
+    """A 4xx answer (other than 404) is a PeerRefusedError carrying the status, not a message to parse:
+    a statement the child holds already (409) counts as there; any other refusal is raised."""
+    import httpx
+
+    from ledger.errors import NotFoundError, PeerRefusedError, SyncError
+    from sync.cascade import _post_statement
+    from sync.fetch import HTTPFetcher
+
+    answers = iter([409, 403, 404])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        return httpx.Response(status, json={"title": "Refused", "status": status, "detail": "HTTP 409 in text"},
+                              headers={"content-type": "application/problem+json"})
+
+    fetcher = HTTPFetcher("http://child.test", client=httpx.Client(transport=httpx.MockTransport(handler)))
+    signer = Ed25519Signer.generate("platform@parent.example")
+    st = sign_statement(signer, kind="calendar.year", subject="2027", payload={})
+    assert _post_statement(fetcher, st) == 0  # 409: there already
+    with pytest.raises(PeerRefusedError) as err:
+        _post_statement(fetcher, st)  # 403: its detail says "HTTP 409", which must not count
+    assert err.value.status == 403 and isinstance(err.value, SyncError)
+    with pytest.raises(NotFoundError):
+        _post_statement(fetcher, st)
+
+
+class MissingTileFetcher(LedgerFetcher):
+    """Serves no level-0 hash tile; counts how often it was told to drop its cache."""
+
+    forgotten = 0
+
+    def read_tiles(self, tiles):
+        if any(t.level == 0 for t in tiles):
+            from ledger.errors import NotFoundError
+            raise NotFoundError("no such tile")
+        return super().read_tiles(tiles)
+
+    def forget(self):
+        self.forgotten += 1
+
+
+def test_tiles_that_give_no_consistency_proof_are_a_refusal_and_dropped(parent, child):
+    """No proof at all (a tile missing) is refused like a proof that fails, and the fetcher forgets its cache."""
+    pull_child(parent, LedgerFetcher(child.ledger), child.origin)
+    child.add(300)
+    missing = MissingTileFetcher(child.ledger)
+    refusal = r"its tiles do not prove its own checkpoint 902 \(no such tile\); refused, not a fork"
+    with pytest.raises(VerificationError, match=refusal):
+        pull_child(parent, missing, child.origin)
+    assert missing.forgotten == 1 and sync_status(parent)[0]["state"] == "ok"
+    pull_child(parent, LedgerFetcher(child.ledger), child.origin)
+    assert_exactly_once(parent, child)
+
 class WrongTileFetcher(LedgerFetcher):
     """Serves one hash tile with a byte flipped."""
 
