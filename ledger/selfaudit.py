@@ -77,6 +77,9 @@ class SelfAudit(threading.Thread):
         if self.verified is None:
             self.sizes = [s for s, _ in self.store.checkpoint_chain()]
             verified_tree(self.store, size, cp.root)
+        elif self.verified[0] > size:
+            raise IntegrityError(f"checkpoint {size}", f"published as the latest after checkpoint {self.verified[0]} "
+                                 "was: the published size went backwards")
         elif self.verified[0] < size:
             self._verify_range(*self.verified, size)
         self.verified = (size, cp.root)

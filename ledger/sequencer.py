@@ -204,11 +204,15 @@ class Ledger:
         latest = self.store.latest_checkpoint()
         old = latest[0] if latest else 0
         sequenced = self.store.head().size
+        if sequenced < old:
+            raise IntegrityError("sequence head", f"size {sequenced} is behind the published checkpoint of size {old}")
         new = sequenced if max_entries is None else min(sequenced, old + max_entries)
         if latest is not None and new == old:
             return old
         growth = TreeGrowth(old, self._verified_base(latest))
         growth.grow_to(self.store, new)
+        if growth.size != new:  # never sign a root under another size than the tree it is the root of
+            raise IntegrityError(f"checkpoint {new}", f"the tree grown from {old} has {growth.size} leaves")
         note = sign_checkpoint(Checkpoint(self.origin, new, growth.root()), self.log_signer)
         self.store.publish(old if latest else None, growth.tiles(), new, note)
         return new

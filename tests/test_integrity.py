@@ -168,3 +168,22 @@ def test_fault_no_checkpoint_is_signed_that_the_stored_leaves_do_not_back(ledger
     else:
         assert ledger353.integrate() == SIZE + 300
     assert_every_signed_checkpoint_is_backed(ledger353)
+
+
+def test_a_sequence_head_behind_the_published_checkpoint_is_refused(ledger353, admin):
+    """Review of issue 9: a head row set back below the published size got its checkpoint signed with
+    the root of the larger tree; now nothing is signed, the head is named, and the ledger halts."""
+    ledger353.append_batch([sample(admin, 60_000 + i) for i in range(5)], receipts=False)
+    assert ledger353.integrate() == SIZE + 5
+    with ledger353.store.engine.begin() as conn:
+        conn.execute(text(f"UPDATE rl_head SET size = {SIZE + 2} WHERE id = 1"))  # id 1: the sequence head
+    with pytest.raises(IntegrityError, match=f"sequence head: size {SIZE + 2} is behind the published "
+                                             f"checkpoint of size {SIZE + 5}"):
+        ledger353.integrate()
+    assert ledger353.store.checkpoint_chain()[-1] == (SIZE + 5, SIZE)  # nothing more was signed
+    assert ledger353.integration_refusals == 1 and ledger353.halted.where == "sequence head"
+    assert not ledger353.health.ready
+    integrator = BatchIntegrator(ledger353, batch_size=1)
+    integrator.stop()  # the final integration on stopping signs nothing either
+    assert ledger353.store.checkpoint_chain()[-1] == (SIZE + 5, SIZE)
+    assert_every_signed_checkpoint_is_backed(ledger353)
