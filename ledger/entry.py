@@ -472,11 +472,19 @@ class Entry:
             statement = Statement(str(st["kind"]), str(st["subject"]), st["payload"], str(st["time"]),
                                   str(st["key"]), base64.b64decode(st["sig"]), extra)
             index, prev = obj["index"], base64.b64decode(obj["prev"])
-            if not isinstance(index, int) or len(prev) != HASH_SIZE or not isinstance(statement.payload, dict):
+            if (not isinstance(index, int) or isinstance(index, bool) or len(prev) != HASH_SIZE
+                    or not isinstance(statement.payload, dict)):
                 raise ValueError
             return cls(index, Hash(prev), str(obj["time"]), statement, leaf)
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
             raise MalformedError("not a ledger entry", field=field) from None
+
+    @classmethod
+    def from_stored_leaf(cls, leaf: bytes) -> "Entry":
+        """A leaf this log stored after a strict parse, read back: when the C-speed canonical parse can
+        vouch for it, only the shape `from_verified_object` checks; else the strict parser (`from_leaf`)."""
+        obj = _parse_if_canonical(leaf)
+        return cls.from_leaf(leaf) if obj is None else cls.from_verified_object(obj, leaf)
 
     @classmethod
     def from_leaf(cls, leaf: bytes) -> "Entry":

@@ -25,12 +25,12 @@ from keys.ed25519 import verify_ed25519
 
 from .background import BackgroundLoop
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
-from .entry import Entry, Statement, utc_now
+from .entry import GENESIS_PREV, Entry, Statement, utc_now
 from .errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, NotFoundError,
                      UnknownKeyError)
 from .hashes import Hash
 from .health import Health
-from .integrity import TreeGrowth, opened_checkpoint, verified_tree
+from .integrity import TreeGrowth, opened_checkpoint, verified_growth
 from .keyring import apply_change, key_change, registered_public_key, signing_key
 from .merkle import prove_consistency, prove_inclusion, tree_hash
 from .note import Signer, Verifier
@@ -209,7 +209,7 @@ class Ledger:
         new = sequenced if max_entries is None else min(sequenced, old + max_entries)
         if latest is not None and new == old:
             return old
-        growth = TreeGrowth(old, self._verified_base(latest))
+        growth = self._verified_base(latest)
         growth.grow_to(self.store, new)
         if growth.size != new:  # never sign a root under another size than the tree it is the root of
             raise IntegrityError(f"checkpoint {new}", f"the tree grown from {old} has {growth.size} leaves")
@@ -217,13 +217,13 @@ class Ledger:
         self.store.publish(old if latest else None, growth.tiles(), new, note)
         return new
 
-    def _verified_base(self, latest: tuple[int, bytes] | None) -> TileHashReader:
+    def _verified_base(self, latest: tuple[int, bytes] | None) -> TreeGrowth:
         """The stored tree the next checkpoint extends, once it reproduces the last signed root."""
         if latest is None:
-            return TileHashReader(0, self.tiles, self.subtrees)
+            return TreeGrowth(0, TileHashReader(0, self.tiles, self.subtrees), GENESIS_PREV)
         size, note = latest
         cp = opened_checkpoint(size, note, origin=self.origin, verifier=self.verifier())
-        return verified_tree(self.store, size, cp.root)
+        return verified_growth(self.store, size, cp.root)
 
     # -- reading ------------------------------------------------------------------------
 
