@@ -115,7 +115,11 @@ class Ledger:
         return [Appended(e, self._receipt(e) if receipts else None) for e in batch.entries]
 
     def appended(self, index: int) -> Appended:
-        """Entry `index` as `append` answered it: Ed25519 is deterministic, so the receipt has the same bytes."""
+        """Entry `index` as `append` answered it: Ed25519 is deterministic, so the receipt has the same bytes.
+
+        Refused once halted, as appends are: the receipt is signed with the log key, and a halted
+        ledger signs nothing over data that failed its integrity check."""
+        self._refuse_if_halted()
         e = self.entry(index)
         return Appended(e, self._receipt(e))
 
