@@ -6,9 +6,10 @@ Order of work (durability first, sunlight-style):
 2. `integrate` first checks the stored data it builds on (ledger.integrity): the sequence head
    is not behind the published size, the last signed checkpoint verifies and its root is
    recomputed from the stored tiles, and each new leaf's stored hash is SHA-256(0x00 || leaf),
-   its `index` its place and its `prev` the hash of the leaf before.  Then it computes the new tiles and root, signs a
-   checkpoint and publishes tiles + checkpoint in one compare-and-swap.  A checkpoint is visible
-   only once everything it covers is committed; a lost race stores nothing and is retried.
+   its `index` its place and its `prev` the hash of the leaf before.  Then it computes the new
+   tiles and root, signs a checkpoint and publishes tiles + checkpoint in one compare-and-swap.
+   A checkpoint is visible only once everything it covers is committed; a lost race stores
+   nothing and is retried.
 3. A failed check (IntegrityError) halts the ledger: it signs nothing more and refuses appends
    until the process is restarted after repair; `health` reports it, so /readyz answers 503.
 """
