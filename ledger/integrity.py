@@ -5,9 +5,9 @@ edge: the partial tile of each level) and the leaves sequenced since.  Before it
 `verified_growth` recomputes the last checkpoint's root from those tiles (O(log n) reads) and
 proves its last leaf's hash in it, and `chained_leaf_hashes` recomputes SHA-256(0x00 || leaf) of
 every new leaf and reads its envelope: its `index` is its place and its `prev` the hash of the
-leaf before (O(new leaves)).  A mismatch raises IntegrityError naming the row: `raise_edge_damage` finds the damaged tile hash
-by recomputing each right-edge tile from the level below (the leaves for level 0), which only
-the failure path pays for.  The background self-audit (ledger.selfaudit) reuses the same pieces.
+leaf before (O(new leaves)).  A mismatch raises IntegrityError naming the row:
+`raise_edge_damage` finds the damaged tile hash by recomputing each right-edge tile from the
+level below (the leaves for level 0), which only the failure path pays for.  The background self-audit (ledger.selfaudit) reuses the same pieces.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def check_leaf_hash(index: int, leaf: bytes, stored: bytes) -> Hash:
 
 def checked_leaf_hashes(store: LedgerStore, start: int, end: int) -> list[Hash]:
     """The leaf hashes of entries start..end-1, recomputed from the stored leaves and compared with the stored ones."""
-    return [check_leaf_hash(i, leaf, stored) for i, (leaf, stored) in enumerate(_stored_entries(store, start, end), start)]
+    rows = _stored_entries(store, start, end)
+    return [check_leaf_hash(i, leaf, stored) for i, (leaf, stored) in enumerate(rows, start)]
 
 
 def chained_leaf_hashes(store: LedgerStore, start: int, end: int, prev: Hash) -> list[Hash]:
