@@ -64,6 +64,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f]")
 _NON_BMP = re.compile("[\U00010000-\U0010ffff]")
 _STATEMENT_FIELDS = ("kind", "subject", "payload", "time", "key", "sig")
 _ENTRY_FIELDS = ("v", "index", "prev", "time", "statement")
+_ENTRY_FIELD_SET = frozenset(_ENTRY_FIELDS)
 
 
 _json_str = json.JSONEncoder(ensure_ascii=False).encode  # RFC 8785 3.2.2.2 string escaping
@@ -482,9 +483,13 @@ class Entry:
     @classmethod
     def from_stored_leaf(cls, leaf: bytes) -> "Entry":
         """A leaf this log stored after a strict parse, read back: when the C-speed canonical parse can
-        vouch for it, only the shape `from_verified_object` checks; else the strict parser (`from_leaf`)."""
+        vouch for it and it has exactly the envelope `build` writes, only the shape `from_verified_object`
+        checks; anything else goes to the strict parser (`from_leaf`), which names what is wrong."""
         obj = _parse_if_canonical(leaf)
-        return cls.from_leaf(leaf) if obj is None else cls.from_verified_object(obj, leaf)
+        if (not isinstance(obj, dict) or obj.keys() != _ENTRY_FIELD_SET or obj["v"] != ENTRY_VERSION
+                or isinstance(obj["v"], bool)):
+            return cls.from_leaf(leaf)
+        return cls.from_verified_object(obj, leaf)
 
     @classmethod
     def from_leaf(cls, leaf: bytes) -> "Entry":
