@@ -23,7 +23,7 @@ from .keyring import apply_change, key_change, signing_key
 from .merkle import CompactRange
 from .note import Verifier
 from .policy import StateMap, StatementPolicy
-from .store import KeyRecord, LedgerStore
+from .store import KeyRecord, LedgerStore, SequenceHead
 from .tiles import TILE_WIDTH, Tile, full_tile_root, tiles_for_size
 
 __all__ = ["AuditFailure", "AuditReport", "DerivedDamage", "audit", "repair"]
@@ -188,6 +188,8 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
                 check_checkpoints(i + 1)
         if progress:
             progress(min(start + CHUNK, head.size), head.size)
+    if derived is not None and published < head.size:
+        _check_last_leaf_pinned(head, prev, derived)
     if head.last_hash != prev:
         if derived is None:
             raise AuditFailure("sequence head", "last hash does not match the last entry")
@@ -230,6 +232,22 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
     return AuditReport(head.size, stored_tiles, seen_cps, len(keys), published, compact.root(), cosignatures)
 
 
+def _check_last_leaf_pinned(head: SequenceHead, recomputed: Hash, derived: DerivedDamage) -> None:
+    """Before repair rewrites a leaf hash past the last signed checkpoint: the leaf is the one sequenced.
+
+    Up to the last signed checkpoint its root pins the leaves; after it, each leaf is pinned by the
+    next one's `prev` (the chain check), so the whole tail is pinned once the last leaf is.  Nothing
+    signed pins that one: its hash is recorded twice, as its stored leaf hash and as the sequence
+    head's last hash.  If SHA-256(0x00 || leaf) is neither, the leaf changed after it was sequenced
+    (its receipt names the old hash), and rebuilding either record from it would forge evidence.
+    """
+    last = head.size - 1
+    if last in derived.leaf_hashes and head.last_hash != recomputed:
+        raise AuditFailure(f"entry {last}", "the leaf hashes to neither its stored leaf hash nor the sequence "
+                           "head's last hash: it changed after it was sequenced, and no signed checkpoint "
+                           "pins it (not repairable: restore the entry from a backup)", index=last)
+
+
 def _check_chain(chain: list[tuple[int, int | None]], published: int) -> None:
     """Each stored checkpoint names the one it replaced: that one must be stored too (none deleted)."""
     sizes = {size for size, _ in chain}
@@ -266,8 +284,10 @@ def repair(store: LedgerStore, *, origin: str, verifier: Verifier, policy: State
     """Rebuild tiles, stored leaf hashes and the head's last hash from the leaves, then audit again.
 
     Refuses (raises AuditFailure, writes nothing) unless everything else checks: the leaves chain,
-    their signatures verify and they reproduce the root of every signed checkpoint, so what is
-    rewritten is exactly what the log signed.  Run it with the server stopped.
+    their signatures verify and they reproduce the root of every signed checkpoint, and the last
+    leaf, which no checkpoint pins yet, still hashes to its stored leaf hash or to the head's last
+    hash; so what is rewritten is exactly what the log signed or sequenced.  Run it with the server
+    stopped.
     """
     damage = DerivedDamage()
     audit(store, origin=origin, verifier=verifier, policy=policy, progress=progress, derived=damage)

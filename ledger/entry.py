@@ -64,6 +64,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f]")
 _NON_BMP = re.compile("[\U00010000-\U0010ffff]")
 _STATEMENT_FIELDS = ("kind", "subject", "payload", "time", "key", "sig")
 _ENTRY_FIELDS = ("v", "index", "prev", "time", "statement")
+_ENTRY_FIELD_SET = frozenset(_ENTRY_FIELDS)
 
 
 _json_str = json.JSONEncoder(ensure_ascii=False).encode  # RFC 8785 3.2.2.2 string escaping
@@ -472,11 +473,23 @@ class Entry:
             statement = Statement(str(st["kind"]), str(st["subject"]), st["payload"], str(st["time"]),
                                   str(st["key"]), base64.b64decode(st["sig"]), extra)
             index, prev = obj["index"], base64.b64decode(obj["prev"])
-            if not isinstance(index, int) or len(prev) != HASH_SIZE or not isinstance(statement.payload, dict):
+            if (not isinstance(index, int) or isinstance(index, bool) or len(prev) != HASH_SIZE
+                    or not isinstance(statement.payload, dict)):
                 raise ValueError
             return cls(index, Hash(prev), str(obj["time"]), statement, leaf)
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
             raise MalformedError("not a ledger entry", field=field) from None
+
+    @classmethod
+    def from_stored_leaf(cls, leaf: bytes) -> "Entry":
+        """A leaf this log stored after a strict parse, read back: when the C-speed canonical parse can
+        vouch for it and it has exactly the envelope `build` writes, only the shape `from_verified_object`
+        checks; anything else goes to the strict parser (`from_leaf`), which names what is wrong."""
+        obj = _parse_if_canonical(leaf)
+        if (not isinstance(obj, dict) or obj.keys() != _ENTRY_FIELD_SET or obj["v"] != ENTRY_VERSION
+                or isinstance(obj["v"], bool)):
+            return cls.from_leaf(leaf)
+        return cls.from_verified_object(obj, leaf)
 
     @classmethod
     def from_leaf(cls, leaf: bytes) -> "Entry":

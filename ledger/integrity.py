@@ -2,11 +2,12 @@
 
 Integration builds on two kinds of stored rows: the tiles of the last signed tree (only its right
 edge: the partial tile of each level) and the leaves sequenced since.  Before it signs,
-`verified_tree` recomputes the last checkpoint's root from those tiles (O(log n) reads) and
-`checked_leaf_hashes` recomputes SHA-256(0x00 || leaf) of every new leaf (O(new leaves)).  A
-mismatch raises IntegrityError naming the row: `raise_edge_damage` finds the damaged tile hash
-by recomputing each right-edge tile from the level below (the leaves for level 0), which only
-the failure path pays for.  The background self-audit (ledger.selfaudit) reuses the same pieces.
+`verified_growth` recomputes the last checkpoint's root from those tiles (O(log n) reads) and
+proves its last leaf's hash in it, and `chained_leaf_hashes` recomputes SHA-256(0x00 || leaf) of
+every new leaf and reads its envelope: its `index` is its place and its `prev` the hash of the
+leaf before (O(new leaves)).  A mismatch raises IntegrityError naming the row:
+`raise_edge_damage` finds the damaged tile hash by recomputing each right-edge tile from the
+level below (the leaves for level 0), which only the failure path pays for.  The background self-audit (ledger.selfaudit) reuses the same pieces.
 """
 
 from __future__ import annotations
@@ -14,28 +15,36 @@ from __future__ import annotations
 from typing import NoReturn, Sequence
 
 from .checkpoint import Checkpoint, open_checkpoint
-from .errors import IntegrityError, LedgerError, NotFoundError
+from .entry import GENESIS_PREV, Entry
+from .errors import IntegrityError, LedgerError, NotFoundError, VerificationError
 from .hashes import HASH_SIZE, Hash, leaf_hash
-from .merkle import HashReader, stored_hash_count, stored_hash_index, stored_hashes_for_leaf, tree_hash
+from .merkle import (HashReader, prove_inclusion, stored_hash_count, stored_hash_index, stored_hashes_for_leaf,
+                     tree_hash)
 from .note import Verifier
+from .proof import verify_inclusion
 from .store import LedgerStore
 from .tiles import (TILE_WIDTH, CachingTileReader, Tile, TileHashReader, full_tile_root, new_tiles,
                     read_tile_data, tiles_for_size)
 
-__all__ = ["TreeGrowth", "check_leaf_hash", "check_tile", "checked_leaf_hashes", "opened_checkpoint",
-           "raise_edge_damage", "tile_at", "verified_tree"]
+__all__ = ["TreeGrowth", "chained_leaf_hashes", "check_leaf_hash", "check_tile", "checked_leaf_hashes",
+           "opened_checkpoint", "proved_leaf_hash", "raise_edge_damage", "read_stored_tiles", "tile_at",
+           "verified_growth", "verified_tree"]
 
 CHUNK = 2000  # entries read at a time
 
 
 class TreeGrowth:
-    """Stored hashes of a tree grown from `size` leaves: older ones read from its tiles, new ones in memory."""
+    """Stored hashes of a tree grown from `size` leaves: older ones read from its tiles, new ones in memory.
 
-    def __init__(self, size: int, older: HashReader) -> None:
+    `last_hash` is the hash of its last leaf (GENESIS_PREV for none): the next leaf's `prev`.
+    """
+
+    def __init__(self, size: int, older: HashReader, last_hash: Hash) -> None:
         self.start = size
         self.size = size
         self.base = stored_hash_count(size)
         self.older = older
+        self.last_hash = last_hash
         self.new: list[Hash] = []
 
     def read_hashes(self, indexes: Sequence[int]) -> list[Hash]:
@@ -47,11 +56,13 @@ class TreeGrowth:
         assert stored_hash_index(0, self.size) == self.base + len(self.new), "bad math in TreeGrowth.push"
         self.new.extend(stored_hashes_for_leaf(self.size, leaf, self))
         self.size += 1
+        self.last_hash = leaf
 
     def grow_to(self, store: LedgerStore, size: int) -> None:
-        """Push the stored entries up to `size`, each leaf hash recomputed and checked, a chunk at a time."""
+        """Push the stored entries up to `size`, each leaf hash recomputed and checked and each leaf's
+        index and prev checked, a chunk at a time."""
         for start in range(self.size, size, CHUNK):
-            for lh in checked_leaf_hashes(store, start, min(size, start + CHUNK)):
+            for lh in chained_leaf_hashes(store, start, min(size, start + CHUNK), self.last_hash):
                 self.push(lh)
 
     def root(self, size: int | None = None) -> Hash:
@@ -74,11 +85,35 @@ def check_leaf_hash(index: int, leaf: bytes, stored: bytes) -> Hash:
 
 def checked_leaf_hashes(store: LedgerStore, start: int, end: int) -> list[Hash]:
     """The leaf hashes of entries start..end-1, recomputed from the stored leaves and compared with the stored ones."""
+    rows = _stored_entries(store, start, end)
+    return [check_leaf_hash(i, leaf, stored) for i, (leaf, stored) in enumerate(rows, start)]
+
+
+def chained_leaf_hashes(store: LedgerStore, start: int, end: int, prev: Hash) -> list[Hash]:
+    """`checked_leaf_hashes`, and each leaf says its own index and chains to the one before (`prev`: the
+    hash of entry start-1), as `append` wrote it: a leaf rewritten with its leaf hash is not signed."""
+    hashes = []
+    for i, (leaf, stored) in enumerate(_stored_entries(store, start, end), start):
+        lh = check_leaf_hash(i, leaf, stored)
+        try:
+            e = Entry.from_stored_leaf(leaf)
+        except LedgerError as exc:
+            raise IntegrityError(f"entry {i}", f"not a valid entry: {exc}", index=i) from None
+        if e.index != i:
+            raise IntegrityError(f"entry {i}", f"the leaf says index {e.index}", index=i)
+        if e.prev != prev:
+            raise IntegrityError(f"entry {i}", f"chain broken: prev {e.prev.hex()}, the hash of entry {i - 1} is "
+                                 f"{prev.hex()}", index=i)
+        hashes.append(lh)
+        prev = lh
+    return hashes
+
+
+def _stored_entries(store: LedgerStore, start: int, end: int) -> list[tuple[bytes, bytes]]:
     try:
-        rows = store.read_entries(start, end)
+        return store.read_entries(start, end)
     except NotFoundError as exc:
         raise IntegrityError(f"entries {start}..{end - 1}", f"sequenced but not stored: {exc}") from None
-    return [check_leaf_hash(i, leaf, stored) for i, (leaf, stored) in enumerate(rows, start)]
 
 
 def opened_checkpoint(size: int, note: bytes, *, origin: str, verifier: Verifier) -> Checkpoint:
@@ -106,6 +141,35 @@ def verified_tree(store: LedgerStore, size: int, root: Hash) -> TileHashReader:
     if calculated != root:
         raise_edge_damage(store, size, root)
     return reader
+
+
+def verified_growth(store: LedgerStore, size: int, root: Hash) -> TreeGrowth:
+    """The signed tree of `size` to grow, once its stored tiles reproduce `root` (`verified_tree`) and
+    prove the hash of its last leaf, which the next leaf must chain to."""
+    reader = verified_tree(store, size, root)
+    return TreeGrowth(size, reader, proved_leaf_hash(store, size - 1, size, root, reader) if size else GENESIS_PREV)
+
+
+def proved_leaf_hash(store: LedgerStore, index: int, size: int, root: Hash, reader: HashReader) -> Hash:
+    """SHA-256(0x00 || leaf) of entry `index`, once it is the stored leaf hash and the level-0 tile's,
+    and an inclusion proof from the stored tiles (`reader`) leads from it to the signed `root` of `size`."""
+    lh = checked_leaf_hashes(store, index, index + 1)[0]
+    tile = tile_at(0, index // TILE_WIDTH, size)
+    check_tile(tile, read_stored_tiles(store, [tile])[0], lh, first=index % TILE_WIDTH)
+    try:
+        verify_inclusion(index, size, lh, prove_inclusion(size, index, reader), root)
+    except (VerificationError, NotFoundError) as exc:
+        raise IntegrityError(f"entry {index}", f"the stored tiles do not prove it in checkpoint {size} "
+                             f"({exc}); `regledger audit` names the tile", index=index) from None
+    return lh
+
+
+def read_stored_tiles(store: LedgerStore, tiles: list[Tile]) -> list[bytes]:
+    """The stored data of `tiles`; a tile that should be there and is not is damage too."""
+    try:
+        return store.read_tiles(tiles)
+    except NotFoundError as exc:
+        raise IntegrityError("tiles", f"missing: {exc}") from None
 
 
 def raise_edge_damage(store: LedgerStore, size: int, root: Hash) -> NoReturn:

@@ -26,11 +26,11 @@ import logging
 import random
 import threading
 
-from .errors import IntegrityError, LedgerError, NotFoundError, VerificationError
+from .errors import IntegrityError, LedgerError, NotFoundError
 from .hashes import HASH_SIZE, Hash
-from .integrity import TreeGrowth, check_tile, checked_leaf_hashes, opened_checkpoint, tile_at, verified_tree
-from .merkle import prove_inclusion, tree_hash
-from .proof import verify_inclusion
+from .integrity import (check_tile, checked_leaf_hashes, opened_checkpoint, proved_leaf_hash, read_stored_tiles,
+                        tile_at, verified_growth, verified_tree)
+from .merkle import tree_hash
 from .sequencer import Ledger
 from .tiles import TILE_WIDTH, CachingTileReader, Tile, TileHashReader, full_tile_root
 
@@ -77,6 +77,9 @@ class SelfAudit(threading.Thread):
         if self.verified is None:
             self.sizes = [s for s, _ in self.store.checkpoint_chain()]
             verified_tree(self.store, size, cp.root)
+        elif self.verified[0] > size:
+            raise IntegrityError(f"checkpoint {size}", f"published as the latest after checkpoint {self.verified[0]} "
+                                 "was: the published size went backwards")
         elif self.verified[0] < size:
             self._verify_range(*self.verified, size)
         self.verified = (size, cp.root)
@@ -92,7 +95,7 @@ class SelfAudit(threading.Thread):
     # -- 1. the newest range --------------------------------------------------------------------------
 
     def _verify_range(self, old: int, old_root: Hash, new: int) -> None:
-        growth = TreeGrowth(old, verified_tree(self.store, old, old_root))
+        growth = verified_growth(self.store, old, old_root)
         for size, prev in self.store.checkpoint_chain(after=old):
             if size > new:
                 break
@@ -112,14 +115,7 @@ class SelfAudit(threading.Thread):
     # -- 2. samples of older data ---------------------------------------------------------------------
 
     def _sample_entry(self, index: int, size: int, root: Hash, reader: TileHashReader) -> None:
-        lh = checked_leaf_hashes(self.store, index, index + 1)[0]
-        tile = tile_at(0, index // TILE_WIDTH, size)
-        check_tile(tile, self._tiles([tile])[0], lh, first=index % TILE_WIDTH)
-        try:
-            verify_inclusion(index, size, lh, prove_inclusion(size, index, reader), root)
-        except (VerificationError, NotFoundError) as exc:
-            raise IntegrityError(f"entry {index}", f"the stored tiles do not prove it in checkpoint {size} "
-                                 f"({exc}); `regledger audit` names the tile", index=index) from None
+        proved_leaf_hash(self.store, index, size, root, reader)
 
     def _sample_tile(self, n: int, size: int) -> None:
         """Level-0 tile n against its leaves, then up through the full tiles to the right edge."""
@@ -154,10 +150,7 @@ class SelfAudit(threading.Thread):
             raise IntegrityError(f"checkpoint {size}", "deleted: it was stored before") from None
 
     def _tiles(self, tiles: list[Tile]) -> list[bytes]:
-        try:
-            return self.store.read_tiles(tiles)
-        except NotFoundError as exc:
-            raise IntegrityError("tiles", f"missing: {exc}") from None
+        return read_stored_tiles(self.store, tiles)
 
     # -- the thread -----------------------------------------------------------------------------------
 

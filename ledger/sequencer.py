@@ -3,11 +3,13 @@
 Order of work (durability first, sunlight-style):
 1. `append` verifies each statement's signature outside the lock, then under the store's
    writer lock checks each key is valid at the index it gets, chains and stores the entries.
-2. `integrate` first checks the stored data it builds on (ledger.integrity): the last signed
-   checkpoint verifies and its root is recomputed from the stored tiles, and each new leaf's
-   stored hash is SHA-256(0x00 || leaf).  Then it computes the new tiles and root, signs a
-   checkpoint and publishes tiles + checkpoint in one compare-and-swap.  A checkpoint is visible
-   only once everything it covers is committed; a lost race stores nothing and is retried.
+2. `integrate` first checks the stored data it builds on (ledger.integrity): the sequence head
+   is not behind the published size, the last signed checkpoint verifies and its root is
+   recomputed from the stored tiles, and each new leaf's stored hash is SHA-256(0x00 || leaf),
+   its `index` its place and its `prev` the hash of the leaf before.  Then it computes the new
+   tiles and root, signs a checkpoint and publishes tiles + checkpoint in one compare-and-swap.
+   A checkpoint is visible only once everything it covers is committed; a lost race stores
+   nothing and is retried.
 3. A failed check (IntegrityError) halts the ledger: it signs nothing more and refuses appends
    until the process is restarted after repair; `health` reports it, so /readyz answers 503.
 """
@@ -25,12 +27,12 @@ from keys.ed25519 import verify_ed25519
 
 from .background import BackgroundLoop
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
-from .entry import Entry, Statement, utc_now
+from .entry import GENESIS_PREV, Entry, Statement, utc_now
 from .errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, NotFoundError,
                      UnknownKeyError)
 from .hashes import Hash
 from .health import Health
-from .integrity import TreeGrowth, opened_checkpoint, verified_tree
+from .integrity import TreeGrowth, opened_checkpoint, verified_growth
 from .keyring import apply_change, key_change, registered_public_key, signing_key
 from .merkle import prove_consistency, prove_inclusion, tree_hash
 from .note import Signer, Verifier
@@ -115,7 +117,11 @@ class Ledger:
         return [Appended(e, self._receipt(e) if receipts else None) for e in batch.entries]
 
     def appended(self, index: int) -> Appended:
-        """Entry `index` as `append` answered it: Ed25519 is deterministic, so the receipt has the same bytes."""
+        """Entry `index` as `append` answered it: Ed25519 is deterministic, so the receipt has the same bytes.
+
+        Refused once halted, as appends are: the receipt is signed with the log key, and a halted
+        ledger signs nothing over data that failed its integrity check."""
+        self._refuse_if_halted()
         e = self.entry(index)
         return Appended(e, self._receipt(e))
 
@@ -204,22 +210,26 @@ class Ledger:
         latest = self.store.latest_checkpoint()
         old = latest[0] if latest else 0
         sequenced = self.store.head().size
+        if sequenced < old:
+            raise IntegrityError("sequence head", f"size {sequenced} is behind the published checkpoint of size {old}")
         new = sequenced if max_entries is None else min(sequenced, old + max_entries)
         if latest is not None and new == old:
             return old
-        growth = TreeGrowth(old, self._verified_base(latest))
+        growth = self._verified_base(latest)
         growth.grow_to(self.store, new)
+        if growth.size != new:  # never sign a root under another size than the tree it is the root of
+            raise IntegrityError(f"checkpoint {new}", f"the tree grown from {old} has {growth.size} leaves")
         note = sign_checkpoint(Checkpoint(self.origin, new, growth.root()), self.log_signer)
         self.store.publish(old if latest else None, growth.tiles(), new, note)
         return new
 
-    def _verified_base(self, latest: tuple[int, bytes] | None) -> TileHashReader:
+    def _verified_base(self, latest: tuple[int, bytes] | None) -> TreeGrowth:
         """The stored tree the next checkpoint extends, once it reproduces the last signed root."""
         if latest is None:
-            return TileHashReader(0, self.tiles, self.subtrees)
+            return TreeGrowth(0, TileHashReader(0, self.tiles, self.subtrees), GENESIS_PREV)
         size, note = latest
         cp = opened_checkpoint(size, note, origin=self.origin, verifier=self.verifier())
-        return verified_tree(self.store, size, cp.root)
+        return verified_growth(self.store, size, cp.root)
 
     # -- reading ------------------------------------------------------------------------
 

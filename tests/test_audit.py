@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from conftest import make_ledger
 from ledger.audit import AuditFailure, audit, repair
+from ledger.entry import Entry
 from ledger.keyring import register_key_statement
 from ledger.sqlstore import SQLStore
 from test_ledger import sample
@@ -147,6 +148,64 @@ def test_repair_refuses_when_the_leaves_or_checkpoints_are_damaged(filled, prima
         repair(filled.store, origin=filled.origin, verifier=filled.verifier())
     assert err.value.where == where
     assert _tiles(filled) == before  # nothing written
+
+
+# -- repair rebuilds nothing from a leaf that no signed root or chain pins (review of issue 9) ----------
+
+
+def _set_entry_time(ledger, index: int, time: str) -> None:
+    """Rewrite the server-set `time` of a stored leaf: the submitter's signature does not cover it."""
+    e = Entry.from_leaf(ledger.entries(index, index + 1)[0])
+    with ledger.store.engine.begin() as conn:
+        conn.execute(text("UPDATE rl_entries SET leaf = :l WHERE idx = :i"),
+                     {"l": Entry.build(index, e.prev, time, e.statement).leaf, "i": index})
+
+
+def _writable_rows(ledger):
+    """Every row repair could write: the stored leaf hashes, the sequence head, the tiles."""
+    with ledger.store.engine.begin() as conn:
+        hashes = [bytes(h) for (h,) in conn.execute(text("SELECT leaf_hash FROM rl_entries ORDER BY idx"))]
+        head = [(size, bytes(h)) for size, h in conn.execute(text("SELECT size, last_hash FROM rl_head ORDER BY id"))]
+    return hashes, head, _tiles(ledger)
+
+
+@pytest.mark.parametrize("pending, changed, where", [
+    (1, 409, "entry 409"),  # the reviewer's t4: the last entry, after the last checkpoint
+    (2, 409, "entry 410"),  # one before it: the next entry's prev still names the leaf as sequenced
+])
+def test_repair_refuses_a_leaf_changed_after_it_was_sequenced(filled, admin, pending, changed, where):
+    receipts = filled.append_batch([sample(admin, 90_000 + i) for i in range(pending)])
+    _set_entry_time(filled, changed, "2020-01-01T00:00:00.000Z")
+    before = _writable_rows(filled)
+    with pytest.raises(AuditFailure) as err:
+        repair(filled.store, origin=filled.origin, verifier=filled.verifier())
+    assert err.value.where == where
+    assert _writable_rows(filled) == before  # nothing written: the receipt's leaf hash is still the stored one
+    assert receipts[changed - 409].entry.leaf_hash == before[0][changed]
+    with pytest.raises(AuditFailure):
+        filled.integrate()  # and nothing is signed over the changed leaf
+
+
+@pytest.mark.parametrize("damaged, rebuilt", [
+    (["leaf hash"], ["entry 409 leaf hash"]),  # the head's last hash still is H(leaf)
+    (["head"], ["sequence head"]),             # the stored leaf hash still is H(leaf)
+    (["leaf hash", "head"], None),             # neither: no record of the leaf as sequenced agrees with it
+])
+def test_repair_rebuilds_the_last_leaf_hash_only_from_a_record_that_agrees(filled, admin, damaged, rebuilt):
+    filled.append(sample(admin, 91_000))
+    rows = {"leaf hash": ("rl_entries", "leaf_hash", "idx = 409", 3), "head": ("rl_head", "last_hash", "id = 1", 9)}
+    for row in damaged:
+        _flip(filled, *rows[row])
+    if rebuilt is None:
+        before = _writable_rows(filled)
+        with pytest.raises(AuditFailure, match="changed after it was sequenced") as err:
+            repair(filled.store, origin=filled.origin, verifier=filled.verifier())
+        assert err.value.where == "entry 409" and _writable_rows(filled) == before
+        return
+    found, _ = repair(filled.store, origin=filled.origin, verifier=filled.verifier())
+    assert found.rows() == rebuilt
+    assert filled.integrate() == 410
+    _run(filled)
 
 
 # -- cosignature rows (issue 9, item 2) ----------------------------------------------------------------

@@ -91,3 +91,24 @@ def test_almost_canonical_leaves_get_the_same_answer(leaf, monkeypatch):
 def test_the_fast_path_is_taken_for_ordinary_leaves():
     assert entry_module._parse_if_canonical(BASE) == json.loads(BASE)
     assert entry_module._parse_if_canonical(BASE.replace(b'"n":1', b'"n":1.5')) is None  # floats: full parser
+
+
+@pytest.mark.parametrize("leaf", CASES)
+def test_a_stored_leaf_read_back_fast_says_what_the_strict_parser_says(leaf, monkeypatch):
+    """`Entry.from_stored_leaf` (the check before signing reads index and prev with it): where the strict
+    parser accepts, the same index, prev and time; where it refuses, so does this or it is a non-entry shape."""
+    strict = decide(leaf, fast=False, monkeypatch=monkeypatch)
+    try:
+        e = Entry.from_stored_leaf(leaf)
+        fast = ("ok", e.index, e.prev, e.time)
+    except MalformedError:
+        fast = ("refused",)
+    assert fast[0] == strict[0] and fast[1:] == strict[1:4] if strict[0] == "ok" else fast == ("refused",)
+
+
+@pytest.mark.parametrize("member, true", [(b'"index":7', b'"index":true'), (b'"v":1}', b'"v":true}')])
+def test_true_is_not_1_in_a_stored_leaf(member, true):
+    leaf = _leaf(1).replace(member, true)
+    assert entry_module._parse_if_canonical(leaf) is not None  # canonical JSON, so only the shape check decides
+    with pytest.raises(MalformedError):
+        Entry.from_stored_leaf(leaf)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from conftest import make_ledger
 from ledger.audit import audit
 from ledger.checkpoint import open_checkpoint
+from ledger.entry import Entry
 from ledger.errors import IntegrityError, LedgerError
 from ledger.hashes import leaf_hash
 from ledger.merkle import CompactRange
@@ -168,3 +169,65 @@ def test_fault_no_checkpoint_is_signed_that_the_stored_leaves_do_not_back(ledger
     else:
         assert ledger353.integrate() == SIZE + 300
     assert_every_signed_checkpoint_is_backed(ledger353)
+
+
+def test_a_sequence_head_behind_the_published_checkpoint_is_refused(ledger353, admin):
+    """Review of issue 9: a head row set back below the published size got its checkpoint signed with
+    the root of the larger tree; now nothing is signed, the head is named, and the ledger halts."""
+    ledger353.append_batch([sample(admin, 60_000 + i) for i in range(5)], receipts=False)
+    assert ledger353.integrate() == SIZE + 5
+    with ledger353.store.engine.begin() as conn:
+        conn.execute(text(f"UPDATE rl_head SET size = {SIZE + 2} WHERE id = 1"))  # id 1: the sequence head
+    with pytest.raises(IntegrityError, match=f"sequence head: size {SIZE + 2} is behind the published "
+                                             f"checkpoint of size {SIZE + 5}"):
+        ledger353.integrate()
+    assert ledger353.store.checkpoint_chain()[-1] == (SIZE + 5, SIZE)  # nothing more was signed
+    assert ledger353.integration_refusals == 1 and ledger353.halted.where == "sequence head"
+    assert not ledger353.health.ready
+    integrator = BatchIntegrator(ledger353, batch_size=1)
+    integrator.stop()  # the final integration on stopping signs nothing either
+    assert ledger353.store.checkpoint_chain()[-1] == (SIZE + 5, SIZE)
+    assert_every_signed_checkpoint_is_backed(ledger353)
+
+
+# -- the check before signing reads each new leaf's index and prev (review of issue 9, item 3) ---------
+
+
+def rewrite_leaf(ledger: Ledger, index: int, *, says_index: int | None = None, prev: bytes | None = None) -> None:
+    """Rewrite a stored leaf's envelope and its stored leaf hash together, consistently."""
+    e = Entry.from_leaf(ledger.entries(index, index + 1)[0])
+    leaf = Entry.build(e.index if says_index is None else says_index, e.prev if prev is None else prev, e.time,
+                       e.statement).leaf
+    with ledger.store.engine.begin() as conn:
+        conn.execute(text("UPDATE rl_entries SET leaf = :l, leaf_hash = :h WHERE idx = :i"),
+                     {"l": leaf, "h": leaf_hash(leaf), "i": index})
+
+
+@pytest.mark.parametrize("pending, rewritten, change, what", [
+    (3, SIZE + 2, {"says_index": SIZE + 7}, f"the leaf says index {SIZE + 7}"),
+    (1, SIZE, {"prev": bytes(32)}, "chain broken"),  # the first new leaf: prev is the signed tree's last leaf
+    (3, SIZE + 1, {"prev": bytes(32)}, "chain broken"),
+])
+def test_a_new_leaf_rewritten_with_its_leaf_hash_is_refused(ledger353, admin, pending, rewritten, change, what):
+    ledger353.append_batch([sample(admin, 70_000 + i) for i in range(pending)], receipts=False)
+    rewrite_leaf(ledger353, rewritten, **change)
+    with pytest.raises(IntegrityError, match=f"entry {rewritten}: {what}") as err:
+        ledger353.integrate()
+    assert err.value.index == rewritten and ledger353.store.latest_checkpoint()[0] == SIZE
+    assert ledger353.integration_refusals == 1 and not ledger353.health.ready
+
+
+def test_the_first_new_leaf_chains_to_a_signed_tree_that_ends_a_full_tile(ledger353, admin):
+    """After 512 and 768 the last signed leaf's hash is in a full level-0 tile, which the root does not read:
+    proved by inclusion from the stored tiles, it is where the chain check starts."""
+    ledger353.append_batch([sample(admin, 80_000 + i) for i in range(512 - SIZE)], receipts=False)
+    assert ledger353.integrate() == 512
+    ledger353.append(sample(admin, 81_000))
+    assert ledger353.integrate() == 513
+    ledger353.append_batch([sample(admin, 81_001 + i) for i in range(255)], receipts=False)
+    assert ledger353.integrate() == 768
+    ledger353.append(sample(admin, 82_000))
+    rewrite_leaf(ledger353, 768, prev=leaf_hash(ledger353.entries(766, 767)[0]))
+    with pytest.raises(IntegrityError, match="entry 768: chain broken"):
+        ledger353.integrate()
+    assert ledger353.store.latest_checkpoint()[0] == 768

@@ -146,3 +146,13 @@ def test_a_halted_ledger_is_not_audited_again(ledger, admin):
     sa.run_once()
     sa.run_once()
     assert ledger.audit_failures == 1
+
+
+def test_a_published_size_that_goes_backwards_is_found(ledger, admin):
+    """The published-size row set back to an older checkpoint (review of issue 9): not silently followed."""
+    sa = audited(ledger, entries=0, tiles=0, checkpoints=0)
+    with ledger.store.engine.begin() as conn:
+        conn.execute(text("UPDATE rl_head SET size = 100 WHERE id = 2"))  # id 2: the published size
+    sa.run_once()
+    assert_halted(ledger, admin, "checkpoint 100")
+    assert "went backwards" in ledger.halted.what

@@ -6,7 +6,9 @@
   logs the place; `regledger audit` names the row, `regledger repair` rebuilds it, and the next
   server is ready and signs one more, consistent with it;
 - the background self-audit of a running server notices a checkpoint whose signature was broken
-  and an entry that was edited while it serves (item 2).
+  and an entry that was edited while it serves (item 2);
+- a halted server refuses the retry of a statement it sequenced before (503), instead of answering
+  it with a freshly signed receipt (review of issue 9).
 """
 
 from __future__ import annotations
@@ -178,3 +180,35 @@ def test_the_running_server_notices_tampering(running, table, column, where, off
     r = client.post("/v1/statements", content=new_key_statement(Home(path)),
                     headers={"content-type": "application/json"})
     assert r.status_code == 503 and r.json()["title"] == "Stored data failed its integrity check"
+
+
+def test_a_halted_server_signs_no_receipt_for_a_retry(tmp_path):
+    """Review of issue 9: the identical statement sent again is answered from the stored entry with a
+    freshly signed receipt; once the server has halted, that retry is refused with 503 like any write."""
+    home = Home(tmp_path / "home")
+    home.init("halted-retry.regledger.example/1", say=lambda _: None).store.close()
+    ledger = home.open()
+    srv = fixtures().InProcessServer(create_app(ledger, Settings(self_audit_interval=0.02))).start()
+    client = httpx.Client(base_url=srv.url, timeout=30, trust_env=False)
+    try:
+        body = new_key_statement(home)
+        first = client.post("/v1/statements", content=body, headers={"content-type": "application/json"})
+        assert first.status_code == 201, first.text
+        retry = client.post("/v1/statements", content=body, headers={"content-type": "application/json"})
+        assert retry.status_code == 200 and retry.json()["receipt"] == first.json()["receipt"]
+        size = first.json()["index"] + 1
+        wait_for(lambda: client.get("/log/checkpoint").text.splitlines()[1] == str(size))
+        with sqlite3.connect(tmp_path / "home" / "ledger.sqlite") as db:  # break the latest checkpoint's signature
+            (note,) = db.execute("SELECT note FROM rl_checkpoints WHERE size = ?", (size,)).fetchone()
+            note = bytearray(note)
+            note[-9] ^= 0x01
+            db.execute("UPDATE rl_checkpoints SET note = ? WHERE size = ?", (bytes(note), size))
+        wait_for(lambda: client.get("/readyz").status_code == 503)
+        r = client.post("/v1/statements", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 503 and r.headers["content-type"].startswith(PROBLEM_JSON), r.text
+        assert r.json()["title"] == "Stored data failed its integrity check" and "receipt" not in r.json()
+        assert f"checkpoint {size}" in r.json()["detail"] and "stopped signing" in r.json()["detail"]
+    finally:
+        client.close()
+        srv.stop()
+        ledger.store.close()
