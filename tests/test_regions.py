@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -242,7 +243,10 @@ def _seed_texts() -> str:
         seeds = parent / "shared" / "seeds"
         if seeds.is_dir():
             return "".join(p.read_text(encoding="utf-8") for p in sorted(seeds.glob("*.txt"))).translate(_T2S)
-    raise AssertionError(f"no shared/seeds/ above {here}: the seed texts come with the project's shared folder")
+    why = f"no shared/seeds/ above {here}: the seed texts come with the project's shared folder, beside the clone"
+    if os.environ.get("CI") == "true":  # CI lays shared/ beside its clone: there the check must run
+        raise AssertionError(why)
+    pytest.skip(why + " (a clone on its own has none; this test runs under CI=true)")
 
 
 def test_the_seed_places_list_is_complete(table):
