@@ -169,7 +169,6 @@ REG_TYPE_LABELS: dict[str, tuple[str, str]] = {
     "cancellation": ("注销登记", "Cancellation"),
 }
 
-_ID_RE = re.compile(r"[\w.\-]{1,100}")  # registration ids (registry.policy) and PDR- codes
 _REGION_RE = re.compile(r"[0-9]{1,6}")
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -319,7 +318,7 @@ def revoked(request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLR
 
 @router.get("/registrations/{id_or_code}", response_class=HTMLResponse)
 def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> HTMLResponse:
-    if not _ID_RE.fullmatch(id_or_code):
+    if not registrations.REGISTRATION_ID.fullmatch(id_or_code):
         return _error(request, PageError(400, "登记编号无效", "Bad registration id",
                                          "an id or code is up to 100 letters, digits, '-', '_' or '.'"))
     try:

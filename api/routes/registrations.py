@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -17,6 +16,7 @@ from ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 from registry.certificate import build_certificate, verify_certificate
 from registry.disclosure import overdue
 from registry.policy import registration_subject
+from registry.workdays import iso_date
 from registry.workflow import china_date
 
 from ..deps import LedgerDep, SettingsDep
@@ -56,7 +56,8 @@ def find(ledger, id_or_code: str, origin: str | None = None) -> SubjectState:
     return st
 
 
-_REGISTRATION_ID = re.compile(r"[\w.\-]{1,100}", re.ASCII)  # registry.policy's rule for registration ids
+#: the characters of a registration id or code (registry.policy.check_registration_id; \w is Unicode)
+REGISTRATION_ID = re.compile(r"[\w.\-]{1,100}")
 
 
 def page_start(ledger, cursor: str | None, prefix: str = "reg:") -> str:
@@ -64,25 +65,10 @@ def page_start(ledger, cursor: str | None, prefix: str = "reg:") -> str:
     before, so a registration that exists), or at the beginning; MalformedError (`/cursor`) otherwise."""
     if not cursor:
         return prefix
-    if not _REGISTRATION_ID.fullmatch(cursor) or not ledger.store.get_states([prefix + cursor]):
+    if not REGISTRATION_ID.fullmatch(cursor) or not ledger.store.get_states([prefix + cursor]):
         raise MalformedError("must be a next_cursor given out by an earlier page (a registration id)",
                              field="/cursor")
     return prefix + cursor
-
-
-def iso_date(value: str | None, field: str) -> date | None:
-    """A calendar date written YYYY-MM-DD (not a number of seconds, not a week date); MalformedError otherwise."""
-    if value is None:
-        return None
-    try:
-        if not _ISO_DATE.fullmatch(value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        raise MalformedError("must be a date written YYYY-MM-DD", field=field) from None
-
-
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @router.get("/registrations", response_model=RegistrationPage, summary="Search registrations")
@@ -146,7 +132,7 @@ def certificate(code: str, ledger: LedgerDep) -> dict[str, Any]:
 @router.get("/overdue", response_model=list[OverdueItem], summary="Applications past their statutory due date")
 def list_overdue(ledger: LedgerDep, on: Annotated[str | None, Query(
         max_length=10, description="a date, YYYY-MM-DD (default: today, China time)")] = None) -> list[dict[str, Any]]:
-    return overdue(ledger.store, iso_date(on, "/on") or china_date(utc_now()))
+    return overdue(ledger.store, iso_date(on, "/on") if on is not None else china_date(utc_now()))
 
 
 @router.post("/verify", response_model=VerifyResult, summary="Check a certificate, or a tlog-proof and its leaf")

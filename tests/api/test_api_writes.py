@@ -436,3 +436,15 @@ def test_a_write_waiting_for_the_database_does_not_stall_the_server(api, clerks,
         writer.join(timeout=90)
     assert result["r"].status_code == 201, result["r"].text
     assert healthy, "GET /healthz did not answer within 3 s while a write waited for the database"
+
+
+def test_a_registration_id_in_chinese_is_a_page_cursor_too(api, clerks):
+    """next_cursor is the last id of a page, and ids may be in Chinese (registry.policy): the next page
+    must take it (the cursor check once allowed ASCII only, so paging stopped at such an id)."""
+    reg = api.new_id("贵州气象")
+    api.ok(api.step(clerks.gz_holder, "registration.apply", reg, api.gz_resource("中文编号测试")))
+    page = api.client.get("/v1/registrations", params={"cursor": reg, "limit": 1})
+    assert page.status_code == 200, page.text
+    assert reg not in [item["registration"] for item in page.json()["items"]]
+    assert api.client.get("/publicity", params={"cursor": reg}).status_code == 200  # the HTML list
+    assert api.client.get(f"/registrations/{reg}").status_code == 200  # and its own page
