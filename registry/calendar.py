@@ -19,8 +19,6 @@ Subject state kept (rebuildable from the entries):
 
 from __future__ import annotations
 
-import re
-
 from datetime import date
 from typing import Any, Callable, Mapping
 
@@ -29,7 +27,7 @@ from ledger.errors import ConflictError, MalformedError, NotFoundError, UnknownK
 from ledger.policy import StateMap
 from ledger.store import KeyRecord, LedgerStore, StateQuery, SubjectState
 
-from .workdays import Calendar, CalendarYear
+from .workdays import Calendar, CalendarYear, iso_date
 
 __all__ = ["CALENDAR_KIND", "FIRST_YEAR", "LAST_YEAR", "WARN_DAYS", "apply_calendar_statement", "calendar_coverage", "calendar_subject",
            "calendar_year_from_state", "describe_year", "ledger_calendar", "loaded_years", "parse_notice",
@@ -53,13 +51,7 @@ def _dates(p: Mapping[str, Any], name: str, year: int) -> list[date]:
     out: list[date] = []
     for i, s in enumerate(items):
         where = f"/payload/{name}/{i}"
-        try:
-            # YYYY-MM-DD only: fromisoformat also takes ISO week dates such as 2027-W01-1
-            d = date.fromisoformat(s) if isinstance(s, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", s) else None
-        except ValueError:
-            d = None
-        if d is None:
-            raise MalformedError(f"{s!r} is not an ISO date (YYYY-MM-DD)", field=where)
+        d = iso_date(s, where)
         if d.year != year:
             raise MalformedError(f"{s} is outside the notice's year {year}", field=where)
         if d in out:

@@ -30,6 +30,8 @@ from typing import Any, Literal, Mapping
 
 from ledger.errors import MalformedError
 
+from .workdays import iso_date
+
 __all__ = ["LEVELS", "Region", "RegionTable", "default_table", "load_table", "parse_records"]
 
 Level = Literal["province", "prefecture", "county"]
@@ -68,15 +70,6 @@ def _level_of(code: str) -> str:
     if code.endswith("00"):
         return "prefecture"
     return "county"
-
-
-def _parse_date(value: Any, field: str) -> date:
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-        raise MalformedError(f"expected an ISO date YYYY-MM-DD, got {value!r}", field=field)
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise MalformedError(f"{value!r} is not a calendar date ({exc}); expected YYYY-MM-DD", field=field) from None
 
 
 def _check_on(on: date) -> None:
@@ -159,8 +152,8 @@ class RegionTable:
         if level != _level_of(code):
             raise MalformedError(f"code {code} has the shape of a {_level_of(code)}-level code, but the record "
                                  f"says {level}", field=f"{at}/level")
-        valid_from = _parse_date(row["valid_from"], f"{at}/valid_from")
-        valid_to = None if row["valid_to"] is None else _parse_date(row["valid_to"], f"{at}/valid_to")
+        valid_from = iso_date(row["valid_from"], f"{at}/valid_from")
+        valid_to = None if row["valid_to"] is None else iso_date(row["valid_to"], f"{at}/valid_to")
         if valid_to is not None and valid_to <= valid_from:
             raise MalformedError(f"valid_to {valid_to} is not after valid_from {valid_from}; expected a "
                                  f"non-empty window", field=f"{at}/valid_to")

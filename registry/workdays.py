@@ -20,6 +20,7 @@ since its date depends on the time zone it is read in.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from importlib.metadata import version
@@ -30,6 +31,7 @@ from chinese_calendar import constants as _cc
 from ledger.errors import MalformedError, OperatorError
 
 __all__ = [
+    "iso_date",
     "BUILTIN_CALENDAR",
     "CALENDAR_FIRST_DAY",
     "CALENDAR_LAST_DAY",
@@ -83,6 +85,20 @@ def _package_years() -> dict[int, CalendarYear]:
 
 
 _PACKAGE_YEARS = _package_years()
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(value: Any, field: str) -> date:
+    """A calendar date written YYYY-MM-DD, nothing else (date.fromisoformat also takes week dates
+    such as 2027-W01-1 and 20270101); MalformedError naming `field` otherwise."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise MalformedError(f"expected an ISO date YYYY-MM-DD; {value!r} is not an ISO date", field=field)
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise MalformedError(f"{value!r} is not a calendar date ({exc}); expected YYYY-MM-DD", field=field) from None
 
 
 class CalendarError(OperatorError):

@@ -5,24 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from ledger.errors import MalformedError
+from registry.workdays import iso_date
+
+from .inputs import read_json_object
 
 __all__ = ["add_calendar_parser"]
-
-
-def _notice(path: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MalformedError(f"cannot read {path}: {exc.strerror}", field="FILE") from None
-    except ValueError as exc:
-        raise MalformedError(f"{path} is not JSON: {exc}", field="FILE") from None
-    if not isinstance(data, dict):
-        raise MalformedError('expected an object {"year", "holidays", "workdays", "source"}', field="FILE")
-    return data
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -31,7 +20,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     from .cli import _home
 
-    notice = _notice(args.file)
+    notice = read_json_object(args.file, '{"year", "holidays", "workdays", "source"}')
     home = _home(args)
     ledger = home.open()
     st = sign_statement(home.admin(), kind=CALENDAR_KIND, subject=str(notice.get("year")), payload=notice)
@@ -69,10 +58,7 @@ def cmd_due(args: argparse.Namespace) -> int:
 
     from .cli import _home
 
-    try:
-        start = date.fromisoformat(args.start)
-    except ValueError:
-        raise MalformedError(f"{args.start!r} is not an ISO date (YYYY-MM-DD)", field="START") from None
+    start = iso_date(args.start, "START")
     print(stored_calendar(_home(args).open().store).add_working_days(start, args.n).isoformat())
     return 0
 

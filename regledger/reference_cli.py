@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
-from pathlib import Path
 from typing import Any
 
 from ledger.entry import sign_statement
 from ledger.errors import MalformedError
 from registry.reference import REGIONS_LOAD, REGIONS_SUBJECT, region_load_payloads, stored_region_table
 from registry.regions import RegionTable, default_table, parse_records
+from registry.workdays import iso_date
 from registry.workflow import china_date
+
+from .inputs import read_json_object
 
 __all__ = ["add_regions_parser"]
 
@@ -30,7 +31,7 @@ def cmd_regions_show(args: argparse.Namespace) -> int:
     from ledger.entry import utc_now
 
     table = _table(args)
-    on = date.fromisoformat(args.on) if args.on else china_date(utc_now())
+    on = iso_date(args.on, "--on") if args.on else china_date(utc_now())
     try:
         chain = table.chain(args.code, on, field="CODE")
     except MalformedError as exc:
@@ -51,9 +52,7 @@ def cmd_regions_show(args: argparse.Namespace) -> int:
 def cmd_regions_load(args: argparse.Namespace) -> int:
     from .cli import _home
 
-    doc: Any = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    if not isinstance(doc, dict):
-        raise MalformedError("expected a JSON object with version, source and records", field="/")
+    doc = read_json_object(args.file, "with version, source and records")
     version, source = doc.get("version"), doc.get("source")
     for name, value in (("version", version), ("source", source)):
         if not isinstance(value, str) or not value.strip():
@@ -63,11 +62,14 @@ def cmd_regions_load(args: argparse.Namespace) -> int:
     in_force = stored_region_table(ledger.store)
     new = in_force.patched(parse_records(doc.get("records"), "/records"), version=version)
     admin = home.admin()
+    payloads = list(region_load_payloads(new, in_force, version=version, source=source))
+    # one batch: the table is amended by all of the file or none of it
+    appended = ledger.append_batch([sign_statement(admin, kind=REGIONS_LOAD, subject=REGIONS_SUBJECT, payload=p)
+                                    for p in payloads], receipts=False)
     loaded = 0
-    for payload in region_load_payloads(new, in_force, version=version, source=source):
-        e = ledger.append(sign_statement(admin, kind=REGIONS_LOAD, subject=REGIONS_SUBJECT, payload=payload)).entry
+    for a, payload in zip(appended, payloads):
         loaded += len({r["code"] for r in payload["records"]})
-        print(f"entry {e.index}: {REGIONS_LOAD} of {len(payload['records'])} records")
+        print(f"entry {a.entry.index}: {REGIONS_LOAD} of {len(payload['records'])} records")
     ledger.integrate()
     print(f"{loaded} codes changed; the table in force is now {version}" if loaded else
           "nothing to load: every code in the file is already in force as given")
