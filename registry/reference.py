@@ -21,16 +21,18 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from ledger.entry import Entry, canonical_json
 from ledger.errors import ConflictError, MalformedError, UnknownKeyError
 from ledger.policy import StateMap
 from ledger.store import KeyRecord, LedgerStore, SubjectState
 
+from .calendar import loaded_years
 from .regions import RegionTable, default_table, parse_records
 
-__all__ = ["REGIONS_LOAD", "REGIONS_SUBJECT", "apply_regions_load", "load_digest", "region_load_payloads",
+__all__ = ["REGIONS_LOAD", "REGIONS_SUBJECT", "apply_regions_load", "load_digest", "reference_entries_due",
+           "region_load_payloads",
            "stored_region_table", "table_in_force"]
 
 REGIONS_LOAD = "regions.load"
@@ -128,3 +130,21 @@ def region_load_payloads(new: RegionTable, in_force: RegionTable, *, version: st
         size += cost
     if chunk:
         yield {"version": version, "source": source, "records": chunk}
+
+
+def reference_entries_due(store: LedgerStore,
+                          mirrored: Callable[[list[str]], Mapping[str, SubjectState | None]]) -> list[int]:
+    """Indexes, in log order, of the reference entries in force here (each year's calendar notice,
+    every region load) that a child does not show yet; `mirrored(subjects)` gives the child's
+    states for these subjects as this instance mirrors them.  What the cascade re-signs and sends
+    down (sync.cascade): the domain knows how it keeps each kind, the cascade only relays entries."""
+    years = loaded_years(store)
+    regions = store.get_states([REGIONS_SUBJECT]).get(REGIONS_SUBJECT)
+    theirs = mirrored([st.subject for st in years] + [REGIONS_SUBJECT])
+    due = [st.state["index"] for st in years
+           if (got := theirs.get(st.subject)) is None or got.state["payload"] != st.state["payload"]]
+    if regions is not None:
+        held = theirs.get(REGIONS_SUBJECT)
+        have = {load["digest"] for load in held.state["loads"]} if held is not None else set()
+        due += [load["index"] for load in regions.state["loads"] if load["digest"] not in have]
+    return sorted(due)

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from keys.ed25519 import Ed25519Signer
 from ledger.checkpoint import parse_checkpoint_text
 from ledger.cosignature import Cosigner, CosignatureVerifier, cosign, parse_cosigner_vkey
-from ledger.entry import Entry, Statement, sign_statement
+from ledger.entry import Statement, sign_statement
 from ledger.note import open_note
 from ledger.errors import (ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, PeerRefusedError,
                            SyncError)
@@ -30,7 +30,7 @@ from ledger.sequencer import Ledger
 
 from .fetch import HTTPFetcher, cache_dir_for
 from .manage import all_states, children, parent
-from .policy import RELAYED_KINDS, mirror_subject
+from .policy import mirror_subject
 from .pull import PullResult, pull_child
 
 __all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text", "reference_data_due"]
@@ -242,9 +242,9 @@ class Cascade:
             fetcher.close()
         return sent
 
-    def send_reference_data(self, child: dict[str, Any], kinds: tuple[str, ...] = RELAYED_KINDS) -> int:
+    def send_reference_data(self, child: dict[str, Any]) -> int:
         """Re-sign and send each reference statement in force here that the child's mirror does not show."""
-        due = reference_data_due(self.ledger, child["origin"], kinds)
+        due = reference_data_due(self.ledger, child["origin"])
         if not due:
             return 0
         sent = 0
@@ -276,8 +276,6 @@ class Cascade:
         return self._statement("sync.code", r["registration"], {
             "origin": r["origin"], "official_code": r["official_code"], "path": hops})
 
-    # -- reference tables --------------------------------------------------------------------------
-
     # -- push -----------------------------------------------------------------------------------------
 
     def push(self, *, force: bool = False, attempts: int = 4) -> bool:
@@ -308,44 +306,18 @@ def _post_statement(fetcher: HTTPFetcher, body: Statement) -> int:
         return 0
 
 
-def reference_data_due(ledger: Ledger, child: str,
-                       kinds: tuple[str, ...] = RELAYED_KINDS) -> list[tuple[str, str, dict[str, Any]]]:
-    """(kind, subject, payload) of each statement of `kinds` in force here that `child`'s mirror lacks.
+def reference_data_due(ledger: Ledger, child: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, subject, payload) of each reference statement (RELAYED_KINDS) in force here that
+    `child`'s mirror lacks, in log order: the domain says which entries (registry.reference), and
+    each is sent down as it was signed here, re-signed by this instance."""
+    from registry.reference import reference_entries_due
 
-    The domain keeps each as a subject state of that kind holding the statement's `subject` and
-    `payload`; the child's own fold of what it was sent shows up here as `@<child>:<subject>`.
-    """
-    due = []
-    for kind in kinds:
-        if kind == "regions.load":
-            due += _region_loads_due(ledger, child)
-            continue
-        for st in all_states(ledger, kind):
-            if st.subject.startswith("@"):
-                continue  # a descendant's, mirrored: not this instance's to relay
-            mirrored = mirror_subject(child, st.subject)
-            got = ledger.store.get_states([mirrored]).get(mirrored)
-            if got is None or got.state["payload"] != st.state["payload"]:
-                due.append((kind, st.state["subject"], dict(st.state["payload"])))
-    return due
+    def mirrored(subjects: list[str]) -> dict[str, Any]:
+        got = ledger.store.get_states([mirror_subject(child, s) for s in subjects])
+        return {s: got.get(mirror_subject(child, s)) for s in subjects}
 
-
-def _region_loads_due(ledger: Ledger, child: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """Each `regions.load` held here that `child`'s mirror does not show (by digest), in index order:
-    a load amends the table in force, so the order matters and each is sent as it was signed."""
-    from registry.reference import REGIONS_LOAD, REGIONS_SUBJECT
-
-    got = ledger.store.get_states([REGIONS_SUBJECT, mirror_subject(child, REGIONS_SUBJECT)])
-    ours, theirs = got.get(REGIONS_SUBJECT), got.get(mirror_subject(child, REGIONS_SUBJECT))
-    if ours is None:
-        return []
-    have = {load["digest"] for load in theirs.state["loads"]} if theirs else set()
-    due = []
-    for load in ours.state["loads"]:
-        if load["digest"] not in have:
-            leaf = ledger.store.read_entries(load["index"], load["index"] + 1)[0][0]
-            due.append((REGIONS_LOAD, REGIONS_SUBJECT, dict(Entry.from_leaf(leaf).statement.payload)))
-    return due
+    statements = [ledger.entry(i).statement for i in reference_entries_due(ledger.store, mirrored)]
+    return [(st.kind, st.subject, dict(st.payload)) for st in statements]
 
 
 def accept_cosignatures(ledger: Ledger, st: Statement) -> int:

@@ -54,8 +54,8 @@ __all__ = [
 
 SYNC_KINDS = ("sync.child", "sync.parent", "sync.entries", "sync.fork", "sync.code")
 OK, FORKED = "ok", "forked"
-#: statement kinds of reference data that only the top instance loads and each parent relays down;
-#: the domain keeps each as a subject state of the same kind holding {"subject", "payload", ...}
+#: statement kinds of reference data that only the top instance loads and each parent relays down
+#: (which entries a child lacks is the domain's to say: registry.reference.reference_entries_due)
 RELAYED_KINDS: tuple[str, ...] = ("calendar.year", "regions.load")
 
 
