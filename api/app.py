@@ -11,7 +11,6 @@ from fastapi_offline import FastAPIOffline
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
-from ledger.errors import IntegrityError
 from ledger.selfaudit import SelfAudit
 from ledger.sequencer import BatchIntegrator, Ledger
 
@@ -56,10 +55,7 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
             if self_audit is not None:
                 self_audit.stop()
             if integrator is not None:
-                try:
-                    integrator.stop()
-                except IntegrityError:
-                    pass  # the ledger halted and logged why; there is nothing to sign
+                integrator.stop()
 
     app = FastAPIOffline(title="regledger", version="0.1.0", lifespan=lifespan,
                          static_url=DOCS_ASSETS, redoc_url=None,

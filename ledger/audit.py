@@ -13,12 +13,11 @@ from typing import Callable, Mapping
 
 from keys.ed25519 import verify_ed25519
 
-from .checkpoint import open_checkpoint
 from .entry import GENESIS_PREV, Entry
 from .cosignature import add_cosignatures, parse_cosigner_vkey, verify_cosigned
 from .errors import IntegrityError, LedgerError, UnknownKeyError
 from .hashes import HASH_SIZE, Hash, leaf_hash
-from .integrity import check_leaf_hash, check_tile
+from .integrity import check_leaf_hash, check_tile, opened_checkpoint
 from .keyring import apply_change, key_change, signing_key
 from .merkle import CompactRange
 from .note import Verifier
@@ -141,15 +140,9 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
     def check_checkpoints(size: int) -> None:
         nonlocal next_cp, seen_cps
         while next_cp is not None and next_cp[0] == size:
-            where = f"checkpoint {size}"
-            try:
-                cp, _ = open_checkpoint(next_cp[1], origin, verifier)
-            except LedgerError as exc:
-                raise AuditFailure(where, f"signature or format: {exc}") from None
-            if cp.size != size:
-                raise AuditFailure(where, f"note says size {cp.size}")
+            cp = opened_checkpoint(size, next_cp[1], origin=origin, verifier=verifier)
             if cp.root != compact.root():
-                raise AuditFailure(where, f"root {cp.root.hex()} differs from recomputed {compact.root().hex()}")
+                raise AuditFailure(f"checkpoint {size}", f"root {cp.root.hex()} differs from recomputed {compact.root().hex()}")
             seen_cps += 1
             next_cp = next(pending, None)
 
@@ -162,9 +155,12 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
         for offset, (leaf, stored_hash) in enumerate(rows):
             i = start + offset
             where = f"entry {i}"
-            lh = check_leaf_hash(i, leaf, stored_hash) if derived is None else leaf_hash(leaf)
-            if derived is not None and lh != stored_hash:
-                derived.leaf_hashes[i] = lh
+            if derived is None:
+                lh = check_leaf_hash(i, leaf, stored_hash)
+            else:
+                lh = leaf_hash(leaf)
+                if lh != stored_hash:
+                    derived.leaf_hashes[i] = lh
             try:
                 e = Entry.from_leaf(leaf)
             except LedgerError as exc:

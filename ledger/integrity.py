@@ -23,7 +23,7 @@ from .merkle import (HashReader, prove_inclusion, stored_hash_count, stored_hash
 from .note import Verifier
 from .proof import verify_inclusion
 from .store import LedgerStore
-from .tiles import (TILE_WIDTH, CachingTileReader, Tile, TileHashReader, full_tile_root, new_tiles,
+from .tiles import (TILE_WIDTH, CachingTileReader, Tile, TileHashReader, TileReader, full_tile_root, new_tiles,
                     read_tile_data, tiles_for_size)
 
 __all__ = ["TreeGrowth", "chained_leaf_hashes", "check_leaf_hash", "check_tile", "checked_leaf_hashes",
@@ -65,9 +65,9 @@ class TreeGrowth:
             for lh in chained_leaf_hashes(store, start, min(size, start + CHUNK), self.last_hash):
                 self.push(lh)
 
-    def root(self, size: int | None = None) -> Hash:
-        """MTH of the first `size` leaves (default: all), for any size from `start` on."""
-        return tree_hash(self.size if size is None else size, self)
+    def root(self) -> Hash:
+        """MTH of all the leaves grown to (`size`)."""
+        return tree_hash(self.size, self)
 
     def tiles(self) -> dict[Tile, bytes]:
         """The tiles (all levels, full and partial) that growing from `start` to `size` writes."""
@@ -150,12 +150,13 @@ def verified_growth(store: LedgerStore, size: int, root: Hash) -> TreeGrowth:
     return TreeGrowth(size, reader, proved_leaf_hash(store, size - 1, size, root, reader) if size else GENESIS_PREV)
 
 
-def proved_leaf_hash(store: LedgerStore, index: int, size: int, root: Hash, reader: HashReader) -> Hash:
+def proved_leaf_hash(store: LedgerStore, index: int, size: int, root: Hash, reader: TileHashReader) -> Hash:
     """SHA-256(0x00 || leaf) of entry `index`, once it is the stored leaf hash and the level-0 tile's,
-    and an inclusion proof from the stored tiles (`reader`) leads from it to the signed `root` of `size`."""
+    and an inclusion proof from the stored tiles (`reader`, whose tile reads serve both) leads from it
+    to the signed `root` of `size`."""
     lh = checked_leaf_hashes(store, index, index + 1)[0]
     tile = tile_at(0, index // TILE_WIDTH, size)
-    check_tile(tile, read_stored_tiles(store, [tile])[0], lh, first=index % TILE_WIDTH)
+    check_tile(tile, read_stored_tiles(reader.tiles, [tile])[0], lh, first=index % TILE_WIDTH)
     try:
         verify_inclusion(index, size, lh, prove_inclusion(size, index, reader), root)
     except (VerificationError, NotFoundError) as exc:
@@ -164,8 +165,9 @@ def proved_leaf_hash(store: LedgerStore, index: int, size: int, root: Hash, read
     return lh
 
 
-def read_stored_tiles(store: LedgerStore, tiles: list[Tile]) -> list[bytes]:
-    """The stored data of `tiles`; a tile that should be there and is not is damage too."""
+def read_stored_tiles(store: TileReader, tiles: list[Tile]) -> list[bytes]:
+    """The stored data of `tiles` (from the store or a cache over it); a tile that should be there and
+    is not is damage too."""
     try:
         return store.read_tiles(tiles)
     except NotFoundError as exc:
@@ -206,7 +208,7 @@ def tile_at(level: int, n: int, size: int) -> Tile:
 def _tile_hashes_from_below(store: LedgerStore, tile: Tile) -> list[Hash]:
     start = tile.n * TILE_WIDTH
     if tile.level == 0:
-        return [leaf_hash(leaf) for leaf, _ in store.read_entries(start, start + tile.width)]
+        return [leaf_hash(leaf) for leaf, _ in _stored_entries(store, start, start + tile.width)]
     below = [Tile(tile.level - 1, start + i) for i in range(tile.width)]
     try:
         return [full_tile_root(data[: TILE_WIDTH * HASH_SIZE]) for data in store.read_tiles(below)]

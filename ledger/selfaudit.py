@@ -26,13 +26,13 @@ import logging
 import random
 import threading
 
+from .checkpoint import Checkpoint
 from .errors import IntegrityError, LedgerError, NotFoundError
 from .hashes import HASH_SIZE, Hash
 from .integrity import (check_tile, checked_leaf_hashes, opened_checkpoint, proved_leaf_hash, read_stored_tiles,
                         tile_at, verified_growth, verified_tree)
-from .merkle import tree_hash
 from .sequencer import Ledger
-from .tiles import TILE_WIDTH, CachingTileReader, Tile, TileHashReader, full_tile_root
+from .tiles import TILE_WIDTH, CachingTileReader, TileHashReader, TileReader, full_tile_root
 
 __all__ = ["SelfAudit"]
 
@@ -76,40 +76,42 @@ class SelfAudit(threading.Thread):
         cp = opened_checkpoint(size, note, origin=self.ledger.origin, verifier=self.ledger.verifier())
         if self.verified is None:
             self.sizes = [s for s, _ in self.store.checkpoint_chain()]
-            verified_tree(self.store, size, cp.root)
+            reader = verified_tree(self.store, size, cp.root)
         elif self.verified[0] > size:
             raise IntegrityError(f"checkpoint {size}", f"published as the latest after checkpoint {self.verified[0]} "
                                  "was: the published size went backwards")
-        elif self.verified[0] < size:
-            self._verify_range(*self.verified, size)
+        else:
+            reader = TileHashReader(size, CachingTileReader(self.store, 64))  # the round's one tile cache
+            if self.verified[0] < size:
+                self._verify_range(*self.verified, cp, reader.tiles)
         self.verified = (size, cp.root)
         if size:
-            reader = TileHashReader(size, CachingTileReader(self.store, 64))
             for _ in range(self.entries):
                 self._sample_entry(self.rng.randrange(size), size, cp.root, reader)
             for _ in range(self.tiles):
-                self._sample_tile(self.rng.randrange((size + TILE_WIDTH - 1) // TILE_WIDTH), size)
+                self._sample_tile(self.rng.randrange((size + TILE_WIDTH - 1) // TILE_WIDTH), size, reader.tiles)
         for _ in range(self.checkpoints if self.sizes else 0):
             self._sample_checkpoint(self.rng.choice(self.sizes))
 
     # -- 1. the newest range --------------------------------------------------------------------------
 
-    def _verify_range(self, old: int, old_root: Hash, new: int) -> None:
+    def _verify_range(self, old: int, old_root: Hash, latest: Checkpoint, tiles: TileReader) -> None:
+        """From the verified checkpoint `old` up to `latest` (already opened), through every checkpoint
+        published between them; the range's tiles are read through the round's cache `tiles`."""
         growth = verified_growth(self.store, old, old_root)
         for size, prev in self.store.checkpoint_chain(after=old):
-            if size > new:
+            if size > latest.size:
                 break
             if prev != growth.size:
                 raise IntegrityError(f"checkpoint {prev}", f"missing: checkpoint {size} was published after it")
-            cp = opened_checkpoint(size, self._checkpoint(size), origin=self.ledger.origin,
-                                   verifier=self.ledger.verifier())
+            cp = latest if size == latest.size else self._opened_checkpoint(size)
             growth.grow_to(self.store, size)
             if growth.root() != cp.root:
                 raise IntegrityError(f"checkpoint {size}", f"its root {cp.root.hex()} is not the root of the stored "
                                      f"leaves {growth.root().hex()}")
             self.sizes.append(size)
         expected = growth.tiles()
-        for tile, data in zip(expected, self._tiles(list(expected))):
+        for tile, data in zip(expected, read_stored_tiles(tiles, list(expected))):
             check_tile(tile, data, expected[tile])
 
     # -- 2. samples of older data ---------------------------------------------------------------------
@@ -117,40 +119,30 @@ class SelfAudit(threading.Thread):
     def _sample_entry(self, index: int, size: int, root: Hash, reader: TileHashReader) -> None:
         proved_leaf_hash(self.store, index, size, root, reader)
 
-    def _sample_tile(self, n: int, size: int) -> None:
+    def _sample_tile(self, n: int, size: int, tiles: TileReader) -> None:
         """Level-0 tile n against its leaves, then up through the full tiles to the right edge."""
         tile = tile_at(0, n, size)
-        data = self._tiles([tile])[0][: tile.width * HASH_SIZE]
+        data = read_stored_tiles(tiles, [tile])[0][: tile.width * HASH_SIZE]
         start = n * TILE_WIDTH
         check_tile(tile, data, b"".join(checked_leaf_hashes(self.store, start, start + tile.width)))
         while tile.full:
             up = tile_at(tile.level + 1, tile.n // TILE_WIDTH, size)
-            up_data = self._tiles([up])[0][: up.width * HASH_SIZE]
+            up_data = read_stored_tiles(tiles, [up])[0][: up.width * HASH_SIZE]
             check_tile(up, up_data, full_tile_root(data), first=tile.n % TILE_WIDTH)
             tile, data = up, up_data
 
     def _sample_checkpoint(self, size: int) -> None:
-        cp = opened_checkpoint(size, self._checkpoint(size), origin=self.ledger.origin,
-                               verifier=self.ledger.verifier())
-        reader = TileHashReader(size, CachingTileReader(self.store, 64))
-        try:
-            root = tree_hash(size, reader)
-        except NotFoundError as exc:
-            raise IntegrityError(f"checkpoint {size}", f"the stored tiles do not cover it: {exc}") from None
-        if root != cp.root:
-            raise IntegrityError(f"checkpoint {size}", f"its root {cp.root.hex()} is not the root of the stored "
-                                 f"tiles {root.hex()}; `regledger audit` names the tile")
+        verified_tree(self.store, size, self._opened_checkpoint(size).root)
 
     # -- reads: a row that should be there and is not is damage too ----------------------------------
 
-    def _checkpoint(self, size: int) -> bytes:
+    def _opened_checkpoint(self, size: int) -> Checkpoint:
+        """The stored checkpoint of `size` (stored before: deleted is damage), once it opens and says its size."""
         try:
-            return self.store.checkpoint(size)
+            note = self.store.checkpoint(size)
         except NotFoundError:
             raise IntegrityError(f"checkpoint {size}", "deleted: it was stored before") from None
-
-    def _tiles(self, tiles: list[Tile]) -> list[bytes]:
-        return read_stored_tiles(self.store, tiles)
+        return opened_checkpoint(size, note, origin=self.ledger.origin, verifier=self.ledger.verifier())
 
     # -- the thread -----------------------------------------------------------------------------------
 

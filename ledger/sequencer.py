@@ -61,6 +61,12 @@ def _verify_one(args: tuple[bytes, bytes, bytes]) -> bool:
     return True
 
 
+def _log_verifier(origin: str, log_signer: Signer) -> Verifier:
+    from keys.ed25519 import Ed25519Verifier
+
+    return Ed25519Verifier(origin, log_signer.public)  # type: ignore[attr-defined]
+
+
 class Ledger:
     def __init__(self, store: LedgerStore, *, origin: str, log_signer: Signer,
                  clock: Callable[[], str] = utc_now, policy: StatementPolicy | None = None) -> None:
@@ -70,6 +76,7 @@ class Ledger:
         self.store = store
         self.origin = origin
         self.log_signer = log_signer
+        self._verifier = _log_verifier(origin, log_signer)
         self.clock = clock
         self.policy = policy
         self.tiles = CachingTileReader(store)
@@ -286,9 +293,7 @@ class Ledger:
         return Entry.from_leaf(self.entries(index, index + 1)[0])
 
     def verifier(self) -> Verifier:
-        from keys.ed25519 import Ed25519Verifier
-
-        return Ed25519Verifier(self.origin, self.log_signer.public)  # type: ignore[attr-defined]
+        return self._verifier
 
     def open_checkpoint(self, note: bytes) -> Checkpoint:
         return open_checkpoint(note, self.origin, self.verifier())[0]
@@ -336,6 +341,8 @@ class BatchIntegrator:
 
     def stop(self) -> None:
         self.loop.stop(timeout=None)
+        if self.ledger.halted is not None:
+            return  # the ledger halted and logged why: there is nothing to sign
         try:
             self.ledger.integrate()  # nothing sequenced is left out of the final checkpoint
         except LedgerError as exc:  # the database is gone: the next start integrates what is left

@@ -435,7 +435,7 @@ class SQLStore:
         yield from self._iter(select(C.c.size, C.c.note).order_by(C.c.size))
 
     def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
-        with self.read_engine.connect() as conn:
+        with self._read() as conn:
             return [(r.size, r.prev_size) for r in conn.execute(select(C.c.size, C.c.prev_size)
                                                                 .where(C.c.size > after).order_by(C.c.size))]
 
