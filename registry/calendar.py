@@ -23,10 +23,11 @@ from datetime import date
 from typing import Any, Callable, Mapping
 
 from ledger.entry import Entry
-from ledger.errors import ConflictError, MalformedError, NotFoundError, UnknownKeyError
+from ledger.errors import ConflictError, MalformedError, NotFoundError
 from ledger.policy import StateMap
 from ledger.store import KeyRecord, LedgerStore, StateQuery, SubjectState
 
+from .key_scope import require_reference_signer
 from .workdays import Calendar, CalendarYear, iso_date
 
 __all__ = ["CALENDAR_KIND", "FIRST_YEAR", "LAST_YEAR", "WARN_DAYS", "apply_calendar_statement", "calendar_coverage", "calendar_subject",
@@ -87,7 +88,12 @@ def parse_notice(p: Any, *, index: int | None = None) -> CalendarYear:
 
 
 def calendar_year_from_state(st: SubjectState | None) -> CalendarYear | None:
-    return None if st is None else parse_notice(st.state["payload"], index=int(st.state["index"]))
+    """The year as kept: its notice was checked by parse_notice when the entry was folded."""
+    if st is None:
+        return None
+    p = st.state["payload"]
+    return CalendarYear(p["year"], frozenset(map(date.fromisoformat, p["holidays"])),
+                        frozenset(map(date.fromisoformat, p["workdays"])), p["source"], int(st.state["index"]))
 
 
 def ledger_calendar(get_state: Callable[[str], SubjectState | None]) -> Calendar:
@@ -96,8 +102,10 @@ def ledger_calendar(get_state: Callable[[str], SubjectState | None]) -> Calendar
 
 
 def stored_calendar(store: LedgerStore) -> Calendar:
-    """The calendar in force now in `store` (what a client computes due dates with)."""
-    return ledger_calendar(lambda subject: store.get_states([subject]).get(subject))
+    """The calendar in force now in `store` (what a client computes due dates with): every loaded
+    year read in one query, not one query per year asked about."""
+    loaded = {st.subject: st for st in loaded_years(store)}
+    return ledger_calendar(loaded.get)
 
 
 def loaded_years(store: LedgerStore) -> list[SubjectState]:
@@ -133,9 +141,7 @@ def calendar_coverage(calendar: Calendar, today: date) -> tuple[int, str | None]
 def apply_calendar_statement(entry: Entry, signer: KeyRecord, states: StateMap) -> None:
     """Fold one `calendar.year` statement: check it, then make it the year's notice from this index on."""
     st = entry.statement
-    if signer.role not in ("admin", "platform"):
-        raise UnknownKeyError(f"{CALENDAR_KIND} must be signed by an admin key (or relayed by the parent "
-                              f"platform), not a {signer.role} key")
+    require_reference_signer(CALENDAR_KIND, signer)
     notice = parse_notice(st.payload, index=entry.index)
     if st.subject != str(notice.year):
         raise MalformedError(f"the subject of a {CALENDAR_KIND} statement is its year, {notice.year}", field="/subject")

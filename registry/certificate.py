@@ -224,13 +224,10 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
 def _check_notices(notices: list[Entry], keys: Mapping[str, KeyRecord]) -> None:
     """Each calendar entry is a calendar.year statement signed by a key the certificate proves."""
     for e in notices:
-        rec = keys.get(e.statement.key)
         if e.statement.kind != CALENDAR_KIND:
             raise VerificationError(f"calendar entry {e.index} is a {e.statement.kind} statement")
-        if rec is None or not rec.valid_at(e.index):
-            raise VerificationError(f"calendar entry {e.index}: its signer's key registration is not in the "
-                                    "certificate")
         try:
+            rec = signing_key(e.index, e.statement, keys)
             verify_ed25519(rec.public_key, e.statement.signed_message(), e.statement.sig)
         except LedgerError as exc:
             raise VerificationError(f"calendar entry {e.index}: {exc}") from None

@@ -16,12 +16,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Mapping
 
-from ledger.errors import MalformedError
+from ledger.errors import MalformedError, UnknownKeyError
+from ledger.store import KeyRecord
 
 from .regions import RegionTable
 from .uscc import validate_uscc
 
-__all__ = ["SCOPE_MEMBERS", "validate_key_scope"]
+__all__ = ["SCOPE_MEMBERS", "require_reference_signer", "validate_key_scope"]
 
 #: role -> the scope members a key of that role may (and, except "parent", must) have
 SCOPE_MEMBERS: Mapping[str, tuple[str, ...]] = {
@@ -56,3 +57,11 @@ def _required(scope: Mapping[str, Any], name: str, role: str) -> Any:
         what = "the USCC of the institution it acts for" if name == "institution" else "the region code it serves"
         raise MalformedError(f"required: a {role} key's scope names {what}", field=f"{_FIELD}/{name}")
     return scope[name]
+
+
+def require_reference_signer(kind: str, signer: KeyRecord) -> None:
+    """Reference data (calendar.year, regions.load) is loaded by an admin key, or relayed by the parent
+    platform's; sync.policy decides which of the two an instance takes (admin at the top, parent below)."""
+    if signer.role not in ("admin", "platform"):
+        raise UnknownKeyError(f"{kind} must be signed by an admin key (or relayed by the parent platform); "
+                              f"{signer.key_id} is a {signer.role} key")

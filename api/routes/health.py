@@ -53,10 +53,9 @@ class LedgerCounters:
 
 
 class Metrics:
-    def __init__(self, ledger: Ledger | None = None) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self.registry = CollectorRegistry()
-        if ledger is not None:
-            self.registry.register(LedgerCounters(ledger))
+        self.registry.register(LedgerCounters(ledger))
         self.appends = Counter("regledger_appends", "statements sequenced through the API", registry=self.registry)
         self.integration_lag = Gauge("regledger_integration_lag_entries",
                                      "entries sequenced but not yet in a checkpoint", registry=self.registry)
