@@ -145,9 +145,24 @@ def _no_floats(_: str) -> Any:
     raise _NotSimple
 
 
-def _i_json_int(s: str) -> int:
+class _OutOfRange:
+    """What parse_json reads an integer outside I-JSON's range as, until _check_depth names its field."""
+
+
+_OUT_OF_RANGE = _OutOfRange()
+
+
+def _bounded_int(s: str) -> int | _OutOfRange:
+    """An integer within +-(2**53-1); longer digit strings are never converted (int() of 4,300+ digits raises)."""
+    if len(s) > 17:
+        return _OUT_OF_RANGE
     v = int(s)
-    if not -_INT_LIMIT <= v <= _INT_LIMIT:
+    return v if -_INT_LIMIT <= v <= _INT_LIMIT else _OUT_OF_RANGE
+
+
+def _i_json_int(s: str) -> int:
+    v = _bounded_int(s)
+    if isinstance(v, _OutOfRange):
         raise _NotSimple
     return v
 
@@ -171,21 +186,6 @@ def _parse_if_canonical(raw: bytes) -> Any | None:
     except (_NotSimple, ValueError, RecursionError):
         return None
     return value
-
-
-class _OutOfRange:
-    """What parse_json reads an integer outside I-JSON's range as, until _check_depth names its field."""
-
-
-_OUT_OF_RANGE = _OutOfRange()
-
-
-def _bounded_int(s: str) -> int | _OutOfRange:
-    """An integer within +-(2**53-1); longer digit strings are never converted (int() of 4,300+ digits raises)."""
-    if len(s) > 17:
-        return _OUT_OF_RANGE
-    v = int(s)
-    return v if -_INT_LIMIT <= v <= _INT_LIMIT else _OUT_OF_RANGE
 
 
 def _check_depth(value: Any, path: str, depth: int) -> None:
