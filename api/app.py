@@ -11,8 +11,8 @@ from fastapi_offline import FastAPIOffline
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
-from ledger.selfaudit import SelfAudit
-from ledger.sequencer import BatchIntegrator, Ledger
+from regledger.ledger.selfaudit import SelfAudit
+from regledger.ledger.sequencer import BatchIntegrator, Ledger
 
 from . import pages
 from .problems import PROBLEM_RESPONSES, BodyLimit, install_problem_handlers

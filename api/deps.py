@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ledger.sequencer import Ledger
+from regledger.ledger.sequencer import Ledger
 
 from .settings import Settings
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from ledger.entry import Entry
-from ledger.errors import LedgerError
-from ledger.store import LedgerStore, StateQuery
-from registry.industries import default_industries
-from registry.reference import stored_region_table
+from regledger.ledger.entry import Entry
+from regledger.ledger.errors import LedgerError
+from regledger.ledger.store import LedgerStore, StateQuery
+from regledger.registry.industries import default_industries
+from regledger.registry.reference import stored_region_table
 
 __all__ = ["Names", "field_changes"]
 

@@ -21,11 +21,11 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ledger.errors import LedgerError, MalformedError, NotFoundError
-from ledger.store import StateQuery
-from registry.disclosure import PUBLIC_LISTS
-from registry.policy import registration_subject
-from registry.workflow import CHINA
+from regledger.ledger.errors import LedgerError, MalformedError, NotFoundError
+from regledger.ledger.store import StateQuery
+from regledger.registry.disclosure import PUBLIC_LISTS
+from regledger.registry.policy import registration_subject
+from regledger.registry.workflow import CHINA
 
 from .deps import LedgerDep, SettingsDep
 from .display import Names, field_changes

@@ -13,11 +13,11 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from ledger.errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, MalformedError,
+from regledger.ledger.errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, MalformedError,
                            NotFoundError, OperatorError, PushbackError, StorageUnavailableError, UnknownKeyError,
                            VerificationError)
-from ledger.policy import ReplayError
-from registry.workflow import NotPermittedError, StepNotAllowedError
+from regledger.ledger.policy import ReplayError
+from regledger.registry.workflow import NotPermittedError, StepNotAllowedError
 
 __all__ = ["PROBLEM_RESPONSES", "BodyLimit", "BodyTooSlow", "Problem", "ProblemDocument", "install_problem_handlers",
            "problem_response"]

@@ -10,7 +10,7 @@ import math
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, Mapping, get_type_hints
 
-from ledger.errors import MalformedError
+from regledger.ledger.errors import MalformedError
 
 __all__ = ["ENV_PREFIX", "Settings", "env_name", "environment_help"]
 

@@ -51,14 +51,14 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from benchkit import Progress, note, say, wait_quiet
-from keys.ed25519 import Ed25519Signer, verify_ed25519
-from ledger.checkpoint import Receipt, open_checkpoint, sign_receipt
-from ledger.entry import Entry, Statement, sign_statement
-from ledger.hashes import leaf_hash
-from ledger.keyring import register_key_statement
-from ledger.proof import verify_inclusion
-from ledger.sequencer import Ledger
-from ledger.sqlstore import SQLStore
+from regledger.keys.ed25519 import Ed25519Signer, verify_ed25519
+from regledger.ledger.checkpoint import Receipt, open_checkpoint, sign_receipt
+from regledger.ledger.entry import Entry, Statement, sign_statement
+from regledger.ledger.hashes import leaf_hash
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.proof import verify_inclusion
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.sqlstore import SQLStore
 
 ORIGIN = "bench.regledger.example/1"
 TARGET_APPENDS = 5_000.0  # verified appends/s on SQLite
@@ -189,8 +189,8 @@ def code_digest() -> str:
     """
     import hashlib
 
-    import keys
-    import ledger
+    import regledger.keys as keys
+    import regledger.ledger as ledger
 
     h = hashlib.sha256()
     for pkg in (ledger, keys):
@@ -231,7 +231,7 @@ def machine() -> dict[str, Any]:
         pm = pymerkle.__version__
     except ImportError:
         pm = "not installed"
-    import ledger
+    import regledger.ledger as ledger
 
     try:
         usable = len(os.sched_getaffinity(0))
@@ -520,7 +520,7 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     c["machine"] = watch.report(ncpu)  # type: ignore[assignment]
     res["costs"] = c
     serial = c["ed25519_verify_us"] + c["sign_receipt_us"] + c["entry_build_us"]
-    import keys.ed25519 as ked
+    import regledger.keys.ed25519 as ked
 
     backend = "libsodium/PyNaCl" if "_sodium" in vars(ked) or "nacl" in (ked.__doc__ or "") else "pyca/cryptography"
     say("primitive costs on this machine (median per operation):")

@@ -14,12 +14,12 @@ import os
 import tempfile
 import time
 
-from keys.ed25519 import Ed25519Signer
-from keys.vkey import format_skey, parse_skey
-from ledger.entry import sign_statement
-from ledger.keyring import register_key_statement
-from ledger.sequencer import Ledger
-from ledger.sqlstore import SQLStore
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.keys.vkey import format_skey, parse_skey
+from regledger.ledger.entry import sign_statement
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.sqlstore import SQLStore
 
 
 def _work(url: str, log_skey: str, clerk_skey: str, n: int, ready, go, done) -> None:

@@ -29,36 +29,27 @@ Progress goes to stderr; the figures go to stdout.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+import cProfile
+import hashlib
+import io
+import json
+import multiprocessing as mp
+import pstats
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from concurrent.futures import ProcessPoolExecutor
 
-# Run as `python benchmarks/sync.py`, this file's folder comes first on sys.path and this very
-# file would shadow the `sync` package; put the repository root there instead.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_ROOT = os.path.dirname(_HERE)
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-sys.path.append(_HERE)  # last, for benchkit: the `sync` package must still come first
+from pathlib import Path
+from typing import Any, Sequence
 
-import argparse  # noqa: E402
-import cProfile  # noqa: E402
-import hashlib  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import pstats  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
-
-from benchkit import Progress, machine_busy, note, say, wait_quiet  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Sequence  # noqa: E402
+from benchkit import Progress, machine_busy, note, say, wait_quiet
 
 PASSPHRASE = "regledger-bench-sync-passphrase-0123456789"  # benchmark homes only
 CHILD_ORIGIN = "bench.regledger.example/sync-child"
@@ -158,7 +149,7 @@ def pool_pids(ex: ProcessPoolExecutor) -> list[int]:
 
 
 def _statement(clerk: Any, i: int) -> Any:
-    from ledger.entry import sign_statement
+    from regledger.ledger.entry import sign_statement
 
     region, province = _REGIONS[i % len(_REGIONS)]
     topic = _TOPICS[i % len(_TOPICS)]
@@ -172,7 +163,7 @@ def _statement(clerk: Any, i: int) -> Any:
 
 
 def _sign_chunk(args: tuple[str, bytes, int, int]) -> list[Any]:
-    from keys.ed25519 import Ed25519Signer
+    from regledger.keys.ed25519 import Ed25519Signer
 
     name, seed, start, count = args
     clerk = Ed25519Signer.from_seed(name, seed)
@@ -181,8 +172,8 @@ def _sign_chunk(args: tuple[str, bytes, int, int]) -> list[Any]:
 
 def _build_child(dest: str, n: int, workers: int, batch: int, result: Any) -> None:
     """Runs in its own process: a child home holding exactly n entries, then renamed to dest."""
-    from keys.ed25519 import Ed25519Signer
-    from ledger.keyring import register_key_statement
+    from regledger.keys.ed25519 import Ed25519Signer
+    from regledger.ledger.keyring import register_key_statement
     from regledger.home import Home
 
     os.environ["REGLEDGER_PASSPHRASE"] = PASSPHRASE
@@ -315,9 +306,9 @@ class Server:
 def run_pull(mode: str, args: argparse.Namespace, work: Path, child_home: Path, child_ledger: Any,
              n: int) -> dict[str, Any]:
     from regledger.home import Home
-    from sync.fetch import HTTPFetcher, LedgerFetcher, cache_dir_for
-    from sync.manage import add_child
-    from sync.pull import pull_child
+    from regledger.sync.fetch import HTTPFetcher, LedgerFetcher, cache_dir_for
+    from regledger.sync.manage import add_child
+    from regledger.sync.pull import pull_child
 
     parent_dir = work / f"parent-{mode}-{n}-{os.getpid()}"
     shutil.rmtree(parent_dir, ignore_errors=True)
@@ -417,9 +408,9 @@ def run_pull(mode: str, args: argparse.Namespace, work: Path, child_home: Path, 
 
 def raw_loops(child_ledger: Any, n: int, sample: int, workers: int) -> dict[str, Any]:
     """Entry.from_leaf alone, then verify_ed25519 alone (1 process, then `workers`), over the first `sample` entries."""
-    from keys.ed25519 import verify_ed25519
-    from ledger.entry import Entry
-    from ledger.keyring import apply_change, key_change, signing_key
+    from regledger.keys.ed25519 import verify_ed25519
+    from regledger.ledger.entry import Entry
+    from regledger.ledger.keyring import apply_change, key_change, signing_key
 
     m = min(n, sample)
     leaves: list[bytes] = []
@@ -462,7 +453,7 @@ _JOBS: list[tuple[bytes, bytes, bytes]] = []
 
 
 def _verify_range(r: tuple[int, int]) -> int:
-    from keys.ed25519 import verify_ed25519
+    from regledger.keys.ed25519 import verify_ed25519
 
     for pub, msg, sig in _JOBS[r[0]: r[1]]:
         verify_ed25519(pub, msg, sig)
@@ -470,7 +461,7 @@ def _verify_range(r: tuple[int, int]) -> int:
 
 
 def run_audit(child_ledger: Any, n: int) -> dict[str, Any]:
-    from ledger.audit import audit
+    from regledger.ledger.audit import audit
 
     show = Progress("audit of the child (peer, single-threaded)", n)
     busy0, cpu0 = machine_busy(), self_cpu()

@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.errors import LedgerError
+from regledger.ledger.errors import LedgerError
 
 from .ed25519 import Ed25519Signer
 

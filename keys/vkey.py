@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from ledger.errors import MalformedError
+from regledger.ledger.errors import MalformedError
 
 from .ed25519 import SIG_ED25519, Ed25519Signer, Ed25519Verifier, note_key_hash
 

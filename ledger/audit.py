@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from keys.ed25519 import verify_ed25519
+from regledger.keys.ed25519 import verify_ed25519
 
 from .entry import GENESIS_PREV, Entry
 from .cosignature import add_cosignatures, parse_cosigner_vkey, verify_cosigned

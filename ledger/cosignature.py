@@ -13,7 +13,7 @@ import binascii
 import time
 from typing import Callable, Iterable, Protocol
 
-from keys.ed25519 import note_key_hash, verify_ed25519
+from regledger.keys.ed25519 import note_key_hash, verify_ed25519
 
 from .errors import InvalidSignatureError, MalformedError, UnknownKeyError
 from .note import Note, NoteSignature, Verifier, check_key_name, open_note

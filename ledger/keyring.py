@@ -13,7 +13,7 @@ import binascii
 import re
 from typing import Any, Mapping, Protocol
 
-from keys.ed25519 import statement_key_id
+from regledger.keys.ed25519 import statement_key_id
 
 from .entry import Statement, sign_statement
 from .errors import MalformedError, UnknownKeyError, VerificationError

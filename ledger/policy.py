@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
-from keys.ed25519 import verify_ed25519
+from regledger.keys.ed25519 import verify_ed25519
 
 from .entry import Entry
 from .errors import ConflictError, MalformedError

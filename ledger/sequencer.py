@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-from keys.ed25519 import verify_ed25519
+from regledger.keys.ed25519 import verify_ed25519
 
 from .background import BackgroundLoop
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
@@ -62,7 +62,7 @@ def _verify_one(args: tuple[bytes, bytes, bytes]) -> bool:
 
 
 def _log_verifier(origin: str, log_signer: Signer) -> Verifier:
-    from keys.ed25519 import Ed25519Verifier
+    from regledger.keys.ed25519 import Ed25519Verifier
 
     return Ed25519Verifier(origin, log_signer.public)  # type: ignore[attr-defined]
 

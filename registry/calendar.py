@@ -22,10 +22,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Callable, Mapping
 
-from ledger.entry import Entry
-from ledger.errors import ConflictError, MalformedError, NotFoundError
-from ledger.policy import StateMap
-from ledger.store import KeyRecord, LedgerStore, StateQuery, SubjectState
+from regledger.ledger.entry import Entry
+from regledger.ledger.errors import ConflictError, MalformedError, NotFoundError
+from regledger.ledger.policy import StateMap
+from regledger.ledger.store import KeyRecord, LedgerStore, StateQuery, SubjectState
 
 from .key_scope import require_reference_signer
 from .workdays import Calendar, CalendarYear, iso_date

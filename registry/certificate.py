@@ -25,15 +25,15 @@ import html
 import json
 from typing import Any, Mapping
 
-from keys.ed25519 import verify_ed25519
-from keys.vkey import parse_vkey
-from ledger.checkpoint import open_checkpoint
-from ledger.entry import Entry, parse_json
-from ledger.errors import LedgerError, MalformedError, VerificationError
-from ledger.keyring import apply_change, key_change, signing_key
-from ledger.sequencer import Ledger
-from ledger.store import KeyRecord
-from ledger.tlogproof import format_tlog_proof, verify_tlog_proof
+from regledger.keys.ed25519 import verify_ed25519
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.checkpoint import open_checkpoint
+from regledger.ledger.entry import Entry, parse_json
+from regledger.ledger.errors import LedgerError, MalformedError, VerificationError
+from regledger.ledger.keyring import apply_change, key_change, signing_key
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import KeyRecord
+from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 
 from .calendar import CALENDAR_KIND, loaded_years, parse_notice
 from .policy import registration_subject

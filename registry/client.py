@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ledger.entry import Statement, StatementSigner, sign_statement, utc_now
-from ledger.store import LedgerStore
+from regledger.ledger.entry import Statement, StatementSigner, sign_statement, utc_now
+from regledger.ledger.store import LedgerStore
 
 from .codes import make_code
 from .fields import KIND_CODE_TYPE

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-from ledger.errors import MalformedError
+from regledger.ledger.errors import MalformedError
 
 from .uscc import CHARSET
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any, Iterator
 
-from ledger.entry import format_time
-from ledger.errors import MalformedError
-from ledger.policy import replay
-from ledger.sequencer import Ledger
-from ledger.store import LedgerStore, StateQuery, SubjectState
+from regledger.ledger.entry import format_time
+from regledger.ledger.errors import MalformedError
+from regledger.ledger.policy import replay
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import LedgerStore, StateQuery, SubjectState
 
 from .policy import RegistryPolicy
 from .workflow import CHINA, FORMAL_REVIEW, SUBMITTED

@@ -13,7 +13,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
-from ledger.errors import MalformedError
+from regledger.ledger.errors import MalformedError
 
 from .industries import default_industries
 from .uscc import validate_uscc

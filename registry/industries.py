@@ -16,7 +16,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from ledger.errors import MalformedError
+from regledger.ledger.errors import MalformedError
 
 __all__ = ["Industry", "IndustryTable", "default_industries"]
 

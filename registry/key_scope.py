@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Mapping
 
-from ledger.errors import MalformedError, UnknownKeyError
-from ledger.store import KeyRecord
+from regledger.ledger.errors import MalformedError, UnknownKeyError
+from regledger.ledger.store import KeyRecord
 
 from .regions import RegionTable
 from .uscc import validate_uscc

@@ -14,11 +14,11 @@ import re
 
 from typing import Any, Iterable, Mapping
 
-from ledger.entry import Entry
-from ledger.errors import MalformedError
-from ledger.keyring import KEY_REGISTER, ROLES
-from ledger.policy import StateMap
-from ledger.store import KeyRecord, SubjectState
+from regledger.ledger.entry import Entry
+from regledger.ledger.errors import MalformedError
+from regledger.ledger.keyring import KEY_REGISTER, ROLES
+from regledger.ledger.policy import StateMap
+from regledger.ledger.store import KeyRecord, SubjectState
 
 from .calendar import CALENDAR_KIND, apply_calendar_statement, calendar_subject, ledger_calendar
 from .codes import CODE_PREFIX, check_query_code, parse_code

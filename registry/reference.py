@@ -23,10 +23,10 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Iterator, Mapping
 
-from ledger.entry import Entry, canonical_json
-from ledger.errors import ConflictError, MalformedError
-from ledger.policy import StateMap
-from ledger.store import KeyRecord, LedgerStore, SubjectState
+from regledger.ledger.entry import Entry, canonical_json
+from regledger.ledger.errors import ConflictError, MalformedError
+from regledger.ledger.policy import StateMap
+from regledger.ledger.store import KeyRecord, LedgerStore, SubjectState
 
 from .calendar import loaded_years
 from .key_scope import require_reference_signer

@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from ledger.errors import MalformedError
+from regledger.ledger.errors import MalformedError
 
 from .workdays import iso_date
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from types import MappingProxyType
 
-from ledger.errors import MalformedError
+from regledger.ledger.errors import MalformedError
 
 __all__ = [
     "CHARSET",

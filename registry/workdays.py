@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping
 
 from chinese_calendar import constants as _cc
 
-from ledger.errors import MalformedError, OperatorError
+from regledger.ledger.errors import MalformedError, OperatorError
 
 __all__ = [
     "iso_date",

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Protocol
 
-from ledger.entry import Entry
-from ledger.errors import ConflictError, MalformedError
-from ledger.store import KeyRecord
+from regledger.ledger.entry import Entry
+from regledger.ledger.errors import ConflictError, MalformedError
+from regledger.ledger.store import KeyRecord
 
 from .codes import make_code, make_query_code, parse_code
 from .fields import KIND_CODE_TYPE, validate_fields

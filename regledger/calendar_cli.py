@@ -7,7 +7,7 @@ import json
 from datetime import date
 from typing import Any
 
-from registry.workdays import iso_date
+from regledger.registry.workdays import iso_date
 
 from .inputs import read_json_object
 
@@ -15,8 +15,8 @@ __all__ = ["add_calendar_parser"]
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from ledger.entry import sign_statement
-    from registry.calendar import CALENDAR_KIND
+    from regledger.ledger.entry import sign_statement
+    from regledger.registry.calendar import CALENDAR_KIND
 
     from .cli import _home
 
@@ -32,7 +32,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from registry.calendar import describe_year
+    from regledger.registry.calendar import describe_year
 
     from .cli import _home
 
@@ -54,7 +54,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_due(args: argparse.Namespace) -> int:
-    from registry.calendar import stored_calendar
+    from regledger.registry.calendar import stored_calendar
 
     from .cli import _home
 

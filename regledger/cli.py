@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from api.settings import Settings, environment_help
-from ledger.audit import audit
-from ledger.errors import ForkError, IntegrityError, LedgerError, StorageUnavailableError
+from regledger.api.settings import Settings, environment_help
+from regledger.ledger.audit import audit
+from regledger.ledger.errors import ForkError, IntegrityError, LedgerError, StorageUnavailableError
 
 from .home import Home, default_home
 from .progress import progress
@@ -72,7 +72,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    from ledger.audit import repair
+    from regledger.ledger.audit import repair
 
     ledger = _home(args).open()
     damage, report = repair(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
@@ -86,8 +86,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 def _pinned_cosigners(ledger) -> dict[str, bytes]:
     """The parent platform's key, pinned by `sync set-parent`: it cosigns this log's checkpoints."""
-    from keys.vkey import parse_vkey
-    from sync.manage import parent
+    from regledger.keys.vkey import parse_vkey
+    from regledger.sync.manage import parent
 
     p = parent(ledger)
     if p is None:
@@ -97,7 +97,7 @@ def _pinned_cosigners(ledger) -> dict[str, bytes]:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from ledger.policy import replay
+    from regledger.ledger.policy import replay
 
     ledger = _home(args).open()
     size = ledger.store.head().size
@@ -110,7 +110,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def cmd_certificate(args: argparse.Namespace) -> int:
     import json
 
-    from registry.certificate import build_certificate, certificate_html
+    from regledger.registry.certificate import build_certificate, certificate_html
 
     ledger = _home(args).open()
     try:
@@ -128,7 +128,7 @@ def cmd_certificate(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from registry.certificate import verify_certificate
+    from regledger.registry.certificate import verify_certificate
 
     try:
         data = Path(args.file).read_bytes()
@@ -150,8 +150,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_registrations(args: argparse.Namespace) -> int:
     import json
 
-    from ledger.store import StateQuery
-    from registry.disclosure import PUBLIC_LISTS, iter_registrations
+    from regledger.ledger.store import StateQuery
+    from regledger.registry.disclosure import PUBLIC_LISTS, iter_registrations
 
     ledger = _home(args).open()
     status = PUBLIC_LISTS.get(args.list, args.status or "")
@@ -172,7 +172,7 @@ def cmd_registrations(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     import json
 
-    from registry.policy import registration_subject
+    from regledger.registry.policy import registration_subject
 
     ledger = _home(args).open()
     key = args.id
@@ -191,9 +191,9 @@ def cmd_overdue(args: argparse.Namespace) -> int:
     import json
     from datetime import date
 
-    from registry.disclosure import overdue
-    from registry.workflow import china_date
-    from ledger.entry import utc_now
+    from regledger.registry.disclosure import overdue
+    from regledger.registry.workflow import china_date
+    from regledger.ledger.entry import utc_now
 
     ledger = _home(args).open()
     on = date.fromisoformat(args.on) if args.on else china_date(utc_now())
@@ -205,8 +205,8 @@ def cmd_disclosure(args: argparse.Namespace) -> int:
     import json
     from datetime import date
 
-    from registry.disclosure import annual_report
-    from registry.uscc import validate_uscc
+    from regledger.registry.disclosure import annual_report
+    from regledger.registry.uscc import validate_uscc
 
     ledger = _home(args).open()
     report = annual_report(ledger, validate_uscc(args.institution, field="--institution"),
@@ -224,9 +224,9 @@ def serve_settings(environ: Mapping[str, str], *, read_only: bool) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api import create_app
-    from api.logs import configure_logging
-    from api.serving import uvicorn_config
+    from regledger.api import create_app
+    from regledger.api.logs import configure_logging
+    from regledger.api.serving import uvicorn_config
 
     settings = serve_settings(os.environ, read_only=args.read_only)  # a bad value stops here, before any work
     configure_logging()
@@ -243,8 +243,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except StorageUnavailableError as exc:
             raise StorageUnavailableError(f"{exc}; `regledger serve --read-only` serves it as it is") from exc
     if args.sync_interval > 0 and not args.read_only:
-        from sync.cascade import Cascade
-        from sync.worker import SyncWorker
+        from regledger.sync.cascade import Cascade
+        from regledger.sync.worker import SyncWorker
 
         worker = SyncWorker(Cascade(ledger, home.path), interval=args.sync_interval)
     app = create_app(ledger, settings, sync_worker=worker)

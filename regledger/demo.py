@@ -8,15 +8,15 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from keys.ed25519 import Ed25519Signer
-from keys.keystore import save_signer
-from keys.vkey import parse_vkey
-from ledger.checkpoint import open_checkpoint
-from ledger.entry import Statement, sign_statement
-from ledger.proof import verify_consistency, verify_inclusion
-from ledger.sequencer import BatchIntegrator, Ledger
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.keys.keystore import save_signer
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.checkpoint import open_checkpoint
+from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.proof import verify_consistency, verify_inclusion
+from regledger.ledger.sequencer import BatchIntegrator, Ledger
 
-from ledger.keyring import register_key_statement
+from regledger.ledger.keyring import register_key_statement
 
 from .demo_registry import DEMO_START, GZ_HOLDER, SimClock, register_demo_set
 from .home import Home

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from keys.ed25519 import Ed25519Signer
-from ledger.entry import format_time
-from ledger.keyring import register_key_statement
-from ledger.sequencer import Ledger
-from registry.calendar import stored_calendar
-from registry.client import make_step, next_code
-from registry.uscc import org_code_check_char, uscc_check_char
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.entry import format_time
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.sequencer import Ledger
+from regledger.registry.calendar import stored_calendar
+from regledger.registry.client import make_step, next_code
+from regledger.registry.uscc import org_code_check_char, uscc_check_char
 
 __all__ = ["SimClock", "register_demo_set", "sample_uscc"]
 

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from ledger.sequencer import Ledger
-from ledger.tiles import HASH_SIZE, encode_entry_bundle, entry_bundle_path, tiles_for_size
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.tiles import HASH_SIZE, encode_entry_bundle, entry_bundle_path, tiles_for_size
 
 __all__ = ["export_log"]
 

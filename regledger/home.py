@@ -14,14 +14,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from keys.ed25519 import Ed25519Signer
-from keys.keystore import PASSPHRASE_ENV, load_signer, read_passphrase, save_signer
-from keys.keystore import write_passphrase_file
-from ledger.checkpoint import check_origin
-from ledger.errors import LedgerError
-from ledger.keyring import register_key_statement
-from ledger.sequencer import Ledger
-from ledger.sqlstore import SQLStore
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.keys.keystore import PASSPHRASE_ENV, load_signer, read_passphrase, save_signer
+from regledger.keys.keystore import write_passphrase_file
+from regledger.ledger.checkpoint import check_origin
+from regledger.ledger.errors import LedgerError
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.sqlstore import SQLStore
 
 __all__ = ["Home", "HomeError", "default_home"]
 
@@ -99,9 +99,9 @@ class Home:
 
     def open(self, *, clock=None) -> Ledger:
         """The instance's ledger, with the register's rules as its statement policy."""
-        from ledger.policy import CompositePolicy, ReplayGuard
-        from registry.policy import RegistryPolicy
-        from sync.policy import SyncPolicy
+        from regledger.ledger.policy import CompositePolicy, ReplayGuard
+        from regledger.registry.policy import RegistryPolicy
+        from regledger.sync.policy import SyncPolicy
 
         cfg = self.config()
         log = self.signer("log", cfg["origin"])

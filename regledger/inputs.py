@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ledger.entry import parse_json
-from ledger.errors import MalformedError
+from regledger.ledger.entry import parse_json
+from regledger.ledger.errors import MalformedError
 
 __all__ = ["read_json_object"]
 

@@ -7,12 +7,12 @@ import json
 import sys
 from typing import Any
 
-from ledger.entry import sign_statement
-from ledger.errors import MalformedError
-from registry.reference import REGIONS_LOAD, REGIONS_SUBJECT, region_load_payloads, stored_region_table
-from registry.regions import RegionTable, default_table, parse_records
-from registry.workdays import iso_date
-from registry.workflow import china_date
+from regledger.ledger.entry import sign_statement
+from regledger.ledger.errors import MalformedError
+from regledger.registry.reference import REGIONS_LOAD, REGIONS_SUBJECT, region_load_payloads, stored_region_table
+from regledger.registry.regions import RegionTable, default_table, parse_records
+from regledger.registry.workdays import iso_date
+from regledger.registry.workflow import china_date
 
 from .inputs import read_json_object
 
@@ -28,7 +28,7 @@ def _table(args: argparse.Namespace) -> RegionTable:
 
 
 def cmd_regions_show(args: argparse.Namespace) -> int:
-    from ledger.entry import utc_now
+    from regledger.ledger.entry import utc_now
 
     table = _table(args)
     on = iso_date(args.on, "--on") if args.on else china_date(utc_now())

@@ -11,8 +11,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from ledger.errors import ForkError
-from ledger.tiles import TILE_WIDTH, encode_entry_bundle, entry_bundle_path, tiles_for_size
+from regledger.ledger.errors import ForkError
+from regledger.ledger.tiles import TILE_WIDTH, encode_entry_bundle, entry_bundle_path, tiles_for_size
 
 from .progress import progress
 
@@ -33,7 +33,7 @@ def _executor(workers: int) -> ProcessPoolExecutor | None:
 
 
 def cmd_add_child(args: argparse.Namespace) -> int:
-    from sync.manage import add_child
+    from regledger.sync.manage import add_child
 
     home, ledger = _ledger(args)
     origin = add_child(ledger, home.admin(), args.url, args.key)
@@ -43,7 +43,7 @@ def cmd_add_child(args: argparse.Namespace) -> int:
 
 
 def cmd_set_parent(args: argparse.Namespace) -> int:
-    from sync.manage import set_parent
+    from regledger.sync.manage import set_parent
 
     home, ledger = _ledger(args)
     origin = set_parent(ledger, home.admin(), args.url, args.key)
@@ -76,7 +76,7 @@ def _print_round(report: Any) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from sync.cascade import Cascade
+    from regledger.sync.cascade import Cascade
 
     home, ledger = _ledger(args)
     executor = _executor(args.workers)
@@ -92,7 +92,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from sync.cascade import Cascade
+    from regledger.sync.cascade import Cascade
 
     home, ledger = _ledger(args)
     ledger.integrate()
@@ -102,7 +102,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from sync.manage import parent, sync_status
+    from regledger.sync.manage import parent, sync_status
 
     _, ledger = _ledger(args)
     rows = sync_status(ledger)
@@ -148,8 +148,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from sync.fetch import BundleFetcher
-    from sync.pull import pull_child
+    from regledger.sync.fetch import BundleFetcher
+    from regledger.sync.pull import pull_child
 
     _, ledger = _ledger(args)
     fetcher = BundleFetcher(Path(args.file))

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from keys.ed25519 import Ed25519Signer
-from ledger.checkpoint import parse_checkpoint_text
-from ledger.cosignature import Cosigner, CosignatureVerifier, cosign, parse_cosigner_vkey
-from ledger.entry import Statement, sign_statement
-from ledger.note import open_note
-from ledger.errors import (ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, PeerRefusedError,
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.checkpoint import parse_checkpoint_text
+from regledger.ledger.cosignature import Cosigner, CosignatureVerifier, cosign, parse_cosigner_vkey
+from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.note import open_note
+from regledger.ledger.errors import (ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, PeerRefusedError,
                            SyncError)
-from ledger.sequencer import Ledger
+from regledger.ledger.sequencer import Ledger
 
 from .fetch import HTTPFetcher, cache_dir_for
 from .manage import all_states, children, parent
@@ -196,9 +196,9 @@ class Cascade:
 
     def mint_codes(self) -> int:
         """At the top of the cascade: an official code for each coded descendant registration without one."""
-        from registry.codes import make_code, parse_code
-        from registry.workflow import china_date
-        from ledger.entry import utc_now
+        from regledger.registry.codes import make_code, parse_code
+        from regledger.registry.workflow import china_date
+        from regledger.ledger.entry import utc_now
 
         minted = 0
         routes = self._routes()
@@ -310,7 +310,7 @@ def reference_data_due(ledger: Ledger, child: str) -> list[tuple[str, str, dict[
     """(kind, subject, payload) of each reference statement (RELAYED_KINDS) in force here that
     `child`'s mirror lacks, in log order: the domain says which entries (registry.reference), and
     each is sent down as it was signed here, re-signed by this instance."""
-    from registry.reference import reference_entries_due
+    from regledger.registry.reference import reference_entries_due
 
     def mirrored(subjects: list[str]) -> dict[str, Any]:
         got = ledger.store.get_states([mirror_subject(child, s) for s in subjects])
@@ -322,7 +322,7 @@ def reference_data_due(ledger: Ledger, child: str) -> list[tuple[str, str, dict[
 
 def accept_cosignatures(ledger: Ledger, st: Statement) -> int:
     """What POST /v1/sync/cosignatures does: the parent's signed list, each line checked, then stored."""
-    from keys.ed25519 import verify_ed25519
+    from regledger.keys.ed25519 import verify_ed25519
 
     p = parent(ledger)
     if p is None or st.key != p["key"]:

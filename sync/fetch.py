@@ -18,8 +18,8 @@ from typing import Any, Protocol, Sequence
 import httpx
 import stamina
 
-from ledger.errors import NotFoundError, PeerRefusedError, SyncError
-from ledger.tiles import Tile, entry_bundle_path
+from regledger.ledger.errors import NotFoundError, PeerRefusedError, SyncError
+from regledger.ledger.tiles import Tile, entry_bundle_path
 
 __all__ = ["BundleFetcher", "Fetcher", "HTTPFetcher", "LedgerFetcher", "USER_AGENT", "cache_dir_for"]
 
@@ -179,7 +179,7 @@ class LedgerFetcher:
         return [data[: t.width * 32] for t, data in zip(tiles, self.ledger.tiles.read_tiles(tiles))]
 
     def entry_bundle(self, n: int, width: int) -> bytes:
-        from ledger.tiles import encode_entry_bundle
+        from regledger.ledger.tiles import encode_entry_bundle
 
         self.requests += 1
         start = n * 256

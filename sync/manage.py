@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 from typing import Any, Iterator
 
-from keys.ed25519 import Ed25519Signer, statement_key_id
-from keys.vkey import parse_vkey
-from ledger.entry import Statement, sign_statement
-from ledger.errors import ConflictError, MalformedError
-from ledger.keyring import register_key_statement
-from ledger.sequencer import Ledger
-from ledger.store import StateQuery, SubjectState
+from regledger.keys.ed25519 import Ed25519Signer, statement_key_id
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.errors import ConflictError, MalformedError
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import StateQuery, SubjectState
 
 from .policy import child_state_subject
 

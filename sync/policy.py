@@ -30,15 +30,15 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Mapping
 
-from keys.ed25519 import Ed25519Verifier, statement_key_id
-from keys.vkey import parse_vkey
-from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.entry import Entry
-from ledger.errors import ConflictError, MalformedError, RootMismatchError, UnknownKeyError
-from ledger.keyring import apply_change, key_change, signing_key
-from ledger.merkle import CompactRange
-from ledger.policy import StateMap, StatementPolicy
-from ledger.store import KeyRecord, SubjectState
+from regledger.keys.ed25519 import Ed25519Verifier, statement_key_id
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.checkpoint import Checkpoint, open_checkpoint
+from regledger.ledger.entry import Entry
+from regledger.ledger.errors import ConflictError, MalformedError, RootMismatchError, UnknownKeyError
+from regledger.ledger.keyring import apply_change, key_change, signing_key
+from regledger.ledger.merkle import CompactRange
+from regledger.ledger.policy import StateMap, StatementPolicy
+from regledger.ledger.store import KeyRecord, SubjectState
 
 __all__ = [
     "RELAYED_KINDS",
@@ -307,7 +307,7 @@ class SyncPolicy:
 
     def _code(self, me: str, entry: Entry, signer: KeyRecord, ns: Namespace, base: StateMap) -> None:
         """An official code for `<origin>`'s registration, minted here (root) or relayed from the parent."""
-        from registry.codes import parse_code
+        from regledger.registry.codes import parse_code
 
         st, p = entry.statement, entry.statement.payload
         target, code = _text(p, "origin", 256), _text(p, "official_code", 64)

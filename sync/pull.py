@@ -24,17 +24,17 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-from keys.ed25519 import verify_ed25519
-from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.entry import Entry, canonical_json, check_depth, sign_statement
-from ledger.errors import ConflictError, ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
-from ledger.hashes import EMPTY_ROOT, Hash, node_hash
-from ledger.keyring import apply_change, key_change, signing_key
-from ledger.merkle import CompactRange, prove_consistency, stored_hash_index, tree_hash
-from ledger.proof import verify_consistency
-from ledger.sequencer import Ledger
-from ledger.store import KeyRecord
-from ledger.tiles import TILE_WIDTH, TileHashReader, decode_entry_bundle
+from regledger.keys.ed25519 import verify_ed25519
+from regledger.ledger.checkpoint import Checkpoint, open_checkpoint
+from regledger.ledger.entry import Entry, canonical_json, check_depth, sign_statement
+from regledger.ledger.errors import ConflictError, ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
+from regledger.ledger.hashes import EMPTY_ROOT, Hash, node_hash
+from regledger.ledger.keyring import apply_change, key_change, signing_key
+from regledger.ledger.merkle import CompactRange, prove_consistency, stored_hash_index, tree_hash
+from regledger.ledger.proof import verify_consistency
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import KeyRecord
+from regledger.ledger.tiles import TILE_WIDTH, TileHashReader, decode_entry_bundle
 
 from .fetch import Fetcher
 from .manage import all_states

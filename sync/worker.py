@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from ledger.background import BackgroundLoop
+from regledger.ledger.background import BackgroundLoop
 
 from .cascade import Cascade, RoundReport
 

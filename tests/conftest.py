@@ -12,17 +12,17 @@ from typing import Callable, Iterator
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from ledger.keyring import register_key_statement
-from ledger.sequencer import Ledger
-from ledger.store import MemoryStore
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import MemoryStore
 
 PG_URL = os.environ.get("REGLEDGER_TEST_PG", "postgresql://127.0.0.1:5432/test")
 ORIGIN = "test.regledger.example/1"
 
 
 def _pg_admin_url() -> str:
-    from ledger.sqlstore import normalise_url
+    from regledger.ledger.sqlstore import normalise_url
 
     return normalise_url(PG_URL)
 
@@ -81,7 +81,7 @@ def store(request: pytest.FixtureRequest, tmp_path):
     if request.param == "memory":
         yield MemoryStore()
         return
-    from ledger.sqlstore import SQLStore
+    from regledger.ledger.sqlstore import SQLStore
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
@@ -113,7 +113,7 @@ def weekend_only_notices(today: date | None = None) -> list[dict]:
     for each year after the built-in calendar's last up to next year, so that tests run on the real
     clock (API writes must be within minutes of the server's time) keep working after that calendar
     ends, exactly as an operator keeps an instance working: by loading the years it lacks."""
-    from registry.workdays import CALENDAR_LAST_DAY
+    from regledger.registry.workdays import CALENDAR_LAST_DAY
 
     today = today or datetime.now(timezone.utc).date()
     return [{"year": y, "holidays": [], "workdays": [],
@@ -123,7 +123,7 @@ def weekend_only_notices(today: date | None = None) -> list[dict]:
 
 def append_test_calendars(ledger: Ledger, admin: Ed25519Signer) -> None:
     """Append `weekend_only_notices()` to a ledger as `calendar.year` entries signed by its admin."""
-    from ledger.entry import sign_statement
+    from regledger.ledger.entry import sign_statement
 
     for notice in weekend_only_notices():
         ledger.append(sign_statement(admin, kind="calendar.year", subject=str(notice["year"]), payload=notice))

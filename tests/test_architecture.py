@@ -10,14 +10,35 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+LAYERS = ("ledger", "keys", "api", "sync", "registry")
+
+
+def _top(module: str) -> str:
+    """The distribution's own layers by their folder name (`regledger.ledger.x` -> `ledger`), others by package."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "regledger" and len(parts) > 1 and parts[1] in LAYERS else parts[0]
+
+
 def imports_of(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
+            names.update(_top(a.name) for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(_top(node.module))
     return names
+
+
+@pytest.mark.parametrize("path", sorted(p for d in (*LAYERS, "regledger", "tests", "benchmarks", "tools")
+                                        for p in (ROOT / d).rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_one_import_namespace(path):
+    """Issue 11: the layers install as subpackages of `regledger`; nothing imports them as top-level packages,
+    which would load a second copy of each module beside the first (and break next to any other `api`)."""
+    tree = ast.parse(path.read_text())
+    top = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    top |= {n.module.split(".")[0] for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
+    assert not top & set(LAYERS), path
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "ledger").glob("*.py")), ids=lambda p: p.name)
@@ -54,7 +75,7 @@ def test_public_names_exist():
                 "ledger.checkpoint", "ledger.entry", "ledger.store", "ledger.keyring", "ledger.sequencer",
                 "ledger.audit", "ledger.cosignature", "keys", "keys.keystore", "sync.policy", "sync.pull",
                 "sync.fetch", "sync.cascade", "sync.manage", "sync.worker"):
-        m = importlib.import_module(mod)
+        m = importlib.import_module(f"regledger.{mod}")
         for name in m.__all__:
             assert hasattr(m, name), f"{mod}.{name}"
 
@@ -115,7 +136,7 @@ def test_sync_uses_only_the_fetcher_protocol():
 
 def test_problem_status_of_a_workflow_refusal_comes_from_its_type():
     """api.problems chooses 403/409/422 by the refusal's class, never by its field path."""
-    from registry.workflow import NotPermittedError, StepNotAllowedError, StepPayloadError, WorkflowError
+    from regledger.registry.workflow import NotPermittedError, StepNotAllowedError, StepPayloadError, WorkflowError
 
     tree = ast.parse((ROOT / "api" / "problems.py").read_text())
     status_fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_ledger_status")

@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import text
 
 from conftest import make_ledger
-from ledger.audit import AuditFailure, audit, repair
-from ledger.entry import Entry
-from ledger.keyring import register_key_statement
-from ledger.sqlstore import SQLStore
+from regledger.ledger.audit import AuditFailure, audit, repair
+from regledger.ledger.entry import Entry
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.sqlstore import SQLStore
 from test_ledger import sample
 
 
@@ -17,7 +17,7 @@ from test_ledger import sample
 def filled(tmp_path, log_signer, admin):
     store = SQLStore(f"sqlite:///{tmp_path / 'a.sqlite'}", create=True)
     ledger = make_ledger(store, log_signer, admin)
-    from keys.ed25519 import Ed25519Signer
+    from regledger.keys.ed25519 import Ed25519Signer
 
     clerk = Ed25519Signer.generate("clerk")
     ledger.append(register_key_statement(admin, clerk, "registrant"))
@@ -213,14 +213,14 @@ def test_repair_rebuilds_the_last_leaf_hash_only_from_a_record_that_agrees(fille
 
 @pytest.fixture
 def parent_cosigner():
-    from keys.ed25519 import Ed25519Signer
-    from ledger.cosignature import Cosigner
+    from regledger.keys.ed25519 import Ed25519Signer
+    from regledger.ledger.cosignature import Cosigner
 
     return Cosigner(Ed25519Signer.generate("parent.regledger.example/1"))
 
 
 def _cosign(ledger, size: int, cosigner) -> tuple[str, int, str, str]:
-    from ledger.cosignature import cosign
+    from regledger.ledger.cosignature import cosign
 
     note = ledger.checkpoint_at(size).decode()
     return ledger.origin, size, cosigner.vkey(), cosign(note[: note.index("\n\n") + 1], cosigner)
@@ -243,8 +243,8 @@ def test_cosignature_row_that_does_not_verify_is_found(filled, parent_cosigner):
 
 
 def test_cosignature_by_the_pinned_name_under_another_key_is_found(filled, parent_cosigner):
-    from keys.ed25519 import Ed25519Signer
-    from ledger.cosignature import Cosigner
+    from regledger.keys.ed25519 import Ed25519Signer
+    from regledger.ledger.cosignature import Cosigner
 
     impostor = Cosigner(Ed25519Signer.generate(parent_cosigner.name))
     filled.store.add_cosignatures([_cosign(filled, 102, impostor)])

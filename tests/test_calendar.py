@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from ledger.audit import audit
-from ledger.entry import sign_statement
-from ledger.errors import ConflictError, MalformedError, UnknownKeyError, VerificationError
-from ledger.policy import replay
-from registry.calendar import calendar_coverage, describe_year, parse_notice, stored_calendar
-from registry.certificate import build_certificate, verify_certificate
-from registry.client import make_step
-from registry.policy import RegistryPolicy
-from registry.workdays import BUILTIN_CALENDAR, Calendar, CalendarError
-from registry.workflow import StepNotAllowedError, StepPayloadError
+from regledger.ledger.audit import audit
+from regledger.ledger.entry import sign_statement
+from regledger.ledger.errors import ConflictError, MalformedError, UnknownKeyError, VerificationError
+from regledger.ledger.policy import replay
+from regledger.registry.calendar import calendar_coverage, describe_year, parse_notice, stored_calendar
+from regledger.registry.certificate import build_certificate, verify_certificate
+from regledger.registry.client import make_step
+from regledger.registry.policy import RegistryPolicy
+from regledger.registry.workdays import BUILTIN_CALENDAR, Calendar, CalendarError
+from regledger.registry.workflow import StepNotAllowedError, StepPayloadError
 
 from test_workflow import World
 

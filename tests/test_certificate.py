@@ -15,11 +15,11 @@ import sys
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer, Ed25519Verifier
-from ledger.errors import LedgerError, MalformedError, VerificationError
-from registry.certificate import CERTIFICATE_FORMAT, build_certificate, certificate_html, verify_certificate
-from registry.codes import make_code
-from registry.workflow import WorkflowConfig
+from regledger.keys.ed25519 import Ed25519Signer, Ed25519Verifier
+from regledger.ledger.errors import LedgerError, MalformedError, VerificationError
+from regledger.registry.certificate import CERTIFICATE_FORMAT, build_certificate, certificate_html, verify_certificate
+from regledger.registry.codes import make_code
+from regledger.registry.workflow import WorkflowConfig
 from test_workflow import MEDICAL, ORIGIN, OPERATOR, World, realistic_flow, resource_fields
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from keys.vkey import parse_vkey
-from ledger.checkpoint import open_checkpoint
-from ledger.hashes import leaf_hash
-from ledger.merkle import tree_hash
-from ledger.tiles import Tile, decode_entry_bundle, parse_tile_path
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.checkpoint import open_checkpoint
+from regledger.ledger.hashes import leaf_hash
+from regledger.ledger.merkle import tree_hash
+from regledger.ledger.tiles import Tile, decode_entry_bundle, parse_tile_path
 
 
 def run(*args: str, env: dict | None = None, ok: bool = True) -> subprocess.CompletedProcess:
@@ -66,7 +66,7 @@ def test_demo_then_again_then_audit_and_export(tmp_path):
 
     class Flat:
         def read_hashes(self, idx):
-            from ledger.tiles import TileHashReader
+            from regledger.ledger.tiles import TileHashReader
 
             return TileHashReader(858, self).read_hashes(idx)
 

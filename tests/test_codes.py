@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from ledger.errors import MalformedError
-from registry.codes import (
+from regledger.ledger.errors import MalformedError
+from regledger.registry.codes import (
     KIND_TYPES,
     ParsedCode,
     check_query_code,
@@ -16,7 +16,7 @@ from registry.codes import (
     make_query_code,
     parse_code,
 )
-from registry.uscc import CHARSET
+from regledger.registry.uscc import CHARSET
 
 DIGITS = "0123456789"
 

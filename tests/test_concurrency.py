@@ -8,13 +8,13 @@ from collections import Counter
 import pytest
 
 from conftest import make_ledger
-from keys.ed25519 import Ed25519Signer
-from keys.vkey import format_skey, parse_skey
-from ledger.audit import audit
-from ledger.entry import Entry, sign_statement
-from ledger.hashes import leaf_hash
-from ledger.sequencer import Ledger
-from ledger.sqlstore import SQLStore
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.keys.vkey import format_skey, parse_skey
+from regledger.ledger.audit import audit
+from regledger.ledger.entry import Entry, sign_statement
+from regledger.ledger.hashes import leaf_hash
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.sqlstore import SQLStore
 from test_ledger import reference_root
 
 PROCESSES = 4
@@ -40,7 +40,7 @@ def _run(url: str) -> None:
     clerk = Ed25519Signer.generate("clerk")
     store = SQLStore(url, create=True)
     ledger = make_ledger(store, log, admin)
-    from ledger.keyring import register_key_statement
+    from regledger.ledger.keyring import register_key_statement
 
     ledger.append(register_key_statement(admin, clerk, "registrant"))
     ctx = mp.get_context("spawn")
@@ -125,8 +125,8 @@ def test_sqlite_busy_is_told_by_its_error_code_not_its_message(tmp_path):
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
-    from ledger.errors import PushbackError, StorageUnavailableError
-    from ledger.sqlstore import _storage_error
+    from regledger.ledger.errors import PushbackError, StorageUnavailableError
+    from regledger.ledger.sqlstore import _storage_error
 
     path = tmp_path / "busy.db"
     holder = create_engine(f"sqlite:///{path}")

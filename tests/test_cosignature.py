@@ -13,9 +13,9 @@ import base64
 
 import pytest
 
-from keys.ed25519 import SIG_ED25519, Ed25519Signer, note_key_hash
-from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
-from ledger.cosignature import (
+from regledger.keys.ed25519 import SIG_ED25519, Ed25519Signer, note_key_hash
+from regledger.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from regledger.ledger.cosignature import (
     SIG_COSIGNATURE_V1,
     CosignatureVerifier,
     Cosigner,
@@ -25,9 +25,9 @@ from ledger.cosignature import (
     parse_cosigner_vkey,
     verify_cosigned,
 )
-from ledger.errors import InvalidSignatureError, MalformedError, UnknownKeyError, VerificationError
-from ledger.hashes import leaf_hash
-from ledger.note import NoteSignature, open_note, sign_note
+from regledger.ledger.errors import InvalidSignatureError, MalformedError, UnknownKeyError, VerificationError
+from regledger.ledger.hashes import leaf_hash
+from regledger.ledger.note import NoteSignature, open_note, sign_note
 
 DASH = "\u2014"
 

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from api.app import DOCS_ASSETS
-from keys.ed25519 import Ed25519Signer
-from ledger.sequencer import Ledger
-from ledger.store import MemoryStore
+from regledger.api.app import DOCS_ASSETS
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import MemoryStore
 from test_pages import CHROMIUM, CHROMIUM_ARGS, _need_chromium, live_server
 
 INTRANET_HOST = "regledger.zwww.example"  # what a 政务外网 host name looks like to the browser

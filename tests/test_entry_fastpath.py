@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import ledger.entry as entry_module
-from keys.ed25519 import Ed25519Signer
-from ledger.entry import Entry, sign_statement
-from ledger.errors import MalformedError
+import regledger.ledger.entry as entry_module
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.entry import Entry, sign_statement
+from regledger.ledger.errors import MalformedError
 
 SIGNER = Ed25519Signer.generate("clerk@test")
 

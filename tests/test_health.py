@@ -1,4 +1,4 @@
-from ledger.health import Health
+from regledger.ledger.health import Health
 
 
 def test_an_error_makes_the_instance_not_ready_until_cleared() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.errors import MalformedError
-from registry.fields import validate_fields
-from registry.industries import default_industries
+from regledger.ledger.errors import MalformedError
+from regledger.registry.fields import validate_fields
+from regledger.registry.industries import default_industries
 from tests.test_workflow import resource_fields
 
 

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import text
 
 from conftest import make_ledger
-from ledger.audit import audit
-from ledger.checkpoint import open_checkpoint
-from ledger.entry import Entry
-from ledger.errors import IntegrityError, LedgerError
-from ledger.hashes import leaf_hash
-from ledger.merkle import CompactRange
-from ledger.sequencer import BatchIntegrator, Ledger
-from ledger.sqlstore import SQLStore
+from regledger.ledger.audit import audit
+from regledger.ledger.checkpoint import open_checkpoint
+from regledger.ledger.entry import Entry
+from regledger.ledger.errors import IntegrityError, LedgerError
+from regledger.ledger.hashes import leaf_hash
+from regledger.ledger.merkle import CompactRange
+from regledger.ledger.sequencer import BatchIntegrator, Ledger
+from regledger.ledger.sqlstore import SQLStore
 from test_ledger import sample
 
 SIZE = 353  # tile 0/1 is partial (97 hashes); the repro flips its last one

@@ -6,10 +6,10 @@ import stat
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from keys.keystore import KeyStoreError, load_signer, read_passphrase, save_signer, write_passphrase_file
-from keys.vkey import format_vkey, parse_skey, parse_vkey
-from ledger.errors import MalformedError
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.keys.keystore import KeyStoreError, load_signer, read_passphrase, save_signer, write_passphrase_file
+from regledger.keys.vkey import format_vkey, parse_skey, parse_vkey
+from regledger.ledger.errors import MalformedError
 
 
 def test_round_trip_encrypted(tmp_path):

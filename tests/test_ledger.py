@@ -8,16 +8,16 @@ import time
 import pytest
 
 from conftest import make_ledger
-from keys.ed25519 import Ed25519Signer
-from ledger.checkpoint import open_checkpoint, open_receipt
-from ledger.entry import GENESIS_PREV, Entry, sign_statement
-from ledger.errors import (ConflictError, InvalidSignatureError, MalformedError, NotFoundError,
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.checkpoint import open_checkpoint, open_receipt
+from regledger.ledger.entry import GENESIS_PREV, Entry, sign_statement
+from regledger.ledger.errors import (ConflictError, InvalidSignatureError, MalformedError, NotFoundError,
                            UnknownKeyError, VerificationError)
-from ledger.hashes import EMPTY_ROOT, leaf_hash, node_hash
-from ledger.keyring import register_key_statement, revoke_key_statement
-from ledger.proof import verify_consistency, verify_inclusion
-from ledger.sequencer import BatchIntegrator, Ledger
-from ledger.store import MemoryStore
+from regledger.ledger.hashes import EMPTY_ROOT, leaf_hash, node_hash
+from regledger.ledger.keyring import register_key_statement, revoke_key_statement
+from regledger.ledger.proof import verify_consistency, verify_inclusion
+from regledger.ledger.sequencer import BatchIntegrator, Ledger
+from regledger.ledger.store import MemoryStore
 
 
 def reference_root(leaves: list[bytes]) -> bytes:
@@ -251,7 +251,7 @@ def test_faults_during_publish_lose_nothing(log_signer, admin, fault):
         assert size == store.head().size
         leaves = ledger2.entries(0, size)
         assert ledger2.tree_hash(size) == reference_root(leaves)
-        from ledger.audit import audit
+        from regledger.ledger.audit import audit
 
         audit(store, origin=ledger.origin, verifier=ledger.verifier())
 

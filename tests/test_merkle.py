@@ -30,16 +30,16 @@ from pymerkle import InclusionProof, InmemoryTree
 from pymerkle import verify_consistency as pm_verify_consistency
 from pymerkle import verify_inclusion as pm_verify_inclusion
 
-from ledger import merkle
-from ledger.errors import (
+from regledger.ledger import merkle
+from regledger.ledger.errors import (
     InconsistencyError,
     MalformedError,
     RootMismatchError,
     VerificationError,
 )
-from ledger.hashes import EMPTY_ROOT, leaf_hash, node_hash
-from ledger.proof import root_from_inclusion_proof, verify_consistency, verify_inclusion
-from ledger.tiles import (
+from regledger.ledger.hashes import EMPTY_ROOT, leaf_hash, node_hash
+from regledger.ledger.proof import root_from_inclusion_proof, verify_consistency, verify_inclusion
+from regledger.ledger.tiles import (
     TILE_WIDTH,
     Tile,
     TileHashReader,

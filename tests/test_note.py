@@ -15,9 +15,9 @@ import hashlib
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer, note_key_hash
-from keys.vkey import format_skey, format_vkey, parse_skey, parse_vkey
-from ledger.checkpoint import (
+from regledger.keys.ed25519 import Ed25519Signer, note_key_hash
+from regledger.keys.vkey import format_skey, format_vkey, parse_skey, parse_vkey
+from regledger.ledger.checkpoint import (
     RECEIPT_HEADER,
     Checkpoint,
     Receipt,
@@ -27,15 +27,15 @@ from ledger.checkpoint import (
     sign_checkpoint,
     sign_receipt,
 )
-from ledger.errors import (
+from regledger.ledger.errors import (
     InvalidSignatureError,
     LedgerError,
     MalformedError,
     UnknownKeyError,
     VerificationError,
 )
-from ledger.hashes import EMPTY_ROOT
-from ledger.note import MAX_NOTE_SIZE, MAX_SIGNATURES, NoteSignature, open_note, sign_note
+from regledger.ledger.hashes import EMPTY_ROOT
+from regledger.ledger.note import MAX_NOTE_SIZE, MAX_SIGNATURES, NoteSignature, open_note, sign_note
 
 DASH = "\u2014"
 assert DASH.encode() == b"\xe2\x80\x94"

@@ -25,10 +25,10 @@ import httpx
 import pytest
 import uvicorn
 
-from api import Settings, create_app
-from keys.ed25519 import Ed25519Signer
-from ledger.sequencer import Ledger
-from ledger.store import MemoryStore, SubjectState
+from regledger.api import Settings, create_app
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import MemoryStore, SubjectState
 from regledger.demo import DEMO_ORIGIN
 from regledger.demo_registry import DEMO_START, SimClock, register_demo_set
 from regledger.home import Home

@@ -11,7 +11,7 @@ from html import unescape
 
 import httpx
 
-from api.display import Names
+from regledger.api.display import Names
 from tests.test_pages import base_url, browser, client, demo_ledger  # noqa: F401  (fixtures)
 from tests.test_reference_regions import NEW_COUNTY, load, world
 

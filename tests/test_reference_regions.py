@@ -9,18 +9,18 @@ from datetime import date
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from ledger.audit import audit
-from ledger.entry import MAX_STATEMENT_BYTES, canonical_json, sign_statement
-from ledger.errors import MalformedError, UnknownKeyError
-from ledger.keyring import register_key_statement
-from ledger.policy import CompositePolicy, ReplayGuard
-from ledger.sequencer import Ledger
-from ledger.store import MemoryStore
-from registry.policy import RegistryPolicy
-from registry.reference import REGIONS_LOAD, REGIONS_SUBJECT, region_load_payloads, table_in_force
-from registry.regions import RegionTable, default_table
-from sync.policy import SyncPolicy
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.audit import audit
+from regledger.ledger.entry import MAX_STATEMENT_BYTES, canonical_json, sign_statement
+from regledger.ledger.errors import MalformedError, UnknownKeyError
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.policy import CompositePolicy, ReplayGuard
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import MemoryStore
+from regledger.registry.policy import RegistryPolicy
+from regledger.registry.reference import REGIONS_LOAD, REGIONS_SUBJECT, region_load_payloads, table_in_force
+from regledger.registry.regions import RegionTable, default_table
+from regledger.sync.policy import SyncPolicy
 from tests.test_workflow import World, party, resource_fields
 
 ZUNYI_HOLDER = party("遵义市红花岗区大数据中心（测试）", "持有单位", "520302", "MB000101")
@@ -142,7 +142,7 @@ def test_a_whole_table_is_cut_into_statements_under_the_size_limit():
 
 
 def test_the_same_load_twice_is_a_conflict():
-    from ledger.errors import ConflictError
+    from regledger.ledger.errors import ConflictError
 
     w = world()
     payload = {"version": "v1", "source": "test", "records": [NEW_COUNTY]}

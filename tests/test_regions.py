@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.errors import MalformedError
-from registry.regions import Region, RegionTable, default_table, load_table
+from regledger.ledger.errors import MalformedError
+from regledger.registry.regions import Region, RegionTable, default_table, load_table
 
 PROVINCES = {
     "110000": "北京市", "120000": "天津市", "130000": "河北省", "140000": "山西省", "150000": "内蒙古自治区",

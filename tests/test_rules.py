@@ -11,15 +11,15 @@ import hashlib
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from ledger.entry import Entry
-from ledger.errors import MalformedError
-from ledger.hashes import Hash
-from ledger.keyring import register_key_statement
-from ledger.store import KeyRecord
-from registry.client import make_step
-from registry.codes import make_code, make_query_code
-from registry.workflow import NotPermittedError, step
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.entry import Entry
+from regledger.ledger.errors import MalformedError
+from regledger.ledger.hashes import Hash
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.store import KeyRecord
+from regledger.registry.client import make_step
+from regledger.registry.codes import make_code, make_query_code
+from regledger.registry.workflow import NotPermittedError, step
 from test_workflow import HOLDER, NoLinks, World, resource_fields
 
 GOOD_USCC = HOLDER["uscc"]
@@ -131,7 +131,7 @@ def _first_non_ascii(b: bytes) -> int:
 def test_statement_bytes_must_be_canonical_and_the_refusal_names_the_first_difference(world):
     import json
 
-    from ledger.entry import Statement
+    from regledger.ledger.entry import Statement
 
     st = _signed(world)
     assert Statement.from_bytes(st.canonical) == st

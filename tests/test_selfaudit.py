@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from conftest import make_ledger
-from ledger.errors import IntegrityError
-from ledger.selfaudit import SelfAudit
-from ledger.sqlstore import SQLStore
+from regledger.ledger.errors import IntegrityError
+from regledger.ledger.selfaudit import SelfAudit
+from regledger.ledger.sqlstore import SQLStore
 from test_integrity import flip, sql_url  # noqa: F401 - sql_url is a fixture: SQLite and PostgreSQL
 from test_ledger import sample
 
@@ -81,7 +81,7 @@ def test_tampered_entry_is_found(ledger, admin):
 
 def test_entry_rewritten_with_its_leaf_hash_is_found_by_the_tile(ledger, admin):
     """What an entry bundle serves: leaf and stored leaf hash changed together."""
-    from ledger.hashes import leaf_hash
+    from regledger.ledger.hashes import leaf_hash
 
     sa = audited(ledger, rng=Pick(entry=300))
     with ledger.store.engine.begin() as conn:

@@ -6,8 +6,8 @@ import string
 
 import pytest
 
-from ledger.errors import MalformedError
-from registry.uscc import (
+from regledger.ledger.errors import MalformedError
+from regledger.registry.uscc import (
     CHARSET,
     REGISTRATION_CATEGORIES,
     USCC_WEIGHTS,

@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from ledger.errors import MalformedError, OperatorError
-from registry.workdays import (
+from regledger.ledger.errors import MalformedError, OperatorError
+from regledger.registry.workdays import (
     CALENDAR_FIRST_DAY,
     CALENDAR_LAST_DAY,
     CalendarError,

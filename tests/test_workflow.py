@@ -15,22 +15,22 @@ from typing import Any
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from ledger.audit import AuditFailure, audit
-from ledger.entry import format_time, sign_statement
-from ledger.errors import MalformedError
-from ledger.keyring import register_key_statement
-from ledger.policy import replay
-from ledger.sequencer import Ledger
-from ledger.store import KeyRecord, MemoryStore, StateQuery
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.audit import AuditFailure, audit
+from regledger.ledger.entry import format_time, sign_statement
+from regledger.ledger.errors import MalformedError
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.policy import replay
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import KeyRecord, MemoryStore, StateQuery
 from regledger.demo_registry import SimClock, sample_uscc
-from registry.client import make_step, next_code
-from registry.codes import check_query_code, make_code, parse_code
-from registry.disclosure import annual_report, iter_registrations, overdue
-from registry.policy import RegistryPolicy
-from registry.regions import default_table
-from registry.workdays import BUILTIN_CALENDAR, CalendarError, add_working_days
-from registry.workflow import (HANDLERS, KINDS, MAX_SKEW, NotPermittedError, Step, StepNotAllowedError,
+from regledger.registry.client import make_step, next_code
+from regledger.registry.codes import check_query_code, make_code, parse_code
+from regledger.registry.disclosure import annual_report, iter_registrations, overdue
+from regledger.registry.policy import RegistryPolicy
+from regledger.registry.regions import default_table
+from regledger.registry.workdays import BUILTIN_CALENDAR, CalendarError, add_working_days
+from regledger.registry.workflow import (HANDLERS, KINDS, MAX_SKEW, NotPermittedError, Step, StepNotAllowedError,
                                StepPayloadError, WorkflowConfig, WorkflowError, query_code_for)
 
 ORIGIN = "test.regledger.example/1"

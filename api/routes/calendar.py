@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from registry.calendar import FIRST_YEAR, LAST_YEAR, describe_year
+from regledger.registry.calendar import FIRST_YEAR, LAST_YEAR, describe_year
 
 from ..deps import LedgerDep
 from ..schemas import CalendarYearPublic

@@ -12,11 +12,11 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
-from ledger.entry import utc_now
-from ledger.sequencer import Ledger
-from registry.calendar import calendar_coverage, stored_calendar
-from registry.workflow import china_date
-from sync.manage import sync_status
+from regledger.ledger.entry import utc_now
+from regledger.ledger.sequencer import Ledger
+from regledger.registry.calendar import calendar_coverage, stored_calendar
+from regledger.registry.workflow import china_date
+from regledger.sync.manage import sync_status
 
 from ..deps import LedgerDep
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
-from ledger.cosignature import add_cosignatures
-from ledger.errors import MalformedError, NotFoundError
-from ledger.tiles import HASH_SIZE, TILE_WIDTH, encode_entry_bundle, parse_tile_path
+from regledger.ledger.cosignature import add_cosignatures
+from regledger.ledger.errors import MalformedError, NotFoundError
+from regledger.ledger.tiles import HASH_SIZE, TILE_WIDTH, encode_entry_bundle, parse_tile_path
 
 from ..deps import LedgerDep
 from ..problems import Problem

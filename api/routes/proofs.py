@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ledger.checkpoint import parse_checkpoint_text
-from ledger.entry import parse_json
-from ledger.hashes import leaf_hash
-from ledger.errors import NotFoundError
+from regledger.ledger.checkpoint import parse_checkpoint_text
+from regledger.ledger.entry import parse_json
+from regledger.ledger.hashes import leaf_hash
+from regledger.ledger.errors import NotFoundError
 
 from ..deps import LedgerDep
 from ..problems import Problem

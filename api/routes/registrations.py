@@ -8,16 +8,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ledger.entry import parse_json, utc_now
-from ledger.errors import LedgerError, MalformedError, NotFoundError
-from ledger.store import StateQuery, SubjectState
-from keys.vkey import parse_vkey
-from ledger.tlogproof import format_tlog_proof, verify_tlog_proof
-from registry.certificate import build_certificate, verify_certificate
-from registry.disclosure import overdue
-from registry.policy import registration_subject
-from registry.workdays import iso_date
-from registry.workflow import china_date
+from regledger.ledger.entry import parse_json, utc_now
+from regledger.ledger.errors import LedgerError, MalformedError, NotFoundError
+from regledger.ledger.store import StateQuery, SubjectState
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
+from regledger.registry.certificate import build_certificate, verify_certificate
+from regledger.registry.disclosure import overdue
+from regledger.registry.policy import registration_subject
+from regledger.registry.workdays import iso_date
+from regledger.registry.workflow import china_date
 
 from ..deps import LedgerDep, SettingsDep
 from ..problems import Problem

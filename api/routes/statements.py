@@ -19,13 +19,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from keys.ed25519 import verify_ed25519
-from ledger.entry import Statement
-from ledger.errors import UnknownKeyError
-from ledger.policy import ReplayError, nonce_used_at
-from ledger.sequencer import Appended, Ledger
-from registry.policy import registration_subject
-from sync.policy import RELAYED_KINDS
+from regledger.keys.ed25519 import verify_ed25519
+from regledger.ledger.entry import Statement
+from regledger.ledger.errors import UnknownKeyError
+from regledger.ledger.policy import ReplayError, nonce_used_at
+from regledger.ledger.sequencer import Appended, Ledger
+from regledger.registry.policy import registration_subject
+from regledger.sync.policy import RELAYED_KINDS
 
 from ..deps import LedgerDep, SettingsDep
 from ..problems import Problem

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from ledger.checkpoint import parse_checkpoint_text
-from ledger.entry import Statement
-from ledger.errors import NotFoundError
-from ledger.note import open_note
-from sync.cascade import accept_cosignatures
-from sync.manage import parent, sync_status
-from sync.policy import child_state_subject, verifier_for
+from regledger.ledger.checkpoint import parse_checkpoint_text
+from regledger.ledger.entry import Statement
+from regledger.ledger.errors import NotFoundError
+from regledger.ledger.note import open_note
+from regledger.sync.cascade import accept_cosignatures
+from regledger.sync.manage import parent, sync_status
+from regledger.sync.policy import child_state_subject, verifier_for
 
 from ..deps import LedgerDep
 from ..problems import Problem

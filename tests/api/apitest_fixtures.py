@@ -38,18 +38,18 @@ from typing import Any, Iterator, Mapping
 import httpx
 import pytest
 
-from api.settings import Settings, env_name
+from regledger.api.settings import Settings, env_name
 from conftest import load_test_calendars
-from keys.ed25519 import Ed25519Signer
-from keys.vkey import parse_vkey
-from ledger.checkpoint import open_checkpoint
-from ledger.entry import Statement, sign_statement, utc_now
-from ledger.keyring import register_key_statement, revoke_key_statement
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.checkpoint import open_checkpoint
+from regledger.ledger.entry import Statement, sign_statement, utc_now
+from regledger.ledger.keyring import register_key_statement, revoke_key_statement
 from regledger.demo_registry import GZ_HOLDER, ZJ_HOLDER, _resource
 from regledger.home import Home
-from registry.calendar import parse_notice
-from registry.client import make_step
-from registry.workdays import Calendar, CalendarYear
+from regledger.registry.calendar import parse_notice
+from regledger.registry.client import make_step
+from regledger.registry.workdays import Calendar, CalendarYear
 
 REPO = Path(__file__).resolve().parents[2]
 PROBLEM_JSON = "application/problem+json"
@@ -398,7 +398,7 @@ class InProcessServer:
     def __init__(self, app: Any) -> None:
         import uvicorn
 
-        from api.serving import uvicorn_config
+        from regledger.api.serving import uvicorn_config
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

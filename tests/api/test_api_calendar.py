@@ -14,12 +14,12 @@ from datetime import date
 import httpx
 import pytest
 
-from api import Settings, create_app
-from keys.ed25519 import Ed25519Signer
-from ledger.entry import sign_statement, utc_now
-from registry import workdays
-from registry.workflow import china_date
-from ledger.keyring import register_key_statement
+from regledger.api import Settings, create_app
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.entry import sign_statement, utc_now
+from regledger.registry import workdays
+from regledger.registry.workflow import china_date
+from regledger.ledger.keyring import register_key_statement
 from regledger.demo_registry import GZ_HOLDER, _resource
 from regledger.home import Home
 
@@ -35,7 +35,7 @@ def served(tmp_path, serve_app, monkeypatch):
     home = Home(tmp_path / "home")
     home.init(ORIGIN, say=lambda _: None).store.close()
     ledger = home.open()
-    monkeypatch.setattr("api.routes.health.china_today", lambda: date(2026, 12, 1))
+    monkeypatch.setattr("regledger.api.routes.health.china_today", lambda: date(2026, 12, 1))
     client = serve_app(create_app(ledger, Settings(run_integrator=False)))
     yield client, ledger, home.admin()
     ledger.store.close()
@@ -54,7 +54,7 @@ def test_a_clock_no_source_covers_is_a_503_calendar_missing_problem(served, monk
     ledger.append(register_key_statement(admin, clerk, "registrant", {"institution": GZ_HOLDER.uscc}))
     # the built-in calendar as it will be once the real date has passed its end: nothing for this year
     this_year = china_date(utc_now()).year
-    monkeypatch.setattr("registry.workdays._PACKAGE_YEARS",
+    monkeypatch.setattr("regledger.registry.workdays._PACKAGE_YEARS",
                         {y: c for y, c in workdays._PACKAGE_YEARS.items() if y < this_year})
     with httpx.Client(base_url=client.base_url, trust_env=False) as plain:  # this 5xx is the documented answer
         r = post(plain, clerk, "registration.apply", "cal-1", {

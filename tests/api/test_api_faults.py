@@ -22,10 +22,10 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from api import Settings, create_app
-from keys.ed25519 import Ed25519Signer
-from ledger.entry import Statement, sign_statement
-from ledger.keyring import register_key_statement
+from regledger.api import Settings, create_app
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.keyring import register_key_statement
 from regledger.demo_registry import GZ_HOLDER
 from regledger.home import Home
 
@@ -109,7 +109,7 @@ def test_sqlite_full_is_503_and_recovers(home: Home, serve_app, same_connection,
     assert_unavailable(*answers[-1])
     full = [r for r in captured if getattr(r, "event", None) == "storage"]
     assert full and "database or disk is full" in str(full[-1].exc_info[1].__cause__)
-    from api.logs import JSONFormatter
+    from regledger.api.logs import JSONFormatter
     logged = json.loads(JSONFormatter().format(full[-1]))
     assert any("sqlite3.OperationalError: database or disk is full" in c for c in logged["causes"]), logged
     event.remove(ledger.store.engine, "connect", no_new_pages)

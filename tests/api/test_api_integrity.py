@@ -24,12 +24,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api import Settings, create_app
-from keys.ed25519 import Ed25519Signer
-from ledger.checkpoint import open_checkpoint
-from ledger.entry import sign_statement, utc_now
-from ledger.keyring import register_key_statement
-from ledger.proof import verify_consistency
+from regledger.api import Settings, create_app
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.checkpoint import open_checkpoint
+from regledger.ledger.entry import sign_statement, utc_now
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.proof import verify_consistency
 from regledger.home import Home
 
 pytest_plugins = ["apitest_fixtures"]
@@ -136,7 +136,7 @@ def test_the_issue_reproduction_end_to_end(tmp_path):
                             headers={"content-type": "application/json"})
         assert r.status_code == 201, r.text
         wait_for(lambda: srv.client.get("/log/checkpoint").text.splitlines()[1] == str(size + 1))
-        from keys.vkey import parse_vkey
+        from regledger.keys.vkey import parse_vkey
 
         verifier = parse_vkey(vkey)
         new, _ = open_checkpoint(srv.client.get("/log/checkpoint").content, verifier.name, verifier)

@@ -10,14 +10,14 @@ import socket
 import pytest
 
 from conftest import append_test_calendars
-from api import Settings, create_app
-from keys.ed25519 import Ed25519Signer
-from ledger.entry import canonical_json, sign_statement, utc_now
-from ledger.keyring import register_key_statement
+from regledger.api import Settings, create_app
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.entry import canonical_json, sign_statement, utc_now
+from regledger.ledger.keyring import register_key_statement
 from regledger.demo_registry import GZ_HOLDER, _resource
 from regledger.home import Home
-from registry.calendar import stored_calendar
-from registry.client import make_step
+from regledger.registry.calendar import stored_calendar
+from regledger.registry.client import make_step
 
 pytest_plugins = ["apitest_fixtures"]
 

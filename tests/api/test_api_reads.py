@@ -14,16 +14,16 @@ from datetime import date
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from keys.vkey import parse_vkey
-from ledger.checkpoint import open_checkpoint
-from ledger.entry import parse_json
-from ledger.hashes import EMPTY_ROOT, leaf_hash, node_hash
-from ledger.proof import verify_consistency, verify_inclusion
-from ledger.tiles import decode_entry_bundle
-from ledger.tlogproof import verify_tlog_proof
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.checkpoint import open_checkpoint
+from regledger.ledger.entry import parse_json
+from regledger.ledger.hashes import EMPTY_ROOT, leaf_hash, node_hash
+from regledger.ledger.proof import verify_consistency, verify_inclusion
+from regledger.ledger.tiles import decode_entry_bundle
+from regledger.ledger.tlogproof import verify_tlog_proof
 from regledger.demo_registry import GZ_HOLDER
-from registry.certificate import verify_certificate
+from regledger.registry.certificate import verify_certificate
 
 pytest_plugins = ["apitest_fixtures"]
 

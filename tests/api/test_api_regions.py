@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from keys.ed25519 import Ed25519Signer
+from regledger.keys.ed25519 import Ed25519Signer
 from regledger.demo_registry import Party, _resource, sample_uscc
 
 pytest_plugins = ["apitest_fixtures"]

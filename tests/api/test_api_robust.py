@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from keys.vkey import parse_vkey
-from ledger.checkpoint import open_receipt
-from ledger.entry import Statement, sign_statement
-from ledger.hashes import leaf_hash
-from ledger.keyring import register_key_statement
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.checkpoint import open_receipt
+from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.hashes import leaf_hash
+from regledger.ledger.keyring import register_key_statement
 from regledger.demo_registry import GZ_HOLDER
 from regledger.home import Home
 
@@ -114,7 +114,7 @@ def test_integers_beyond_i_json_are_422_with_the_field_and_the_connection_surviv
 
 
 def test_the_largest_i_json_integer_still_parses():
-    from ledger.entry import parse_json
+    from regledger.ledger.entry import parse_json
 
     assert parse_json(b'{"n": [9007199254740991, -9007199254740991]}') == {"n": [2**53 - 1, -(2**53 - 1)]}
 
@@ -144,7 +144,7 @@ def trickle(port: int, sockets: list[tuple[socket.socket, bytes]], give_up: floa
 
 
 def test_slow_clients_are_cut_off_within_the_bound(fresh_home: Home, serve_app):
-    from api import Settings, create_app
+    from regledger.api import Settings, create_app
 
     ledger = fresh_home.open()
     client = serve_app(create_app(ledger, Settings(header_timeout=1.0, body_timeout=1.0, run_integrator=False)))

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from registry.codes import make_code
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.registry.codes import make_code
 from regledger.demo_registry import GZ_HOLDER
 
 pytest_plugins = ["apitest_fixtures"]

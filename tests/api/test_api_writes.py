@@ -17,12 +17,12 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from ledger.checkpoint import open_receipt
-from ledger.entry import Statement, format_time, sign_statement
-from ledger.hashes import leaf_hash
-from ledger.proof import verify_inclusion
-from ledger.tlogproof import verify_tlog_proof
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.checkpoint import open_receipt
+from regledger.ledger.entry import Statement, format_time, sign_statement
+from regledger.ledger.hashes import leaf_hash
+from regledger.ledger.proof import verify_inclusion
+from regledger.ledger.tlogproof import verify_tlog_proof
 from regledger.demo_registry import GZ_HOLDER, ZJ_HOLDER, _resource
 
 pytest_plugins = ["apitest_fixtures"]
@@ -83,7 +83,7 @@ def test_happy_path(api, clerks, home_admin):
     cp_size, note = api.checkpoint()
     p = api.client.get("/v1/proofs/inclusion", params={"leaf_hash": published["leaf_hash"], "size": cp_size}).json()
     assert p["index"] == published["index"]
-    from ledger.checkpoint import open_checkpoint
+    from regledger.ledger.checkpoint import open_checkpoint
     root = open_checkpoint(note, api.origin, api.verifier)[0].root
     verify_inclusion(p["index"], cp_size, base64.b64decode(p["leaf_hash"]), [base64.b64decode(h) for h in p["hashes"]],
                      root)

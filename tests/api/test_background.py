@@ -9,11 +9,11 @@ import time
 import httpx
 import pytest
 
-from ledger.background import BackgroundLoop
-from ledger.errors import StorageUnavailableError
-from ledger.health import Health
-from ledger.sequencer import BatchIntegrator, Ledger
-from ledger.store import MemoryStore
+from regledger.ledger.background import BackgroundLoop
+from regledger.ledger.errors import StorageUnavailableError
+from regledger.ledger.health import Health
+from regledger.ledger.sequencer import BatchIntegrator, Ledger
+from regledger.ledger.store import MemoryStore
 
 from conftest import make_ledger
 from test_ledger import sample
@@ -73,7 +73,7 @@ class FullDisk(MemoryStore):
 
 
 def test_integrator_failures_show_in_readyz_and_clear(log_signer, admin, serve_app, caplog):
-    from api import Settings, create_app
+    from regledger.api import Settings, create_app
 
     store = FullDisk()
     ledger = make_ledger(store, log_signer, admin)

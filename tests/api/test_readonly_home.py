@@ -16,9 +16,9 @@ from typing import Iterator
 import httpx
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from ledger.entry import sign_statement
-from ledger.keyring import register_key_statement
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.entry import sign_statement
+from regledger.ledger.keyring import register_key_statement
 from regledger.demo_registry import GZ_HOLDER
 from regledger.home import Home
 

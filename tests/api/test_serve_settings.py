@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.settings import Settings, env_name
-from keys.ed25519 import Ed25519Signer
-from ledger.entry import sign_statement, utc_now
-from ledger.errors import MalformedError
-from ledger.keyring import register_key_statement
+from regledger.api.settings import Settings, env_name
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.entry import sign_statement, utc_now
+from regledger.ledger.errors import MalformedError
+from regledger.ledger.keyring import register_key_statement
 from regledger.cli import main, serve_settings
 from regledger.demo_registry import GZ_HOLDER
 from regledger.home import Home

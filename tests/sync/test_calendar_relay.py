@@ -11,18 +11,18 @@ import json
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer, statement_key_id
-from keys.vkey import parse_vkey
-from ledger.entry import sign_statement
-from ledger.errors import ConflictError, UnknownKeyError
-from ledger.policy import CompositePolicy, ReplayGuard
-from ledger.sequencer import Ledger
-from ledger.store import MemoryStore
-from ledger.keyring import register_key_statement
-from registry.policy import RegistryPolicy
-from sync.cascade import reference_data_due
-from sync.manage import set_parent
-from sync.policy import SyncPolicy
+from regledger.keys.ed25519 import Ed25519Signer, statement_key_id
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.entry import sign_statement
+from regledger.ledger.errors import ConflictError, UnknownKeyError
+from regledger.ledger.policy import CompositePolicy, ReplayGuard
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import MemoryStore
+from regledger.ledger.keyring import register_key_statement
+from regledger.registry.policy import RegistryPolicy
+from regledger.sync.cascade import reference_data_due
+from regledger.sync.manage import set_parent
+from regledger.sync.policy import SyncPolicy
 
 from cascade_env import Instance, running_cascade, wait_for
 

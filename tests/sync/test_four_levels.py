@@ -13,14 +13,14 @@ import json
 
 import pytest
 
-from keys.ed25519 import statement_key_id
-from keys.vkey import parse_vkey
-from ledger.checkpoint import parse_checkpoint_text
-from ledger.cosignature import CosignatureVerifier, verify_cosigned
-from ledger.entry import Entry
-from ledger.note import open_note
-from ledger.tlogproof import verify_tlog_proof
-from registry.codes import parse_code
+from regledger.keys.ed25519 import statement_key_id
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.checkpoint import parse_checkpoint_text
+from regledger.ledger.cosignature import CosignatureVerifier, verify_cosigned
+from regledger.ledger.entry import Entry
+from regledger.ledger.note import open_note
+from regledger.ledger.tlogproof import verify_tlog_proof
+from regledger.registry.codes import parse_code
 
 from cascade_env import Instance, running_cascade, wait_for
 
@@ -68,7 +68,7 @@ def test_county_registrations_reach_the_national_level_with_proofs(cascade):
 
 def _nested(e: Entry, path: list[str], reg: str) -> list[bytes]:
     """The leaves of the last origin on `path` inside `e`, about registration `reg`."""
-    from ledger.entry import canonical_json
+    from regledger.ledger.entry import canonical_json
 
     st = e.statement
     if not path:

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from ledger.entry import Entry, canonical_json
-from ledger.keyring import register_key_statement
-from ledger.sequencer import Ledger
-from ledger.sqlstore import SQLStore
+from regledger.ledger.entry import Entry, canonical_json
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.sqlstore import SQLStore
 from regledger.home import Home
 
 from cascade_env import Instance, env
@@ -67,7 +67,7 @@ def _rewrite(child: Instance, entries: int) -> None:
     ledger.integrate()
     admin = home.admin()
     ledger.append(register_key_statement(admin, admin, "admin"))
-    from ledger.entry import sign_statement
+    from regledger.ledger.entry import sign_statement
     ledger.append_batch([sign_statement(admin, kind="sample.rewritten", subject=f"r-{i}", payload={"i": i})
                          for i in range(entries)], receipts=False)
     ledger.integrate()

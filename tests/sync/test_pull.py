@@ -9,22 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from keys.ed25519 import Ed25519Signer
-from ledger.audit import audit
-from ledger.cosignature import Cosigner, cosign, verify_cosigned
-from ledger.entry import Entry, canonical_json, sign_statement
-from ledger.errors import ConflictError, ForkError, LedgerError, VerificationError
-from ledger.keyring import register_key_statement
-from ledger.sequencer import Ledger
-from ledger.sqlstore import SQLStore
-from ledger.store import MemoryStore, SequencedBatch
-from ledger.tiles import Tile, decode_entry_bundle, encode_entry_bundle
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.audit import audit
+from regledger.ledger.cosignature import Cosigner, cosign, verify_cosigned
+from regledger.ledger.entry import Entry, canonical_json, sign_statement
+from regledger.ledger.errors import ConflictError, ForkError, LedgerError, VerificationError
+from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.sqlstore import SQLStore
+from regledger.ledger.store import MemoryStore, SequencedBatch
+from regledger.ledger.tiles import Tile, decode_entry_bundle, encode_entry_bundle
 from regledger.home import Home
 from regledger.sync_cli import export_bundle
-from sync.cascade import accept_cosignatures, checkpoint_text
-from sync.fetch import BundleFetcher, LedgerFetcher
-from sync.manage import add_child, set_parent, sync_status
-from sync.pull import pull_child
+from regledger.sync.cascade import accept_cosignatures, checkpoint_text
+from regledger.sync.fetch import BundleFetcher, LedgerFetcher
+from regledger.sync.manage import add_child, set_parent, sync_status
+from regledger.sync.pull import pull_child
 
 INSTITUTION = "91520000MA6DKQ1U1C"  # a USCC that passes both check characters
 
@@ -194,7 +194,7 @@ class FailingLedgerStore:
 
 
 def test_a_crash_between_transactions_resumes_with_no_duplicate_and_no_gap(parent, child, monkeypatch):
-    import sync.pull as pull_module
+    import regledger.sync.pull as pull_module
 
     child.add(3000)
     monkeypatch.setattr(pull_module, "STATEMENTS_PER_APPEND", 4)
@@ -287,7 +287,7 @@ def test_cosignatures_are_taken_only_from_the_parent_and_only_on_checkpoints_the
     assert accept_cosignatures(child.ledger, from_parent) == 1
     assert accept_cosignatures(child.ledger, from_parent) == 0  # stored once
     [(vkey, line)] = child.ledger.store.cosignatures(child.origin, size)
-    from ledger.cosignature import add_cosignatures
+    from regledger.ledger.cosignature import add_cosignatures
     served = add_cosignatures(note, [line])
     assert verify_cosigned(served, child.ledger.verifier(), [cosigner.verifier()])
     # someone else's key, even a valid key of the child's own ledger, is refused
@@ -312,9 +312,9 @@ def test_http_fetcher_retries_caches_full_tiles_and_maps_errors(parent, child, t
     import httpx
     import stamina
 
-    from ledger.errors import NotFoundError, SyncError
-    from ledger.tiles import parse_tile_path
-    from sync.fetch import HTTPFetcher
+    from regledger.ledger.errors import NotFoundError, SyncError
+    from regledger.ledger.tiles import parse_tile_path
+    from regledger.sync.fetch import HTTPFetcher
 
     child.add(3000)  # so the tree has full tiles above the entries
     local = LedgerFetcher(child.ledger)
@@ -364,9 +364,9 @@ def test_a_refusal_by_the_peer_is_typed_with_its_status(tmp_path):
     a statement the child holds already (409) counts as there; any other refusal is raised."""
     import httpx
 
-    from ledger.errors import NotFoundError, PeerRefusedError, SyncError
-    from sync.cascade import _post_statement
-    from sync.fetch import HTTPFetcher
+    from regledger.ledger.errors import NotFoundError, PeerRefusedError, SyncError
+    from regledger.sync.cascade import _post_statement
+    from regledger.sync.fetch import HTTPFetcher
 
     answers = iter([409, 403, 404])
 
@@ -393,7 +393,7 @@ class MissingTileFetcher(LedgerFetcher):
 
     def read_tiles(self, tiles):
         if any(t.level == 0 for t in tiles):
-            from ledger.errors import NotFoundError
+            from regledger.ledger.errors import NotFoundError
             raise NotFoundError("no such tile")
         return super().read_tiles(tiles)
 

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from keys.ed25519 import statement_key_id
-from keys.vkey import parse_vkey
-from ledger.entry import Entry
+from regledger.keys.ed25519 import statement_key_id
+from regledger.keys.vkey import parse_vkey
+from regledger.ledger.entry import Entry
 from regledger.home import Home
-from registry.reference import REGIONS_SUBJECT
+from regledger.registry.reference import REGIONS_SUBJECT
 
 from cascade_env import PASSPHRASE, Instance, linked, wait_for
 
