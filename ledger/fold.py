@@ -15,11 +15,11 @@ from typing import Callable, Generic, Mapping, TypeVar
 from regledger.keys.ed25519 import verify_ed25519
 
 from .entry import Statement
-from .errors import InvalidSignatureError, LedgerError
+from .errors import InvalidSignatureError, LedgerError, UnknownKeyError
 from .keyring import KeyChange, apply_change, key_change, signing_key
 from .store import KeyRecord
 
-__all__ = ["Folded", "fold_entry", "signature_holds", "signed_by", "verify_statement"]
+__all__ = ["Folded", "fold_entry", "signature_holds", "signed_by", "unknown_key_at", "verify_statement"]
 
 T = TypeVar("T")
 
@@ -62,6 +62,13 @@ def signed_by(index: int, st: Statement, keys: Mapping[str, KeyRecord], *, verif
             raise
         raise mine from exc
     return signer
+
+
+def unknown_key_at(where: str) -> Callable[[LedgerError], LedgerError | None]:
+    """A `refused` hook that says where an unknown, not yet valid or revoked key signed (other refusals pass)."""
+    def refused(exc: LedgerError) -> LedgerError | None:
+        return UnknownKeyError(f"{where}: {exc}") if isinstance(exc, UnknownKeyError) else None
+    return refused
 
 
 def fold_entry(index: int, st: Statement, keys: dict[str, KeyRecord], *,

@@ -27,8 +27,8 @@ from typing import Callable, Iterator, Sequence
 from .background import BackgroundLoop
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
 from .entry import GENESIS_PREV, Entry, Statement, utc_now
-from .errors import ConflictError, IntegrityError, InvalidSignatureError, LedgerError, NotFoundError, UnknownKeyError
-from .fold import fold_entry, signature_holds
+from .errors import ConflictError, IntegrityError, InvalidSignatureError, LedgerError, NotFoundError
+from .fold import fold_entry, signature_holds, unknown_key_at
 from .hashes import Hash
 from .health import Health
 from .integrity import TreeGrowth, opened_checkpoint, verified_growth
@@ -55,11 +55,6 @@ def _log_verifier(origin: str, log_signer: Signer) -> Verifier:
     from regledger.keys.ed25519 import Ed25519Verifier
 
     return Ed25519Verifier(origin, log_signer.public)  # type: ignore[attr-defined]
-
-
-def _numbered_unknown_key(i: int, exc: LedgerError) -> LedgerError | None:
-    """An unknown or expired key names the statement of the batch it signed."""
-    return UnknownKeyError(f"statement {i}: {exc}") if isinstance(exc, UnknownKeyError) else None
 
 
 class Ledger:
@@ -166,7 +161,7 @@ class Ledger:
         for i, st in enumerate(statements):
             position = i if len(statements) > 1 else None
             folded = fold_entry(index, st, keys, apply=partial(self._entry, index, prev, st, states, position),
-                                verified_with=verified[i], refused=partial(_numbered_unknown_key, i))
+                                verified_with=verified[i], refused=unknown_key_at(f"statement {i}"))
             if folded.change is not None:
                 if folded.change[0] == "register":
                     batch.new_keys.append(keys[st.subject])

@@ -23,11 +23,13 @@ from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.checkpoint import parse_checkpoint_text
 from regledger.ledger.cosignature import Cosigner, CosignatureVerifier, cosign, parse_cosigner_vkey
 from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.fold import verify_statement
 from regledger.ledger.note import open_note
 from regledger.ledger.errors import (ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, PeerRefusedError,
                            SyncError)
 from regledger.ledger.sequencer import Ledger
 
+from .domain import CascadeDomain
 from .fetch import HTTPFetcher, cache_dir_for
 from .manage import all_states, children, parent
 from .policy import mirror_subject
@@ -59,11 +61,12 @@ class RoundReport:
 
 
 class Cascade:
-    def __init__(self, ledger: Ledger, home: Path, *, executor: Executor | None = None,
+    def __init__(self, ledger: Ledger, home: Path, *, domain: CascadeDomain, executor: Executor | None = None,
                  fetcher_factory: Callable[[str, Path], Any] | None = None, clock: Callable[[], float] = time.time,
                  progress: Callable[[str], Callable[[int, int], None] | None] | None = None) -> None:
         self.ledger = ledger
         self.home = home
+        self.domain = domain  # the register: official codes, reference data (sync.domain)
         self.executor = executor
         self.fetcher_factory = fetcher_factory or (lambda url, cache: HTTPFetcher(url, cache_dir=cache))
         self.cosigner = Cosigner(ledger.log_signer, clock=clock)  # type: ignore[arg-type]
@@ -196,10 +199,6 @@ class Cascade:
 
     def mint_codes(self) -> int:
         """At the top of the cascade: an official code for each coded descendant registration without one."""
-        from regledger.registry.codes import make_code, parse_code
-        from regledger.registry.workflow import china_date
-        from regledger.ledger.entry import utc_now
-
         minted = 0
         routes = self._routes()
         for st in all_states(self.ledger, status="CODED"):
@@ -216,11 +215,7 @@ class Cascade:
             except LedgerError as exc:  # e.g. a route a misbehaving child tried to bend: skip, say so
                 log.warning("sync: no route to %s for %s: %s", origin, registration, exc)
                 continue
-            parsed = parse_code(reg["code"])
-            year = china_date(utc_now()).year
-            prefix = f"PDR-{parsed.kind_type}-{reg['region']}-{year}"
-            seq = self.ledger.store.get_states([f"seq:{prefix}"]).get(f"seq:{prefix}")
-            code = make_code(parsed.kind_type, reg["region"], year, (int(seq.state["last"]) if seq else 0) + 1)
+            code = self.domain.next_official_code(reg, self._last_sequence)
             stmt = sign_statement(self.signer, kind="sync.code", subject=registration, payload={
                 "origin": origin, "official_code": code, "path": path})
             self.ledger.append(stmt)
@@ -228,6 +223,10 @@ class Cascade:
                      extra={"event": "code", "origin": origin})
             minted += 1
         return minted
+
+    def _last_sequence(self, prefix: str) -> int:
+        seq = self.ledger.store.get_states([f"seq:{prefix}"]).get(f"seq:{prefix}")
+        return int(seq.state["last"]) if seq else 0
 
     def send_codes(self, child: dict[str, Any]) -> int:
         """Send each official code waiting here one hop down, until the log below shows it."""
@@ -244,7 +243,7 @@ class Cascade:
 
     def send_reference_data(self, child: dict[str, Any]) -> int:
         """Re-sign and send each reference statement in force here that the child's mirror does not show."""
-        due = reference_data_due(self.ledger, child["origin"])
+        due = reference_data_due(self.ledger, child["origin"], self.domain)
         if not due:
             return 0
         sent = 0
@@ -306,31 +305,27 @@ def _post_statement(fetcher: HTTPFetcher, body: Statement) -> int:
         return 0
 
 
-def reference_data_due(ledger: Ledger, child: str) -> list[tuple[str, str, dict[str, Any]]]:
+def reference_data_due(ledger: Ledger, child: str, domain: CascadeDomain) -> list[tuple[str, str, dict[str, Any]]]:
     """(kind, subject, payload) of each reference statement (RELAYED_KINDS) in force here that
     `child`'s mirror lacks, in log order: the domain says which entries (registry.reference), and
     each is sent down as it was signed here, re-signed by this instance."""
-    from regledger.registry.reference import reference_entries_due
-
     def mirrored(subjects: list[str]) -> dict[str, Any]:
         got = ledger.store.get_states([mirror_subject(child, s) for s in subjects])
         return {s: got.get(mirror_subject(child, s)) for s in subjects}
 
-    statements = [ledger.entry(i).statement for i in reference_entries_due(ledger.store, mirrored)]
+    statements = [ledger.entry(i).statement for i in domain.reference_entries_due(ledger.store, mirrored)]
     return [(st.kind, st.subject, dict(st.payload)) for st in statements]
 
 
 def accept_cosignatures(ledger: Ledger, st: Statement) -> int:
     """What POST /v1/sync/cosignatures does: the parent's signed list, each line checked, then stored."""
-    from regledger.keys.ed25519 import verify_ed25519
-
     p = parent(ledger)
     if p is None or st.key != p["key"]:
         raise ConflictError("cosignatures are accepted only from this instance's parent")
     rec = ledger.store.get_keys([st.key]).get(st.key)
     if rec is None or rec.revoked_at is not None:
         raise NotFoundError(f"key {st.key} is not a valid key here")
-    verify_ed25519(rec.public_key, st.signed_message(), st.sig)
+    verify_statement(rec.public_key, st)
     items = st.payload.get("cosignatures")
     if not isinstance(items, list) or len(items) > 1000:
         raise MalformedError("a list of at most 1000 cosignatures", field="/payload/cosignatures")

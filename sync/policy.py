@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Iterable, Iterator, Mapping
 
 from regledger.keys.ed25519 import Ed25519Verifier, statement_key_id
@@ -35,10 +35,12 @@ from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import Checkpoint, open_checkpoint
 from regledger.ledger.entry import Entry
 from regledger.ledger.errors import ConflictError, MalformedError, RootMismatchError, UnknownKeyError
-from regledger.ledger.keyring import apply_change, key_change, signing_key
+from regledger.ledger.fold import fold_entry, unknown_key_at
 from regledger.ledger.merkle import CompactRange
-from regledger.ledger.policy import StateMap, StatementPolicy
+from regledger.ledger.policy import StateMap
 from regledger.ledger.store import KeyRecord, SubjectState
+
+from .domain import CascadeDomain
 
 __all__ = [
     "RELAYED_KINDS",
@@ -166,7 +168,7 @@ def embedded_leaves(leaf: bytes, count: int) -> Iterator[tuple[Any, bytes]]:
 class SyncPolicy:
     """Folds sync.* statements; `domain` (the register) is applied to mirrored entries too."""
 
-    def __init__(self, origin: str, domain: StatementPolicy | None = None) -> None:
+    def __init__(self, origin: str, domain: CascadeDomain | None = None) -> None:
         self.origin = origin
         self.domain = domain
 
@@ -307,8 +309,6 @@ class SyncPolicy:
 
     def _code(self, me: str, entry: Entry, signer: KeyRecord, ns: Namespace, base: StateMap) -> None:
         """An official code for `<origin>`'s registration, minted here (root) or relayed from the parent."""
-        from regledger.registry.codes import parse_code
-
         st, p = entry.statement, entry.statement.payload
         target, code = _text(p, "origin", 256), _text(p, "official_code", 64)
         path = p.get("path")
@@ -322,11 +322,12 @@ class SyncPolicy:
             reg = base.get(mirror_subject(target, f"reg:{st.subject}"))
             if reg is None or not reg.state.get("code"):
                 raise MalformedError(f"{target} has no coded registration {st.subject}", field="/subject")
-            parsed = parse_code(code, field="/payload/official_code")
-            prefix = code.rsplit("-", 2)[0]
+            if self.domain is None:
+                raise MalformedError(f"{me} carries no register to number official codes", field="/kind")
+            prefix, number = self.domain.official_code_sequence(code, field="/payload/official_code")
             seq = ns.get(f"seq:{prefix}")
             expected = (int(seq.state["last"]) if seq else 0) + 1
-            if parsed.seq != expected:
+            if number != expected:
                 raise MalformedError(f"the next official code under {prefix} has sequence {expected}",
                                      field="/payload/official_code")
             if ns.get(f"code:{code}") is not None:
@@ -362,10 +363,16 @@ class SyncPolicy:
             got = ns.get(f"key:{k}")
             if got is not None:
                 keys[k] = key_from_state(got)
-        try:
-            signer = signing_key(e.index, st, keys)
-        except UnknownKeyError as exc:
-            raise UnknownKeyError(f"entry {e.index} of {origin}: {exc}") from exc
+        # verify=False: the child's signatures were checked by the pull that recorded these entries
+        # (sync.pull), under the child's checkpoint that sync.entries re-checks; not again on each fold
+        change = fold_entry(e.index, st, keys, verify=False, apply=partial(self._mirror_step, origin, e, ns, base, via),
+                            refused=unknown_key_at(f"entry {e.index} of {origin}")).change
+        if change is not None:
+            ns.put(key_state(keys[st.subject]))
+
+    def _mirror_step(self, origin: str, e: Entry, ns: Namespace, base: StateMap, via: int, signer: KeyRecord) -> None:
+        """The policy step of the mirror's fold: the register's and the cascade's rules, in `origin`'s namespace."""
+        st = e.statement
         if st.kind.startswith("registration.") and self.domain is not None:
             self.domain.apply(e, signer, ns)  # type: ignore[arg-type]
             reg = ns.get(f"reg:{st.subject}")
@@ -381,8 +388,3 @@ class SyncPolicy:
         elif st.kind in RELAYED_KINDS and self.domain is not None:
             check_relayed_signer(origin, st.kind, signer, ns)
             self.domain.apply(e, signer, ns)  # type: ignore[arg-type]
-        change = key_change(e.index, st, signer, keys)
-        if change is not None:
-            apply_change(keys, e.index, change)
-            changed = st.subject
-            ns.put(key_state(keys[changed]))
