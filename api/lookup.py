@@ -43,17 +43,17 @@ def page_start(ledger, cursor: str | None, prefix: str = "reg:") -> str:
     if not cursor:
         return prefix
     if not REGISTRATION_ID.fullmatch(cursor) or not ledger.store.get_states([prefix + cursor]):
-        raise MalformedError("must be a next_cursor given out by an earlier page (a registration id)",
-                             field="/cursor")
+        raise MalformedError("must be a next_cursor given out by an earlier page (a registration id)", field="/cursor")
     return prefix + cursor
 
 
-def page(ledger, query: StateQuery, cursor: str | None, limit: int,
-         prefix: str = "reg:") -> tuple[list[SubjectState], str | None]:
+def page(
+    ledger, query: StateQuery, cursor: str | None, limit: int, prefix: str = "reg:"
+) -> tuple[list[SubjectState], str | None]:
     """Up to `limit` registrations matching `query` after the `cursor`, and the cursor of the next page
     (None on the last): the registration id of the last one shown."""
     found = ledger.store.find_states(replace(query, after=page_start(ledger, cursor, prefix), limit=limit + 1))
     items = [st for st in found if st.subject.startswith(prefix)]
     more = len(items) > limit
     items = items[:limit]
-    return items, (items[-1].subject[len(prefix):] if more and items else None)
+    return items, (items[-1].subject[len(prefix) :] if more and items else None)

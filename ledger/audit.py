@@ -122,7 +122,7 @@ class _EntryWalk:
         self.compact = CompactRange()
         self.keys: dict[str, KeyRecord] = {}
         self.states = StateMap(lambda subjects: {})
-        self.prev: bytes = GENESIS_PREV
+        self.prev: Hash = GENESIS_PREV
         self.seen_cps = 0
 
     def run(self, size: int, progress: Callable[[int, int], None] | None) -> None:

@@ -9,8 +9,9 @@ primitive for a statement (tests/test_architecture.py pins it).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Generic, Mapping, TypeVar
+from typing import Generic, TypeVar
 
 from regledger.keys.ed25519 import verify_ed25519
 
@@ -47,8 +48,15 @@ def signature_holds(args: tuple[bytes, bytes, bytes]) -> bool:
     return True
 
 
-def signed_by(index: int, st: Statement, keys: Mapping[str, KeyRecord], *, verified_with: bytes | None = None,
-              verify: bool = True, refused: Callable[[LedgerError], LedgerError | None] | None = None) -> KeyRecord:
+def signed_by(
+    index: int,
+    st: Statement,
+    keys: Mapping[str, KeyRecord],
+    *,
+    verified_with: bytes | None = None,
+    verify: bool = True,
+    refused: Callable[[LedgerError], LedgerError | None] | None = None,
+) -> KeyRecord:
     """The key valid at `index` that signed `st`, its signature checked (unless it already was with that key).
 
     `refused` may turn the refusal into the caller's own error (None: raise it as it is)."""
@@ -66,14 +74,23 @@ def signed_by(index: int, st: Statement, keys: Mapping[str, KeyRecord], *, verif
 
 def unknown_key_at(where: str) -> Callable[[LedgerError], LedgerError | None]:
     """A `refused` hook that says where an unknown, not yet valid or revoked key signed (other refusals pass)."""
+
     def refused(exc: LedgerError) -> LedgerError | None:
         return UnknownKeyError(f"{where}: {exc}") if isinstance(exc, UnknownKeyError) else None
+
     return refused
 
 
-def fold_entry(index: int, st: Statement, keys: dict[str, KeyRecord], *,
-               apply: Callable[[KeyRecord], T] | None = None, verified_with: bytes | None = None,
-               verify: bool = True, refused: Callable[[LedgerError], LedgerError | None] | None = None) -> Folded[T]:
+def fold_entry(
+    index: int,
+    st: Statement,
+    keys: dict[str, KeyRecord],
+    *,
+    apply: Callable[[KeyRecord], T] | None = None,
+    verified_with: bytes | None = None,
+    verify: bool = True,
+    refused: Callable[[LedgerError], LedgerError | None] | None = None,
+) -> Folded[T]:
     """Accept `st` as entry `index`: raises the refusal, or folds its key change into `keys`.
 
     `apply(signer)` is the policy step (it raises to refuse); `verified_with` is the public key a

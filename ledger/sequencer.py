@@ -139,7 +139,8 @@ class Ledger:
             else:
                 pubs.append(None)  # maybe registered concurrently; checked under the lock
         jobs = [(p, st.signed_message(), st.sig) for p, st in zip(pubs, statements) if p is not None]
-        results = list(executor.map(signature_holds, jobs, chunksize=64)) if executor else list(map(signature_holds, jobs))
+        results = (list(executor.map(signature_holds, jobs, chunksize=64)) if executor
+                   else list(map(signature_holds, jobs)))
         it = iter(results)
         out: list[bytes | None] = []
         for i, p in enumerate(pubs):

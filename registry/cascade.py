@@ -4,7 +4,8 @@ builds is both the domain's statement policy and this hook."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from regledger.ledger.entry import utc_now
 from regledger.ledger.store import LedgerStore, SubjectState
@@ -28,6 +29,7 @@ class CascadeRules:
         prefix = f"PDR-{parsed.kind_type}-{registration['region']}-{year}"
         return make_code(parsed.kind_type, registration["region"], year, last_sequence(prefix) + 1)
 
-    def reference_entries_due(self, store: LedgerStore,
-                              mirrored: Callable[[list[str]], Mapping[str, SubjectState | None]]) -> list[int]:
+    def reference_entries_due(
+        self, store: LedgerStore, mirrored: Callable[[list[str]], Mapping[str, SubjectState | None]]
+    ) -> list[int]:
         return reference_entries_due(store, mirrored)

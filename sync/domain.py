@@ -8,7 +8,8 @@ and Cascade.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from regledger.ledger.policy import StatementPolicy
 from regledger.ledger.store import LedgerStore, SubjectState
@@ -25,7 +26,8 @@ class CascadeDomain(StatementPolicy, Protocol):
         """The official code to mint now for a coded registration (its state), given the last sequence
         number used under a prefix."""
 
-    def reference_entries_due(self, store: LedgerStore,
-                              mirrored: Callable[[list[str]], Mapping[str, SubjectState | None]]) -> list[int]:
+    def reference_entries_due(
+        self, store: LedgerStore, mirrored: Callable[[list[str]], Mapping[str, SubjectState | None]]
+    ) -> list[int]:
         """Indexes, in log order, of the reference-data entries in force here that a child's mirror
         (`mirrored`: subject -> the child's state) lacks."""

@@ -18,7 +18,8 @@ from regledger.ledger.store import StateQuery, SubjectState
 
 from .policy import child_state_subject, verifier_for
 
-__all__ = ["ChildNotice", "add_child", "all_states", "child_notice", "children", "parent", "self_key_statements", "set_parent", "sync_status"]
+__all__ = ["ChildNotice", "add_child", "all_states", "child_notice", "children",
+           "parent", "self_key_statements", "set_parent", "sync_status"]
 
 
 def _check_url(url: str) -> str:

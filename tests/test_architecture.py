@@ -177,7 +177,8 @@ def _relative_imports(path: Path) -> set[str]:
             names.add(node.module.removeprefix("regledger.api."))
             names.update(f"{node.module.removeprefix('regledger.api.')}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
-            names.update(a.name.removeprefix("regledger.api.") for a in node.names if a.name.startswith("regledger.api."))
+            names.update(a.name.removeprefix("regledger.api.") for a in node.names
+                         if a.name.startswith("regledger.api."))
     return names
 
 
