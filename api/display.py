@@ -6,7 +6,8 @@ Nothing here fails on odd data: an unknown code or value is shown as it is.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from regledger.ledger.entry import Entry
 from regledger.ledger.errors import LedgerError

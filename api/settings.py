@@ -7,8 +7,9 @@ An operator sets each field with the environment variable REGLEDGER_<FIELD NAME 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
-from typing import Any, Mapping, get_type_hints
+from typing import Any, get_type_hints
 
 from regledger.ledger.errors import MalformedError
 

@@ -47,12 +47,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from benchkit import Progress, note, say, wait_quiet
+
 from regledger.keys.ed25519 import Ed25519Signer, verify_ed25519
-from regledger.ledger.checkpoint import Receipt, open_checkpoint, sign_receipt
+from regledger.ledger.checkpoint import Receipt, sign_receipt
 from regledger.ledger.entry import Entry, Statement, sign_statement
 from regledger.ledger.hashes import leaf_hash
 from regledger.ledger.keyring import register_key_statement

@@ -30,24 +30,24 @@ Progress goes to stderr; the figures go to stdout.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import cProfile
 import hashlib
 import io
 import json
 import multiprocessing as mp
+import os
 import pstats
 import resource
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from benchkit import Progress, machine_busy, note, say, wait_quiet
 
@@ -172,9 +172,9 @@ def _sign_chunk(args: tuple[str, bytes, int, int]) -> list[Any]:
 
 def _build_child(dest: str, n: int, workers: int, batch: int, result: Any) -> None:
     """Runs in its own process: a child home holding exactly n entries, then renamed to dest."""
+    from regledger.home import Home
     from regledger.keys.ed25519 import Ed25519Signer
     from regledger.ledger.keyring import register_key_statement
-    from regledger.home import Home
 
     os.environ["REGLEDGER_PASSPHRASE"] = PASSPHRASE
     tmp = Path(dest + ".building")
@@ -189,7 +189,7 @@ def _build_child(dest: str, n: int, workers: int, batch: int, result: Any) -> No
     ledger.append(register_key_statement(admin, clerk, "registrant", {"institution": INSTITUTION}))
     total = n - ledger.store.head().size
     sign_s = append_s = integrate_s = 0.0
-    show = Progress(f"building the child (setup): signed statements appended with append_batch", total)
+    show = Progress("building the child (setup): signed statements appended with append_batch", total)
     chunk = 50_000
     with ProcessPoolExecutor(workers) as ex:
         for s in range(0, total, chunk):

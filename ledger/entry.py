@@ -16,10 +16,11 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import rfc8785
 
@@ -256,11 +257,11 @@ def parse_json(raw: bytes | str, *, field: str = "") -> Any:
 
 def format_time(t: datetime) -> str:
     """RFC 3339 UTC with millisecond precision, e.g. 2026-11-23T08:00:00.123Z."""
-    return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return t.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def utc_now() -> str:
-    return format_time(datetime.now(timezone.utc))
+    return format_time(datetime.now(UTC))
 
 
 def _check_time(value: Any, field: str) -> str:
@@ -359,7 +360,7 @@ class Statement:
                 "key": self.key, "sig": base64.b64encode(self.sig).decode(), **self.extra}
 
     @classmethod
-    def from_json(cls, obj: Any, *, field: str = "", canonical: bool = False) -> "Statement":
+    def from_json(cls, obj: Any, *, field: str = "", canonical: bool = False) -> Statement:
         """`canonical`: `obj` was parsed from text already checked to be canonical (Entry.from_leaf)."""
         if not isinstance(obj, dict):
             raise MalformedError("a statement must be a JSON object", field=field)
@@ -397,7 +398,7 @@ class Statement:
         return st
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "Statement":
+    def from_bytes(cls, raw: bytes) -> Statement:
         """Parse a statement that must already be canonical JSON; any other encoding is refused, not repaired."""
         if len(raw) > MAX_CASCADE_STATEMENT_BYTES:
             raise MalformedError(f"statement is {len(raw)} bytes; the limit is {MAX_CASCADE_STATEMENT_BYTES} "
@@ -447,7 +448,7 @@ class Entry:
         return leaf_hash(self.leaf)
 
     @classmethod
-    def build(cls, index: int, prev: bytes, time: str, statement: Statement) -> "Entry":
+    def build(cls, index: int, prev: bytes, time: str, statement: Statement) -> Entry:
         leaf = _canonical_object({
             "v": b"1",
             "index": str(index).encode(),
@@ -460,7 +461,7 @@ class Entry:
         return cls(index, Hash(bytes(prev)), time, statement, leaf)
 
     @classmethod
-    def from_verified_object(cls, obj: Any, leaf: bytes, *, field: str = "") -> "Entry":
+    def from_verified_object(cls, obj: Any, leaf: bytes, *, field: str = "") -> Entry:
         """An entry from `obj` whose canonical bytes the caller has just computed as `leaf`.
 
         For folding leaves that were parsed strictly when they were first accepted and whose
@@ -481,7 +482,7 @@ class Entry:
             raise MalformedError("not a ledger entry", field=field) from None
 
     @classmethod
-    def from_stored_leaf(cls, leaf: bytes) -> "Entry":
+    def from_stored_leaf(cls, leaf: bytes) -> Entry:
         """A leaf this log stored after a strict parse, read back: when the C-speed canonical parse can
         vouch for it and it has exactly the envelope `build` writes, only the shape `from_verified_object`
         checks; anything else goes to the strict parser (`from_leaf`), which names what is wrong."""
@@ -492,7 +493,7 @@ class Entry:
         return cls.from_verified_object(obj, leaf)
 
     @classmethod
-    def from_leaf(cls, leaf: bytes) -> "Entry":
+    def from_leaf(cls, leaf: bytes) -> Entry:
         """Parse leaf bytes strictly: known members only, canonical, within limits."""
         if len(leaf) > MAX_LEAF_BYTES:
             raise MalformedError(f"entry is {len(leaf)} bytes; the limit is {MAX_LEAF_BYTES}")

@@ -11,7 +11,7 @@ Policy at the edges (documented in docs/formats.md):
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import InconsistencyError, RootMismatchError, VerificationError
 from .hashes import EMPTY_ROOT, HASH_SIZE, Hash, node_hash

@@ -29,8 +29,16 @@ import threading
 from .checkpoint import Checkpoint
 from .errors import IntegrityError, LedgerError, NotFoundError
 from .hashes import HASH_SIZE, Hash
-from .integrity import (check_tile, checked_leaf_hashes, opened_checkpoint, proved_leaf_hash, read_stored_tiles,
-                        tile_at, verified_growth, verified_tree)
+from .integrity import (
+    check_tile,
+    checked_leaf_hashes,
+    opened_checkpoint,
+    proved_leaf_hash,
+    read_stored_tiles,
+    tile_at,
+    verified_growth,
+    verified_tree,
+)
 from .sequencer import Ledger
 from .tiles import TILE_WIDTH, CachingTileReader, TileHashReader, TileReader, full_tile_root
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from .errors import MalformedError, NotFoundError
 from .hashes import HASH_SIZE, Hash, node_hash

@@ -7,8 +7,8 @@ import base64
 import dataclasses
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from regledger.api.settings import Settings, environment_help
 from regledger.ledger.audit import audit
@@ -191,9 +191,9 @@ def cmd_overdue(args: argparse.Namespace) -> int:
     import json
     from datetime import date
 
+    from regledger.ledger.entry import utc_now
     from regledger.registry.disclosure import overdue
     from regledger.registry.workflow import china_date
-    from regledger.ledger.entry import utc_now
 
     ledger = _home(args).open()
     on = date.fromisoformat(args.on) if args.on else china_date(utc_now())

@@ -5,18 +5,17 @@ from __future__ import annotations
 import base64
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.keystore import save_signer
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.proof import verify_consistency, verify_inclusion
 from regledger.ledger.sequencer import BatchIntegrator, Ledger
-
-from regledger.ledger.keyring import register_key_statement
 
 from .demo_registry import DEMO_START, GZ_HOLDER, SimClock, register_demo_set
 from .home import Home

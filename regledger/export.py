@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.tiles import HASH_SIZE, encode_entry_bundle, entry_bundle_path, tiles_for_size

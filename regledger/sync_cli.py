@@ -7,9 +7,10 @@ import json
 import os
 import sys
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from regledger.ledger.errors import ForkError
 from regledger.ledger.tiles import TILE_WIDTH, encode_entry_bundle, entry_bundle_path, tiles_for_size

@@ -6,9 +6,9 @@ import json
 import os
 import subprocess
 import uuid
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -115,7 +115,7 @@ def weekend_only_notices(today: date | None = None) -> list[dict]:
     ends, exactly as an operator keeps an instance working: by loading the years it lacks."""
     from regledger.registry.workdays import CALENDAR_LAST_DAY
 
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     return [{"year": y, "holidays": [], "workdays": [],
              "source": "TEST DATA: weekends only, for tests that run on the real clock; not a State Council notice"}
             for y in range(CALENDAR_LAST_DAY.year + 1, today.year + 2)]

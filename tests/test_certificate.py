@@ -14,13 +14,13 @@ import subprocess
 import sys
 
 import pytest
+from test_workflow import MEDICAL, OPERATOR, ORIGIN, World, realistic_flow, resource_fields
 
 from regledger.keys.ed25519 import Ed25519Signer, Ed25519Verifier
 from regledger.ledger.errors import LedgerError, MalformedError, VerificationError
 from regledger.registry.certificate import CERTIFICATE_FORMAT, build_certificate, certificate_html, verify_certificate
 from regledger.registry.codes import make_code
 from regledger.registry.workflow import WorkflowConfig
-from test_workflow import MEDICAL, ORIGIN, OPERATOR, World, realistic_flow, resource_fields
 
 
 @pytest.fixture(scope="module")

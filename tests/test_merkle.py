@@ -17,15 +17,14 @@ import base64
 import hashlib
 import json
 import random
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import pymerkle
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from pymerkle import InclusionProof, InmemoryTree
 from pymerkle import verify_consistency as pm_verify_consistency
 from pymerkle import verify_inclusion as pm_verify_inclusion

@@ -17,21 +17,21 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 import uvicorn
 
 from regledger.api import Settings, create_app
-from regledger.keys.ed25519 import Ed25519Signer
-from regledger.ledger.sequencer import Ledger
-from regledger.ledger.store import MemoryStore, SubjectState
 from regledger.demo import DEMO_ORIGIN
 from regledger.demo_registry import DEMO_START, SimClock, register_demo_set
 from regledger.home import Home
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import MemoryStore, SubjectState
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"

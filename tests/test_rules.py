@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from test_workflow import HOLDER, NoLinks, World, resource_fields
 
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.entry import Entry
@@ -20,7 +21,6 @@ from regledger.ledger.store import KeyRecord
 from regledger.registry.client import make_step
 from regledger.registry.codes import make_code, make_query_code
 from regledger.registry.workflow import NotPermittedError, step
-from test_workflow import HOLDER, NoLinks, World, resource_fields
 
 GOOD_USCC = HOLDER["uscc"]
 

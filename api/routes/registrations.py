@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from regledger.keys.vkey import parse_vkey
 from regledger.ledger.entry import parse_json, utc_now
 from regledger.ledger.errors import LedgerError, MalformedError, NotFoundError
 from regledger.ledger.store import StateQuery, SubjectState
-from regledger.keys.vkey import parse_vkey
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 from regledger.registry.certificate import build_certificate, verify_certificate
 from regledger.registry.disclosure import overdue
@@ -21,8 +21,16 @@ from regledger.registry.workflow import china_date
 
 from ..deps import LedgerDep, SettingsDep
 from ..problems import Problem
-from ..schemas import (CertificateDocument, OverdueItem, RegistrationHistory, RegistrationPage, RegistrationState,
-                       RegistrationSummary, VerifyRequest, VerifyResult)
+from ..schemas import (
+    CertificateDocument,
+    OverdueItem,
+    RegistrationHistory,
+    RegistrationPage,
+    RegistrationState,
+    RegistrationSummary,
+    VerifyRequest,
+    VerifyResult,
+)
 
 router = APIRouter(prefix="/v1", tags=["registrations"])
 

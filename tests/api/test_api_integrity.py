@@ -25,12 +25,12 @@ import httpx
 import pytest
 
 from regledger.api import Settings, create_app
+from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import sign_statement, utc_now
 from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.proof import verify_consistency
-from regledger.home import Home
 
 pytest_plugins = ["apitest_fixtures"]
 

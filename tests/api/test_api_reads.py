@@ -14,6 +14,7 @@ from datetime import date
 
 import pytest
 
+from regledger.demo_registry import GZ_HOLDER
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import open_checkpoint
@@ -22,7 +23,6 @@ from regledger.ledger.hashes import EMPTY_ROOT, leaf_hash, node_hash
 from regledger.ledger.proof import verify_consistency, verify_inclusion
 from regledger.ledger.tiles import decode_entry_bundle
 from regledger.ledger.tlogproof import verify_tlog_proof
-from regledger.demo_registry import GZ_HOLDER
 from regledger.registry.certificate import verify_certificate
 
 pytest_plugins = ["apitest_fixtures"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from regledger.keys.ed25519 import Ed25519Signer
 from regledger.demo_registry import Party, _resource, sample_uscc
+from regledger.keys.ed25519 import Ed25519Signer
 
 pytest_plugins = ["apitest_fixtures"]
 

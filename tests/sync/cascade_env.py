@@ -10,10 +10,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import httpx
 
@@ -58,12 +59,12 @@ class Instance:
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         return cli(*args, "--home", str(self.home), check=check, timeout=timeout)
 
-    def init(self) -> "Instance":
+    def init(self) -> Instance:
         self.run("init", "--origin", self.origin)
         self.vkey = self.run("log", "key").stdout.strip()
         return self
 
-    def start(self, interval: float = 0.5) -> "Instance":
+    def start(self, interval: float = 0.5) -> Instance:
         log = open(self.home / "serve.log", "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(self.home),
                                       "--port", str(self.port), "--sync-interval", str(interval)],

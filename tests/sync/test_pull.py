@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.audit import audit
 from regledger.ledger.cosignature import Cosigner, cosign, verify_cosigned
@@ -19,12 +20,11 @@ from regledger.ledger.sequencer import Ledger
 from regledger.ledger.sqlstore import SQLStore
 from regledger.ledger.store import MemoryStore, SequencedBatch
 from regledger.ledger.tiles import Tile, decode_entry_bundle, encode_entry_bundle
-from regledger.home import Home
-from regledger.sync_cli import export_bundle
 from regledger.sync.cascade import accept_cosignatures, checkpoint_text
 from regledger.sync.fetch import BundleFetcher, LedgerFetcher
 from regledger.sync.manage import add_child, set_parent, sync_status
 from regledger.sync.pull import pull_child
+from regledger.sync_cli import export_bundle
 
 INSTITUTION = "91520000MA6DKQ1U1C"  # a USCC that passes both check characters
 
