@@ -436,7 +436,7 @@ def fsync_cost(directory: str, n: int = 50) -> float:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         times = []
-        for i in range(n):
+        for _ in range(n):
             os.write(fd, b"x" * 4096)
             t = time.perf_counter()
             os.fsync(fd)
@@ -679,7 +679,7 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
                                 lambda led, i: led.inclusion_proof(i, size), indexes,
                                 "proofs, a fresh Ledger per proof", fresh_each=True)
     checked = 0
-    for i, p in list(zip(indexes, proofs))[:200]:
+    for i, p in list(zip(indexes, proofs, strict=True))[:200]:
         verify_inclusion(i, size, store.read_leaf_hashes(i, i + 1)[0], p, root)
         checked += 1
     at_1m = size >= 1_000_000
@@ -759,7 +759,7 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     ptree.close()
     from pymerkle import verify_inclusion as pm_verify
 
-    for i, p in list(zip(indexes, pproofs))[:50]:
+    for i, p in list(zip(indexes, pproofs, strict=True))[:50]:
         pm_verify(leaf_hash(leaves[i]), root, p)
     pm["sqlite_proofs"] = {"first_after_open_ms": pm_first, "cold": pcold, "warm": pwarm,
                            "machine": watch.report(ncpu)}
@@ -788,7 +788,6 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
         say(f"  InmemoryTree  {name:<32} p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:8.3f} ms  "
             f"max {s['max_ms']:9.3f} ms  [{mark(s['p99_ms'] <= TARGET_P99_MS)} p99 <= {TARGET_P99_MS:g} ms]")
     res["pymerkle"] = pm
-    del mem_tree, leaves
     say()
 
 

@@ -51,6 +51,7 @@ from typing import Any
 
 from benchkit import Progress, machine_busy, note, say, wait_quiet
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: code digest, cwd of servers
 PASSPHRASE = "regledger-bench-sync-passphrase-0123456789"  # benchmark homes only
 CHILD_ORIGIN = "bench.regledger.example/sync-child"
 PARENT_ORIGIN = "bench.regledger.example/sync-parent"

@@ -298,7 +298,7 @@ def check_canonical(raw: bytes, canonical: bytes, what: str) -> None:
     """MalformedError unless `raw` is exactly `canonical`, naming the first byte where they differ."""
     if raw == canonical:
         return
-    at = next((i for i, (a, b) in enumerate(zip(raw, canonical)) if a != b), min(len(raw), len(canonical)))
+    at = next((i for i, (a, b) in enumerate(zip(raw, canonical, strict=False)) if a != b), min(len(raw), len(canonical)))
 
     def around(b: bytes) -> str:
         return repr(b[max(0, at - 12):at + 12].decode("utf-8", errors="backslashreplace"))
@@ -394,7 +394,7 @@ class Statement:
                 "payload": _CANONICAL_DUMPS(payload).encode(), "time": _json_str(time).encode(),
                 "key": _json_str(key).encode(), **{k: _CANONICAL_DUMPS(v).encode() for k, v in extra.items()}}
         else:
-            st._members  # canonicalise now, so bad values fail here with their field
+            _ = st._members  # canonicalise now, so bad values fail here with their field
         return st
 
     @classmethod
@@ -429,7 +429,7 @@ def sign_statement(signer: StatementSigner, *, kind: str, subject: str, payload:
     st = Statement(unsigned.kind, unsigned.subject, unsigned.payload, unsigned.time, unsigned.key,
                    signer.sign(unsigned.signed_message()), unsigned.extra)
     st.__dict__["_members"] = unsigned._members  # the same members: canonicalise the payload once
-    st.canonical  # enforce the size limit
+    _ = st.canonical  # enforce the size limit
     return st
 
 

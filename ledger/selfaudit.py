@@ -119,7 +119,7 @@ class SelfAudit(threading.Thread):
                                      f"leaves {growth.root().hex()}")
             self.sizes.append(size)
         expected = growth.tiles()
-        for tile, data in zip(expected, read_stored_tiles(tiles, list(expected))):
+        for tile, data in zip(expected, read_stored_tiles(tiles, list(expected)), strict=True):
             check_tile(tile, data, expected[tile])
 
     # -- 2. samples of older data ---------------------------------------------------------------------

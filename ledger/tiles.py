@@ -264,9 +264,9 @@ class TileHashReader:
                 wanted[key] = t
         order = list(wanted)
         datas = self.tiles.read_tiles([wanted[k] for k in order])
-        by_key = dict(zip(order, datas))
+        by_key = dict(zip(order, datas, strict=True))
         out: list[Hash] = []
-        for index, (t, start, end) in zip(indexes, located):
+        for index, (t, start, end) in zip(indexes, located, strict=True):
             data = by_key[(t.level, t.n)]
             if len(data) < end:
                 raise NotFoundError(f"stored hash {index} is not in the stored {t.path()}")
@@ -299,7 +299,7 @@ class CachingTileReader:
                 missing.append(t)
             out.append(data)
         if missing:
-            fetched = dict(zip(missing, self.inner.read_tiles(missing)))
+            fetched = dict(zip(missing, self.inner.read_tiles(missing), strict=True))
             for i, t in enumerate(tiles):
                 if out[i] is None:
                     data = fetched[t]

@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.keystore import save_signer
@@ -126,7 +127,7 @@ def verify_everything(ledger: Ledger, *, say: Callable[[str], None], appended: i
     for s in sizes:
         roots[s] = open_checkpoint(ledger.checkpoint_at(s), ledger.origin, verifier)[0].root
     consistency = 0
-    for a, b in zip(sizes, sizes[1:]):
+    for a, b in pairwise(sizes):
         verify_consistency(a, b, roots[a], roots[b], ledger.consistency_proof(a, b))
         consistency += 1
     for a in sizes[:-1]:

@@ -67,7 +67,7 @@ def cmd_regions_load(args: argparse.Namespace) -> int:
     appended = ledger.append_batch([sign_statement(admin, kind=REGIONS_LOAD, subject=REGIONS_SUBJECT, payload=p)
                                     for p in payloads], receipts=False)
     loaded = 0
-    for a, payload in zip(appended, payloads):
+    for a, payload in zip(appended, payloads, strict=True):
         loaded += len({r["code"] for r in payload["records"]})
         print(f"entry {a.entry.index}: {REGIONS_LOAD} of {len(payload['records'])} records")
     ledger.integrate()

@@ -128,7 +128,7 @@ def export_bundle(ledger: Any, out: Path, since: int, show: Callable[[int, int],
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("checkpoint", note)
         tiles = tiles_for_size(size)
-        for t, data in zip(tiles, ledger.tiles.read_tiles(tiles)):
+        for t, data in zip(tiles, ledger.tiles.read_tiles(tiles), strict=True):
             z.writestr(t.path(), data[: t.width * 32])
         first, last = since // TILE_WIDTH, (size + TILE_WIDTH - 1) // TILE_WIDTH
         for n in range(first, last):

@@ -24,13 +24,6 @@ from regledger.ledger.sqlstore import SQLStore
 SIZE = 353  # tile 0/1 is partial (97 hashes); the repro flips its last one
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def sql_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    return request.getfixturevalue("pg_url")
-
-
 @pytest.fixture
 def ledger353(sql_url, log_signer, admin):
     store = SQLStore(sql_url, create=True)

@@ -216,7 +216,7 @@ def test_registration_page_shows_fields_history_and_checkpoint(client: httpx.Cli
         assert text in html, text
     rows = re.findall(r'<tr data-index="(\d+)">(.*?)</tr>', html, re.S)
     assert [int(i) for i, _ in rows] == [h["index"] for h in state["history"]]
-    for (_, row), h in zip(rows, state["history"]):
+    for (_, row), h in zip(rows, state["history"], strict=True):
         assert h["time"] in row and h["kind"] in row and h["by"] in row
     assert unescape(re.search(r'<pre class="note" id="checkpoint-note">(.*?)</pre>', html, re.S).group(1)) \
         == history["checkpoint"]

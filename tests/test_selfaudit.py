@@ -7,7 +7,7 @@ import random
 import pytest
 from conftest import make_ledger
 from sqlalchemy import text
-from test_integrity import flip, sql_url  # noqa: F401 - sql_url is a fixture: SQLite and PostgreSQL
+from test_integrity import flip
 from test_ledger import sample
 
 from regledger.ledger.errors import IntegrityError

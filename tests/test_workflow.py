@@ -489,8 +489,11 @@ class NoLinks:
         return default_table()
 
 
+_DEFAULT_CONFIG = WorkflowConfig()
+
+
 def _bare_step(kind: str, state: dict[str, Any], payload: dict[str, Any], today: date = date(2026, 3, 3),
-               config: WorkflowConfig = WorkflowConfig()) -> Step:
+               config: WorkflowConfig = _DEFAULT_CONFIG) -> Step:
     role = KINDS[kind][0]
     signer = KeyRecord("0" * 32, bytes(32), "clerk@test", role, {"region": "520000"}, 1)
     return Step(kind=kind, subject="r1", role=role, status=state["status"], payload=payload, today=today,

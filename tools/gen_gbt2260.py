@@ -31,6 +31,7 @@ import ast
 import json
 import sys
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def timelines(quhua: Path) -> dict[str, list[list[Any]]]:
 def disjoint(recs: list[list[Any]]) -> list[list[Any]]:
     """Sorted, non-overlapping, non-empty windows (a later window cuts the one before it short)."""
     recs = sorted(recs, key=lambda r: r[1])
-    for a, b in zip(recs, recs[1:]):
+    for a, b in pairwise(recs):
         if a[2] is None or a[2] > b[1]:
             a[2] = b[1]
     return [r for r in recs if r[2] is None or r[2] > r[1]]

@@ -73,7 +73,7 @@ def test_happy_path(api, clerks, home_admin):
     assert found[0]["institution"] == GZ_HOLDER.uscc and found[0]["code"] is None
     hist = api.client.get(f"/v1/registrations/{reg}/history").json()
     assert [s["index"] for s in hist["steps"]] == indexes
-    for step, appended in zip(hist["steps"], (applied, accepted, published)):
+    for step, appended in zip(hist["steps"], (applied, accepted, published), strict=True):
         leaf = base64.b64decode(step["leaf"])
         assert base64.b64encode(leaf_hash(leaf)).decode() == appended["leaf_hash"]
         proof, cp = verify_tlog_proof(step["proof"], leaf, origin=api.origin, verifier=api.verifier)

@@ -70,10 +70,11 @@ def run_schemathesis(operations, checks: list[Callable], base_url: str) -> dict[
     cases = 0
     with requests.Session() as session:
         session.trust_env = False  # straight to the local server, whatever the proxy settings
+        seen: list[int] = []  # the cases of one operation and mode, counted by the test function below
         for op in operations:
             modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if has_negative_cases(op) else [])
             for mode in modes:
-                seen: list[int] = []
+                seen.clear()
 
                 @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ class Instance:
 def linked(insts: list[Instance], interval: float = 0.5) -> Iterator[list[Instance]]:
     """Each instance the child of the next (bottom first), all serving (top first); stopped afterwards,
     and their log tails printed."""
-    for child, parent in zip(insts, insts[1:]):
+    for child, parent in pairwise(insts):
         parent.run("sync", "add-child", child.url, "--key", child.vkey)
         child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
     try:

@@ -418,7 +418,7 @@ class WrongTileFetcher(LedgerFetcher):
 
     def read_tiles(self, tiles):
         out = super().read_tiles(tiles)
-        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 1 else d for t, d in zip(tiles, out)]
+        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 1 else d for t, d in zip(tiles, out, strict=True)]
 
 
 def test_tiles_that_do_not_rebuild_the_signed_root_are_refused_before_any_entry(parent, child):
@@ -462,7 +462,7 @@ class CorruptTileFetcher(LedgerFetcher):
     """Flips a byte in every level-0 hash tile: what a bad link or a bad cache would serve."""
 
     def read_tiles(self, tiles):
-        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 0 else d for t, d in zip(tiles, super().read_tiles(tiles))]
+        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 0 else d for t, d in zip(tiles, super().read_tiles(tiles), strict=True)]
 
 
 def test_tiles_that_prove_nothing_are_a_refusal_not_a_fork(parent, child):
