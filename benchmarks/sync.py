@@ -486,7 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=0, help="verifying processes for the pull (default nproc)")
     ap.add_argument("--work", default="/tmp/regledger-bench-sync",
                     help="where the child is cached and the parents are made (default /tmp/regledger-bench-sync)")
-    ap.add_argument("--http", action="store_true", help="also pull over HTTP from `regledger serve` (the honest figure)")
+    ap.add_argument("--http", action="store_true",
+                    help="also pull over HTTP from `regledger serve` (the honest figure)")
     ap.add_argument("--http-only", action="store_true", help="pull over HTTP only")
     ap.add_argument("--skip-audit", action="store_true", help="do not run the audit peer")
     ap.add_argument("--raw-sample", type=int, default=100_000,
@@ -564,8 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in res["pulls"]:
             v = n / raw["verify_rate"]
             p = n / raw["parse_rate"]
+            cpu = sum(r["cpu"].values())
             say(f"  {r['mode']}: at these rates, {n:,} signatures are {v:.1f} CPU-s and {n:,} parses {p:.1f} CPU-s; "
-                f"the pull used {sum(r['cpu'].values()):.1f} CPU-s, so signatures are {v / sum(r['cpu'].values()) * 100:.0f}% "
+                f"the pull used {cpu:.1f} CPU-s, so signatures are {v / cpu * 100:.0f}% "
                 f"of its CPU; over {args.workers} cores, signatures alone need >= {v / args.workers:.1f} s "
                 f"({v / args.workers / r['seconds'] * 100:.0f}% of its wall time)")
     if not args.skip_audit:
@@ -602,7 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     w = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     say("summary ('others': share of all cores that other processes used during that measurement):")
     for r in rows:
-        say("  " + "  ".join(f"{v:>{w[k]}}" if k in (0, 1, 3, 4, 5) else f"{v:<{w[k]}}" for k, v in enumerate(r)).rstrip())
+        cells = (f"{v:>{w[k]}}" if k in (0, 1, 3, 4, 5) else f"{v:<{w[k]}}" for k, v in enumerate(r))
+        say("  " + "  ".join(cells).rstrip())
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     res["ru_maxrss_mb"] = {"self": me, "children": kids}

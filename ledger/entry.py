@@ -298,7 +298,8 @@ def check_canonical(raw: bytes, canonical: bytes, what: str) -> None:
     """MalformedError unless `raw` is exactly `canonical`, naming the first byte where they differ."""
     if raw == canonical:
         return
-    at = next((i for i, (a, b) in enumerate(zip(raw, canonical, strict=False)) if a != b), min(len(raw), len(canonical)))
+    differ = (i for i, (a, b) in enumerate(zip(raw, canonical, strict=False)) if a != b)
+    at = next(differ, min(len(raw), len(canonical)))
 
     def around(b: bytes) -> str:
         return repr(b[max(0, at - 12):at + 12].decode("utf-8", errors="backslashreplace"))

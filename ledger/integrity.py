@@ -7,7 +7,8 @@ proves its last leaf's hash in it, and `chained_leaf_hashes` recomputes SHA-256(
 every new leaf and reads its envelope: its `index` is its place and its `prev` the hash of the
 leaf before (O(new leaves)).  A mismatch raises IntegrityError naming the row:
 `raise_edge_damage` finds the damaged tile hash by recomputing each right-edge tile from the
-level below (the leaves for level 0), which only the failure path pays for.  The background self-audit (ledger.selfaudit) reuses the same pieces.
+level below (the leaves for level 0), which only the failure path pays for.  The background
+self-audit (ledger.selfaudit) reuses the same pieces.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Each round (`SelfAudit.run_once`, every `interval` seconds in a thread while `regledger serve` runs):
 
 1. **The newest range.** Every checkpoint published since the last round is stored (the chain of
-   stored checkpoints has no gap), opens under the log key and says its size; the tree is grown from the last verified checkpoint (its root recomputed
-   from the stored tiles) with the leaf hashes recomputed from the stored leaves, and each new
+   stored checkpoints has no gap), opens under the log key and says its size; the tree is grown
+   from the last verified checkpoint (its root recomputed from the stored tiles) with the leaf
+   hashes recomputed from the stored leaves, and each new
    checkpoint's root and the range's stored tiles must be what that growth gives.  The first
    round starts from the latest checkpoint, recomputed from its tiles.
 2. **A steady random sample of older data**, against the latest signed checkpoint:

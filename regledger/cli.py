@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--home", default=argparse.SUPPRESS,
                         help="instance folder (default: $REGLEDGER_HOME or ./regledger-home)")
     common.add_argument("--db", default=argparse.SUPPRESS,
-                        help="database URL, e.g. postgresql://127.0.0.1/test (default: $REGLEDGER_DB or the home's SQLite file)")
+                        help="database URL, e.g. postgresql://127.0.0.1/test "
+                             "(default: $REGLEDGER_DB or the home's SQLite file)")
     p = argparse.ArgumentParser(prog="regledger", parents=[common],
                                 description="A verifiable registration ledger (公共数据资源登记).")
     sub = p.add_subparsers(dest="command", required=True)

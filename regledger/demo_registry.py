@@ -203,8 +203,8 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
     through_review("gz-holder", "gz-registrar", "gz-hydrology", "registration.apply", {
         "subject_kind": "resource", "fields": _resource("贵州省水文监测数据", GZ_HOLDER, "520000")})
     say("  left 贵州省水文监测数据 in publicity (公示中), open for objections")
-    for reg in ("gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft", "hz-bus", "gz-radar",
-                "zy-city-mgmt"):
+    for reg in ("gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft",
+                "hz-bus", "gz-radar", "zy-city-mgmt"):
         st = ledger.store.get_states([f"reg:{reg}"])[f"reg:{reg}"]
         said[reg] = st.status
     return said

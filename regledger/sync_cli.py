@@ -133,7 +133,8 @@ def export_bundle(ledger: Any, out: Path, since: int, show: Callable[[int, int],
         first, last = since // TILE_WIDTH, (size + TILE_WIDTH - 1) // TILE_WIDTH
         for n in range(first, last):
             width = min(TILE_WIDTH, size - n * TILE_WIDTH)
-            z.writestr(entry_bundle_path(n, width), encode_entry_bundle(ledger.entries(n * TILE_WIDTH, n * TILE_WIDTH + width)))
+            bundle = encode_entry_bundle(ledger.entries(n * TILE_WIDTH, n * TILE_WIDTH + width))
+            z.writestr(entry_bundle_path(n, width), bundle)
             if show:
                 show(min(size, (n + 1) * TILE_WIDTH) - since, size - since)
     os.replace(tmp, out)  # a bundle is complete or absent

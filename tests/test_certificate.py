@@ -270,10 +270,11 @@ def test_duplicated_or_missing_entries(world, product_cert):
     assert err.value.field == "/entries/1"
 
 
-@pytest.mark.xfail(strict=True, reason="LIMITATION (documented in docs/registry.md): a certificate of a REVOKED registration with "
-                   "its last entry (registration.revoke) removed and the status claim set to CODED still verifies "
-                   "against the same, newer checkpoint: nothing shows the entries are complete up to that "
-                   "checkpoint, so a revoked/cancelled registration can be presented as CODED as of today")
+@pytest.mark.xfail(strict=True, reason="LIMITATION (documented in docs/registry.md): a certificate of a "
+                   "REVOKED registration with its last entry (registration.revoke) removed and the status "
+                   "claim set to CODED still verifies against the same, newer checkpoint: nothing shows the "
+                   "entries are complete up to that checkpoint, so a revoked/cancelled registration can be "
+                   "presented as CODED as of today")
 def test_dropped_trailing_entries_are_detected(world):
     cert = build_certificate(world.ledger, world.codes["gz-radar"])
     assert verify_certificate(cert, world.vkey)["status"] == "REVOKED"

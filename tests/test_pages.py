@@ -46,8 +46,8 @@ DEMO_LISTS = {
     "cancelled": {"gy-medical"},
     "revoked": {"gz-radar"},
 }
-ALL_DEMO = ["gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "zy-city-mgmt", "hz-bus-draft", "hz-bus",
-            "gz-radar"]
+ALL_DEMO = ["gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "zy-city-mgmt",
+            "hz-bus-draft", "hz-bus", "gz-radar"]
 
 
 @contextlib.contextmanager
@@ -478,8 +478,10 @@ _FOO_NOTE = ("This is an example message.\n\n\u2014 example.com/foo Uw2QOkn8srV1
 _PN_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 _ER_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
 _PN_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-_PN_SIGS = ("\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
-            "\u2014 EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n")
+_PN_SIGS = ("\u2014 PeterNeumann "
+            "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+            "\u2014 EnochRoot "
+            "rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n")
 _SUM_VKEY = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
 _SUM_NOTE = ("go.sum database tree\n6476701\nmb8QLQIs0Z0yP5Cstq6guj87oXWeC9gEM8oVikmm9Wk=\n\n\u2014 sum.golang.org "
              "Az3grsLX85Gz+s1SiTbgkuqxgItqFq7gsMUEyVnrsa9LM7Us9S+1xbFIGu95949rj4nPRYfvimWEPWL+o3GeoWwOoAw=\n")

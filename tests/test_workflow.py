@@ -384,7 +384,8 @@ def test_decide_upheld_on_a_change_leaves_the_registration_coded():
     w = World()
     w.drive("r1", "CODED")
     code = w.state("r1")["code"]
-    w.step("holder", "registration.change", "r1", {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
+    w.step("holder", "registration.change", "r1",
+           {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
     w.step("registrar", "registration.accept", "r1")
     w.step("registrar", "registration.publish", "r1")
     assert w.status("r1") == "PUBLICITY"
@@ -398,11 +399,13 @@ def test_decide_upheld_on_a_change_leaves_the_registration_coded():
 def test_refused_change_leaves_the_registration_coded():
     w = World()
     w.drive("r1", "CODED")
-    w.step("holder", "registration.change", "r1", {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
+    w.step("holder", "registration.change", "r1",
+           {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
     w.step("registrar", "registration.refuse", "r1", {"reason": "理由不充分"})
     s = w.state("r1")
     assert s["status"] == "CODED" and s["pending"] is None and s["fields"]["update_frequency"] == "每日"
-    w.step("holder", "registration.change", "r1", {"reason": "再次调整", "fields": resource_fields(update_frequency="每月")})
+    w.step("holder", "registration.change", "r1",
+           {"reason": "再次调整", "fields": resource_fields(update_frequency="每月")})
     w.step("registrar", "registration.accept", "r1")
     w.step("registrar", "registration.reject", "r1", {"reason": "形式审核不通过"})
     assert w.status("r1") == "CODED"
@@ -411,7 +414,8 @@ def test_refused_change_leaves_the_registration_coded():
 def test_change_goes_through_publicity_and_updates_fields_on_coding():
     w = World()
     code = w.register("r1")
-    w.step("holder", "registration.change", "r1", {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
+    w.step("holder", "registration.change", "r1",
+           {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
     s = w.state("r1")
     assert s["reg_type"] == "change" and s["pending"]["update_frequency"] == "每周"
     assert s["fields"]["update_frequency"] == "每日"  # not until coded
@@ -1281,7 +1285,8 @@ def test_disclosure(store, log_signer, admin):
     assert overdue(store, date.fromisoformat(traffic)) == []
     late = overdue(store, date.fromisoformat(traffic) + timedelta(days=1))
     assert [r["registration"] for r in late] == ["gz-traffic"]
-    assert late[0] == {"registration": "gz-traffic", "status": "SUBMITTED", "due": traffic, "name": "贵州省交通流量数据",
+    assert late[0] == {"registration": "gz-traffic", "status": "SUBMITTED", "due": traffic,
+                       "name": "贵州省交通流量数据",
                        "region": "520000", "days_late": 1}
     both = overdue(store, date.fromisoformat(soil) + timedelta(days=3))
     assert {r["registration"]: r["status"] for r in both} == {"gz-traffic": "SUBMITTED", "gz-soil": "FORMAL_REVIEW"}

@@ -45,8 +45,9 @@ _IN_CODE_BOOK_BEFORE_2013 = ("In the code book long before the change list first
 
 CURATED: list[dict[str, Any]] = [
     {"code": "660000", "name": "新疆生产建设兵团", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
-     "non_gb": True, "note": "Not a GB/T 2260 code: a configured code for 新疆生产建设兵团, an addressee of the national "
-                             "notices without a province-level GB/T 2260 code (domain.md §9). Flagged non_gb."},
+     "non_gb": True, "note": "Not a GB/T 2260 code: a configured code for 新疆生产建设兵团, an addressee of the "
+                             "national notices without a province-level GB/T 2260 code (domain.md §9). "
+                             "Flagged non_gb."},
     {"code": "130323", "name": "抚宁县", "level": "county", "valid_from": "1983-01-01", "valid_to": "2015-07-01",
      "note": "Abolished by 国函〔2015〕121号 (announced locally 2015-08-22); became 130306 抚宁区. 2015-07-01 is the "
              "changeover date kept from the earlier table; the exact day is not verified."},

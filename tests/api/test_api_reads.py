@@ -558,7 +558,8 @@ def tampered(cert):
     c["claims"]["name"] = "别的数据"
     out.append(("claims", c))
     c = copy.deepcopy(cert)
-    leaf = base64.b64decode(c["entries"][0]["leaf"]).replace("贵州省气象观测数据".encode(), "贵州省气象观测数椐".encode())
+    leaf = base64.b64decode(c["entries"][0]["leaf"])
+    leaf = leaf.replace("贵州省气象观测数据".encode(), "贵州省气象观测数椐".encode())
     c["entries"][0]["leaf"] = base64.b64encode(leaf).decode()
     out.append(("leaf", c))
     c = copy.deepcopy(cert)

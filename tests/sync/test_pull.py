@@ -291,7 +291,8 @@ def test_cosignatures_are_taken_only_from_the_parent_and_only_on_checkpoints_the
     served = add_cosignatures(note, [line])
     assert verify_cosigned(served, child.ledger.verifier(), [cosigner.verifier()])
     # someone else's key, even a valid key of the child's own ledger, is refused
-    stranger = sign_statement(child.home.admin(), kind="sync.cosignatures", subject="x", payload={"cosignatures": [item]})
+    stranger = sign_statement(child.home.admin(), kind="sync.cosignatures", subject="x",
+                              payload={"cosignatures": [item]})
     with pytest.raises(ConflictError):
         accept_cosignatures(child.ledger, stranger)
     # a cosignature on a checkpoint the child never signed is refused
@@ -431,7 +432,8 @@ def test_tiles_that_do_not_rebuild_the_signed_root_are_refused_before_any_entry(
 
 def test_a_bad_bundle_in_the_middle_keeps_the_verified_ones_before_it_and_resumes_after(parent, child):
     child.add(3000)
-    bad = TamperingFetcher(child.ledger, lambda n, ls: ls if n != 5 else ls[:9] + [ls[9].replace(b"region", b"regiom", 1)] + ls[10:])
+    bad = TamperingFetcher(child.ledger,
+                           lambda n, ls: ls if n != 5 else ls[:9] + [ls[9].replace(b"region", b"regiom", 1)] + ls[10:])
     with pytest.raises(VerificationError, match="entry 1289"):
         pull_child(parent, bad, child.origin)
     row = sync_status(parent)[0]
@@ -452,7 +454,8 @@ def test_a_child_cannot_claim_a_log_already_in_the_cascade(parent, child, tmp_pa
     rogue.ledger.integrate()
     with pytest.raises(ConflictError, match="already in the cascade"):
         pull_child(parent, LedgerFetcher(rogue.ledger), rogue.origin)
-    assert parent.store.get_states([f"route:{child.origin}"])[f"route:{child.origin}"].state == {"parent": parent.origin}
+    route = parent.store.get_states([f"route:{child.origin}"])[f"route:{child.origin}"]
+    assert route.state == {"parent": parent.origin}
     child.add(10)
     pull_child(parent, LedgerFetcher(child.ledger), child.origin)  # the real one is unaffected
     assert_exactly_once(parent, child)
@@ -462,7 +465,8 @@ class CorruptTileFetcher(LedgerFetcher):
     """Flips a byte in every level-0 hash tile: what a bad link or a bad cache would serve."""
 
     def read_tiles(self, tiles):
-        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 0 else d for t, d in zip(tiles, super().read_tiles(tiles), strict=True)]
+        out = super().read_tiles(tiles)
+        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 0 else d for t, d in zip(tiles, out, strict=True)]
 
 
 def test_tiles_that_prove_nothing_are_a_refusal_not_a_fork(parent, child):
