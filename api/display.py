@@ -14,6 +14,7 @@ from regledger.ledger.errors import LedgerError
 from regledger.ledger.store import LedgerStore, StateQuery
 from regledger.registry.industries import default_industries
 from regledger.registry.reference import stored_region_table
+from regledger.registry.regions import RegionTable
 
 __all__ = ["Names", "field_changes"]
 
@@ -28,6 +29,7 @@ class Names:
 
     def __init__(self, store: LedgerStore) -> None:
         self.store = store
+        self.regions: RegionTable | None
         try:
             self.regions = stored_region_table(store)
         except LedgerError:  # an unreadable state: fall back to showing codes

@@ -519,8 +519,8 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     watch = CpuWatch()
     c = micro_costs(2_000)
     c["fsync_ms"] = fsync_cost(workdir)
-    c["machine"] = watch.report(ncpu)  # type: ignore[assignment]
-    res["costs"] = c
+    machine = watch.report(ncpu)
+    res["costs"] = {**c, "machine": machine}
     serial = c["ed25519_verify_us"] + c["sign_receipt_us"] + c["entry_build_us"]
     import regledger.keys.ed25519 as ked
 
@@ -539,7 +539,7 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     say(f"  sign_statement (client side, not timed)               {c['sign_statement_us']:7.1f} us")
     say(f"  fsync of a 4 KiB write in the temp directory          {c['fsync_ms']:7.2f} ms")
     say(f"  leaf {c['leaf_bytes']:.0f} bytes, statement {c['statement_bytes']:.0f} bytes on average "
-        f"{load_note(c['machine'])}")  # type: ignore[arg-type]
+        f"{load_note(machine)}")
     say(f"  => one core spends >= {serial:.0f} us per verified append with a receipt "
         f"(verify + receipt + entry): at most {1e6 / serial:,.0f} appends/s per core before SQL")
     say()
@@ -598,13 +598,13 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
                     watch = CpuWatch()
                     el = append_all(ledger, sts, B, labels[mode], executor=ex)
             else:
-                with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as ex:
-                    list(ex.map(time.sleep, [0.3] * procs))  # start the workers before the clock
-                    workers = list(getattr(ex, "_processes", {}) or {})
+                with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as pex:
+                    list(pex.map(time.sleep, [0.3] * procs))  # start the workers before the clock
+                    workers = list(getattr(pex, "_processes", {}) or {})
                     wait_quiet(args.wait_idle, ncpu)
                     watch = CpuWatch()
                     startup = pids_cpu(workers)  # their imports, not part of the appends
-                    el = append_all(ledger, sts, B, labels[mode], executor=ex)
+                    el = append_all(ledger, sts, B, labels[mode], executor=pex)
                     used = pids_cpu(workers) - startup
                     load = watch.report(ncpu, children_cpu=used)
             if mode != "procexec":
@@ -741,9 +741,9 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     wait_quiet(args.wait_idle, ncpu)
     tree = SqliteTree(pmdb)
     el, load = append_pm(tree, "pymerkle SqliteTree.append_entries")
-    t = time.perf_counter()
+    t0 = time.perf_counter()
     pm_root = tree.get_root(size)
-    root_s = time.perf_counter() - t
+    root_s = time.perf_counter() - t0
     tree.close()
     pm["sqlite_append"] = {"seconds": el, "rate": size / el, "root_equal": pm_root == root, "root_s": root_s,
                            "machine": load}

@@ -603,8 +603,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{raw['parse_rate']:,.0f}", "", "-"))
     w = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     say("summary ('others': share of all cores that other processes used during that measurement):")
-    for r in rows:
-        cells = (f"{v:>{w[k]}}" if k in (0, 1, 3, 4, 5) else f"{v:<{w[k]}}" for k, v in enumerate(r))
+    for row in rows:
+        cells = (f"{v:>{w[k]}}" if k in (0, 1, 3, 4, 5) else f"{v:<{w[k]}}" for k, v in enumerate(row))
         say("  " + "  ".join(cells).rstrip())
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -11,7 +11,7 @@ Bad arguments raise ValueError; broken index arithmetic raises AssertionError.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from .hashes import EMPTY_ROOT, Hash, node_hash
 
@@ -264,9 +264,9 @@ class CompactRange:
             h = node_hash(left, h)
         return h
 
-    def to_json(self) -> list[list]:
+    def to_json(self) -> list[list[int | str]]:
         return [[height, h.hex()] for height, h in self.stack]
 
     @classmethod
-    def from_json(cls, size: int, value: list) -> CompactRange:
+    def from_json(cls, size: int, value: list[Any]) -> CompactRange:
         return cls(size, [(int(height), Hash(bytes.fromhex(h))) for height, h in value])

@@ -47,6 +47,8 @@ class Verifier(Protocol):
     def key_hash(self) -> int: ...
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise InvalidSignatureError unless `signature` is valid for `message`."""
+    def vkey(self) -> str:
+        """The C2SP verifier key string (`name+hash+base64`) that others pin to check these signatures."""
 
 
 @dataclass(frozen=True)

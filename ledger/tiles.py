@@ -13,7 +13,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from .errors import MalformedError, NotFoundError
 from .hashes import HASH_SIZE, Hash, node_hash
@@ -216,7 +216,7 @@ def _tile_levels(data: bytes) -> list[list[Hash]]:
     while len(level) > 1:
         level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         levels.append(level)
-    return levels  # type: ignore[return-value]
+    return cast(list[list[Hash]], levels)  # SHA-256 digests: Hashes, without a wrapper call per node
 
 
 class SubtreeCache:

@@ -100,6 +100,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from regledger.ledger.policy import replay
 
     ledger = _home(args).open()
+    assert ledger.policy is not None  # a home's ledger always folds with the registry's policy
     size = ledger.store.head().size
     states = replay(ledger.policy, ledger.iter_leaves(progress=progress("entries")))
     n = ledger.store.replace_states(states.values())

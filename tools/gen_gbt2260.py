@@ -148,11 +148,11 @@ def build(quhua: Path, china_division: Path) -> list[dict[str, Any]]:
             last[2] = OLD_SNAPSHOT if code not in then else CURRENT_SNAPSHOT
     for code, name in now.items():
         recs = lines.setdefault(code, [])
-        last = recs[-1] if recs else None
-        if last is not None and last[2] is None:
-            last[0] = name  # today's name wins over a noisy early diff
+        latest = recs[-1] if recs else None
+        if latest is not None and latest[2] is None:
+            latest[0] = name  # today's name wins over a noisy early diff
         else:
-            start = NEW_SINCE if code not in then and not recs else (last[2] if last else BASELINE)
+            start = NEW_SINCE if code not in then and not recs else (latest[2] if latest else BASELINE)
             recs.append([name, start, None])
     curated = {r["code"] for r in CURATED}
     provinces = {c for c in now if c.endswith("0000")} | {"660000"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -105,7 +106,7 @@ def search(ledger: LedgerDep, settings: SettingsDep,
 
 @router.get("/registrations/{id_or_code}", response_model=RegistrationState,
             summary="A registration's current state (by id or uniform code)")
-def registration(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> dict[str, Any]:
+def registration(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> Mapping[str, Any]:
     return find(ledger, id_or_code, origin).state
 
 

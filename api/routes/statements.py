@@ -136,6 +136,6 @@ def _answer(ledger: Ledger, st: Statement, appended: Appended) -> AppendResult:
     state: dict[str, Any] | None = None
     if st.kind.startswith("registration."):
         found = ledger.store.get_states([registration_subject(st.subject)]).get(registration_subject(st.subject))
-        state = found.state if found else None
+        state = dict(found.state) if found else None
     return AppendResult(index=e.index, leaf_hash=base64.b64encode(e.leaf_hash).decode(), time=e.time,
                         receipt=(appended.receipt or b"").decode(), state=state)
