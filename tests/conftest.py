@@ -144,3 +144,16 @@ def load_test_calendars(home: Path, run: Callable[..., subprocess.CompletedProce
         f.write_text(json.dumps(notice))
         done = run("calendar", "load", str(f), "--home", str(home))
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+# Fixtures that start a server process, a cascade of them or Chromium, or build a home through the CLI.  A test
+# that uses one, directly or through another fixture, is marked slow, so `pytest -m "not slow"` (the day-to-day
+# subset, under a minute) leaves it out; CI runs everything.  Slow tests without such a fixture say so themselves.
+SLOW_FIXTURES = frozenset({"server", "serve_app", "serve_home", "demo_home", "running", "frozen_home", "browser",
+                           "cascade", "pair"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

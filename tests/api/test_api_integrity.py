@@ -95,6 +95,7 @@ def wait_for(predicate, timeout: float = 20) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_the_issue_reproduction_end_to_end(tmp_path):
     path = tmp_path / "home"
     assert cli("demo", "--home", str(path)).returncode == 0

@@ -93,6 +93,7 @@ def test_docs_list_every_variable_with_its_default():
         assert f"| `{env_name(f.name)}` | `{default}` |" in text, f.name
 
 
+@pytest.mark.slow
 def test_serve_exits_on_a_bad_value_naming_the_variable(tmp_path: Path):
     from apitest_fixtures import child_env
 
