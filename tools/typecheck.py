@@ -16,7 +16,6 @@ Exits with mypy's status: 0 when there is nothing to report.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -58,7 +57,7 @@ def real_path(line: str, prefixes: dict[str, str]) -> str:
     line = line.removeprefix("src/")
     for tree_prefix in sorted(prefixes, key=len, reverse=True):
         if line.startswith(tree_prefix):
-            return prefixes[tree_prefix] + line[len(tree_prefix):]
+            return prefixes[tree_prefix] + line[len(tree_prefix) :]
     return line
 
 
@@ -67,8 +66,16 @@ def main(argv: list[str]) -> int:
     targets = ["src/regledger"]
     if "--package" not in argv:
         targets += [str(p.relative_to(ROOT)) for folder in SCRIPTS for p in sorted((ROOT / folder).rglob("*.py"))]
-    command = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-               "--cache-dir", str(ROOT / ".mypy_cache"), *targets]
+    command = [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--config-file",
+        str(ROOT / "pyproject.toml"),
+        "--cache-dir",
+        str(ROOT / ".mypy_cache"),
+        *targets,
+    ]
     env = {**os.environ, "MYPYPATH": os.pathsep.join([str(TREE / "src"), *(str(TREE / f) for f in SCRIPTS)])}
     result = subprocess.run(command, cwd=TREE, env=env, capture_output=True, text=True)
     for line in (result.stdout + result.stderr).splitlines():
