@@ -146,11 +146,11 @@ def load_test_calendars(home: Path, run: Callable[..., subprocess.CompletedProce
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-# Fixtures that start a server process, a cascade of them or Chromium, or build a home through the CLI.  A test
+# Fixtures that start a server (a process or a thread), a cascade of them or Chromium, or build the demo.  A test
 # that uses one, directly or through another fixture, is marked slow, so `pytest -m "not slow"` (the day-to-day
 # subset, under a minute) leaves it out; CI runs everything.  Slow tests without such a fixture say so themselves.
 SLOW_FIXTURES = frozenset({"server", "serve_app", "serve_home", "demo_home", "running", "frozen_home", "browser",
-                           "cascade", "pair"})
+                           "base_url", "demo_ledger", "cascade", "pair"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
