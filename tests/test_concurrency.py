@@ -87,6 +87,7 @@ def test_four_processes_postgres(pg_url):
     _run(pg_url)
 
 
+@pytest.mark.slow
 def test_threads_share_one_ledger(store, log_signer, admin):
     """Several threads appending and integrating through one Ledger: gapless, each once."""
     import threading

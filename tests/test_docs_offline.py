@@ -75,6 +75,7 @@ def _open_recording(browser, url: str, rendered: str) -> tuple[list[str], list[s
     return requested, errors
 
 
+@pytest.mark.slow
 def test_swagger_ui_renders_from_the_server_alone(intranet_browser, server_port: int):
     base = f"http://{INTRANET_HOST}:{server_port}"
     requested, errors = _open_recording(

@@ -14,6 +14,9 @@ from regledger.ledger.errors import IntegrityError
 from regledger.ledger.selfaudit import SelfAudit
 from regledger.ledger.sqlstore import SQLStore
 
+# every test builds and integrates a ledger of a few hundred entries, on SQLite and PostgreSQL: seconds each
+pytestmark = pytest.mark.slow
+
 SIZE = 601  # level-0 tiles 0/0 and 0/1 full, 0/2 partial; tile 1/0 holds two hashes
 
 

@@ -183,6 +183,7 @@ def test_the_running_server_notices_tampering(running, table, column, where, off
     assert r.status_code == 503 and r.json()["title"] == "Stored data failed its integrity check"
 
 
+@pytest.mark.slow
 def test_a_halted_server_signs_no_receipt_for_a_retry(tmp_path):
     """Review of issue 9: the identical statement sent again is answered from the stored entry with a
     freshly signed receipt; once the server has halted, that retry is refused with 503 like any write."""

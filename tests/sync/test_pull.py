@@ -116,6 +116,7 @@ def test_an_unchanged_child_costs_one_checkpoint_request(parent, child):
     assert parent.store.head().size == head
 
 
+@pytest.mark.slow
 def test_later_pulls_continue_without_gap_or_duplicate(parent, child):
     for more in (1, 255, 256, 300, 0, 3):
         child.add(more)
@@ -193,6 +194,7 @@ class FailingLedgerStore:
         return getattr(self.inner, name)
 
 
+@pytest.mark.slow
 def test_a_crash_between_transactions_resumes_with_no_duplicate_and_no_gap(parent, child, monkeypatch):
     import regledger.sync.pull as pull_module
 
@@ -308,6 +310,7 @@ def test_cosignatures_are_taken_only_from_the_parent_and_only_on_checkpoints_the
                                                          subject=parent.origin, payload={"cosignatures": [forged]}))
 
 
+@pytest.mark.slow
 def test_http_fetcher_retries_caches_full_tiles_and_maps_errors(parent, child, tmp_path):
     """The HTTP path through httpx.MockTransport, serving the child's log as /log/ does (no sockets)."""
     import httpx
@@ -430,6 +433,7 @@ def test_tiles_that_do_not_rebuild_the_signed_root_are_refused_before_any_entry(
     assert parent.store.head().size == head
 
 
+@pytest.mark.slow
 def test_a_bad_bundle_in_the_middle_keeps_the_verified_ones_before_it_and_resumes_after(parent, child):
     child.add(3000)
     bad = TamperingFetcher(child.ledger,
