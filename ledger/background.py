@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .health import Health
 
@@ -72,7 +72,7 @@ class BackgroundLoop:
             self.wake.wait(self._backoff or self.interval)
             self.wake.clear()
 
-    def start(self) -> "BackgroundLoop":
+    def start(self) -> BackgroundLoop:
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
         return self

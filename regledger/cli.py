@@ -7,8 +7,8 @@ import base64
 import dataclasses
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from regledger.api.settings import Settings, environment_help
 from regledger.ledger.audit import audit
@@ -100,6 +100,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from regledger.ledger.policy import replay
 
     ledger = _home(args).open()
+    assert ledger.policy is not None  # a home's ledger always folds with the registry's policy
     size = ledger.store.head().size
     states = replay(ledger.policy, ledger.iter_leaves(progress=progress("entries")))
     n = ledger.store.replace_states(states.values())
@@ -191,9 +192,9 @@ def cmd_overdue(args: argparse.Namespace) -> int:
     import json
     from datetime import date
 
+    from regledger.ledger.entry import utc_now
     from regledger.registry.disclosure import overdue
     from regledger.registry.workflow import china_date
-    from regledger.ledger.entry import utc_now
 
     ledger = _home(args).open()
     on = date.fromisoformat(args.on) if args.on else china_date(utc_now())
@@ -260,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--home", default=argparse.SUPPRESS,
                         help="instance folder (default: $REGLEDGER_HOME or ./regledger-home)")
     common.add_argument("--db", default=argparse.SUPPRESS,
-                        help="database URL, e.g. postgresql://127.0.0.1/test (default: $REGLEDGER_DB or the home's SQLite file)")
+                        help="database URL, e.g. postgresql://127.0.0.1/test "
+                             "(default: $REGLEDGER_DB or the home's SQLite file)")
     p = argparse.ArgumentParser(prog="regledger", parents=[common],
                                 description="A verifiable registration ledger (公共数据资源登记).")
     sub = p.add_subparsers(dest="command", required=True)

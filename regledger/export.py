@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from regledger.ledger.hashes import HASH_SIZE
 from regledger.ledger.sequencer import Ledger
-from regledger.ledger.tiles import HASH_SIZE, encode_entry_bundle, entry_bundle_path, tiles_for_size
+from regledger.ledger.tiles import encode_entry_bundle, entry_bundle_path, tiles_for_size
 
 __all__ = ["export_log"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from datetime import date
-from typing import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response

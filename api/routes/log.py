@@ -7,7 +7,8 @@ from fastapi.responses import PlainTextResponse, Response
 
 from regledger.ledger.cosignature import add_cosignatures
 from regledger.ledger.errors import MalformedError, NotFoundError
-from regledger.ledger.tiles import HASH_SIZE, TILE_WIDTH, encode_entry_bundle, parse_tile_path
+from regledger.ledger.hashes import HASH_SIZE
+from regledger.ledger.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
 
 from ..deps import LedgerDep
 from ..problems import Problem
