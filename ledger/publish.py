@@ -84,6 +84,8 @@ class Publisher:
         """Publish the latest checkpoint; returns the files written.  `rewrite_partials` (`log export`) also
         writes every tile the directory should hold, not only those changed since its checkpoint."""
         size, note = served_checkpoint(self.ledger)
+        if self._note is not None and not (self.out / "checkpoint").exists():
+            self.size = None  # the directory was emptied or replaced: publish it all again
         if self.size is None:
             self.open()
         old = self.size
