@@ -62,7 +62,7 @@ LOCATIONS = """\
         location = /checkpoint { default_type "text/plain; charset=utf-8"; add_header Cache-Control "no-cache" always; }
         location = /key { default_type "text/plain; charset=utf-8"; }
         location ~ "^/tile/.*\\.p/" { add_header Cache-Control "no-cache" always; }
-        location /tile/ { add_header Cache-Control "public, max-age=31536000, immutable" always; }
+        location /tile/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
         location ~ "/\\." { return 404; }"""
 
 
