@@ -61,9 +61,11 @@ class Publisher:
     Not thread-safe: one publisher per directory, run by one thread (the serve loop or `log publish`).
     """
 
-    def __init__(self, ledger: Ledger, out: Path, *, grace: float = 60.0,
+    def __init__(self, ledger: Ledger, out: Path, *, grace: float = 60.0, key: bool = True,
                  clock: Callable[[], float] = time.time) -> None:
+        """`key`: also write `key`, the log's verifier key as /log/key serves it (`log export` does not)."""
         self.ledger = ledger
+        self.write_key = key
         self.out = Path(out)
         self.grace = grace
         self.clock = clock
@@ -95,7 +97,7 @@ class Publisher:
                                 problem="publish-dir")
         written = self._write_tiles(tiles_for_size(size) if rewrite_partials else new_tiles(old, size), progress)
         key = self.ledger.verifier().vkey() + "\n"
-        if key != self._key:
+        if self.write_key and key != self._key:
             self._write_file("key", key.encode())
             self._key = key
             written += 1

@@ -17,7 +17,7 @@ def export_log(ledger: Ledger, out: Path, *, progress: Callable[[int, int], None
     One `Publisher` round that rewrites the partial tiles too; full tiles already present are left alone
     (they are immutable).  Returns (tree size, files written).
     """
-    publisher = Publisher(ledger, out)
+    publisher = Publisher(ledger, out, key=False)  # its layout stays tiles and checkpoint only
     written = publisher.publish(rewrite_partials=True, progress=progress)
     assert publisher.size is not None
     return publisher.size, written
