@@ -121,7 +121,7 @@ class Publisher:
         size, _ = self.ledger.checkpoint()
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / "checkpoint"
-        self.size, self._note = 0, None
+        held, note = 0, None
         if path.exists():
             data = path.read_bytes()
             try:
@@ -133,11 +133,12 @@ class Publisher:
             except LedgerError as exc:
                 raise OperatorError(f"{self.out} holds a checkpoint that is not this ledger's to extend ({exc}); "
                                     "publish into an empty directory", problem="publish-dir") from exc
-            self.size, self._note = cp.size, data
+            held, note = cp.size, data
             self._unknown_until = path.stat().st_mtime + self.grace
         key = self.out / "key"
         self._key = key.read_text() if key.exists() else None
         self._pdirs = {Path(d) for d, _, _ in os.walk(self.out / "tile") if d.endswith(".p")}
+        self.size, self._note = held, note  # only now: a refused directory stays refused on every retry
 
     # -- writing --------------------------------------------------------------------------------------
 
