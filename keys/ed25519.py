@@ -105,11 +105,11 @@ class Ed25519Signer:
         self.key_id = statement_key_id(self.public)
 
     @classmethod
-    def generate(cls, name: str) -> "Ed25519Signer":
+    def generate(cls, name: str) -> Ed25519Signer:
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> "Ed25519Signer":
+    def from_seed(cls, name: str, seed: bytes) -> Ed25519Signer:
         if len(seed) != 32:
             raise MalformedError("an Ed25519 seed is 32 bytes")
         return cls(name, Ed25519PrivateKey.from_private_bytes(seed))

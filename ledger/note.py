@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 from regledger.keys.names import check_key_name
 
@@ -48,6 +49,8 @@ class Verifier(Protocol):
     def key_hash(self) -> int: ...
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise InvalidSignatureError unless `signature` is valid for `message`."""
+    def vkey(self) -> str:
+        """The C2SP verifier key string (`name+hash+base64`) that others pin to check these signatures."""
 
 
 @dataclass(frozen=True)

@@ -301,8 +301,9 @@ class BatchIntegrator:
     """
 
     def __init__(self, ledger: Ledger, *, batch_size: int = 256, delay: float = 0.5,
-                 poll: float = 0.02) -> None:
+                 poll: float = 0.02, on_integrated: Callable[[], None] | None = None) -> None:
         self.ledger = ledger
+        self.on_integrated = on_integrated  # e.g. wake the publisher (ledger.publish.PublishWorker)
         self.batch_size = batch_size
         self.delay = delay
         self.integrations = 0
@@ -323,6 +324,8 @@ class BatchIntegrator:
         if pending >= self.batch_size or now - since >= self.delay:
             self.ledger.integrate(self.batch_size)
             self.integrations += 1
+            if self.on_integrated is not None:
+                self.on_integrated()
             return None if pending <= self.batch_size else now
         return since
 

@@ -13,8 +13,9 @@ Contracts every implementation keeps (the tests hold MemoryStore and SQLStore to
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from .entry import GENESIS_PREV, Entry
 from .errors import ConflictError, IntegrityError, NotFoundError

@@ -5,18 +5,18 @@ from __future__ import annotations
 import base64
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from itertools import pairwise
 
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.keystore import save_signer
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.proof import verify_consistency, verify_inclusion
 from regledger.ledger.sequencer import BatchIntegrator, Ledger
-
-from regledger.ledger.keyring import register_key_statement
 
 from .demo_registry import DEMO_START, GZ_HOLDER, SimClock, register_demo_set
 from .home import Home
@@ -127,7 +127,7 @@ def verify_everything(ledger: Ledger, *, say: Callable[[str], None], appended: i
     for s in sizes:
         roots[s] = open_checkpoint(ledger.checkpoint_at(s), ledger.origin, verifier)[0].root
     consistency = 0
-    for a, b in zip(sizes, sizes[1:]):
+    for a, b in pairwise(sizes):
         verify_consistency(a, b, roots[a], roots[b], ledger.consistency_proof(a, b))
         consistency += 1
     for a in sizes[:-1]:

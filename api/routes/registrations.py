@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from regledger.keys.vkey import parse_vkey
 from regledger.ledger.entry import parse_json, utc_now
 from regledger.ledger.errors import LedgerError
 from regledger.ledger.store import StateQuery, SubjectState
-from regledger.keys.vkey import parse_vkey
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 from regledger.registry.certificate import build_certificate, verify_certificate
 from regledger.registry.disclosure import overdue
@@ -20,8 +21,16 @@ from regledger.registry.workflow import china_date
 from ..deps import LedgerDep, SettingsDep
 from ..lookup import find, namespace, page
 from ..problems import Problem
-from ..schemas import (CertificateDocument, OverdueItem, RegistrationHistory, RegistrationPage, RegistrationState,
-                       RegistrationSummary, VerifyRequest, VerifyResult)
+from ..schemas import (
+    CertificateDocument,
+    OverdueItem,
+    RegistrationHistory,
+    RegistrationPage,
+    RegistrationState,
+    RegistrationSummary,
+    VerifyRequest,
+    VerifyResult,
+)
 
 router = APIRouter(prefix="/v1", tags=["registrations"])
 
@@ -57,7 +66,7 @@ def search(ledger: LedgerDep, settings: SettingsDep,
 
 @router.get("/registrations/{id_or_code}", response_model=RegistrationState,
             summary="A registration's current state (by id or uniform code)")
-def registration(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> dict[str, Any]:
+def registration(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> Mapping[str, Any]:
     return find(ledger, id_or_code, origin).state
 
 

@@ -13,7 +13,7 @@ import base64
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -29,8 +29,8 @@ from regledger.sync.policy import RELAYED_KINDS
 
 from ..deps import LedgerDep, SettingsDep
 from ..problems import Problem
-from ..settings import Settings
 from ..schemas import AppendResult
+from ..settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["writes"])
 log = logging.getLogger("regledger.api.writes")
@@ -93,7 +93,7 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     if earlier is not None:
         return _answer(ledger, st, earlier), False
     signed_at = datetime.fromisoformat(st.time.replace("Z", "+00:00"))
-    skew = abs((datetime.now(timezone.utc) - signed_at).total_seconds())
+    skew = abs((datetime.now(UTC) - signed_at).total_seconds())
     if skew > settings.max_skew_seconds:
         raise Problem(422, "Invalid input", f"the statement's time is {skew:.0f} s from the server's clock "
                       f"(at most {settings.max_skew_seconds} s)", field="/time")
@@ -136,6 +136,6 @@ def _answer(ledger: Ledger, st: Statement, appended: Appended) -> AppendResult:
     state: dict[str, Any] | None = None
     if st.kind.startswith("registration."):
         found = ledger.store.get_states([registration_subject(st.subject)]).get(registration_subject(st.subject))
-        state = found.state if found else None
+        state = dict(found.state) if found else None
     return AppendResult(index=e.index, leaf_hash=base64.b64encode(e.leaf_hash).decode(), time=e.time,
                         receipt=(appended.receipt or b"").decode(), state=state)

@@ -57,7 +57,8 @@ def status(request: Request, ledger: LedgerDep) -> SyncStatus:
 
 @router.post("/notify", response_model=Notified, status_code=202,
              summary="A child announces a new checkpoint (body: the signed note); this instance then pulls",
-             openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}, "required": True}})
+             openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}},
+                                            "required": True}})
 async def notify(request: Request, ledger: LedgerDep) -> Notified:
     body = await request.body()
     return await run_in_threadpool(_notify, request, body, ledger)
