@@ -52,6 +52,7 @@ def build_certificate(ledger: Ledger, code: str) -> dict[str, Any]:
     if found is None:
         raise LedgerError(f"no registration has code {code}")
     state = found.state
+    reg_id = state["registration"]
     size, note = ledger.checkpoint()
     indexes = [h["index"] for h in state["history"]]
     if max(indexes) >= size:
