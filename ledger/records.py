@@ -42,13 +42,14 @@ class StateRecord:
     """Base of the typed state views; subclasses are frozen dataclasses whose fields all have defaults."""
 
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, kw_only=True)
-    order: tuple[str, ...] = dataclasses.field(default=(), kw_only=True, repr=False, compare=False)
+    #: the stored members' names in their order; None for a record built in code
+    order: tuple[str, ...] | None = dataclasses.field(default=None, kw_only=True, repr=False, compare=False)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any] | None) -> Self:
         """The typed view of a stored state (None or a non-object reads as an empty one)."""
         if not isinstance(state, Mapping):
-            return cls()
+            return cls(order=())
         types_ = _accepted(cls)
         typed, extra = {}, {}
         for k, v in state.items():
@@ -62,5 +63,5 @@ class StateRecord:
 
     def to_state(self) -> dict[str, Any]:
         """The stored dict: members in their stored order (a record built in code: its fields, then extras)."""
-        names = self.order or (*_accepted(type(self)), *self.extra)
+        names = (*_accepted(type(self)), *self.extra) if self.order is None else self.order
         return {k: self.extra[k] if k in self.extra else getattr(self, k) for k in names}
