@@ -80,12 +80,18 @@ def route_origin(subject: str) -> str:
 
 
 @dataclass(frozen=True)
-class Child(StateRecord):
-    """A child log as its parent pins and follows it (`sync:<origin>`)."""
+class PinnedLog(StateRecord):
+    """A log this instance follows or answers to, pinned by its key and reached at a URL."""
 
     origin: str = ""
     vkey: str = ""
     url: str = ""
+
+
+@dataclass(frozen=True)
+class Child(PinnedLog):
+    """A child log as its parent pins and follows it (`sync:<origin>`)."""
+
     state: str = ""
     size: int = 0
     last_hash: str = ""
@@ -99,12 +105,9 @@ class Child(StateRecord):
 
 
 @dataclass(frozen=True)
-class Parent(StateRecord):
-    """The parent platform, pinned once (`parent`)."""
+class Parent(PinnedLog):
+    """The parent platform, pinned once (`parent`); `key` is its statement key id here."""
 
-    origin: str = ""
-    vkey: str = ""
-    url: str = ""
     key: str = ""
 
 
