@@ -327,23 +327,21 @@ def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> H
     reg = Registration.from_state(st.state)
     history = reg.steps
     cp = _checkpoint(ledger)
-    signer_ids = sorted({h.get("by") for h in history if isinstance(h.get("by"), str)})
+    signer_ids = sorted({h.by for h in history if h.by is not None})
     try:
         keys = ledger.store.get_keys(signer_ids) if signer_ids else {}
     except LedgerError:
         keys = {}
-    changes = field_changes(ledger.store, history)
+    changes = field_changes(ledger.store, [h.to_state() for h in history])
     steps = []
     for h in history:
-        index = h.get("index")
-        key = keys.get(h.get("by")) if isinstance(h.get("by"), str) else None
-        details = {k: v for k, v in h.items() if k not in ("index", "kind", "time", "by")}
-        steps.append({"index": index, "kind": h.get("kind"), "time": h.get("time"), "by": h.get("by"),
+        key = keys.get(h.by) if h.by is not None else None
+        steps.append({"index": h.index, "kind": h.kind, "time": h.time, "by": h.by,
                       "signer": key.name if key else "", "role": key.role if key else "",
-                      "in_checkpoint": isinstance(index, int) and cp["size"] is not None and index < cp["size"],
-                      "details": details, "changes": changes.get(index) if isinstance(index, int) else None})
+                      "in_checkpoint": h.index is not None and cp["size"] is not None and h.index < cp["size"],
+                      "details": h.details, "changes": changes.get(h.index) if h.index is not None else None})
     return _render(request, "registration.html", reg=reg, reg_id=reg.registration or registration_id(st.subject),
                    fields=reg.fields, status=st.status or reg.status, kind=st.kind or reg.subject_kind,
                    region=st.region or reg.region, steps=steps, checkpoint=cp,
                    vkey=ledger.verifier().vkey(), names=Names(ledger.store),
-                   step_indexes=",".join(str(s["index"]) for s in steps if isinstance(s["index"], int)))
+                   step_indexes=",".join(str(h.index) for h in history if h.index is not None))

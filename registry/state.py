@@ -25,6 +25,7 @@ from .workflow import china_date
 
 __all__ = [
     "CODE_KEY_PREFIX",
+    "HistoryStep",
     "REG_PREFIX",
     "SEQ_PREFIX",
     "Registration",
@@ -73,6 +74,22 @@ def registration_id(subject: str, origin: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class HistoryStep(StateRecord):
+    """One step in a registration's history: the entry's index, kind, time and signing key id, then what the
+    step recorded (due dates, reasons, codes; `cascade_index` on a mirrored registration)."""
+
+    index: int | None = None
+    kind: str | None = None
+    time: str | None = None
+    by: str | None = None
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """What the step recorded besides where, when and by whom."""
+        return {k: v for k, v in self.to_state().items() if k not in ("index", "kind", "time", "by")}
+
+
+@dataclass(frozen=True)
 class Registration(StateRecord):
     """A registration's state as registry.workflow builds it; members absent or of another type read as the
     defaults (and are kept verbatim, see StateRecord)."""
@@ -98,9 +115,9 @@ class Registration(StateRecord):
     origin: str | None = None  # set on a mirrored registration: the log it was made in
 
     @property
-    def steps(self) -> list[Mapping[str, Any]]:
-        """The history's steps (each {index, kind, time, by, ...}), skipping any member that is not one."""
-        return [h for h in self.history if isinstance(h, Mapping)]
+    def steps(self) -> list[HistoryStep]:
+        """The history's steps, skipping any member that is not one."""
+        return [HistoryStep.from_state(h) for h in self.history if isinstance(h, Mapping)]
 
     @property
     def holder(self) -> Mapping[str, Any]:

@@ -67,6 +67,10 @@ def test_every_state_round_trips_exactly_through_its_typed_view(cascade):
             assert view.extra == {}, (st.subject, view.extra)
             assert view.to_state() == st.state and list(view.to_state()) == list(st.state), st.subject
             seen[cls] = seen.get(cls, 0) + 1
+            if cls is Registration:  # each step: where, when and by whom typed; what it recorded, its details
+                for h, raw in zip(view.steps, st.state["history"], strict=True):
+                    assert h.to_state() == raw and None not in (h.index, h.kind, h.time, h.by), raw
+                    assert h.details == {k: v for k, v in raw.items() if k not in ("index", "kind", "time", "by")}
     assert seen[Registration] >= 18 and seen[Child] == 1 and seen[Route] == 1, seen  # 9 own + 9 mirrored
 
 
@@ -82,7 +86,8 @@ def test_odd_states_round_trip_too_and_read_as_defaults():
     assert (listy.region, listy.fields, listy.history, listy.subject_kind) == ("", {}, [], "")
     assert listy.extra == {"region": ["52"], "history": 5, "fields": "x", "subject_kind": {"k": 1}}
     weird = Registration.from_state(odd[3])
-    assert weird.steps == [{"index": 999}] and weird.code == "PDR-<i>" and weird.query_code is None
+    assert [h.to_state() for h in weird.steps] == [{"index": 999}] and weird.steps[0].index == 999
+    assert weird.code == "PDR-<i>" and weird.query_code is None
     assert weird.supplements == 0 and "supplements" in weird.extra  # a bool is not an int here
     assert Registration.from_state(None).registration == "" and Registration.from_state("x").extra == {}
 
