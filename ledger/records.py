@@ -13,17 +13,18 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping
-from functools import cache
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 __all__ = ["StateRecord"]
 
-R = TypeVar("R", bound="StateRecord")
+
+_ACCEPTED: dict[type, dict[str, tuple[type, ...]]] = {}
 
 
-@cache
 def _accepted(cls: type) -> dict[str, tuple[type, ...]]:
-    """Field name -> the Python types of a JSON value it accepts (from the class's annotations)."""
+    """Field name -> the Python types of a JSON value it accepts (from the class's annotations, read once)."""
+    if cls in _ACCEPTED:
+        return _ACCEPTED[cls]
     hints = typing.get_type_hints(cls)
     out: dict[str, tuple[type, ...]] = {}
     for f in dataclasses.fields(cls):
@@ -34,6 +35,7 @@ def _accepted(cls: type) -> dict[str, tuple[type, ...]]:
             else (hint,)
         out[f.name] = tuple(Mapping if typing.get_origin(a) in (dict, Mapping) or a in (dict, Mapping)
                             else typing.get_origin(a) or a for a in args if a is not Any)
+    _ACCEPTED[cls] = out
     return out
 
 
