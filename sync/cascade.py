@@ -30,7 +30,7 @@ from regledger.ledger.sequencer import Ledger
 
 from .fetch import HTTPFetcher, cache_dir_for
 from .manage import all_states, children, parent
-from .state import RELAY_PREFIX, ROUTE_PREFIX, mirror_subject, relay_key, route_origin
+from .state import RELAY_PREFIX, ROUTE_PREFIX, Child, Route, mirror_subject, relay_key, route_origin
 from .pull import PullResult, pull_child
 
 __all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text", "reference_data_due"]
@@ -138,7 +138,7 @@ class Cascade:
     def _routes(self) -> dict[str, str]:
         out = {}
         for st in all_states(self.ledger, "route", prefix=ROUTE_PREFIX):
-            out[route_origin(st.subject)] = st.state["parent"]
+            out[route_origin(st.subject)] = Route.from_state(st.state).parent
         return out
 
     def path_to(self, origin: str, routes: dict[str, str] | None = None) -> list[str]:
@@ -157,9 +157,9 @@ class Cascade:
         """origin -> the latest checkpoint note this instance verified for it (children and deeper)."""
         out: dict[str, str] = {}
         for st in all_states(self.ledger, "sync"):
-            c = st.state
-            if c.get("checkpoint") and c["state"] == "ok":
-                out[c["origin"]] = c["checkpoint"]
+            c = Child.from_state(st.state)
+            if c.checkpoint and c.state == "ok":
+                out[c.origin] = c.checkpoint
         return out
 
     def deliver_cosignatures(self, child: dict[str, Any]) -> int:
