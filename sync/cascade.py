@@ -30,7 +30,7 @@ from regledger.ledger.sequencer import Ledger
 
 from .fetch import HTTPFetcher, cache_dir_for
 from .manage import all_states, children, parent
-from .policy import mirror_subject
+from .state import RELAY_PREFIX, ROUTE_PREFIX, Child, Route, mirror_subject, relay_key, route_origin
 from .pull import PullResult, pull_child
 
 __all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text", "reference_data_due"]
@@ -137,8 +137,8 @@ class Cascade:
 
     def _routes(self) -> dict[str, str]:
         out = {}
-        for st in all_states(self.ledger, "route"):
-            out[st.subject.split(":", 1)[1]] = st.state["parent"]
+        for st in all_states(self.ledger, "route", prefix=ROUTE_PREFIX):
+            out[route_origin(st.subject)] = Route.from_state(st.state).parent
         return out
 
     def path_to(self, origin: str, routes: dict[str, str] | None = None) -> list[str]:
@@ -157,9 +157,9 @@ class Cascade:
         """origin -> the latest checkpoint note this instance verified for it (children and deeper)."""
         out: dict[str, str] = {}
         for st in all_states(self.ledger, "sync"):
-            c = st.state
-            if c.get("checkpoint") and c["state"] == "ok":
-                out[c["origin"]] = c["checkpoint"]
+            c = Child.from_state(st.state)
+            if c.checkpoint and c.state == "ok":
+                out[c.origin] = c.checkpoint
         return out
 
     def deliver_cosignatures(self, child: dict[str, Any]) -> int:
@@ -196,31 +196,27 @@ class Cascade:
 
     def mint_codes(self) -> int:
         """At the top of the cascade: an official code for each coded descendant registration without one."""
-        from regledger.registry.codes import make_code, parse_code
+        from regledger.registry.codes import parse_code
+        from regledger.registry.state import Registration, is_registration_key, mint_code
         from regledger.registry.workflow import china_date
         from regledger.ledger.entry import utc_now
 
         minted = 0
         routes = self._routes()
         for st in all_states(self.ledger, status="CODED"):
-            if not st.subject.startswith("@") or ":reg:" not in st.subject:
+            reg = Registration.from_state(st.state)
+            origin, registration = reg.origin, reg.registration
+            if not origin or not is_registration_key(st.subject, origin) or reg.official_code:
                 continue
-            reg = st.state
-            origin, registration = reg.get("origin"), reg["registration"]
-            if not origin or reg.get("official_code"):
-                continue
-            if self.ledger.store.get_states([f"relay:{origin}:{registration}"]):
+            if self.ledger.store.get_state(relay_key(origin, registration)) is not None:
                 continue
             try:
                 path = self.path_to(origin, routes)
             except LedgerError as exc:  # e.g. a route a misbehaving child tried to bend: skip, say so
                 log.warning("sync: no route to %s for %s: %s", origin, registration, exc)
                 continue
-            parsed = parse_code(reg["code"])
-            year = china_date(utc_now()).year
-            prefix = f"PDR-{parsed.kind_type}-{reg['region']}-{year}"
-            seq = self.ledger.store.get_states([f"seq:{prefix}"]).get(f"seq:{prefix}")
-            code = make_code(parsed.kind_type, reg["region"], year, (int(seq.state["last"]) if seq else 0) + 1)
+            parsed = parse_code(st.state["code"])
+            code = mint_code(self.ledger.store.get_state, parsed.kind_type, reg.region, china_date(utc_now()).year)
             stmt = sign_statement(self.signer, kind="sync.code", subject=registration, payload={
                 "origin": origin, "official_code": code, "path": path})
             self.ledger.append(stmt)
@@ -234,7 +230,7 @@ class Cascade:
         sent = 0
         fetcher = HTTPFetcher(child["url"])
         try:
-            for st in all_states(self.ledger, "relay", prefix="relay:"):
+            for st in all_states(self.ledger, "relay", prefix=RELAY_PREFIX):
                 body = self._relay_statement(st.state, child["origin"])
                 if body is not None:
                     sent += _post_statement(fetcher, body)
@@ -261,17 +257,18 @@ class Cascade:
 
     def _relay_statement(self, r: dict[str, Any], child: str) -> Statement | None:
         """The statement that takes relay `r` one hop down to `child`, or None if it is not due there."""
+        from regledger.registry.state import registration_key
+
         hops = r["hops"]
         if hops[0] != child:
             return None
         if len(hops) == 1:
-            got = self.ledger.store.get_states([mirror_subject(child, f"reg:{r['registration']}")])
-            reg = next(iter(got.values()), None)
+            reg = self.ledger.store.get_state(registration_key(r["registration"], child))
             if reg is not None and reg.state.get("official_code") == r["official_code"]:
                 return None
             return self._statement("registration.code_assigned", r["registration"],
                                    {"official_code": r["official_code"]})
-        if self.ledger.store.get_states([mirror_subject(child, f"relay:{r['origin']}:{r['registration']}")]):
+        if self.ledger.store.get_state(mirror_subject(child, relay_key(r["origin"], r["registration"]))) is not None:
             return None
         return self._statement("sync.code", r["registration"], {
             "origin": r["origin"], "official_code": r["official_code"], "path": hops})

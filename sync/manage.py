@@ -13,7 +13,7 @@ from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import StateQuery, SubjectState
 
-from .policy import child_state_subject
+from .state import CHILD_PREFIX, PARENT_SUBJECT, child_key
 
 __all__ = ["add_child", "all_states", "children", "parent", "self_key_statements", "set_parent", "sync_status"]
 
@@ -34,7 +34,7 @@ def self_key_statements(ledger: Ledger, admin: Ed25519Signer) -> list[Statement]
 
 def add_child(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str:
     v = parse_vkey(vkey)
-    if ledger.store.get_states([child_state_subject(v.name)]):
+    if ledger.store.get_state(child_key(v.name)) is not None:
         raise ConflictError(f"{v.name} is already a child here")
     sts = self_key_statements(ledger, admin)
     sts.append(sign_statement(admin, kind="sync.child", subject=v.name, payload={"vkey": v.vkey(), "url": _check_url(url)}))
@@ -58,7 +58,7 @@ def set_parent(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str
 
 
 def parent(ledger: Ledger) -> dict[str, Any] | None:
-    st = ledger.store.get_states(["parent"]).get("parent")
+    st = ledger.store.get_state(PARENT_SUBJECT)
     return None if st is None else dict(st.state)
 
 
@@ -78,7 +78,7 @@ def all_states(ledger: Ledger, kind: str = "", *, status: str = "", prefix: str 
 
 def children(ledger: Ledger) -> list[dict[str, Any]]:
     """This instance's own children (not the mirrored ones of its descendants)."""
-    return [dict(st.state) for st in all_states(ledger, "sync", prefix="sync:")]
+    return [dict(st.state) for st in all_states(ledger, "sync", prefix=CHILD_PREFIX)]
 
 
 def sync_status(ledger: Ledger) -> list[dict[str, Any]]:

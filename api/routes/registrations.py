@@ -16,7 +16,7 @@ from regledger.ledger.store import StateQuery, SubjectState
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 from regledger.registry.certificate import build_certificate, verify_certificate
 from regledger.registry.disclosure import overdue
-from regledger.registry.policy import registration_subject
+from regledger.registry.state import find_registration, is_registration_key, registration_key
 from regledger.registry.workdays import iso_date
 from regledger.registry.workflow import china_date
 
@@ -47,21 +47,16 @@ OriginQuery = Annotated[str | None, Query(max_length=255, description=(
     "the log a registration was made in, when it came here through the cascade (default: this log)"))]
 
 
-def _namespace(ledger, origin: str | None) -> str:
-    return "" if not origin or origin == ledger.origin else f"@{origin}:"
+def _mirror(ledger, origin: str | None) -> str | None:
+    """The mirror an `origin` query names: None for this log's own registrations."""
+    return None if not origin or origin == ledger.origin else origin
 
 
 def find(ledger, id_or_code: str, origin: str | None = None) -> SubjectState:
-    ns = _namespace(ledger, origin)
-    key = id_or_code
-    if key.startswith("PDR-"):
-        alias = ledger.store.get_states([f"{ns}code:{key}"]).get(f"{ns}code:{key}")
-        if alias is not None:
-            key = alias.state["registration"]
-    subject = ns + registration_subject(key)
-    st = ledger.store.get_states([subject]).get(subject)
+    mirror = _mirror(ledger, origin)
+    st = find_registration(ledger.store, id_or_code, mirror)
     if st is None:
-        raise NotFoundError(f"no registration {id_or_code}" + (f" from {origin}" if ns else ""))
+        raise NotFoundError(f"no registration {id_or_code}" + (f" from {origin}" if mirror else ""))
     return st
 
 
@@ -69,15 +64,16 @@ def find(ledger, id_or_code: str, origin: str | None = None) -> SubjectState:
 REGISTRATION_ID = re.compile(r"[\w.\-]{1,100}")
 
 
-def page_start(ledger, cursor: str | None, prefix: str = "reg:") -> str:
-    """Where a page of registrations starts: after the one the cursor names (a `next_cursor` given out
-    before, so a registration that exists), or at the beginning; MalformedError (`/cursor`) otherwise."""
+def page_start(ledger, cursor: str | None, origin: str | None = None) -> str:
+    """Where a page of registrations (of this log, or of the mirror of `origin`) starts: after the one the
+    cursor names (a `next_cursor` given out before, so a registration that exists), or at the beginning;
+    MalformedError (`/cursor`) otherwise."""
     if not cursor:
-        return prefix
-    if not REGISTRATION_ID.fullmatch(cursor) or not ledger.store.get_states([prefix + cursor]):
+        return registration_key("", origin)
+    if not REGISTRATION_ID.fullmatch(cursor) or ledger.store.get_state(registration_key(cursor, origin)) is None:
         raise MalformedError("must be a next_cursor given out by an earlier page (a registration id)",
                              field="/cursor")
-    return prefix + cursor
+    return registration_key(cursor, origin)
 
 
 @router.get("/registrations", response_model=RegistrationPage, summary="Search registrations")
@@ -93,11 +89,11 @@ def search(ledger: LedgerDep, settings: SettingsDep,
     n = limit or settings.default_page
     if n > settings.max_page:
         raise Problem(422, "Invalid input", f"limit is at most {settings.max_page}", field="/limit")
-    prefix = _namespace(ledger, origin) + "reg:"
-    after = page_start(ledger, cursor, prefix)
+    mirror = _mirror(ledger, origin)
+    after = page_start(ledger, cursor, mirror)
     page = ledger.store.find_states(StateQuery(kind or "", status or "", region or "", institution or "", q or "",
                                                after=after, limit=n + 1))
-    items = [st for st in page if st.subject.startswith(prefix)]
+    items = [st for st in page if is_registration_key(st.subject, mirror)]
     more = len(items) > n
     items = items[:n]
     return RegistrationPage(items=[summary(st) for st in items],
@@ -119,7 +115,7 @@ def history(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> d
     size, note = ledger.checkpoint()
     steps = []
     for h in st.state["history"]:
-        i = h.get("cascade_index", h["index"]) if _namespace(ledger, origin) else h["index"]
+        i = h.get("cascade_index", h["index"]) if _mirror(ledger, origin) else h["index"]
         leaf = ledger.entries(i, i + 1)[0]
         item: dict[str, Any] = {"index": i, "leaf": base64.b64encode(leaf).decode(), "entry": parse_json(leaf)}
         if i < size:

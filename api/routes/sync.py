@@ -14,7 +14,8 @@ from regledger.ledger.errors import NotFoundError
 from regledger.ledger.note import open_note
 from regledger.sync.cascade import accept_cosignatures
 from regledger.sync.manage import parent, sync_status
-from regledger.sync.policy import child_state_subject, verifier_for
+from regledger.sync.policy import verifier_for
+from regledger.sync.state import child_key
 
 from ..deps import LedgerDep
 from ..problems import Problem
@@ -70,8 +71,7 @@ async def notify(request: Request, ledger: LedgerDep) -> Notified:
 
 def _notify(request: Request, body: bytes, ledger: Any) -> Notified:
     origin = body.split(b"\n", 1)[0].decode("utf-8", "replace")
-    subject = child_state_subject(origin)
-    st = ledger.store.get_states([subject]).get(subject)
+    st = ledger.store.get_state(child_key(origin))
     if st is None:
         raise NotFoundError(f"{origin!r} is not a child of {ledger.origin}")
     verifier = verifier_for(st.state["vkey"])
