@@ -35,7 +35,7 @@ from regledger.ledger.store import KeyRecord
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 
 from .calendar import CALENDAR_KIND, loaded_years, parse_notice
-from .policy import registration_subject
+from .state import registration_by_code
 from .regions import RegionTable, default_table
 from .workdays import Calendar, CalendarYear
 from .workflow import WorkflowConfig, step
@@ -47,11 +47,11 @@ CERTIFICATE_FORMAT = "regledger-certificate/v1"
 
 def build_certificate(ledger: Ledger, code: str) -> dict[str, Any]:
     """The certificate of the registration holding `code`, against the latest checkpoint."""
-    alias = ledger.store.get_states([f"code:{code}"]).get(f"code:{code}")
-    if alias is None:
+    found = registration_by_code(ledger.store.get_state, code)
+    if found is None:
         raise LedgerError(f"no registration has code {code}")
-    reg_id = alias.state["registration"]
-    state = ledger.store.get_states([registration_subject(reg_id)])[registration_subject(reg_id)].state
+    state = found.state
+    reg_id = state["registration"]
     size, note = ledger.checkpoint()
     indexes = [h["index"] for h in state["history"]]
     if max(indexes) >= size:

@@ -184,14 +184,10 @@ def cmd_registrations(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     import json
 
-    from regledger.registry.policy import registration_subject
+    from regledger.registry.state import find_registration
 
     ledger = _home(args).open()
-    key = args.id
-    if key.startswith("PDR-"):
-        alias = ledger.store.get_states([f"code:{key}"]).get(f"code:{key}")
-        key = alias.state["registration"] if alias else key
-    st = ledger.store.get_states([registration_subject(key)]).get(registration_subject(key))
+    st = find_registration(ledger.store, args.id)
     if st is None:
         print(f"regledger: error: no registration {args.id}", file=sys.stderr)
         return 1

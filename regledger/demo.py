@@ -17,6 +17,7 @@ from regledger.ledger.entry import Statement, sign_statement
 from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.proof import verify_consistency, verify_inclusion
 from regledger.ledger.sequencer import BatchIntegrator, Ledger
+from regledger.registry.state import registration_key
 
 from .demo_registry import DEMO_START, GZ_HOLDER, SimClock, register_demo_set
 from .home import Home
@@ -70,7 +71,7 @@ def run_demo(home: Home, *, synthetic: int = 0, say: Callable[[str], None] = pri
         home.init(DEMO_ORIGIN, say=say, clock=clock)
         say(f"initialised {home.path} with origin {DEMO_ORIGIN}")
     admin = home.admin()
-    if not home.open().store.get_states(["reg:gz-weather"]):
+    if home.open().store.get_state(registration_key("gz-weather")) is None:
         say(f"registering the demo set on a simulated clock from {DEMO_START.date()} "
             "(so that publicity periods pass in seconds):")
         statuses = register_demo_set(home.open(clock=clock), admin, clock, say)

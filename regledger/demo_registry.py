@@ -16,6 +16,7 @@ from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.sequencer import Ledger
 from regledger.registry.calendar import stored_calendar
 from regledger.registry.client import make_step, next_code
+from regledger.registry.state import registration_key
 from regledger.registry.uscc import org_code_check_char, uscc_check_char
 
 __all__ = ["SimClock", "register_demo_set", "sample_uscc"]
@@ -205,7 +206,8 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
     say("  left 贵州省水文监测数据 in publicity (公示中), open for objections")
     for reg in ("gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft",
                 "hz-bus", "gz-radar", "zy-city-mgmt"):
-        st = ledger.store.get_states([f"reg:{reg}"])[f"reg:{reg}"]
+        st = ledger.store.get_state(registration_key(reg))
+        assert st is not None, reg
         said[reg] = st.status
     return said
 

@@ -32,7 +32,7 @@ from regledger.ledger.sequencer import Ledger
 from .domain import CascadeDomain
 from .fetch import HTTPFetcher, cache_dir_for
 from .manage import all_states, children, parent
-from .policy import mirror_subject
+from .state import RELAY_PREFIX, ROUTE_PREFIX, Child, Route, mirror_subject, relay_key, route_origin
 from .pull import PullResult, pull_child
 
 __all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text", "reference_data_due"]
@@ -140,8 +140,8 @@ class Cascade:
 
     def _routes(self) -> dict[str, str]:
         out = {}
-        for st in all_states(self.ledger, "route"):
-            out[st.subject.split(":", 1)[1]] = st.state["parent"]
+        for st in all_states(self.ledger, "route", prefix=ROUTE_PREFIX):
+            out[route_origin(st.subject)] = Route.from_state(st.state).parent
         return out
 
     def path_to(self, origin: str, routes: dict[str, str] | None = None) -> list[str]:
@@ -160,9 +160,9 @@ class Cascade:
         """origin -> the latest checkpoint note this instance verified for it (children and deeper)."""
         out: dict[str, str] = {}
         for st in all_states(self.ledger, "sync"):
-            c = st.state
-            if c.get("checkpoint") and c["state"] == "ok":
-                out[c["origin"]] = c["checkpoint"]
+            c = Child.from_state(st.state)
+            if c.checkpoint and c.state == "ok":
+                out[c.origin] = c.checkpoint
         return out
 
     def deliver_cosignatures(self, child: dict[str, Any]) -> int:
@@ -202,20 +202,18 @@ class Cascade:
         minted = 0
         routes = self._routes()
         for st in all_states(self.ledger, status="CODED"):
-            if not st.subject.startswith("@") or ":reg:" not in st.subject:
+            due = self.domain.awaiting_official_code(st)
+            if due is None:
                 continue
-            reg = st.state
-            origin, registration = reg.get("origin"), reg["registration"]
-            if not origin or reg.get("official_code"):
-                continue
-            if self.ledger.store.get_states([f"relay:{origin}:{registration}"]):
+            origin, registration = due
+            if self.ledger.store.get_state(relay_key(origin, registration)) is not None:
                 continue
             try:
                 path = self.path_to(origin, routes)
             except LedgerError as exc:  # e.g. a route a misbehaving child tried to bend: skip, say so
                 log.warning("sync: no route to %s for %s: %s", origin, registration, exc)
                 continue
-            code = self.domain.next_official_code(reg, self._last_sequence)
+            code = self.domain.next_official_code(st, self.ledger.store.get_state)
             stmt = sign_statement(self.signer, kind="sync.code", subject=registration, payload={
                 "origin": origin, "official_code": code, "path": path})
             self.ledger.append(stmt)
@@ -224,16 +222,12 @@ class Cascade:
             minted += 1
         return minted
 
-    def _last_sequence(self, prefix: str) -> int:
-        seq = self.ledger.store.get_states([f"seq:{prefix}"]).get(f"seq:{prefix}")
-        return int(seq.state["last"]) if seq else 0
-
     def send_codes(self, child: dict[str, Any]) -> int:
         """Send each official code waiting here one hop down, until the log below shows it."""
         sent = 0
         fetcher = HTTPFetcher(child["url"])
         try:
-            for st in all_states(self.ledger, "relay", prefix="relay:"):
+            for st in all_states(self.ledger, "relay", prefix=RELAY_PREFIX):
                 body = self._relay_statement(st.state, child["origin"])
                 if body is not None:
                     sent += _post_statement(fetcher, body)
@@ -264,13 +258,12 @@ class Cascade:
         if hops[0] != child:
             return None
         if len(hops) == 1:
-            got = self.ledger.store.get_states([mirror_subject(child, f"reg:{r['registration']}")])
-            reg = next(iter(got.values()), None)
+            reg = self.ledger.store.get_state(self.domain.registration_key(r["registration"], child))
             if reg is not None and reg.state.get("official_code") == r["official_code"]:
                 return None
             return self._statement("registration.code_assigned", r["registration"],
                                    {"official_code": r["official_code"]})
-        if self.ledger.store.get_states([mirror_subject(child, f"relay:{r['origin']}:{r['registration']}")]):
+        if self.ledger.store.get_state(mirror_subject(child, relay_key(r["origin"], r["registration"]))) is not None:
             return None
         return self._statement("sync.code", r["registration"], {
             "origin": r["origin"], "official_code": r["official_code"], "path": hops})

@@ -39,7 +39,8 @@ from regledger.ledger.tiles import TILE_WIDTH, TileHashReader, decode_entry_bund
 
 from .fetch import Fetcher
 from .manage import all_states
-from .policy import child_state_subject, key_from_state, mirror_subject, verifier_for
+from .policy import key_from_state, verifier_for
+from .state import child_key, key_subject, mirror_subject
 
 __all__ = ["PullResult", "pull_child"]
 
@@ -115,7 +116,7 @@ def _refused_at(index: int, exc: LedgerError) -> VerificationError:
 
 def _load_keys(ledger: Ledger, origin: str) -> dict[str, KeyRecord]:
     """The child's keyring as this instance has folded it so far (a child has few keys)."""
-    prefix = mirror_subject(origin, "key:")
+    prefix = mirror_subject(origin, key_subject(""))
     return {r.key_id: r for r in map(key_from_state, (
         st for st in all_states(ledger, "key", prefix=prefix)
         if _KEY_ID.fullmatch(st.subject[len(prefix):])))}  # not "@V:key:x:…" of another origin
@@ -138,7 +139,7 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
                progress: Callable[[int, int], None] | None = None) -> PullResult:
     """Bring `origin`'s entries up to its latest checkpoint; raises ForkError, VerificationError, SyncError."""
     t0 = time.monotonic()
-    state = ledger.store.get_states([child_state_subject(origin)]).get(child_state_subject(origin))
+    state = ledger.store.get_state(child_key(origin))
     if state is None:
         raise NotFoundError(f"{origin} is not a child of {ledger.origin}; `regledger sync add-child` first")
     c = state.state

@@ -233,3 +233,54 @@ def test_one_fold_accepts_every_entry():
         if lines:
             by_hand[rel] = lines
     assert by_hand == {}
+
+
+#: subject-key prefix -> the one module that may spell it (issue 11: each kind of subject state has one owner)
+KEY_OWNERS = {
+    "reg:": "registry/state.py", "code:": "registry/state.py", "seq:": "registry/state.py",
+    "sync:": "sync/state.py", "route:": "sync/state.py", "relay:": "sync/state.py", "key:": "sync/state.py",
+    "@": "sync/state.py", "calendar:": "registry/calendar.py", "nonce:": "ledger/policy.py",
+}
+
+
+def _hand_built_keys(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, prefix) of each string literal that starts a subject key: a prefix followed by anything but
+    white space (log lines such as "sync: pulled …" are text).  In an f-string, a word prefix counts in any
+    literal part (f"{ns}code:{c}"); the mirror mark '@' only at the very start (f"{name}@{origin}" is a name)."""
+    def starts_key(s: str, prefixes: tuple[str, ...]) -> str | None:
+        return next((p for p in prefixes if s.startswith(p) and not s[len(p):len(p) + 1].isspace()), None)
+
+    words = tuple(p for p in KEY_OWNERS if p != "@")
+    in_fstrings = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            parts = [(i, v.value) for i, v in enumerate(node.values)
+                     if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in in_fstrings:
+            parts = [(0, node.value)]
+        else:
+            continue
+        for i, text in parts:
+            hit = starts_key(text, words) or (starts_key(text, ("@",)) if i == 0 else None)
+            if hit:
+                found.append((node.lineno, hit))
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("path", SOURCE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_subject_keys_are_built_only_by_their_owner(path):
+    """Keys come from the owner's builders (registry.state.registration_key, sync.state.child_key, …), so a
+    key's spelling lives in one place; JSON members and log text are not keys."""
+    rel = str(path.relative_to(ROOT))
+    wrong = [(line, p) for line, p in _hand_built_keys(ast.parse(path.read_text())) if KEY_OWNERS[p] != rel]
+    assert wrong == [], f"{rel}: subject keys built by hand (line, prefix): {wrong}; use {KEY_OWNERS[wrong[0][1]]}"
+
+
+def test_the_key_rule_catches_what_it_names():
+    for text in ('f"reg:{x}"', 'f"{ns}code:{key}"', '"seq:" + prefix', 'f"@{origin}:"', 's.startswith("sync:")',
+                 'get_states(["reg:gz-weather"])'):
+        assert _hand_built_keys(ast.parse(text)), text
+    for text in ('log.info("sync: pulled %d", n)', 'f"{name}@{origin}"', '"calendar: %s"', '"parent"',
+                 'f"the code {code} is taken"'):
+        assert _hand_built_keys(ast.parse(text)) == [], text

@@ -19,7 +19,7 @@ from regledger.registry.workdays import iso_date
 from regledger.registry.workflow import china_date
 
 from ..deps import LedgerDep, SettingsDep
-from ..lookup import find, namespace, page
+from ..lookup import find, mirror, page
 from ..problems import Problem
 from ..schemas import (
     CertificateDocument,
@@ -60,7 +60,7 @@ def search(ledger: LedgerDep, settings: SettingsDep,
     if n > settings.max_page:
         raise Problem(422, "Invalid input", f"limit is at most {settings.max_page}", field="/limit")
     items, next_cursor = page(ledger, StateQuery(kind or "", status or "", region or "", institution or "", q or ""),
-                              cursor, n, namespace(ledger, origin) + "reg:")
+                              cursor, n, origin)
     return RegistrationPage(items=[summary(st) for st in items], next_cursor=next_cursor)
 
 
@@ -79,7 +79,7 @@ def history(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> d
     size, note = ledger.checkpoint()
     steps = []
     for h in st.state["history"]:
-        i = h.get("cascade_index", h["index"]) if namespace(ledger, origin) else h["index"]
+        i = h.get("cascade_index", h["index"]) if mirror(ledger, origin) else h["index"]
         leaf = ledger.entries(i, i + 1)[0]
         item: dict[str, Any] = {"index": i, "leaf": base64.b64encode(leaf).decode(), "entry": parse_json(leaf)}
         if i < size:

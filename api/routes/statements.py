@@ -20,11 +20,11 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from regledger.ledger.entry import Statement
-from regledger.ledger.fold import verify_statement
 from regledger.ledger.errors import UnknownKeyError
+from regledger.ledger.fold import verify_statement
 from regledger.ledger.policy import ReplayError, nonce_used_at
 from regledger.ledger.sequencer import Appended, Ledger
-from regledger.registry.policy import registration_subject
+from regledger.registry.state import registration_key
 from regledger.sync.policy import RELAYED_KINDS
 
 from ..deps import LedgerDep, SettingsDep
@@ -135,7 +135,7 @@ def _answer(ledger: Ledger, st: Statement, appended: Appended) -> AppendResult:
     e = appended.entry
     state: dict[str, Any] | None = None
     if st.kind.startswith("registration."):
-        found = ledger.store.get_states([registration_subject(st.subject)]).get(registration_subject(st.subject))
+        found = ledger.store.get_state(registration_key(st.subject))
         state = dict(found.state) if found else None
     return AppendResult(index=e.index, leaf_hash=base64.b64encode(e.leaf_hash).decode(), time=e.time,
                         receipt=(appended.receipt or b"").decode(), state=state)
