@@ -11,7 +11,6 @@ Every page is left out of the OpenAPI schema (they are HTML, not API), escapes e
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,14 +21,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from regledger.ledger.errors import LedgerError, MalformedError, NotFoundError
-from regledger.ledger.store import StateQuery
+from regledger.ledger.store import StateQuery, SubjectState
 from regledger.registry.disclosure import PUBLIC_LISTS
-from regledger.registry.state import Registration, is_registration_key, registration_id
+from regledger.registry.state import Registration, registration_id
 from regledger.registry.workflow import CHINA
 
 from .deps import LedgerDep, SettingsDep
 from .display import Names, field_changes
-from .routes import registrations
+from .lookup import REGISTRATION_ID, find, page
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
 
@@ -258,11 +257,11 @@ def _list_page(request: Request, ledger, settings, name: str) -> HTMLResponse:
                                 f"limit is 1 to {min(MAX_PAGE_SIZE, settings.max_page)}")
             limit = int(limit_raw)
         try:
-            after = registrations.page_start(ledger, cursor)
+            found, next_cursor = page(ledger, StateQuery(kind, status, region, "", text), cursor, limit)
         except MalformedError:
             raise PageError(422, "翻页游标无效", "Bad page cursor",
                             "cursor must be a registration id taken from a 'next page' link") from None
-        items, next_cursor = _search(ledger, StateQuery(kind, status, region, "", text), after, limit)
+        items = [_row(st) for st in found]
     except PageError as err:
         return _render(request, "list.html", err.status, name=name, title=(zh, en), items=[], error=err,
                        form=form, next_url=None, first_url=None)
@@ -273,21 +272,14 @@ def _list_page(request: Request, ledger, settings, name: str) -> HTMLResponse:
                    next_url=next_url, first_url=first_url, names=Names(ledger.store))
 
 
-def _search(ledger, query: StateQuery, after: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of registrations, as GET /v1/registrations pages them (after the last subject shown), but
-    tolerant of states with missing fields: a page shows what there is instead of failing."""
-    found = ledger.store.find_states(replace(query, after=after, limit=limit + 1))
-    regs = [st for st in found if is_registration_key(st.subject)]
-    more = len(regs) > limit
-    regs = regs[:limit]
-    rows = []
-    for st in regs:
-        reg = Registration.from_state(st.state)
-        rows.append({"registration": registration_id(st.subject), "code": st.code or reg.code,
-                     "name": st.name or reg.name, "kind": st.kind or reg.subject_kind, "region": st.region or reg.region,
-                     "institution": st.institution, "institution_name": reg.holder.get("name") or "",
-                     "status": st.status or reg.status})
-    return rows, (registration_id(regs[-1].subject) if more and regs else None)
+def _row(st: SubjectState) -> dict[str, Any]:
+    """A registration as a list page shows it, tolerant of states with missing fields (the typed view reads
+    them as empty): a page shows what there is instead of failing."""
+    reg = Registration.from_state(st.state)
+    return {"registration": registration_id(st.subject), "code": st.code or reg.code,
+            "name": st.name or reg.name, "kind": st.kind or reg.subject_kind, "region": st.region or reg.region,
+            "institution": st.institution, "institution_name": reg.holder.get("name") or "",
+            "status": st.status or reg.status}
 
 
 def _url(path: str, params: Mapping[str, str]) -> str:
@@ -316,11 +308,11 @@ def revoked(request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLR
 
 @router.get("/registrations/{id_or_code}", response_class=HTMLResponse)
 def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> HTMLResponse:
-    if not registrations.REGISTRATION_ID.fullmatch(id_or_code):
+    if not REGISTRATION_ID.fullmatch(id_or_code):
         return _error(request, PageError(400, "登记编号无效", "Bad registration id",
                                          "an id or code is up to 100 letters, digits, '-', '_' or '.'"))
     try:
-        st = registrations.find(ledger, id_or_code)
+        st = find(ledger, id_or_code)
     except NotFoundError:
         return _error(request, PageError(404, "未找到该登记", "No such registration",
                                          f"no registration {id_or_code}"))

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from regledger.keys.names import check_key_name
+
 from .errors import MalformedError, UnknownKeyError
 
 __all__ = [
@@ -73,13 +75,7 @@ class Note:
         return (self.text + "\n" + sigs).encode()
 
 
-_BAD_NAME = re.compile(r"[\s+\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
-
-
-def check_key_name(name: str) -> None:
-    if not name or _BAD_NAME.search(name):
-        raise MalformedError(f"invalid key name {name!r}: must be non-empty, without spaces or '+'")
 
 
 def _check_text(text: str) -> None:

@@ -25,12 +25,11 @@ import html
 import json
 from typing import Any, Mapping
 
-from regledger.keys.ed25519 import verify_ed25519
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import Entry, parse_json
 from regledger.ledger.errors import LedgerError, MalformedError, VerificationError
-from regledger.ledger.keyring import apply_change, key_change, signing_key
+from regledger.ledger.fold import fold_entry, signed_by, verify_statement
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import KeyRecord
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
@@ -190,9 +189,7 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
     keys: dict[str, KeyRecord] = {}
     for e in sorted(key_entries, key=lambda e: e.index):
         try:
-            signer = signing_key(e.index, e.statement, keys)
-            verify_ed25519(signer.public_key, e.statement.signed_message(), e.statement.sig)
-            apply_change(keys, e.index, key_change(e.index, e.statement, signer, keys))
+            fold_entry(e.index, e.statement, keys)
         except LedgerError as exc:
             raise VerificationError(f"key entry {e.index}: {exc}") from None
     _check_notices(notices, keys)
@@ -206,7 +203,7 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
         if rec is None or rec.registered_at >= e.index:
             raise VerificationError(f"entry {e.index}: its signer's key registration is not in the certificate")
         try:
-            verify_ed25519(rec.public_key, e.statement.signed_message(), e.statement.sig)
+            verify_statement(rec.public_key, e.statement)
             ctx.entry_code, ctx.index = e.statement.payload.get("code"), e.index
             state = step(state, e, rec, ctx, config or WorkflowConfig())
         except LedgerError as exc:
@@ -227,8 +224,7 @@ def _check_notices(notices: list[Entry], keys: Mapping[str, KeyRecord]) -> None:
         if e.statement.kind != CALENDAR_KIND:
             raise VerificationError(f"calendar entry {e.index} is a {e.statement.kind} statement")
         try:
-            rec = signing_key(e.index, e.statement, keys)
-            verify_ed25519(rec.public_key, e.statement.signed_message(), e.statement.sig)
+            signed_by(e.index, e.statement, keys)
         except LedgerError as exc:
             raise VerificationError(f"calendar entry {e.index}: {exc}") from None
 

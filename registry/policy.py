@@ -18,6 +18,7 @@ from regledger.ledger.keyring import KEY_REGISTER, ROLES
 from regledger.ledger.policy import StateMap
 from regledger.ledger.store import KeyRecord
 
+from .cascade import CascadeRules
 from .calendar import CALENDAR_KIND, apply_calendar_statement, calendar_subject, ledger_calendar
 from .codes import CODE_PREFIX, check_query_code, parse_code
 from .key_scope import validate_key_scope
@@ -76,7 +77,7 @@ class _Context:
         return table_in_force(self.states.get(REGIONS_SUBJECT))
 
 
-class RegistryPolicy:
+class RegistryPolicy(CascadeRules):
     def __init__(self, config: WorkflowConfig | None = None) -> None:
         self.config = config or WorkflowConfig()
 

@@ -251,10 +251,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except StorageUnavailableError as exc:
             raise StorageUnavailableError(f"{exc}; `regledger serve --read-only` serves it as it is") from exc
     if args.sync_interval > 0 and not args.read_only:
+        from regledger.registry.policy import RegistryPolicy
         from regledger.sync.cascade import Cascade
         from regledger.sync.worker import SyncWorker
 
-        worker = SyncWorker(Cascade(ledger, home.path), interval=args.sync_interval)
+        worker = SyncWorker(Cascade(ledger, home.path, domain=RegistryPolicy()), interval=args.sync_interval)
     publisher = None
     if args.publish:
         from regledger.ledger.publish import Publisher, PublishWorker

@@ -77,12 +77,13 @@ def _print_round(report: Any) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    from regledger.registry.policy import RegistryPolicy
     from regledger.sync.cascade import Cascade
 
     home, ledger = _ledger(args)
     executor = _executor(args.workers)
     try:
-        cascade = Cascade(ledger, home.path, executor=executor,
+        cascade = Cascade(ledger, home.path, domain=RegistryPolicy(), executor=executor,
                           progress=lambda origin: progress(f"{origin} entries"))
         report = cascade.run_round(push=False, only=args.child)
     finally:
@@ -93,11 +94,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    from regledger.registry.policy import RegistryPolicy
     from regledger.sync.cascade import Cascade
 
     home, ledger = _ledger(args)
     ledger.integrate()
-    Cascade(ledger, home.path).push(force=True, attempts=args.attempts)
+    Cascade(ledger, home.path, domain=RegistryPolicy()).push(force=True, attempts=args.attempts)
     print(f"told the parent about checkpoint {ledger.checkpoint()[0]}")
     return 0
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Iterable, Iterator, Mapping
 
 from regledger.keys.ed25519 import Ed25519Verifier, statement_key_id
@@ -31,11 +31,12 @@ from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import Checkpoint, open_checkpoint
 from regledger.ledger.entry import Entry
 from regledger.ledger.errors import ConflictError, MalformedError, RootMismatchError, UnknownKeyError
-from regledger.ledger.keyring import apply_change, key_change, signing_key
+from regledger.ledger.fold import fold_entry, unknown_key_at
 from regledger.ledger.merkle import CompactRange
-from regledger.ledger.policy import StateMap, StatementPolicy
+from regledger.ledger.policy import StateMap
 from regledger.ledger.store import KeyRecord, SubjectState
 
+from .domain import CascadeDomain
 from .state import (PARENT_SUBJECT, child_key, key_subject, mirror_subject, namespace_prefix, relay_key, route_key,
                     route_state)
 
@@ -162,7 +163,7 @@ def embedded_leaves(leaf: bytes, count: int) -> Iterator[tuple[Any, bytes]]:
 class SyncPolicy:
     """Folds sync.* statements; `domain` (the register) is applied to mirrored entries too."""
 
-    def __init__(self, origin: str, domain: StatementPolicy | None = None) -> None:
+    def __init__(self, origin: str, domain: CascadeDomain | None = None) -> None:
         self.origin = origin
         self.domain = domain
 
@@ -303,9 +304,6 @@ class SyncPolicy:
 
     def _code(self, me: str, entry: Entry, signer: KeyRecord, ns: Namespace, base: StateMap) -> None:
         """An official code for `<origin>`'s registration, minted here (root) or relayed from the parent."""
-        from regledger.registry.codes import parse_code
-        from regledger.registry.state import code_key, code_state, last_seq, registration_key, sequence_state
-
         st, p = entry.statement, entry.statement.payload
         target, code = _text(p, "origin", 256), _text(p, "official_code", 64)
         path = p.get("path")
@@ -316,18 +314,13 @@ class SyncPolicy:
         if signer.role == "platform" and signer.name == me:  # minted here: the next code in sequence
             if ns.get(child_state_subject(path[0])) is None:
                 raise MalformedError(f"{path[0]} is not a child here", field="/payload/path/0")
-            reg = base.get(registration_key(st.subject, target))
-            if reg is None or not reg.state.get("code"):
+            domain = self.domain  # registrations are mirrored only through the register
+            reg = None if domain is None else base.get(domain.registration_key(st.subject, target))
+            if domain is None or reg is None or not reg.state.get("code"):
                 raise MalformedError(f"{target} has no coded registration {st.subject}", field="/subject")
-            parsed = parse_code(code, field="/payload/official_code")
-            expected = last_seq(ns.get, parsed.prefix) + 1
-            if parsed.seq != expected:
-                raise MalformedError(f"the next official code under {parsed.prefix} has sequence {expected}",
-                                     field="/payload/official_code")
-            if ns.get(code_key(code)) is not None:
-                raise ConflictError(f"code {code} is already taken")
-            ns.put(sequence_state(parsed.prefix, expected, entry.index))
-            ns.put(code_state(code, st.subject, entry.index, origin=target))
+            for state in domain.official_code_states(ns.get, code, st.subject, target, entry.index,
+                                                     field="/payload/official_code"):
+                ns.put(state)
             hops = path
         elif parent is not None and signer.role == "platform" and signer.key_id == parent.state["key"]:
             if path[0] != me or len(path) < 2:
@@ -356,15 +349,19 @@ class SyncPolicy:
             got = ns.get(key_subject(k))
             if got is not None:
                 keys[k] = key_from_state(got)
-        try:
-            signer = signing_key(e.index, st, keys)
-        except UnknownKeyError as exc:
-            raise UnknownKeyError(f"entry {e.index} of {origin}: {exc}") from exc
-        if st.kind.startswith("registration.") and self.domain is not None:
-            from regledger.registry.state import registration_key
+        # verify=False: the child's signatures were checked by the pull that recorded these entries
+        # (sync.pull), under the child's checkpoint that sync.entries re-checks; not again on each fold
+        change = fold_entry(e.index, st, keys, verify=False, apply=partial(self._mirror_step, origin, e, ns, base, via),
+                            refused=unknown_key_at(f"entry {e.index} of {origin}")).change
+        if change is not None:
+            ns.put(key_state(keys[st.subject]))
 
+    def _mirror_step(self, origin: str, e: Entry, ns: Namespace, base: StateMap, via: int, signer: KeyRecord) -> None:
+        """The policy step of the mirror's fold: the register's and the cascade's rules, in `origin`'s namespace."""
+        st = e.statement
+        if st.kind.startswith("registration.") and self.domain is not None:
             self.domain.apply(e, signer, ns)  # type: ignore[arg-type]
-            reg = ns.get(registration_key(st.subject))
+            reg = ns.get(self.domain.registration_key(st.subject))
             if reg is not None:
                 state = dict(reg.state)
                 hist = [dict(h) for h in state.get("history", [])]
@@ -377,8 +374,3 @@ class SyncPolicy:
         elif st.kind in RELAYED_KINDS and self.domain is not None:
             check_relayed_signer(origin, st.kind, signer, ns)
             self.domain.apply(e, signer, ns)  # type: ignore[arg-type]
-        change = key_change(e.index, st, signer, keys)
-        if change is not None:
-            apply_change(keys, e.index, change)
-            changed = st.subject
-            ns.put(key_state(keys[changed]))

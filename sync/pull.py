@@ -22,14 +22,15 @@ import time
 from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
-from regledger.keys.ed25519 import verify_ed25519
 from regledger.ledger.checkpoint import Checkpoint, open_checkpoint
 from regledger.ledger.entry import Entry, canonical_json, check_depth, sign_statement
 from regledger.ledger.errors import ConflictError, ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
 from regledger.ledger.hashes import EMPTY_ROOT, Hash, node_hash
-from regledger.ledger.keyring import apply_change, key_change, signing_key
+from regledger.ledger.fold import fold_entry
+from regledger.ledger.keyring import apply_change
 from regledger.ledger.merkle import CompactRange, prove_consistency, stored_hash_index, tree_hash
 from regledger.ledger.proof import verify_consistency
 from regledger.ledger.sequencer import Ledger
@@ -99,17 +100,18 @@ def _verify_run_strict(keys: dict[str, KeyRecord], start: int, leaves: list[byte
         try:
             # wrapped in this instance's sync.entries, the leaf must still be within the depth limit
             check_depth({"payload": st.payload, **st.extra}, "/statement", 1 + WRAP_DEPTH)
-            signer = signing_key(e.index, st, keys)
-            verify_ed25519(signer.public_key, st.signed_message(), st.sig)
         except LedgerError as exc:
             raise VerificationError(f"entry {start + i}: {exc}") from None
-        change = key_change(e.index, st, signer, keys)
+        change = fold_entry(e.index, st, keys, refused=partial(_refused_at, start + i)).change
         if change is not None:
-            apply_change(keys, e.index, change)
             changes.append((e.index, change))
         prev = e.leaf_hash
         hashes.append(prev)
     return hashes, changes
+
+
+def _refused_at(index: int, exc: LedgerError) -> VerificationError:
+    return VerificationError(f"entry {index}: {exc}")
 
 
 def _load_keys(ledger: Ledger, origin: str) -> dict[str, KeyRecord]:

@@ -147,6 +147,94 @@ def test_problem_status_of_a_workflow_refusal_comes_from_its_type():
     assert "raise WorkflowError(" not in registry, "raise the kind of refusal it is"
 
 
+# -- issue 11: dependencies point one way, and an entry is accepted by one fold ---------------------------
+
+def _layer_files(layer: str) -> list[Path]:
+    return sorted((ROOT / layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer, forbidden", [("keys", {"ledger", "sync", "registry", "api"}),
+                                              ("ledger", {"api", "sync", "registry"}),
+                                              ("sync", {"registry", "api"})])
+def test_dependencies_point_one_way(layer, forbidden):
+    """keys/ is the bottom (ledger re-exports its error roots); ledger/ knows no domain, cascade or web; the
+    cascade reaches the register only through the sync.domain hook.  Imports inside functions count too."""
+    found = {str(p.relative_to(ROOT)): sorted(imports_of(p) & forbidden) for p in _layer_files(layer)}
+    assert {p: f for p, f in found.items() if f} == {}
+
+
+def _relative_imports(path: Path) -> set[str]:
+    """`from .x import y` / `from . import x` / `from ..routes import x`, as dotted names relative to api/."""
+    names = set()
+    base = path.relative_to(ROOT / "api").parent.parts
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            here = list(base[:len(base) - (node.level - 1)]) if node.level > 1 else list(base)
+            mod = here + (node.module.split(".") if node.module else [])
+            names.update(".".join(mod + [a.name]) for a in node.names)
+            names.add(".".join(mod))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("regledger.api."):
+            names.add(node.module.removeprefix("regledger.api."))
+            names.update(f"{node.module.removeprefix('regledger.api.')}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name.removeprefix("regledger.api.") for a in node.names
+                         if a.name.startswith("regledger.api."))
+    return names
+
+
+ROUTERS = {p.stem for p in (ROOT / "api" / "routes").glob("*.py") if p.stem != "__init__"}
+
+
+@pytest.mark.parametrize("path", sorted([*(ROOT / "api" / "routes").glob("*.py"), ROOT / "api" / "pages.py"]),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_routers_do_not_import_sibling_routers(path):
+    """What two routers share (e.g. registration lookup and paging, api/lookup.py) lives outside both."""
+    mine = path.stem if path.parent.name == "routes" else None
+    siblings = {f"routes.{r}" for r in ROUTERS if r != mine}
+    assert not _relative_imports(path) & siblings, path
+
+
+def test_the_sync_router_does_not_verify_checkpoints_itself():
+    """It parses, calls sync/ (sync.manage.child_notice) and shapes the answer."""
+    names = imports_of_modules(ROOT / "api" / "routes" / "sync.py")
+    assert not names & {"regledger.ledger.note", "regledger.ledger.checkpoint", "regledger.keys.vkey"}, names
+
+
+def imports_of_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return ({a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.level == 0})
+
+
+def _calls(path: Path, name: str) -> list[int]:
+    """Lines where `name(...)` or `x.name(...)` is called."""
+    return [n.lineno for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
+            and ((isinstance(n.func, ast.Name) and n.func.id == name)
+                 or (isinstance(n.func, ast.Attribute) and n.func.attr == name))]
+
+
+FOLD_CALLERS = ("ledger/sequencer.py", "ledger/policy.py", "ledger/audit.py", "sync/pull.py", "sync/policy.py")
+
+
+def test_one_fold_accepts_every_entry():
+    """Key lookup, signature, policy and key change are written once (ledger/fold.py): the sequencer, replay,
+    audit, pull and the cascade's mirror call it, and nothing else finds a signing key, decides a key change or
+    checks a statement's signature by hand (ledger/cosignature.py checks cosignatures on checkpoints)."""
+    for caller in FOLD_CALLERS:
+        assert _calls(ROOT / caller, "fold_entry"), f"{caller} does not fold with ledger.fold.fold_entry"
+    by_hand = {}
+    for path in (p for d in (*LAYERS, "regledger") for p in (ROOT / d).rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        if rel in ("ledger/fold.py", "ledger/keyring.py") or rel.startswith("keys/"):
+            continue
+        lines = _calls(path, "signing_key") + _calls(path, "key_change")
+        if rel != "ledger/cosignature.py":
+            lines += _calls(path, "verify_ed25519")
+        if lines:
+            by_hand[rel] = lines
+    assert by_hand == {}
+
+
 #: subject-key prefix -> the one module that may spell it (issue 11: each kind of subject state has one owner)
 KEY_OWNERS = {
     "reg:": "registry/state.py", "code:": "registry/state.py", "seq:": "registry/state.py",

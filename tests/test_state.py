@@ -156,3 +156,34 @@ def test_get_state_is_get_states_of_one(store):
         assert store.get_state(st.subject) == st == store.get_states([st.subject])[st.subject]
     assert store.get_state(registration_key("b")) is None
     assert store.get_state("") is None
+
+
+def test_the_cascade_hook_answers_with_the_registers_keys_and_counters(cascade):
+    """sync/ reaches registry.state only through sync.domain.CascadeDomain (registry/cascade.py)."""
+    from regledger.ledger.errors import ConflictError, MalformedError
+    from regledger.registry.policy import RegistryPolicy
+
+    parent, child = cascade
+    hook = RegistryPolicy()
+    assert hook.registration_key("x", "o") == registration_key("x", "o") and hook.registration_key("x") == "reg:x"
+    mirrored = [st for st in parent.store.iter_states() if is_registration_key(st.subject, child.origin)]
+    coded = next(st for st in mirrored if st.state.get("code"))
+    assert hook.awaiting_official_code(coded) == (child.origin, coded.state["registration"])
+    assert all(hook.awaiting_official_code(st) is None for st in child.store.iter_states())  # own, not mirrored
+    minted = hook.next_official_code(coded, parent.store.get_state)
+    prefix = parse_code(minted).prefix
+    assert parse_code(minted).seq == last_seq(parent.store.get_state, prefix) + 1
+    store = MemoryStore()
+    states = hook.official_code_states(store.get_state, minted, coded.state["registration"], child.origin, 9,
+                                       field="/payload/official_code")
+    store.replace_states(states)
+    assert last_seq(store.get_state, prefix) == parse_code(minted).seq
+    assert registration_by_code(store.get_state, minted) is None  # the alias names the mirrored registration
+    assert store.get_state(code_key(minted)).state == {"registration": coded.state["registration"],
+                                                       "origin": child.origin}
+    with pytest.raises(ConflictError):  # a code is never given twice
+        hook.official_code_states(lambda s: store.get_state(s) if s.startswith(code_key("")) else None, minted,
+                                  "other", child.origin, 10, field="/payload/official_code")
+    with pytest.raises(MalformedError) as err:  # nor out of sequence
+        hook.official_code_states(store.get_state, minted, "other", child.origin, 10, field="/payload/official_code")
+    assert err.value.field == "/payload/official_code"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -11,16 +10,16 @@ from fastapi import APIRouter, Query
 
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.entry import parse_json, utc_now
-from regledger.ledger.errors import LedgerError, MalformedError, NotFoundError
+from regledger.ledger.errors import LedgerError
 from regledger.ledger.store import StateQuery, SubjectState
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 from regledger.registry.certificate import build_certificate, verify_certificate
 from regledger.registry.disclosure import overdue
-from regledger.registry.state import find_registration, is_registration_key, registration_key
 from regledger.registry.workdays import iso_date
 from regledger.registry.workflow import china_date
 
 from ..deps import LedgerDep, SettingsDep
+from ..lookup import find, mirror, page
 from ..problems import Problem
 from ..schemas import (
     CertificateDocument,
@@ -47,35 +46,6 @@ OriginQuery = Annotated[str | None, Query(max_length=255, description=(
     "the log a registration was made in, when it came here through the cascade (default: this log)"))]
 
 
-def _mirror(ledger, origin: str | None) -> str | None:
-    """The mirror an `origin` query names: None for this log's own registrations."""
-    return None if not origin or origin == ledger.origin else origin
-
-
-def find(ledger, id_or_code: str, origin: str | None = None) -> SubjectState:
-    mirror = _mirror(ledger, origin)
-    st = find_registration(ledger.store, id_or_code, mirror)
-    if st is None:
-        raise NotFoundError(f"no registration {id_or_code}" + (f" from {origin}" if mirror else ""))
-    return st
-
-
-#: the characters of a registration id or code (registry.policy.check_registration_id; \w is Unicode)
-REGISTRATION_ID = re.compile(r"[\w.\-]{1,100}")
-
-
-def page_start(ledger, cursor: str | None, origin: str | None = None) -> str:
-    """Where a page of registrations (of this log, or of the mirror of `origin`) starts: after the one the
-    cursor names (a `next_cursor` given out before, so a registration that exists), or at the beginning;
-    MalformedError (`/cursor`) otherwise."""
-    if not cursor:
-        return registration_key("", origin)
-    if not REGISTRATION_ID.fullmatch(cursor) or ledger.store.get_state(registration_key(cursor, origin)) is None:
-        raise MalformedError("must be a next_cursor given out by an earlier page (a registration id)",
-                             field="/cursor")
-    return registration_key(cursor, origin)
-
-
 @router.get("/registrations", response_model=RegistrationPage, summary="Search registrations")
 def search(ledger: LedgerDep, settings: SettingsDep,
            kind: Annotated[str | None, Query(pattern="^(resource|product|institution)$")] = None,
@@ -89,15 +59,9 @@ def search(ledger: LedgerDep, settings: SettingsDep,
     n = limit or settings.default_page
     if n > settings.max_page:
         raise Problem(422, "Invalid input", f"limit is at most {settings.max_page}", field="/limit")
-    mirror = _mirror(ledger, origin)
-    after = page_start(ledger, cursor, mirror)
-    page = ledger.store.find_states(StateQuery(kind or "", status or "", region or "", institution or "", q or "",
-                                               after=after, limit=n + 1))
-    items = [st for st in page if is_registration_key(st.subject, mirror)]
-    more = len(items) > n
-    items = items[:n]
-    return RegistrationPage(items=[summary(st) for st in items],
-                            next_cursor=items[-1].state["registration"] if more and items else None)
+    items, next_cursor = page(ledger, StateQuery(kind or "", status or "", region or "", institution or "", q or ""),
+                              cursor, n, origin)
+    return RegistrationPage(items=[summary(st) for st in items], next_cursor=next_cursor)
 
 
 @router.get("/registrations/{id_or_code}", response_model=RegistrationState,
@@ -115,7 +79,7 @@ def history(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> d
     size, note = ledger.checkpoint()
     steps = []
     for h in st.state["history"]:
-        i = h.get("cascade_index", h["index"]) if _mirror(ledger, origin) else h["index"]
+        i = h.get("cascade_index", h["index"]) if mirror(ledger, origin) else h["index"]
         leaf = ledger.entries(i, i + 1)[0]
         item: dict[str, Any] = {"index": i, "leaf": base64.b64encode(leaf).decode(), "entry": parse_json(leaf)}
         if i < size:

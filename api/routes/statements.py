@@ -19,9 +19,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from regledger.keys.ed25519 import verify_ed25519
 from regledger.ledger.entry import Statement
 from regledger.ledger.errors import UnknownKeyError
+from regledger.ledger.fold import verify_statement
 from regledger.ledger.policy import ReplayError, nonce_used_at
 from regledger.ledger.sequencer import Appended, Ledger
 from regledger.registry.state import registration_key
@@ -101,7 +101,7 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     rec = ledger.store.get_keys([st.key]).get(st.key)
     if rec is None:
         raise UnknownKeyError(f"key {st.key} is not registered in this ledger")
-    verify_ed25519(rec.public_key, st.signed_message(), st.sig)
+    verify_statement(rec.public_key, st)
     wait = request.app.state.rate_limiter.take(st.key)
     if wait:
         raise Problem(429, "Too many requests", f"key {st.key} is over {settings.rate_per_minute} statements a "

@@ -8,14 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from regledger.ledger.checkpoint import parse_checkpoint_text
 from regledger.ledger.entry import Statement
-from regledger.ledger.errors import NotFoundError
-from regledger.ledger.note import open_note
 from regledger.sync.cascade import accept_cosignatures
-from regledger.sync.manage import parent, sync_status
-from regledger.sync.policy import verifier_for
-from regledger.sync.state import child_key
+from regledger.sync.manage import child_notice, parent, sync_status
 
 from ..deps import LedgerDep
 from ..problems import Problem
@@ -70,17 +65,12 @@ async def notify(request: Request, ledger: LedgerDep) -> Notified:
 
 
 def _notify(request: Request, body: bytes, ledger: Any) -> Notified:
-    origin = body.split(b"\n", 1)[0].decode("utf-8", "replace")
-    st = ledger.store.get_state(child_key(origin))
-    if st is None:
-        raise NotFoundError(f"{origin!r} is not a child of {ledger.origin}")
-    verifier = verifier_for(st.state["vkey"])
-    cp = parse_checkpoint_text(open_note(body, [verifier]).text)  # only the child's own key counts
+    notice = child_notice(ledger, body)
     worker = getattr(request.app.state, "sync_worker", None)
-    if worker is not None and cp.size > st.state["verified_size"]:
+    if worker is not None and notice.news:
         worker.notify()
-    return Notified(origin=origin, size=cp.size, verified_size=st.state["verified_size"],
-                    pulling=worker is not None and cp.size > st.state["verified_size"])
+    return Notified(origin=notice.origin, size=notice.size, verified_size=notice.verified_size,
+                    pulling=worker is not None and notice.news)
 
 
 @router.post("/cosignatures", response_model=Stored,

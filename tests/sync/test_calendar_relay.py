@@ -62,7 +62,7 @@ def test_a_child_takes_the_calendar_only_from_its_parent():
 def test_reference_data_due_lists_what_the_childs_mirror_lacks():
     top, admin = _ledger("regledger.test/top")
     top.append(_notice(admin, NOTICE))
-    assert reference_data_due(top, "regledger.test/child") == [("calendar.year", "2027", NOTICE)]
+    assert reference_data_due(top, "regledger.test/child", RegistryPolicy()) == [("calendar.year", "2027", NOTICE)]
 
 
 @pytest.fixture(scope="module")
