@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
@@ -67,12 +67,12 @@ def upgrade(conn: Connection) -> tuple[str | None, str]:
 
 def stamp_head(conn: Connection) -> None:
     """Mark a database whose tables were just created from the models as being at the head revision."""
-    command.stamp(_config(conn), "head")
+    MigrationContext.configure(conn).stamp(_scripts(), "head")
 
 
 def is_known(revision: str) -> bool:
     """True if this code knows the revision (a newer code's revision is unknown here)."""
     try:
         return _scripts().get_revision(revision) is not None
-    except ResolutionError:
+    except CommandError:  # "Can't locate revision": made by newer code
         return False
