@@ -13,12 +13,14 @@ import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from regledger.ledger.audit import AuditReport, audit
-from regledger.ledger.errors import LedgerError, NotFoundError
+from regledger.ledger.errors import LedgerError, NotFoundError, SchemaVersionError
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.sqlstore import SQLStore
 
@@ -51,31 +53,36 @@ def _size(note: bytes) -> int:
 
 # -- schema versions --------------------------------------------------------------------------------
 
-def cmd_current(args: argparse.Namespace) -> int:
+@contextmanager
+def _any_revision(args: argparse.Namespace) -> Iterator[SQLStore]:
+    """The home's database whatever its schema revision (the one place that reads or changes it)."""
     from .cli import _home
 
     store = SQLStore(_home(args).url(), check_schema=False)
     try:
-        current, head = store.schema_revisions()
+        yield store
     finally:
         store.close()
+
+
+def cmd_current(args: argparse.Namespace) -> int:
+    with _any_revision(args) as store:
+        current, head = store.schema_revisions()
+        try:
+            store.check_schema()
+        except SchemaVersionError as exc:
+            print(f"database revision {current}; this code's revision is {head}: {exc}")
+            return 0
     if current is None:
         print(f"the database is empty (no ledger); this code's revision is {head}: `regledger init` makes one")
-    elif current == head:
-        print(f"database revision {current}: up to date with this code")
     else:
-        print(f"database revision {current}; this code needs {head}: see `regledger db upgrade`")
+        print(f"database revision {current}: up to date with this code")
     return 0
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    from .cli import _home
-
-    store = SQLStore(_home(args).url(), check_schema=False)
-    try:
+    with _any_revision(args) as store:
         before, after = store.upgrade_schema()
-    finally:
-        store.close()
     if before == after:
         print(f"database revision {after}: already up to date, nothing changed")
     elif before is None:
