@@ -31,7 +31,7 @@ from .store import (KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery
                     check_tile_growth)
 from .tiles import Tile
 
-__all__ = ["SQLStore", "normalise_url"]
+__all__ = ["SQLStore", "normalise_url", "remove_sqlite_file"]
 
 
 class EntryRow(SQLModel, table=True):
@@ -220,6 +220,10 @@ class SQLStore:
         elif check_schema:
             self.check_schema()
 
+    def safe_url(self) -> str:
+        """The database's URL with any password masked, for messages."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
     # -- schema versions (ledger/migrations) ---------------------------------------------
 
     def schema_revisions(self) -> tuple[str | None, str]:
@@ -287,8 +291,7 @@ class SQLStore:
         snapshot), or for PostgreSQL `copy_into` from a REPEATABLE READ snapshot.  The file appears only
         once complete and checked, as one file (no WAL beside it)."""
         tmp = path + ".partial"
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        remove_sqlite_file(tmp)
         if self.is_sqlite and self.db_path:
             try:
                 src = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro", uri=True, timeout=60)
@@ -305,8 +308,13 @@ class SQLStore:
             if not (self.is_sqlite and self.db_path):
                 self.copy_into(copy)
             result = check(copy)
-        finally:
+        except BaseException:
             copy.close()
+            remove_sqlite_file(tmp)
+            raise
+        copy.close()
+        if os.path.exists(tmp + ".writer-lock"):
+            os.remove(tmp + ".writer-lock")
         single = sqlite3.connect(tmp)
         try:
             single.execute("PRAGMA journal_mode=DELETE")
@@ -620,6 +628,13 @@ def _create_schema(conn: Connection) -> None:
 def _drop_schema(conn: Connection) -> None:
     SQLModel.metadata.drop_all(conn, tables=_TABLES)
     conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+
+def remove_sqlite_file(path: str) -> None:
+    """Remove a SQLite file with what SQLite and this store keep beside it (WAL, shared memory, writer lock)."""
+    for p in (path, path + "-wal", path + "-shm", path + ".writer-lock"):
+        if os.path.exists(p):
+            os.remove(p)
 
 
 def _cannot_write(db_path: str) -> bool:

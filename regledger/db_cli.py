@@ -22,7 +22,7 @@ from typing import Iterator
 from regledger.ledger.audit import AuditReport, audit
 from regledger.ledger.errors import LedgerError, NotFoundError, SchemaVersionError
 from regledger.ledger.sequencer import Ledger
-from regledger.ledger.sqlstore import SQLStore
+from regledger.ledger.sqlstore import SQLStore, remove_sqlite_file
 
 from .home import Home
 from .progress import progress
@@ -110,10 +110,10 @@ def cmd_copy(args: argparse.Namespace) -> int:
         size, note = copy.checkpoint()
         if source.store.checkpoint(size) != note:
             raise LedgerError(f"the copy's checkpoint of size {size} differs from the source's; do not use it")
-        print(f"copied {entries} entries to {target.url.split('@')[-1]} in {copied:.1f} s; the copy audits clean "
+        print(f"copied {entries} entries to {target.safe_url()} in {copied:.1f} s; the copy audits clean "
               f"({report.entries} entries, {report.checkpoints} checkpoints) and its latest checkpoint "
               f"({size}) is byte for byte the source's")
-        print(f"serve it with --db {args.to} (or REGLEDGER_DB); the copy holds what the source held when it "
+        print(f"serve it with --db {target.safe_url()} (or REGLEDGER_DB); the copy holds what the source held when it "
               "began: stop the server before copying, and keep the old database")
     finally:
         target.close()
@@ -257,7 +257,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         copy.close()
         if seen is not None:
             seen.store.close()
-        work.unlink(missing_ok=True)
+        remove_sqlite_file(str(work))
     print(f"restored {entries} entries from {backup} (audited: {report.entries} entries, {report.checkpoints} "
           f"checkpoints); the latest checkpoint is now size {size}")
     return 0

@@ -107,6 +107,7 @@ def test_backup_under_load_restores_every_entry_its_checkpoint_covers(instance, 
             w.join()
     assert not errors and during > before  # entries were appended while the backup ran
     assert "audits clean" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.glob("b.sqlite*")) == ["b.sqlite", "b.sqlite.checkpoint"]
     note = (tmp_path / "b.sqlite.checkpoint").read_bytes()
     size = int(note.split(b"\n")[1])
     assert size >= 60
@@ -115,7 +116,7 @@ def test_backup_under_load_restores_every_entry_its_checkpoint_covers(instance, 
     assert main(["restore", str(out), *args(rebuilt)]) == 0
     assert main(["audit", *args(rebuilt)]) == 0
     assert f"published size {size}" in capsys.readouterr().out
-    assert latest(rebuilt) == (size, note)
+    assert latest(rebuilt) == (size, note) and not list(rebuilt.path.glob(".restore-*"))
     src, dst = SQLStore(instance.url()), SQLStore(rebuilt.url())
     assert dst.read_entries(0, size) == src.read_entries(0, size)
     assert dst.checkpoint(size) == src.checkpoint(size) == note
@@ -171,6 +172,11 @@ def test_a_backup_that_fails_audit_or_whose_checkpoint_differs_is_refused(tmp_pa
     (tmp_path / "b.sqlite.checkpoint").unlink()
     assert main(["restore", str(out), *args(rebuilt)]) == 1
     assert "and its checkpoint" in capsys.readouterr().err
+
+    with sqlite3.connect(home.path / "ledger.sqlite") as conn:  # damage the instance: no backup is named
+        conn.execute("UPDATE rl_entries SET leaf = ? WHERE idx = 3", (leaf.replace(b'"i":2', b'"i":9'),))
+    assert main(["backup", str(tmp_path / "c.sqlite"), *args(home)]) == 1
+    assert "entry 3" in capsys.readouterr().err and not list(tmp_path.glob("c.sqlite*"))
 
 
 def test_a_backup_of_a_fork_is_refused_even_with_force(tmp_path, capsys):
