@@ -235,19 +235,22 @@ class SQLStore:
         """Raise SchemaVersionError unless the database is empty or at this code's revision."""
         current, head = self.schema_revisions()
         if current is not None and current != head:
-            behind = current == migrations.UNVERSIONED or migrations.is_known(current)
-            raise SchemaVersionError(current, head, behind=behind)
+            raise _revision_error(current)
+
+    def _schema_lock(self, conn: Connection) -> None:
+        """On PostgreSQL, one schema change at a time (SQLite's write transaction is already exclusive)."""
+        if not self.is_sqlite:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7264657)")
 
     def upgrade_schema(self) -> tuple[str | None, str]:
         """Migrate to this code's revision in one transaction (idempotent); returns (before, after).
 
         Writers wait: SQLite's write lock, a PostgreSQL advisory lock against a second upgrade at once."""
         with self._write() as conn:
-            if not self.is_sqlite:
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7264657)")
+            self._schema_lock(conn)
             current = migrations.current_revision(conn)
-            if current is not None and current != migrations.UNVERSIONED and not migrations.is_known(current):
-                raise SchemaVersionError(current, migrations.head_revision(), behind=False)
+            if current not in (None, migrations.head_revision()) and not migrations.is_older(current):
+                raise _revision_error(current)  # made by newer code: nothing here can move it back
             return migrations.upgrade(conn)
 
     # -- copies: backup, restore, another engine ---------------------------------------------
@@ -268,10 +271,12 @@ class SQLStore:
         first, in the same transaction: a failure leaves it as it was."""
         with self._snapshot() as src:
             current = migrations.current_revision(src)
+            if current is None:
+                raise NotFoundError("the database holds no ledger to copy")
             if current != migrations.head_revision():
-                raise SchemaVersionError(str(current), migrations.head_revision(),
-                                         behind=current == migrations.UNVERSIONED or migrations.is_known(str(current)))
+                raise _revision_error(current)
             with target._write() as dst:
+                target._schema_lock(dst)
                 have = migrations.current_revision(dst)
                 if have is not None and not replace:
                     raise ConflictError("the target database already holds a ledger; copy only into an empty one")
@@ -326,12 +331,12 @@ class SQLStore:
     def create(self) -> None:
         """Create the tables at this code's revision and the head rows if missing (idempotent)."""
         with self._write() as conn:
+            self._schema_lock(conn)
             current = migrations.current_revision(conn)
             if current is None:
                 _create_schema(conn)
             elif current != migrations.head_revision():
-                raise SchemaVersionError(current, migrations.head_revision(),
-                                         behind=current == migrations.UNVERSIONED or migrations.is_known(current))
+                raise _revision_error(current)
             have = {r.id for r in conn.execute(select(H.c.id)).all()}
             if _SEQ not in have:
                 conn.execute(insert(H).values(id=_SEQ, size=0, last_hash=GENESIS_PREV))
@@ -617,6 +622,10 @@ class SQLStore:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+def _revision_error(current: str) -> SchemaVersionError:
+    return SchemaVersionError(current, migrations.head_revision(), behind=migrations.is_older(current))
 
 
 def _create_schema(conn: Connection) -> None:

@@ -20,7 +20,7 @@ from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-__all__ = ["BASELINE", "UNVERSIONED", "current_revision", "head_revision", "is_known", "stamp_head", "upgrade"]
+__all__ = ["BASELINE", "UNVERSIONED", "current_revision", "head_revision", "is_known", "is_older", "stamp_head", "upgrade"]
 
 BASELINE = "0001"
 #: what `current_revision` says of a database that holds a ledger made before schema versions
@@ -68,6 +68,12 @@ def upgrade(conn: Connection) -> tuple[str | None, str]:
 def stamp_head(conn: Connection) -> None:
     """Mark a database whose tables were just created from the models as being at the head revision."""
     MigrationContext.configure(conn).stamp(_scripts(), "head")
+
+
+def is_older(revision: str) -> bool:
+    """True for a revision before the head that this code knows (or UNVERSIONED); False for the head and for
+    a revision newer code made (unknown here)."""
+    return revision == UNVERSIONED or (revision != head_revision() and is_known(revision))
 
 
 def is_known(revision: str) -> bool:
