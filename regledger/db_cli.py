@@ -106,15 +106,18 @@ def cmd_copy(args: argparse.Namespace) -> int:
         entries = source.store.copy_into(target)
         copied = time.monotonic() - start
         copy = home.open(store=target)
-        report = _audit(copy, "entries (copy)")
+        try:
+            report = _audit(copy, "entries (copy)")
+        except LedgerError as exc:
+            raise LedgerError(f"the copy in {target.safe_url()} fails audit, do not use it: {exc}") from exc
         size, note = copy.checkpoint()
         if source.store.checkpoint(size) != note:
             raise LedgerError(f"the copy's checkpoint of size {size} differs from the source's; do not use it")
         print(f"copied {entries} entries to {target.safe_url()} in {copied:.1f} s; the copy audits clean "
               f"({report.entries} entries, {report.checkpoints} checkpoints) and its latest checkpoint "
               f"({size}) is byte for byte the source's")
-        print(f"serve it with --db {target.safe_url()} (or REGLEDGER_DB); the copy holds what the source held when it "
-              "began: stop the server before copying, and keep the old database")
+        print(f"serve it with --db {target.safe_url()} (or REGLEDGER_DB); the copy holds what the source held "
+              "when it began: stop the server before copying, and keep the old database")
     finally:
         target.close()
         source.store.close()
