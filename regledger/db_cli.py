@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from regledger.ledger.audit import AuditReport, audit
-from regledger.ledger.errors import LedgerError, NotFoundError, SchemaVersionError
+from regledger.ledger.errors import IntegrityError, LedgerError, NotFoundError, SchemaVersionError
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.sqlstore import SQLStore, remove_sqlite_file
 
@@ -180,7 +180,10 @@ def _seen(home: Home) -> _Seen:
     current, head = store.schema_revisions()
     if current is None:
         return _Seen(None, None, -1, store)
-    latest = store.latest_checkpoint()
+    try:
+        latest = store.latest_checkpoint()
+    except IntegrityError:  # the published checkpoint's row is lost (why one restores): the largest one kept
+        latest = max(store.iter_checkpoints(), default=None)
     origin = home.config()["origin"]
     cosigned = max((n for o, n, _, _ in store.latest_cosignatures() if o == origin), default=-1) \
         if current == head else -1

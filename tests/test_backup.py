@@ -147,6 +147,21 @@ def test_an_older_backup_is_refused_and_forced_only_with_evidence(tmp_path, caps
     assert main(["audit", *args(home)]) == 0
 
 
+def test_a_damaged_instance_is_compared_by_the_checkpoints_it_kept(tmp_path, capsys):
+    """The published checkpoint's row is lost (the reason to restore): the largest kept one still counts."""
+    home = make_home(tmp_path / "home", entries=3)
+    assert main(["backup", str(tmp_path / "b.sqlite"), *args(home)]) == 0
+    kept = append(home, "a", 2)
+    lost = append(home, "b", 2)
+    with sqlite3.connect(home.path / "ledger.sqlite") as conn:
+        conn.execute("DELETE FROM rl_checkpoints WHERE size = ?", (lost,))
+    capsys.readouterr()
+    assert main(["restore", str(tmp_path / "b.sqlite"), *args(home)]) == 1
+    assert f"latest checkpoint has size {kept}" in capsys.readouterr().err
+    assert main(["restore", str(tmp_path / "b.sqlite"), "--force", *args(home)]) == 0
+    assert main(["audit", *args(home)]) == 0
+
+
 def test_a_backup_that_fails_audit_or_whose_checkpoint_differs_is_refused(tmp_path, capsys):
     home = make_home(tmp_path / "home", entries=5)
     out = tmp_path / "b.sqlite"
