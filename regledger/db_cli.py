@@ -40,11 +40,17 @@ def checkpoint_path(backup: Path) -> Path:
     return backup.with_name(backup.name + ".checkpoint")
 
 
-def _audit(ledger: Ledger, label: str) -> AuditReport:
+def _audit(ledger: Ledger, label: str, *, failed: str = "", refusal: type[LedgerError] = LedgerError) -> AuditReport:
+    """`regledger audit` on a copy; a failure is re-raised as `refusal` saying `failed` first, if given."""
     from .cli import _pinned_cosigners
 
-    return audit(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
-                 progress=progress(label), pinned_cosigners=_pinned_cosigners(ledger))
+    try:
+        return audit(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
+                     progress=progress(label), pinned_cosigners=_pinned_cosigners(ledger))
+    except LedgerError as exc:
+        if not failed:
+            raise
+        raise refusal(f"{failed}: {exc}") from exc
 
 
 def _size(note: bytes) -> int:
@@ -106,10 +112,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
         entries = source.store.copy_into(target)
         copied = time.monotonic() - start
         copy = home.open(store=target)
-        try:
-            report = _audit(copy, "entries (copy)")
-        except LedgerError as exc:
-            raise LedgerError(f"the copy in {target.safe_url()} fails audit, do not use it: {exc}") from exc
+        report = _audit(copy, "entries (copy)", failed=f"the copy in {target.safe_url()} fails audit, do not use it")
         size, note = copy.checkpoint()
         if source.store.checkpoint(size) != note:
             raise LedgerError(f"the copy's checkpoint of size {size} differs from the source's; do not use it")
@@ -242,10 +245,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     try:
         copy.upgrade_schema()
         view = home.open(store=copy)
-        try:
-            report = _audit(view, "entries (backup)")
-        except LedgerError as exc:
-            raise RestoreRefused(f"the backup fails audit, nothing was restored: {exc}") from exc
+        report = _audit(view, "entries (backup)", failed="the backup fails audit, nothing was restored",
+                        refusal=RestoreRefused)
         size, note = view.checkpoint()
         if cp.read_bytes() != note:
             raise RestoreRefused(f"{cp} is not the backup's latest checkpoint (size {size}); nothing was restored")
