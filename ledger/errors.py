@@ -13,6 +13,7 @@
     ├── PushbackError             the ledger is busy; retry later (has .retry_after seconds)
     │   └── StorageUnavailableError  the database is unreachable, full or read-only
     ├── OperatorError             the instance lacks what only its operator can supply (has .problem)
+    │   └── SchemaVersionError    the database's schema is older or newer than this code (has both revisions)
     └── SyncError                 a peer in the cascade is unreachable or answered badly (has .origin)
         ├── PeerRefusedError      the peer answered with an HTTP refusal, 4xx other than 404 (has .status)
         └── ForkError             a child showed two checkpoints that are not consistent (has both)
@@ -42,6 +43,7 @@ __all__ = [
     "PeerRefusedError",
     "PushbackError",
     "RootMismatchError",
+    "SchemaVersionError",
     "StorageUnavailableError",
     "SyncError",
     "UnknownKeyError",
@@ -126,6 +128,26 @@ class OperatorError(LedgerError):
         self.message = message
         self.problem = problem
         self.field = field
+
+
+class SchemaVersionError(OperatorError):
+    """The database's schema revision is not the one this code needs: older (run `regledger db upgrade`)
+    or newer (run the newer code).  Nothing reads or writes such a database but `regledger db`."""
+
+    def __init__(self, database: str, code: str, *, behind: bool) -> None:
+        at = ("has no schema revision (it was made before schema versions)" if database == "unversioned"
+              else f"is at schema revision {database}")
+        if behind:
+            message = (f"the database {at}, older than this code's revision {code}; "
+                       "run `regledger db upgrade` (after `regledger backup`)")
+            problem = "schema-behind"
+        else:
+            message = (f"the database {at}, newer than this code's revision {code}; "
+                       "run the regledger version that made it (`regledger db current` shows both)")
+            problem = "schema-ahead"
+        super().__init__(message, problem=problem)
+        self.database = database
+        self.code = code
 
 
 class SyncError(LedgerError):

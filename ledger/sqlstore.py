@@ -17,20 +17,21 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, inspect, or_, tuple_
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, or_, tuple_
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, InternalError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine, insert, select, update
 
-from . import errors
+from . import errors, migrations
 from .entry import GENESIS_PREV
-from .errors import ConflictError, LedgerError, NotFoundError, PushbackError, StorageUnavailableError
+from .errors import (ConflictError, LedgerError, NotFoundError, PushbackError, SchemaVersionError,
+                     StorageUnavailableError)
 from .hashes import Hash
 from .store import (KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState,
                     check_tile_growth)
 from .tiles import Tile
 
-__all__ = ["SQLStore", "normalise_url"]
+__all__ = ["SQLStore", "normalise_url", "remove_sqlite_file"]
 
 
 class EntryRow(SQLModel, table=True):
@@ -185,7 +186,9 @@ class _ConnKeys:
 
 
 class SQLStore:
-    def __init__(self, url: str, *, create: bool = False, echo: bool = False) -> None:
+    def __init__(self, url: str, *, create: bool = False, echo: bool = False, check_schema: bool = True) -> None:
+        """Open (or with `create`, make) a ledger database; one at another schema revision than this code's
+        raises SchemaVersionError unless `check_schema` is False (`regledger db` reads and upgrades it)."""
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -207,36 +210,133 @@ class SQLStore:
         self._thread_lock = threading.Lock()
         # opened by the first write, so that a read-only home can still be read
         self._lock_path = db_path + ".writer-lock" if db_path else None
+        self.db_path = db_path
         if self.is_sqlite:
             _sqlite_setup(self.engine, immediate=True, read_only=self.read_only)
             self.read_engine = create_engine(engine_url, **kwargs)
             _sqlite_setup(self.read_engine, immediate=False, read_only=self.read_only)
         if create:
             self.create()
-        else:  # added after the first release: a database made before it gets the table on open
-            with _translated():
-                W.create(self.read_engine, checkfirst=True)
-        self._chain_checkpoints()
+        elif check_schema:
+            self.check_schema()
 
-    def _chain_checkpoints(self) -> None:
-        """A database made before checkpoints were chained gets `prev_size`, filled from the stored sizes."""
-        if not inspect(self.engine).has_table("rl_checkpoints"):
-            return
-        if any(c["name"] == "prev_size" for c in inspect(self.engine).get_columns("rl_checkpoints")):
-            return
+    def safe_url(self) -> str:
+        """The database's URL with any password masked, for messages."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    # -- schema versions (ledger/migrations) ---------------------------------------------
+
+    def schema_revisions(self) -> tuple[str | None, str]:
+        """(the database's revision, the one this code needs); the first is None for an empty database."""
+        with self._read() as conn:
+            return migrations.current_revision(conn), migrations.head_revision()
+
+    def check_schema(self) -> None:
+        """Raise SchemaVersionError unless the database is empty or at this code's revision."""
+        current, head = self.schema_revisions()
+        if current is not None and current != head:
+            raise _revision_error(current)
+
+    def _schema_lock(self, conn: Connection) -> None:
+        """On PostgreSQL, one schema change at a time (SQLite's write transaction is already exclusive)."""
+        if not self.is_sqlite:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7264657)")
+
+    def upgrade_schema(self) -> tuple[str | None, str]:
+        """Migrate to this code's revision in one transaction (idempotent); returns (before, after).
+
+        Writers wait: SQLite's write lock, a PostgreSQL advisory lock against a second upgrade at once."""
+        with self._write() as conn:
+            self._schema_lock(conn)
+            current = migrations.current_revision(conn)
+            if current not in (None, migrations.head_revision()) and not migrations.is_older(current):
+                raise _revision_error(current)  # made by newer code: nothing here can move it back
+            return migrations.upgrade(conn)
+
+    # -- copies: backup, restore, another engine ---------------------------------------------
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """One consistent read of the whole database while writers go on: a SQLite read transaction
+        (WAL keeps its snapshot) or a PostgreSQL REPEATABLE READ transaction."""
+        with _translated(), self.read_engine.connect() as conn:
+            if not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    def copy_into(self, target: SQLStore, *, replace: bool = False, batch: int = 5000) -> int:
+        """Copy every row, as of one snapshot of this database, into `target` in one transaction; returns
+        the number of entries.  The target must be empty unless `replace` (restore), which drops its tables
+        first, in the same transaction: a failure leaves it as it was."""
+        with self._snapshot() as src:
+            current = migrations.current_revision(src)
+            if current is None:
+                raise NotFoundError("the database holds no ledger to copy")
+            if current != migrations.head_revision():
+                raise _revision_error(current)
+            with target._write() as dst:
+                target._schema_lock(dst)
+                have = migrations.current_revision(dst)
+                if have is not None and not replace:
+                    raise ConflictError("the target database already holds a ledger; copy only into an empty one")
+                if have is not None:
+                    _drop_schema(dst)
+                _create_schema(dst)
+                for table in _TABLES:
+                    rows = src.execution_options(yield_per=batch).execute(
+                        select(table).order_by(*table.primary_key.columns))
+                    for chunk in rows.partitions(batch):
+                        dst.execute(insert(table), [dict(r._mapping) for r in chunk])
+            return int(src.execute(select(H.c.size).where(H.c.id == _SEQ)).scalar_one())
+
+    def backup_to(self, path: str, check: Callable[[SQLStore], Any]) -> Any:
+        """Write a consistent copy of the whole database to a new SQLite file at `path` while writers go on,
+        and return `check(copy)` (the caller audits it there): SQLite's online backup API (one step, so one
+        snapshot), or for PostgreSQL `copy_into` from a REPEATABLE READ snapshot.  The file appears only
+        once complete and checked, as one file (no WAL beside it)."""
+        tmp = path + ".partial"
+        remove_sqlite_file(tmp)
+        if self.is_sqlite and self.db_path:
+            try:
+                src = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro", uri=True, timeout=60)
+                dst = sqlite3.connect(tmp)
+                try:
+                    src.backup(dst)
+                finally:
+                    src.close()
+                    dst.close()
+            except sqlite3.Error as exc:
+                raise StorageUnavailableError(f"the backup could not be written: {exc}") from exc
+        copy = SQLStore(f"sqlite:///{tmp}", check_schema=False)
         try:
-            with self._write() as conn:
-                conn.exec_driver_sql("ALTER TABLE rl_checkpoints ADD COLUMN prev_size BIGINT")
-                conn.exec_driver_sql("UPDATE rl_checkpoints SET prev_size = (SELECT MAX(c.size) FROM "
-                                     "rl_checkpoints c WHERE c.size < rl_checkpoints.size)")
-        except DBAPIError:  # another process added it first
-            if not any(c["name"] == "prev_size" for c in inspect(self.engine).get_columns("rl_checkpoints")):
-                raise
+            if not (self.is_sqlite and self.db_path):
+                self.copy_into(copy)
+            result = check(copy)
+        except BaseException:
+            copy.close()
+            remove_sqlite_file(tmp)
+            raise
+        copy.close()
+        if os.path.exists(tmp + ".writer-lock"):
+            os.remove(tmp + ".writer-lock")
+        single = sqlite3.connect(tmp)
+        try:
+            single.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            single.close()
+        os.replace(tmp, path)
+        return result
 
     def create(self) -> None:
-        """Create the tables and head rows if missing (idempotent)."""
-        SQLModel.metadata.create_all(self.engine, tables=_TABLES)
+        """Create the tables at this code's revision and the head rows if missing (idempotent)."""
         with self._write() as conn:
+            self._schema_lock(conn)
+            current = migrations.current_revision(conn)
+            if current is None:
+                _create_schema(conn)
+            elif current != migrations.head_revision():
+                raise _revision_error(current)
             have = {r.id for r in conn.execute(select(H.c.id)).all()}
             if _SEQ not in have:
                 conn.execute(insert(H).values(id=_SEQ, size=0, last_hash=GENESIS_PREV))
@@ -516,8 +616,9 @@ class SQLStore:
                               .order_by(W.c.size, W.c.cosigner))
 
     def drop_all(self) -> None:
-        """Remove every ledger table (tests only)."""
-        SQLModel.metadata.drop_all(self.engine, tables=_TABLES)
+        """Remove every ledger table and the schema revision (tests only)."""
+        with self._write() as conn:
+            _drop_schema(conn)
 
     def close(self) -> None:
         if self._lockfile is not None:
@@ -526,6 +627,28 @@ class SQLStore:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+def _revision_error(current: str) -> SchemaVersionError:
+    return SchemaVersionError(current, migrations.head_revision(), behind=migrations.is_older(current))
+
+
+def _create_schema(conn: Connection) -> None:
+    """The tables at this code's revision, stamped with it (the models are the head revision's tables)."""
+    SQLModel.metadata.create_all(conn, tables=_TABLES)
+    migrations.stamp_head(conn)
+
+
+def _drop_schema(conn: Connection) -> None:
+    SQLModel.metadata.drop_all(conn, tables=_TABLES)
+    conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+
+def remove_sqlite_file(path: str) -> None:
+    """Remove a SQLite file with what SQLite and this store keep beside it (WAL, shared memory, writer lock)."""
+    for p in (path, path + "-wal", path + "-shm", path + ".writer-lock"):
+        if os.path.exists(p):
+            os.remove(p)
 
 
 def _cannot_write(db_path: str) -> bool:

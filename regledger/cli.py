@@ -361,12 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_disclosure)
 
     from .calendar_cli import add_calendar_parser
+    from .db_cli import add_db_parsers
     from .reference_cli import add_regions_parser
     from .sync_cli import add_sync_parser
 
     add_sync_parser(sub, common)
     add_calendar_parser(sub, common)
     add_regions_parser(sub, common)
+    add_db_parsers(sub, common)
     return p
 
 

@@ -96,8 +96,9 @@ class Home:
         os.replace(tmp, self.config_path)  # the home counts as initialised only once all of it exists
         return ledger
 
-    def open(self, *, clock=None) -> Ledger:
-        """The instance's ledger, with the register's rules as its statement policy."""
+    def open(self, *, clock=None, store: SQLStore | None = None) -> Ledger:
+        """The instance's ledger, with the register's rules as its statement policy; over `store` if given
+        (a backup being checked), else over the home's database, which must be at this code's schema."""
         from regledger.ledger.policy import CompositePolicy, ReplayGuard
         from regledger.registry.policy import RegistryPolicy
         from regledger.sync.policy import SyncPolicy
@@ -108,7 +109,7 @@ class Home:
         register = RegistryPolicy()
         # the cascade's rules first: who may sign reference data (RELAYED_KINDS) is decided before its content
         policy = CompositePolicy(ReplayGuard(), SyncPolicy(cfg["origin"], register), register)
-        return Ledger(SQLStore(self.url()), origin=cfg["origin"], log_signer=log, policy=policy, **kwargs)
+        return Ledger(store or SQLStore(self.url()), origin=cfg["origin"], log_signer=log, policy=policy, **kwargs)
 
     def admin(self) -> Ed25519Signer:
         return self.signer("admin", self.config()["admin_name"])

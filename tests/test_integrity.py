@@ -15,7 +15,7 @@ from test_ledger import sample
 from regledger.ledger.audit import audit
 from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import Entry
-from regledger.ledger.errors import IntegrityError, LedgerError
+from regledger.ledger.errors import IntegrityError, LedgerError, SchemaVersionError
 from regledger.ledger.hashes import leaf_hash
 from regledger.ledger.merkle import CompactRange
 from regledger.ledger.sequencer import BatchIntegrator, Ledger
@@ -123,11 +123,18 @@ def test_a_halted_ledger_signs_and_appends_nothing_until_restarted(ledger353, ad
     assert_every_signed_checkpoint_is_backed(restarted)
 
 
-def test_a_database_from_before_the_checkpoint_chain_gets_it_on_open(ledger353, admin):
+def test_a_database_from_before_the_checkpoint_chain_gets_it_by_upgrade(ledger353, admin):
+    """Such a database (the baseline revision: prev_size came later) is refused until `regledger db upgrade`."""
     with ledger353.store.engine.begin() as conn:
         conn.execute(text("ALTER TABLE rl_checkpoints DROP COLUMN prev_size"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     url = ledger353.store.url
     ledger353.store.close()
+    with pytest.raises(SchemaVersionError, match="revision 0001, older than this code's revision 0002"):
+        SQLStore(url)
+    old = SQLStore(url, check_schema=False)
+    assert old.upgrade_schema() == ("0001", "0002")
+    old.close()
     store = SQLStore(url)
     try:
         assert store.checkpoint_chain() == [(0, None), (1, 0), (SIZE, 1)]
