@@ -161,8 +161,16 @@ class Ledger:
                 raise InvalidSignatureError(f"statement {i}: signature by key {statements[i].key} does not verify")
         return out
 
+    def check_unsigned(self, statements: Sequence[Statement]) -> None:
+        """Raise what appending `statements` now would raise, their signatures aside; writes nothing.
+
+        For drafts: a client learns whether a statement would be taken before it signs it (a later
+        append can still be refused, if another entry changes the state first)."""
+        self._refuse_if_halted()
+        self._build(self.store.head(), self.store, statements, [None] * len(statements), signed=False)
+
     def _build(self, head: SequenceHead, view: KeyView, statements: Sequence[Statement],
-               verified: list[bytes | None]) -> SequencedBatch:
+               verified: list[bytes | None], *, signed: bool = True) -> SequencedBatch:
         wanted = {st.key for st in statements} | {st.subject for st in statements if st.kind.startswith("key.")}
         keys: dict[str, KeyRecord] = view.get_keys(wanted)
         states = StateMap(view.get_states)
@@ -173,7 +181,7 @@ class Ledger:
                 signer = signing_key(index, st, keys)
             except UnknownKeyError as exc:
                 raise UnknownKeyError(f"statement {i}: {exc}") from exc
-            if verified[i] != signer.public_key:
+            if signed and verified[i] != signer.public_key:
                 verify_ed25519(signer.public_key, st.signed_message(), st.sig)
             e = Entry.build(index, prev, self.clock(), st)
             if self.policy is not None:  # first, so a replayed request is refused as a replay

@@ -3,6 +3,7 @@
 Subject states kept (all rebuildable from the entries):
     reg:<id>            a registration's state (registry.workflow)
     code:<code>         the registration that holds a uniform code (codes are never reused)
+    query:<query code>  the registration a 查询码 was given to (with its code, at the first coding)
     seq:<prefix>        the last sequence number given under a code prefix
     calendar:<year>     the official calendar's notice in force for a year (registry.calendar)
     regions             the ledger's amendments to the GB/T 2260 table (registry.reference)
@@ -21,18 +22,23 @@ from regledger.ledger.policy import StateMap
 from regledger.ledger.store import KeyRecord, SubjectState
 
 from .calendar import CALENDAR_KIND, apply_calendar_statement, calendar_subject, ledger_calendar
-from .codes import CODE_PREFIX, check_query_code, parse_code
+from .codes import CODE_PREFIX, is_query_code, parse_code
 from .key_scope import validate_key_scope
 from .reference import REGIONS_LOAD, REGIONS_SUBJECT, apply_regions_load, table_in_force
 from .regions import RegionTable
 from .workdays import Calendar
 from .workflow import KINDS, WorkflowConfig, china_date, step
 
-__all__ = ["RegistryPolicy", "check_registration_id", "registration_subject"]
+__all__ = ["RegistryPolicy", "check_registration_id", "query_subject", "registration_subject"]
 
 
 def registration_subject(registration: str) -> str:
     return f"reg:{registration}"
+
+
+def query_subject(query_code: str) -> str:
+    """The alias row that finds a registration by its 查询码."""
+    return f"query:{query_code}"
 
 
 def check_registration_id(registration: str) -> str:
@@ -46,9 +52,7 @@ def check_registration_id(registration: str) -> str:
     if registration.startswith(f"{CODE_PREFIX}-"):
         raise MalformedError(f"ids starting with {CODE_PREFIX}- are uniform codes; choose another id",
                              field="/subject")
-    try:
-        check_query_code(registration)
-    except MalformedError:
+    if not is_query_code(registration):
         return registration
     raise MalformedError(f"{registration} is a well-formed query code (查询码); choose another id", field="/subject")
 
@@ -131,6 +135,8 @@ class RegistryPolicy:
             if states.get(f"code:{code}") is not None:
                 raise MalformedError(f"code {code} is already taken", field="/payload/code")
             states.put(SubjectState(f"code:{code}", {"registration": st.subject}, entry.index, kind="code", code=code))
+            states.put(SubjectState(query_subject(new["query_code"]), {"registration": st.subject}, entry.index,
+                                    kind="query"))
             parsed = parse_code(code)
             prefix = code.rsplit("-", 2)[0]
             states.put(SubjectState(f"seq:{prefix}", {"last": parsed.seq}, entry.index, kind="seq"))

@@ -13,9 +13,10 @@ from regledger.ledger.errors import LedgerError, MalformedError, NotFoundError
 from regledger.ledger.store import StateQuery, SubjectState
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
+from regledger.registry.codes import is_query_code
 from regledger.registry.certificate import build_certificate, verify_certificate
 from regledger.registry.disclosure import overdue
-from regledger.registry.policy import registration_subject
+from regledger.registry.policy import query_subject, registration_subject
 from regledger.registry.workdays import iso_date
 from regledger.registry.workflow import china_date
 
@@ -43,10 +44,13 @@ def _namespace(ledger, origin: str | None) -> str:
 
 
 def find(ledger, id_or_code: str, origin: str | None = None) -> SubjectState:
+    """A registration by its id, its uniform code (PDR-…) or its 查询码 (ids may look like neither)."""
     ns = _namespace(ledger, origin)
     key = id_or_code
-    if key.startswith("PDR-"):
-        alias = ledger.store.get_states([f"{ns}code:{key}"]).get(f"{ns}code:{key}")
+    alias_subject = f"{ns}code:{key}" if key.startswith("PDR-") else ns + query_subject(key) if is_query_code(
+        key) else None
+    if alias_subject is not None:
+        alias = ledger.store.get_states([alias_subject]).get(alias_subject)
         if alias is not None:
             key = alias.state["registration"]
     subject = ns + registration_subject(key)
@@ -96,7 +100,7 @@ def search(ledger: LedgerDep, settings: SettingsDep,
 
 
 @router.get("/registrations/{id_or_code}", response_model=RegistrationState,
-            summary="A registration's current state (by id or uniform code)")
+            summary="A registration's current state (by id, uniform code or 查询码)")
 def registration(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> dict[str, Any]:
     return find(ledger, id_or_code, origin).state
 
