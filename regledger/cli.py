@@ -355,10 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_disclosure)
 
     from .calendar_cli import add_calendar_parser
+    from .client_cli import add_client_parsers
     from .reference_cli import add_regions_parser
     from .sync_cli import add_sync_parser
 
     add_sync_parser(sub, common)
+    add_client_parsers(sub, common)
     add_calendar_parser(sub, common)
     add_regions_parser(sub, common)
     return p

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from regledger.ledger.entry import Statement
+from regledger.ledger.errors import NotFoundError
 from regledger.registry.calendar import stored_calendar
 from regledger.registry.client import draft_payload
 from regledger.registry.statement_schemas import STATEMENT_KINDS, statement_schema, statement_schemas
@@ -90,3 +91,26 @@ def statements_request_body() -> tuple[dict[str, Any], dict[str, Any]]:
         "discriminator": {"propertyName": "kind",
                           "mapping": {k: f"#/components/schemas/Statement_{k}" for k in kinds}}}}}}
     return body, components
+
+
+class KeyPublic(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    scope: dict[str, Any]
+    public_key: str = Field(description="base64 of the raw Ed25519 public key")
+    registered_at: int = Field(description="index of its key.register entry")
+    revoked_at: int | None = Field(description="index of its key.revoke entry, once revoked")
+
+
+@router.get("/keys/{name_or_id}", response_model=KeyPublic, tags=["keys"],
+            summary="A registered statement key, by its id or its name (what `regledger key revoke` looks up)")
+def key(name_or_id: Annotated[str, Path(max_length=128)], ledger: LedgerDep) -> KeyPublic:
+    rec = ledger.store.get_keys([name_or_id]).get(name_or_id)
+    if rec is None:
+        rec = next((k for k in ledger.store.all_keys() if k.name == name_or_id), None)
+    if rec is None:
+        raise NotFoundError(f"no key named {name_or_id} or with that id")
+    return KeyPublic(key_id=rec.key_id, name=rec.name, role=rec.role, scope=dict(rec.scope),
+                     public_key=base64.b64encode(rec.public_key).decode(), registered_at=rec.registered_at,
+                     revoked_at=rec.revoked_at)
