@@ -51,7 +51,7 @@ STEP_MEMBERS: dict[str, list[tuple[str, dict[str, Any], bool]]] = {
     "registration.accept": [],
     "registration.reject": [("reason", _REASON, True)],
     "registration.publish": [],
-    "registration.object": [("reason", _REASON, True), ("objector", {"type": "string"}, False)],
+    "registration.object": [("reason", _REASON, True), ("objector", {"description": "who objects (text; anything else is ignored)"}, False)],
     "registration.decide": [("upheld", {"type": "boolean", "description": "true: objection upheld; false: dismissed"},
                              True), ("reason", _REASON, True)],
     "registration.code": [("code", {"type": "string", "pattern": "^PDR-", "description": "the next code in the "
@@ -105,10 +105,15 @@ def _key_payload(kind: str) -> dict[str, Any]:
                        "region": {"type": "string", "pattern": "^[0-9]{6}$",
                                   "description": "GB/T 2260 code (a registrar or authority key)"},
                        "parent": {"const": True}}, "additionalProperties": False}
+    by_role = [{"if": {"properties": {"role": {"const": role}}, "required": ["role"]},
+                "then": {"required": ["scope"], "properties": {"scope": {"required": list(members)}}}}
+               for role, members in SCOPE_MEMBERS.items() if role != "platform" and members]
     return {"type": "object", "additionalProperties": False, "required": ["public_key", "name", "role"],
-            "properties": {"public_key": {"type": "string", "description": "base64 of the 32-byte Ed25519 key"},
+            "properties": {"public_key": {"type": "string", "pattern": "^[A-Za-z0-9+/]{43}=$",
+                                          "description": "base64 of the 32-byte Ed25519 key"},
                            "name": {"type": "string", "pattern": r"^[^\s+]{1,128}$"},
-                           "role": {"enum": list(ROLES)}, "scope": scope}}
+                           "role": {"enum": list(ROLES)}, "scope": scope},
+            "allOf": by_role}
 
 
 def _signers(kind: str) -> tuple[str, list[str | None]]:

@@ -6,19 +6,29 @@ Bad input through the client prints the field, exits non-zero, and writes nothin
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 import httpx
+import jsonschema_rs
 import pytest
 
 from apitest_fixtures import REPO, Server, child_env, start_server, stop_server
 from conftest import load_test_calendars
+from regledger.client import RegLedgerClient, Refused, load_key
 from regledger.demo_registry import sample_uscc
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.keys.keystore import load_signer
+from regledger.registry.statement_schemas import STATEMENT_KINDS
+from regledger.registry.workflow import KINDS, TERMINAL, allowed_steps
 
 pytest_plugins = ["apitest_fixtures"]
 pytestmark = pytest.mark.slow
@@ -214,3 +224,108 @@ def test_bad_input_through_the_client_prints_the_field_and_writes_nothing(setup:
     assert "revoked" in done.stderr
     assert s.size() == before
     assert "registration zunyi-lamps: SUBMITTED" in s.run("status", "zunyi-lamps").stdout
+
+
+# -- docs/statements.md: every example accepted; the schemas refuse what the server refuses ----------------
+
+DOC = REPO / "docs" / "statements.md"
+EXAMPLE = re.compile(r"<!-- example (?P<attrs>[^>]*) -->\n```json\n(?P<body>.*?)\n```", re.S)
+WRONG_TYPE = {str: 12345, bool: "yes", int: "many", list: "x", dict: "x"}
+
+
+def doc_examples() -> list[tuple[dict[str, str], dict[str, Any]]]:
+    return [(dict(a.split("=", 1) for a in m["attrs"].split()), json.loads(m["body"]))
+            for m in EXAMPLE.finditer(DOC.read_text())]
+
+
+def mutations(payload: dict[str, Any], prefix: tuple = (), depth: int = 3) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(what, the payload with one member removed, of the wrong type, or empty) for every member, nested."""
+    for name, value in payload.items():
+        path = prefix + (name,)
+        yield f"without {'/'.join(path)}", _set(payload, name, None)
+        yield f"{'/'.join(path)} of the wrong type", _set(payload, name, WRONG_TYPE[type(value)])
+        if isinstance(value, str):
+            yield f"{'/'.join(path)} empty", _set(payload, name, "")
+        if isinstance(value, dict) and depth > 1:
+            for what, inner in mutations(value, path, depth - 1):
+                yield what, _set(payload, name, inner)
+
+
+def _set(obj: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
+    out = dict(obj)
+    if value is None:
+        del out[name]
+    else:
+        out[name] = value
+    return out
+
+
+def test_every_example_in_docs_statements_is_accepted_and_the_schemas_refuse_what_the_server_refuses(setup: Setup):
+    s = setup
+    pw = PASSPHRASE.encode()
+    admin = load_signer(s.home / "keys" / "admin.pem", "admin", pw)
+    authority = Ed25519Signer.generate("authority-guizhou")
+    signers = {"registrant": load_key(s.registrant, pw), "registrar": load_key(s.registrar, pw),
+               "objector": load_key(s.objector, pw), "admin": admin, "authority": authority}
+    clients = {name: RegLedgerClient(s.server.url, signer) for name, signer in signers.items()}
+    clients["admin"].register_key(authority.verifier().vkey(), "authority", {"region": "520000"})
+    validators = {k: jsonschema_rs.validator_for(v, validate_formats=True)
+                  for k, v in ((k, clients["admin"].schema(k)) for k in clients["admin"].schema()["kinds"])}
+    tag = uuid.uuid4().hex[:6]
+    examples = doc_examples()
+    assert {ex["kind"] for _, ex in examples} >= set(STATEMENT_KINDS) - {"registration.code_assigned"}
+    new_key = None
+    disagreements, checked = [], 0
+    for attrs, ex in examples:
+        c = clients[attrs["signer"]]
+        kind, subject, payload = ex["kind"], ex["subject"], ex["payload"]
+        if attrs.get("key") == "new":  # key.register / key.revoke: a fresh key each run
+            if kind == "key.register":
+                new_key = Ed25519Signer.generate(f"doc-{tag}")
+                payload = {**payload, "public_key": base64.b64encode(new_key.public).decode(), "name": new_key.name}
+            subject = new_key.key_id
+        else:
+            subject = f"{subject}-{tag}"
+        if "advance-days" in attrs:
+            s.advance(int(attrs["advance-days"]))
+        draft = c.draft(kind, subject, payload)
+        signed = c.sign(draft).to_json()
+        assert validators[kind].is_valid(signed), list(validators[kind].iter_errors(signed))[:1]
+        for what, mutated in mutations(payload):
+            checked += 1
+            try:
+                c.draft(kind, subject, mutated)
+                server_refuses = False
+            except Refused as exc:
+                assert exc.status in (403, 409, 422), exc
+                server_refuses = True
+            filled = {**draft.statement["payload"], **mutated}
+            filled = {k: v for k, v in filled.items() if k in mutated or k not in payload}
+            schema_refuses = not validators[kind].is_valid({**signed, "payload": filled})
+            if server_refuses != schema_refuses:
+                disagreements.append(f"{kind} {what}: server {'refuses' if server_refuses else 'accepts'}, "
+                                     f"schema {'refuses' if schema_refuses else 'accepts'}")
+        result = c.submit(c.sign(draft))
+        assert result.first_time
+        if attrs["status"] != "-":
+            assert result.state["status"] == attrs["status"], (kind, subject, result.state["status"])
+    assert not disagreements, "\n".join(disagreements)
+    assert checked > 100
+    # the shapes the page shows are the shapes the server answers
+    shown = {m["name"]: json.loads(m["body"]) for m in re.finditer(
+        r"<!-- (?P<name>draft-request|draft-response|statement-response) -->\n```json\n(?P<body>.*?)\n```",
+        DOC.read_text(), re.S)}
+    assert set(shown["draft-request"]) == {"kind", "subject", "payload", "key"}
+    with RegLedgerClient(s.server.url) as keyless:  # a draft for no key is not checked, and has no `key`
+        d = keyless.draft("registration.accept", "anything")
+    assert set(shown["draft-response"]) == {"statement", "warnings"}
+    assert set(shown["draft-response"]["statement"]) == set(d.statement) | {"key"}
+    assert set(shown["statement-response"]) == {"index", "leaf_hash", "time", "receipt", "state"}
+    assert set(shown["statement-response"]["state"]) <= set(result.state) | {"review_due", "accept_due"}
+
+
+def test_the_status_table_in_docs_statements_lists_the_workflows_next_steps():
+    rows = re.findall(r"^\| `([A-Z_]+)` \| [^|]+ \| ([^|]+) \|$", DOC.read_text(), re.M)
+    assert {status for status, _ in rows} == {s for _, (_, froms) in KINDS.items() for s in froms if s} | set(TERMINAL)
+    for status, steps in rows:
+        assert re.findall(r"`(\w+)`", steps) == [k.removeprefix("registration.") for k in allowed_steps(status)]
