@@ -14,7 +14,7 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from regledger.ledger.entry import Statement
 from regledger.ledger.errors import NotFoundError
@@ -68,13 +68,22 @@ def draft(body: DraftRequest, ledger: LedgerDep) -> DraftResult:
     return DraftResult(statement=doc, warnings=warnings)
 
 
-@router.get("/schemas", summary="The JSON Schema of every statement kind, with who signs it and when")
+class StatementSchemas(RootModel[dict[str, Any]]):
+    """`{"$schema", "kinds": {kind: its JSON Schema}, "$defs": the definitions they share}`."""
+
+
+class JsonSchemaDocument(RootModel[dict[str, Any]]):
+    """A JSON Schema (draft 2020-12) of one statement kind, with `x-signer-role` and `x-from-states`."""
+
+
+@router.get("/schemas", response_model=StatementSchemas,
+            summary="The JSON Schema of every statement kind, with who signs it and when")
 def schemas() -> dict[str, Any]:
     kinds, defs = statement_schemas()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "kinds": kinds, "$defs": defs}
 
 
-@router.get("/schemas/{kind}", summary="The JSON Schema of one statement kind")
+@router.get("/schemas/{kind}", response_model=JsonSchemaDocument, summary="The JSON Schema of one statement kind")
 def schema(kind: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
     if kind not in STATEMENT_KINDS:
         raise Problem(404, "Not found", f"no statement kind {kind}; GET /v1/schemas lists them", field="/kind")
