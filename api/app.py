@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
+from regledger.ledger.publish import PublishWorker
 from regledger.ledger.selfaudit import SelfAudit
 from regledger.ledger.sequencer import BatchIntegrator, Ledger
 
@@ -28,16 +30,20 @@ DOCS_ASSETS = "/docs-assets"
 logger = logging.getLogger("regledger.api")
 
 
-def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker: Any = None) -> FastAPI:
-    """`sync_worker` (a sync.worker.SyncWorker) runs the cascade in the background while serving."""
+def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker: Any = None,
+               publisher: PublishWorker | None = None) -> FastAPI:
+    """`sync_worker` (a sync.worker.SyncWorker) runs the cascade in the background while serving;
+    `publisher` keeps a directory equal to /log/ (`serve --publish DIR`), woken after each integration."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         integrator = None
+        if publisher is not None:
+            publisher.start()
         if settings.run_integrator:
-            integrator = BatchIntegrator(ledger, batch_size=settings.integrate_batch,
-                                         delay=settings.integrate_delay).start()
+            integrator = BatchIntegrator(ledger, batch_size=settings.integrate_batch, delay=settings.integrate_delay,
+                                         on_integrated=publisher.wake if publisher else None).start()
             app.state.integrator = integrator
         self_audit = None
         if settings.self_audit_interval > 0:
@@ -56,6 +62,8 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
                 self_audit.stop()
             if integrator is not None:
                 integrator.stop()
+            if publisher is not None:
+                publisher.stop()  # after the integrator's last checkpoint
 
     app = FastAPIOffline(title="regledger", version="0.1.0", lifespan=lifespan,
                          static_url=DOCS_ASSETS, redoc_url=None,
@@ -63,6 +71,7 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
                                      "Errors are RFC 9457 problem details with the offending `field`.")
     app.state.ledger = ledger
     app.state.sync_worker = sync_worker
+    app.state.publisher = publisher
     app.state.integrator = None  # the BatchIntegrator, while the app runs with one
     app.state.settings = settings
     app.state.metrics = health.Metrics(ledger)

@@ -6,13 +6,15 @@ Nothing here fails on odd data: an unknown code or value is shown as it is.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from regledger.ledger.entry import Entry
 from regledger.ledger.errors import LedgerError
 from regledger.ledger.store import LedgerStore, StateQuery
 from regledger.registry.industries import default_industries
 from regledger.registry.reference import stored_region_table
+from regledger.registry.regions import RegionTable
 
 __all__ = ["Names", "field_changes"]
 
@@ -27,6 +29,7 @@ class Names:
 
     def __init__(self, store: LedgerStore) -> None:
         self.store = store
+        self.regions: RegionTable | None
         try:
             self.regions = stored_region_table(store)
         except LedgerError:  # an unreadable state: fall back to showing codes

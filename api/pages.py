@@ -11,7 +11,6 @@ Every page is left out of the OpenAPI schema (they are HTML, not API), escapes e
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,15 +21,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from regledger.ledger.errors import LedgerError, MalformedError, NotFoundError
-from regledger.ledger.store import StateQuery
+from regledger.ledger.store import StateQuery, SubjectState
 from regledger.registry.codes import is_query_code
 from regledger.registry.disclosure import PUBLIC_LISTS
-from regledger.registry.policy import registration_subject
+from regledger.registry.state import Registration, registration_id
 from regledger.registry.workflow import CHINA
 
 from .deps import LedgerDep, SettingsDep
 from .display import Names, field_changes
-from .routes import registrations
+from .lookup import REGISTRATION_ID, find, page
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
 
@@ -247,7 +246,7 @@ def _list_page(request: Request, ledger, settings, name: str) -> Response:
     form = {"kind": kind, "region": region, "q": text}
     if is_query_code(text):  # a 查询码 in the search box opens the registration it was given to
         try:
-            found = registrations.find(ledger, text)
+            found = find(ledger, text)
         except NotFoundError:
             pass
         else:
@@ -266,11 +265,11 @@ def _list_page(request: Request, ledger, settings, name: str) -> Response:
                                 f"limit is 1 to {min(MAX_PAGE_SIZE, settings.max_page)}")
             limit = int(limit_raw)
         try:
-            after = registrations.page_start(ledger, cursor)
+            found, next_cursor = page(ledger, StateQuery(kind, status, region, "", text), cursor, limit)
         except MalformedError:
             raise PageError(422, "翻页游标无效", "Bad page cursor",
                             "cursor must be a registration id taken from a 'next page' link") from None
-        items, next_cursor = _search(ledger, StateQuery(kind, status, region, "", text), after, limit)
+        items = [_row(st) for st in found]
     except PageError as err:
         return _render(request, "list.html", err.status, name=name, title=(zh, en), items=[], error=err,
                        form=form, next_url=None, first_url=None)
@@ -281,23 +280,14 @@ def _list_page(request: Request, ledger, settings, name: str) -> Response:
                    next_url=next_url, first_url=first_url, names=Names(ledger.store))
 
 
-def _search(ledger, query: StateQuery, after: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of registrations, as GET /v1/registrations pages them (after the last subject shown), but
-    tolerant of states with missing fields: a page shows what there is instead of failing."""
-    found = ledger.store.find_states(replace(query, after=after, limit=limit + 1))
-    regs = [st for st in found if st.subject.startswith("reg:")]
-    more = len(regs) > limit
-    regs = regs[:limit]
-    rows = []
-    for st in regs:
-        s = st.state if isinstance(st.state, Mapping) else {}
-        f = s.get("fields") if isinstance(s.get("fields"), Mapping) else {}
-        holder = f.get("holder") if isinstance(f.get("holder"), Mapping) else {}
-        rows.append({"registration": st.subject.removeprefix("reg:"), "code": st.code or s.get("code"),
-                     "name": st.name or f.get("name") or "", "kind": st.kind or s.get("subject_kind") or "",
-                     "region": st.region or s.get("region") or "", "institution": st.institution,
-                     "institution_name": holder.get("name") or "", "status": st.status or s.get("status") or ""})
-    return rows, (regs[-1].subject.removeprefix("reg:") if more and regs else None)
+def _row(st: SubjectState) -> dict[str, Any]:
+    """A registration as a list page shows it, tolerant of states with missing fields (the typed view reads
+    them as empty): a page shows what there is instead of failing."""
+    reg = Registration.from_state(st.state)
+    return {"registration": registration_id(st.subject), "code": st.code or reg.code,
+            "name": st.name or reg.name, "kind": st.kind or reg.subject_kind, "region": st.region or reg.region,
+            "institution": st.institution, "institution_name": reg.holder.get("name") or "",
+            "status": st.status or reg.status}
 
 
 def _url(path: str, params: Mapping[str, str]) -> str:
@@ -326,37 +316,32 @@ def revoked(request: Request, ledger: LedgerDep, settings: SettingsDep) -> Respo
 
 @router.get("/registrations/{id_or_code}", response_class=HTMLResponse)
 def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> HTMLResponse:
-    if not registrations.REGISTRATION_ID.fullmatch(id_or_code):
+    if not REGISTRATION_ID.fullmatch(id_or_code):
         return _error(request, PageError(400, "登记编号无效", "Bad registration id",
                                          "an id or code is up to 100 letters, digits, '-', '_' or '.'"))
     try:
-        st = registrations.find(ledger, id_or_code)
+        st = find(ledger, id_or_code)
     except NotFoundError:
         return _error(request, PageError(404, "未找到该登记", "No such registration",
                                          f"no registration {id_or_code}"))
-    state: Mapping[str, Any] = st.state if isinstance(st.state, Mapping) else {}
-    raw_history = state.get("history")
-    history = [h for h in raw_history if isinstance(h, Mapping)] if isinstance(raw_history, list) else []
+    reg = Registration.from_state(st.state)
+    history = reg.steps
     cp = _checkpoint(ledger)
-    signer_ids = sorted({h.get("by") for h in history if isinstance(h.get("by"), str)})
+    signer_ids = sorted({h.by for h in history if h.by is not None})
     try:
         keys = ledger.store.get_keys(signer_ids) if signer_ids else {}
     except LedgerError:
         keys = {}
-    changes = field_changes(ledger.store, history)
+    changes = field_changes(ledger.store, [h.to_state() for h in history])
     steps = []
     for h in history:
-        index = h.get("index")
-        key = keys.get(h.get("by")) if isinstance(h.get("by"), str) else None
-        details = {k: v for k, v in h.items() if k not in ("index", "kind", "time", "by")}
-        steps.append({"index": index, "kind": h.get("kind"), "time": h.get("time"), "by": h.get("by"),
+        key = keys.get(h.by) if h.by is not None else None
+        steps.append({"index": h.index, "kind": h.kind, "time": h.time, "by": h.by,
                       "signer": key.name if key else "", "role": key.role if key else "",
-                      "in_checkpoint": isinstance(index, int) and cp["size"] is not None and index < cp["size"],
-                      "details": details, "changes": changes.get(index) if isinstance(index, int) else None})
-    reg_id = state.get("registration") or st.subject.removeprefix("reg:")
-    fields = state.get("fields") if isinstance(state.get("fields"), Mapping) else {}
-    return _render(request, "registration.html", reg=state, reg_id=reg_id, fields=fields, status=st.status or
-                   state.get("status") or "", kind=st.kind or state.get("subject_kind") or "",
-                   region=st.region or state.get("region") or "", steps=steps, checkpoint=cp,
+                      "in_checkpoint": h.index is not None and cp["size"] is not None and h.index < cp["size"],
+                      "details": h.details, "changes": changes.get(h.index) if h.index is not None else None})
+    return _render(request, "registration.html", reg=reg, reg_id=reg.registration or registration_id(st.subject),
+                   fields=reg.fields, status=st.status or reg.status, kind=st.kind or reg.subject_kind,
+                   region=st.region or reg.region, steps=steps, checkpoint=cp,
                    vkey=ledger.verifier().vkey(), names=Names(ledger.store),
-                   step_indexes=",".join(str(s["index"]) for s in steps if isinstance(s["index"], int)))
+                   step_indexes=",".join(str(h.index) for h in history if h.index is not None))

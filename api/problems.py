@@ -13,9 +13,19 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from regledger.ledger.errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, MalformedError,
-                           NotFoundError, OperatorError, PushbackError, StorageUnavailableError, UnknownKeyError,
-                           VerificationError)
+from regledger.ledger.errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidSignatureError,
+    LedgerError,
+    MalformedError,
+    NotFoundError,
+    OperatorError,
+    PushbackError,
+    StorageUnavailableError,
+    UnknownKeyError,
+    VerificationError,
+)
 from regledger.ledger.policy import ReplayError
 from regledger.registry.workflow import NotPermittedError, StepNotAllowedError
 
@@ -96,7 +106,7 @@ class BodyLimit:
                 return await receive()
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise BodyTooSlow(self.timeout) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))

@@ -7,8 +7,9 @@ An operator sets each field with the environment variable REGLEDGER_<FIELD NAME 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
-from typing import Any, Mapping, get_type_hints
+from typing import Any, get_type_hints
 
 from regledger.ledger.errors import MalformedError
 
@@ -51,7 +52,7 @@ class Settings:
         Raises MalformedError whose field is the variable's name when a value does not parse or is out of range.
         """
         types = get_type_hints(cls)
-        values = {f.name: _parse(f, types[f.name], environ[env_name(f.name)])
+        values: dict[str, Any] = {f.name: _parse(f, types[f.name], environ[env_name(f.name)])
                   for f in fields(cls) if env_name(f.name) in environ}
         settings = cls(**values)
         if settings.default_page > settings.max_page:

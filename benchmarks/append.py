@@ -47,12 +47,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from benchkit import Progress, note, say, wait_quiet
+
 from regledger.keys.ed25519 import Ed25519Signer, verify_ed25519
-from regledger.ledger.checkpoint import Receipt, open_checkpoint, sign_receipt
+from regledger.ledger.checkpoint import Receipt, sign_receipt
 from regledger.ledger.entry import Entry, Statement, sign_statement
 from regledger.ledger.hashes import leaf_hash
 from regledger.ledger.keyring import register_key_statement
@@ -434,7 +436,7 @@ def fsync_cost(directory: str, n: int = 50) -> float:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         times = []
-        for i in range(n):
+        for _ in range(n):
             os.write(fd, b"x" * 4096)
             t = time.perf_counter()
             os.fsync(fd)
@@ -517,8 +519,8 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     watch = CpuWatch()
     c = micro_costs(2_000)
     c["fsync_ms"] = fsync_cost(workdir)
-    c["machine"] = watch.report(ncpu)  # type: ignore[assignment]
-    res["costs"] = c
+    machine = watch.report(ncpu)
+    res["costs"] = {**c, "machine": machine}
     serial = c["ed25519_verify_us"] + c["sign_receipt_us"] + c["entry_build_us"]
     import regledger.keys.ed25519 as ked
 
@@ -537,7 +539,7 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     say(f"  sign_statement (client side, not timed)               {c['sign_statement_us']:7.1f} us")
     say(f"  fsync of a 4 KiB write in the temp directory          {c['fsync_ms']:7.2f} ms")
     say(f"  leaf {c['leaf_bytes']:.0f} bytes, statement {c['statement_bytes']:.0f} bytes on average "
-        f"{load_note(c['machine'])}")  # type: ignore[arg-type]
+        f"{load_note(machine)}")
     say(f"  => one core spends >= {serial:.0f} us per verified append with a receipt "
         f"(verify + receipt + entry): at most {1e6 / serial:,.0f} appends/s per core before SQL")
     say()
@@ -596,13 +598,13 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
                     watch = CpuWatch()
                     el = append_all(ledger, sts, B, labels[mode], executor=ex)
             else:
-                with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as ex:
-                    list(ex.map(time.sleep, [0.3] * procs))  # start the workers before the clock
-                    workers = list(getattr(ex, "_processes", {}) or {})
+                with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as pex:
+                    list(pex.map(time.sleep, [0.3] * procs))  # start the workers before the clock
+                    workers = list(getattr(pex, "_processes", {}) or {})
                     wait_quiet(args.wait_idle, ncpu)
                     watch = CpuWatch()
                     startup = pids_cpu(workers)  # their imports, not part of the appends
-                    el = append_all(ledger, sts, B, labels[mode], executor=ex)
+                    el = append_all(ledger, sts, B, labels[mode], executor=pex)
                     used = pids_cpu(workers) - startup
                     load = watch.report(ncpu, children_cpu=used)
             if mode != "procexec":
@@ -677,7 +679,7 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
                                 lambda led, i: led.inclusion_proof(i, size), indexes,
                                 "proofs, a fresh Ledger per proof", fresh_each=True)
     checked = 0
-    for i, p in list(zip(indexes, proofs))[:200]:
+    for i, p in list(zip(indexes, proofs, strict=True))[:200]:
         verify_inclusion(i, size, store.read_leaf_hashes(i, i + 1)[0], p, root)
         checked += 1
     at_1m = size >= 1_000_000
@@ -739,9 +741,9 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     wait_quiet(args.wait_idle, ncpu)
     tree = SqliteTree(pmdb)
     el, load = append_pm(tree, "pymerkle SqliteTree.append_entries")
-    t = time.perf_counter()
+    t0 = time.perf_counter()
     pm_root = tree.get_root(size)
-    root_s = time.perf_counter() - t
+    root_s = time.perf_counter() - t0
     tree.close()
     pm["sqlite_append"] = {"seconds": el, "rate": size / el, "root_equal": pm_root == root, "root_s": root_s,
                            "machine": load}
@@ -757,7 +759,7 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     ptree.close()
     from pymerkle import verify_inclusion as pm_verify
 
-    for i, p in list(zip(indexes, pproofs))[:50]:
+    for i, p in list(zip(indexes, pproofs, strict=True))[:50]:
         pm_verify(leaf_hash(leaves[i]), root, p)
     pm["sqlite_proofs"] = {"first_after_open_ms": pm_first, "cold": pcold, "warm": pwarm,
                            "machine": watch.report(ncpu)}
@@ -786,7 +788,6 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
         say(f"  InmemoryTree  {name:<32} p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:8.3f} ms  "
             f"max {s['max_ms']:9.3f} ms  [{mark(s['p99_ms'] <= TARGET_P99_MS)} p99 <= {TARGET_P99_MS:g} ms]")
     res["pymerkle"] = pm
-    del mem_tree, leaves
     say()
 
 

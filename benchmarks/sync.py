@@ -30,27 +30,28 @@ Progress goes to stderr; the figures go to stdout.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import cProfile
 import hashlib
 import io
 import json
 import multiprocessing as mp
+import os
 import pstats
 import resource
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from benchkit import Progress, machine_busy, note, say, wait_quiet
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: code digest, cwd of servers
 PASSPHRASE = "regledger-bench-sync-passphrase-0123456789"  # benchmark homes only
 CHILD_ORIGIN = "bench.regledger.example/sync-child"
 PARENT_ORIGIN = "bench.regledger.example/sync-parent"
@@ -172,9 +173,9 @@ def _sign_chunk(args: tuple[str, bytes, int, int]) -> list[Any]:
 
 def _build_child(dest: str, n: int, workers: int, batch: int, result: Any) -> None:
     """Runs in its own process: a child home holding exactly n entries, then renamed to dest."""
+    from regledger.home import Home
     from regledger.keys.ed25519 import Ed25519Signer
     from regledger.ledger.keyring import register_key_statement
-    from regledger.home import Home
 
     os.environ["REGLEDGER_PASSPHRASE"] = PASSPHRASE
     tmp = Path(dest + ".building")
@@ -189,7 +190,7 @@ def _build_child(dest: str, n: int, workers: int, batch: int, result: Any) -> No
     ledger.append(register_key_statement(admin, clerk, "registrant", {"institution": INSTITUTION}))
     total = n - ledger.store.head().size
     sign_s = append_s = integrate_s = 0.0
-    show = Progress(f"building the child (setup): signed statements appended with append_batch", total)
+    show = Progress("building the child (setup): signed statements appended with append_batch", total)
     chunk = 50_000
     with ProcessPoolExecutor(workers) as ex:
         for s in range(0, total, chunk):
@@ -485,7 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=0, help="verifying processes for the pull (default nproc)")
     ap.add_argument("--work", default="/tmp/regledger-bench-sync",
                     help="where the child is cached and the parents are made (default /tmp/regledger-bench-sync)")
-    ap.add_argument("--http", action="store_true", help="also pull over HTTP from `regledger serve` (the honest figure)")
+    ap.add_argument("--http", action="store_true",
+                    help="also pull over HTTP from `regledger serve` (the honest figure)")
     ap.add_argument("--http-only", action="store_true", help="pull over HTTP only")
     ap.add_argument("--skip-audit", action="store_true", help="do not run the audit peer")
     ap.add_argument("--raw-sample", type=int, default=100_000,
@@ -563,8 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in res["pulls"]:
             v = n / raw["verify_rate"]
             p = n / raw["parse_rate"]
+            cpu = sum(r["cpu"].values())
             say(f"  {r['mode']}: at these rates, {n:,} signatures are {v:.1f} CPU-s and {n:,} parses {p:.1f} CPU-s; "
-                f"the pull used {sum(r['cpu'].values()):.1f} CPU-s, so signatures are {v / sum(r['cpu'].values()) * 100:.0f}% "
+                f"the pull used {cpu:.1f} CPU-s, so signatures are {v / cpu * 100:.0f}% "
                 f"of its CPU; over {args.workers} cores, signatures alone need >= {v / args.workers:.1f} s "
                 f"({v / args.workers / r['seconds'] * 100:.0f}% of its wall time)")
     if not args.skip_audit:
@@ -600,8 +603,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{raw['parse_rate']:,.0f}", "", "-"))
     w = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     say("summary ('others': share of all cores that other processes used during that measurement):")
-    for r in rows:
-        say("  " + "  ".join(f"{v:>{w[k]}}" if k in (0, 1, 3, 4, 5) else f"{v:<{w[k]}}" for k, v in enumerate(r)).rstrip())
+    for row in rows:
+        cells = (f"{v:>{w[k]}}" if k in (0, 1, 3, 4, 5) else f"{v:<{w[k]}}" for k, v in enumerate(row))
+        say("  " + "  ".join(cells).rstrip())
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     res["ru_maxrss_mb"] = {"self": me, "children": kids}

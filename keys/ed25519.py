@@ -18,7 +18,8 @@ from nacl.exceptions import BadSignatureError
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from regledger.ledger.errors import InvalidSignatureError, MalformedError
+from .errors import InvalidSignatureError, MalformedError
+from .names import check_key_name
 
 __all__ = [
     "SIG_ED25519",
@@ -72,8 +73,6 @@ class Ed25519Verifier:
     """A note Verifier (and statement verifier) for one named Ed25519 public key."""
 
     def __init__(self, name: str, public: bytes) -> None:
-        from regledger.ledger.note import check_key_name
-
         check_key_name(name)
         _load_public(public)  # refuse what is not a public key at all
         self.public = bytes(public)
@@ -96,8 +95,6 @@ class Ed25519Signer:
     """A note Signer and statement signer holding one named Ed25519 private key."""
 
     def __init__(self, name: str, private: Ed25519PrivateKey) -> None:
-        from regledger.ledger.note import check_key_name
-
         check_key_name(name)
         self._private = private
         self.public = private.public_key().public_bytes_raw()
@@ -108,11 +105,11 @@ class Ed25519Signer:
         self.key_id = statement_key_id(self.public)
 
     @classmethod
-    def generate(cls, name: str) -> "Ed25519Signer":
+    def generate(cls, name: str) -> Ed25519Signer:
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> "Ed25519Signer":
+    def from_seed(cls, name: str, seed: bytes) -> Ed25519Signer:
         if len(seed) != 32:
             raise MalformedError("an Ed25519 seed is 32 bytes")
         return cls(name, Ed25519PrivateKey.from_private_bytes(seed))

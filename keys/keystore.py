@@ -14,9 +14,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from regledger.ledger.errors import LedgerError
-
 from .ed25519 import Ed25519Signer
+from .errors import LedgerError
 
 __all__ = ["KeyStoreError", "load_signer", "read_passphrase", "save_signer", "write_passphrase_file"]
 

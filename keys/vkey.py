@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
-from regledger.ledger.errors import MalformedError
-
 from .ed25519 import SIG_ED25519, Ed25519Signer, Ed25519Verifier, note_key_hash
+from .errors import MalformedError
 
 __all__ = ["format_skey", "format_vkey", "parse_skey", "parse_vkey"]
 

@@ -11,18 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from regledger.keys.ed25519 import verify_ed25519
-
 from .entry import GENESIS_PREV, Entry
 from .cosignature import add_cosignatures, parse_cosigner_vkey, verify_cosigned
 from .errors import IntegrityError, LedgerError, UnknownKeyError
 from .hashes import HASH_SIZE, Hash, leaf_hash
 from .integrity import check_leaf_hash, check_tile, opened_checkpoint
-from .keyring import apply_change, key_change, signing_key
+from .fold import fold_entry
 from .merkle import CompactRange
 from .note import Verifier
-from .policy import StateMap, StatementPolicy
-from .store import KeyRecord, LedgerStore, SequenceHead
+from .policy import StateMap, StatementPolicy, policy_step
+from .store import KeyRecord, LedgerStore, SequenceHead, SubjectState
 from .tiles import TILE_WIDTH, Tile, full_tile_root, tiles_for_size
 
 __all__ = ["AuditFailure", "AuditReport", "DerivedDamage", "audit", "repair"]
@@ -110,6 +108,72 @@ class _TileChecker:
         check_tile(tile, stored, expected)
 
 
+class _EntryWalk:
+    """The leaves in index order: each one's hash, envelope, chain link and fold (ledger.fold), and the
+    tree they build, checked against each signed checkpoint as its size is reached."""
+
+    def __init__(self, store: LedgerStore, checkpoints: list[tuple[int, bytes]], published: int, *, origin: str,
+                 verifier: Verifier, policy: StatementPolicy | None, derived: DerivedDamage | None) -> None:
+        self.store, self.published, self.origin, self.verifier = store, published, origin, verifier
+        self.policy, self.derived = policy, derived
+        self.pending = iter(checkpoints)
+        self.next_cp = next(self.pending, None)
+        self.tiles = _TileChecker(store, derived)
+        self.compact = CompactRange()
+        self.keys: dict[str, KeyRecord] = {}
+        self.states = StateMap(lambda subjects: {})
+        self.prev: Hash = GENESIS_PREV
+        self.seen_cps = 0
+
+    def run(self, size: int, progress: Callable[[int, int], None] | None) -> None:
+        self.checkpoints_at(0)
+        for start in range(0, size, CHUNK):
+            end = min(start + CHUNK, size)
+            try:
+                rows = self.store.read_entries(start, end)
+            except LedgerError as exc:
+                raise AuditFailure(f"entries {start}..{end - 1}", str(exc)) from None
+            for offset, (leaf, stored_hash) in enumerate(rows):
+                self.entry(start + offset, leaf, stored_hash)
+            if progress:
+                progress(end, size)
+
+    def checkpoints_at(self, size: int) -> None:
+        while self.next_cp is not None and self.next_cp[0] == size:
+            cp = opened_checkpoint(size, self.next_cp[1], origin=self.origin, verifier=self.verifier)
+            if cp.root != self.compact.root():
+                raise AuditFailure(f"checkpoint {size}",
+                                   f"root {cp.root.hex()} differs from recomputed {self.compact.root().hex()}")
+            self.seen_cps += 1
+            self.next_cp = next(self.pending, None)
+
+    def entry(self, i: int, leaf: bytes, stored_hash: bytes) -> None:
+        where = f"entry {i}"
+        if self.derived is None:
+            lh = check_leaf_hash(i, leaf, stored_hash)
+        else:
+            lh = leaf_hash(leaf)
+            if lh != stored_hash:
+                self.derived.leaf_hashes[i] = lh
+        try:
+            e = Entry.from_leaf(leaf)
+        except LedgerError as exc:
+            raise AuditFailure(where, f"not a valid entry: {exc}") from None
+        if e.index != i:
+            raise AuditFailure(where, f"envelope says index {e.index}")
+        if e.prev != self.prev:
+            raise AuditFailure(where, f"chain broken: prev {e.prev.hex()}, previous leaf hash {self.prev.hex()}")
+        try:
+            fold_entry(i, e.statement, self.keys, apply=policy_step(self.policy, e, self.states))
+        except LedgerError as exc:
+            raise AuditFailure(where, f"statement not acceptable: {exc}") from None
+        self.prev = lh
+        if i < self.published:
+            self.tiles.push(0, lh)
+            self.compact.push(lh)
+            self.checkpoints_at(i + 1)
+
+
 def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: StatementPolicy | None = None,
           progress: Callable[[int, int], None] | None = None, derived: DerivedDamage | None = None,
           pinned_cosigners: Mapping[str, bytes] | None = None) -> AuditReport:
@@ -128,73 +192,30 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
     published = latest[0] if latest else 0
     checkpoints = list(store.iter_checkpoints())
     _check_chain(store.checkpoint_chain(), published)
-    pending = iter(checkpoints)
-    next_cp = next(pending, None)
-    tiles = _TileChecker(store, derived)
-    compact = CompactRange()
-    keys: dict[str, KeyRecord] = {}
-    states = StateMap(lambda subjects: {})
-    prev: bytes = GENESIS_PREV
-    seen_cps = 0
-
-    def check_checkpoints(size: int) -> None:
-        nonlocal next_cp, seen_cps
-        while next_cp is not None and next_cp[0] == size:
-            cp = opened_checkpoint(size, next_cp[1], origin=origin, verifier=verifier)
-            if cp.root != compact.root():
-                raise AuditFailure(f"checkpoint {size}", f"root {cp.root.hex()} differs from recomputed {compact.root().hex()}")
-            seen_cps += 1
-            next_cp = next(pending, None)
-
-    check_checkpoints(0)
-    for start in range(0, head.size, CHUNK):
-        try:
-            rows = store.read_entries(start, min(start + CHUNK, head.size))
-        except LedgerError as exc:
-            raise AuditFailure(f"entries {start}..{min(start + CHUNK, head.size) - 1}", str(exc)) from None
-        for offset, (leaf, stored_hash) in enumerate(rows):
-            i = start + offset
-            where = f"entry {i}"
-            if derived is None:
-                lh = check_leaf_hash(i, leaf, stored_hash)
-            else:
-                lh = leaf_hash(leaf)
-                if lh != stored_hash:
-                    derived.leaf_hashes[i] = lh
-            try:
-                e = Entry.from_leaf(leaf)
-            except LedgerError as exc:
-                raise AuditFailure(where, f"not a valid entry: {exc}") from None
-            if e.index != i:
-                raise AuditFailure(where, f"envelope says index {e.index}")
-            if e.prev != prev:
-                raise AuditFailure(where, f"chain broken: prev {e.prev.hex()}, previous leaf hash {prev.hex()}")
-            try:
-                signer = signing_key(i, e.statement, keys)
-                verify_ed25519(signer.public_key, e.statement.signed_message(), e.statement.sig)
-                if policy is not None:
-                    policy.apply(e, signer, states)
-                apply_change(keys, i, key_change(i, e.statement, signer, keys))
-            except LedgerError as exc:
-                raise AuditFailure(where, f"statement not acceptable: {exc}") from None
-            prev = lh
-            if i < published:
-                tiles.push(0, lh)
-                compact.push(lh)
-                check_checkpoints(i + 1)
-        if progress:
-            progress(min(start + CHUNK, head.size), head.size)
+    walk = _EntryWalk(store, checkpoints, published, origin=origin, verifier=verifier, policy=policy,
+                      derived=derived)
+    walk.run(head.size, progress)
     if derived is not None and published < head.size:
-        _check_last_leaf_pinned(head, prev, derived)
-    if head.last_hash != prev:
+        _check_last_leaf_pinned(head, walk.prev, derived)
+    if head.last_hash != walk.prev:
         if derived is None:
             raise AuditFailure("sequence head", "last hash does not match the last entry")
-        derived.head_hash = prev
+        derived.head_hash = walk.prev
     if published > head.size:
         raise AuditFailure(f"checkpoint {published}", f"published beyond the {head.size} sequenced entries")
-    if next_cp is not None:
-        raise AuditFailure(f"checkpoint {next_cp[0]}", "no checkpoint of this size can exist here")
-    tiles.finish()
+    if walk.next_cp is not None:
+        raise AuditFailure(f"checkpoint {walk.next_cp[0]}", "no checkpoint of this size can exist here")
+    walk.tiles.finish()
+    stored_tiles = _check_stored_tiles(store, published, derived)
+    _check_keys(store, walk.keys)
+    _check_states(store, walk.states.snapshot())
+    cosignatures = _check_cosignatures(store, dict(checkpoints), origin, verifier, pinned_cosigners or {})
+    return AuditReport(head.size, stored_tiles, walk.seen_cps, len(walk.keys), published, walk.compact.root(),
+                       cosignatures)
+
+
+def _check_stored_tiles(store: LedgerStore, published: int, derived: DerivedDamage | None) -> int:
+    """Every stored tile is one a tree of the published size has, of its width; returns how many are stored."""
     expected_tiles = {(t.level, t.n): t.width for t in tiles_for_size(published)}
     stored_tiles = 0
     for level, n, data in store.iter_tiles():
@@ -210,11 +231,17 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
                                f"{'no such tile' if width is None else f'{width} hashes there'}")
     if stored_tiles != len(expected_tiles) and derived is None:
         raise AuditFailure("tiles", f"{stored_tiles} stored, {len(expected_tiles)} expected")
+    return stored_tiles
+
+
+def _check_keys(store: LedgerStore, keys: Mapping[str, KeyRecord]) -> None:
     stored_keys = {k.key_id: k for k in store.all_keys()}
     for key_id in sorted(set(stored_keys) | set(keys)):
         if stored_keys.get(key_id) != keys.get(key_id):
             raise AuditFailure(f"key {key_id}", "the key table does not match the ledger's key entries")
-    expected_states = states.snapshot()
+
+
+def _check_states(store: LedgerStore, expected_states: Mapping[str, SubjectState]) -> None:
     stored_count = 0
     for st in store.iter_states():
         stored_count += 1
@@ -224,8 +251,6 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
     if stored_count != len(expected_states):
         missing = sorted(set(expected_states) - {st.subject for st in store.iter_states()})
         raise AuditFailure(f"state {missing[0] if missing else '?'}", "missing from the state cache")
-    cosignatures = _check_cosignatures(store, dict(checkpoints), origin, verifier, pinned_cosigners or {})
-    return AuditReport(head.size, stored_tiles, seen_cps, len(keys), published, compact.root(), cosignatures)
 
 
 def _check_last_leaf_pinned(head: SequenceHead, recomputed: Hash, derived: DerivedDamage) -> None:

@@ -2,7 +2,8 @@
 
 A step that fails never stops the loop.  Each failure is counted; a failure unlike the previous
 one is logged once (with its cause), repeats are not; the component reports an error to the
-ledger's Health (so `/readyz` answers 503) until a step succeeds again, which clears it and logs
+ledger's Health (so `/readyz` answers 503; a loop built with level="warning" is listed there
+but leaves it 200) until a step succeeds again, which clears it and logs
 the recovery.  While failing, the loop waits twice as long after each failure, up to
 `max_backoff`, so a full disk costs a few log lines and retries, not a flood.
 """
@@ -12,16 +13,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from .health import Health
+from .health import Health, Level
 
 __all__ = ["BackgroundLoop"]
 
 
 class BackgroundLoop:
     def __init__(self, name: str, step: Callable[[], object], *, interval: float, health: Health,
-                 component: str, logger: logging.Logger, max_backoff: float = 30.0) -> None:
+                 component: str, logger: logging.Logger, max_backoff: float = 30.0,
+                 level: Level = "error") -> None:
         self.name = name
         self.step = step
         self.interval = interval
@@ -29,6 +31,7 @@ class BackgroundLoop:
         self.component = component
         self.log = logger
         self.max_backoff = max_backoff
+        self.level = level  # what a failure reports: "warning" for work that does not stop writes (publishing)
         self.wake = threading.Event()  # set to run the next step now
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,7 +66,7 @@ class BackgroundLoop:
             self.log.error("%s failed: %s", self.name, message, exc_info=exc,
                            extra={"event": f"{self.component}.failed", "count": self.failures})
         self.last_error = message
-        self.health.report(self.component, "error", message)
+        self.health.report(self.component, self.level, message)
         self._backoff = min(self.max_backoff, max(self.interval, self._backoff * 2 or 0.5))
 
     def _loop(self) -> None:
@@ -72,7 +75,7 @@ class BackgroundLoop:
             self.wake.wait(self._backoff or self.interval)
             self.wake.clear()
 
-    def start(self) -> "BackgroundLoop":
+    def start(self) -> BackgroundLoop:
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
         return self

@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from typing import Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from regledger.keys.ed25519 import note_key_hash, verify_ed25519
 

@@ -16,10 +16,11 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import rfc8785
 
@@ -256,11 +257,11 @@ def parse_json(raw: bytes | str, *, field: str = "") -> Any:
 
 def format_time(t: datetime) -> str:
     """RFC 3339 UTC with millisecond precision, e.g. 2026-11-23T08:00:00.123Z."""
-    return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return t.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def utc_now() -> str:
-    return format_time(datetime.now(timezone.utc))
+    return format_time(datetime.now(UTC))
 
 
 def _check_time(value: Any, field: str) -> str:
@@ -297,7 +298,8 @@ def check_canonical(raw: bytes, canonical: bytes, what: str) -> None:
     """MalformedError unless `raw` is exactly `canonical`, naming the first byte where they differ."""
     if raw == canonical:
         return
-    at = next((i for i, (a, b) in enumerate(zip(raw, canonical)) if a != b), min(len(raw), len(canonical)))
+    differ = (i for i, (a, b) in enumerate(zip(raw, canonical, strict=False)) if a != b)
+    at = next(differ, min(len(raw), len(canonical)))
 
     def around(b: bytes) -> str:
         return repr(b[max(0, at - 12):at + 12].decode("utf-8", errors="backslashreplace"))
@@ -359,7 +361,7 @@ class Statement:
                 "key": self.key, "sig": base64.b64encode(self.sig).decode(), **self.extra}
 
     @classmethod
-    def from_json(cls, obj: Any, *, field: str = "", canonical: bool = False) -> "Statement":
+    def from_json(cls, obj: Any, *, field: str = "", canonical: bool = False) -> Statement:
         """`canonical`: `obj` was parsed from text already checked to be canonical (Entry.from_leaf)."""
         if not isinstance(obj, dict):
             raise MalformedError("a statement must be a JSON object", field=field)
@@ -393,11 +395,11 @@ class Statement:
                 "payload": _CANONICAL_DUMPS(payload).encode(), "time": _json_str(time).encode(),
                 "key": _json_str(key).encode(), **{k: _CANONICAL_DUMPS(v).encode() for k, v in extra.items()}}
         else:
-            st._members  # canonicalise now, so bad values fail here with their field
+            _ = st._members  # canonicalise now, so bad values fail here with their field
         return st
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "Statement":
+    def from_bytes(cls, raw: bytes) -> Statement:
         """Parse a statement that must already be canonical JSON; any other encoding is refused, not repaired."""
         if len(raw) > MAX_CASCADE_STATEMENT_BYTES:
             raise MalformedError(f"statement is {len(raw)} bytes; the limit is {MAX_CASCADE_STATEMENT_BYTES} "
@@ -428,7 +430,7 @@ def sign_statement(signer: StatementSigner, *, kind: str, subject: str, payload:
     st = Statement(unsigned.kind, unsigned.subject, unsigned.payload, unsigned.time, unsigned.key,
                    signer.sign(unsigned.signed_message()), unsigned.extra)
     st.__dict__["_members"] = unsigned._members  # the same members: canonicalise the payload once
-    st.canonical  # enforce the size limit
+    _ = st.canonical  # enforce the size limit
     return st
 
 
@@ -447,7 +449,7 @@ class Entry:
         return leaf_hash(self.leaf)
 
     @classmethod
-    def build(cls, index: int, prev: bytes, time: str, statement: Statement) -> "Entry":
+    def build(cls, index: int, prev: bytes, time: str, statement: Statement) -> Entry:
         leaf = _canonical_object({
             "v": b"1",
             "index": str(index).encode(),
@@ -460,7 +462,7 @@ class Entry:
         return cls(index, Hash(bytes(prev)), time, statement, leaf)
 
     @classmethod
-    def from_verified_object(cls, obj: Any, leaf: bytes, *, field: str = "") -> "Entry":
+    def from_verified_object(cls, obj: Any, leaf: bytes, *, field: str = "") -> Entry:
         """An entry from `obj` whose canonical bytes the caller has just computed as `leaf`.
 
         For folding leaves that were parsed strictly when they were first accepted and whose
@@ -481,7 +483,7 @@ class Entry:
             raise MalformedError("not a ledger entry", field=field) from None
 
     @classmethod
-    def from_stored_leaf(cls, leaf: bytes) -> "Entry":
+    def from_stored_leaf(cls, leaf: bytes) -> Entry:
         """A leaf this log stored after a strict parse, read back: when the C-speed canonical parse can
         vouch for it and it has exactly the envelope `build` writes, only the shape `from_verified_object`
         checks; anything else goes to the strict parser (`from_leaf`), which names what is wrong."""
@@ -492,7 +494,7 @@ class Entry:
         return cls.from_verified_object(obj, leaf)
 
     @classmethod
-    def from_leaf(cls, leaf: bytes) -> "Entry":
+    def from_leaf(cls, leaf: bytes) -> Entry:
         """Parse leaf bytes strictly: known members only, canonical, within limits."""
         if len(leaf) > MAX_LEAF_BYTES:
             raise MalformedError(f"entry is {len(leaf)} bytes; the limit is {MAX_LEAF_BYTES}")

@@ -17,11 +17,17 @@
         ├── PeerRefusedError      the peer answered with an HTTP refusal, 4xx other than 404 (has .status)
         └── ForkError             a child showed two checkpoints that are not consistent (has both)
 
+LedgerError, MalformedError, VerificationError and InvalidSignatureError are defined in
+keys/errors.py (keys/ raises them and imports nothing from ledger/) and are the same classes here.
+
 Lower-level exceptions (cryptography's InvalidSignature, database errors) are translated
 at the module that meets them, so callers only ever catch these.
 """
 
 from __future__ import annotations
+
+# the roots live with keys/, the lowest layer, which raises them too; they are these same classes
+from regledger.keys.errors import InvalidSignatureError, LedgerError, MalformedError, VerificationError
 
 __all__ = [
     "ConflictError",
@@ -41,31 +47,6 @@ __all__ = [
     "UnknownKeyError",
     "VerificationError",
 ]
-
-
-class LedgerError(Exception):
-    """Root of every error the ledger raises on purpose."""
-
-
-class MalformedError(LedgerError, ValueError):
-    """Input that does not parse, or breaks a documented limit.
-
-    `field` is a JSON-pointer-like path to the offending member ("" for the whole input),
-    so an HTTP edge can report it as an RFC 9457 problem with a field path.
-    """
-
-    def __init__(self, message: str, *, field: str = "") -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.message = message
-        self.field = field
-
-
-class VerificationError(LedgerError):
-    """A signature, proof, chain link or stored row failed a check."""
-
-
-class InvalidSignatureError(VerificationError):
-    """The key is known but the signature over the message does not verify."""
 
 
 class UnknownKeyError(VerificationError):

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Condition", "Health"]
+__all__ = ["Condition", "Health", "Level"]
 
 Level = Literal["warning", "error"]
 

@@ -7,24 +7,34 @@ proves its last leaf's hash in it, and `chained_leaf_hashes` recomputes SHA-256(
 every new leaf and reads its envelope: its `index` is its place and its `prev` the hash of the
 leaf before (O(new leaves)).  A mismatch raises IntegrityError naming the row:
 `raise_edge_damage` finds the damaged tile hash by recomputing each right-edge tile from the
-level below (the leaves for level 0), which only the failure path pays for.  The background self-audit (ledger.selfaudit) reuses the same pieces.
+level below (the leaves for level 0), which only the failure path pays for.  The background
+self-audit (ledger.selfaudit) reuses the same pieces.
 """
 
 from __future__ import annotations
 
-from typing import NoReturn, Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 from .checkpoint import Checkpoint, open_checkpoint
 from .entry import GENESIS_PREV, Entry
 from .errors import IntegrityError, LedgerError, NotFoundError, VerificationError
 from .hashes import HASH_SIZE, Hash, leaf_hash
-from .merkle import (HashReader, prove_inclusion, stored_hash_count, stored_hash_index, stored_hashes_for_leaf,
-                     tree_hash)
+from .merkle import HashReader, prove_inclusion, stored_hash_count, stored_hash_index, stored_hashes_for_leaf, tree_hash
 from .note import Verifier
 from .proof import verify_inclusion
 from .store import LedgerStore
-from .tiles import (TILE_WIDTH, CachingTileReader, Tile, TileHashReader, TileReader, full_tile_root, new_tiles,
-                    read_tile_data, tiles_for_size)
+from .tiles import (
+    TILE_WIDTH,
+    CachingTileReader,
+    Tile,
+    TileHashReader,
+    TileReader,
+    full_tile_root,
+    new_tiles,
+    read_tile_data,
+    tiles_for_size,
+)
 
 __all__ = ["TreeGrowth", "chained_leaf_hashes", "check_leaf_hash", "check_tile", "checked_leaf_hashes",
            "opened_checkpoint", "proved_leaf_hash", "raise_edge_damage", "read_stored_tiles", "tile_at",

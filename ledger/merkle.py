@@ -10,7 +10,8 @@ Bad arguments raise ValueError; broken index arithmetic raises AssertionError.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from .hashes import EMPTY_ROOT, Hash, node_hash
 
@@ -233,7 +234,7 @@ class CompactRange:
     checkpoint proves the later tree extends the earlier one (a consistency check without a proof).
     """
 
-    def __init__(self, size: int = 0, stack: "list[tuple[int, Hash]] | None" = None) -> None:
+    def __init__(self, size: int = 0, stack: list[tuple[int, Hash]] | None = None) -> None:
         self.size = size
         self.stack: list[tuple[int, Hash]] = list(stack or [])
         if sum(1 << h for h, _ in self.stack) != size:
@@ -252,7 +253,7 @@ class CompactRange:
             height += 1
         self.stack.append((height, h))
 
-    def copy(self) -> "CompactRange":
+    def copy(self) -> CompactRange:
         return CompactRange(self.size, self.stack)
 
     def root(self) -> Hash:
@@ -263,9 +264,9 @@ class CompactRange:
             h = node_hash(left, h)
         return h
 
-    def to_json(self) -> list[list]:
+    def to_json(self) -> list[list[int | str]]:
         return [[height, h.hex()] for height, h in self.stack]
 
     @classmethod
-    def from_json(cls, size: int, value: list) -> "CompactRange":
+    def from_json(cls, size: int, value: list[Any]) -> CompactRange:
         return cls(size, [(int(height), Hash(bytes.fromhex(h))) for height, h in value])

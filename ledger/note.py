@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
+
+from regledger.keys.names import check_key_name
 
 from .errors import MalformedError, UnknownKeyError
 
@@ -46,6 +49,8 @@ class Verifier(Protocol):
     def key_hash(self) -> int: ...
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise InvalidSignatureError unless `signature` is valid for `message`."""
+    def vkey(self) -> str:
+        """The C2SP verifier key string (`name+hash+base64`) that others pin to check these signatures."""
 
 
 @dataclass(frozen=True)
@@ -70,13 +75,7 @@ class Note:
         return (self.text + "\n" + sigs).encode()
 
 
-_BAD_NAME = re.compile(r"[\s+\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
-
-
-def check_key_name(name: str) -> None:
-    if not name or _BAD_NAME.search(name):
-        raise MalformedError(f"invalid key name {name!r}: must be non-empty, without spaces or '+'")
 
 
 def _check_text(text: str) -> None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator, Mapping, Protocol
 
-from regledger.keys.ed25519 import verify_ed25519
-
 from .entry import Entry
 from .errors import ConflictError, MalformedError
-from .keyring import apply_change, key_change, signing_key
+from .fold import fold_entry
 from .store import KeyRecord, SubjectState
 
 __all__ = ["CompositePolicy", "ReplayError", "ReplayGuard", "StateMap", "StatementPolicy", "nonce_subject",
-           "nonce_used_at", "replay"]
+           "nonce_used_at", "policy_step", "replay"]
 
 
 class StateMap:
@@ -56,6 +54,14 @@ class StatementPolicy(Protocol):
         """Raise a LedgerError to refuse; otherwise `states.put` whatever changes."""
 
 
+def policy_step(policy: StatementPolicy | None, entry: Entry,
+                states: StateMap) -> Callable[[KeyRecord], None] | None:
+    """The fold's policy step for `entry` (ledger.fold.fold_entry's `apply`), None without a policy."""
+    if policy is None:
+        return None
+    return lambda signer: policy.apply(entry, signer, states)
+
+
 def replay(policy: StatementPolicy, leaves: Iterator[bytes], *, upto_time: str | None = None) -> dict[str, SubjectState]:
     """Fold entries (leaf bytes, in index order) into subject states, from nothing.
 
@@ -69,10 +75,7 @@ def replay(policy: StatementPolicy, leaves: Iterator[bytes], *, upto_time: str |
         e = Entry.from_leaf(leaf)
         if upto_time is not None and e.time > upto_time:
             break
-        signer = signing_key(e.index, e.statement, keys)
-        verify_ed25519(signer.public_key, e.statement.signed_message(), e.statement.sig)
-        policy.apply(e, signer, states)
-        apply_change(keys, e.index, key_change(e.index, e.statement, signer, keys))
+        fold_entry(e.index, e.statement, keys, apply=policy_step(policy, e, states))
     return states.snapshot()
 
 

@@ -11,7 +11,7 @@ Policy at the edges (documented in docs/formats.md):
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import InconsistencyError, RootMismatchError, VerificationError
 from .hashes import EMPTY_ROOT, HASH_SIZE, Hash, node_hash
@@ -34,7 +34,8 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequenc
     fn, sn, r = index, size - 1, bytes(leaf)
     for p in proof:
         if sn == 0:
-            raise VerificationError(f"inclusion proof has {len(proof)} hashes, too many for index {index} in size {size}")
+            raise VerificationError(
+                f"inclusion proof has {len(proof)} hashes, too many for index {index} in size {size}")
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             if not fn & 1:

@@ -3,8 +3,9 @@
 Each round (`SelfAudit.run_once`, every `interval` seconds in a thread while `regledger serve` runs):
 
 1. **The newest range.** Every checkpoint published since the last round is stored (the chain of
-   stored checkpoints has no gap), opens under the log key and says its size; the tree is grown from the last verified checkpoint (its root recomputed
-   from the stored tiles) with the leaf hashes recomputed from the stored leaves, and each new
+   stored checkpoints has no gap), opens under the log key and says its size; the tree is grown
+   from the last verified checkpoint (its root recomputed from the stored tiles) with the leaf
+   hashes recomputed from the stored leaves, and each new
    checkpoint's root and the range's stored tiles must be what that growth gives.  The first
    round starts from the latest checkpoint, recomputed from its tiles.
 2. **A steady random sample of older data**, against the latest signed checkpoint:
@@ -29,8 +30,16 @@ import threading
 from .checkpoint import Checkpoint
 from .errors import IntegrityError, LedgerError, NotFoundError
 from .hashes import HASH_SIZE, Hash
-from .integrity import (check_tile, checked_leaf_hashes, opened_checkpoint, proved_leaf_hash, read_stored_tiles,
-                        tile_at, verified_growth, verified_tree)
+from .integrity import (
+    check_tile,
+    checked_leaf_hashes,
+    opened_checkpoint,
+    proved_leaf_hash,
+    read_stored_tiles,
+    tile_at,
+    verified_growth,
+    verified_tree,
+)
 from .sequencer import Ledger
 from .tiles import TILE_WIDTH, CachingTileReader, TileHashReader, TileReader, full_tile_root
 
@@ -111,7 +120,7 @@ class SelfAudit(threading.Thread):
                                      f"leaves {growth.root().hex()}")
             self.sizes.append(size)
         expected = growth.tiles()
-        for tile, data in zip(expected, read_stored_tiles(tiles, list(expected))):
+        for tile, data in zip(expected, read_stored_tiles(tiles, list(expected)), strict=True):
             check_tile(tile, data, expected[tile])
 
     # -- 2. samples of older data ---------------------------------------------------------------------

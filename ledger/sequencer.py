@@ -21,19 +21,18 @@ import threading
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterator, Sequence
-
-from regledger.keys.ed25519 import verify_ed25519
 
 from .background import BackgroundLoop
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
 from .entry import GENESIS_PREV, Entry, Statement, utc_now
-from .errors import (ConflictError, IntegrityError, InvalidSignatureError, LedgerError, NotFoundError,
-                     UnknownKeyError)
+from .errors import ConflictError, IntegrityError, InvalidSignatureError, LedgerError, NotFoundError
+from .fold import fold_entry, signature_holds, unknown_key_at
 from .hashes import Hash
 from .health import Health
 from .integrity import TreeGrowth, opened_checkpoint, verified_growth
-from .keyring import apply_change, key_change, registered_public_key, signing_key
+from .keyring import registered_public_key
 from .merkle import prove_consistency, prove_inclusion, tree_hash
 from .note import Signer, Verifier
 from .policy import StateMap, StatementPolicy
@@ -50,15 +49,6 @@ integrator_log = logging.getLogger("regledger.integrator")
 class Appended:
     entry: Entry
     receipt: bytes | None  # signed note, see ledger.checkpoint.Receipt
-
-
-def _verify_one(args: tuple[bytes, bytes, bytes]) -> bool:
-    pub, msg, sig = args
-    try:
-        verify_ed25519(pub, msg, sig)
-    except InvalidSignatureError:
-        return False
-    return True
 
 
 def _log_verifier(origin: str, log_signer: Signer) -> Verifier:
@@ -149,7 +139,8 @@ class Ledger:
             else:
                 pubs.append(None)  # maybe registered concurrently; checked under the lock
         jobs = [(p, st.signed_message(), st.sig) for p, st in zip(pubs, statements) if p is not None]
-        results = list(executor.map(_verify_one, jobs, chunksize=64)) if executor else [_verify_one(j) for j in jobs]
+        results = (list(executor.map(signature_holds, jobs, chunksize=64)) if executor
+                   else list(map(signature_holds, jobs)))
         it = iter(results)
         out: list[bytes | None] = []
         for i, p in enumerate(pubs):
@@ -177,32 +168,35 @@ class Ledger:
         batch = SequencedBatch([])
         index, prev = head.size, head.last_hash
         for i, st in enumerate(statements):
-            try:
-                signer = signing_key(index, st, keys)
-            except UnknownKeyError as exc:
-                raise UnknownKeyError(f"statement {i}: {exc}") from exc
-            if signed and verified[i] != signer.public_key:
-                verify_ed25519(signer.public_key, st.signed_message(), st.sig)
-            e = Entry.build(index, prev, self.clock(), st)
-            if self.policy is not None:  # first, so a replayed request is refused as a replay
-                states.prefetch(self.policy.subjects(e))
-                try:
-                    self.policy.apply(e, signer, states)
-                except LedgerError as exc:
-                    if len(statements) > 1:
-                        exc.args = (f"statement {i}: {exc.args[0]}", *exc.args[1:])
-                    raise
-            change = key_change(index, st, signer, keys)
-            apply_change(keys, index, change)
-            if change is not None:
-                if change[0] == "register":
+            position = i if len(statements) > 1 else None
+            folded = fold_entry(index, st, keys, apply=partial(self._entry, index, prev, st, states, position),
+                                verified_with=verified[i], verify=signed, refused=unknown_key_at(f"statement {i}"))
+            if folded.change is not None:
+                if folded.change[0] == "register":
                     batch.new_keys.append(keys[st.subject])
                 else:
                     batch.revocations.append((st.subject, index))
-            batch.entries.append(e)
-            index, prev = index + 1, e.leaf_hash
+            assert folded.applied is not None
+            batch.entries.append(folded.applied)
+            index, prev = index + 1, folded.applied.leaf_hash
         batch.states = states.changed
         return batch
+
+    def _entry(self, index: int, prev: bytes, st: Statement, states: StateMap, position: int | None,
+               signer: KeyRecord) -> Entry:
+        """The entry `st` becomes, once the policy accepts it (the fold's policy step); in a batch, a
+        refusal names the statement's `position`."""
+        e = Entry.build(index, prev, self.clock(), st)
+        if self.policy is None:
+            return e
+        states.prefetch(self.policy.subjects(e))
+        try:
+            self.policy.apply(e, signer, states)  # before the key change, so a replayed request is refused as a replay
+        except LedgerError as exc:
+            if position is not None:
+                exc.args = (f"statement {position}: {exc.args[0]}", *exc.args[1:])
+            raise
+        return e
 
     # -- integration --------------------------------------------------------------------
 
@@ -315,8 +309,9 @@ class BatchIntegrator:
     """
 
     def __init__(self, ledger: Ledger, *, batch_size: int = 256, delay: float = 0.5,
-                 poll: float = 0.02) -> None:
+                 poll: float = 0.02, on_integrated: Callable[[], None] | None = None) -> None:
         self.ledger = ledger
+        self.on_integrated = on_integrated  # e.g. wake the publisher (ledger.publish.PublishWorker)
         self.batch_size = batch_size
         self.delay = delay
         self.integrations = 0
@@ -337,6 +332,8 @@ class BatchIntegrator:
         if pending >= self.batch_size or now - since >= self.delay:
             self.ledger.integrate(self.batch_size)
             self.integrations += 1
+            if self.on_integrated is not None:
+                self.on_integrated()
             return None if pending <= self.batch_size else now
         return since
 

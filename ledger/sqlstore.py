@@ -448,6 +448,11 @@ class SQLStore:
         with self._read() as conn:
             return _ConnKeys(conn).get_states(subjects)
 
+    def get_state(self, subject: str) -> SubjectState | None:
+        with self._read() as conn:
+            row = conn.execute(select(S).where(S.c.subject == subject)).first()
+        return None if row is None else _subject_state(row)
+
     def find_states(self, query: StateQuery) -> list[SubjectState]:
         stmt = select(S).where(S.c.subject > query.after)
         if query.kind:

@@ -13,8 +13,9 @@ Contracts every implementation keeps (the tests hold MemoryStore and SQLStore to
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from .entry import GENESIS_PREV, Entry
 from .errors import ConflictError, IntegrityError, NotFoundError
@@ -128,6 +129,8 @@ class LedgerStore(Protocol):
         """Repair only (ledger.audit.repair): overwrite tiles (None deletes one), stored leaf hashes and the
         head's last hash in one transaction, past the grow-only rule."""
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]: ...
+    def get_state(self, subject: str) -> SubjectState | None:
+        """One subject's state, or None: the common case of get_states."""
     def find_states(self, query: StateQuery) -> list[SubjectState]: ...
     def iter_states(self) -> Iterator[SubjectState]: ...
     def replace_states(self, states: Iterable[SubjectState]) -> int:
@@ -283,6 +286,10 @@ class MemoryStore:
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]:
         with self._lock:
             return {s: self.states[s] for s in subjects if s in self.states}
+
+    def get_state(self, subject: str) -> SubjectState | None:
+        with self._lock:
+            return self.states.get(subject)
 
     def find_states(self, query: StateQuery) -> list[SubjectState]:
         with self._lock:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol, cast
 
 from .errors import MalformedError, NotFoundError
 from .hashes import HASH_SIZE, Hash, node_hash
@@ -215,7 +216,7 @@ def _tile_levels(data: bytes) -> list[list[Hash]]:
     while len(level) > 1:
         level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         levels.append(level)
-    return levels  # type: ignore[return-value]
+    return cast(list[list[Hash]], levels)  # SHA-256 digests: Hashes, without a wrapper call per node
 
 
 class SubtreeCache:
@@ -263,9 +264,9 @@ class TileHashReader:
                 wanted[key] = t
         order = list(wanted)
         datas = self.tiles.read_tiles([wanted[k] for k in order])
-        by_key = dict(zip(order, datas))
+        by_key = dict(zip(order, datas, strict=True))
         out: list[Hash] = []
-        for index, (t, start, end) in zip(indexes, located):
+        for index, (t, start, end) in zip(indexes, located, strict=True):
             data = by_key[(t.level, t.n)]
             if len(data) < end:
                 raise NotFoundError(f"stored hash {index} is not in the stored {t.path()}")
@@ -298,7 +299,7 @@ class CachingTileReader:
                 missing.append(t)
             out.append(data)
         if missing:
-            fetched = dict(zip(missing, self.inner.read_tiles(missing)))
+            fetched = dict(zip(missing, self.inner.read_tiles(missing), strict=True))
             for i, t in enumerate(tiles):
                 if out[i] is None:
                     data = fetched[t]

@@ -121,7 +121,7 @@ def describe_year(store: LedgerStore, year: int) -> dict[str, Any]:
     if got is None:
         raise NotFoundError(f"no official calendar for {year}: neither the package nor this ledger covers it; an "
                             "administrator loads the State Council notice with `regledger calendar load FILE`")
-    st = store.get_states([calendar_subject(year)]).get(calendar_subject(year))
+    st = store.get_state(calendar_subject(year))
     return {**got.to_json(), "replaced": [] if st is None else list(st.state["replaced"])}
 
 

@@ -25,18 +25,17 @@ import html
 import json
 from typing import Any, Mapping
 
-from regledger.keys.ed25519 import verify_ed25519
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import Entry, parse_json
 from regledger.ledger.errors import LedgerError, MalformedError, VerificationError
-from regledger.ledger.keyring import apply_change, key_change, signing_key
+from regledger.ledger.fold import fold_entry, signed_by, verify_statement
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import KeyRecord
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 
 from .calendar import CALENDAR_KIND, loaded_years, parse_notice
-from .policy import registration_subject
+from .state import registration_by_code
 from .regions import RegionTable, default_table
 from .workdays import Calendar, CalendarYear
 from .workflow import WorkflowConfig, step
@@ -48,11 +47,11 @@ CERTIFICATE_FORMAT = "regledger-certificate/v1"
 
 def build_certificate(ledger: Ledger, code: str) -> dict[str, Any]:
     """The certificate of the registration holding `code`, against the latest checkpoint."""
-    alias = ledger.store.get_states([f"code:{code}"]).get(f"code:{code}")
-    if alias is None:
+    found = registration_by_code(ledger.store.get_state, code)
+    if found is None:
         raise LedgerError(f"no registration has code {code}")
-    reg_id = alias.state["registration"]
-    state = ledger.store.get_states([registration_subject(reg_id)])[registration_subject(reg_id)].state
+    state = found.state
+    reg_id = state["registration"]
     size, note = ledger.checkpoint()
     indexes = [h["index"] for h in state["history"]]
     if max(indexes) >= size:
@@ -190,9 +189,7 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
     keys: dict[str, KeyRecord] = {}
     for e in sorted(key_entries, key=lambda e: e.index):
         try:
-            signer = signing_key(e.index, e.statement, keys)
-            verify_ed25519(signer.public_key, e.statement.signed_message(), e.statement.sig)
-            apply_change(keys, e.index, key_change(e.index, e.statement, signer, keys))
+            fold_entry(e.index, e.statement, keys)
         except LedgerError as exc:
             raise VerificationError(f"key entry {e.index}: {exc}") from None
     _check_notices(notices, keys)
@@ -206,7 +203,7 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
         if rec is None or rec.registered_at >= e.index:
             raise VerificationError(f"entry {e.index}: its signer's key registration is not in the certificate")
         try:
-            verify_ed25519(rec.public_key, e.statement.signed_message(), e.statement.sig)
+            verify_statement(rec.public_key, e.statement)
             ctx.entry_code, ctx.index = e.statement.payload.get("code"), e.index
             state = step(state, e, rec, ctx, config or WorkflowConfig())
         except LedgerError as exc:
@@ -227,8 +224,7 @@ def _check_notices(notices: list[Entry], keys: Mapping[str, KeyRecord]) -> None:
         if e.statement.kind != CALENDAR_KIND:
             raise VerificationError(f"calendar entry {e.index} is a {e.statement.kind} statement")
         try:
-            rec = signing_key(e.index, e.statement, keys)
-            verify_ed25519(rec.public_key, e.statement.signed_message(), e.statement.sig)
+            signed_by(e.index, e.statement, keys)
         except LedgerError as exc:
             raise VerificationError(f"calendar entry {e.index}: {exc}") from None
 

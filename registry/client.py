@@ -14,9 +14,7 @@ from typing import Any, Mapping
 from regledger.ledger.entry import Statement, StatementSigner, sign_statement, utc_now
 from regledger.ledger.store import LedgerStore
 
-from .codes import make_code
-from .fields import KIND_CODE_TYPE
-from .policy import registration_subject
+from .state import next_code
 from .workdays import BUILTIN_CALENDAR, Calendar, Deadlines
 from .workflow import china_date
 
@@ -57,7 +55,7 @@ def draft_payload(store: LedgerStore, kind: str, registration: str, payload: Map
                   calendar: Calendar, deadlines: Deadlines | None = None) -> tuple[dict[str, Any], list[str]]:
     """The payload the server would accept for a step the clerk decided on, and warnings for the clerk:
     the due date computed on the ledger's calendar, the next code for a first `registration.code`."""
-    warnings = []
+    warnings: list[str] = []
     p = with_due_date(kind, payload, china_date(time), calendar=calendar, deadlines=deadlines)
     name = DUE_DATES.get(kind)
     if name is not None and name in payload and payload[name] != p[name]:
@@ -72,17 +70,3 @@ def draft_payload(store: LedgerStore, kind: str, registration: str, payload: Map
                 warnings.append(f"payload.code was {payload['code']!r}; the next code here is {code}")
             p["code"] = code
     return p, warnings
-
-
-def next_code(store: LedgerStore, registration: str, *, time: str | None = None) -> str:
-    """The code the next `registration.code` step must carry: the registration's own once it has one."""
-    state = store.get_states([registration_subject(registration)]).get(registration_subject(registration))
-    if state is None:
-        raise LookupError(f"no registration {registration}")
-    if state.state.get("code"):
-        return str(state.state["code"])
-    year = china_date(time or utc_now()).year
-    type_ = KIND_CODE_TYPE[state.state["subject_kind"]]
-    prefix = f"PDR-{type_}-{state.state['region']}-{year}"
-    counter = store.get_states([f"seq:{prefix}"]).get(f"seq:{prefix}")
-    return make_code(type_, state.state["region"], year, (int(counter.state["last"]) if counter else 0) + 1)

@@ -37,6 +37,7 @@ __all__ = [
     "QUERY_CODE_LENGTH",
     "ParsedCode",
     "check_query_code",
+    "code_prefix",
     "code_check_char",
     "make_code",
     "is_query_code",
@@ -93,6 +94,10 @@ class ParsedCode:
     def kind(self) -> str:
         return KIND_TYPES[self.kind_type]
 
+    @property
+    def prefix(self) -> str:
+        return code_prefix(self.kind_type, self.region, self.year)
+
 
 def _int_arg(value: object, name: str, lo: int, hi: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -100,6 +105,11 @@ def _int_arg(value: object, name: str, lo: int, hi: int, what: str) -> int:
     if not lo <= value <= hi:
         raise MalformedError(f"{what} must be {lo}..{hi}, got {value}", field=f"/{name}")
     return value
+
+
+def code_prefix(kind_type: int, region: str, year: int) -> str:
+    """`PDR-{t}-{region}-{yyyy}`: the codes that share one sequence counter (registry.state.sequence_key)."""
+    return f"{CODE_PREFIX}-{kind_type}-{region}-{year:04d}"
 
 
 def make_code(kind_type: int, region: str, year: int, seq: int) -> str:
@@ -111,7 +121,7 @@ def make_code(kind_type: int, region: str, year: int, seq: int) -> str:
     _int_arg(year, "year", 1000, 9999, "year")
     _int_arg(seq, "seq", 1, MAX_SEQ, "sequence number")
     digits = f"{kind_type}{region}{year:04d}{seq:08d}"
-    return f"{CODE_PREFIX}-{kind_type}-{region}-{year:04d}-{seq:08d}-{code_check_char(digits)}"
+    return f"{code_prefix(kind_type, region, year)}-{seq:08d}-{code_check_char(digits)}"
 
 
 def parse_code(code: str, *, field: str = "/code") -> ParsedCode:

@@ -12,6 +12,7 @@ from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import LedgerStore, StateQuery, SubjectState
 
 from .policy import RegistryPolicy
+from .state import is_registration_key
 from .workflow import CHINA, FORMAL_REVIEW, SUBMITTED
 
 __all__ = ["PUBLIC_LISTS", "annual_report", "iter_registrations", "overdue"]
@@ -29,7 +30,7 @@ def iter_registrations(store: LedgerStore, query: StateQuery) -> Iterator[Subjec
         page = store.find_states(StateQuery(query.kind, query.status, query.region_prefix, query.institution,
                                             query.text, after, query.limit))
         for st in page:
-            if st.subject.startswith("reg:"):
+            if is_registration_key(st.subject):
                 yield st
         if len(page) < query.limit:
             return
@@ -52,7 +53,7 @@ def annual_report(ledger: Ledger, institution: str, as_of: date) -> dict[str, An
     """An operating institution's disclosure as of the end of `as_of` (China time), from the entries alone."""
     end = datetime.combine(as_of, time(23, 59, 59, 999000), CHINA)
     states = replay(ledger.policy or RegistryPolicy(), ledger.iter_leaves(), upto_time=format_time(end))
-    regs = [s.state for k, s in states.items() if k.startswith("reg:")]
+    regs = [s.state for k, s in states.items() if is_registration_key(k)]
 
     def summary(r: dict[str, Any]) -> dict[str, Any]:
         f = r["fields"]

@@ -1,10 +1,7 @@
 """The register as a ledger policy: which statements about registrations may be sequenced.
 
 Subject states kept (all rebuildable from the entries):
-    reg:<id>            a registration's state (registry.workflow)
-    code:<code>         the registration that holds a uniform code (codes are never reused)
-    query:<query code>  the registration a 查询码 was given to (with its code, at the first coding)
-    seq:<prefix>        the last sequence number given under a code prefix
+    registrations, code and 查询码 aliases, sequence counters (their keys and views: registry.state)
     calendar:<year>     the official calendar's notice in force for a year (registry.calendar)
     regions             the ledger's amendments to the GB/T 2260 table (registry.reference)
 """
@@ -19,26 +16,20 @@ from regledger.ledger.entry import Entry
 from regledger.ledger.errors import MalformedError
 from regledger.ledger.keyring import KEY_REGISTER, ROLES
 from regledger.ledger.policy import StateMap
-from regledger.ledger.store import KeyRecord, SubjectState
+from regledger.ledger.store import KeyRecord
 
+from .cascade import CascadeRules
 from .calendar import CALENDAR_KIND, apply_calendar_statement, calendar_subject, ledger_calendar
 from .codes import CODE_PREFIX, is_query_code, parse_code
 from .key_scope import validate_key_scope
 from .reference import REGIONS_LOAD, REGIONS_SUBJECT, apply_regions_load, table_in_force
 from .regions import RegionTable
+from .state import (code_key, code_state, last_seq, query_state, registration_by_code, registration_key,
+                    registration_state, sequence_state)
 from .workdays import Calendar
 from .workflow import KINDS, WorkflowConfig, china_date, step
 
-__all__ = ["RegistryPolicy", "check_registration_id", "query_subject", "registration_subject"]
-
-
-def registration_subject(registration: str) -> str:
-    return f"reg:{registration}"
-
-
-def query_subject(query_code: str) -> str:
-    """The alias row that finds a registration by its 查询码."""
-    return f"query:{query_code}"
+__all__ = ["RegistryPolicy", "check_registration_id"]
 
 
 def check_registration_id(registration: str) -> str:
@@ -71,15 +62,11 @@ class _Context:
         self.states = states
 
     def registration_by_code(self, code: str) -> Mapping[str, Any] | None:
-        alias = self.states.get(f"code:{code}")
-        if alias is None:
-            return None
-        reg = self.states.get(registration_subject(alias.state["registration"]))
+        reg = registration_by_code(self.states.get, code)
         return None if reg is None else reg.state
 
     def last_seq(self, prefix: str) -> int:
-        counter = self.states.get(f"seq:{prefix}")
-        return 0 if counter is None else int(counter.state["last"])
+        return last_seq(self.states.get, prefix)
 
     def calendar(self) -> Calendar:
         return ledger_calendar(self.states.get)
@@ -88,7 +75,7 @@ class _Context:
         return table_in_force(self.states.get(REGIONS_SUBJECT))
 
 
-class RegistryPolicy:
+class RegistryPolicy(CascadeRules):
     def __init__(self, config: WorkflowConfig | None = None) -> None:
         self.config = config or WorkflowConfig()
 
@@ -102,12 +89,12 @@ class RegistryPolicy:
         if st.kind not in KINDS:
             return []
         year = china_date(st.time).year  # the calendar years a step's clocks usually need
-        wanted = [registration_subject(st.subject), calendar_subject(year), calendar_subject(year + 1)]
+        wanted = [registration_key(st.subject), calendar_subject(year), calendar_subject(year + 1)]
         fields = st.payload.get("fields")
         if isinstance(fields, dict):  # only steps that carry fields check region codes (the table may be large)
             wanted.append(REGIONS_SUBJECT)
             if isinstance(fields.get("source_codes"), list):
-                wanted += [f"code:{c}" for c in fields["source_codes"] if isinstance(c, str)]
+                wanted += [code_key(c) for c in fields["source_codes"] if isinstance(c, str)]
         return wanted
 
     def apply(self, entry: Entry, signer: KeyRecord, states: StateMap) -> None:
@@ -123,20 +110,15 @@ class RegistryPolicy:
         if not st.kind.startswith("registration."):
             return
         check_registration_id(st.subject)
-        subject = registration_subject(st.subject)
+        subject = registration_key(st.subject)
         current = states.get(subject)
         new = step(current.state if current else None, entry, signer, _Context(states), self.config)
-        fields = new["fields"]
-        states.put(SubjectState(subject, new, entry.index, kind=new["subject_kind"], status=new["status"],
-                                code=new["code"] or "", region=new["region"], institution=fields["holder"]["uscc"],
-                                name=fields["name"]))
+        states.put(registration_state(new, entry.index))
         if new["code"] and (current is None or not current.state.get("code")):
             code = new["code"]
-            if states.get(f"code:{code}") is not None:
+            if states.get(code_key(code)) is not None:
                 raise MalformedError(f"code {code} is already taken", field="/payload/code")
-            states.put(SubjectState(f"code:{code}", {"registration": st.subject}, entry.index, kind="code", code=code))
-            states.put(SubjectState(query_subject(new["query_code"]), {"registration": st.subject}, entry.index,
-                                    kind="query"))
+            states.put(code_state(code, st.subject, entry.index))
+            states.put(query_state(new["query_code"], st.subject, entry.index))
             parsed = parse_code(code)
-            prefix = code.rsplit("-", 2)[0]
-            states.put(SubjectState(f"seq:{prefix}", {"last": parsed.seq}, entry.index, kind="seq"))
+            states.put(sequence_state(parsed.prefix, parsed.seq, entry.index))

@@ -72,7 +72,7 @@ def table_in_force(state: SubjectState | None) -> RegionTable:
 
 def stored_region_table(store: LedgerStore) -> RegionTable:
     """The table in force at the head of a ledger's store."""
-    return table_in_force(store.get_states([REGIONS_SUBJECT]).get(REGIONS_SUBJECT))
+    return table_in_force(store.get_state(REGIONS_SUBJECT))
 
 
 def _text(payload: Mapping[str, Any], name: str) -> str:
@@ -132,7 +132,7 @@ def reference_entries_due(store: LedgerStore,
     states for these subjects as this instance mirrors them.  What the cascade re-signs and sends
     down (sync.cascade): the domain knows how it keeps each kind, the cascade only relays entries."""
     years = loaded_years(store)
-    regions = store.get_states([REGIONS_SUBJECT]).get(REGIONS_SUBJECT)
+    regions = store.get_state(REGIONS_SUBJECT)
     theirs = mirrored([st.subject for st in years] + [REGIONS_SUBJECT])
     due = [st.state["index"] for st in years
            if (got := theirs.get(st.subject)) is None or got.state["payload"] != st.state["payload"]]

@@ -24,7 +24,7 @@ from regledger.ledger.entry import Entry
 from regledger.ledger.errors import ConflictError, MalformedError
 from regledger.ledger.store import KeyRecord
 
-from .codes import make_code, make_query_code, parse_code
+from .codes import code_prefix, make_code, make_query_code, parse_code
 from .fields import KIND_CODE_TYPE, validate_fields
 from .regions import RegionTable
 from .workdays import CALENDAR_FIRST_DAY, Calendar, CalendarError, Deadlines
@@ -392,7 +392,7 @@ def _assign_code(s: Step) -> None:
     """A first coding: the statement must carry the next code in its type, region and year."""
     new = s.new
     type_ = KIND_CODE_TYPE[new["subject_kind"]]
-    prefix = f"PDR-{type_}-{new['region']}-{s.today.year}"
+    prefix = code_prefix(type_, new["region"], s.today.year)
     expected = make_code(type_, new["region"], s.today.year, s.ctx.last_seq(prefix) + 1)
     if s.payload.get("code") != expected:
         raise MalformedError(f"the next code here is {expected}, not {s.payload.get('code')!r}", field="/payload/code")

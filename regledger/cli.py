@@ -7,8 +7,8 @@ import base64
 import dataclasses
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from regledger.api.settings import Settings, environment_help
 from regledger.ledger.audit import audit
@@ -61,6 +61,17 @@ def cmd_log_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log_publish(args: argparse.Namespace) -> int:
+    from regledger.ledger.publish import Publisher
+
+    ledger = _home(args).open()
+    publisher = Publisher(ledger, Path(args.dir))
+    files = publisher.publish(progress=progress("tiles"))
+    print(f"published tree size {publisher.size} to {args.dir} ({files} files written, "
+          f"{publisher.files_deleted} superseded partial files deleted)")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     ledger = _home(args).open()
     report = audit(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
@@ -100,6 +111,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from regledger.ledger.policy import replay
 
     ledger = _home(args).open()
+    assert ledger.policy is not None  # a home's ledger always folds with the registry's policy
     size = ledger.store.head().size
     states = replay(ledger.policy, ledger.iter_leaves(progress=progress("entries")))
     n = ledger.store.replace_states(states.values())
@@ -172,14 +184,10 @@ def cmd_registrations(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     import json
 
-    from regledger.registry.policy import registration_subject
+    from regledger.registry.state import find_registration
 
     ledger = _home(args).open()
-    key = args.id
-    if key.startswith("PDR-"):
-        alias = ledger.store.get_states([f"code:{key}"]).get(f"code:{key}")
-        key = alias.state["registration"] if alias else key
-    st = ledger.store.get_states([registration_subject(key)]).get(registration_subject(key))
+    st = find_registration(ledger.store, args.id)
     if st is None:
         print(f"regledger: error: no registration {args.id}", file=sys.stderr)
         return 1
@@ -191,9 +199,9 @@ def cmd_overdue(args: argparse.Namespace) -> int:
     import json
     from datetime import date
 
+    from regledger.ledger.entry import utc_now
     from regledger.registry.disclosure import overdue
     from regledger.registry.workflow import china_date
-    from regledger.ledger.entry import utc_now
 
     ledger = _home(args).open()
     on = date.fromisoformat(args.on) if args.on else china_date(utc_now())
@@ -258,11 +266,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except StorageUnavailableError as exc:
             raise StorageUnavailableError(f"{exc}; `regledger serve --read-only` serves it as it is") from exc
     if args.sync_interval > 0 and not args.read_only:
+        from regledger.registry.policy import RegistryPolicy
         from regledger.sync.cascade import Cascade
         from regledger.sync.worker import SyncWorker
 
-        worker = SyncWorker(Cascade(ledger, home.path), interval=args.sync_interval)
-    app = create_app(ledger, settings, sync_worker=worker)
+        worker = SyncWorker(Cascade(ledger, home.path, domain=RegistryPolicy()), interval=args.sync_interval)
+    publisher = None
+    if args.publish:
+        from regledger.ledger.publish import Publisher, PublishWorker
+
+        publisher = PublishWorker(Publisher(ledger, Path(args.publish)))
+        publisher.publisher.open()  # a directory that is not this log's stops serve here
+    app = create_app(ledger, settings, sync_worker=worker, publisher=publisher)
     mode = " read-only" if args.read_only else ""
     print(f"serving {ledger.origin}{mode} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level="info", access_log=False,
@@ -275,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--home", default=argparse.SUPPRESS,
                         help="instance folder (default: $REGLEDGER_HOME or ./regledger-home)")
     common.add_argument("--db", default=argparse.SUPPRESS,
-                        help="database URL, e.g. postgresql://127.0.0.1/test (default: $REGLEDGER_DB or the home's SQLite file)")
+                        help="database URL, e.g. postgresql://127.0.0.1/test "
+                             "(default: $REGLEDGER_DB or the home's SQLite file)")
     p = argparse.ArgumentParser(prog="regledger", parents=[common],
                                 description="A verifiable registration ledger (公共数据资源登记).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -288,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--synthetic", type=int, default=0, metavar="N", help="append N more signed entries")
     s.set_defaults(func=cmd_demo)
 
-    log = sub.add_parser("log", parents=[common], help="the log: key, checkpoint, export")
+    log = sub.add_parser("log", parents=[common], help="the log: key, checkpoint, export, publish")
     logsub = log.add_subparsers(dest="log_command", required=True)
     s = logsub.add_parser("key", parents=[common], help="print the log's verifier key (C2SP vkey)")
     s.set_defaults(func=cmd_log_key)
@@ -297,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = logsub.add_parser("export", parents=[common], help="write the log as static C2SP tlog-tiles")
     s.add_argument("dir")
     s.set_defaults(func=cmd_log_export)
+    s = logsub.add_parser("publish", parents=[common],
+                          help="bring DIR up to the latest checkpoint: only what changed since DIR's checkpoint")
+    s.add_argument("dir")
+    s.set_defaults(func=cmd_log_publish)
 
     s = sub.add_parser("audit", parents=[common], help="re-verify every stored row")
     s.set_defaults(func=cmd_audit)
@@ -311,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--sync-interval", type=float, default=5.0, metavar="SECONDS",
                    help="run the cascade (pull children, push to the parent) this often; 0: never")
+    s.add_argument("--publish", metavar="DIR",
+                   help="keep DIR equal to /log/ as the log grows, for any static web server (docs/deploy.md)")
     s.add_argument("--read-only", action="store_true",
                    help="serve a home that cannot be written (read-only mount): no integration, no cascade")
     s.add_argument("--test-clock-offset", metavar="FILE", help=argparse.SUPPRESS)  # tests only: offset_clock

@@ -5,18 +5,19 @@ from __future__ import annotations
 import base64
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from itertools import pairwise
 
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.keystore import save_signer
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.proof import verify_consistency, verify_inclusion
 from regledger.ledger.sequencer import BatchIntegrator, Ledger
-
-from regledger.ledger.keyring import register_key_statement
+from regledger.registry.state import registration_key
 
 from .demo_registry import DEMO_START, GZ_HOLDER, SimClock, register_demo_set
 from .home import Home
@@ -70,7 +71,7 @@ def run_demo(home: Home, *, synthetic: int = 0, say: Callable[[str], None] = pri
         home.init(DEMO_ORIGIN, say=say, clock=clock)
         say(f"initialised {home.path} with origin {DEMO_ORIGIN}")
     admin = home.admin()
-    if not home.open().store.get_states(["reg:gz-weather"]):
+    if home.open().store.get_state(registration_key("gz-weather")) is None:
         say(f"registering the demo set on a simulated clock from {DEMO_START.date()} "
             "(so that publicity periods pass in seconds):")
         statuses = register_demo_set(home.open(clock=clock), admin, clock, say)
@@ -127,7 +128,7 @@ def verify_everything(ledger: Ledger, *, say: Callable[[str], None], appended: i
     for s in sizes:
         roots[s] = open_checkpoint(ledger.checkpoint_at(s), ledger.origin, verifier)[0].root
     consistency = 0
-    for a, b in zip(sizes, sizes[1:]):
+    for a, b in pairwise(sizes):
         verify_consistency(a, b, roots[a], roots[b], ledger.consistency_proof(a, b))
         consistency += 1
     for a in sizes[:-1]:

@@ -5,9 +5,10 @@ revocation), on a simulated clock so that 10-working-day publicity periods pass 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.entry import format_time
@@ -15,6 +16,7 @@ from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.sequencer import Ledger
 from regledger.registry.calendar import stored_calendar
 from regledger.registry.client import make_step, next_code
+from regledger.registry.state import registration_key
 from regledger.registry.uscc import org_code_check_char, uscc_check_char
 
 __all__ = ["SimClock", "register_demo_set", "sample_uscc"]
@@ -202,11 +204,12 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
     through_review("gz-holder", "gz-registrar", "gz-hydrology", "registration.apply", {
         "subject_kind": "resource", "fields": _resource("贵州省水文监测数据", GZ_HOLDER, "520000")})
     say("  left 贵州省水文监测数据 in publicity (公示中), open for objections")
-    for reg in ("gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft", "hz-bus", "gz-radar",
-                "zy-city-mgmt"):
-        st = ledger.store.get_states([f"reg:{reg}"])[f"reg:{reg}"]
+    for reg in ("gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft",
+                "hz-bus", "gz-radar", "zy-city-mgmt"):
+        st = ledger.store.get_state(registration_key(reg))
+        assert st is not None, reg
         said[reg] = st.status
     return said
 
 
-DEMO_START = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 09:00 on Monday 2 March 2026, China time
+DEMO_START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 on Monday 2 March 2026, China time

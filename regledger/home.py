@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from regledger.keys.ed25519 import Ed25519Signer
-from regledger.keys.keystore import PASSPHRASE_ENV, load_signer, read_passphrase, save_signer
-from regledger.keys.keystore import write_passphrase_file
+from regledger.keys.keystore import PASSPHRASE_ENV, load_signer, read_passphrase, save_signer, write_passphrase_file
 from regledger.ledger.checkpoint import check_origin
 from regledger.ledger.errors import LedgerError
 from regledger.ledger.keyring import register_key_statement

@@ -49,14 +49,19 @@ def cmd_regions_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _text(doc: dict[str, Any], name: str) -> str:
+    """The file's non-empty string member `name`."""
+    value = doc.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedError("expected a non-empty string", field=f"/{name}")
+    return value
+
+
 def cmd_regions_load(args: argparse.Namespace) -> int:
     from .cli import _home
 
     doc = read_json_object(args.file, "with version, source and records")
-    version, source = doc.get("version"), doc.get("source")
-    for name, value in (("version", version), ("source", source)):
-        if not isinstance(value, str) or not value.strip():
-            raise MalformedError("expected a non-empty string", field=f"/{name}")
+    version, source = _text(doc, "version"), _text(doc, "source")
     home = _home(args)
     ledger = home.open()
     in_force = stored_region_table(ledger.store)
@@ -67,7 +72,7 @@ def cmd_regions_load(args: argparse.Namespace) -> int:
     appended = ledger.append_batch([sign_statement(admin, kind=REGIONS_LOAD, subject=REGIONS_SUBJECT, payload=p)
                                     for p in payloads], receipts=False)
     loaded = 0
-    for a, payload in zip(appended, payloads):
+    for a, payload in zip(appended, payloads, strict=True):
         loaded += len({r["code"] for r in payload["records"]})
         print(f"entry {a.entry.index}: {REGIONS_LOAD} of {len(payload['records'])} records")
     ledger.integrate()

@@ -7,9 +7,10 @@ import json
 import os
 import sys
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from regledger.ledger.errors import ForkError
 from regledger.ledger.tiles import TILE_WIDTH, encode_entry_bundle, entry_bundle_path, tiles_for_size
@@ -76,12 +77,13 @@ def _print_round(report: Any) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    from regledger.registry.policy import RegistryPolicy
     from regledger.sync.cascade import Cascade
 
     home, ledger = _ledger(args)
     executor = _executor(args.workers)
     try:
-        cascade = Cascade(ledger, home.path, executor=executor,
+        cascade = Cascade(ledger, home.path, domain=RegistryPolicy(), executor=executor,
                           progress=lambda origin: progress(f"{origin} entries"))
         report = cascade.run_round(push=False, only=args.child)
     finally:
@@ -92,11 +94,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    from regledger.registry.policy import RegistryPolicy
     from regledger.sync.cascade import Cascade
 
     home, ledger = _ledger(args)
     ledger.integrate()
-    Cascade(ledger, home.path).push(force=True, attempts=args.attempts)
+    Cascade(ledger, home.path, domain=RegistryPolicy()).push(force=True, attempts=args.attempts)
     print(f"told the parent about checkpoint {ledger.checkpoint()[0]}")
     return 0
 
@@ -127,12 +130,13 @@ def export_bundle(ledger: Any, out: Path, since: int, show: Callable[[int, int],
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("checkpoint", note)
         tiles = tiles_for_size(size)
-        for t, data in zip(tiles, ledger.tiles.read_tiles(tiles)):
+        for t, data in zip(tiles, ledger.tiles.read_tiles(tiles), strict=True):
             z.writestr(t.path(), data[: t.width * 32])
         first, last = since // TILE_WIDTH, (size + TILE_WIDTH - 1) // TILE_WIDTH
         for n in range(first, last):
             width = min(TILE_WIDTH, size - n * TILE_WIDTH)
-            z.writestr(entry_bundle_path(n, width), encode_entry_bundle(ledger.entries(n * TILE_WIDTH, n * TILE_WIDTH + width)))
+            bundle = encode_entry_bundle(ledger.entries(n * TILE_WIDTH, n * TILE_WIDTH + width))
+            z.writestr(entry_bundle_path(n, width), bundle)
             if show:
                 show(min(size, (n + 1) * TILE_WIDTH) - since, size - since)
     os.replace(tmp, out)  # a bundle is complete or absent

@@ -23,14 +23,16 @@ from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.checkpoint import parse_checkpoint_text
 from regledger.ledger.cosignature import Cosigner, CosignatureVerifier, cosign, parse_cosigner_vkey
 from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.fold import verify_statement
 from regledger.ledger.note import open_note
 from regledger.ledger.errors import (ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, PeerRefusedError,
                            SyncError)
 from regledger.ledger.sequencer import Ledger
 
+from .domain import CascadeDomain
 from .fetch import HTTPFetcher, cache_dir_for
 from .manage import all_states, children, parent
-from .policy import mirror_subject
+from .state import RELAY_PREFIX, ROUTE_PREFIX, Child, Route, mirror_subject, relay_key, route_origin
 from .pull import PullResult, pull_child
 
 __all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text", "reference_data_due"]
@@ -59,11 +61,12 @@ class RoundReport:
 
 
 class Cascade:
-    def __init__(self, ledger: Ledger, home: Path, *, executor: Executor | None = None,
+    def __init__(self, ledger: Ledger, home: Path, *, domain: CascadeDomain, executor: Executor | None = None,
                  fetcher_factory: Callable[[str, Path], Any] | None = None, clock: Callable[[], float] = time.time,
                  progress: Callable[[str], Callable[[int, int], None] | None] | None = None) -> None:
         self.ledger = ledger
         self.home = home
+        self.domain = domain  # the register: official codes, reference data (sync.domain)
         self.executor = executor
         self.fetcher_factory = fetcher_factory or (lambda url, cache: HTTPFetcher(url, cache_dir=cache))
         self.cosigner = Cosigner(ledger.log_signer, clock=clock)  # type: ignore[arg-type]
@@ -137,8 +140,8 @@ class Cascade:
 
     def _routes(self) -> dict[str, str]:
         out = {}
-        for st in all_states(self.ledger, "route"):
-            out[st.subject.split(":", 1)[1]] = st.state["parent"]
+        for st in all_states(self.ledger, "route", prefix=ROUTE_PREFIX):
+            out[route_origin(st.subject)] = Route.from_state(st.state).parent
         return out
 
     def path_to(self, origin: str, routes: dict[str, str] | None = None) -> list[str]:
@@ -157,9 +160,9 @@ class Cascade:
         """origin -> the latest checkpoint note this instance verified for it (children and deeper)."""
         out: dict[str, str] = {}
         for st in all_states(self.ledger, "sync"):
-            c = st.state
-            if c.get("checkpoint") and c["state"] == "ok":
-                out[c["origin"]] = c["checkpoint"]
+            c = Child.from_state(st.state)
+            if c.checkpoint and c.state == "ok":
+                out[c.origin] = c.checkpoint
         return out
 
     def deliver_cosignatures(self, child: dict[str, Any]) -> int:
@@ -196,31 +199,21 @@ class Cascade:
 
     def mint_codes(self) -> int:
         """At the top of the cascade: an official code for each coded descendant registration without one."""
-        from regledger.registry.codes import make_code, parse_code
-        from regledger.registry.workflow import china_date
-        from regledger.ledger.entry import utc_now
-
         minted = 0
         routes = self._routes()
         for st in all_states(self.ledger, status="CODED"):
-            if not st.subject.startswith("@") or ":reg:" not in st.subject:
+            due = self.domain.awaiting_official_code(st)
+            if due is None:
                 continue
-            reg = st.state
-            origin, registration = reg.get("origin"), reg["registration"]
-            if not origin or reg.get("official_code"):
-                continue
-            if self.ledger.store.get_states([f"relay:{origin}:{registration}"]):
+            origin, registration = due
+            if self.ledger.store.get_state(relay_key(origin, registration)) is not None:
                 continue
             try:
                 path = self.path_to(origin, routes)
             except LedgerError as exc:  # e.g. a route a misbehaving child tried to bend: skip, say so
                 log.warning("sync: no route to %s for %s: %s", origin, registration, exc)
                 continue
-            parsed = parse_code(reg["code"])
-            year = china_date(utc_now()).year
-            prefix = f"PDR-{parsed.kind_type}-{reg['region']}-{year}"
-            seq = self.ledger.store.get_states([f"seq:{prefix}"]).get(f"seq:{prefix}")
-            code = make_code(parsed.kind_type, reg["region"], year, (int(seq.state["last"]) if seq else 0) + 1)
+            code = self.domain.next_official_code(st, self.ledger.store.get_state)
             stmt = sign_statement(self.signer, kind="sync.code", subject=registration, payload={
                 "origin": origin, "official_code": code, "path": path})
             self.ledger.append(stmt)
@@ -234,7 +227,7 @@ class Cascade:
         sent = 0
         fetcher = HTTPFetcher(child["url"])
         try:
-            for st in all_states(self.ledger, "relay", prefix="relay:"):
+            for st in all_states(self.ledger, "relay", prefix=RELAY_PREFIX):
                 body = self._relay_statement(st.state, child["origin"])
                 if body is not None:
                     sent += _post_statement(fetcher, body)
@@ -244,7 +237,7 @@ class Cascade:
 
     def send_reference_data(self, child: dict[str, Any]) -> int:
         """Re-sign and send each reference statement in force here that the child's mirror does not show."""
-        due = reference_data_due(self.ledger, child["origin"])
+        due = reference_data_due(self.ledger, child["origin"], self.domain)
         if not due:
             return 0
         sent = 0
@@ -265,13 +258,12 @@ class Cascade:
         if hops[0] != child:
             return None
         if len(hops) == 1:
-            got = self.ledger.store.get_states([mirror_subject(child, f"reg:{r['registration']}")])
-            reg = next(iter(got.values()), None)
+            reg = self.ledger.store.get_state(self.domain.registration_key(r["registration"], child))
             if reg is not None and reg.state.get("official_code") == r["official_code"]:
                 return None
             return self._statement("registration.code_assigned", r["registration"],
                                    {"official_code": r["official_code"]})
-        if self.ledger.store.get_states([mirror_subject(child, f"relay:{r['origin']}:{r['registration']}")]):
+        if self.ledger.store.get_state(mirror_subject(child, relay_key(r["origin"], r["registration"]))) is not None:
             return None
         return self._statement("sync.code", r["registration"], {
             "origin": r["origin"], "official_code": r["official_code"], "path": hops})
@@ -306,31 +298,27 @@ def _post_statement(fetcher: HTTPFetcher, body: Statement) -> int:
         return 0
 
 
-def reference_data_due(ledger: Ledger, child: str) -> list[tuple[str, str, dict[str, Any]]]:
+def reference_data_due(ledger: Ledger, child: str, domain: CascadeDomain) -> list[tuple[str, str, dict[str, Any]]]:
     """(kind, subject, payload) of each reference statement (RELAYED_KINDS) in force here that
     `child`'s mirror lacks, in log order: the domain says which entries (registry.reference), and
     each is sent down as it was signed here, re-signed by this instance."""
-    from regledger.registry.reference import reference_entries_due
-
     def mirrored(subjects: list[str]) -> dict[str, Any]:
         got = ledger.store.get_states([mirror_subject(child, s) for s in subjects])
         return {s: got.get(mirror_subject(child, s)) for s in subjects}
 
-    statements = [ledger.entry(i).statement for i in reference_entries_due(ledger.store, mirrored)]
+    statements = [ledger.entry(i).statement for i in domain.reference_entries_due(ledger.store, mirrored)]
     return [(st.kind, st.subject, dict(st.payload)) for st in statements]
 
 
 def accept_cosignatures(ledger: Ledger, st: Statement) -> int:
     """What POST /v1/sync/cosignatures does: the parent's signed list, each line checked, then stored."""
-    from regledger.keys.ed25519 import verify_ed25519
-
     p = parent(ledger)
     if p is None or st.key != p["key"]:
         raise ConflictError("cosignatures are accepted only from this instance's parent")
     rec = ledger.store.get_keys([st.key]).get(st.key)
     if rec is None or rec.revoked_at is not None:
         raise NotFoundError(f"key {st.key} is not a valid key here")
-    verify_ed25519(rec.public_key, st.signed_message(), st.sig)
+    verify_statement(rec.public_key, st)
     items = st.payload.get("cosignatures")
     if not isinstance(items, list) or len(items) > 1000:
         raise MalformedError("a list of at most 1000 cosignatures", field="/payload/cosignatures")

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from regledger.keys.ed25519 import Ed25519Signer, statement_key_id
 from regledger.keys.vkey import parse_vkey
+from regledger.ledger.checkpoint import parse_checkpoint_text
 from regledger.ledger.entry import Statement, sign_statement
-from regledger.ledger.errors import ConflictError, MalformedError
+from regledger.ledger.errors import ConflictError, MalformedError, NotFoundError
 from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.note import open_note
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import StateQuery, SubjectState
 
-from .policy import child_state_subject
+from .policy import verifier_for
+from .state import CHILD_PREFIX, PARENT_SUBJECT, child_key
 
-__all__ = ["add_child", "all_states", "children", "parent", "self_key_statements", "set_parent", "sync_status"]
+__all__ = ["ChildNotice", "add_child", "all_states", "child_notice", "children",
+           "parent", "self_key_statements", "set_parent", "sync_status"]
 
 
 def _check_url(url: str) -> str:
@@ -34,7 +39,7 @@ def self_key_statements(ledger: Ledger, admin: Ed25519Signer) -> list[Statement]
 
 def add_child(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str:
     v = parse_vkey(vkey)
-    if ledger.store.get_states([child_state_subject(v.name)]):
+    if ledger.store.get_state(child_key(v.name)) is not None:
         raise ConflictError(f"{v.name} is already a child here")
     sts = self_key_statements(ledger, admin)
     sts.append(sign_statement(admin, kind="sync.child", subject=v.name, payload={"vkey": v.vkey(), "url": _check_url(url)}))
@@ -58,7 +63,7 @@ def set_parent(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str
 
 
 def parent(ledger: Ledger) -> dict[str, Any] | None:
-    st = ledger.store.get_states(["parent"]).get("parent")
+    st = ledger.store.get_state(PARENT_SUBJECT)
     return None if st is None else dict(st.state)
 
 
@@ -76,9 +81,32 @@ def all_states(ledger: Ledger, kind: str = "", *, status: str = "", prefix: str 
         after = page[-1].subject
 
 
+@dataclass(frozen=True)
+class ChildNotice:
+    """A child's announcement of a checkpoint, its signature checked against the child's pinned key."""
+
+    origin: str
+    size: int
+    verified_size: int  # of the last checkpoint of the child accepted here
+
+    @property
+    def news(self) -> bool:
+        return self.size > self.verified_size
+
+
+def child_notice(ledger: Ledger, note: bytes) -> ChildNotice:
+    """What POST /v1/sync/notify was told: only the child's own key counts (NotFoundError for a stranger)."""
+    origin = note.split(b"\n", 1)[0].decode("utf-8", "replace")
+    st = ledger.store.get_state(child_key(origin))
+    if st is None:
+        raise NotFoundError(f"{origin!r} is not a child of {ledger.origin}")
+    cp = parse_checkpoint_text(open_note(note, [verifier_for(st.state["vkey"])]).text)
+    return ChildNotice(origin, cp.size, st.state["verified_size"])
+
+
 def children(ledger: Ledger) -> list[dict[str, Any]]:
     """This instance's own children (not the mirrored ones of its descendants)."""
-    return [dict(st.state) for st in all_states(ledger, "sync", prefix="sync:")]
+    return [dict(st.state) for st in all_states(ledger, "sync", prefix=CHILD_PREFIX)]
 
 
 def sync_status(ledger: Ledger) -> list[dict[str, Any]]:

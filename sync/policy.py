@@ -8,13 +8,9 @@ so a parent's ledger can only hold child entries that the child's own key commit
 folds each child entry, under the child's own keys, into the child's namespace of states
 (`@<origin>:<subject>`), which is how a national instance can show a county's registrations.
 
-Subject states kept (all rebuildable from the entries):
-    sync:<child>            a child: pinned vkey and URL, cursor (size, last leaf hash, compact
-                            range), the last checkpoint verified, state ok | forked (+ evidence)
-    parent                  the parent platform: origin, vkey, URL, statement key id
-    route:<origin>          the instance a descendant log hangs under (to route codes down)
-    relay:<origin>:<reg>    an official code on its way down to <origin>'s registration <reg>
-    @<origin>:<subject>     what <origin>'s own ledger holds: keys, registrations, its children
+Subject states kept (all rebuildable from the entries; their keys and typed views are sync.state's):
+children (`sync:<child>`), the parent, routes to descendant logs, official codes on their way down
+(relays), and each child's mirror `@<origin>:<subject>`: what <origin>'s own ledger holds.
 
 Reference data (RELAYED_KINDS: the official calendar, the region table) is decided at the top of the cascade: there an
 admin key signs it; every instance below accepts it only from its parent's platform key, which
@@ -27,7 +23,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Iterable, Iterator, Mapping
 
 from regledger.keys.ed25519 import Ed25519Verifier, statement_key_id
@@ -35,10 +31,14 @@ from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import Checkpoint, open_checkpoint
 from regledger.ledger.entry import Entry
 from regledger.ledger.errors import ConflictError, MalformedError, RootMismatchError, UnknownKeyError
-from regledger.ledger.keyring import apply_change, key_change, signing_key
+from regledger.ledger.fold import fold_entry, unknown_key_at
 from regledger.ledger.merkle import CompactRange
-from regledger.ledger.policy import StateMap, StatementPolicy
+from regledger.ledger.policy import StateMap
 from regledger.ledger.store import KeyRecord, SubjectState
+
+from .domain import CascadeDomain
+from .state import (PARENT_SUBJECT, child_key, key_subject, mirror_subject, namespace_prefix, relay_key, route_key,
+                    route_state)
 
 __all__ = [
     "RELAYED_KINDS",
@@ -60,11 +60,8 @@ RELAYED_KINDS: tuple[str, ...] = ("calendar.year", "regions.load")
 
 
 def child_state_subject(origin: str) -> str:
-    return f"sync:{origin}"
-
-
-def mirror_subject(origin: str, subject: str) -> str:
-    return f"@{origin}:{subject}"
+    """A child's key (sync.state.child_key, under the name callers know)."""
+    return child_key(origin)
 
 
 @lru_cache(maxsize=256)
@@ -77,7 +74,7 @@ class Namespace:
 
     def __init__(self, base: StateMap, origin: str | None) -> None:
         self.base = base
-        self.prefix = "" if origin is None else f"@{origin}:"
+        self.prefix = namespace_prefix(origin)
 
     def get(self, subject: str) -> SubjectState | None:
         st = self.base.get(self.prefix + subject)
@@ -92,7 +89,7 @@ class Namespace:
 
 def check_relayed_signer(me: str, kind: str, signer: KeyRecord, ns: Namespace | StateMap) -> None:
     """Reference data comes from the top: an admin key there, the parent's platform key everywhere below."""
-    parent = ns.get("parent")
+    parent = ns.get(PARENT_SUBJECT)
     if parent is None:
         if signer.role != "admin":
             raise UnknownKeyError(f"{kind} is loaded with an admin key at the top of the cascade, "
@@ -103,7 +100,7 @@ def check_relayed_signer(me: str, kind: str, signer: KeyRecord, ns: Namespace | 
 
 
 def key_state(rec: KeyRecord) -> SubjectState:
-    return SubjectState(f"key:{rec.key_id}", {
+    return SubjectState(key_subject(rec.key_id), {
         "public_key": base64.b64encode(rec.public_key).decode(), "name": rec.name, "role": rec.role,
         "scope": dict(rec.scope), "registered_at": rec.registered_at, "revoked_at": rec.revoked_at,
     }, rec.registered_at if rec.revoked_at is None else rec.revoked_at, kind="key", name=rec.name,
@@ -166,7 +163,7 @@ def embedded_leaves(leaf: bytes, count: int) -> Iterator[tuple[Any, bytes]]:
 class SyncPolicy:
     """Folds sync.* statements; `domain` (the register) is applied to mirrored entries too."""
 
-    def __init__(self, origin: str, domain: StatementPolicy | None = None) -> None:
+    def __init__(self, origin: str, domain: CascadeDomain | None = None) -> None:
         self.origin = origin
         self.domain = domain
 
@@ -175,7 +172,7 @@ class SyncPolicy:
         if st.kind in ("sync.child", "sync.entries", "sync.fork"):
             return [child_state_subject(st.subject)]
         if st.kind in ("sync.parent", "sync.code") or st.kind in RELAYED_KINDS:
-            return ["parent"]
+            return [PARENT_SUBJECT]
         return []
 
     def apply(self, entry: Entry, signer: KeyRecord, states: StateMap) -> None:
@@ -199,8 +196,8 @@ class SyncPolicy:
                 raise ConflictError(f"{st.subject} is already a child of {me}")
             # A log has one place in the cascade: a child may not claim a log already known here
             # (a sibling, this instance, its parent), which would write into that log's mirror.
-            route = base.get(f"route:{st.subject}")
-            parent = base.get("parent")
+            route = base.get(route_key(st.subject))
+            parent = base.get(PARENT_SUBJECT)
             if route is not None or st.subject == self.origin or (parent and parent.state["origin"] == st.subject):
                 where = f"under {route.state['parent']}" if route is not None else "above this instance"
                 raise ConflictError(f"{me} claims {st.subject} as its child, but that log is already in the cascade "
@@ -209,14 +206,14 @@ class SyncPolicy:
                 "origin": st.subject, "vkey": vkey.vkey(), "url": _text(p, "url"), "state": OK, "size": 0,
                 "last_hash": bytes(32).hex(), "range": [], "verified_size": 0, "checkpoint": None,
                 "added_at": entry.index}, entry.index, kind="sync", status=OK, name=st.subject))
-            base.put(SubjectState(f"route:{st.subject}", {"parent": me}, entry.index, kind="route"))
+            base.put(route_state(st.subject, me, entry.index))
         elif st.kind == "sync.parent":
             self._require_role(signer, "admin")
-            pinned = ns.get("parent")
+            pinned = ns.get(PARENT_SUBJECT)
             if pinned is not None:  # else whoever holds the admin key could hand reference data to another "parent"
                 raise ConflictError(f"the parent is already {pinned.state['origin']}: it is pinned once")
             vkey = _vkey(p, st.subject)
-            ns.put(SubjectState("parent", {"origin": st.subject, "vkey": vkey.vkey(), "url": _text(p, "url"),
+            ns.put(SubjectState(PARENT_SUBJECT, {"origin": st.subject, "vkey": vkey.vkey(), "url": _text(p, "url"),
                                            "key": statement_key_id(vkey.public)}, entry.index, kind="parent",
                                 name=st.subject))
         elif st.kind == "sync.entries":
@@ -307,33 +304,23 @@ class SyncPolicy:
 
     def _code(self, me: str, entry: Entry, signer: KeyRecord, ns: Namespace, base: StateMap) -> None:
         """An official code for `<origin>`'s registration, minted here (root) or relayed from the parent."""
-        from regledger.registry.codes import parse_code
-
         st, p = entry.statement, entry.statement.payload
         target, code = _text(p, "origin", 256), _text(p, "official_code", 64)
         path = p.get("path")
         if not isinstance(path, list) or not path or not all(isinstance(o, str) for o in path) or path[-1] != target:
             raise MalformedError("the origins from here down to the registration's log, ending with it",
                                  field="/payload/path")
-        parent = ns.get("parent")
+        parent = ns.get(PARENT_SUBJECT)
         if signer.role == "platform" and signer.name == me:  # minted here: the next code in sequence
             if ns.get(child_state_subject(path[0])) is None:
                 raise MalformedError(f"{path[0]} is not a child here", field="/payload/path/0")
-            reg = base.get(mirror_subject(target, f"reg:{st.subject}"))
-            if reg is None or not reg.state.get("code"):
+            domain = self.domain  # registrations are mirrored only through the register
+            reg = None if domain is None else base.get(domain.registration_key(st.subject, target))
+            if domain is None or reg is None or not reg.state.get("code"):
                 raise MalformedError(f"{target} has no coded registration {st.subject}", field="/subject")
-            parsed = parse_code(code, field="/payload/official_code")
-            prefix = code.rsplit("-", 2)[0]
-            seq = ns.get(f"seq:{prefix}")
-            expected = (int(seq.state["last"]) if seq else 0) + 1
-            if parsed.seq != expected:
-                raise MalformedError(f"the next official code under {prefix} has sequence {expected}",
-                                     field="/payload/official_code")
-            if ns.get(f"code:{code}") is not None:
-                raise ConflictError(f"code {code} is already taken")
-            ns.put(SubjectState(f"seq:{prefix}", {"last": expected}, entry.index, kind="seq"))
-            ns.put(SubjectState(f"code:{code}", {"registration": st.subject, "origin": target}, entry.index,
-                                kind="code", code=code))
+            for state in domain.official_code_states(ns.get, code, st.subject, target, entry.index,
+                                                     field="/payload/official_code"):
+                ns.put(state)
             hops = path
         elif parent is not None and signer.role == "platform" and signer.key_id == parent.state["key"]:
             if path[0] != me or len(path) < 2:
@@ -342,7 +329,7 @@ class SyncPolicy:
             hops = path[1:]
         else:
             raise UnknownKeyError("official codes are minted by this instance's platform key or relayed by its parent's")
-        subject = f"relay:{target}:{st.subject}"
+        subject = relay_key(target, st.subject)
         old = ns.get(subject)
         if old is not None:
             raise ConflictError(f"{target}'s registration {st.subject} already has official code "
@@ -359,16 +346,22 @@ class SyncPolicy:
         wanted = {st.key} | ({st.subject} if st.kind.startswith("key.") else set())
         keys: dict[str, KeyRecord] = {}
         for k in wanted:
-            got = ns.get(f"key:{k}")
+            got = ns.get(key_subject(k))
             if got is not None:
                 keys[k] = key_from_state(got)
-        try:
-            signer = signing_key(e.index, st, keys)
-        except UnknownKeyError as exc:
-            raise UnknownKeyError(f"entry {e.index} of {origin}: {exc}") from exc
+        # verify=False: the child's signatures were checked by the pull that recorded these entries
+        # (sync.pull), under the child's checkpoint that sync.entries re-checks; not again on each fold
+        change = fold_entry(e.index, st, keys, verify=False, apply=partial(self._mirror_step, origin, e, ns, base, via),
+                            refused=unknown_key_at(f"entry {e.index} of {origin}")).change
+        if change is not None:
+            ns.put(key_state(keys[st.subject]))
+
+    def _mirror_step(self, origin: str, e: Entry, ns: Namespace, base: StateMap, via: int, signer: KeyRecord) -> None:
+        """The policy step of the mirror's fold: the register's and the cascade's rules, in `origin`'s namespace."""
+        st = e.statement
         if st.kind.startswith("registration.") and self.domain is not None:
             self.domain.apply(e, signer, ns)  # type: ignore[arg-type]
-            reg = ns.get(f"reg:{st.subject}")
+            reg = ns.get(self.domain.registration_key(st.subject))
             if reg is not None:
                 state = dict(reg.state)
                 hist = [dict(h) for h in state.get("history", [])]
@@ -381,8 +374,3 @@ class SyncPolicy:
         elif st.kind in RELAYED_KINDS and self.domain is not None:
             check_relayed_signer(origin, st.kind, signer, ns)
             self.domain.apply(e, signer, ns)  # type: ignore[arg-type]
-        change = key_change(e.index, st, signer, keys)
-        if change is not None:
-            apply_change(keys, e.index, change)
-            changed = st.subject
-            ns.put(key_state(keys[changed]))

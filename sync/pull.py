@@ -22,14 +22,15 @@ import time
 from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
-from regledger.keys.ed25519 import verify_ed25519
 from regledger.ledger.checkpoint import Checkpoint, open_checkpoint
 from regledger.ledger.entry import Entry, canonical_json, check_depth, sign_statement
 from regledger.ledger.errors import ConflictError, ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
 from regledger.ledger.hashes import EMPTY_ROOT, Hash, node_hash
-from regledger.ledger.keyring import apply_change, key_change, signing_key
+from regledger.ledger.fold import fold_entry
+from regledger.ledger.keyring import apply_change
 from regledger.ledger.merkle import CompactRange, prove_consistency, stored_hash_index, tree_hash
 from regledger.ledger.proof import verify_consistency
 from regledger.ledger.sequencer import Ledger
@@ -38,7 +39,8 @@ from regledger.ledger.tiles import TILE_WIDTH, TileHashReader, decode_entry_bund
 
 from .fetch import Fetcher
 from .manage import all_states
-from .policy import child_state_subject, key_from_state, mirror_subject, verifier_for
+from .policy import key_from_state, verifier_for
+from .state import child_key, key_subject, mirror_subject
 
 __all__ = ["PullResult", "pull_child"]
 
@@ -98,22 +100,23 @@ def _verify_run_strict(keys: dict[str, KeyRecord], start: int, leaves: list[byte
         try:
             # wrapped in this instance's sync.entries, the leaf must still be within the depth limit
             check_depth({"payload": st.payload, **st.extra}, "/statement", 1 + WRAP_DEPTH)
-            signer = signing_key(e.index, st, keys)
-            verify_ed25519(signer.public_key, st.signed_message(), st.sig)
         except LedgerError as exc:
             raise VerificationError(f"entry {start + i}: {exc}") from None
-        change = key_change(e.index, st, signer, keys)
+        change = fold_entry(e.index, st, keys, refused=partial(_refused_at, start + i)).change
         if change is not None:
-            apply_change(keys, e.index, change)
             changes.append((e.index, change))
         prev = e.leaf_hash
         hashes.append(prev)
     return hashes, changes
 
 
+def _refused_at(index: int, exc: LedgerError) -> VerificationError:
+    return VerificationError(f"entry {index}: {exc}")
+
+
 def _load_keys(ledger: Ledger, origin: str) -> dict[str, KeyRecord]:
     """The child's keyring as this instance has folded it so far (a child has few keys)."""
-    prefix = mirror_subject(origin, "key:")
+    prefix = mirror_subject(origin, key_subject(""))
     return {r.key_id: r for r in map(key_from_state, (
         st for st in all_states(ledger, "key", prefix=prefix)
         if _KEY_ID.fullmatch(st.subject[len(prefix):])))}  # not "@V:key:x:…" of another origin
@@ -136,7 +139,7 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
                progress: Callable[[int, int], None] | None = None) -> PullResult:
     """Bring `origin`'s entries up to its latest checkpoint; raises ForkError, VerificationError, SyncError."""
     t0 = time.monotonic()
-    state = ledger.store.get_states([child_state_subject(origin)]).get(child_state_subject(origin))
+    state = ledger.store.get_state(child_key(origin))
     if state is None:
         raise NotFoundError(f"{origin} is not a child of {ledger.origin}; `regledger sync add-child` first")
     c = state.state

@@ -6,9 +6,9 @@ import json
 import os
 import subprocess
 import uuid
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -65,6 +65,14 @@ def pg_url(pg_server: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh SQL database URL on each backend: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
 def log_signer() -> Ed25519Signer:
     return Ed25519Signer.generate(ORIGIN)
@@ -115,7 +123,7 @@ def weekend_only_notices(today: date | None = None) -> list[dict]:
     ends, exactly as an operator keeps an instance working: by loading the years it lacks."""
     from regledger.registry.workdays import CALENDAR_LAST_DAY
 
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     return [{"year": y, "holidays": [], "workdays": [],
              "source": "TEST DATA: weekends only, for tests that run on the real clock; not a State Council notice"}
             for y in range(CALENDAR_LAST_DAY.year + 1, today.year + 2)]
@@ -136,3 +144,16 @@ def load_test_calendars(home: Path, run: Callable[..., subprocess.CompletedProce
         f.write_text(json.dumps(notice))
         done = run("calendar", "load", str(f), "--home", str(home))
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+# Fixtures that start a server (a process or a thread), a cascade of them or Chromium, or build the demo.  A test
+# that uses one, directly or through another fixture, is marked slow, so `pytest -m "not slow"` (the day-to-day
+# subset, under a minute) leaves it out; CI runs everything.  Slow tests without such a fixture say so themselves.
+SLOW_FIXTURES = frozenset({"server", "serve_app", "serve_home", "demo_home", "running", "frozen_home", "browser",
+                           "base_url", "demo_ledger", "cascade", "pair"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

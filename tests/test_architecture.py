@@ -145,3 +145,143 @@ def test_problem_status_of_a_workflow_refusal_comes_from_its_type():
         assert issubclass(kind, WorkflowError)
     registry = (ROOT / "registry" / "workflow.py").read_text()
     assert "raise WorkflowError(" not in registry, "raise the kind of refusal it is"
+
+
+# -- issue 11: dependencies point one way, and an entry is accepted by one fold ---------------------------
+
+def _layer_files(layer: str) -> list[Path]:
+    return sorted((ROOT / layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer, forbidden", [("keys", {"ledger", "sync", "registry", "api"}),
+                                              ("ledger", {"api", "sync", "registry"}),
+                                              ("sync", {"registry", "api"})])
+def test_dependencies_point_one_way(layer, forbidden):
+    """keys/ is the bottom (ledger re-exports its error roots); ledger/ knows no domain, cascade or web; the
+    cascade reaches the register only through the sync.domain hook.  Imports inside functions count too."""
+    found = {str(p.relative_to(ROOT)): sorted(imports_of(p) & forbidden) for p in _layer_files(layer)}
+    assert {p: f for p, f in found.items() if f} == {}
+
+
+def _relative_imports(path: Path) -> set[str]:
+    """`from .x import y` / `from . import x` / `from ..routes import x`, as dotted names relative to api/."""
+    names = set()
+    base = path.relative_to(ROOT / "api").parent.parts
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            here = list(base[:len(base) - (node.level - 1)]) if node.level > 1 else list(base)
+            mod = here + (node.module.split(".") if node.module else [])
+            names.update(".".join(mod + [a.name]) for a in node.names)
+            names.add(".".join(mod))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("regledger.api."):
+            names.add(node.module.removeprefix("regledger.api."))
+            names.update(f"{node.module.removeprefix('regledger.api.')}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name.removeprefix("regledger.api.") for a in node.names
+                         if a.name.startswith("regledger.api."))
+    return names
+
+
+ROUTERS = {p.stem for p in (ROOT / "api" / "routes").glob("*.py") if p.stem != "__init__"}
+
+
+@pytest.mark.parametrize("path", sorted([*(ROOT / "api" / "routes").glob("*.py"), ROOT / "api" / "pages.py"]),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_routers_do_not_import_sibling_routers(path):
+    """What two routers share (e.g. registration lookup and paging, api/lookup.py) lives outside both."""
+    mine = path.stem if path.parent.name == "routes" else None
+    siblings = {f"routes.{r}" for r in ROUTERS if r != mine}
+    assert not _relative_imports(path) & siblings, path
+
+
+def test_the_sync_router_does_not_verify_checkpoints_itself():
+    """It parses, calls sync/ (sync.manage.child_notice) and shapes the answer."""
+    names = imports_of_modules(ROOT / "api" / "routes" / "sync.py")
+    assert not names & {"regledger.ledger.note", "regledger.ledger.checkpoint", "regledger.keys.vkey"}, names
+
+
+def imports_of_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return ({a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.level == 0})
+
+
+def _calls(path: Path, name: str) -> list[int]:
+    """Lines where `name(...)` or `x.name(...)` is called."""
+    return [n.lineno for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
+            and ((isinstance(n.func, ast.Name) and n.func.id == name)
+                 or (isinstance(n.func, ast.Attribute) and n.func.attr == name))]
+
+
+FOLD_CALLERS = ("ledger/sequencer.py", "ledger/policy.py", "ledger/audit.py", "sync/pull.py", "sync/policy.py")
+
+
+def test_one_fold_accepts_every_entry():
+    """Key lookup, signature, policy and key change are written once (ledger/fold.py): the sequencer, replay,
+    audit, pull and the cascade's mirror call it, and nothing else finds a signing key, decides a key change or
+    checks a statement's signature by hand (ledger/cosignature.py checks cosignatures on checkpoints)."""
+    for caller in FOLD_CALLERS:
+        assert _calls(ROOT / caller, "fold_entry"), f"{caller} does not fold with ledger.fold.fold_entry"
+    by_hand = {}
+    for path in (p for d in (*LAYERS, "regledger") for p in (ROOT / d).rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        if rel in ("ledger/fold.py", "ledger/keyring.py") or rel.startswith("keys/"):
+            continue
+        lines = _calls(path, "signing_key") + _calls(path, "key_change")
+        if rel != "ledger/cosignature.py":
+            lines += _calls(path, "verify_ed25519")
+        if lines:
+            by_hand[rel] = lines
+    assert by_hand == {}
+
+
+#: subject-key prefix -> the one module that may spell it (issue 11: each kind of subject state has one owner)
+KEY_OWNERS = {
+    "reg:": "registry/state.py", "code:": "registry/state.py", "seq:": "registry/state.py",
+    "query:": "registry/state.py",
+    "sync:": "sync/state.py", "route:": "sync/state.py", "relay:": "sync/state.py", "key:": "sync/state.py",
+    "@": "sync/state.py", "calendar:": "registry/calendar.py", "nonce:": "ledger/policy.py",
+}
+
+
+def _hand_built_keys(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, prefix) of each string literal that starts a subject key: a prefix followed by anything but
+    white space (log lines such as "sync: pulled …" are text).  In an f-string, a word prefix counts in any
+    literal part (f"{ns}code:{c}"); the mirror mark '@' only at the very start (f"{name}@{origin}" is a name)."""
+    def starts_key(s: str, prefixes: tuple[str, ...]) -> str | None:
+        return next((p for p in prefixes if s.startswith(p) and not s[len(p):len(p) + 1].isspace()), None)
+
+    words = tuple(p for p in KEY_OWNERS if p != "@")
+    in_fstrings = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            parts = [(i, v.value) for i, v in enumerate(node.values)
+                     if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in in_fstrings:
+            parts = [(0, node.value)]
+        else:
+            continue
+        for i, text in parts:
+            hit = starts_key(text, words) or (starts_key(text, ("@",)) if i == 0 else None)
+            if hit:
+                found.append((node.lineno, hit))
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("path", SOURCE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_subject_keys_are_built_only_by_their_owner(path):
+    """Keys come from the owner's builders (registry.state.registration_key, sync.state.child_key, …), so a
+    key's spelling lives in one place; JSON members and log text are not keys."""
+    rel = str(path.relative_to(ROOT))
+    wrong = [(line, p) for line, p in _hand_built_keys(ast.parse(path.read_text())) if KEY_OWNERS[p] != rel]
+    assert wrong == [], f"{rel}: subject keys built by hand (line, prefix): {wrong}; use {KEY_OWNERS[wrong[0][1]]}"
+
+
+def test_the_key_rule_catches_what_it_names():
+    for text in ('f"reg:{x}"', 'f"{ns}code:{key}"', '"seq:" + prefix', 'f"@{origin}:"', 's.startswith("sync:")',
+                 'get_states(["reg:gz-weather"])'):
+        assert _hand_built_keys(ast.parse(text)), text
+    for text in ('log.info("sync: pulled %d", n)', 'f"{name}@{origin}"', '"calendar: %s"', '"parent"',
+                 'f"the code {code} is taken"'):
+        assert _hand_built_keys(ast.parse(text)) == [], text

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
-
 from conftest import make_ledger
+from sqlalchemy import text
+from test_ledger import sample
+
 from regledger.ledger.audit import AuditFailure, audit, repair
 from regledger.ledger.entry import Entry
 from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.sqlstore import SQLStore
-from test_ledger import sample
 
 
 @pytest.fixture

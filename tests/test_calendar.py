@@ -8,10 +8,11 @@ arrangements; an operator loads the published notice with `regledger calendar lo
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from test_workflow import World
 
 from regledger.ledger.audit import audit
 from regledger.ledger.entry import sign_statement
@@ -23,8 +24,6 @@ from regledger.registry.client import make_step
 from regledger.registry.policy import RegistryPolicy
 from regledger.registry.workdays import BUILTIN_CALENDAR, Calendar, CalendarError
 from regledger.registry.workflow import StepNotAllowedError, StepPayloadError
-
-from test_workflow import World
 
 D = date.fromisoformat
 
@@ -45,7 +44,7 @@ NOTICE_2027: dict[str, Any] = {
     "source": "TEST DATA: an invented 2027 notice for the regledger test suite",
 }
 #: Thursday 28 January 2027, 09:00 in China
-JAN_28 = datetime(2027, 1, 28, 1, 0, tzinfo=timezone.utc)
+JAN_28 = datetime(2027, 1, 28, 1, 0, tzinfo=UTC)
 
 
 def notice(**over: Any) -> dict[str, Any]:
@@ -113,7 +112,7 @@ def test_without_a_notice_a_2027_clock_is_the_operators_calendar_error():
     err = w.refused(CalendarError, w.raw, "holder", "registration.apply", "r1", payload)
     assert err.year == 2027 and err.problem == "calendar-missing" and "regledger calendar load" in err.message
     # a step that starts no clock goes on: a registration whose publicity ended in 2026 is coded in 2027
-    w2 = World(start=datetime(2026, 12, 14, 1, 0, tzinfo=timezone.utc))
+    w2 = World(start=datetime(2026, 12, 14, 1, 0, tzinfo=UTC))
     w2.apply("r2")
     w2.advance(1)
     w2.step("registrar", "registration.accept", "r2")

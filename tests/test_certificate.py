@@ -14,13 +14,13 @@ import subprocess
 import sys
 
 import pytest
+from test_workflow import MEDICAL, OPERATOR, ORIGIN, World, realistic_flow, resource_fields
 
 from regledger.keys.ed25519 import Ed25519Signer, Ed25519Verifier
 from regledger.ledger.errors import LedgerError, MalformedError, VerificationError
 from regledger.registry.certificate import CERTIFICATE_FORMAT, build_certificate, certificate_html, verify_certificate
 from regledger.registry.codes import make_code
 from regledger.registry.workflow import WorkflowConfig
-from test_workflow import MEDICAL, ORIGIN, OPERATOR, World, realistic_flow, resource_fields
 
 
 @pytest.fixture(scope="module")
@@ -270,10 +270,11 @@ def test_duplicated_or_missing_entries(world, product_cert):
     assert err.value.field == "/entries/1"
 
 
-@pytest.mark.xfail(strict=True, reason="LIMITATION (documented in docs/registry.md): a certificate of a REVOKED registration with "
-                   "its last entry (registration.revoke) removed and the status claim set to CODED still verifies "
-                   "against the same, newer checkpoint: nothing shows the entries are complete up to that "
-                   "checkpoint, so a revoked/cancelled registration can be presented as CODED as of today")
+@pytest.mark.xfail(strict=True, reason="LIMITATION (documented in docs/registry.md): a certificate of a "
+                   "REVOKED registration with its last entry (registration.revoke) removed and the status "
+                   "claim set to CODED still verifies against the same, newer checkpoint: nothing shows the "
+                   "entries are complete up to that checkpoint, so a revoked/cancelled registration can be "
+                   "presented as CODED as of today")
 def test_dropped_trailing_entries_are_detected(world):
     cert = build_certificate(world.ledger, world.codes["gz-radar"])
     assert verify_certificate(cert, world.vkey)["status"] == "REVOKED"

@@ -28,6 +28,7 @@ def run(*args: str, env: dict | None = None, ok: bool = True) -> subprocess.Comp
     return p
 
 
+@pytest.mark.slow
 def test_demo_then_again_then_audit_and_export(tmp_path):
     home = tmp_path / "home"
     first = run("demo", "--home", str(home))
@@ -77,6 +78,7 @@ def test_demo_then_again_then_audit_and_export(tmp_path):
     assert Tile(0, 3, 90).path() in {p.relative_to(out).as_posix() for p in out.rglob("*")}
 
 
+@pytest.mark.slow
 def test_init_uses_passphrase_from_environment(tmp_path):
     home = tmp_path / "h"
     p = run("init", "--origin", "gov.example/52", "--home", str(home), env={"REGLEDGER_PASSPHRASE": "s3cret-pass"})
@@ -89,6 +91,7 @@ def test_init_uses_passphrase_from_environment(tmp_path):
     assert "wrong" not in bad.stderr.replace("wrong passphrase", "")
 
 
+@pytest.mark.slow
 def test_home_from_environment_and_errors(tmp_path):
     home = tmp_path / "envhome"
     run("init", "--origin", "gov.example/33", env={"REGLEDGER_HOME": str(home)})
@@ -101,6 +104,7 @@ def test_home_from_environment_and_errors(tmp_path):
     assert bad_origin.returncode == 1 and "invalid origin" in bad_origin.stderr
 
 
+@pytest.mark.slow
 def test_audit_reports_tampering_with_exit_1(tmp_path):
     home = tmp_path / "home"
     run("demo", "--home", str(home))
@@ -112,6 +116,7 @@ def test_audit_reports_tampering_with_exit_1(tmp_path):
     assert p.returncode == 1 and "entry 77" in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_demo_on_postgres(tmp_path, pg_url):
     home = tmp_path / "pghome"
@@ -126,6 +131,7 @@ def test_entry_bundle_paths_parse(tmp_path):
     assert Path("tile/0/000.p/5").as_posix() == Tile(0, 0, 5).path()
 
 
+@pytest.mark.slow
 def test_calendar_commands(tmp_path):
     """load / show / due as an operator uses them; the 2027 notice is TEST DATA (tests/test_calendar.py)."""
     import json

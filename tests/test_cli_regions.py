@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.test_cli import run
+
+# each test runs the CLI in fresh processes (init, load, show, audit): seconds each
+pytestmark = pytest.mark.slow
 
 
 def test_show_prints_the_parent_chain(tmp_path):

@@ -6,8 +6,9 @@ import multiprocessing as mp
 from collections import Counter
 
 import pytest
-
 from conftest import make_ledger
+from test_ledger import reference_root
+
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.vkey import format_skey, parse_skey
 from regledger.ledger.audit import audit
@@ -15,7 +16,6 @@ from regledger.ledger.entry import Entry, sign_statement
 from regledger.ledger.hashes import leaf_hash
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.sqlstore import SQLStore
-from test_ledger import reference_root
 
 PROCESSES = 4
 APPENDS = 2000
@@ -87,6 +87,7 @@ def test_four_processes_postgres(pg_url):
     _run(pg_url)
 
 
+@pytest.mark.slow
 def test_threads_share_one_ledger(store, log_signer, admin):
     """Several threads appending and integrating through one Ledger: gapless, each once."""
     import threading

@@ -10,17 +10,17 @@ skipped when Chromium or playwright is missing, except under CI=true, where it f
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from test_pages import CHROMIUM, CHROMIUM_ARGS, _need_chromium, live_server
 
 from regledger.api.app import DOCS_ASSETS
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import MemoryStore
-from test_pages import CHROMIUM, CHROMIUM_ARGS, _need_chromium, live_server
 
 INTRANET_HOST = "regledger.zwww.example"  # what a 政务外网 host name looks like to the browser
 
@@ -75,6 +75,7 @@ def _open_recording(browser, url: str, rendered: str) -> tuple[list[str], list[s
     return requested, errors
 
 
+@pytest.mark.slow
 def test_swagger_ui_renders_from_the_server_alone(intranet_browser, server_port: int):
     base = f"http://{INTRANET_HOST}:{server_port}"
     requested, errors = _open_recording(

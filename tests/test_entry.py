@@ -12,8 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regledger.keys.ed25519 import Ed25519Signer, statement_key_id, verify_ed25519
-from regledger.ledger.entry import (MAX_LEAF_BYTES, MAX_STATEMENT_BYTES, Entry, Statement, canonical_json,
-                          parse_json, sign_statement)
+from regledger.ledger.entry import (
+    MAX_LEAF_BYTES,
+    MAX_STATEMENT_BYTES,
+    Entry,
+    Statement,
+    canonical_json,
+    parse_json,
+    sign_statement,
+)
 from regledger.ledger.errors import InvalidSignatureError, MalformedError
 from regledger.ledger.hashes import leaf_hash
 

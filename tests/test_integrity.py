@@ -8,9 +8,10 @@ PostgreSQL.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
-
 from conftest import make_ledger
+from sqlalchemy import text
+from test_ledger import sample
+
 from regledger.ledger.audit import audit
 from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import Entry
@@ -19,16 +20,8 @@ from regledger.ledger.hashes import leaf_hash
 from regledger.ledger.merkle import CompactRange
 from regledger.ledger.sequencer import BatchIntegrator, Ledger
 from regledger.ledger.sqlstore import SQLStore
-from test_ledger import sample
 
 SIZE = 353  # tile 0/1 is partial (97 hashes); the repro flips its last one
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def sql_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

@@ -6,13 +6,19 @@ import base64
 import time
 
 import pytest
-
 from conftest import make_ledger
+
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.checkpoint import open_checkpoint, open_receipt
 from regledger.ledger.entry import GENESIS_PREV, Entry, sign_statement
-from regledger.ledger.errors import (ConflictError, InvalidSignatureError, MalformedError, NotFoundError,
-                           UnknownKeyError, VerificationError)
+from regledger.ledger.errors import (
+    ConflictError,
+    InvalidSignatureError,
+    MalformedError,
+    NotFoundError,
+    UnknownKeyError,
+    VerificationError,
+)
 from regledger.ledger.hashes import EMPTY_ROOT, leaf_hash, node_hash
 from regledger.ledger.keyring import register_key_statement, revoke_key_statement
 from regledger.ledger.proof import verify_consistency, verify_inclusion

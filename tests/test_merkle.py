@@ -17,15 +17,14 @@ import base64
 import hashlib
 import json
 import random
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import pymerkle
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from pymerkle import InclusionProof, InmemoryTree
 from pymerkle import verify_consistency as pm_verify_consistency
 from pymerkle import verify_inclusion as pm_verify_inclusion
@@ -496,7 +495,7 @@ def oracle() -> tuple[InmemoryTree, FlatHashReader, list[bytes]]:
     ours = FlatHashReader()
     roots = [merkle.tree_hash(0, ours)]
     assert roots[0] == pm.get_root(0) == EMPTY_ROOT
-    for i in range(ORACLE_SIZE):
+    for _ in range(ORACLE_SIZE):
         data = rng.randbytes(rng.randrange(0, 64))
         pm.append_entry(data)
         ours.append(leaf_hash(data))
@@ -555,7 +554,7 @@ def test_pymerkle_consistency_proofs(oracle) -> None:
         theirs = pm.prove_consistency(first, second)
         pm_verify_consistency(roots[first], roots[second], theirs, prior_size=first, later_size=second)
 
-        prior_parts = [h for mask, h in zip(theirs.subset, theirs.path) if mask]
+        prior_parts = [h for mask, h in zip(theirs.subset, theirs.path, strict=True) if mask]
         known = set(proof) | ({roots[first]} if first & (first - 1) == 0 else set())
         assert set(prior_parts) <= known, (first, second)
 
@@ -801,7 +800,7 @@ def test_tile_hash_reader_agrees_with_flat_reader() -> None:
     rng = random.Random(3)
     for size in (1, 2, 255, 256, 257, 511, 512, 513, 1000, 1200):
         stored = {(t.level, t.n): read_tile_data(t, flat) for t in tiles_for_size(size)}
-        assert all(len(d) == t.width * 32 for t, d in zip(tiles_for_size(size), stored.values()))
+        assert all(len(d) == t.width * 32 for t, d in zip(tiles_for_size(size), stored.values(), strict=True))
         tr = TileHashReader(size, DictTileReader(stored))
         assert merkle.tree_hash(size, tr) == merkle.tree_hash(size, flat)
         for _ in range(10):

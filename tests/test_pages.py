@@ -17,21 +17,21 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 import uvicorn
 
 from regledger.api import Settings, create_app
-from regledger.keys.ed25519 import Ed25519Signer
-from regledger.ledger.sequencer import Ledger
-from regledger.ledger.store import MemoryStore, SubjectState
 from regledger.demo import DEMO_ORIGIN
 from regledger.demo_registry import DEMO_START, SimClock, register_demo_set
 from regledger.home import Home
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.sequencer import Ledger
+from regledger.ledger.store import MemoryStore, SubjectState
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
@@ -46,8 +46,8 @@ DEMO_LISTS = {
     "cancelled": {"gy-medical"},
     "revoked": {"gz-radar"},
 }
-ALL_DEMO = ["gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "zy-city-mgmt", "hz-bus-draft", "hz-bus",
-            "gz-radar"]
+ALL_DEMO = ["gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "zy-city-mgmt",
+            "hz-bus-draft", "hz-bus", "gz-radar"]
 
 
 @contextlib.contextmanager
@@ -216,7 +216,7 @@ def test_registration_page_shows_fields_history_and_checkpoint(client: httpx.Cli
         assert text in html, text
     rows = re.findall(r'<tr data-index="(\d+)">(.*?)</tr>', html, re.S)
     assert [int(i) for i, _ in rows] == [h["index"] for h in state["history"]]
-    for (_, row), h in zip(rows, state["history"]):
+    for (_, row), h in zip(rows, state["history"], strict=True):
         assert h["time"] in row and h["kind"] in row and h["by"] in row
     assert unescape(re.search(r'<pre class="note" id="checkpoint-note">(.*?)</pre>', html, re.S).group(1)) \
         == history["checkpoint"]
@@ -478,8 +478,10 @@ _FOO_NOTE = ("This is an example message.\n\n\u2014 example.com/foo Uw2QOkn8srV1
 _PN_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 _ER_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
 _PN_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-_PN_SIGS = ("\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
-            "\u2014 EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n")
+_PN_SIGS = ("\u2014 PeterNeumann "
+            "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+            "\u2014 EnochRoot "
+            "rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n")
 _SUM_VKEY = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
 _SUM_NOTE = ("go.sum database tree\n6476701\nmb8QLQIs0Z0yP5Cstq6guj87oXWeC9gEM8oVikmm9Wk=\n\n\u2014 sum.golang.org "
              "Az3grsLX85Gz+s1SiTbgkuqxgItqFq7gsMUEyVnrsa9LM7Us9S+1xbFIGu95949rj4nPRYfvimWEPWL+o3GeoWwOoAw=\n")

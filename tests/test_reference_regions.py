@@ -42,7 +42,8 @@ def load(w: World, payload: dict, who: str = "admin"):
 
 
 def zunyi_fields(region: str = "520302", **over):
-    return resource_fields("遵义市红花岗区城市管理数据", holder={**ZUNYI_HOLDER, "region": region}, region=region, **over)
+    return resource_fields("遵义市红花岗区城市管理数据", holder={**ZUNYI_HOLDER, "region": region}, region=region,
+                           **over)
 
 
 def test_a_zunyi_county_applies_and_registers():

@@ -5,14 +5,17 @@ from __future__ import annotations
 import random
 
 import pytest
-from sqlalchemy import text
-
 from conftest import make_ledger
+from sqlalchemy import text
+from test_integrity import flip
+from test_ledger import sample
+
 from regledger.ledger.errors import IntegrityError
 from regledger.ledger.selfaudit import SelfAudit
 from regledger.ledger.sqlstore import SQLStore
-from test_integrity import flip, sql_url  # noqa: F401 - sql_url is a fixture: SQLite and PostgreSQL
-from test_ledger import sample
+
+# every test builds and integrates a ledger of a few hundred entries, on SQLite and PostgreSQL: seconds each
+pytestmark = pytest.mark.slow
 
 SIZE = 601  # level-0 tiles 0/0 and 0/1 full, 0/2 partial; tile 1/0 holds two hashes
 

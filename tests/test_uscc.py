@@ -33,7 +33,7 @@ def test_weights_are_powers_of_three_mod_31():
 
 def test_worked_example_sum_is_538():
     code = "91110000600037341L"
-    total = sum(CHARSET.index(c) * w for c, w in zip(code, USCC_WEIGHTS))
+    total = sum(CHARSET.index(c) * w for c, w in zip(code[:17], USCC_WEIGHTS, strict=True))
     assert total == 538
     assert 538 % 31 == 11 and CHARSET[31 - 11] == "L"
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
+from regledger.demo_registry import SimClock, sample_uscc
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.audit import AuditFailure, audit
 from regledger.ledger.entry import format_time, sign_statement
@@ -23,19 +24,27 @@ from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.policy import replay
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import KeyRecord, MemoryStore, StateQuery
-from regledger.demo_registry import SimClock, sample_uscc
 from regledger.registry.client import make_step, next_code
 from regledger.registry.codes import check_query_code, make_code, parse_code
 from regledger.registry.disclosure import annual_report, iter_registrations, overdue
 from regledger.registry.policy import RegistryPolicy
 from regledger.registry.regions import default_table
-from regledger.registry.workdays import BUILTIN_CALENDAR, CalendarError, add_working_days
-from regledger.registry.workflow import (HANDLERS, KINDS, MAX_SKEW, NotPermittedError, Step, StepNotAllowedError,
-                               StepPayloadError, WorkflowConfig, WorkflowError, query_code_for)
+from regledger.registry.workdays import BUILTIN_CALENDAR, add_working_days
+from regledger.registry.workflow import (
+    HANDLERS,
+    KINDS,
+    MAX_SKEW,
+    NotPermittedError,
+    Step,
+    StepNotAllowedError,
+    StepPayloadError,
+    WorkflowConfig,
+    query_code_for,
+)
 
 ORIGIN = "test.regledger.example/1"
 #: Monday 2 March 2026, 09:00 in China (01:00 UTC)
-START = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 CHINA = timezone(timedelta(hours=8))
 
 
@@ -375,7 +384,8 @@ def test_decide_upheld_on_a_change_leaves_the_registration_coded():
     w = World()
     w.drive("r1", "CODED")
     code = w.state("r1")["code"]
-    w.step("holder", "registration.change", "r1", {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
+    w.step("holder", "registration.change", "r1",
+           {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
     w.step("registrar", "registration.accept", "r1")
     w.step("registrar", "registration.publish", "r1")
     assert w.status("r1") == "PUBLICITY"
@@ -389,11 +399,13 @@ def test_decide_upheld_on_a_change_leaves_the_registration_coded():
 def test_refused_change_leaves_the_registration_coded():
     w = World()
     w.drive("r1", "CODED")
-    w.step("holder", "registration.change", "r1", {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
+    w.step("holder", "registration.change", "r1",
+           {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
     w.step("registrar", "registration.refuse", "r1", {"reason": "理由不充分"})
     s = w.state("r1")
     assert s["status"] == "CODED" and s["pending"] is None and s["fields"]["update_frequency"] == "每日"
-    w.step("holder", "registration.change", "r1", {"reason": "再次调整", "fields": resource_fields(update_frequency="每月")})
+    w.step("holder", "registration.change", "r1",
+           {"reason": "再次调整", "fields": resource_fields(update_frequency="每月")})
     w.step("registrar", "registration.accept", "r1")
     w.step("registrar", "registration.reject", "r1", {"reason": "形式审核不通过"})
     assert w.status("r1") == "CODED"
@@ -402,7 +414,8 @@ def test_refused_change_leaves_the_registration_coded():
 def test_change_goes_through_publicity_and_updates_fields_on_coding():
     w = World()
     code = w.register("r1")
-    w.step("holder", "registration.change", "r1", {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
+    w.step("holder", "registration.change", "r1",
+           {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
     s = w.state("r1")
     assert s["reg_type"] == "change" and s["pending"]["update_frequency"] == "每周"
     assert s["fields"]["update_frequency"] == "每日"  # not until coded
@@ -480,8 +493,11 @@ class NoLinks:
         return default_table()
 
 
+_DEFAULT_CONFIG = WorkflowConfig()
+
+
 def _bare_step(kind: str, state: dict[str, Any], payload: dict[str, Any], today: date = date(2026, 3, 3),
-               config: WorkflowConfig = WorkflowConfig()) -> Step:
+               config: WorkflowConfig = _DEFAULT_CONFIG) -> Step:
     role = KINDS[kind][0]
     signer = KeyRecord("0" * 32, bytes(32), "clerk@test", role, {"region": "520000"}, 1)
     return Step(kind=kind, subject="r1", role=role, status=state["status"], payload=payload, today=today,
@@ -634,7 +650,7 @@ def test_due_dates_on_resubmit_and_change():
 
 def test_due_dates_are_counted_in_china_time():
     """23:30 UTC on Sunday 1 March is 07:30 on Monday 2 March in China: due Thursday, not Wednesday."""
-    w = World(start=datetime(2026, 3, 1, 23, 0, tzinfo=timezone.utc))
+    w = World(start=datetime(2026, 3, 1, 23, 0, tzinfo=UTC))
     w.apply("r1")
     assert w.state("r1")["accept_due"] == "2026-03-05"
 
@@ -737,7 +753,7 @@ def test_late_application_across_the_spring_festival():
     """Operation started Monday 2 February 2026.  20 working days later is Friday 6 March: the Spring
     Festival holiday (15-23 February) does not count and the make-up Saturdays 14 and 28 February do.
     (Weekdays alone would give 2 March; skipping the holiday but not the make-up days, 10 March.)"""
-    w = World(start=datetime(2026, 3, 6, 1, 0, tzinfo=timezone.utc))
+    w = World(start=datetime(2026, 3, 6, 1, 0, tzinfo=UTC))
     w.apply("in-time", operation_started="2026-02-02")
     s = w.state("in-time")
     assert s["late_application"] is False
@@ -1269,7 +1285,8 @@ def test_disclosure(store, log_signer, admin):
     assert overdue(store, date.fromisoformat(traffic)) == []
     late = overdue(store, date.fromisoformat(traffic) + timedelta(days=1))
     assert [r["registration"] for r in late] == ["gz-traffic"]
-    assert late[0] == {"registration": "gz-traffic", "status": "SUBMITTED", "due": traffic, "name": "贵州省交通流量数据",
+    assert late[0] == {"registration": "gz-traffic", "status": "SUBMITTED", "due": traffic,
+                       "name": "贵州省交通流量数据",
                        "region": "520000", "days_late": 1}
     both = overdue(store, date.fromisoformat(soil) + timedelta(days=3))
     assert {r["registration"]: r["status"] for r in both} == {"gz-traffic": "SUBMITTED", "gz-soil": "FORMAL_REVIEW"}

@@ -31,6 +31,7 @@ import ast
 import json
 import sys
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,9 @@ _IN_CODE_BOOK_BEFORE_2013 = ("In the code book long before the change list first
 
 CURATED: list[dict[str, Any]] = [
     {"code": "660000", "name": "新疆生产建设兵团", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
-     "non_gb": True, "note": "Not a GB/T 2260 code: a configured code for 新疆生产建设兵团, an addressee of the national "
-                             "notices without a province-level GB/T 2260 code (domain.md §9). Flagged non_gb."},
+     "non_gb": True, "note": "Not a GB/T 2260 code: a configured code for 新疆生产建设兵团, an addressee of the "
+                             "national notices without a province-level GB/T 2260 code (domain.md §9). "
+                             "Flagged non_gb."},
     {"code": "130323", "name": "抚宁县", "level": "county", "valid_from": "1983-01-01", "valid_to": "2015-07-01",
      "note": "Abolished by 国函〔2015〕121号 (announced locally 2015-08-22); became 130306 抚宁区. 2015-07-01 is the "
              "changeover date kept from the earlier table; the exact day is not verified."},
@@ -129,7 +131,7 @@ def timelines(quhua: Path) -> dict[str, list[list[Any]]]:
 def disjoint(recs: list[list[Any]]) -> list[list[Any]]:
     """Sorted, non-overlapping, non-empty windows (a later window cuts the one before it short)."""
     recs = sorted(recs, key=lambda r: r[1])
-    for a, b in zip(recs, recs[1:]):
+    for a, b in pairwise(recs):
         if a[2] is None or a[2] > b[1]:
             a[2] = b[1]
     return [r for r in recs if r[2] is None or r[2] > r[1]]
@@ -146,11 +148,11 @@ def build(quhua: Path, china_division: Path) -> list[dict[str, Any]]:
             last[2] = OLD_SNAPSHOT if code not in then else CURRENT_SNAPSHOT
     for code, name in now.items():
         recs = lines.setdefault(code, [])
-        last = recs[-1] if recs else None
-        if last is not None and last[2] is None:
-            last[0] = name  # today's name wins over a noisy early diff
+        latest = recs[-1] if recs else None
+        if latest is not None and latest[2] is None:
+            latest[0] = name  # today's name wins over a noisy early diff
         else:
-            start = NEW_SINCE if code not in then and not recs else (last[2] if last else BASELINE)
+            start = NEW_SINCE if code not in then and not recs else (latest[2] if latest else BASELINE)
             recs.append([name, start, None])
     curated = {r["code"] for r in CURATED}
     provinces = {c for c in now if c.endswith("0000")} | {"660000"}

@@ -23,8 +23,8 @@ from regledger.registry.client import draft_payload
 from regledger.registry.statement_schemas import STATEMENT_KINDS, statement_schema, statement_schemas
 
 from ..deps import LedgerDep
+from ..kinds import ALLOWED_KINDS
 from ..problems import Problem
-from .statements import ALLOWED_KINDS
 
 router = APIRouter(prefix="/v1", tags=["writes"])
 _UNSIGNED = base64.b64encode(bytes(64)).decode()

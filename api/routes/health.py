@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from datetime import date
-from typing import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -102,7 +102,8 @@ def metrics(request: Request, ledger: LedgerDep) -> Response:
     m.integration_lag.set(ledger.store.head().size - size)
     m.calendar_days_left.set(check_calendar(ledger))
     for loop in (getattr(request.app.state.integrator, "loop", None),
-                 getattr(request.app.state.sync_worker, "loop", None)):
+                 getattr(request.app.state.sync_worker, "loop", None),
+                 getattr(request.app.state.publisher, "loop", None)):
         if loop is not None:
             m.background_failures.labels(loop.component).set(loop.failures)
     children = sync_status(ledger)

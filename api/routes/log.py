@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
-from regledger.ledger.cosignature import add_cosignatures
 from regledger.ledger.errors import MalformedError, NotFoundError
-from regledger.ledger.tiles import HASH_SIZE, TILE_WIDTH, encode_entry_bundle, parse_tile_path
+from regledger.ledger.hashes import HASH_SIZE
+from regledger.ledger.publish import served_checkpoint
+from regledger.ledger.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
 
 from ..deps import LedgerDep
 from ..problems import Problem
@@ -19,10 +20,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 @router.get("/checkpoint", response_class=PlainTextResponse, summary="The latest signed checkpoint")
 def checkpoint(ledger: LedgerDep) -> Response:
     """With the cosignatures of the parents (witnesses) that have verified it, when there are some."""
-    size, note = ledger.checkpoint()
-    lines = [line for _, line in ledger.store.cosignatures(ledger.origin, size)]
-    if lines:
-        note = add_cosignatures(note, lines)
+    _, note = served_checkpoint(ledger)
     return Response(note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache, max-age=2"})
 
 

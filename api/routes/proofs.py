@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query
 
 from regledger.ledger.checkpoint import parse_checkpoint_text
 from regledger.ledger.entry import parse_json
-from regledger.ledger.hashes import leaf_hash
 from regledger.ledger.errors import NotFoundError
+from regledger.ledger.hashes import leaf_hash
 
 from ..deps import LedgerDep
 from ..problems import Problem

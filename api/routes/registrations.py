@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import base64
-import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from regledger.ledger.entry import parse_json, utc_now
-from regledger.ledger.errors import LedgerError, MalformedError, NotFoundError
-from regledger.ledger.store import StateQuery, SubjectState
 from regledger.keys.vkey import parse_vkey
+from regledger.ledger.entry import parse_json, utc_now
+from regledger.ledger.errors import LedgerError
+from regledger.ledger.store import StateQuery, SubjectState
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
-from regledger.registry.codes import is_query_code
 from regledger.registry.certificate import build_certificate, verify_certificate
 from regledger.registry.disclosure import overdue
-from regledger.registry.policy import query_subject, registration_subject
 from regledger.registry.workdays import iso_date
 from regledger.registry.workflow import china_date
 
 from ..deps import LedgerDep, SettingsDep
+from ..lookup import find, mirror, page
 from ..problems import Problem
-from ..schemas import (CertificateDocument, OverdueItem, RegistrationHistory, RegistrationPage, RegistrationState,
-                       RegistrationSummary, VerifyRequest, VerifyResult)
+from ..schemas import (
+    CertificateDocument,
+    OverdueItem,
+    RegistrationHistory,
+    RegistrationPage,
+    RegistrationState,
+    RegistrationSummary,
+    VerifyRequest,
+    VerifyResult,
+)
 
 router = APIRouter(prefix="/v1", tags=["registrations"])
 
@@ -39,42 +46,6 @@ OriginQuery = Annotated[str | None, Query(max_length=255, description=(
     "the log a registration was made in, when it came here through the cascade (default: this log)"))]
 
 
-def _namespace(ledger, origin: str | None) -> str:
-    return "" if not origin or origin == ledger.origin else f"@{origin}:"
-
-
-def find(ledger, id_or_code: str, origin: str | None = None) -> SubjectState:
-    """A registration by its id, its uniform code (PDR-…) or its 查询码 (ids may look like neither)."""
-    ns = _namespace(ledger, origin)
-    key = id_or_code
-    alias_subject = f"{ns}code:{key}" if key.startswith("PDR-") else ns + query_subject(key) if is_query_code(
-        key) else None
-    if alias_subject is not None:
-        alias = ledger.store.get_states([alias_subject]).get(alias_subject)
-        if alias is not None:
-            key = alias.state["registration"]
-    subject = ns + registration_subject(key)
-    st = ledger.store.get_states([subject]).get(subject)
-    if st is None:
-        raise NotFoundError(f"no registration {id_or_code}" + (f" from {origin}" if ns else ""))
-    return st
-
-
-#: the characters of a registration id or code (registry.policy.check_registration_id; \w is Unicode)
-REGISTRATION_ID = re.compile(r"[\w.\-]{1,100}")
-
-
-def page_start(ledger, cursor: str | None, prefix: str = "reg:") -> str:
-    """Where a page of registrations starts: after the one the cursor names (a `next_cursor` given out
-    before, so a registration that exists), or at the beginning; MalformedError (`/cursor`) otherwise."""
-    if not cursor:
-        return prefix
-    if not REGISTRATION_ID.fullmatch(cursor) or not ledger.store.get_states([prefix + cursor]):
-        raise MalformedError("must be a next_cursor given out by an earlier page (a registration id)",
-                             field="/cursor")
-    return prefix + cursor
-
-
 @router.get("/registrations", response_model=RegistrationPage, summary="Search registrations")
 def search(ledger: LedgerDep, settings: SettingsDep,
            kind: Annotated[str | None, Query(pattern="^(resource|product|institution)$")] = None,
@@ -88,20 +59,14 @@ def search(ledger: LedgerDep, settings: SettingsDep,
     n = limit or settings.default_page
     if n > settings.max_page:
         raise Problem(422, "Invalid input", f"limit is at most {settings.max_page}", field="/limit")
-    prefix = _namespace(ledger, origin) + "reg:"
-    after = page_start(ledger, cursor, prefix)
-    page = ledger.store.find_states(StateQuery(kind or "", status or "", region or "", institution or "", q or "",
-                                               after=after, limit=n + 1))
-    items = [st for st in page if st.subject.startswith(prefix)]
-    more = len(items) > n
-    items = items[:n]
-    return RegistrationPage(items=[summary(st) for st in items],
-                            next_cursor=items[-1].state["registration"] if more and items else None)
+    items, next_cursor = page(ledger, StateQuery(kind or "", status or "", region or "", institution or "", q or ""),
+                              cursor, n, origin)
+    return RegistrationPage(items=[summary(st) for st in items], next_cursor=next_cursor)
 
 
 @router.get("/registrations/{id_or_code}", response_model=RegistrationState,
             summary="A registration's current state (by id, uniform code or 查询码)")
-def registration(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> dict[str, Any]:
+def registration(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> Mapping[str, Any]:
     return find(ledger, id_or_code, origin).state
 
 
@@ -114,7 +79,7 @@ def history(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> d
     size, note = ledger.checkpoint()
     steps = []
     for h in st.state["history"]:
-        i = h.get("cascade_index", h["index"]) if _namespace(ledger, origin) else h["index"]
+        i = h.get("cascade_index", h["index"]) if mirror(ledger, origin) else h["index"]
         leaf = ledger.entries(i, i + 1)[0]
         item: dict[str, Any] = {"index": i, "leaf": base64.b64encode(leaf).decode(), "entry": parse_json(leaf)}
         if i < size:

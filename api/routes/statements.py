@@ -19,22 +19,22 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from regledger.keys.ed25519 import verify_ed25519
 from regledger.ledger.entry import Statement
 from regledger.ledger.errors import UnknownKeyError
+from regledger.ledger.fold import verify_statement
 from regledger.ledger.policy import ReplayError, nonce_used_at
 from regledger.ledger.sequencer import Appended, Ledger
-from regledger.registry.policy import registration_subject
+from regledger.registry.state import registration_key
 from regledger.sync.policy import RELAYED_KINDS
 
 from ..deps import LedgerDep, SettingsDep
+from ..kinds import ALLOWED_KINDS
 from ..problems import Problem
-from ..settings import Settings
 from ..schemas import AppendResult
+from ..settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["writes"])
 log = logging.getLogger("regledger.api.writes")
-ALLOWED_KINDS = ("registration.", "key.", "sync.code", *RELAYED_KINDS)
 
 
 class RateLimiter:
@@ -102,7 +102,7 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     rec = ledger.store.get_keys([st.key]).get(st.key)
     if rec is None:
         raise UnknownKeyError(f"key {st.key} is not registered in this ledger")
-    verify_ed25519(rec.public_key, st.signed_message(), st.sig)
+    verify_statement(rec.public_key, st)
     wait = request.app.state.rate_limiter.take(st.key)
     if wait:
         raise Problem(429, "Too many requests", f"key {st.key} is over {settings.rate_per_minute} statements a "
@@ -136,7 +136,7 @@ def _answer(ledger: Ledger, st: Statement, appended: Appended) -> AppendResult:
     e = appended.entry
     state: dict[str, Any] | None = None
     if st.kind.startswith("registration."):
-        found = ledger.store.get_states([registration_subject(st.subject)]).get(registration_subject(st.subject))
-        state = found.state if found else None
+        found = ledger.store.get_state(registration_key(st.subject))
+        state = dict(found.state) if found else None
     return AppendResult(index=e.index, leaf_hash=base64.b64encode(e.leaf_hash).decode(), time=e.time,
                         receipt=(appended.receipt or b"").decode(), state=state)

@@ -8,13 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from regledger.ledger.checkpoint import parse_checkpoint_text
 from regledger.ledger.entry import Statement
-from regledger.ledger.errors import NotFoundError
-from regledger.ledger.note import open_note
 from regledger.sync.cascade import accept_cosignatures
-from regledger.sync.manage import parent, sync_status
-from regledger.sync.policy import child_state_subject, verifier_for
+from regledger.sync.manage import child_notice, parent, sync_status
 
 from ..deps import LedgerDep
 from ..problems import Problem
@@ -61,25 +57,20 @@ def status(request: Request, ledger: LedgerDep) -> SyncStatus:
 
 @router.post("/notify", response_model=Notified, status_code=202,
              summary="A child announces a new checkpoint (body: the signed note); this instance then pulls",
-             openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}, "required": True}})
+             openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}},
+                                            "required": True}})
 async def notify(request: Request, ledger: LedgerDep) -> Notified:
     body = await request.body()
     return await run_in_threadpool(_notify, request, body, ledger)
 
 
 def _notify(request: Request, body: bytes, ledger: Any) -> Notified:
-    origin = body.split(b"\n", 1)[0].decode("utf-8", "replace")
-    subject = child_state_subject(origin)
-    st = ledger.store.get_states([subject]).get(subject)
-    if st is None:
-        raise NotFoundError(f"{origin!r} is not a child of {ledger.origin}")
-    verifier = verifier_for(st.state["vkey"])
-    cp = parse_checkpoint_text(open_note(body, [verifier]).text)  # only the child's own key counts
+    notice = child_notice(ledger, body)
     worker = getattr(request.app.state, "sync_worker", None)
-    if worker is not None and cp.size > st.state["verified_size"]:
+    if worker is not None and notice.news:
         worker.notify()
-    return Notified(origin=origin, size=cp.size, verified_size=st.state["verified_size"],
-                    pulling=worker is not None and cp.size > st.state["verified_size"])
+    return Notified(origin=notice.origin, size=notice.size, verified_size=notice.verified_size,
+                    pulling=worker is not None and notice.news)
 
 
 @router.post("/cosignatures", response_model=Stored,

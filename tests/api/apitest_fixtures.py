@@ -31,22 +31,23 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import httpx
 import pytest
+from conftest import load_test_calendars
 
 from regledger.api.settings import Settings, env_name
-from conftest import load_test_calendars
+from regledger.demo_registry import GZ_HOLDER, ZJ_HOLDER, _resource
+from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import Statement, sign_statement, utc_now
 from regledger.ledger.keyring import register_key_statement, revoke_key_statement
-from regledger.demo_registry import GZ_HOLDER, ZJ_HOLDER, _resource
-from regledger.home import Home
 from regledger.registry.calendar import parse_notice
 from regledger.registry.client import make_step
 from regledger.registry.workdays import Calendar, CalendarYear
@@ -406,7 +407,7 @@ class InProcessServer:
                                                     access_log=False))
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
 
-    def start(self) -> "InProcessServer":
+    def start(self) -> InProcessServer:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:

@@ -7,7 +7,6 @@ countdown is fixed through api.routes.health.china_today, so nothing depends on 
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import date
 
@@ -15,13 +14,13 @@ import httpx
 import pytest
 
 from regledger.api import Settings, create_app
-from regledger.keys.ed25519 import Ed25519Signer
-from regledger.ledger.entry import sign_statement, utc_now
-from regledger.registry import workdays
-from regledger.registry.workflow import china_date
-from regledger.ledger.keyring import register_key_statement
 from regledger.demo_registry import GZ_HOLDER, _resource
 from regledger.home import Home
+from regledger.keys.ed25519 import Ed25519Signer
+from regledger.ledger.entry import sign_statement, utc_now
+from regledger.ledger.keyring import register_key_statement
+from regledger.registry import workdays
+from regledger.registry.workflow import china_date
 
 pytest_plugins = ["apitest_fixtures"]
 

@@ -14,8 +14,9 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,11 +24,11 @@ import pytest
 from sqlalchemy import event
 
 from regledger.api import Settings, create_app
+from regledger.demo_registry import GZ_HOLDER
+from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.entry import Statement, sign_statement
 from regledger.ledger.keyring import register_key_statement
-from regledger.demo_registry import GZ_HOLDER
-from regledger.home import Home
 
 pytest_plugins = ["apitest_fixtures"]
 

@@ -25,12 +25,12 @@ import httpx
 import pytest
 
 from regledger.api import Settings, create_app
+from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import sign_statement, utc_now
 from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.proof import verify_consistency
-from regledger.home import Home
 
 pytest_plugins = ["apitest_fixtures"]
 
@@ -95,6 +95,7 @@ def wait_for(predicate, timeout: float = 20) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_the_issue_reproduction_end_to_end(tmp_path):
     path = tmp_path / "home"
     assert cli("demo", "--home", str(path)).returncode == 0
@@ -182,6 +183,7 @@ def test_the_running_server_notices_tampering(running, table, column, where, off
     assert r.status_code == 503 and r.json()["title"] == "Stored data failed its integrity check"
 
 
+@pytest.mark.slow
 def test_a_halted_server_signs_no_receipt_for_a_retry(tmp_path):
     """Review of issue 9: the identical statement sent again is answered from the stored entry with a
     freshly signed receipt; once the server has halted, that retry is refused with 503 like any write."""

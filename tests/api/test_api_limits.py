@@ -8,14 +8,14 @@ import secrets
 import socket
 
 import pytest
-
 from conftest import append_test_calendars
+
 from regledger.api import Settings, create_app
+from regledger.demo_registry import GZ_HOLDER, _resource
+from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.entry import canonical_json, sign_statement, utc_now
 from regledger.ledger.keyring import register_key_statement
-from regledger.demo_registry import GZ_HOLDER, _resource
-from regledger.home import Home
 from regledger.registry.calendar import stored_calendar
 from regledger.registry.client import make_step
 
@@ -121,7 +121,7 @@ def test_streamed_body_over_the_limit_is_refused_while_streaming(server):
         sock.settimeout(3)
         try:
             reply = sock.recv(4096)
-        except socket.timeout:
+        except TimeoutError:
             reply = b""
         # finish the body so the server is left clean
         sock.settimeout(10)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 
-from regledger.keys.ed25519 import Ed25519Signer
 from regledger.demo_registry import Party, _resource, sample_uscc
+from regledger.keys.ed25519 import Ed25519Signer
 
 pytest_plugins = ["apitest_fixtures"]
 
-HONGHUAGANG = Party("遵义市红花岗区大数据发展中心（样例）", sample_uscc("12", "520302", "MB000201"), "持有单位", "520302")
+HONGHUAGANG = Party("遵义市红花岗区大数据发展中心（样例）", sample_uscc("12", "520302", "MB000201"), "持有单位",
+                    "520302")
 
 
 def _zunyi_clerks(api, home_admin):

@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
+from regledger.demo_registry import GZ_HOLDER
+from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import open_receipt
 from regledger.ledger.entry import Statement, sign_statement
 from regledger.ledger.hashes import leaf_hash
 from regledger.ledger.keyring import register_key_statement
-from regledger.demo_registry import GZ_HOLDER
-from regledger.home import Home
 
 pytest_plugins = ["apitest_fixtures"]
 

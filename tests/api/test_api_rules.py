@@ -9,9 +9,9 @@ import json
 
 import pytest
 
+from regledger.demo_registry import GZ_HOLDER
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.registry.codes import make_code
-from regledger.demo_registry import GZ_HOLDER
 
 pytest_plugins = ["apitest_fixtures"]
 

@@ -12,18 +12,18 @@ import socket
 import sqlite3
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
 
+from regledger.demo_registry import GZ_HOLDER, ZJ_HOLDER, _resource
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.checkpoint import open_receipt
 from regledger.ledger.entry import Statement, format_time, sign_statement
 from regledger.ledger.hashes import leaf_hash
 from regledger.ledger.proof import verify_inclusion
 from regledger.ledger.tlogproof import verify_tlog_proof
-from regledger.demo_registry import GZ_HOLDER, ZJ_HOLDER, _resource
 
 pytest_plugins = ["apitest_fixtures"]
 
@@ -73,7 +73,7 @@ def test_happy_path(api, clerks, home_admin):
     assert found[0]["institution"] == GZ_HOLDER.uscc and found[0]["code"] is None
     hist = api.client.get(f"/v1/registrations/{reg}/history").json()
     assert [s["index"] for s in hist["steps"]] == indexes
-    for step, appended in zip(hist["steps"], (applied, accepted, published)):
+    for step, appended in zip(hist["steps"], (applied, accepted, published), strict=True):
         leaf = base64.b64decode(step["leaf"])
         assert base64.b64encode(leaf_hash(leaf)).decode() == appended["leaf_hash"]
         proof, cp = verify_tlog_proof(step["proof"], leaf, origin=api.origin, verifier=api.verifier)
@@ -269,7 +269,7 @@ def test_missing_or_bad_nonce_is_422(api, clerks, nonce):
 @pytest.mark.parametrize("delta", [timedelta(hours=-1), timedelta(minutes=-6), timedelta(minutes=6),
                                    timedelta(days=400), timedelta(days=-4000)])
 def test_time_outside_the_window_is_422(api, clerks, delta):
-    t = format_time(datetime.now(timezone.utc) + delta)
+    t = format_time(datetime.now(UTC) + delta)
     st = api.statement(clerks.gz_holder, "registration.object", "gz-hydrology", {"reason": "时间"}, time=t)
     api.problem(api.post(st), 422, "/time", detail_has="clock")
 

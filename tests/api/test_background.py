@@ -8,15 +8,13 @@ import time
 
 import httpx
 import pytest
+from conftest import make_ledger
+from test_ledger import sample
 
 from regledger.ledger.background import BackgroundLoop
 from regledger.ledger.errors import StorageUnavailableError
 from regledger.ledger.health import Health
-from regledger.ledger.sequencer import BatchIntegrator, Ledger
 from regledger.ledger.store import MemoryStore
-
-from conftest import make_ledger
-from test_ledger import sample
 
 pytest_plugins = ["apitest_fixtures"]
 

@@ -10,17 +10,17 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 
+from regledger.demo_registry import GZ_HOLDER
+from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.entry import sign_statement
 from regledger.ledger.keyring import register_key_statement
-from regledger.demo_registry import GZ_HOLDER
-from regledger.home import Home
 
 pytest_plugins = ["apitest_fixtures"]
 

@@ -13,7 +13,8 @@ run takes seconds and a failure reproduces.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -22,8 +23,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import FailedHealthCheck, Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 pytest_plugins = ["apitest_fixtures"]
 
@@ -66,10 +70,11 @@ def run_schemathesis(operations, checks: list[Callable], base_url: str) -> dict[
     cases = 0
     with requests.Session() as session:
         session.trust_env = False  # straight to the local server, whatever the proxy settings
+        seen: list[int] = []  # the cases of one operation and mode, counted by the test function below
         for op in operations:
             modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if has_negative_cases(op) else [])
             for mode in modes:
-                seen: list[int] = []
+                seen.clear()
 
                 @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),

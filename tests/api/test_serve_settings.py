@@ -14,13 +14,13 @@ import httpx
 import pytest
 
 from regledger.api.settings import Settings, env_name
+from regledger.cli import main, serve_settings
+from regledger.demo_registry import GZ_HOLDER
+from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.entry import sign_statement, utc_now
 from regledger.ledger.errors import MalformedError
 from regledger.ledger.keyring import register_key_statement
-from regledger.cli import main, serve_settings
-from regledger.demo_registry import GZ_HOLDER
-from regledger.home import Home
 
 pytest_plugins = ["apitest_fixtures"]
 
@@ -93,6 +93,7 @@ def test_docs_list_every_variable_with_its_default():
         assert f"| `{env_name(f.name)}` | `{default}` |" in text, f.name
 
 
+@pytest.mark.slow
 def test_serve_exits_on_a_bad_value_naming_the_variable(tmp_path: Path):
     from apitest_fixtures import child_env
 

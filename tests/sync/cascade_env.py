@@ -10,10 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import httpx
 
@@ -58,12 +60,12 @@ class Instance:
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         return cli(*args, "--home", str(self.home), check=check, timeout=timeout)
 
-    def init(self) -> "Instance":
+    def init(self) -> Instance:
         self.run("init", "--origin", self.origin)
         self.vkey = self.run("log", "key").stdout.strip()
         return self
 
-    def start(self, interval: float = 0.5) -> "Instance":
+    def start(self, interval: float = 0.5) -> Instance:
         log = open(self.home / "serve.log", "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(self.home),
                                       "--port", str(self.port), "--sync-interval", str(interval)],
@@ -95,7 +97,7 @@ class Instance:
 def linked(insts: list[Instance], interval: float = 0.5) -> Iterator[list[Instance]]:
     """Each instance the child of the next (bottom first), all serving (top first); stopped afterwards,
     and their log tails printed."""
-    for child, parent in zip(insts, insts[1:]):
+    for child, parent in pairwise(insts):
         parent.run("sync", "add-child", child.url, "--key", child.vkey)
         child.run("sync", "set-parent", parent.url, "--key", parent.vkey)
     try:

@@ -10,21 +10,20 @@ from __future__ import annotations
 import json
 
 import pytest
+from cascade_env import Instance, running_cascade, wait_for
 
 from regledger.keys.ed25519 import Ed25519Signer, statement_key_id
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.entry import sign_statement
 from regledger.ledger.errors import ConflictError, UnknownKeyError
+from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.policy import CompositePolicy, ReplayGuard
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import MemoryStore
-from regledger.ledger.keyring import register_key_statement
 from regledger.registry.policy import RegistryPolicy
 from regledger.sync.cascade import reference_data_due
 from regledger.sync.manage import set_parent
 from regledger.sync.policy import SyncPolicy
-
-from cascade_env import Instance, running_cascade, wait_for
 
 LEVELS = [("county", "regledger.test/520302"), ("city", "regledger.test/520300"),
           ("province", "regledger.test/520000")]
@@ -63,7 +62,7 @@ def test_a_child_takes_the_calendar_only_from_its_parent():
 def test_reference_data_due_lists_what_the_childs_mirror_lacks():
     top, admin = _ledger("regledger.test/top")
     top.append(_notice(admin, NOTICE))
-    assert reference_data_due(top, "regledger.test/child") == [("calendar.year", "2027", NOTICE)]
+    assert reference_data_due(top, "regledger.test/child", RegistryPolicy()) == [("calendar.year", "2027", NOTICE)]
 
 
 @pytest.fixture(scope="module")

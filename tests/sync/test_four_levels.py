@@ -12,6 +12,7 @@ import base64
 import json
 
 import pytest
+from cascade_env import Instance, running_cascade, wait_for
 
 from regledger.keys.ed25519 import statement_key_id
 from regledger.keys.vkey import parse_vkey
@@ -21,8 +22,6 @@ from regledger.ledger.entry import Entry
 from regledger.ledger.note import open_note
 from regledger.ledger.tlogproof import verify_tlog_proof
 from regledger.registry.codes import parse_code
-
-from cascade_env import Instance, running_cascade, wait_for
 
 LEVELS = [("county", "regledger.test/520115"), ("city", "regledger.test/520100"),
           ("province", "regledger.test/520000"), ("national", "regledger.test/cn")]

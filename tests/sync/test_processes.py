@@ -10,14 +10,13 @@ import sys
 import time
 
 import pytest
+from cascade_env import Instance, env
 
+from regledger.home import Home
 from regledger.ledger.entry import Entry, canonical_json
 from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.sqlstore import SQLStore
-from regledger.home import Home
-
-from cascade_env import Instance, env
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.audit import audit
 from regledger.ledger.cosignature import Cosigner, cosign, verify_cosigned
@@ -19,12 +20,11 @@ from regledger.ledger.sequencer import Ledger
 from regledger.ledger.sqlstore import SQLStore
 from regledger.ledger.store import MemoryStore, SequencedBatch
 from regledger.ledger.tiles import Tile, decode_entry_bundle, encode_entry_bundle
-from regledger.home import Home
-from regledger.sync_cli import export_bundle
 from regledger.sync.cascade import accept_cosignatures, checkpoint_text
 from regledger.sync.fetch import BundleFetcher, LedgerFetcher
 from regledger.sync.manage import add_child, set_parent, sync_status
 from regledger.sync.pull import pull_child
+from regledger.sync_cli import export_bundle
 
 INSTITUTION = "91520000MA6DKQ1U1C"  # a USCC that passes both check characters
 
@@ -116,6 +116,7 @@ def test_an_unchanged_child_costs_one_checkpoint_request(parent, child):
     assert parent.store.head().size == head
 
 
+@pytest.mark.slow
 def test_later_pulls_continue_without_gap_or_duplicate(parent, child):
     for more in (1, 255, 256, 300, 0, 3):
         child.add(more)
@@ -193,6 +194,7 @@ class FailingLedgerStore:
         return getattr(self.inner, name)
 
 
+@pytest.mark.slow
 def test_a_crash_between_transactions_resumes_with_no_duplicate_and_no_gap(parent, child, monkeypatch):
     import regledger.sync.pull as pull_module
 
@@ -291,7 +293,8 @@ def test_cosignatures_are_taken_only_from_the_parent_and_only_on_checkpoints_the
     served = add_cosignatures(note, [line])
     assert verify_cosigned(served, child.ledger.verifier(), [cosigner.verifier()])
     # someone else's key, even a valid key of the child's own ledger, is refused
-    stranger = sign_statement(child.home.admin(), kind="sync.cosignatures", subject="x", payload={"cosignatures": [item]})
+    stranger = sign_statement(child.home.admin(), kind="sync.cosignatures", subject="x",
+                              payload={"cosignatures": [item]})
     with pytest.raises(ConflictError):
         accept_cosignatures(child.ledger, stranger)
     # a cosignature on a checkpoint the child never signed is refused
@@ -307,6 +310,7 @@ def test_cosignatures_are_taken_only_from_the_parent_and_only_on_checkpoints_the
                                                          subject=parent.origin, payload={"cosignatures": [forged]}))
 
 
+@pytest.mark.slow
 def test_http_fetcher_retries_caches_full_tiles_and_maps_errors(parent, child, tmp_path):
     """The HTTP path through httpx.MockTransport, serving the child's log as /log/ does (no sockets)."""
     import httpx
@@ -418,7 +422,7 @@ class WrongTileFetcher(LedgerFetcher):
 
     def read_tiles(self, tiles):
         out = super().read_tiles(tiles)
-        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 1 else d for t, d in zip(tiles, out)]
+        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 1 else d for t, d in zip(tiles, out, strict=True)]
 
 
 def test_tiles_that_do_not_rebuild_the_signed_root_are_refused_before_any_entry(parent, child):
@@ -429,9 +433,11 @@ def test_tiles_that_do_not_rebuild_the_signed_root_are_refused_before_any_entry(
     assert parent.store.head().size == head
 
 
+@pytest.mark.slow
 def test_a_bad_bundle_in_the_middle_keeps_the_verified_ones_before_it_and_resumes_after(parent, child):
     child.add(3000)
-    bad = TamperingFetcher(child.ledger, lambda n, ls: ls if n != 5 else ls[:9] + [ls[9].replace(b"region", b"regiom", 1)] + ls[10:])
+    bad = TamperingFetcher(child.ledger,
+                           lambda n, ls: ls if n != 5 else ls[:9] + [ls[9].replace(b"region", b"regiom", 1)] + ls[10:])
     with pytest.raises(VerificationError, match="entry 1289"):
         pull_child(parent, bad, child.origin)
     row = sync_status(parent)[0]
@@ -452,7 +458,8 @@ def test_a_child_cannot_claim_a_log_already_in_the_cascade(parent, child, tmp_pa
     rogue.ledger.integrate()
     with pytest.raises(ConflictError, match="already in the cascade"):
         pull_child(parent, LedgerFetcher(rogue.ledger), rogue.origin)
-    assert parent.store.get_states([f"route:{child.origin}"])[f"route:{child.origin}"].state == {"parent": parent.origin}
+    route = parent.store.get_states([f"route:{child.origin}"])[f"route:{child.origin}"]
+    assert route.state == {"parent": parent.origin}
     child.add(10)
     pull_child(parent, LedgerFetcher(child.ledger), child.origin)  # the real one is unaffected
     assert_exactly_once(parent, child)
@@ -462,7 +469,8 @@ class CorruptTileFetcher(LedgerFetcher):
     """Flips a byte in every level-0 hash tile: what a bad link or a bad cache would serve."""
 
     def read_tiles(self, tiles):
-        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 0 else d for t, d in zip(tiles, super().read_tiles(tiles))]
+        out = super().read_tiles(tiles)
+        return [bytes([d[0] ^ 1]) + d[1:] if t.level == 0 else d for t, d in zip(tiles, out, strict=True)]
 
 
 def test_tiles_that_prove_nothing_are_a_refusal_not_a_fork(parent, child):

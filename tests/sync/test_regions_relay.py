@@ -7,14 +7,13 @@ import json
 import time
 
 import pytest
+from cascade_env import PASSPHRASE, Instance, linked, wait_for
 
+from regledger.home import Home
 from regledger.keys.ed25519 import statement_key_id
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.entry import Entry
-from regledger.home import Home
 from regledger.registry.reference import REGIONS_SUBJECT
-
-from cascade_env import PASSPHRASE, Instance, linked, wait_for
 
 LEVELS = [("county", "regledger.test/520302"), ("city", "regledger.test/520300"), ("province", "regledger.test/52")]
 CHANGE = {"version": "2027-01-relay", "source": "民政部 2026年县级以上行政区划变更情况（测试）", "records": [
