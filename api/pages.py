@@ -246,11 +246,11 @@ def _list_page(request: Request, ledger, settings, name: str) -> Response:
     form = {"kind": kind, "region": region, "q": text}
     if is_query_code(text):  # a 查询码 in the search box opens the registration it was given to
         try:
-            found = find(ledger, text)
+            by_query_code = find(ledger, text)
         except NotFoundError:
             pass
         else:
-            return RedirectResponse(f"/registrations/{quote(found.state['registration'])}", status_code=303)
+            return RedirectResponse(f"/registrations/{quote(by_query_code.state['registration'])}", status_code=303)
     try:
         if kind and kind not in KIND_LABELS:
             raise PageError(422, "类型无效", "Unknown kind", f"kind must be one of {', '.join(KIND_LABELS)}")

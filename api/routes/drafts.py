@@ -54,7 +54,7 @@ def draft(body: DraftRequest, ledger: LedgerDep) -> DraftResult:
     if not body.kind.startswith(ALLOWED_KINDS):
         raise Problem(422, "Invalid input", "drafts are for registration.* and key.* statements", field="/kind")
     time = ledger.clock()
-    payload, warnings = dict(body.payload), []
+    payload, warnings = dict(body.payload), list[str]()
     if body.kind.startswith("registration."):
         payload, warnings = draft_payload(ledger.store, body.kind, body.subject, body.payload, time=time,
                                           calendar=stored_calendar(ledger.store))
