@@ -18,7 +18,7 @@ from regledger.ledger.sequencer import BatchIntegrator, Ledger
 
 from . import pages
 from .problems import PROBLEM_RESPONSES, BodyLimit, install_problem_handlers
-from .routes import calendar, health, log, proofs, registrations, statements, sync
+from .routes import calendar, drafts, health, log, proofs, registrations, statements, sync
 from .settings import Settings
 
 __all__ = ["DOCS_ASSETS", "create_app"]
@@ -79,9 +79,27 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
     install_problem_handlers(app)
-    for r in (health.router, log.router, proofs.router, registrations.router, statements.router, sync.router,
-              calendar.router):
+    for r in (health.router, log.router, proofs.router, registrations.router, statements.router, drafts.router,
+              sync.router, calendar.router):
         app.include_router(r, responses=PROBLEM_RESPONSES)
+    _document_statements(app)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app
+
+
+def _document_statements(app: FastAPI) -> None:
+    """POST /v1/statements reads its body as bytes (it must be canonical JSON, not re-encoded), so FastAPI
+    cannot describe it: the OpenAPI document gets the statement schemas (registry.statement_schemas) here."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = build()
+            body, components = drafts.statements_request_body()
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            doc["paths"]["/v1/statements"]["post"]["requestBody"] = body
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

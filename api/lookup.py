@@ -1,6 +1,6 @@
 """Finding registrations, for the JSON API (api/routes/registrations.py) and the HTML pages (api/pages.py).
 
-One place for the lookup by id or code and for cursor paging, so the list pages page exactly as
+One place for the lookup by id, code or 查询码 and for cursor paging, so the list pages page exactly as
 GET /v1/registrations does, and neither imports the other.  The keys are registry.state's.
 """
 
@@ -25,7 +25,8 @@ def mirror(ledger, origin: str | None) -> str | None:
 
 
 def find(ledger, id_or_code: str, origin: str | None = None) -> SubjectState:
-    """A registration by id or code, of this log or (`origin`) of a descendant's; NotFoundError if none."""
+    """A registration by id, uniform code or 查询码, of this log or (`origin`) of a descendant's; NotFoundError
+    if none."""
     m = mirror(ledger, origin)
     st = find_registration(ledger.store, id_or_code, m)
     if st is None:

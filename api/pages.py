@@ -14,14 +14,15 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from regledger.ledger.errors import LedgerError, MalformedError, NotFoundError
 from regledger.ledger.store import StateQuery, SubjectState
+from regledger.registry.codes import is_query_code
 from regledger.registry.disclosure import PUBLIC_LISTS
 from regledger.registry.state import Registration, registration_id
 from regledger.registry.workflow import CHINA
@@ -237,12 +238,19 @@ def home(request: Request, ledger: LedgerDep) -> HTMLResponse:
     return _render(request, "home.html", checkpoint=_checkpoint(ledger), vkey=ledger.verifier().vkey())
 
 
-def _list_page(request: Request, ledger, settings, name: str) -> HTMLResponse:
+def _list_page(request: Request, ledger, settings, name: str) -> Response:
     status, zh, en = LISTS[name]
     qp = request.query_params
     kind, region, text, cursor = (qp.get(k, "").strip() for k in ("kind", "region", "q", "cursor"))
     limit_raw = qp.get("limit", "").strip()
     form = {"kind": kind, "region": region, "q": text}
+    if is_query_code(text):  # a 查询码 in the search box opens the registration it was given to
+        try:
+            by_query_code = find(ledger, text)
+        except NotFoundError:
+            pass
+        else:
+            return RedirectResponse(f"/registrations/{quote(by_query_code.state['registration'])}", status_code=303)
     try:
         if kind and kind not in KIND_LABELS:
             raise PageError(422, "类型无效", "Unknown kind", f"kind must be one of {', '.join(KIND_LABELS)}")
@@ -287,22 +295,22 @@ def _url(path: str, params: Mapping[str, str]) -> str:
 
 
 @router.get("/publicity", response_class=HTMLResponse)
-def publicity(request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLResponse:
+def publicity(request: Request, ledger: LedgerDep, settings: SettingsDep) -> Response:
     return _list_page(request, ledger, settings, "publicity")
 
 
 @router.get("/registered", response_class=HTMLResponse)
-def registered(request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLResponse:
+def registered(request: Request, ledger: LedgerDep, settings: SettingsDep) -> Response:
     return _list_page(request, ledger, settings, "registered")
 
 
 @router.get("/cancelled", response_class=HTMLResponse)
-def cancelled(request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLResponse:
+def cancelled(request: Request, ledger: LedgerDep, settings: SettingsDep) -> Response:
     return _list_page(request, ledger, settings, "cancelled")
 
 
 @router.get("/revoked", response_class=HTMLResponse)
-def revoked(request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLResponse:
+def revoked(request: Request, ledger: LedgerDep, settings: SettingsDep) -> Response:
     return _list_page(request, ledger, settings, "revoked")
 
 

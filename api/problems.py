@@ -183,7 +183,7 @@ def install_problem_handlers(app: FastAPI) -> None:
                       extra={"event": "storage", "status": 503, "path": request.url.path})
         type_ = PROBLEM_TYPES + exc.problem if isinstance(exc, OperatorError) else "about:blank"
         members = {"index": exc.index} if isinstance(exc, ReplayError) else None
-        field = getattr(exc, "field", None) or None
+        field = getattr(exc, "field", None) or ("/key" if isinstance(exc, UnknownKeyError) else None)
         detail = getattr(exc, "message", None) or str(exc)
         if field and detail.startswith(f"{field}: "):
             detail = detail[len(field) + 2:]

@@ -152,8 +152,16 @@ class Ledger:
                 raise InvalidSignatureError(f"statement {i}: signature by key {statements[i].key} does not verify")
         return out
 
+    def check_unsigned(self, statements: Sequence[Statement]) -> None:
+        """Raise what appending `statements` now would raise, their signatures aside; writes nothing.
+
+        For drafts: a client learns whether a statement would be taken before it signs it (a later
+        append can still be refused, if another entry changes the state first)."""
+        self._refuse_if_halted()
+        self._build(self.store.head(), self.store, statements, [None] * len(statements), signed=False)
+
     def _build(self, head: SequenceHead, view: KeyView, statements: Sequence[Statement],
-               verified: list[bytes | None]) -> SequencedBatch:
+               verified: list[bytes | None], *, signed: bool = True) -> SequencedBatch:
         wanted = {st.key for st in statements} | {st.subject for st in statements if st.kind.startswith("key.")}
         keys: dict[str, KeyRecord] = view.get_keys(wanted)
         states = StateMap(view.get_states)
@@ -162,7 +170,7 @@ class Ledger:
         for i, st in enumerate(statements):
             position = i if len(statements) > 1 else None
             folded = fold_entry(index, st, keys, apply=partial(self._entry, index, prev, st, states, position),
-                                verified_with=verified[i], refused=unknown_key_at(f"statement {i}"))
+                                verified_with=verified[i], verify=signed, refused=unknown_key_at(f"statement {i}"))
             if folded.change is not None:
                 if folded.change[0] == "register":
                     batch.new_keys.append(keys[st.subject])

@@ -40,6 +40,7 @@ __all__ = [
     "code_prefix",
     "code_check_char",
     "make_code",
+    "is_query_code",
     "make_query_code",
     "parse_code",
 ]
@@ -189,3 +190,12 @@ def check_query_code(code: str, *, field: str = "/query_code") -> str:
     if code[-1] != expected:
         raise MalformedError(f"check character is {code[-1]}, expected {expected}", field=field)
     return code
+
+
+def is_query_code(text: str) -> bool:
+    """Whether `text` is a well-formed query code (a registration id never is: policy.check_registration_id)."""
+    try:
+        check_query_code(text)
+    except MalformedError:
+        return False
+    return True

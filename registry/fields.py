@@ -15,12 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from regledger.ledger.errors import MalformedError
 
-from .industries import default_industries
-from .uscc import validate_uscc
+from .industries import CODE_PATTERN, default_industries
+from .uscc import CHARSET, validate_uscc
 
 __all__ = ["SUBJECT_KINDS", "InstitutionFields", "ProductFields", "ResourceFields", "validate_fields"]
 
 Text = StrictStr
+#: the forms the validators below check, for the JSON Schemas (registry.statement_schemas); the
+#: validators check more (check characters, codes in force), with their own messages
+_USCC_FORM = Field(json_schema_extra={"pattern": f"^[{CHARSET}]{{18}}$", "description": "统一社会信用代码 (USCC)"})
+_REGION_FORM = Field(json_schema_extra={"pattern": "^[0-9]{6}$", "description": "GB/T 2260 region code"})
 
 
 class _Model(BaseModel):
@@ -52,9 +56,9 @@ class Party(_Model):
     """A 登记主体 or other party: every party is keyed by its USCC."""
 
     name: Text = Field(min_length=1, max_length=200)
-    uscc: Text
+    uscc: Text = _USCC_FORM
     category: Literal["持有单位", "实施机构", "运营机构", "开发利用机构", "公用企业"]
-    region: Text
+    region: Text = _REGION_FORM
     contact: Text | None = Field(default=None, max_length=200)
 
     _v_uscc = field_validator("uscc")(classmethod(lambda cls, v: _uscc(v)))
@@ -65,7 +69,7 @@ class Agent(_Model):
     """委托代理: who registers on the registrant's behalf, with the letter of authority's hash."""
 
     name: Text = Field(min_length=1, max_length=200)
-    uscc: Text
+    uscc: Text = _USCC_FORM
     authority_letter_sha256: Text = Field(pattern=r"^[0-9a-f]{64}$")
 
     _v_uscc = field_validator("uscc")(classmethod(lambda cls, v: _uscc(v)))
@@ -110,7 +114,7 @@ class _Common(_Model):
     name: Text = Field(min_length=1, max_length=200)
     summary: Text = Field(min_length=1, max_length=2000, description="数据内容简介 (published during 公示)")
     holder: Party
-    region: Text
+    region: Text = _REGION_FORM
     agent: Agent | None = None
     commitment_sha256: Text = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the signed 登记承诺书")
     documents: list[Text] = Field(default_factory=list, max_length=20, description="SHA-256 of attached documents")
@@ -130,7 +134,8 @@ class ResourceFields(_Common):
     time_range: TimeRange | None = None
     data_items: list[Text] = Field(default_factory=list, max_length=500)
     classification: Classification
-    industry_code: Text = Field(min_length=1, max_length=10, description="GB/T 4754-2017, e.g. L72 or I6510")
+    industry_code: Text = Field(min_length=1, max_length=10, description="GB/T 4754-2017, e.g. L72 or I6510",
+                                json_schema_extra={"pattern": f"^{CODE_PATTERN}$"})
     storage: Storage
     in_authorised_scope: StrictBool
     supply_mode: Literal["共享", "开放", "授权运营"]
@@ -167,7 +172,7 @@ class ProductFields(_Common):
     price_cap_ref: Text | None = Field(default=None, max_length=200, description="上限收费标准 reference")
     price: Text | None = Field(default=None, pattern=r"^\d{1,12}(\.\d{1,2})?$", description="具体收费标准 in yuan")
     delivery: Text = Field(min_length=1, max_length=100)
-    operator_uscc: Text
+    operator_uscc: Text = _USCC_FORM
     authorisation: Authorisation
 
     _v_op = field_validator("operator_uscc")(classmethod(lambda cls, v: _uscc(v)))
@@ -179,7 +184,7 @@ class InstitutionFields(_Model):
     name: Text = Field(min_length=1, max_length=200)
     summary: Text = Field(min_length=1, max_length=2000)
     holder: Party  # the institution itself
-    region: Text
+    region: Text = _REGION_FORM
     role: Literal["运营机构", "开发利用机构", "实施机构", "持有单位"]
     authorisation: Authorisation | None = None
     commitment_sha256: Text = Field(pattern=r"^[0-9a-f]{64}$")

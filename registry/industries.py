@@ -18,9 +18,11 @@ from typing import Any
 
 from regledger.ledger.errors import MalformedError
 
-__all__ = ["Industry", "IndustryTable", "default_industries"]
+__all__ = ["CODE_PATTERN", "Industry", "IndustryTable", "default_industries"]
 
-_CODE_RE = re.compile(r"([A-Z])([0-9]{2}(?:[0-9]{1,2})?)?")
+#: a section letter, optionally 2-4 digits (the form; the sections and classes are checked against the table)
+CODE_PATTERN = r"([A-Z])([0-9]{2}(?:[0-9]{1,2})?)?"
+_CODE_RE = re.compile(CODE_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

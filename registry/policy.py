@@ -1,7 +1,7 @@
 """The register as a ledger policy: which statements about registrations may be sequenced.
 
 Subject states kept (all rebuildable from the entries):
-    registrations, code aliases, sequence counters (their keys and views: registry.state)
+    registrations, code and 查询码 aliases, sequence counters (their keys and views: registry.state)
     calendar:<year>     the official calendar's notice in force for a year (registry.calendar)
     regions             the ledger's amendments to the GB/T 2260 table (registry.reference)
 """
@@ -20,12 +20,12 @@ from regledger.ledger.store import KeyRecord
 
 from .cascade import CascadeRules
 from .calendar import CALENDAR_KIND, apply_calendar_statement, calendar_subject, ledger_calendar
-from .codes import CODE_PREFIX, check_query_code, parse_code
+from .codes import CODE_PREFIX, is_query_code, parse_code
 from .key_scope import validate_key_scope
 from .reference import REGIONS_LOAD, REGIONS_SUBJECT, apply_regions_load, table_in_force
 from .regions import RegionTable
-from .state import (code_key, code_state, last_seq, registration_by_code, registration_key, registration_state,
-                    sequence_state)
+from .state import (code_key, code_state, last_seq, query_state, registration_by_code, registration_key,
+                    registration_state, sequence_state)
 from .workdays import Calendar
 from .workflow import KINDS, WorkflowConfig, china_date, step
 
@@ -43,9 +43,7 @@ def check_registration_id(registration: str) -> str:
     if registration.startswith(f"{CODE_PREFIX}-"):
         raise MalformedError(f"ids starting with {CODE_PREFIX}- are uniform codes; choose another id",
                              field="/subject")
-    try:
-        check_query_code(registration)
-    except MalformedError:
+    if not is_query_code(registration):
         return registration
     raise MalformedError(f"{registration} is a well-formed query code (查询码); choose another id", field="/subject")
 
@@ -121,5 +119,6 @@ class RegistryPolicy(CascadeRules):
             if states.get(code_key(code)) is not None:
                 raise MalformedError(f"code {code} is already taken", field="/payload/code")
             states.put(code_state(code, st.subject, entry.index))
+            states.put(query_state(new["query_code"], st.subject, entry.index))
             parsed = parse_code(code)
             states.put(sequence_state(parsed.prefix, parsed.seq, entry.index))

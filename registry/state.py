@@ -2,6 +2,7 @@
 
     reg:<id>            a registration (Registration; built by registry.workflow, stored by registry.policy)
     code:<code>         the registration that holds a uniform code (codes are never reused)
+    query:<query code>  the registration a 查询码 was given to (written with its code, at the first coding)
     seq:<prefix>        the last sequence number given under a code prefix (registry.codes.code_prefix)
 
 A registration that came through the cascade is kept under its log's mirror, `@<origin>:reg:<id>`
@@ -19,13 +20,14 @@ from regledger.ledger.records import StateRecord
 from regledger.ledger.store import LedgerStore, SubjectState
 from regledger.sync.state import namespace_prefix
 
-from .codes import CODE_PREFIX, code_prefix, make_code
+from .codes import CODE_PREFIX, code_prefix, is_query_code, make_code
 from .fields import KIND_CODE_TYPE
 from .workflow import china_date
 
 __all__ = [
     "CODE_KEY_PREFIX",
     "HistoryStep",
+    "QUERY_PREFIX",
     "REG_PREFIX",
     "SEQ_PREFIX",
     "Registration",
@@ -37,6 +39,8 @@ __all__ = [
     "last_seq",
     "mint_code",
     "next_code",
+    "query_key",
+    "query_state",
     "registration_by_code",
     "registration_id",
     "registration_key",
@@ -48,6 +52,7 @@ __all__ = [
 REG_PREFIX = "reg:"
 CODE_KEY_PREFIX = "code:"
 SEQ_PREFIX = "seq:"
+QUERY_PREFIX = "query:"
 
 Lookup = Callable[[str], SubjectState | None]
 
@@ -58,6 +63,11 @@ def registration_key(registration: str, origin: str | None = None) -> str:
 
 def code_key(code: str, origin: str | None = None) -> str:
     return f"{namespace_prefix(origin)}{CODE_KEY_PREFIX}{code}"
+
+
+def query_key(query_code: str, origin: str | None = None) -> str:
+    """The alias row that finds a registration by its 查询码."""
+    return f"{namespace_prefix(origin)}{QUERY_PREFIX}{query_code}"
 
 
 def sequence_key(prefix: str) -> str:
@@ -144,6 +154,11 @@ def code_state(code: str, registration: str, index: int, origin: str | None = No
     return SubjectState(code_key(code), state, index, kind="code", code=code)
 
 
+def query_state(query_code: str, registration: str, index: int) -> SubjectState:
+    """`query:<query code>`: the registration the 查询码 was given to."""
+    return SubjectState(query_key(query_code), {"registration": registration}, index, kind="query")
+
+
 def sequence_state(prefix: str, last: int, index: int) -> SubjectState:
     return SubjectState(sequence_key(prefix), {"last": last}, index, kind="seq")
 
@@ -166,11 +181,17 @@ def registration_by_code(get: Lookup, code: str, origin: str | None = None) -> S
 
 
 def find_registration(store: LedgerStore, id_or_code: str, origin: str | None = None) -> SubjectState | None:
-    """A registration by its id or its uniform code (`PDR-…`), in this log or (with `origin`) in its mirror."""
+    """A registration by its id, its uniform code (`PDR-…`) or its 查询码, in this log or (with `origin`) in its
+    mirror (an id never looks like either: registry.policy.check_registration_id)."""
     key = id_or_code
     if key.startswith(f"{CODE_PREFIX}-"):
         alias = store.get_state(code_key(key, origin))
-        key = key if alias is None else alias.state["registration"]
+    elif is_query_code(key):
+        alias = store.get_state(query_key(key, origin))
+    else:
+        alias = None
+    if alias is not None:
+        key = alias.state["registration"]
     return store.get_state(registration_key(key, origin))
 
 

@@ -229,6 +229,21 @@ def serve_settings(environ: Mapping[str, str], *, read_only: bool) -> Settings:
     return dataclasses.replace(settings, run_integrator=False) if read_only else settings
 
 
+def offset_clock(path: Path):
+    """FOR TESTS ONLY (`serve --test-clock-offset FILE`): the log's clock runs FILE's number of seconds
+    ahead of the real one, read at every tick, so a test passes a publicity period by writing a larger
+    number; statements must then be signed at the server's time (POST /v1/drafts gives it)."""
+    from datetime import datetime, timedelta, timezone
+
+    from regledger.ledger.entry import format_time
+
+    def clock() -> str:
+        text = path.read_text().strip() if path.exists() else ""
+        return format_time(datetime.now(timezone.utc) + timedelta(seconds=float(text or 0)))
+
+    return clock
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -239,7 +254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = serve_settings(os.environ, read_only=args.read_only)  # a bad value stops here, before any work
     configure_logging()
     home = _home(args)
-    ledger = home.open()
+    ledger = home.open(**({"clock": offset_clock(Path(args.test_clock_offset))} if args.test_clock_offset else {}))
     worker = None
     if args.read_only:  # no integration, no cascade: nothing here writes; a write request answers 503
         ledger.health.report("database", "warning", "read-only: serving what is stored; writes answer 503")
@@ -320,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep DIR equal to /log/ as the log grows, for any static web server (docs/deploy.md)")
     s.add_argument("--read-only", action="store_true",
                    help="serve a home that cannot be written (read-only mount): no integration, no cascade")
+    s.add_argument("--test-clock-offset", metavar="FILE", help=argparse.SUPPRESS)  # tests only: offset_clock
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("reindex", parents=[common], help="rebuild the registration state cache from the entries")
@@ -361,11 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_disclosure)
 
     from .calendar_cli import add_calendar_parser
+    from .client_cli import add_client_parsers
     from .db_cli import add_db_parsers
     from .reference_cli import add_regions_parser
     from .sync_cli import add_sync_parser
 
     add_sync_parser(sub, common)
+    add_client_parsers(sub, common)
     add_calendar_parser(sub, common)
     add_regions_parser(sub, common)
     add_db_parsers(sub, common)

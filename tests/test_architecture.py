@@ -248,6 +248,7 @@ def test_one_fold_accepts_every_entry():
 #: subject-key prefix -> the one module that may spell it (issue 11: each kind of subject state has one owner)
 KEY_OWNERS = {
     "reg:": "registry/state.py", "code:": "registry/state.py", "seq:": "registry/state.py",
+    "query:": "registry/state.py",
     "sync:": "sync/state.py", "route:": "sync/state.py", "relay:": "sync/state.py", "key:": "sync/state.py",
     "@": "sync/state.py", "calendar:": "registry/calendar.py", "nonce:": "ledger/policy.py",
 }

@@ -65,7 +65,7 @@ def search(ledger: LedgerDep, settings: SettingsDep,
 
 
 @router.get("/registrations/{id_or_code}", response_model=RegistrationState,
-            summary="A registration's current state (by id or uniform code)")
+            summary="A registration's current state (by id, uniform code or 查询码)")
 def registration(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> Mapping[str, Any]:
     return find(ledger, id_or_code, origin).state
 

@@ -13,7 +13,7 @@ import base64
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -28,13 +28,13 @@ from regledger.registry.state import registration_key
 from regledger.sync.policy import RELAYED_KINDS
 
 from ..deps import LedgerDep, SettingsDep
+from ..kinds import ALLOWED_KINDS
 from ..problems import Problem
 from ..schemas import AppendResult
 from ..settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["writes"])
 log = logging.getLogger("regledger.api.writes")
-ALLOWED_KINDS = ("registration.", "key.", "sync.code", *RELAYED_KINDS)
 
 
 class RateLimiter:
@@ -93,7 +93,8 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     if earlier is not None:
         return _answer(ledger, st, earlier), False
     signed_at = datetime.fromisoformat(st.time.replace("Z", "+00:00"))
-    skew = abs((datetime.now(UTC) - signed_at).total_seconds())
+    now = datetime.fromisoformat(ledger.clock().replace("Z", "+00:00"))  # the log's clock: what entries carry
+    skew = abs((now - signed_at).total_seconds())
     if skew > settings.max_skew_seconds:
         raise Problem(422, "Invalid input", f"the statement's time is {skew:.0f} s from the server's clock "
                       f"(at most {settings.max_skew_seconds} s)", field="/time")
