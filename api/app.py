@@ -30,8 +30,9 @@ DOCS_ASSETS = "/docs-assets"
 logger = logging.getLogger("regledger.api")
 
 
-def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker: Any = None,
-               publisher: PublishWorker | None = None) -> FastAPI:
+def create_app(
+    ledger: Ledger, settings: Settings | None = None, *, sync_worker: Any = None, publisher: PublishWorker | None = None
+) -> FastAPI:
     """`sync_worker` (a sync.worker.SyncWorker) runs the cascade in the background while serving;
     `publisher` keeps a directory equal to /log/ (`serve --publish DIR`), woken after each integration."""
     settings = settings or Settings()
@@ -42,8 +43,12 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
         if publisher is not None:
             publisher.start()
         if settings.run_integrator:
-            integrator = BatchIntegrator(ledger, batch_size=settings.integrate_batch, delay=settings.integrate_delay,
-                                         on_integrated=publisher.wake if publisher else None).start()
+            integrator = BatchIntegrator(
+                ledger,
+                batch_size=settings.integrate_batch,
+                delay=settings.integrate_delay,
+                on_integrated=publisher.wake if publisher else None,
+            ).start()
             app.state.integrator = integrator
         self_audit = None
         if settings.self_audit_interval > 0:
@@ -65,10 +70,15 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
             if publisher is not None:
                 publisher.stop()  # after the integrator's last checkpoint
 
-    app = FastAPIOffline(title="regledger", version="0.1.0", lifespan=lifespan,
-                         static_url=DOCS_ASSETS, redoc_url=None,
-                         description="A verifiable registration ledger for public data resources (公共数据资源登记). "
-                                     "Errors are RFC 9457 problem details with the offending `field`.")
+    app = FastAPIOffline(
+        title="regledger",
+        version="0.1.0",
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        redoc_url=None,
+        description="A verifiable registration ledger for public data resources (公共数据资源登记). "
+        "Errors are RFC 9457 problem details with the offending `field`.",
+    )
     app.state.ledger = ledger
     app.state.sync_worker = sync_worker
     app.state.publisher = publisher
@@ -79,8 +89,16 @@ def create_app(ledger: Ledger, settings: Settings | None = None, *, sync_worker:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
     install_problem_handlers(app)
-    for r in (health.router, log.router, proofs.router, registrations.router, statements.router, drafts.router,
-              sync.router, calendar.router):
+    for r in (
+        health.router,
+        log.router,
+        proofs.router,
+        registrations.router,
+        statements.router,
+        drafts.router,
+        sync.router,
+        calendar.router,
+    ):
         app.include_router(r, responses=PROBLEM_RESPONSES)
     _document_statements(app)
     app.include_router(pages.router)

@@ -39,7 +39,10 @@ class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
-            "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         for key in ("event", "index", "kind", "key", "subject", "status", "path", "count"):
             if hasattr(record, key):
                 out[key] = getattr(record, key)
@@ -47,9 +50,11 @@ class JSONFormatter(logging.Formatter):
             exc = record.exc_info[1]
             chain = exception_chain(exc)
             out["error"], out["causes"] = chain[0], chain[1:]
-            out["stack"] = [f"{f.filename.removeprefix(_ROOT)}:{f.lineno} in {f.name}"
-                            for f in traceback.extract_tb(exc.__traceback__)
-                            if f.filename.startswith(_ROOT) and "site-packages" not in f.filename]
+            out["stack"] = [
+                f"{f.filename.removeprefix(_ROOT)}:{f.lineno} in {f.name}"
+                for f in traceback.extract_tb(exc.__traceback__)
+                if f.filename.startswith(_ROOT) and "site-packages" not in f.filename
+            ]
         return json.dumps(out, ensure_ascii=False)
 
 

@@ -41,8 +41,7 @@ def page_start(ledger, cursor: str | None, origin: str | None = None) -> str:
     if not cursor:
         return registration_key("", origin)
     if not REGISTRATION_ID.fullmatch(cursor) or ledger.store.get_state(registration_key(cursor, origin)) is None:
-        raise MalformedError("must be a next_cursor given out by an earlier page (a registration id)",
-                             field="/cursor")
+        raise MalformedError("must be a next_cursor given out by an earlier page (a registration id)", field="/cursor")
     return registration_key(cursor, origin)
 
 

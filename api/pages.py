@@ -11,9 +11,10 @@ Every page is left out of the OpenAPI schema (they are HTML, not API), escapes e
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import jinja2
@@ -49,7 +50,7 @@ _env = jinja2.Environment(
 #: headers on every page: no inline script or style may run, only our own files
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -181,9 +182,17 @@ class PageError(Exception):
 
 
 def _render(request: Request, template: str, http_status: int = 200, /, **context: Any) -> HTMLResponse:
-    context.update(request=request, lists=LISTS, status_labels=STATUS_LABELS, kind_labels=KIND_LABELS,
-                   step_labels=STEP_LABELS, field_labels=FIELD_LABELS, reg_type_labels=REG_TYPE_LABELS,
-                   role_labels=ROLE_LABELS, value_labels=VALUE_LABELS)
+    context.update(
+        request=request,
+        lists=LISTS,
+        status_labels=STATUS_LABELS,
+        kind_labels=KIND_LABELS,
+        step_labels=STEP_LABELS,
+        field_labels=FIELD_LABELS,
+        reg_type_labels=REG_TYPE_LABELS,
+        role_labels=ROLE_LABELS,
+        value_labels=VALUE_LABELS,
+    )
     context.setdefault("names", None)
     html = _env.get_template(template).render(**context)
     return HTMLResponse(html, status_code=http_status, headers=SECURITY_HEADERS)
@@ -229,8 +238,7 @@ def _checkpoint(ledger) -> dict[str, Any]:
         return {"size": None, "root": "", "origin": ledger.origin, "note": ""}
     text = note.decode("utf-8", "replace")
     lines = text.split("\n")
-    return {"size": size, "origin": lines[0] if lines else "", "root": lines[2] if len(lines) > 2 else "",
-            "note": text}
+    return {"size": size, "origin": lines[0] if lines else "", "root": lines[2] if len(lines) > 2 else "", "note": text}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -261,33 +269,61 @@ def _list_page(request: Request, ledger, settings, name: str) -> Response:
         limit = PAGE_SIZE
         if limit_raw:
             if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= min(MAX_PAGE_SIZE, settings.max_page):
-                raise PageError(422, "每页条数无效", "Bad page size",
-                                f"limit is 1 to {min(MAX_PAGE_SIZE, settings.max_page)}")
+                raise PageError(
+                    422, "每页条数无效", "Bad page size", f"limit is 1 to {min(MAX_PAGE_SIZE, settings.max_page)}"
+                )
             limit = int(limit_raw)
         try:
             found, next_cursor = page(ledger, StateQuery(kind, status, region, "", text), cursor, limit)
         except MalformedError:
-            raise PageError(422, "翻页游标无效", "Bad page cursor",
-                            "cursor must be a registration id taken from a 'next page' link") from None
+            raise PageError(
+                422, "翻页游标无效", "Bad page cursor", "cursor must be a registration id taken from a 'next page' link"
+            ) from None
         items = [_row(st) for st in found]
     except PageError as err:
-        return _render(request, "list.html", err.status, name=name, title=(zh, en), items=[], error=err,
-                       form=form, next_url=None, first_url=None)
+        return _render(
+            request,
+            "list.html",
+            err.status,
+            name=name,
+            title=(zh, en),
+            items=[],
+            error=err,
+            form=form,
+            next_url=None,
+            first_url=None,
+        )
     keep = {k: v for k, v in (("kind", kind), ("region", region), ("q", text), ("limit", limit_raw)) if v}
     next_url = _url(request.url.path, {**keep, "cursor": next_cursor}) if next_cursor else None
     first_url = _url(request.url.path, keep) if cursor else None
-    return _render(request, "list.html", name=name, title=(zh, en), items=items, error=None, form=form,
-                   next_url=next_url, first_url=first_url, names=Names(ledger.store))
+    return _render(
+        request,
+        "list.html",
+        name=name,
+        title=(zh, en),
+        items=items,
+        error=None,
+        form=form,
+        next_url=next_url,
+        first_url=first_url,
+        names=Names(ledger.store),
+    )
 
 
 def _row(st: SubjectState) -> dict[str, Any]:
     """A registration as a list page shows it, tolerant of states with missing fields (the typed view reads
     them as empty): a page shows what there is instead of failing."""
     reg = Registration.from_state(st.state)
-    return {"registration": registration_id(st.subject), "code": st.code or reg.code,
-            "name": st.name or reg.name, "kind": st.kind or reg.subject_kind, "region": st.region or reg.region,
-            "institution": st.institution, "institution_name": reg.holder.get("name") or "",
-            "status": st.status or reg.status}
+    return {
+        "registration": registration_id(st.subject),
+        "code": st.code or reg.code,
+        "name": st.name or reg.name,
+        "kind": st.kind or reg.subject_kind,
+        "region": st.region or reg.region,
+        "institution": st.institution,
+        "institution_name": reg.holder.get("name") or "",
+        "status": st.status or reg.status,
+    }
 
 
 def _url(path: str, params: Mapping[str, str]) -> str:
@@ -317,13 +353,19 @@ def revoked(request: Request, ledger: LedgerDep, settings: SettingsDep) -> Respo
 @router.get("/registrations/{id_or_code}", response_class=HTMLResponse)
 def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> HTMLResponse:
     if not REGISTRATION_ID.fullmatch(id_or_code):
-        return _error(request, PageError(400, "登记编号无效", "Bad registration id",
-                                         "an id or code is up to 100 letters, digits, '-', '_' or '.'"))
+        return _error(
+            request,
+            PageError(
+                400,
+                "登记编号无效",
+                "Bad registration id",
+                "an id or code is up to 100 letters, digits, '-', '_' or '.'",
+            ),
+        )
     try:
         st = find(ledger, id_or_code)
     except NotFoundError:
-        return _error(request, PageError(404, "未找到该登记", "No such registration",
-                                         f"no registration {id_or_code}"))
+        return _error(request, PageError(404, "未找到该登记", "No such registration", f"no registration {id_or_code}"))
     reg = Registration.from_state(st.state)
     history = reg.steps
     cp = _checkpoint(ledger)
@@ -336,12 +378,31 @@ def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> H
     steps = []
     for h in history:
         key = keys.get(h.by) if h.by is not None else None
-        steps.append({"index": h.index, "kind": h.kind, "time": h.time, "by": h.by,
-                      "signer": key.name if key else "", "role": key.role if key else "",
-                      "in_checkpoint": h.index is not None and cp["size"] is not None and h.index < cp["size"],
-                      "details": h.details, "changes": changes.get(h.index) if h.index is not None else None})
-    return _render(request, "registration.html", reg=reg, reg_id=reg.registration or registration_id(st.subject),
-                   fields=reg.fields, status=st.status or reg.status, kind=st.kind or reg.subject_kind,
-                   region=st.region or reg.region, steps=steps, checkpoint=cp,
-                   vkey=ledger.verifier().vkey(), names=Names(ledger.store),
-                   step_indexes=",".join(str(h.index) for h in history if h.index is not None))
+        steps.append(
+            {
+                "index": h.index,
+                "kind": h.kind,
+                "time": h.time,
+                "by": h.by,
+                "signer": key.name if key else "",
+                "role": key.role if key else "",
+                "in_checkpoint": h.index is not None and cp["size"] is not None and h.index < cp["size"],
+                "details": h.details,
+                "changes": changes.get(h.index) if h.index is not None else None,
+            }
+        )
+    return _render(
+        request,
+        "registration.html",
+        reg=reg,
+        reg_id=reg.registration or registration_id(st.subject),
+        fields=reg.fields,
+        status=st.status or reg.status,
+        kind=st.kind or reg.subject_kind,
+        region=st.region or reg.region,
+        steps=steps,
+        checkpoint=cp,
+        vkey=ledger.verifier().vkey(),
+        names=Names(ledger.store),
+        step_indexes=",".join(str(h.index) for h in history if h.index is not None),
+    )

@@ -29,8 +29,15 @@ from regledger.ledger.errors import (
 from regledger.ledger.policy import ReplayError
 from regledger.registry.workflow import NotPermittedError, StepNotAllowedError
 
-__all__ = ["PROBLEM_RESPONSES", "BodyLimit", "BodyTooSlow", "Problem", "ProblemDocument", "install_problem_handlers",
-           "problem_response"]
+__all__ = [
+    "PROBLEM_RESPONSES",
+    "BodyLimit",
+    "BodyTooSlow",
+    "Problem",
+    "ProblemDocument",
+    "install_problem_handlers",
+    "problem_response",
+]
 
 log = logging.getLogger("regledger.api")
 PROBLEM_JSON = "application/problem+json"
@@ -57,11 +64,20 @@ def _problem_content() -> dict[str, Any]:
 #: add to every router: the refusals any route may answer with
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": desc, "model": ProblemDocument, "content": _problem_content()}
-    for code, desc in ((400, "bad request"), (404, "not found"), (409, "conflict"), (413, "body too large"),
-                       (422, "invalid input"), (429, "rate limit"),
-                       (503, "busy or the database unavailable (with Retry-After); halted because the stored "
-                             "data failed its integrity check; or reference data missing that the operator "
-                             "must load (type /problems/…)"))
+    for code, desc in (
+        (400, "bad request"),
+        (404, "not found"),
+        (409, "conflict"),
+        (413, "body too large"),
+        (422, "invalid input"),
+        (429, "rate limit"),
+        (
+            503,
+            "busy or the database unavailable (with Retry-After); halted because the stored "
+            "data failed its integrity check; or reference data missing that the operator "
+            "must load (type /problems/…)",
+        ),
+    )
 }
 
 
@@ -92,8 +108,9 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared and declared.isdigit() and int(declared) > self.limit:
-            response = problem_response(413, "Too large", f"the body is limited to {self.limit} bytes",
-                                        instance=scope.get("path"))
+            response = problem_response(
+                413, "Too large", f"the body is limited to {self.limit} bytes", instance=scope.get("path")
+            )
             await response(scope, receive, send)
             return
         seen = 0
@@ -121,15 +138,24 @@ class BodyLimit:
 class Problem(Exception):
     """Raise from a route to answer with a problem document."""
 
-    def __init__(self, status: int, title: str, detail: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str, *, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail, self.field, self.headers = status, title, detail, field, headers
 
 
-def problem_response(status: int, title: str, detail: str, *, field: str | None = None,
-                     headers: dict[str, str] | None = None, instance: str | None = None,
-                     type_: str = "about:blank", members: dict[str, Any] | None = None) -> JSONResponse:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+    type_: str = "about:blank",
+    members: dict[str, Any] | None = None,
+) -> JSONResponse:
     """`members`: RFC 9457 extension members (e.g. `index`)."""
     body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
     if field is not None:
@@ -171,25 +197,38 @@ def _ledger_status(exc: LedgerError) -> tuple[int, str]:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, field=exc.field, headers=exc.headers,
-                                instance=request.url.path)
+        return problem_response(
+            exc.status, exc.title, exc.detail, field=exc.field, headers=exc.headers, instance=request.url.path
+        )
 
     @app.exception_handler(LedgerError)
     async def _ledger(request: Request, exc: LedgerError) -> JSONResponse:
         status, title = _ledger_status(exc)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, PushbackError) else None
         if isinstance(exc, StorageUnavailableError):
-            log.error("storage unavailable on %s %s", request.method, request.url.path, exc_info=exc,
-                      extra={"event": "storage", "status": 503, "path": request.url.path})
+            log.error(
+                "storage unavailable on %s %s",
+                request.method,
+                request.url.path,
+                exc_info=exc,
+                extra={"event": "storage", "status": 503, "path": request.url.path},
+            )
         type_ = PROBLEM_TYPES + exc.problem if isinstance(exc, OperatorError) else "about:blank"
         members = {"index": exc.index} if isinstance(exc, ReplayError) else None
         field = getattr(exc, "field", None) or ("/key" if isinstance(exc, UnknownKeyError) else None)
         detail = getattr(exc, "message", None) or str(exc)
         if field and detail.startswith(f"{field}: "):
-            detail = detail[len(field) + 2:]
-        return problem_response(status, title, str(exc) if not getattr(exc, "message", None) else detail,
-                                field=field, headers=headers, instance=request.url.path, type_=type_,
-                                members=members)
+            detail = detail[len(field) + 2 :]
+        return problem_response(
+            status,
+            title,
+            str(exc) if not getattr(exc, "message", None) else detail,
+            field=field,
+            headers=headers,
+            instance=request.url.path,
+            type_=type_,
+            members=members,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -197,21 +236,22 @@ def install_problem_handlers(app: FastAPI) -> None:
         loc = [str(p) for p in err.get("loc", ())]
         # drop the location (body/query/path): the pointer names the field, as in every other problem
         pointer = "/" + "/".join(loc[1:]) if len(loc) > 1 else ""
-        return problem_response(422, "Invalid input", str(err.get("msg")), field=pointer,
-                                instance=request.url.path)
+        return problem_response(422, "Invalid input", str(err.get("msg")), field=pointer, instance=request.url.path)
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
         # the client's own doing, not the server's: no error, and the answer goes nowhere
         log.info("client disconnected during the request", extra={"event": "disconnect", "path": request.url.path})
-        return problem_response(400, "Client disconnected", "the connection closed before the whole body arrived",
-                                instance=request.url.path)
+        return problem_response(
+            400, "Client disconnected", "the connection closed before the whole body arrived", instance=request.url.path
+        )
 
     @app.exception_handler(BodyTooSlow)
     async def _too_slow(request: Request, exc: BodyTooSlow) -> JSONResponse:
         log.info("closed a request whose body was too slow", extra={"event": "slow_body", "path": request.url.path})
-        return problem_response(408, "Request timeout", str(exc), headers={"Connection": "close"},
-                                instance=request.url.path)
+        return problem_response(
+            408, "Request timeout", str(exc), headers={"Connection": "close"}, instance=request.url.path
+        )
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
@@ -219,11 +259,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, "Not found" if exc.status_code == 404 else "Refused",
-                                str(exc.detail), headers=getattr(exc, "headers", None), instance=request.url.path)
+        return problem_response(
+            exc.status_code,
+            "Not found" if exc.status_code == 404 else "Refused",
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+            instance=request.url.path,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem_response(500, "Internal error", "the server failed; the error was logged",
-                                instance=request.url.path)
+        return problem_response(
+            500, "Internal error", "the server failed; the error was logged", instance=request.url.path
+        )

@@ -125,8 +125,10 @@ class CertificateDocument(BaseModel):
     checkpoint: str
     entries: list[dict[str, Any]]
     keys: list[dict[str, Any]]
-    calendar: list[dict[str, Any]] = Field(default_factory=list, description=(
-        "the calendar.year entries (with proofs) the replay needs to recompute due dates"))
+    calendar: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=("the calendar.year entries (with proofs) the replay needs to recompute due dates"),
+    )
 
 
 class CalendarYearPublic(BaseModel):

@@ -68,6 +68,12 @@ def uvicorn_config(app: Any, *, host: str, port: int, **kwargs: Any) -> uvicorn.
     """The uvicorn configuration for `app` (made by api.create_app), with the limits of its Settings."""
     settings: Settings = app.state.settings
     protocol = functools.partial(GuardedH11Protocol, header_timeout=settings.header_timeout)
-    return uvicorn.Config(app, host=host, port=port, http=protocol,  # type: ignore[arg-type]
-                          timeout_keep_alive=settings.keep_alive_timeout,
-                          h11_max_incomplete_event_size=settings.max_head_bytes, **kwargs)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol,  # type: ignore[arg-type]
+        timeout_keep_alive=settings.keep_alive_timeout,
+        h11_max_incomplete_event_size=settings.max_head_bytes,
+        **kwargs,
+    )

@@ -32,18 +32,22 @@ class Settings:
     default_page: int = _setting(50, "items on a page when a request names no limit (at most REGLEDGER_MAX_PAGE)")
     rate_per_minute: int = _setting(600, "signed statements per key per minute, per server process (429 over it)")
     max_skew_seconds: int = _setting(300, "seconds a signed statement's time may be off the server's clock")
-    header_timeout: float = _setting(10.0, "seconds a client may take to send a request's line and headers "
-                                           "(then the connection is closed)")
-    body_timeout: float = _setting(30.0, "seconds a client may take to send a request's body, from the "
-                                         "request's start (then 408)")
+    header_timeout: float = _setting(
+        10.0, "seconds a client may take to send a request's line and headers (then the connection is closed)"
+    )
+    body_timeout: float = _setting(
+        30.0, "seconds a client may take to send a request's body, from the request's start (then 408)"
+    )
     keep_alive_timeout: int = _setting(5, "seconds an idle keep-alive connection stays open")
     max_head_bytes: int = _setting(16 * 1024, "bytes of a request's line and headers")
     integrate_batch: int = _setting(256, "entries the background integrator signs into one checkpoint at most")
-    integrate_delay: float = _setting(0.5, "seconds a sequenced entry waits at most for its checkpoint",
-                                      zero_allowed=True)
+    integrate_delay: float = _setting(
+        0.5, "seconds a sequenced entry waits at most for its checkpoint", zero_allowed=True
+    )
     run_integrator: bool = _setting(True, "sign checkpoints in the background (serve --read-only: false)")
-    self_audit_interval: float = _setting(5.0, "seconds between rounds of the background self-audit; 0 = off",
-                                          zero_allowed=True)
+    self_audit_interval: float = _setting(
+        5.0, "seconds between rounds of the background self-audit; 0 = off", zero_allowed=True
+    )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -52,12 +56,17 @@ class Settings:
         Raises MalformedError whose field is the variable's name when a value does not parse or is out of range.
         """
         types = get_type_hints(cls)
-        values: dict[str, Any] = {f.name: _parse(f, types[f.name], environ[env_name(f.name)])
-                  for f in fields(cls) if env_name(f.name) in environ}
+        values: dict[str, Any] = {
+            f.name: _parse(f, types[f.name], environ[env_name(f.name)])
+            for f in fields(cls)
+            if env_name(f.name) in environ
+        }
         settings = cls(**values)
         if settings.default_page > settings.max_page:
-            raise MalformedError(f"must be at most {env_name('max_page')} ({settings.max_page}), "
-                                 f"got {settings.default_page}", field=env_name("default_page"))
+            raise MalformedError(
+                f"must be at most {env_name('max_page')} ({settings.max_page}), got {settings.default_page}",
+                field=env_name("default_page"),
+            )
         return settings
 
 
@@ -71,9 +80,12 @@ def environment_help() -> str:
     rows = [(env_name(f.name), _shown(f.default), f.metadata["meaning"]) for f in fields(Settings)]
     name_width = max(len(name) for name, _, _ in rows)
     default_width = max(len(default) for _, default, _ in rows)
-    return "\n".join(["settings from the environment (default shown; a flag of this command wins over them):",
-                      *(f"  {name:<{name_width}}  {default:<{default_width}}  {meaning}"
-                        for name, default, meaning in rows)])
+    return "\n".join(
+        [
+            "settings from the environment (default shown; a flag of this command wins over them):",
+            *(f"  {name:<{name_width}}  {default:<{default_width}}  {meaning}" for name, default, meaning in rows),
+        ]
+    )
 
 
 def _shown(value: Any) -> str:

@@ -85,8 +85,13 @@ def pct(sorted_values: Sequence[float], q: float) -> float:
 
 def latency_stats(ns: Sequence[int]) -> dict[str, float]:
     ms = sorted(x / 1e6 for x in ns)
-    return {"n": len(ms), "p50_ms": pct(ms, 0.50), "p99_ms": pct(ms, 0.99), "max_ms": ms[-1],
-            "mean_ms": statistics.fmean(ms)}
+    return {
+        "n": len(ms),
+        "p50_ms": pct(ms, 0.50),
+        "p99_ms": pct(ms, 0.99),
+        "max_ms": ms[-1],
+        "mean_ms": statistics.fmean(ms),
+    }
 
 
 def mark(ok: bool) -> str:
@@ -129,8 +134,13 @@ class CpuWatch:
             me = resource.getrusage(resource.RUSAGE_SELF)
             d_ours = me.ru_utime + me.ru_stime - self.self_cpu + children_cpu
         other = max(0.0, (busy - self.busy) - d_ours)
-        return {"wall_s": wall, "ours_cpu_s": d_ours, "other_cpu_s": other,
-                "other_share": other / (wall * ncpu), "steal_share": (steal - self.steal) / (wall * ncpu)}
+        return {
+            "wall_s": wall,
+            "ours_cpu_s": d_ours,
+            "other_cpu_s": other,
+            "other_share": other / (wall * ncpu),
+            "steal_share": (steal - self.steal) / (wall * ncpu),
+        }
 
 
 def pids_cpu(pids: Sequence[int]) -> float:
@@ -148,8 +158,7 @@ def pids_cpu(pids: Sequence[int]) -> float:
 
 
 def load_note(w: dict[str, float]) -> str:
-    return (f"(machine: others {w['other_share'] * 100:.0f}% of all cores, steal "
-            f"{w['steal_share'] * 100:.0f}%)")
+    return f"(machine: others {w['other_share'] * 100:.0f}% of all cores, steal {w['steal_share'] * 100:.0f}%)"
 
 
 def jitter_floor(n: int = 2000) -> dict[str, float]:
@@ -240,10 +249,16 @@ def machine() -> dict[str, Any]:
     except AttributeError:
         usable = os.cpu_count() or 1
     return {
-        "nproc": usable, "cpu_count": os.cpu_count(), "cpu": cpu, "memory": mem,
+        "nproc": usable,
+        "cpu_count": os.cpu_count(),
+        "cpu": cpu,
+        "memory": mem,
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(), "cryptography": cryptography.__version__,
-        "sqlite": sqlite3.sqlite_version, "sqlalchemy": sqlalchemy.__version__, "pymerkle": pm,
+        "platform": platform.platform(),
+        "cryptography": cryptography.__version__,
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sqlalchemy.__version__,
+        "pymerkle": pm,
         "ledger_from": os.path.dirname(os.path.abspath(ledger.__path__[0])),
         "code_digest": code_digest(),
     }
@@ -255,13 +270,18 @@ def machine() -> dict[str, Any]:
 def _statement(signer: Ed25519Signer, i: int) -> Statement:
     region, province = _REGIONS[i % len(_REGIONS)]
     topic = _TOPICS[i % len(_TOPICS)]
-    return sign_statement(signer, kind="resource.register", subject=f"bench-{i:08d}", payload={
-        "name": f"{province}{topic}数据（基准 {i}）",
-        "holder_uscc": _USCCS[i % len(_USCCS)],
-        "region": region,
-        "seq": i,
-        "note": "synthetic entry written by benchmarks/append.py; not a real registration",
-    })
+    return sign_statement(
+        signer,
+        kind="resource.register",
+        subject=f"bench-{i:08d}",
+        payload={
+            "name": f"{province}{topic}数据（基准 {i}）",
+            "holder_uscc": _USCCS[i % len(_USCCS)],
+            "region": region,
+            "seq": i,
+            "note": "synthetic entry written by benchmarks/append.py; not a real registration",
+        },
+    )
 
 
 def _signers(seeds: Sequence[bytes]) -> list[Ed25519Signer]:
@@ -294,8 +314,7 @@ def generate(seeds: list[bytes], start: int, count: int, workers: int, label: st
 # -- appending ----------------------------------------------------------------------------------
 
 
-def append_all(ledger: Ledger, statements: list[Statement], batch: int, label: str,
-               executor: Any = None) -> float:
+def append_all(ledger: Ledger, statements: list[Statement], batch: int, label: str, executor: Any = None) -> float:
     """Append in batches with the library's defaults; returns the elapsed seconds."""
     show = Progress(label, len(statements))
     t = time.perf_counter()
@@ -306,13 +325,25 @@ def append_all(ledger: Ledger, statements: list[Statement], batch: int, label: s
     return time.perf_counter() - t
 
 
-def _appender(url: str, log_seed: bytes, seeds: list[bytes], start: int, count: int, batch: int,
-              barrier: Any, counter: Any, results: Any, digest: str) -> None:
+def _appender(
+    url: str,
+    log_seed: bytes,
+    seeds: list[bytes],
+    start: int,
+    count: int,
+    batch: int,
+    barrier: Any,
+    counter: Any,
+    results: Any,
+    digest: str,
+) -> None:
     """One of the concurrent appending processes: own SQLStore and Ledger on the same file."""
     try:
         if code_digest() != digest:
-            raise RuntimeError("the library's source changed on disk since the benchmark started; "
-                               "run it again (or from a snapshot with PYTHONPATH)")
+            raise RuntimeError(
+                "the library's source changed on disk since the benchmark started; "
+                "run it again (or from a snapshot with PYTHONPATH)"
+            )
         statements = _gen_chunk((seeds, start, count))  # untimed: before the barrier
         gc.collect()
         gc.freeze()
@@ -339,8 +370,17 @@ def _appender(url: str, log_seed: bytes, seeds: list[bytes], start: int, count: 
         results.put(("error", repr(exc), 0.0, 0))
 
 
-def append_concurrently(url: str, log_seed: bytes, seeds: list[bytes], start: int, count: int,
-                        procs: int, batch: int, ncpu: int, digest: str) -> tuple[float, dict[str, float]]:
+def append_concurrently(
+    url: str,
+    log_seed: bytes,
+    seeds: list[bytes],
+    start: int,
+    count: int,
+    procs: int,
+    batch: int,
+    ncpu: int,
+    digest: str,
+) -> tuple[float, dict[str, float]]:
     """`procs` processes append count statements between them; returns wall seconds for all."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(procs + 1)
@@ -348,9 +388,14 @@ def append_concurrently(url: str, log_seed: bytes, seeds: list[bytes], start: in
     results = ctx.Queue()
     shares = [count // procs + (1 if k < count % procs else 0) for k in range(procs)]
     starts = [start + sum(shares[:k]) for k in range(procs)]
-    ps = [ctx.Process(target=_appender, args=(url, log_seed, seeds, starts[k], shares[k], batch,
-                                               barrier, counter, results, digest), daemon=True)
-          for k in range(procs)]
+    ps = [
+        ctx.Process(
+            target=_appender,
+            args=(url, log_seed, seeds, starts[k], shares[k], batch, barrier, counter, results, digest),
+            daemon=True,
+        )
+        for k in range(procs)
+    ]
     for p in ps:
         p.start()
     note(f"  {procs} processes are signing their {count:,} statements (untimed) ...")
@@ -407,8 +452,7 @@ def micro_costs(n: int) -> dict[str, float]:
     try:  # libsodium through PyNaCl, for reference
         import nacl.bindings as sodium
 
-        costs["libsodium_verify_us"] = per_op_us(
-            lambda i: sodium.crypto_sign_open(sts[i].sig + msgs[i], pub), n)
+        costs["libsodium_verify_us"] = per_op_us(lambda i: sodium.crypto_sign_open(sts[i].sig + msgs[i], pub), n)
     except ImportError:
         pass
     # Two threads verifying at once: does the Ed25519 library release the GIL?
@@ -452,12 +496,21 @@ def plan(remaining: int) -> list[tuple[str, int]]:
     single = remaining // 10
     threads = remaining // 20
     procexec = remaining // 20
-    return [("single", single), ("threads", threads), ("procexec", procexec),
-            ("processes", remaining - single - threads - procexec)]
+    return [
+        ("single", single),
+        ("threads", threads),
+        ("procexec", procexec),
+        ("processes", remaining - single - threads - procexec),
+    ]
 
 
-def measure_proofs(make: Callable[[], Any], prove: Callable[[Any, int], Any], indexes: Sequence[int],
-                   label: str, fresh_each: bool = False) -> tuple[dict[str, float], list[Any], Any]:
+def measure_proofs(
+    make: Callable[[], Any],
+    prove: Callable[[Any, int], Any],
+    indexes: Sequence[int],
+    label: str,
+    fresh_each: bool = False,
+) -> tuple[dict[str, float], list[Any], Any]:
     """Time prove(obj, i) for each index; obj from make() once (or for every proof)."""
     obj = None if fresh_each else make()
     ns: list[int] = []
@@ -487,13 +540,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     procs = args.workers or m["nproc"]
     say("regledger benchmark: verified appends, integration, inclusion proofs; pymerkle 7.0.0 as the peer")
     say(f"machine:   {m['nproc']} usable CPUs (os.cpu_count {m['cpu_count']}), {m['cpu']}, RAM {m['memory']}")
-    say(f"software:  {m['python']} on {m['platform']}; cryptography {m['cryptography']}, "
-        f"SQLite {m['sqlite']}, SQLAlchemy {m['sqlalchemy']}, pymerkle {m['pymerkle']}")
+    say(
+        f"software:  {m['python']} on {m['platform']}; cryptography {m['cryptography']}, "
+        f"SQLite {m['sqlite']}, SQLAlchemy {m['sqlalchemy']}, pymerkle {m['pymerkle']}"
+    )
     say(f"code:      ledger and keys imported from {m['ledger_from']} (source digest {m['code_digest']})")
-    say(f"run:       --entries {args.entries:,}, batches of {args.batch} (append_batch and integrate), "
-        f"{procs} workers/processes for the all-core modes, {args.proofs:,} random proof indexes")
-    say(f"targets:   >= {TARGET_APPENDS:,.0f} verified appends/s on SQLite; inclusion proof p99 <= "
-        f"{TARGET_P99_MS:g} ms at 1,000,000 entries")
+    say(
+        f"run:       --entries {args.entries:,}, batches of {args.batch} (append_batch and integrate), "
+        f"{procs} workers/processes for the all-core modes, {args.proofs:,} random proof indexes"
+    )
+    say(
+        f"targets:   >= {TARGET_APPENDS:,.0f} verified appends/s on SQLite; inclusion proof p99 <= "
+        f"{TARGET_P99_MS:g} ms at 1,000,000 entries"
+    )
     say()
 
     workdir = tempfile.mkdtemp(prefix="regledger-bench-", dir=args.dir)
@@ -526,22 +585,32 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
 
     backend = "libsodium/PyNaCl" if "_sodium" in vars(ked) or "nacl" in (ked.__doc__ or "") else "pyca/cryptography"
     say("primitive costs on this machine (median per operation):")
-    say(f"  Ed25519 verify (keys.ed25519.verify_ed25519)          {c['ed25519_verify_us']:7.1f} us   ({backend}; "
+    say(
+        f"  Ed25519 verify (keys.ed25519.verify_ed25519)          {c['ed25519_verify_us']:7.1f} us   ({backend}; "
         f"2 threads at once: {c['ed25519_verify_2threads_us_per_sig']:.1f} us per signature, "
-        f"x{c['ed25519_verify_us'] / c['ed25519_verify_2threads_us_per_sig']:.1f})")
-    say(f"    for reference: pyca/cryptography verify {c['pyca_verify_us']:.1f} us"
-        + (f", libsodium (PyNaCl) verify {c['libsodium_verify_us']:.1f} us" if "libsodium_verify_us" in c else ""))
-    say(f"  Ed25519 sign (Ed25519Signer.sign)                     {c['ed25519_sign_us']:7.1f} us"
-        f"   (pyca/cryptography sign {c['pyca_sign_us']:.1f} us)")
+        f"x{c['ed25519_verify_us'] / c['ed25519_verify_2threads_us_per_sig']:.1f})"
+    )
+    say(
+        f"    for reference: pyca/cryptography verify {c['pyca_verify_us']:.1f} us"
+        + (f", libsodium (PyNaCl) verify {c['libsodium_verify_us']:.1f} us" if "libsodium_verify_us" in c else "")
+    )
+    say(
+        f"  Ed25519 sign (Ed25519Signer.sign)                     {c['ed25519_sign_us']:7.1f} us"
+        f"   (pyca/cryptography sign {c['pyca_sign_us']:.1f} us)"
+    )
     say(f"  signed receipt (sign_receipt: note checks + sign)     {c['sign_receipt_us']:7.1f} us")
     say(f"  Entry.build + leaf hash                               {c['entry_build_us']:7.1f} us")
     say(f"  Statement.from_bytes (parse, not in append_batch)     {c['statement_parse_us']:7.1f} us")
     say(f"  sign_statement (client side, not timed)               {c['sign_statement_us']:7.1f} us")
     say(f"  fsync of a 4 KiB write in the temp directory          {c['fsync_ms']:7.2f} ms")
-    say(f"  leaf {c['leaf_bytes']:.0f} bytes, statement {c['statement_bytes']:.0f} bytes on average "
-        f"{load_note(machine)}")
-    say(f"  => one core spends >= {serial:.0f} us per verified append with a receipt "
-        f"(verify + receipt + entry): at most {1e6 / serial:,.0f} appends/s per core before SQL")
+    say(
+        f"  leaf {c['leaf_bytes']:.0f} bytes, statement {c['statement_bytes']:.0f} bytes on average "
+        f"{load_note(machine)}"
+    )
+    say(
+        f"  => one core spends >= {serial:.0f} us per verified append with a receipt "
+        f"(verify + receipt + entry): at most {1e6 / serial:,.0f} appends/s per core before SQL"
+    )
     say()
 
     # 2. bootstrap ---------------------------------------------------------------------------
@@ -566,8 +635,10 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     say()
 
     # 3. appends -----------------------------------------------------------------------------
-    say(f"verified appends (Ledger.append_batch defaults: every signature verified, a signed receipt per entry; "
-        f"batches of {B}):")
+    say(
+        f"verified appends (Ledger.append_batch defaults: every signature verified, a signed receipt per entry; "
+        f"batches of {B}):"
+    )
     log_seed = log.private_key.private_bytes_raw()
     next_i = 0
     appends: dict[str, dict[str, Any]] = {}
@@ -583,8 +654,9 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
         before = store.head().size
         if mode == "processes":
             wait_quiet(args.wait_idle, ncpu)
-            el, load = append_concurrently(url, log_seed, seeds, next_i, count, procs, B, ncpu,
-                                           res["machine"]["code_digest"])
+            el, load = append_concurrently(
+                url, log_seed, seeds, next_i, count, procs, B, ncpu, res["machine"]["code_digest"]
+            )
         else:
             sts = generate(seeds, next_i, count, procs, labels[mode])
             gc.collect()
@@ -616,19 +688,28 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
         assert after - before == count, (mode, before, after, count)
         next_i += count
         rate = count / el
-        appends[mode] = {"label": labels[mode], "entries": count, "seconds": el, "rate": rate,
-                         "first_index": before, "machine": load,
-                         "cpu_us_per_entry": load["ours_cpu_s"] / count * 1e6}
-        say(f"  {labels[mode]:<52} {count:>9,} entries  {el:8.1f} s  {rate:>8,.0f} appends/s  "
-            f"[{mark(rate >= TARGET_APPENDS)} >= {TARGET_APPENDS:,.0f}]")
+        appends[mode] = {
+            "label": labels[mode],
+            "entries": count,
+            "seconds": el,
+            "rate": rate,
+            "first_index": before,
+            "machine": load,
+            "cpu_us_per_entry": load["ours_cpu_s"] / count * 1e6,
+        }
+        say(
+            f"  {labels[mode]:<52} {count:>9,} entries  {el:8.1f} s  {rate:>8,.0f} appends/s  "
+            f"[{mark(rate >= TARGET_APPENDS)} >= {TARGET_APPENDS:,.0f}]"
+        )
         say(f"  {'':<52} our CPU {load['ours_cpu_s'] / count * 1e6:,.0f} us/entry {load_note(load)}")
     res["appends"] = appends
     size = store.head().size
     assert size == N, (size, N)
-    best_all = max((appends[k] for k in ("threads", "procexec", "processes") if k in appends),
-                   key=lambda a: a["rate"])
-    say(f"  single-process figure: {appends['single']['rate']:,.0f}/s; all-core figure (best mode): "
-        f"{best_all['rate']:,.0f}/s ({best_all['label']})")
+    best_all = max((appends[k] for k in ("threads", "procexec", "processes") if k in appends), key=lambda a: a["rate"])
+    say(
+        f"  single-process figure: {appends['single']['rate']:,.0f}/s; all-core figure (best mode): "
+        f"{best_all['rate']:,.0f}/s ({best_all['label']})"
+    )
     say()
 
     # 4. integration -------------------------------------------------------------------------
@@ -650,8 +731,10 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     st = latency_stats(ns)
     res["integrate"] = {"entries": todo, "seconds": el, "rate": todo / el, "calls": len(ns), "machine": load, **st}
     say(f"integration (Ledger.integrate({B}) after the appends: tiles + one signed checkpoint per call):")
-    say(f"  {todo:,} entries in {len(ns):,} checkpoints, {el:.1f} s: {todo / el:,.0f} entries/s; per checkpoint "
-        f"p50 {st['p50_ms']:.2f} ms, p99 {st['p99_ms']:.2f} ms, max {st['max_ms']:.2f} ms")
+    say(
+        f"  {todo:,} entries in {len(ns):,} checkpoints, {el:.1f} s: {todo / el:,.0f} entries/s; per checkpoint "
+        f"p50 {st['p50_ms']:.2f} ms, p99 {st['p99_ms']:.2f} ms, max {st['max_ms']:.2f} ms"
+    )
     say(f"  {load_note(load)}")
     say()
 
@@ -672,30 +755,56 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     store = SQLStore(url)
     cold, proofs, warm_ledger = measure_proofs(
         lambda: Ledger(store, origin=ORIGIN, log_signer=log),
-        lambda led, i: led.inclusion_proof(i, size), indexes, "proofs, fresh Ledger (cold)")
-    warm, _, _ = measure_proofs(lambda: warm_ledger, lambda led, i: led.inclusion_proof(i, size), indexes,
-                                "proofs, same Ledger again (warm)")
-    each, _, _ = measure_proofs(lambda: Ledger(store, origin=ORIGIN, log_signer=log),
-                                lambda led, i: led.inclusion_proof(i, size), indexes,
-                                "proofs, a fresh Ledger per proof", fresh_each=True)
+        lambda led, i: led.inclusion_proof(i, size),
+        indexes,
+        "proofs, fresh Ledger (cold)",
+    )
+    warm, _, _ = measure_proofs(
+        lambda: warm_ledger, lambda led, i: led.inclusion_proof(i, size), indexes, "proofs, same Ledger again (warm)"
+    )
+    each, _, _ = measure_proofs(
+        lambda: Ledger(store, origin=ORIGIN, log_signer=log),
+        lambda led, i: led.inclusion_proof(i, size),
+        indexes,
+        "proofs, a fresh Ledger per proof",
+        fresh_each=True,
+    )
     checked = 0
     for i, p in list(zip(indexes, proofs, strict=True))[:200]:
         verify_inclusion(i, size, store.read_leaf_hashes(i, i + 1)[0], p, root)
         checked += 1
     at_1m = size >= 1_000_000
     load = watch.report(ncpu)
-    res["proofs"] = {"size": size, "first_after_open_ms": first_ms, "cold": cold, "warm": warm,
-                     "fresh_each": each, "verified": checked, "jitter_floor": floor, "machine": load}
-    say(f"inclusion proofs at size {size:,} against the latest checkpoint ({len(indexes):,} random indexes; "
-        f"{checked} proofs verified against the signed root):")
-    say(f"  noise floor: a fixed ~0.2 ms Python computation takes p50 {floor['p50_ms']:.3f} ms, "
-        f"p99 {floor['p99_ms']:.3f} ms, max {floor['max_ms']:.3f} ms on this machine now")
+    res["proofs"] = {
+        "size": size,
+        "first_after_open_ms": first_ms,
+        "cold": cold,
+        "warm": warm,
+        "fresh_each": each,
+        "verified": checked,
+        "jitter_floor": floor,
+        "machine": load,
+    }
+    say(
+        f"inclusion proofs at size {size:,} against the latest checkpoint ({len(indexes):,} random indexes; "
+        f"{checked} proofs verified against the signed root):"
+    )
+    say(
+        f"  noise floor: a fixed ~0.2 ms Python computation takes p50 {floor['p50_ms']:.3f} ms, "
+        f"p99 {floor['p99_ms']:.3f} ms, max {floor['max_ms']:.3f} ms on this machine now"
+    )
     say(f"  {load_note(load)}")
     say(f"  first proof after opening a new SQLStore + Ledger: {first_ms:.2f} ms")
-    for name, s in (("fresh Ledger, then in sequence (cold)", cold), ("same Ledger, same indexes (warm)", warm),
-                    ("a fresh Ledger for every proof", each)):
-        verdict = f"[{mark(s['p99_ms'] <= TARGET_P99_MS)} p99 <= {TARGET_P99_MS:g} ms]" if at_1m else \
-            f"[target applies at 1,000,000; {mark(s['p99_ms'] <= TARGET_P99_MS)} at this size]"
+    for name, s in (
+        ("fresh Ledger, then in sequence (cold)", cold),
+        ("same Ledger, same indexes (warm)", warm),
+        ("a fresh Ledger for every proof", each),
+    ):
+        verdict = (
+            f"[{mark(s['p99_ms'] <= TARGET_P99_MS)} p99 <= {TARGET_P99_MS:g} ms]"
+            if at_1m
+            else f"[target applies at 1,000,000; {mark(s['p99_ms'] <= TARGET_P99_MS)} at this size]"
+        )
         say(f"  {name:<40} p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:7.3f} ms  max {s['max_ms']:8.3f} ms  {verdict}")
         say(f"  {'':<40} (CPU time: p50 {s['cpu_p50_ms']:.3f} ms, p99 {s['cpu_p99_ms']:.3f} ms)")
     say()
@@ -722,8 +831,10 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
         leaves.extend(leaf for leaf, _ in store.read_entries(s0, min(size, s0 + 50_000)))
     store.close()
     pm: dict[str, Any] = {}
-    say(f"pymerkle 7.0.0 with the same {size:,} leaf bytes (hash + store only: no signatures, no receipts, "
-        f"no checkpoints; batches of {B}):")
+    say(
+        f"pymerkle 7.0.0 with the same {size:,} leaf bytes (hash + store only: no signatures, no receipts, "
+        f"no checkpoints; batches of {B}):"
+    )
 
     def append_pm(tree: Any, label: str) -> tuple[float, dict[str, float]]:
         show = Progress(label, len(leaves))
@@ -745,32 +856,41 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     pm_root = tree.get_root(size)
     root_s = time.perf_counter() - t0
     tree.close()
-    pm["sqlite_append"] = {"seconds": el, "rate": size / el, "root_equal": pm_root == root, "root_s": root_s,
-                           "machine": load}
+    pm["sqlite_append"] = {
+        "seconds": el,
+        "rate": size / el,
+        "root_equal": pm_root == root,
+        "root_s": root_s,
+        "machine": load,
+    }
     t = time.perf_counter_ns()
     first_tree = SqliteTree(pmdb)
     prove_pm(first_tree, indexes[0])
     pm_first = (time.perf_counter_ns() - t) / 1e6
     first_tree.close()
     watch = CpuWatch()
-    pcold, pproofs, ptree = measure_proofs(lambda: SqliteTree(pmdb), prove_pm, indexes,
-                                           "pymerkle SqliteTree proofs, fresh tree (cold)")
+    pcold, pproofs, ptree = measure_proofs(
+        lambda: SqliteTree(pmdb), prove_pm, indexes, "pymerkle SqliteTree proofs, fresh tree (cold)"
+    )
     pwarm, _, _ = measure_proofs(lambda: ptree, prove_pm, indexes, "pymerkle SqliteTree proofs (warm)")
     ptree.close()
     from pymerkle import verify_inclusion as pm_verify
 
     for i, p in list(zip(indexes, pproofs, strict=True))[:50]:
         pm_verify(leaf_hash(leaves[i]), root, p)
-    pm["sqlite_proofs"] = {"first_after_open_ms": pm_first, "cold": pcold, "warm": pwarm,
-                           "machine": watch.report(ncpu)}
+    pm["sqlite_proofs"] = {"first_after_open_ms": pm_first, "cold": pcold, "warm": pwarm, "machine": watch.report(ncpu)}
     pm_bytes = os.path.getsize(pmdb)
-    say(f"  SqliteTree    append {size / el:>9,.0f} leaves/s ({el:.1f} s); root equals our checkpoint: "
+    say(
+        f"  SqliteTree    append {size / el:>9,.0f} leaves/s ({el:.1f} s); root equals our checkpoint: "
         f"{'yes' if pm_root == root else 'NO'} (get_root took {root_s:.2f} s); file {pm_bytes / 1e6:,.0f} MB "
-        f"{load_note(load)}")
+        f"{load_note(load)}"
+    )
     say(f"  SqliteTree    first proof after open {pm_first:.1f} ms {load_note(pm['sqlite_proofs']['machine'])}")
     for name, s in (("cold (fresh tree, in sequence)", pcold), ("warm (same tree, same indexes)", pwarm)):
-        say(f"  SqliteTree    {name:<32} p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:8.3f} ms  "
-            f"max {s['max_ms']:9.3f} ms  [{mark(s['p99_ms'] <= TARGET_P99_MS)} p99 <= {TARGET_P99_MS:g} ms]")
+        say(
+            f"  SqliteTree    {name:<32} p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:8.3f} ms  "
+            f"max {s['max_ms']:9.3f} ms  [{mark(s['p99_ms'] <= TARGET_P99_MS)} p99 <= {TARGET_P99_MS:g} ms]"
+        )
 
     mem_tree = InmemoryTree()
     wait_quiet(args.wait_idle, ncpu)
@@ -781,12 +901,16 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     mcold, _, _ = measure_proofs(lambda: mem_tree, prove_pm, indexes, "pymerkle InmemoryTree proofs (first pass)")
     mwarm, _, _ = measure_proofs(lambda: mem_tree, prove_pm, indexes, "pymerkle InmemoryTree proofs (again)")
     pm["inmemory_proofs"] = {"cold": mcold, "warm": mwarm, "machine": watch.report(ncpu)}
-    say(f"  InmemoryTree  append {size / el:>9,.0f} leaves/s ({el:.1f} s); root equals our checkpoint: "
-        f"{'yes' if mem_root == root else 'NO'} {load_note(load)}")
+    say(
+        f"  InmemoryTree  append {size / el:>9,.0f} leaves/s ({el:.1f} s); root equals our checkpoint: "
+        f"{'yes' if mem_root == root else 'NO'} {load_note(load)}"
+    )
     say(f"  InmemoryTree  proofs {load_note(pm['inmemory_proofs']['machine'])}")
     for name, s in (("first pass", mcold), ("same indexes again", mwarm)):
-        say(f"  InmemoryTree  {name:<32} p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:8.3f} ms  "
-            f"max {s['max_ms']:9.3f} ms  [{mark(s['p99_ms'] <= TARGET_P99_MS)} p99 <= {TARGET_P99_MS:g} ms]")
+        say(
+            f"  InmemoryTree  {name:<32} p50 {s['p50_ms']:7.3f} ms  p99 {s['p99_ms']:8.3f} ms  "
+            f"max {s['max_ms']:9.3f} ms  [{mark(s['p99_ms'] <= TARGET_P99_MS)} p99 <= {TARGET_P99_MS:g} ms]"
+        )
     res["pymerkle"] = pm
     say()
 
@@ -806,31 +930,47 @@ def summary(res: dict[str, Any]) -> None:
     im = pm.get("inmemory_append", {})
     for k in ("single", "threads", "procexec", "processes"):
         if k in a:
-            rows.append((f"verified appends/s, {a[k]['label']}", f"{a[k]['rate']:,.0f}", "",
-                         f"{mark(a[k]['rate'] >= TARGET_APPENDS)} (>= {TARGET_APPENDS:,.0f})", others(a[k])))
+            rows.append(
+                (
+                    f"verified appends/s, {a[k]['label']}",
+                    f"{a[k]['rate']:,.0f}",
+                    "",
+                    f"{mark(a[k]['rate'] >= TARGET_APPENDS)} (>= {TARGET_APPENDS:,.0f})",
+                    others(a[k]),
+                )
+            )
     if sq:
-        rows.append(("leaf appends/s, pymerkle SqliteTree (no signatures)", "", f"{sq['rate']:,.0f}", "-",
-                     others(sq)))
+        rows.append(("leaf appends/s, pymerkle SqliteTree (no signatures)", "", f"{sq['rate']:,.0f}", "-", others(sq)))
     if im:
-        rows.append(("leaf appends/s, pymerkle InmemoryTree (no signatures)", "", f"{im['rate']:,.0f}", "-",
-                     others(im)))
-    rows.append((f"entries/s integrated, integrate({res['args']['batch']})", f"{i['rate']:,.0f}", "", "-",
-                 others(i)))
+        rows.append(
+            ("leaf appends/s, pymerkle InmemoryTree (no signatures)", "", f"{im['rate']:,.0f}", "-", others(im))
+        )
+    rows.append((f"entries/s integrated, integrate({res['args']['batch']})", f"{i['rate']:,.0f}", "", "-", others(i)))
     spc = pm.get("sqlite_proofs", {})
     ipc = pm.get("inmemory_proofs", {})
 
     def lat(s: dict[str, float]) -> str:
         return f"{s['p50_ms']:.3f} / {s['p99_ms']:.3f} / {s['max_ms']:.1f}"
 
-    for name, s, peer in (("cold", p["cold"], spc.get("cold")), ("warm", p["warm"], spc.get("warm")),
-                          ("fresh Ledger per proof", p["fresh_each"], None)):
-        target = f"{mark(s['p99_ms'] <= TARGET_P99_MS)} (p99 <= {TARGET_P99_MS:g} ms)" if at_1m else \
-            "n/a below 1M"
-        rows.append((f"proof ms p50/p99/max at {size:,}, {name}", lat(s),
-                     f"SqliteTree {lat(peer)}" if peer else "", target, others(p)))
+    for name, s, peer in (
+        ("cold", p["cold"], spc.get("cold")),
+        ("warm", p["warm"], spc.get("warm")),
+        ("fresh Ledger per proof", p["fresh_each"], None),
+    ):
+        target = f"{mark(s['p99_ms'] <= TARGET_P99_MS)} (p99 <= {TARGET_P99_MS:g} ms)" if at_1m else "n/a below 1M"
+        rows.append(
+            (
+                f"proof ms p50/p99/max at {size:,}, {name}",
+                lat(s),
+                f"SqliteTree {lat(peer)}" if peer else "",
+                target,
+                others(p),
+            )
+        )
     if ipc:
-        rows.append((f"proof ms p50/p99/max at {size:,}, in memory", "",
-                     f"InmemoryTree {lat(ipc['warm'])}", "-", others(ipc)))
+        rows.append(
+            (f"proof ms p50/p99/max at {size:,}, in memory", "", f"InmemoryTree {lat(ipc['warm'])}", "-", others(ipc))
+        )
     head = ("figure", "regledger", "pymerkle 7.0.0", "target", "others")
     w = [max(len(r[k]) for r in [head, *rows]) for k in range(5)]
     say("summary ('others': share of all cores other processes used during that measurement):")
@@ -839,8 +979,9 @@ def summary(res: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--entries", type=int, default=1_000_000, help="final tree size (default 1,000,000)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 20,000 entries, 500 proofs")
     ap.add_argument("--batch", type=int, default=256, help="append_batch / integrate batch size (256)")
@@ -851,15 +992,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--skip-pymerkle", action="store_true", help="do not run the pymerkle comparison")
     ap.add_argument("--seed", type=int, default=1, help="seed for the random proof indexes")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
-    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                    help="on a shared machine, wait up to this long before each timed phase for other "
-                         "processes to go quiet (default 0: do not wait)")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on a shared machine, wait up to this long before each timed phase for other "
+        "processes to go quiet (default 0: do not wait)",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         if args.entries == ap.get_default("entries"):
             args.entries = 20_000
         if args.proofs == ap.get_default("proofs"):
             args.proofs = 500
+
     def on_term(signum: int, _frame: Any) -> None:
         raise SystemExit(f"stopped by signal {signum}")  # so the temp directory and children are cleaned up
 
@@ -868,8 +1015,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     res = run(args)
     summary(res)
     if code_digest() != res["machine"]["code_digest"]:
-        say("WARNING: the library's source on disk changed during the run; the figures are for "
-            f"digest {res['machine']['code_digest']}, which is no longer what is on disk")
+        say(
+            "WARNING: the library's source on disk changed during the run; the figures are for "
+            f"digest {res['machine']['code_digest']}, which is no longer what is on disk"
+        )
     res["wall_s"] = time.monotonic() - t
     say(f"\ntotal wall time {res['wall_s'] / 60:.1f} min")
     if args.json:

@@ -69,6 +69,8 @@ def wait_quiet(max_wait: float, ncpu: int, threshold: float = 0.10) -> None:
             note(f"  the machine is still {share * 100:.0f}% busy with other work; measuring anyway")
             return
         if not said:
-            note(f"  other processes use {share * 100:.0f}% of the cores; waiting up to {max_wait:.0f} s "
-                 f"for them to finish (--wait-idle)")
+            note(
+                f"  other processes use {share * 100:.0f}% of the cores; waiting up to {max_wait:.0f} s "
+                f"for them to finish (--wait-idle)"
+            )
             said = True

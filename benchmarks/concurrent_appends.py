@@ -24,8 +24,12 @@ from regledger.ledger.sqlstore import SQLStore
 
 def _work(url: str, log_skey: str, clerk_skey: str, n: int, ready, go, done) -> None:
     log, clerk = parse_skey(log_skey), parse_skey(clerk_skey)
-    statements = [sign_statement(clerk, kind="bench.append", subject=f"s{i}",
-                                 payload={"i": i, "name": "贵州省气象观测数据样例" * 3}) for i in range(n)]
+    statements = [
+        sign_statement(
+            clerk, kind="bench.append", subject=f"s{i}", payload={"i": i, "name": "贵州省气象观测数据样例" * 3}
+        )
+        for i in range(n)
+    ]
     ledger = Ledger(SQLStore(url), origin=log.name, log_signer=log)
     ready.put(1)
     go.wait()
@@ -48,8 +52,10 @@ def main() -> None:
         ctx = mp.get_context("spawn")
         ready, done, go = ctx.Queue(), ctx.Queue(), ctx.Event()
         per = args.entries // args.processes
-        procs = [ctx.Process(target=_work, args=(url, format_skey(log), format_skey(clerk), per, ready, go, done))
-                 for _ in range(args.processes)]
+        procs = [
+            ctx.Process(target=_work, args=(url, format_skey(log), format_skey(clerk), per, ready, go, done))
+            for _ in range(args.processes)
+        ]
         for p in procs:
             p.start()
         for _ in procs:
@@ -61,8 +67,10 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         for p in procs:
             p.join()
-        print(f"{args.processes} process(es), {per * args.processes} verified appends with receipts: "
-              f"{per * args.processes / elapsed:,.0f}/s (SQLite WAL, synchronous=FULL; target >= 5,000/s)")
+        print(
+            f"{args.processes} process(es), {per * args.processes} verified appends with receipts: "
+            f"{per * args.processes / elapsed:,.0f}/s (SQLite WAL, synchronous=FULL; target >= 5,000/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ import uuid
 from pathlib import Path
 
 import psycopg
-
 from benchkit import Progress, machine_busy, note, say
+
 from regledger.cli import main
 from regledger.home import Home
 from regledger.ledger.entry import sign_statement
@@ -41,9 +41,18 @@ def build(home: Home, entries: int) -> float:
     done, show = 1, Progress("appended", entries)
     while done < entries:
         n = min(2000, entries - done)
-        ledger.append_batch([sign_statement(admin, kind="sample.resource", subject=f"s{done + i}",
-                                            payload={"i": done + i, "title": "公共数据资源 sample"})
-                             for i in range(n)], receipts=False)
+        ledger.append_batch(
+            [
+                sign_statement(
+                    admin,
+                    kind="sample.resource",
+                    subject=f"s{done + i}",
+                    payload={"i": done + i, "title": "公共数据资源 sample"},
+                )
+                for i in range(n)
+            ],
+            receipts=False,
+        )
         done += n
         ledger.integrate()
         show(done)
@@ -56,8 +65,10 @@ def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("REGLEDGER_PASSPHRASE", "bench-passphrase-not-secret")
     home = Home(folder / "home")
     say(f"building {args.entries:,} entries in {home.path} ...")
-    say(f"  built in {build(home, args.entries):.0f} s; SQLite file "
-        f"{(home.path / 'ledger.sqlite').stat().st_size / 2**20:.0f} MiB")
+    say(
+        f"  built in {build(home, args.entries):.0f} s; SQLite file "
+        f"{(home.path / 'ledger.sqlite').stat().st_size / 2**20:.0f} MiB"
+    )
     name = f"rl_bench_copy_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -74,8 +85,10 @@ def run(args: argparse.Namespace) -> None:
         if rc != 0:
             raise SystemExit(f"db copy failed ({rc})")
         copied = float(re.search(r" in ([0-9.]+) s;", out.getvalue()).group(1))
-        say(f"db copy of {args.entries:,} entries: copy {copied:.1f} s, whole command (copy, audit of the copy, "
-            f"checkpoint compared) {total:.1f} s; others used {others:.1f} cores meanwhile")
+        say(
+            f"db copy of {args.entries:,} entries: copy {copied:.1f} s, whole command (copy, audit of the copy, "
+            f"checkpoint compared) {total:.1f} s; others used {others:.1f} cores meanwhile"
+        )
     finally:
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

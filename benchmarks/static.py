@@ -104,12 +104,17 @@ def wrk(url: str, server: int, *, duration: float, connections: int, threads: in
     """(requests/s, share of the machine other processes used, p99 latency) for wrk on `url` served by `server`
     (a pid: its CPU time and wrk's are ours, the rest of the machine's busy time is others')."""
     busy0, own0, srv0, t0 = machine_busy(), os.times(), cpu_seconds(server), time.monotonic()
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     wall = time.monotonic() - t0
     own = os.times()
-    ours = (own.children_user - own0.children_user + own.children_system - own0.children_system
-            + cpu_seconds(server) - srv0)
+    ours = (
+        own.children_user - own0.children_user + own.children_system - own0.children_system + cpu_seconds(server) - srv0
+    )
     others = (machine_busy() - busy0 - ours) / (wall * os.cpu_count())
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+(\S+)", out)
@@ -138,13 +143,33 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGLEDGER_")}
     try:
         note(f"building a demo log with {args.synthetic:,} synthetic entries in {tmp}")
-        subprocess.run([*cli, "demo", "--home", str(home), "--synthetic", str(args.synthetic)], check=True,
-                       capture_output=True, env=env)
+        subprocess.run(
+            [*cli, "demo", "--home", str(home), "--synthetic", str(args.synthetic)],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
         serve_port, nginx_port = free_port(), free_port()
         serve_url, nginx_url = f"http://127.0.0.1:{serve_port}", f"http://127.0.0.1:{nginx_port}"
-        procs.append(subprocess.Popen([*cli, "serve", "--home", str(home), "--port", str(serve_port),
-                                       "--sync-interval", "0", "--publish", str(out)],
-                                      stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.log", "wb"), env=env))
+        procs.append(
+            subprocess.Popen(
+                [
+                    *cli,
+                    "serve",
+                    "--home",
+                    str(home),
+                    "--port",
+                    str(serve_port),
+                    "--sync-interval",
+                    "0",
+                    "--publish",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=open(tmp / "serve.log", "wb"),
+                env=env,
+            )
+        )
         wait_for(serve_url + "/healthz", procs[-1])
         served = httpx.get(serve_url + "/log/checkpoint", trust_env=False).content
         deadline = time.monotonic() + 60
@@ -154,10 +179,18 @@ def main() -> int:
             time.sleep(0.1)
         prefix.mkdir()
         user = f"user {pwd.getpwuid(os.getuid()).pw_name};\n" if os.getuid() == 0 else ""
-        (prefix / "nginx.conf").write_text(NGINX_CONF.format(user=user, workers=os.cpu_count(), prefix=prefix,
-                                                             port=nginx_port, root=out, locations=LOCATIONS))
-        procs.append(subprocess.Popen([args.nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
-                                      stdout=subprocess.DEVNULL, stderr=open(prefix / "stderr.log", "wb")))
+        (prefix / "nginx.conf").write_text(
+            NGINX_CONF.format(
+                user=user, workers=os.cpu_count(), prefix=prefix, port=nginx_port, root=out, locations=LOCATIONS
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [args.nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+                stdout=subprocess.DEVNULL,
+                stderr=open(prefix / "stderr.log", "wb"),
+            )
+        )
         wait_for(nginx_url + "/checkpoint", procs[-1])
         for path in ("checkpoint", "tile/0/000"):
             a = httpx.get(f"{serve_url}/log/{path}", trust_env=False).content
@@ -166,18 +199,34 @@ def main() -> int:
                 raise SystemExit(f"{path}: nginx on DIR does not serve the bytes of /log/{path}")
 
         size = int(served.split(b"\n")[1])
-        say(f"static tiles: tree size {size:,}; wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
+        say(
+            f"static tiles: tree size {size:,}; wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
             f"one figure after the other on {os.cpu_count()} cores (`others`: share of the cores other processes "
-            f"used meanwhile)")
-        say(f"{'read':<14} {'regledger serve /log/':>22} {'others':>7} {'p99':>9}   {'nginx on DIR':>14} {'others':>7}"
-            f" {'p99':>9}   {'ratio':>7}")
+            f"used meanwhile)"
+        )
+        say(
+            f"{'read':<14} {'regledger serve /log/':>22} {'others':>7} {'p99':>9}   {'nginx on DIR':>14} {'others':>7}"
+            f" {'p99':>9}   {'ratio':>7}"
+        )
         for path in ("checkpoint", "tile/0/000"):
-            r1, o1, p1 = wrk(f"{serve_url}/log/{path}", procs[0].pid, duration=args.duration, connections=args.connections,
-                             threads=args.threads)
-            r2, o2, p2 = wrk(f"{nginx_url}/{path}", procs[1].pid, duration=args.duration, connections=args.connections,
-                             threads=args.threads)
-            say(f"{path:<14} {r1:>16,.0f} req/s {o1:>6.0%} {p1:>9}   {r2:>8,.0f} req/s {o2:>6.0%} {p2:>9}   "
-                f"{r2 / r1:>6.0f}x")
+            r1, o1, p1 = wrk(
+                f"{serve_url}/log/{path}",
+                procs[0].pid,
+                duration=args.duration,
+                connections=args.connections,
+                threads=args.threads,
+            )
+            r2, o2, p2 = wrk(
+                f"{nginx_url}/{path}",
+                procs[1].pid,
+                duration=args.duration,
+                connections=args.connections,
+                threads=args.threads,
+            )
+            say(
+                f"{path:<14} {r1:>16,.0f} req/s {o1:>6.0%} {p1:>9}   {r2:>8,.0f} req/s {o2:>6.0%} {p2:>9}   "
+                f"{r2 / r1:>6.0f}x"
+            )
     finally:
         for p in reversed(procs):
             p.terminate()

@@ -154,13 +154,18 @@ def _statement(clerk: Any, i: int) -> Any:
 
     region, province = _REGIONS[i % len(_REGIONS)]
     topic = _TOPICS[i % len(_TOPICS)]
-    return sign_statement(clerk, kind="sample.resource", subject=f"sample-{i:08d}", payload={
-        "name": f"{province}{topic}数据（样例 {i}）",
-        "holder_uscc": _USCCS[i % len(_USCCS)],
-        "region": region,
-        "seq": i,
-        "note": "synthetic entry written by benchmarks/sync.py; not a real registration",
-    })
+    return sign_statement(
+        clerk,
+        kind="sample.resource",
+        subject=f"sample-{i:08d}",
+        payload={
+            "name": f"{province}{topic}数据（样例 {i}）",
+            "holder_uscc": _USCCS[i % len(_USCCS)],
+            "region": region,
+            "seq": i,
+            "note": "synthetic entry written by benchmarks/sync.py; not a real registration",
+        },
+    )
 
 
 def _sign_chunk(args: tuple[str, bytes, int, int]) -> list[Any]:
@@ -201,7 +206,7 @@ def _build_child(dest: str, n: int, workers: int, batch: int, result: Any) -> No
             sign_s += time.perf_counter() - t
             t = time.perf_counter()
             for j in range(0, len(statements), batch):
-                ledger.append_batch(statements[j: j + batch], receipts=False, executor=ex)
+                ledger.append_batch(statements[j : j + batch], receipts=False, executor=ex)
                 show(s + min(j + batch, len(statements)))
             append_s += time.perf_counter() - t
             t = time.perf_counter()
@@ -213,9 +218,16 @@ def _build_child(dest: str, n: int, workers: int, batch: int, result: Any) -> No
     if size != n or ledger.store.head().size != n:
         raise SystemExit(f"the child holds {ledger.store.head().size} entries (checkpoint {size}), not {n}")
     ledger.store.close()
-    meta = {"entries": n, "origin": CHILD_ORIGIN, "seconds": time.perf_counter() - t0, "sign_s": sign_s,
-            "append_s": append_s, "integrate_s": integrate_s, "built": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "code_digest": code_digest()}
+    meta = {
+        "entries": n,
+        "origin": CHILD_ORIGIN,
+        "seconds": time.perf_counter() - t0,
+        "sign_s": sign_s,
+        "append_s": append_s,
+        "integrate_s": integrate_s,
+        "built": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "code_digest": code_digest(),
+    }
     (tmp / "bench-meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     shutil.rmtree(dest, ignore_errors=True)
     os.rename(tmp, dest)
@@ -274,9 +286,24 @@ class Server:
         env = dict(os.environ, REGLEDGER_PASSPHRASE=PASSPHRASE, PYTHONPATH=_ROOT)
         env.pop("REGLEDGER_DB", None)
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(home),
-                                      "--port", str(self.port), "--sync-interval", "0"],
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=_ROOT)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "regledger.cli",
+                "serve",
+                "--home",
+                str(home),
+                "--port",
+                str(self.port),
+                "--sync-interval",
+                "0",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=_ROOT,
+        )
         import httpx
 
         deadline = time.monotonic() + 120
@@ -304,8 +331,9 @@ class Server:
         self.log.close()
 
 
-def run_pull(mode: str, args: argparse.Namespace, work: Path, child_home: Path, child_ledger: Any,
-             n: int) -> dict[str, Any]:
+def run_pull(
+    mode: str, args: argparse.Namespace, work: Path, child_home: Path, child_ledger: Any, n: int
+) -> dict[str, Any]:
     from regledger.home import Home
     from regledger.sync.fetch import HTTPFetcher, LedgerFetcher, cache_dir_for
     from regledger.sync.manage import add_child
@@ -341,8 +369,11 @@ def run_pull(mode: str, args: argparse.Namespace, work: Path, child_home: Path, 
             reset_peak_rss(server.proc.pid)
         f = fetcher()
         wait_quiet(args.wait_idle, ncpu())
-        cpu0 = {"main": self_cpu(), "workers": sum(pid_cpu(p) for p in workers),
-                "server": pid_cpu(server.proc.pid) if server else 0.0}
+        cpu0 = {
+            "main": self_cpu(),
+            "workers": sum(pid_cpu(p) for p in workers),
+            "server": pid_cpu(server.proc.pid) if server else 0.0,
+        }
         busy0 = machine_busy()
         show = Progress(f"pull, {mode} fetcher, {args.workers} workers")
         prof = cProfile.Profile() if args.profile else None
@@ -357,23 +388,39 @@ def run_pull(mode: str, args: argparse.Namespace, work: Path, child_home: Path, 
             prof.disable()
         show(n, n)  # the last line (pull_child reports once per window of runs)
         busy = machine_busy() - busy0
-        cpu = {"main": self_cpu() - cpu0["main"], "workers": sum(pid_cpu(p) for p in workers) - cpu0["workers"],
-               "server": (pid_cpu(server.proc.pid) - cpu0["server"]) if server else 0.0}
+        cpu = {
+            "main": self_cpu() - cpu0["main"],
+            "workers": sum(pid_cpu(p) for p in workers) - cpu0["workers"],
+            "server": (pid_cpu(server.proc.pid) - cpu0["server"]) if server else 0.0,
+        }
         wall = t2 - t0
         ours = sum(cpu.values())
-        res.update(pull_s=t1 - t0, integrate_s=t2 - t1, seconds=wall, rate=n / wall, requests=pulled.requests,
-                   pulled=pulled.entries, parent_size=size, cpu=cpu,
-                   others_share=max(0.0, busy - ours) / (wall * ncpu()),
-                   rss_mb={"main": peak_rss_mb(), "workers": max((peak_rss_mb(p) for p in workers), default=0.0),
-                           "server": peak_rss_mb(server.proc.pid) if server else 0.0})
+        res.update(
+            pull_s=t1 - t0,
+            integrate_s=t2 - t1,
+            seconds=wall,
+            rate=n / wall,
+            requests=pulled.requests,
+            pulled=pulled.entries,
+            parent_size=size,
+            cpu=cpu,
+            others_share=max(0.0, busy - ours) / (wall * ncpu()),
+            rss_mb={
+                "main": peak_rss_mb(),
+                "workers": max((peak_rss_mb(p) for p in workers), default=0.0),
+                "server": peak_rss_mb(server.proc.pid) if server else 0.0,
+            },
+        )
         f.close()
         if prof:
             out = f"{args.profile}.{mode}"
             prof.dump_stats(out)
             s = io.StringIO()
             pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
-            note(f"cProfile of the pull ({mode}, main process only; the workers are not in it), top by tottime, "
-                 f"saved to {out}:\n{s.getvalue()}")
+            note(
+                f"cProfile of the pull ({mode}, main process only; the workers are not in it), top by tottime, "
+                f"saved to {out}:\n{s.getvalue()}"
+            )
 
         # correctness: everything verified and recorded, and nothing left to pull
         subject = f"sync:{origin}"
@@ -389,10 +436,16 @@ def run_pull(mode: str, args: argparse.Namespace, work: Path, child_home: Path, 
         again = pull_child(parent, f2, origin, executor=ex)
         f2.close()
         if again.entries != 0 or again.requests != 1:
-            problems.append(f"a second pull returned entries={again.entries} with requests={again.requests} "
-                            "(expected 0 and 1)")
-        res.update(second_entries=again.entries, second_requests=again.requests, problems=problems,
-                   parent_statements=parent.store.head().size, parent_bytes=dir_bytes(parent_dir))
+            problems.append(
+                f"a second pull returned entries={again.entries} with requests={again.requests} (expected 0 and 1)"
+            )
+        res.update(
+            second_entries=again.entries,
+            second_requests=again.requests,
+            problems=problems,
+            parent_statements=parent.store.head().size,
+            parent_bytes=dir_bytes(parent_dir),
+        )
     finally:
         if ex is not None:
             ex.shutdown()
@@ -446,8 +499,16 @@ def raw_loops(child_ledger: Any, n: int, sample: int, workers: int) -> dict[str,
         ex.shutdown()
         _JOBS = []
     assert done == m
-    return {"sample": m, "parse_s": parse_s, "parse_rate": m / parse_s, "verify_s": verify_s,
-            "verify_rate": m / verify_s, "workers": workers, "par_verify_s": par_s, "par_verify_rate": m / par_s}
+    return {
+        "sample": m,
+        "parse_s": parse_s,
+        "parse_rate": m / parse_s,
+        "verify_s": verify_s,
+        "verify_rate": m / verify_s,
+        "workers": workers,
+        "par_verify_s": par_s,
+        "par_verify_rate": m / par_s,
+    }
 
 
 _JOBS: list[tuple[bytes, bytes, bytes]] = []
@@ -456,7 +517,7 @@ _JOBS: list[tuple[bytes, bytes, bytes]] = []
 def _verify_range(r: tuple[int, int]) -> int:
     from regledger.keys.ed25519 import verify_ed25519
 
-    for pub, msg, sig in _JOBS[r[0]: r[1]]:
+    for pub, msg, sig in _JOBS[r[0] : r[1]]:
         verify_ed25519(pub, msg, sig)
     return r[1] - r[0]
 
@@ -467,8 +528,9 @@ def run_audit(child_ledger: Any, n: int) -> dict[str, Any]:
     show = Progress("audit of the child (peer, single-threaded)", n)
     busy0, cpu0 = machine_busy(), self_cpu()
     t = time.perf_counter()
-    rep = audit(child_ledger.store, origin=child_ledger.origin, verifier=child_ledger.verifier(), policy=None,
-                progress=show)
+    rep = audit(
+        child_ledger.store, origin=child_ledger.origin, verifier=child_ledger.verifier(), policy=None, progress=show
+    )
     el = time.perf_counter() - t
     other = max(0.0, machine_busy() - busy0 - (self_cpu() - cpu0))
     assert rep.entries == n, rep
@@ -479,27 +541,41 @@ def run_audit(child_ledger: Any, n: int) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--entries", type=int, default=TARGET_ENTRIES, help="entries in the child (default 1,000,000)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 20,000 entries")
     ap.add_argument("--workers", type=int, default=0, help="verifying processes for the pull (default nproc)")
-    ap.add_argument("--work", default="/tmp/regledger-bench-sync",
-                    help="where the child is cached and the parents are made (default /tmp/regledger-bench-sync)")
-    ap.add_argument("--http", action="store_true",
-                    help="also pull over HTTP from `regledger serve` (the honest figure)")
+    ap.add_argument(
+        "--work",
+        default="/tmp/regledger-bench-sync",
+        help="where the child is cached and the parents are made (default /tmp/regledger-bench-sync)",
+    )
+    ap.add_argument(
+        "--http", action="store_true", help="also pull over HTTP from `regledger serve` (the honest figure)"
+    )
     ap.add_argument("--http-only", action="store_true", help="pull over HTTP only")
     ap.add_argument("--skip-audit", action="store_true", help="do not run the audit peer")
-    ap.add_argument("--raw-sample", type=int, default=100_000,
-                    help="entries for the raw parse / verify loops (default 100,000; 0 skips them)")
+    ap.add_argument(
+        "--raw-sample",
+        type=int,
+        default=100_000,
+        help="entries for the raw parse / verify loops (default 100,000; 0 skips them)",
+    )
     ap.add_argument("--build-batch", type=int, default=256, help="append_batch size while building the child")
     ap.add_argument("--rebuild", action="store_true", help="build the child again even if it is cached")
     ap.add_argument("--keep", action="store_true", help="keep the parent homes")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the pull (main process) into FILE.<mode>")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to this JSON file")
-    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                    help="on a shared machine, wait up to this long before each timed phase for other "
-                         "processes to go quiet (default 0: do not wait)")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on a shared machine, wait up to this long before each timed phase for other "
+        "processes to go quiet (default 0: do not wait)",
+    )
     args = ap.parse_args(argv)
     if args.quick and args.entries == ap.get_default("entries"):
         args.entries = 20_000
@@ -522,34 +598,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     digest = code_digest()
     t_all = time.monotonic()
     say(f"regledger sync benchmark: a parent pulls and verifies {n:,} entries from a child on this machine")
-    say(f"machine: {ncpu()} usable cores, {platform.python_implementation()} {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}; code digest (ledger/ keys/ sync/) {digest}")
+    say(
+        f"machine: {ncpu()} usable cores, {platform.python_implementation()} {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}; code digest (ledger/ keys/ sync/) {digest}"
+    )
     child_dir, meta, cached = ensure_child(work, n, args.workers, args.build_batch, args.rebuild)
-    say(f"child: {child_dir} ({n:,} entries, {dir_bytes(child_dir) / 1e6:,.0f} MB); "
-        + (f"cached, built {meta['built']} in {meta['seconds']:.0f} s" if cached else
-           f"built now in {meta['seconds']:.0f} s (setup, not timed: signing {meta['sign_s']:.0f} s, "
-           f"append_batch {meta['append_s']:.0f} s = {n / meta['append_s']:,.0f}/s, "
-           f"integrate {meta['integrate_s']:.0f} s)"))
+    say(
+        f"child: {child_dir} ({n:,} entries, {dir_bytes(child_dir) / 1e6:,.0f} MB); "
+        + (
+            f"cached, built {meta['built']} in {meta['seconds']:.0f} s"
+            if cached
+            else f"built now in {meta['seconds']:.0f} s (setup, not timed: signing {meta['sign_s']:.0f} s, "
+            f"append_batch {meta['append_s']:.0f} s = {n / meta['append_s']:,.0f}/s, "
+            f"integrate {meta['integrate_s']:.0f} s)"
+        )
+    )
     child_ledger = Home(child_dir).open()
-    res: dict[str, Any] = {"entries": n, "workers": args.workers, "code_digest": digest, "child": meta,
-                           "pulls": []}
+    res: dict[str, Any] = {"entries": n, "workers": args.workers, "code_digest": digest, "child": meta, "pulls": []}
     modes = ["http"] if args.http_only else (["local", "http"] if args.http else ["local"])
     for mode in modes:
         note(f"pulling with the {mode} fetcher ...")
         r = run_pull(mode, args, work, child_dir, child_ledger, n)
         res["pulls"].append(r)
         c = r["cpu"]
-        say(f"pull, {'in-process LedgerFetcher' if mode == 'local' else 'HTTPFetcher from regledger serve'}, "
+        say(
+            f"pull, {'in-process LedgerFetcher' if mode == 'local' else 'HTTPFetcher from regledger serve'}, "
             f"{args.workers} workers: {r['seconds']:.1f} s = {r['rate']:,.0f} entries/s "
             f"(pull_child {r['pull_s']:.1f} s, integrate {r['integrate_s']:.1f} s; {r['requests']:,} requests; "
-            f"others {r['others_share'] * 100:.0f}% of the cores)")
-        say(f"  CPU seconds: main {c['main']:.1f}, workers {c['workers']:.1f}"
+            f"others {r['others_share'] * 100:.0f}% of the cores)"
+        )
+        say(
+            f"  CPU seconds: main {c['main']:.1f}, workers {c['workers']:.1f}"
             + (f", server {c['server']:.1f}" if mode == "http" else "")
-            + f" (wall x cores = {r['seconds'] * ncpu():.1f})")
-        say(f"  peak RSS: main {r['rss_mb']['main']:,.0f} MB, largest worker {r['rss_mb']['workers']:,.0f} MB"
-            + (f", server {r['rss_mb']['server']:,.0f} MB" if mode == "http" else ""))
-        say(f"  parent: {r['parent_statements']:,} entries ({r['parent_bytes'] / 1e6:,.0f} MB on disk); "
-            f"second pull: {r['second_entries']} entries, {r['second_requests']} request(s)")
+            + f" (wall x cores = {r['seconds'] * ncpu():.1f})"
+        )
+        say(
+            f"  peak RSS: main {r['rss_mb']['main']:,.0f} MB, largest worker {r['rss_mb']['workers']:,.0f} MB"
+            + (f", server {r['rss_mb']['server']:,.0f} MB" if mode == "http" else "")
+        )
+        say(
+            f"  parent: {r['parent_statements']:,} entries ({r['parent_bytes'] / 1e6:,.0f} MB on disk); "
+            f"second pull: {r['second_entries']} entries, {r['second_requests']} request(s)"
+        )
         for p in r["problems"]:
             say(f"  CHECK FAILED: {p}")
         if not r["problems"]:
@@ -558,24 +648,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         note(f"raw loops over {min(n, args.raw_sample):,} entries ...")
         wait_quiet(args.wait_idle, ncpu())
         res["raw"] = raw = raw_loops(child_ledger, n, args.raw_sample, args.workers)
-        say(f"raw loops, single-threaded, first {raw['sample']:,} entries: Entry.from_leaf {raw['parse_rate']:,.0f}/s "
+        say(
+            f"raw loops, single-threaded, first {raw['sample']:,} entries: Entry.from_leaf {raw['parse_rate']:,.0f}/s "
             f"({1e6 / raw['parse_rate']:.1f} us each), verify_ed25519 {raw['verify_rate']:,.0f}/s "
             f"({1e6 / raw['verify_rate']:.1f} us each); verify_ed25519 on {raw['workers']} processes "
-            f"{raw['par_verify_rate']:,.0f}/s (the ceiling for signatures alone)")
+            f"{raw['par_verify_rate']:,.0f}/s (the ceiling for signatures alone)"
+        )
         for r in res["pulls"]:
             v = n / raw["verify_rate"]
             p = n / raw["parse_rate"]
             cpu = sum(r["cpu"].values())
-            say(f"  {r['mode']}: at these rates, {n:,} signatures are {v:.1f} CPU-s and {n:,} parses {p:.1f} CPU-s; "
+            say(
+                f"  {r['mode']}: at these rates, {n:,} signatures are {v:.1f} CPU-s and {n:,} parses {p:.1f} CPU-s; "
                 f"the pull used {cpu:.1f} CPU-s, so signatures are {v / cpu * 100:.0f}% "
                 f"of its CPU; over {args.workers} cores, signatures alone need >= {v / args.workers:.1f} s "
-                f"({v / args.workers / r['seconds'] * 100:.0f}% of its wall time)")
+                f"({v / args.workers / r['seconds'] * 100:.0f}% of its wall time)"
+            )
     if not args.skip_audit:
         note("audit of the child ...")
         wait_quiet(args.wait_idle, ncpu())
         res["audit"] = a = run_audit(child_ledger, n)
-        say(f"audit(child.store, policy=None), single-threaded: {a['seconds']:.1f} s = {a['rate']:,.0f} entries/s "
-            f"(others {a['others_share'] * 100:.0f}% of the cores)")
+        say(
+            f"audit(child.store, policy=None), single-threaded: {a['seconds']:.1f} s = {a['rate']:,.0f} entries/s "
+            f"(others {a['others_share'] * 100:.0f}% of the cores)"
+        )
     child_ledger.store.close()
     say()
 
@@ -584,23 +680,69 @@ def main(argv: Sequence[str] | None = None) -> int:
         if n == TARGET_ENTRIES:
             verdict = mark(r["seconds"] <= TARGET_SECONDS)
         else:
-            verdict = (f"{mark(r['rate'] >= TARGET_RATE)} at this size (needs {TARGET_RATE:,.0f}/s; "
-                       f"1M would take ~{TARGET_ENTRIES / r['rate']:.0f} s)")
+            verdict = (
+                f"{mark(r['rate'] >= TARGET_RATE)} at this size (needs {TARGET_RATE:,.0f}/s; "
+                f"1M would take ~{TARGET_ENTRIES / r['rate']:.0f} s)"
+            )
         what = "pull + integrate, in process" if r["mode"] == "local" else "pull + integrate, HTTP"
-        rows.append((f"{n:,}", str(args.workers), what, f"{r['seconds']:.1f}", f"{r['rate']:,.0f}",
-                     f"{r['others_share'] * 100:.0f}%", verdict))
+        rows.append(
+            (
+                f"{n:,}",
+                str(args.workers),
+                what,
+                f"{r['seconds']:.1f}",
+                f"{r['rate']:,.0f}",
+                f"{r['others_share'] * 100:.0f}%",
+                verdict,
+            )
+        )
     if "audit" in res:
-        rows.append((f"{n:,}", "1", "peer: ledger.audit.audit", f"{res['audit']['seconds']:.1f}",
-                     f"{res['audit']['rate']:,.0f}", f"{res['audit']['others_share'] * 100:.0f}%", "-"))
+        rows.append(
+            (
+                f"{n:,}",
+                "1",
+                "peer: ledger.audit.audit",
+                f"{res['audit']['seconds']:.1f}",
+                f"{res['audit']['rate']:,.0f}",
+                f"{res['audit']['others_share'] * 100:.0f}%",
+                "-",
+            )
+        )
     if "raw" in res:
         raw = res["raw"]
-        rows.append((f"{raw['sample']:,}", "1", "peer: verify_ed25519 loop", f"{raw['verify_s']:.1f}",
-                     f"{raw['verify_rate']:,.0f}", "", "-"))
-        rows.append((f"{raw['sample']:,}", str(raw["workers"]), "peer: verify_ed25519, processes",
-                     f"{raw['par_verify_s']:.1f}", f"{raw['par_verify_rate']:,.0f}", "",
-                     f"1M would take ~{TARGET_ENTRIES / raw['par_verify_rate']:.0f} s for signatures alone"))
-        rows.append((f"{raw['sample']:,}", "1", "peer: Entry.from_leaf loop", f"{raw['parse_s']:.1f}",
-                     f"{raw['parse_rate']:,.0f}", "", "-"))
+        rows.append(
+            (
+                f"{raw['sample']:,}",
+                "1",
+                "peer: verify_ed25519 loop",
+                f"{raw['verify_s']:.1f}",
+                f"{raw['verify_rate']:,.0f}",
+                "",
+                "-",
+            )
+        )
+        rows.append(
+            (
+                f"{raw['sample']:,}",
+                str(raw["workers"]),
+                "peer: verify_ed25519, processes",
+                f"{raw['par_verify_s']:.1f}",
+                f"{raw['par_verify_rate']:,.0f}",
+                "",
+                f"1M would take ~{TARGET_ENTRIES / raw['par_verify_rate']:.0f} s for signatures alone",
+            )
+        )
+        rows.append(
+            (
+                f"{raw['sample']:,}",
+                "1",
+                "peer: Entry.from_leaf loop",
+                f"{raw['parse_s']:.1f}",
+                f"{raw['parse_rate']:,.0f}",
+                "",
+                "-",
+            )
+        )
     w = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     say("summary ('others': share of all cores that other processes used during that measurement):")
     for row in rows:

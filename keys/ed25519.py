@@ -14,9 +14,8 @@ import hashlib
 from functools import lru_cache
 
 import nacl.bindings as _sodium
-from nacl.exceptions import BadSignatureError
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.exceptions import BadSignatureError
 
 from .errors import InvalidSignatureError, MalformedError
 from .names import check_key_name

@@ -24,8 +24,7 @@ def _decode_key(name: str, hash_hex: str, b64: str, what: str) -> bytes:
     except (binascii.Error, ValueError) as exc:
         raise MalformedError(f"{what}: key is not base64", field="key") from exc
     if len(raw) != 33 or raw[0] != SIG_ED25519:
-        raise MalformedError(f"{what}: only Ed25519 keys (type 0x01, 32 bytes) are supported",
-                             field="key")
+        raise MalformedError(f"{what}: only Ed25519 keys (type 0x01, 32 bytes) are supported", field="key")
     return raw[1:]
 
 
@@ -45,8 +44,9 @@ def format_skey(signer: Ed25519Signer) -> str:
     """Go's `PRIVATE+KEY+name+hash+base64(0x01||seed)`: for test vectors and tooling only."""
     from cryptography.hazmat.primitives import serialization
 
-    seed = signer.private_key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                            serialization.NoEncryption())
+    seed = signer.private_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     raw = bytes([SIG_ED25519]) + seed
     return f"PRIVATE+KEY+{signer.name}+{signer.key_hash:08x}+{base64.b64encode(raw).decode()}"
 

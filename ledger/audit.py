@@ -8,15 +8,15 @@ sequence head.  Memory stays O(log n) plus one chunk.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
-from .entry import GENESIS_PREV, Entry
 from .cosignature import add_cosignatures, parse_cosigner_vkey, verify_cosigned
+from .entry import GENESIS_PREV, Entry
 from .errors import IntegrityError, LedgerError, UnknownKeyError
+from .fold import fold_entry
 from .hashes import HASH_SIZE, Hash, leaf_hash
 from .integrity import check_leaf_hash, check_tile, opened_checkpoint
-from .fold import fold_entry
 from .merkle import CompactRange
 from .note import Verifier
 from .policy import StateMap, StatementPolicy, policy_step
@@ -55,9 +55,11 @@ class DerivedDamage:
         return bool(self.tiles or self.leaf_hashes or self.head_hash is not None)
 
     def rows(self) -> list[str]:
-        return ([f"entry {i} leaf hash" for i in sorted(self.leaf_hashes)]
-                + [f"tile {level}/{n}" + (" (delete)" if d is None else "") for (level, n), d in sorted(self.tiles.items())]
-                + (["sequence head"] if self.head_hash is not None else []))
+        return (
+            [f"entry {i} leaf hash" for i in sorted(self.leaf_hashes)]
+            + [f"tile {level}/{n}" + (" (delete)" if d is None else "") for (level, n), d in sorted(self.tiles.items())]
+            + (["sequence head"] if self.head_hash is not None else [])
+        )
 
 
 class _TileChecker:
@@ -112,8 +114,17 @@ class _EntryWalk:
     """The leaves in index order: each one's hash, envelope, chain link and fold (ledger.fold), and the
     tree they build, checked against each signed checkpoint as its size is reached."""
 
-    def __init__(self, store: LedgerStore, checkpoints: list[tuple[int, bytes]], published: int, *, origin: str,
-                 verifier: Verifier, policy: StatementPolicy | None, derived: DerivedDamage | None) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        checkpoints: list[tuple[int, bytes]],
+        published: int,
+        *,
+        origin: str,
+        verifier: Verifier,
+        policy: StatementPolicy | None,
+        derived: DerivedDamage | None,
+    ) -> None:
         self.store, self.published, self.origin, self.verifier = store, published, origin, verifier
         self.policy, self.derived = policy, derived
         self.pending = iter(checkpoints)
@@ -142,8 +153,9 @@ class _EntryWalk:
         while self.next_cp is not None and self.next_cp[0] == size:
             cp = opened_checkpoint(size, self.next_cp[1], origin=self.origin, verifier=self.verifier)
             if cp.root != self.compact.root():
-                raise AuditFailure(f"checkpoint {size}",
-                                   f"root {cp.root.hex()} differs from recomputed {self.compact.root().hex()}")
+                raise AuditFailure(
+                    f"checkpoint {size}", f"root {cp.root.hex()} differs from recomputed {self.compact.root().hex()}"
+                )
             self.seen_cps += 1
             self.next_cp = next(self.pending, None)
 
@@ -174,9 +186,16 @@ class _EntryWalk:
             self.checkpoints_at(i + 1)
 
 
-def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: StatementPolicy | None = None,
-          progress: Callable[[int, int], None] | None = None, derived: DerivedDamage | None = None,
-          pinned_cosigners: Mapping[str, bytes] | None = None) -> AuditReport:
+def audit(
+    store: LedgerStore,
+    *,
+    origin: str,
+    verifier: Verifier,
+    policy: StatementPolicy | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    derived: DerivedDamage | None = None,
+    pinned_cosigners: Mapping[str, bytes] | None = None,
+) -> AuditReport:
     """Raise AuditFailure at the first discrepancy; return counts when everything checks.
 
     `pinned_cosigners` (name -> Ed25519 public key, e.g. the parent platform's) are the keys a
@@ -192,8 +211,7 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
     published = latest[0] if latest else 0
     checkpoints = list(store.iter_checkpoints())
     _check_chain(store.checkpoint_chain(), published)
-    walk = _EntryWalk(store, checkpoints, published, origin=origin, verifier=verifier, policy=policy,
-                      derived=derived)
+    walk = _EntryWalk(store, checkpoints, published, origin=origin, verifier=verifier, policy=policy, derived=derived)
     walk.run(head.size, progress)
     if derived is not None and published < head.size:
         _check_last_leaf_pinned(head, walk.prev, derived)
@@ -210,8 +228,9 @@ def audit(store: LedgerStore, *, origin: str, verifier: Verifier, policy: Statem
     _check_keys(store, walk.keys)
     _check_states(store, walk.states.snapshot())
     cosignatures = _check_cosignatures(store, dict(checkpoints), origin, verifier, pinned_cosigners or {})
-    return AuditReport(head.size, stored_tiles, walk.seen_cps, len(walk.keys), published, walk.compact.root(),
-                       cosignatures)
+    return AuditReport(
+        head.size, stored_tiles, walk.seen_cps, len(walk.keys), published, walk.compact.root(), cosignatures
+    )
 
 
 def _check_stored_tiles(store: LedgerStore, published: int, derived: DerivedDamage | None) -> int:
@@ -226,9 +245,11 @@ def _check_stored_tiles(store: LedgerStore, published: int, derived: DerivedDama
         elif derived is not None and (level, n) in derived.tiles:
             continue  # rebuilt by repair
         elif width is None or len(data) != width * HASH_SIZE:
-            raise AuditFailure(f"tile {Tile(level, n, max(1, min(TILE_WIDTH, len(data) // HASH_SIZE))).path()}",
-                               f"stored {len(data)} bytes, but a tree of size {published} has "
-                               f"{'no such tile' if width is None else f'{width} hashes there'}")
+            raise AuditFailure(
+                f"tile {Tile(level, n, max(1, min(TILE_WIDTH, len(data) // HASH_SIZE))).path()}",
+                f"stored {len(data)} bytes, but a tree of size {published} has "
+                f"{'no such tile' if width is None else f'{width} hashes there'}",
+            )
     if stored_tiles != len(expected_tiles) and derived is None:
         raise AuditFailure("tiles", f"{stored_tiles} stored, {len(expected_tiles)} expected")
     return stored_tiles
@@ -246,8 +267,10 @@ def _check_states(store: LedgerStore, expected_states: Mapping[str, SubjectState
     for st in store.iter_states():
         stored_count += 1
         if expected_states.get(st.subject) != st:
-            raise AuditFailure(f"state {st.subject}", "the state cache differs from the fold of the entries "
-                               "(run `regledger reindex` to rebuild it)")
+            raise AuditFailure(
+                f"state {st.subject}",
+                "the state cache differs from the fold of the entries (run `regledger reindex` to rebuild it)",
+            )
     if stored_count != len(expected_states):
         missing = sorted(set(expected_states) - {st.subject for st in store.iter_states()})
         raise AuditFailure(f"state {missing[0] if missing else '?'}", "missing from the state cache")
@@ -264,9 +287,13 @@ def _check_last_leaf_pinned(head: SequenceHead, recomputed: Hash, derived: Deriv
     """
     last = head.size - 1
     if last in derived.leaf_hashes and head.last_hash != recomputed:
-        raise AuditFailure(f"entry {last}", "the leaf hashes to neither its stored leaf hash nor the sequence "
-                           "head's last hash: it changed after it was sequenced, and no signed checkpoint "
-                           "pins it (not repairable: restore the entry from a backup)", index=last)
+        raise AuditFailure(
+            f"entry {last}",
+            "the leaf hashes to neither its stored leaf hash nor the sequence "
+            "head's last hash: it changed after it was sequenced, and no signed checkpoint "
+            "pins it (not repairable: restore the entry from a backup)",
+            index=last,
+        )
 
 
 def _check_chain(chain: list[tuple[int, int | None]], published: int) -> None:
@@ -281,8 +308,9 @@ def _check_chain(chain: list[tuple[int, int | None]], published: int) -> None:
         raise AuditFailure(f"checkpoint {chain[-1][0]}", f"stored, but the published size is {published}")
 
 
-def _check_cosignatures(store: LedgerStore, notes: Mapping[int, bytes], origin: str, verifier: Verifier,
-                        pinned: Mapping[str, bytes]) -> int:
+def _check_cosignatures(
+    store: LedgerStore, notes: Mapping[int, bytes], origin: str, verifier: Verifier, pinned: Mapping[str, bytes]
+) -> int:
     """Each stored cosignature on this log's checkpoints verifies over the stored checkpoint."""
     count = 0
     for size, vkey, line in store.iter_cosignatures(origin):
@@ -300,8 +328,14 @@ def _check_cosignatures(store: LedgerStore, notes: Mapping[int, bytes], origin: 
     return count
 
 
-def repair(store: LedgerStore, *, origin: str, verifier: Verifier, policy: StatementPolicy | None = None,
-           progress: Callable[[int, int], None] | None = None) -> tuple[DerivedDamage, AuditReport]:
+def repair(
+    store: LedgerStore,
+    *,
+    origin: str,
+    verifier: Verifier,
+    policy: StatementPolicy | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[DerivedDamage, AuditReport]:
     """Rebuild tiles, stored leaf hashes and the head's last hash from the leaves, then audit again.
 
     Refuses (raises AuditFailure, writes nothing) unless everything else checks: the leaves chain,

@@ -21,9 +21,18 @@ __all__ = ["BackgroundLoop"]
 
 
 class BackgroundLoop:
-    def __init__(self, name: str, step: Callable[[], object], *, interval: float, health: Health,
-                 component: str, logger: logging.Logger, max_backoff: float = 30.0,
-                 level: Level = "error") -> None:
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], object],
+        *,
+        interval: float,
+        health: Health,
+        component: str,
+        logger: logging.Logger,
+        max_backoff: float = 30.0,
+        level: Level = "error",
+    ) -> None:
         self.name = name
         self.step = step
         self.interval = interval
@@ -52,8 +61,9 @@ class BackgroundLoop:
             self.runs += 1
             self.last_run_at = time.time()
         if self.last_error is not None:
-            self.log.warning("%s works again after %s", self.name, self.last_error,
-                             extra={"event": f"{self.component}.recovered"})
+            self.log.warning(
+                "%s works again after %s", self.name, self.last_error, extra={"event": f"{self.component}.recovered"}
+            )
         self.last_error = None
         self._backoff = 0.0
         self.health.clear(self.component)
@@ -63,8 +73,13 @@ class BackgroundLoop:
         self.failures += 1
         message = f"{type(exc).__name__}: {exc}"
         if message != self.last_error:
-            self.log.error("%s failed: %s", self.name, message, exc_info=exc,
-                           extra={"event": f"{self.component}.failed", "count": self.failures})
+            self.log.error(
+                "%s failed: %s",
+                self.name,
+                message,
+                exc_info=exc,
+                extra={"event": f"{self.component}.failed", "count": self.failures},
+            )
         self.last_error = message
         self.health.report(self.component, self.level, message)
         self._backoff = min(self.max_backoff, max(self.interval, self._backoff * 2 or 0.5))

@@ -34,8 +34,7 @@ RECEIPT_HEADER = "regledger receipt/v1"
 
 def check_origin(origin: str) -> None:
     if not origin or len(origin) > 255 or any(c.isspace() or c == "+" or ord(c) < 0x20 for c in origin):
-        raise MalformedError(f"invalid origin {origin!r}: 1-255 characters, no spaces or '+'",
-                             field="origin")
+        raise MalformedError(f"invalid origin {origin!r}: 1-255 characters, no spaces or '+'", field="origin")
 
 
 def _b64_hash(value: str, what: str) -> Hash:
@@ -110,8 +109,9 @@ class Receipt:
     time: str
 
     def text(self) -> str:
-        return (f"{RECEIPT_HEADER}\n{self.origin}\n{self.index}\n"
-                f"{base64.b64encode(self.leaf_hash).decode()}\n{self.time}\n")
+        return (
+            f"{RECEIPT_HEADER}\n{self.origin}\n{self.index}\n{base64.b64encode(self.leaf_hash).decode()}\n{self.time}\n"
+        )
 
 
 def sign_receipt(receipt: Receipt, signer: Signer) -> bytes:

@@ -65,8 +65,7 @@ class CosignatureVerifier:
     def timestamp(signature: bytes) -> int:
         """The cosigning time (Unix seconds) carried in `signature`; does not verify it."""
         if len(signature) != _TS_SIZE + _SIG_SIZE:
-            raise MalformedError(
-                f"an Ed25519 cosignature is {_TS_SIZE + _SIG_SIZE} bytes, not {len(signature)}")
+            raise MalformedError(f"an Ed25519 cosignature is {_TS_SIZE + _SIG_SIZE} bytes, not {len(signature)}")
         ts = int.from_bytes(signature[:_TS_SIZE], "big")
         if ts > _MAX_TS:
             raise MalformedError(f"cosignature timestamp {ts} is out of range")
@@ -99,8 +98,7 @@ def parse_cosigner_vkey(vkey: str) -> CosignatureVerifier:
     except (binascii.Error, ValueError) as exc:
         raise MalformedError("cosigner key is not base64", field="key") from exc
     if len(raw) != 33 or raw[0] != SIG_COSIGNATURE_V1:
-        raise MalformedError("only Ed25519 cosigner keys (type 0x04, 32 bytes) are supported",
-                             field="key")
+        raise MalformedError("only Ed25519 cosigner keys (type 0x04, 32 bytes) are supported", field="key")
     try:
         v = CosignatureVerifier(name, raw[1:])
     except MalformedError as exc:
@@ -191,8 +189,9 @@ def _check_parses(note: bytes) -> None:
         pass  # well-formed; no key was offered, so none could verify
 
 
-def verify_cosigned(note: bytes, origin_verifier: Verifier,
-                    cosigner_verifiers: Iterable[CosignatureVerifier]) -> dict[str, int]:
+def verify_cosigned(
+    note: bytes, origin_verifier: Verifier, cosigner_verifiers: Iterable[CosignatureVerifier]
+) -> dict[str, int]:
     """Open `note`, requiring the log's signature and a cosignature from every given cosigner.
 
     Returns {cosigner name: cosigning time}.  A bad signature by any of these keys raises
@@ -208,6 +207,7 @@ def verify_cosigned(note: bytes, origin_verifier: Verifier,
         raise UnknownKeyError(f"note is not signed by the log key {origin_verifier.name}")
     missing = [c for c in cosigners if (c.name, c.key_hash) not in got]
     if missing:
-        raise UnknownKeyError("note has no cosignature from "
-                              + ", ".join(f"{c.name}+{c.key_hash:08x}" for c in missing))
+        raise UnknownKeyError(
+            "note has no cosignature from " + ", ".join(f"{c.name}+{c.key_hash:08x}" for c in missing)
+        )
     return {c.name: c.timestamp(got[(c.name, c.key_hash)].signature) for c in cosigners}

@@ -83,8 +83,11 @@ def _dump(value: Any, out: list[str], path: str, depth: int) -> None:
             if type(k) is not str:
                 raise MalformedError("object member names must be strings", field=path)
         # RFC 8785 3.2.3: sort by UTF-16 code units; for ASCII names that is plain string order.
-        names = sorted(value) if all(k.isascii() for k in value) else sorted(
-            value, key=lambda k: k.encode("utf-16be", errors="surrogatepass"))
+        names = (
+            sorted(value)
+            if all(k.isascii() for k in value)
+            else sorted(value, key=lambda k: k.encode("utf-16be", errors="surrogatepass"))
+        )
         out.append("{")
         for i, k in enumerate(names):
             if i:
@@ -220,8 +223,11 @@ def _canonical_object(members: Mapping[str, bytes]) -> bytes:
     for n in sorted(members):  # member names here are ASCII identifiers
         enc = _NAME_CACHE.get(n)
         if enc is None:
-            enc = _NAME_CACHE.setdefault(n, _json_str(n).encode() + b":") if len(_NAME_CACHE) < 1024 \
+            enc = (
+                _NAME_CACHE.setdefault(n, _json_str(n).encode() + b":")
+                if len(_NAME_CACHE) < 1024
                 else _json_str(n).encode() + b":"
+            )
         parts.append(enc + members[n])
     return b"{" + b",".join(parts) + b"}"
 
@@ -302,11 +308,13 @@ def check_canonical(raw: bytes, canonical: bytes, what: str) -> None:
     at = next(differ, min(len(raw), len(canonical)))
 
     def around(b: bytes) -> str:
-        return repr(b[max(0, at - 12):at + 12].decode("utf-8", errors="backslashreplace"))
+        return repr(b[max(0, at - 12) : at + 12].decode("utf-8", errors="backslashreplace"))
 
-    raise MalformedError(f"{what} is not canonical JSON (RFC 8785; refused, not repaired): the first difference "
-                         f"is at byte {at}: the canonical form has {around(canonical)} where the input has "
-                         f"{around(raw)}")
+    raise MalformedError(
+        f"{what} is not canonical JSON (RFC 8785; refused, not repaired): the first difference "
+        f"is at byte {at}: the canonical form has {around(canonical)} where the input has "
+        f"{around(raw)}"
+    )
 
 
 def statement_limit(kind: str) -> int:
@@ -357,8 +365,15 @@ class Statement:
         return b
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "subject": self.subject, "payload": self.payload, "time": self.time,
-                "key": self.key, "sig": base64.b64encode(self.sig).decode(), **self.extra}
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "payload": self.payload,
+            "time": self.time,
+            "key": self.key,
+            "sig": base64.b64encode(self.sig).decode(),
+            **self.extra,
+        }
 
     @classmethod
     def from_json(cls, obj: Any, *, field: str = "", canonical: bool = False) -> Statement:
@@ -377,8 +392,7 @@ class Statement:
             extra[name] = value
         kind = _check_text(obj["kind"], f"{field}/kind", 64)
         if not _KIND_RE.match(kind):
-            raise MalformedError("must be a dotted lowercase name such as registration.apply",
-                                 field=f"{field}/kind")
+            raise MalformedError("must be a dotted lowercase name such as registration.apply", field=f"{field}/kind")
         subject = _check_text(obj["subject"], f"{field}/subject", 256)
         payload = obj["payload"]
         if not isinstance(payload, dict):
@@ -391,9 +405,13 @@ class Statement:
         st = cls(kind, subject, payload, time, key, sig, extra)
         if canonical:  # parsed from canonical text: each member's bytes are its plain serialisation
             st.__dict__["_members"] = {
-                "kind": _json_str(kind).encode(), "subject": _json_str(subject).encode(),
-                "payload": _CANONICAL_DUMPS(payload).encode(), "time": _json_str(time).encode(),
-                "key": _json_str(key).encode(), **{k: _CANONICAL_DUMPS(v).encode() for k, v in extra.items()}}
+                "kind": _json_str(kind).encode(),
+                "subject": _json_str(subject).encode(),
+                "payload": _CANONICAL_DUMPS(payload).encode(),
+                "time": _json_str(time).encode(),
+                "key": _json_str(key).encode(),
+                **{k: _CANONICAL_DUMPS(v).encode() for k, v in extra.items()},
+            }
         else:
             _ = st._members  # canonicalise now, so bad values fail here with their field
         return st
@@ -402,33 +420,57 @@ class Statement:
     def from_bytes(cls, raw: bytes) -> Statement:
         """Parse a statement that must already be canonical JSON; any other encoding is refused, not repaired."""
         if len(raw) > MAX_CASCADE_STATEMENT_BYTES:
-            raise MalformedError(f"statement is {len(raw)} bytes; the limit is {MAX_CASCADE_STATEMENT_BYTES} "
-                                 f"(sync.*; {MAX_STATEMENT_BYTES} for every other kind)", field="/payload")
+            raise MalformedError(
+                f"statement is {len(raw)} bytes; the limit is {MAX_CASCADE_STATEMENT_BYTES} "
+                f"(sync.*; {MAX_STATEMENT_BYTES} for every other kind)",
+                field="/payload",
+            )
         st = cls.from_json(parse_json(raw))
         check_canonical(raw, st.canonical, "statement")
         return st
 
 
-def sign_statement(signer: StatementSigner, *, kind: str, subject: str, payload: Mapping[str, Any],
-                   time: str | None = None, extra: Mapping[str, Any] | None = None,
-                   canonical_payload: bytes | None = None) -> Statement:
+def sign_statement(
+    signer: StatementSigner,
+    *,
+    kind: str,
+    subject: str,
+    payload: Mapping[str, Any],
+    time: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    canonical_payload: bytes | None = None,
+) -> Statement:
     """Build and sign a statement; validates exactly as a parser would.
 
     `canonical_payload`: the RFC 8785 bytes of `payload`, when the caller assembled them from parts
     that are canonical already (the cascade packs verified leaves); the payload is then not
     serialised again.  The caller vouches for it; a parser of the resulting entry checks it anyway.
     """
-    draft = {"kind": kind, "subject": subject, "payload": {} if canonical_payload is not None else payload,
-             "time": time or utc_now(), "key": signer.key_id, "sig": base64.b64encode(bytes(64)).decode(),
-             **(extra or {})}
+    draft = {
+        "kind": kind,
+        "subject": subject,
+        "payload": {} if canonical_payload is not None else payload,
+        "time": time or utc_now(),
+        "key": signer.key_id,
+        "sig": base64.b64encode(bytes(64)).decode(),
+        **(extra or {}),
+    }
     unsigned = Statement.from_json(draft)
     if canonical_payload is not None:
         members = {**unsigned._members, "payload": canonical_payload}
-        unsigned = Statement(unsigned.kind, unsigned.subject, payload, unsigned.time, unsigned.key, unsigned.sig,
-                             unsigned.extra)
+        unsigned = Statement(
+            unsigned.kind, unsigned.subject, payload, unsigned.time, unsigned.key, unsigned.sig, unsigned.extra
+        )
         unsigned.__dict__["_members"] = members
-    st = Statement(unsigned.kind, unsigned.subject, unsigned.payload, unsigned.time, unsigned.key,
-                   signer.sign(unsigned.signed_message()), unsigned.extra)
+    st = Statement(
+        unsigned.kind,
+        unsigned.subject,
+        unsigned.payload,
+        unsigned.time,
+        unsigned.key,
+        signer.sign(unsigned.signed_message()),
+        unsigned.extra,
+    )
     st.__dict__["_members"] = unsigned._members  # the same members: canonicalise the payload once
     _ = st.canonical  # enforce the size limit
     return st
@@ -450,13 +492,15 @@ class Entry:
 
     @classmethod
     def build(cls, index: int, prev: bytes, time: str, statement: Statement) -> Entry:
-        leaf = _canonical_object({
-            "v": b"1",
-            "index": str(index).encode(),
-            "prev": _json_str(base64.b64encode(prev).decode()).encode(),
-            "time": _json_str(time).encode(),
-            "statement": statement.canonical,
-        })
+        leaf = _canonical_object(
+            {
+                "v": b"1",
+                "index": str(index).encode(),
+                "prev": _json_str(base64.b64encode(prev).decode()).encode(),
+                "time": _json_str(time).encode(),
+                "statement": statement.canonical,
+            }
+        )
         if len(leaf) > MAX_LEAF_BYTES:
             raise MalformedError(f"entry is {len(leaf)} bytes; the limit is {MAX_LEAF_BYTES}", field="/payload")
         return cls(index, Hash(bytes(prev)), time, statement, leaf)
@@ -472,11 +516,22 @@ class Entry:
         try:
             st = obj["statement"]
             extra = {k: v for k, v in st.items() if k not in _STATEMENT_FIELDS}
-            statement = Statement(str(st["kind"]), str(st["subject"]), st["payload"], str(st["time"]),
-                                  str(st["key"]), base64.b64decode(st["sig"]), extra)
+            statement = Statement(
+                str(st["kind"]),
+                str(st["subject"]),
+                st["payload"],
+                str(st["time"]),
+                str(st["key"]),
+                base64.b64decode(st["sig"]),
+                extra,
+            )
             index, prev = obj["index"], base64.b64decode(obj["prev"])
-            if (not isinstance(index, int) or isinstance(index, bool) or len(prev) != HASH_SIZE
-                    or not isinstance(statement.payload, dict)):
+            if (
+                not isinstance(index, int)
+                or isinstance(index, bool)
+                or len(prev) != HASH_SIZE
+                or not isinstance(statement.payload, dict)
+            ):
                 raise ValueError
             return cls(index, Hash(prev), str(obj["time"]), statement, leaf)
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
@@ -488,8 +543,12 @@ class Entry:
         vouch for it and it has exactly the envelope `build` writes, only the shape `from_verified_object`
         checks; anything else goes to the strict parser (`from_leaf`), which names what is wrong."""
         obj = _parse_if_canonical(leaf)
-        if (not isinstance(obj, dict) or obj.keys() != _ENTRY_FIELD_SET or obj["v"] != ENTRY_VERSION
-                or isinstance(obj["v"], bool)):
+        if (
+            not isinstance(obj, dict)
+            or obj.keys() != _ENTRY_FIELD_SET
+            or obj["v"] != ENTRY_VERSION
+            or isinstance(obj["v"], bool)
+        ):
             return cls.from_leaf(leaf)
         return cls.from_verified_object(obj, leaf)
 

@@ -72,8 +72,9 @@ class IntegrityError(VerificationError):
     stops signing and refuses appends until it is restarted after repair (`Ledger.halt`).
     """
 
-    def __init__(self, where: str, what: str, *, level: int | None = None, tile: int | None = None,
-                 index: int | None = None) -> None:
+    def __init__(
+        self, where: str, what: str, *, level: int | None = None, tile: int | None = None, index: int | None = None
+    ) -> None:
         super().__init__(f"{where}: {what}")
         self.where = where
         self.what = what
@@ -85,8 +86,7 @@ class IntegrityError(VerificationError):
 class InconsistencyError(VerificationError):
     """Two tree heads that no append-only log could have produced; keep both as evidence."""
 
-    def __init__(self, message: str, *, smaller: object = None, larger: object = None,
-                 proof: object = None) -> None:
+    def __init__(self, message: str, *, smaller: object = None, larger: object = None, proof: object = None) -> None:
         super().__init__(message)
         self.smaller = smaller
         self.larger = larger
@@ -135,15 +135,22 @@ class SchemaVersionError(OperatorError):
     or newer (run the newer code).  Nothing reads or writes such a database but `regledger db`."""
 
     def __init__(self, database: str, code: str, *, behind: bool) -> None:
-        at = ("has no schema revision (it was made before schema versions)" if database == "unversioned"
-              else f"is at schema revision {database}")
+        at = (
+            "has no schema revision (it was made before schema versions)"
+            if database == "unversioned"
+            else f"is at schema revision {database}"
+        )
         if behind:
-            message = (f"the database {at}, older than this code's revision {code}; "
-                       "run `regledger db upgrade` (after `regledger backup`)")
+            message = (
+                f"the database {at}, older than this code's revision {code}; "
+                "run `regledger db upgrade` (after `regledger backup`)"
+            )
             problem = "schema-behind"
         else:
-            message = (f"the database {at}, newer than this code's revision {code}; "
-                       "run the regledger version that made it (`regledger db current` shows both)")
+            message = (
+                f"the database {at}, newer than this code's revision {code}; "
+                "run the regledger version that made it (`regledger db current` shows both)"
+            )
             problem = "schema-ahead"
         super().__init__(message, problem=problem)
         self.database = database

@@ -36,9 +36,20 @@ from .tiles import (
     tiles_for_size,
 )
 
-__all__ = ["TreeGrowth", "chained_leaf_hashes", "check_leaf_hash", "check_tile", "checked_leaf_hashes",
-           "opened_checkpoint", "proved_leaf_hash", "raise_edge_damage", "read_stored_tiles", "tile_at",
-           "verified_growth", "verified_tree"]
+__all__ = [
+    "TreeGrowth",
+    "chained_leaf_hashes",
+    "check_leaf_hash",
+    "check_tile",
+    "checked_leaf_hashes",
+    "opened_checkpoint",
+    "proved_leaf_hash",
+    "raise_edge_damage",
+    "read_stored_tiles",
+    "tile_at",
+    "verified_growth",
+    "verified_tree",
+]
 
 CHUNK = 2000  # entries read at a time
 
@@ -88,8 +99,11 @@ def check_leaf_hash(index: int, leaf: bytes, stored: bytes) -> Hash:
     """SHA-256(0x00 || leaf), after checking the stored leaf hash is that."""
     lh = leaf_hash(leaf)
     if lh != stored:
-        raise IntegrityError(f"entry {index}", f"stored leaf hash {bytes(stored).hex()} is not "
-                             f"SHA-256(0x00||leaf) {lh.hex()}", index=index)
+        raise IntegrityError(
+            f"entry {index}",
+            f"stored leaf hash {bytes(stored).hex()} is not SHA-256(0x00||leaf) {lh.hex()}",
+            index=index,
+        )
     return lh
 
 
@@ -112,8 +126,9 @@ def chained_leaf_hashes(store: LedgerStore, start: int, end: int, prev: Hash) ->
         if e.index != i:
             raise IntegrityError(f"entry {i}", f"the leaf says index {e.index}", index=i)
         if e.prev != prev:
-            raise IntegrityError(f"entry {i}", f"chain broken: prev {e.prev.hex()}, the hash of entry {i - 1} is "
-                                 f"{prev.hex()}", index=i)
+            raise IntegrityError(
+                f"entry {i}", f"chain broken: prev {e.prev.hex()}, the hash of entry {i - 1} is {prev.hex()}", index=i
+            )
         hashes.append(lh)
         prev = lh
     return hashes
@@ -170,8 +185,11 @@ def proved_leaf_hash(store: LedgerStore, index: int, size: int, root: Hash, read
     try:
         verify_inclusion(index, size, lh, prove_inclusion(size, index, reader), root)
     except (VerificationError, NotFoundError) as exc:
-        raise IntegrityError(f"entry {index}", f"the stored tiles do not prove it in checkpoint {size} "
-                             f"({exc}); `regledger audit` names the tile", index=index) from None
+        raise IntegrityError(
+            f"entry {index}",
+            f"the stored tiles do not prove it in checkpoint {size} ({exc}); `regledger audit` names the tile",
+            index=index,
+        ) from None
     return lh
 
 
@@ -206,8 +224,13 @@ def check_tile(tile: Tile, stored: bytes, expected: bytes, *, first: int = 0) ->
         got, want = stored[at + i : at + i + HASH_SIZE], expected[i : i + HASH_SIZE]
         if got != want:
             index = first + i // HASH_SIZE
-            raise IntegrityError(f"tile {tile.path()} hash {index}", f"stored {got.hex() or 'nothing'}, "
-                                 f"recomputed {want.hex()}", level=tile.level, tile=tile.n, index=index)
+            raise IntegrityError(
+                f"tile {tile.path()} hash {index}",
+                f"stored {got.hex() or 'nothing'}, recomputed {want.hex()}",
+                level=tile.level,
+                tile=tile.n,
+                index=index,
+            )
 
 
 def tile_at(level: int, n: int, size: int) -> Tile:
@@ -223,5 +246,6 @@ def _tile_hashes_from_below(store: LedgerStore, tile: Tile) -> list[Hash]:
     try:
         return [full_tile_root(data[: TILE_WIDTH * HASH_SIZE]) for data in store.read_tiles(below)]
     except NotFoundError as exc:
-        raise IntegrityError(f"tile {tile.path()}", f"a tile below it is missing: {exc}",
-                             level=tile.level, tile=tile.n) from None
+        raise IntegrityError(
+            f"tile {tile.path()}", f"a tile below it is missing: {exc}", level=tile.level, tile=tile.n
+        ) from None

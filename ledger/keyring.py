@@ -112,13 +112,13 @@ def signing_key(index: int, st: Statement, keys: Mapping[str, KeyRecord]) -> Key
     return rec
 
 
-def key_change(index: int, st: Statement, signer: KeyRecord,
-               keys: Mapping[str, KeyRecord]) -> KeyChange | None:
+def key_change(index: int, st: Statement, signer: KeyRecord, keys: Mapping[str, KeyRecord]) -> KeyChange | None:
     """What sequencing `st` at `index` does to the key set; raises if it is not allowed."""
     if st.kind not in (KEY_REGISTER, KEY_REVOKE):
         if st.kind.startswith("key."):
-            raise MalformedError(f"unknown key statement {st.kind}; only {KEY_REGISTER} and {KEY_REVOKE} exist",
-                                 field="/kind")
+            raise MalformedError(
+                f"unknown key statement {st.kind}; only {KEY_REGISTER} and {KEY_REVOKE} exist", field="/kind"
+            )
         return None
     if signer.role != "admin":
         raise UnknownKeyError(f"{st.kind} must be signed by an admin key; {st.key} is a {signer.role} key")
@@ -148,8 +148,9 @@ class _KeySigner(Protocol):
     def sign(self, message: bytes) -> bytes: ...
 
 
-def register_key_statement(admin: _KeySigner, key: _KeySigner, role: str,
-                           scope: Mapping[str, Any] | None = None, *, time: str | None = None) -> Statement:
+def register_key_statement(
+    admin: _KeySigner, key: _KeySigner, role: str, scope: Mapping[str, Any] | None = None, *, time: str | None = None
+) -> Statement:
     """A key.register statement for `key`, signed by `admin` (for entry 0, by the key itself)."""
     payload: dict[str, Any] = {"public_key": base64.b64encode(key.public).decode(), "name": key.name, "role": role}
     if scope:
@@ -172,5 +173,4 @@ def apply_change(keys: dict[str, KeyRecord], index: int, change: KeyChange | Non
     else:
         assert isinstance(value, str)
         old = keys[value]
-        keys[value] = KeyRecord(old.key_id, old.public_key, old.name, old.role, old.scope,
-                                old.registered_at, index)
+        keys[value] = KeyRecord(old.key_id, old.public_key, old.name, old.role, old.scope, old.registered_at, index)

@@ -49,6 +49,7 @@ class Verifier(Protocol):
     def key_hash(self) -> int: ...
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise InvalidSignatureError unless `signature` is valid for `message`."""
+
     def vkey(self) -> str:
         """The C2SP verifier key string (`name+hash+base64`) that others pin to check these signatures."""
 
@@ -145,8 +146,10 @@ def open_note(msg: bytes, verifiers: VerifierLookup | Iterable[Verifier]) -> Not
         v.verify(text_bytes, sig.signature)
         verified.append(sig)
     if not verified:
-        raise UnknownKeyError("no signature on the note is from a known key: "
-                              + ", ".join(f"{u.name}+{u.key_hash:08x}" for u in unverified))
+        raise UnknownKeyError(
+            "no signature on the note is from a known key: "
+            + ", ".join(f"{u.name}+{u.key_hash:08x}" for u in unverified)
+        )
     return Note(text, verified, unverified)
 
 
@@ -170,4 +173,3 @@ def _parse_signature_line(line: str) -> NoteSignature:
 def _lookup_from(verifiers: Iterable[Verifier]) -> VerifierLookup:
     table = {(v.name, v.key_hash): v for v in verifiers}
     return lambda name, key_hash: table.get((name, key_hash))
-

@@ -8,15 +8,25 @@ entries, `replay` can rebuild every state from the log alone.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator, Mapping, Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Protocol
 
 from .entry import Entry
 from .errors import ConflictError, MalformedError
 from .fold import fold_entry
 from .store import KeyRecord, SubjectState
 
-__all__ = ["CompositePolicy", "ReplayError", "ReplayGuard", "StateMap", "StatementPolicy", "nonce_subject",
-           "nonce_used_at", "policy_step", "replay"]
+__all__ = [
+    "CompositePolicy",
+    "ReplayError",
+    "ReplayGuard",
+    "StateMap",
+    "StatementPolicy",
+    "nonce_subject",
+    "nonce_used_at",
+    "policy_step",
+    "replay",
+]
 
 
 class StateMap:
@@ -54,15 +64,16 @@ class StatementPolicy(Protocol):
         """Raise a LedgerError to refuse; otherwise `states.put` whatever changes."""
 
 
-def policy_step(policy: StatementPolicy | None, entry: Entry,
-                states: StateMap) -> Callable[[KeyRecord], None] | None:
+def policy_step(policy: StatementPolicy | None, entry: Entry, states: StateMap) -> Callable[[KeyRecord], None] | None:
     """The fold's policy step for `entry` (ledger.fold.fold_entry's `apply`), None without a policy."""
     if policy is None:
         return None
     return lambda signer: policy.apply(entry, signer, states)
 
 
-def replay(policy: StatementPolicy, leaves: Iterator[bytes], *, upto_time: str | None = None) -> dict[str, SubjectState]:
+def replay(
+    policy: StatementPolicy, leaves: Iterator[bytes], *, upto_time: str | None = None
+) -> dict[str, SubjectState]:
     """Fold entries (leaf bytes, in index order) into subject states, from nothing.
 
     Entries are trusted to be the ledger's own (audit checks signatures separately), but the
@@ -98,8 +109,9 @@ def nonce_subject(key: str, nonce: str) -> str:
     return f"nonce:{key}:{nonce}"
 
 
-def nonce_used_at(get_states: Callable[[Iterable[str]], Mapping[str, SubjectState]], key: str,
-                  nonce: str) -> int | None:
+def nonce_used_at(
+    get_states: Callable[[Iterable[str]], Mapping[str, SubjectState]], key: str, nonce: str
+) -> int | None:
     """The index of the entry that used `key`'s `nonce`, or None while it is unused."""
     subject = nonce_subject(key, nonce)
     used = get_states([subject]).get(subject)

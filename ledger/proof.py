@@ -35,7 +35,8 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequenc
     for p in proof:
         if sn == 0:
             raise VerificationError(
-                f"inclusion proof has {len(proof)} hashes, too many for index {index} in size {size}")
+                f"inclusion proof has {len(proof)} hashes, too many for index {index} in size {size}"
+            )
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             if not fn & 1:
@@ -55,12 +56,12 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
     """Raise unless `proof` shows `leaf` at `index` in the tree of `size` with `root`."""
     calculated = root_from_inclusion_proof(index, size, leaf, proof)
     if calculated != root:
-        raise RootMismatchError("inclusion proof does not lead to the root", expected=bytes(root),
-                                calculated=calculated)
+        raise RootMismatchError(
+            "inclusion proof does not lead to the root", expected=bytes(root), calculated=calculated
+        )
 
 
-def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes,
-                       proof: Sequence[bytes]) -> None:
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]) -> None:
     """Raise unless `proof` shows the tree (second, second_root) extends (first, first_root)."""
     if not 0 <= first <= second:
         raise VerificationError(f"sizes {first} -> {second} are not in order")
@@ -68,9 +69,12 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
     _check_hashes("proof", proof)
 
     def inconsistent(why: str) -> InconsistencyError:
-        return InconsistencyError(f"trees {first} and {second} are not consistent: {why}",
-                                  smaller=(first, bytes(first_root)), larger=(second, bytes(second_root)),
-                                  proof=[bytes(p) for p in proof])
+        return InconsistencyError(
+            f"trees {first} and {second} are not consistent: {why}",
+            smaller=(first, bytes(first_root)),
+            larger=(second, bytes(second_root)),
+            proof=[bytes(p) for p in proof],
+        )
 
     if first == 0:
         if proof:

@@ -19,8 +19,8 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from .background import BackgroundLoop
 from .checkpoint import open_checkpoint
@@ -61,8 +61,15 @@ class Publisher:
     Not thread-safe: one publisher per directory, run by one thread (the serve loop or `log publish`).
     """
 
-    def __init__(self, ledger: Ledger, out: Path, *, grace: float = 60.0, key: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        out: Path,
+        *,
+        grace: float = 60.0,
+        key: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         """`key`: also write `key`, the log's verifier key as /log/key serves it (`log export` does not)."""
         self.ledger = ledger
         self.write_key = key
@@ -81,8 +88,7 @@ class Publisher:
 
     # -- one round ----------------------------------------------------------------------------------
 
-    def publish(self, *, rewrite_partials: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> int:
+    def publish(self, *, rewrite_partials: bool = False, progress: Callable[[int, int], None] | None = None) -> int:
         """Publish the latest checkpoint; returns the files written.  `rewrite_partials` (`log export`) also
         writes every tile the directory should hold, not only those changed since its checkpoint."""
         size, note = served_checkpoint(self.ledger)
@@ -93,8 +99,9 @@ class Publisher:
         old = self.size
         assert old is not None
         if size < old:
-            raise OperatorError(f"{self.out} holds a checkpoint of size {old}, beyond this ledger's {size}",
-                                problem="publish-dir")
+            raise OperatorError(
+                f"{self.out} holds a checkpoint of size {old}, beyond this ledger's {size}", problem="publish-dir"
+            )
         written = self._write_tiles(tiles_for_size(size) if rewrite_partials else new_tiles(old, size), progress)
         key = self.ledger.verifier().vkey() + "\n"
         if self.write_key and key != self._key:
@@ -131,8 +138,11 @@ class Publisher:
                 if self.ledger.tree_hash(cp.size) != cp.root:
                     raise OperatorError(f"its root at size {cp.size} is not this ledger's", problem="publish-dir")
             except LedgerError as exc:
-                raise OperatorError(f"{self.out} holds a checkpoint that is not this ledger's to extend ({exc}); "
-                                    "publish into an empty directory", problem="publish-dir") from exc
+                raise OperatorError(
+                    f"{self.out} holds a checkpoint that is not this ledger's to extend ({exc}); "
+                    "publish into an empty directory",
+                    problem="publish-dir",
+                ) from exc
             held, note = cp.size, data
             self._unknown_until = path.stat().st_mtime + self.grace
         key = self.out / "key"
@@ -143,8 +153,13 @@ class Publisher:
     # -- writing --------------------------------------------------------------------------------------
 
     def _write_tiles(self, tiles: Sequence[Tile], progress: Callable[[int, int], None] | None) -> int:
-        todo = [t for t in tiles if not (t.full and (self.out / t.path()).exists()
-                                         and (t.level or (self.out / entry_bundle_path(t.n)).exists()))]
+        todo = [
+            t
+            for t in tiles
+            if not (
+                t.full and (self.out / t.path()).exists() and (t.level or (self.out / entry_bundle_path(t.n)).exists())
+            )
+        ]
         written = 0
         dirs: set[Path] = set()
         for i in range(0, len(todo), READ_CHUNK):
@@ -157,8 +172,12 @@ class Publisher:
                 leaves = self.ledger.entries(first, last)
                 for t in level0:
                     start = t.n * TILE_WIDTH - first
-                    written += self._write_tile(entry_bundle_path(t.n, t.width),
-                                                encode_entry_bundle(leaves[start : start + t.width]), t.full, dirs)
+                    written += self._write_tile(
+                        entry_bundle_path(t.n, t.width),
+                        encode_entry_bundle(leaves[start : start + t.width]),
+                        t.full,
+                        dirs,
+                    )
             if progress:
                 progress(min(len(todo), i + READ_CHUNK), len(todo))
         self._fsync_dirs(dirs)
@@ -233,15 +252,22 @@ class PublishWorker:
 
     def __init__(self, publisher: Publisher, *, interval: float = 1.0) -> None:
         self.publisher = publisher
-        self.loop = BackgroundLoop("regledger-publisher", publisher.publish, interval=interval,
-                                   health=publisher.ledger.health, component="publish", logger=log,
-                                   max_backoff=30.0, level="warning")
+        self.loop = BackgroundLoop(
+            "regledger-publisher",
+            publisher.publish,
+            interval=interval,
+            health=publisher.ledger.health,
+            component="publish",
+            logger=log,
+            max_backoff=30.0,
+            level="warning",
+        )
 
     def wake(self) -> None:
         """Publish now (called after each integration)."""
         self.loop.wake.set()
 
-    def start(self) -> "PublishWorker":
+    def start(self) -> PublishWorker:
         self.loop.start()
         return self
 

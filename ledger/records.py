@@ -31,10 +31,16 @@ def _accepted(cls: type) -> dict[str, tuple[type, ...]]:
         if f.name in ("extra", "order"):
             continue
         hint = hints[f.name]
-        args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+        args = (
+            typing.get_args(hint)
+            if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
             else (hint,)
-        out[f.name] = tuple(Mapping if typing.get_origin(a) in (dict, Mapping) or a in (dict, Mapping)
-                            else typing.get_origin(a) or a for a in args if a is not Any)
+        )
+        out[f.name] = tuple(
+            Mapping if typing.get_origin(a) in (dict, Mapping) or a in (dict, Mapping) else typing.get_origin(a) or a
+            for a in args
+            if a is not Any
+        )
     _ACCEPTED[cls] = out
     return out
 
@@ -56,8 +62,13 @@ class StateRecord:
         typed, extra = {}, {}
         for k, v in state.items():
             ok = types_.get(k)
-            if ok is not None and (v is None and type(None) in ok or v is not None and isinstance(v, ok)
-                                   and not (isinstance(v, bool) and bool not in ok)):
+            if ok is not None and (
+                v is None
+                and type(None) in ok
+                or v is not None
+                and isinstance(v, ok)
+                and not (isinstance(v, bool) and bool not in ok)
+            ):
                 typed[k] = v
             else:
                 extra[k] = v

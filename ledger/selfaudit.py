@@ -51,8 +51,16 @@ log = logging.getLogger("regledger.selfaudit")
 class SelfAudit(threading.Thread):
     """`start()` runs a round at once, then one every `interval` seconds until `stop()`."""
 
-    def __init__(self, ledger: Ledger, *, interval: float = 5.0, entries: int = 8, tiles: int = 1,
-                 checkpoints: int = 2, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        interval: float = 5.0,
+        entries: int = 8,
+        tiles: int = 1,
+        checkpoints: int = 2,
+        rng: random.Random | None = None,
+    ) -> None:
         super().__init__(name="regledger-selfaudit", daemon=True)
         self.ledger = ledger
         self.store = ledger.store
@@ -87,8 +95,10 @@ class SelfAudit(threading.Thread):
             self.sizes = [s for s, _ in self.store.checkpoint_chain()]
             reader = verified_tree(self.store, size, cp.root)
         elif self.verified[0] > size:
-            raise IntegrityError(f"checkpoint {size}", f"published as the latest after checkpoint {self.verified[0]} "
-                                 "was: the published size went backwards")
+            raise IntegrityError(
+                f"checkpoint {size}",
+                f"published as the latest after checkpoint {self.verified[0]} was: the published size went backwards",
+            )
         else:
             reader = TileHashReader(size, CachingTileReader(self.store, 64))  # the round's one tile cache
             if self.verified[0] < size:
@@ -116,8 +126,10 @@ class SelfAudit(threading.Thread):
             cp = latest if size == latest.size else self._opened_checkpoint(size)
             growth.grow_to(self.store, size)
             if growth.root() != cp.root:
-                raise IntegrityError(f"checkpoint {size}", f"its root {cp.root.hex()} is not the root of the stored "
-                                     f"leaves {growth.root().hex()}")
+                raise IntegrityError(
+                    f"checkpoint {size}",
+                    f"its root {cp.root.hex()} is not the root of the stored leaves {growth.root().hex()}",
+                )
             self.sizes.append(size)
         expected = growth.tiles()
         for tile, data in zip(expected, read_stored_tiles(tiles, list(expected)), strict=True):

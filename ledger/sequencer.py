@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Iterator, Sequence
 
 from .background import BackgroundLoop
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
@@ -58,8 +58,15 @@ def _log_verifier(origin: str, log_signer: Signer) -> Verifier:
 
 
 class Ledger:
-    def __init__(self, store: LedgerStore, *, origin: str, log_signer: Signer,
-                 clock: Callable[[], str] = utc_now, policy: StatementPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        *,
+        origin: str,
+        log_signer: Signer,
+        clock: Callable[[], str] = utc_now,
+        policy: StatementPolicy | None = None,
+    ) -> None:
         check_origin(origin)
         if log_signer.name != origin:
             raise ValueError(f"the log key must be named after the origin {origin!r}")
@@ -85,22 +92,32 @@ class Ledger:
         if self.halted is None:
             self.halted = exc
         if self.health.report("integrity", "error", str(exc)):
-            log.error("integrity: %s; signing stopped until restart after `regledger audit` and `regledger repair`",
-                      exc, extra={"event": "integrity", "path": exc.where})
+            log.error(
+                "integrity: %s; signing stopped until restart after `regledger audit` and `regledger repair`",
+                exc,
+                extra={"event": "integrity", "path": exc.where},
+            )
 
     def _refuse_if_halted(self) -> None:
         h = self.halted
         if h is not None:
-            raise IntegrityError(h.where, f"{h.what} (the ledger stopped signing and writing; restart it after "
-                                 "`regledger audit` and `regledger repair`)", level=h.level, tile=h.tile, index=h.index)
+            raise IntegrityError(
+                h.where,
+                f"{h.what} (the ledger stopped signing and writing; restart it after "
+                "`regledger audit` and `regledger repair`)",
+                level=h.level,
+                tile=h.tile,
+                index=h.index,
+            )
 
     # -- sequencing ---------------------------------------------------------------------
 
     def append(self, statement: Statement) -> Appended:
         return self.append_batch([statement])[0]
 
-    def append_batch(self, statements: Sequence[Statement], *, receipts: bool = True,
-                     executor: Executor | None = None) -> list[Appended]:
+    def append_batch(
+        self, statements: Sequence[Statement], *, receipts: bool = True, executor: Executor | None = None
+    ) -> list[Appended]:
         """Sequence statements in order, all or none; raises on the first one refused."""
         if not statements:
             return []
@@ -139,8 +156,9 @@ class Ledger:
             else:
                 pubs.append(None)  # maybe registered concurrently; checked under the lock
         jobs = [(p, st.signed_message(), st.sig) for p, st in zip(pubs, statements) if p is not None]
-        results = (list(executor.map(signature_holds, jobs, chunksize=64)) if executor
-                   else list(map(signature_holds, jobs)))
+        results = (
+            list(executor.map(signature_holds, jobs, chunksize=64)) if executor else list(map(signature_holds, jobs))
+        )
         it = iter(results)
         out: list[bytes | None] = []
         for i, p in enumerate(pubs):
@@ -160,8 +178,15 @@ class Ledger:
         self._refuse_if_halted()
         self._build(self.store.head(), self.store, statements, [None] * len(statements), signed=False)
 
-    def _build(self, head: SequenceHead, view: KeyView, statements: Sequence[Statement],
-               verified: list[bytes | None], *, signed: bool = True) -> SequencedBatch:
+    def _build(
+        self,
+        head: SequenceHead,
+        view: KeyView,
+        statements: Sequence[Statement],
+        verified: list[bytes | None],
+        *,
+        signed: bool = True,
+    ) -> SequencedBatch:
         wanted = {st.key for st in statements} | {st.subject for st in statements if st.kind.startswith("key.")}
         keys: dict[str, KeyRecord] = view.get_keys(wanted)
         states = StateMap(view.get_states)
@@ -169,8 +194,15 @@ class Ledger:
         index, prev = head.size, head.last_hash
         for i, st in enumerate(statements):
             position = i if len(statements) > 1 else None
-            folded = fold_entry(index, st, keys, apply=partial(self._entry, index, prev, st, states, position),
-                                verified_with=verified[i], verify=signed, refused=unknown_key_at(f"statement {i}"))
+            folded = fold_entry(
+                index,
+                st,
+                keys,
+                apply=partial(self._entry, index, prev, st, states, position),
+                verified_with=verified[i],
+                verify=signed,
+                refused=unknown_key_at(f"statement {i}"),
+            )
             if folded.change is not None:
                 if folded.change[0] == "register":
                     batch.new_keys.append(keys[st.subject])
@@ -182,8 +214,9 @@ class Ledger:
         batch.states = states.changed
         return batch
 
-    def _entry(self, index: int, prev: bytes, st: Statement, states: StateMap, position: int | None,
-               signer: KeyRecord) -> Entry:
+    def _entry(
+        self, index: int, prev: bytes, st: Statement, states: StateMap, position: int | None, signer: KeyRecord
+    ) -> Entry:
         """The entry `st` becomes, once the policy accepts it (the fold's policy step); in a batch, a
         refusal names the statement's `position`."""
         e = Entry.build(index, prev, self.clock(), st)
@@ -281,8 +314,7 @@ class Ledger:
     def entries(self, start: int, end: int) -> list[bytes]:
         return [leaf for leaf, _ in self.store.read_entries(start, end)]
 
-    def iter_leaves(self, *, chunk: int = 2000,
-                    progress: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
+    def iter_leaves(self, *, chunk: int = 2000, progress: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
         """Every sequenced leaf in index order, read a chunk at a time (for replay and reindex)."""
         size = self.store.head().size
         for start in range(0, size, chunk):
@@ -308,8 +340,15 @@ class BatchIntegrator:
     reported as the "integrator" condition of `ledger.health` until an integration succeeds.
     """
 
-    def __init__(self, ledger: Ledger, *, batch_size: int = 256, delay: float = 0.5,
-                 poll: float = 0.02, on_integrated: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        batch_size: int = 256,
+        delay: float = 0.5,
+        poll: float = 0.02,
+        on_integrated: Callable[[], None] | None = None,
+    ) -> None:
         self.ledger = ledger
         self.on_integrated = on_integrated  # e.g. wake the publisher (ledger.publish.PublishWorker)
         self.batch_size = batch_size
@@ -317,8 +356,15 @@ class BatchIntegrator:
         self.integrations = 0
         self._since: float | None = None
         # retries back off to 5 s at most: a checkpoint is at most that late once the database is back
-        self.loop = BackgroundLoop("regledger-integrator", self._step, interval=poll, health=ledger.health,
-                                   component="integrator", logger=integrator_log, max_backoff=5.0)
+        self.loop = BackgroundLoop(
+            "regledger-integrator",
+            self._step,
+            interval=poll,
+            health=ledger.health,
+            component="integrator",
+            logger=integrator_log,
+            max_backoff=5.0,
+        )
 
     def run_once(self, pending_since: float | None) -> float | None:
         if self.ledger.halted is not None:
@@ -340,7 +386,7 @@ class BatchIntegrator:
     def _step(self) -> None:
         self._since = self.run_once(self._since)
 
-    def start(self) -> "BatchIntegrator":
+    def start(self) -> BatchIntegrator:
         self.loop.start()
         return self
 
@@ -351,5 +397,6 @@ class BatchIntegrator:
         try:
             self.ledger.integrate()  # nothing sequenced is left out of the final checkpoint
         except LedgerError as exc:  # the database is gone: the next start integrates what is left
-            integrator_log.warning("could not integrate on stopping: %s", exc, exc_info=exc,
-                                   extra={"event": "integrator.stop"})
+            integrator_log.warning(
+                "could not integrate on stopping: %s", exc, exc_info=exc, extra={"event": "integrator.stop"}
+            )

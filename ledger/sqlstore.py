@@ -13,8 +13,9 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, or_, tuple_
@@ -24,11 +25,16 @@ from sqlmodel import Field, SQLModel, create_engine, insert, select, update
 
 from . import errors, migrations
 from .entry import GENESIS_PREV
-from .errors import (ConflictError, LedgerError, NotFoundError, PushbackError, SchemaVersionError,
-                     StorageUnavailableError)
+from .errors import (
+    ConflictError,
+    LedgerError,
+    NotFoundError,
+    PushbackError,
+    SchemaVersionError,
+    StorageUnavailableError,
+)
 from .hashes import Hash
-from .store import (KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState,
-                    check_tile_growth)
+from .store import KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState, check_tile_growth
 from .tiles import Tile
 
 __all__ = ["SQLStore", "normalise_url", "remove_sqlite_file"]
@@ -104,9 +110,15 @@ class CosignatureRow(SQLModel, table=True):
 
 
 _SEQ, _PUB = 1, 2
-E, T, C, H, K, S, W = (EntryRow.__table__, TileRow.__table__, CheckpointRow.__table__,  # type: ignore[attr-defined]
-                       HeadRow.__table__, KeyRow.__table__, StateRow.__table__,  # type: ignore[attr-defined]
-                       CosignatureRow.__table__)  # type: ignore[attr-defined]
+E, T, C, H, K, S, W = (
+    EntryRow.__table__,
+    TileRow.__table__,
+    CheckpointRow.__table__,  # type: ignore[attr-defined]
+    HeadRow.__table__,
+    KeyRow.__table__,
+    StateRow.__table__,  # type: ignore[attr-defined]
+    CosignatureRow.__table__,
+)  # type: ignore[attr-defined]
 _TABLES = [E, T, C, H, K, S, W]
 # Built once so SQLAlchemy compiles it once: proofs read tiles on a hot path.
 _TILE_BY_KEY = select(T.c.data).where(T.c.level == bindparam("level"), T.c.n == bindparam("n"))
@@ -116,7 +128,7 @@ def normalise_url(url: str) -> str:
     """Accept plain postgresql:// URLs and use the psycopg (v3) driver for them."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -133,8 +145,7 @@ def _storage_error(exc: DBAPIError) -> PushbackError | None:
         return PushbackError("the database is busy; retry")
     read_only = getattr(exc.orig, "sqlstate", None) == "25006"  # PostgreSQL: read-only transaction
     if isinstance(exc, (OperationalError, InterfaceError)) or read_only:
-        return StorageUnavailableError("the database cannot be used now (unreachable, full or read-only); "
-                                       "retry later")
+        return StorageUnavailableError("the database cannot be used now (unreachable, full or read-only); retry later")
     return None
 
 
@@ -151,19 +162,37 @@ def _translated() -> Iterator[None]:
 
 
 def _state_row(st: SubjectState) -> dict[str, Any]:
-    return {"subject": st.subject, "kind": st.kind, "status": st.status, "code": st.code, "region": st.region,
-            "institution": st.institution, "name": st.name, "updated_at": st.updated_at,
-            "state": json.dumps(st.state, sort_keys=True, ensure_ascii=False, separators=(",", ":"))}
+    return {
+        "subject": st.subject,
+        "kind": st.kind,
+        "status": st.status,
+        "code": st.code,
+        "region": st.region,
+        "institution": st.institution,
+        "name": st.name,
+        "updated_at": st.updated_at,
+        "state": json.dumps(st.state, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
+    }
 
 
 def _subject_state(row: Any) -> SubjectState:
-    return SubjectState(row.subject, json.loads(row.state), row.updated_at, row.kind, row.status, row.code,
-                        row.region, row.institution, row.name)
+    return SubjectState(
+        row.subject,
+        json.loads(row.state),
+        row.updated_at,
+        row.kind,
+        row.status,
+        row.code,
+        row.region,
+        row.institution,
+        row.name,
+    )
 
 
 def _key_record(row: Any) -> KeyRecord:
-    return KeyRecord(row.key_id, bytes(row.public_key), row.name, row.role, json.loads(row.scope),
-                     row.registered_at, row.revoked_at)
+    return KeyRecord(
+        row.key_id, bytes(row.public_key), row.name, row.role, json.loads(row.scope), row.registered_at, row.revoked_at
+    )
 
 
 class _ConnKeys:
@@ -285,7 +314,8 @@ class SQLStore:
                 _create_schema(dst)
                 for table in _TABLES:
                     rows = src.execution_options(yield_per=batch).execute(
-                        select(table).order_by(*table.primary_key.columns))
+                        select(table).order_by(*table.primary_key.columns)
+                    )
                     for chunk in rows.partitions(batch):
                         dst.execute(insert(table), [dict(r._mapping) for r in chunk])
             return int(src.execute(select(H.c.size).where(H.c.id == _SEQ)).scalar_one())
@@ -385,13 +415,23 @@ class SQLStore:
                 return batch
             if batch.entries[0].index != row.size:
                 raise AssertionError("batch does not continue the log")
-            conn.execute(insert(E), [{"idx": e.index, "leaf": e.leaf, "leaf_hash": e.leaf_hash}
-                                     for e in batch.entries])
+            conn.execute(insert(E), [{"idx": e.index, "leaf": e.leaf, "leaf_hash": e.leaf_hash} for e in batch.entries])
             if batch.new_keys:
-                conn.execute(insert(K), [{
-                    "key_id": k.key_id, "public_key": k.public_key, "name": k.name, "role": k.role,
-                    "scope": json.dumps(k.scope, sort_keys=True, ensure_ascii=False),
-                    "registered_at": k.registered_at, "revoked_at": None} for k in batch.new_keys])
+                conn.execute(
+                    insert(K),
+                    [
+                        {
+                            "key_id": k.key_id,
+                            "public_key": k.public_key,
+                            "name": k.name,
+                            "role": k.role,
+                            "scope": json.dumps(k.scope, sort_keys=True, ensure_ascii=False),
+                            "registered_at": k.registered_at,
+                            "revoked_at": None,
+                        }
+                        for k in batch.new_keys
+                    ],
+                )
             if batch.states:
                 have = set(_ConnKeys(conn).get_states(batch.states))
                 for st in batch.states.values():
@@ -402,8 +442,11 @@ class SQLStore:
             for key_id, at in batch.revocations:
                 conn.execute(update(K).where(K.c.key_id == key_id, K.c.revoked_at.is_(None)).values(revoked_at=at))
             last = batch.entries[-1]
-            res = conn.execute(update(H).where(H.c.id == _SEQ, H.c.size == row.size)
-                               .values(size=last.index + 1, last_hash=last.leaf_hash))
+            res = conn.execute(
+                update(H)
+                .where(H.c.id == _SEQ, H.c.size == row.size)
+                .values(size=last.index + 1, last_hash=last.leaf_hash)
+            )
             if res.rowcount != 1:
                 raise ConflictError("the sequence head moved during a locked append")
             return batch
@@ -427,8 +470,9 @@ class SQLStore:
         if start == end:
             return []
         with self._read() as conn:
-            rows = conn.execute(select(E.c.idx, E.c.leaf, E.c.leaf_hash)
-                                .where(E.c.idx >= start, E.c.idx < end).order_by(E.c.idx)).all()
+            rows = conn.execute(
+                select(E.c.idx, E.c.leaf, E.c.leaf_hash).where(E.c.idx >= start, E.c.idx < end).order_by(E.c.idx)
+            ).all()
         if len(rows) != end - start:
             raise NotFoundError(f"entries {start}..{end - 1} are not all sequenced")
         return [(bytes(r.leaf), bytes(r.leaf_hash)) for r in rows]
@@ -437,16 +481,16 @@ class SQLStore:
         if start == end:
             return []
         with self._read() as conn:
-            rows = conn.execute(select(E.c.leaf_hash).where(E.c.idx >= start, E.c.idx < end)
-                                .order_by(E.c.idx)).all()
+            rows = conn.execute(select(E.c.leaf_hash).where(E.c.idx >= start, E.c.idx < end).order_by(E.c.idx)).all()
         if len(rows) != end - start:
             raise NotFoundError(f"entries {start}..{end - 1} are not all sequenced")
         return [Hash(bytes(r.leaf_hash)) for r in rows]
 
     def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None:
         with self._read() as conn:
-            return conn.execute(select(E.c.idx).where(E.c.leaf_hash == leaf_hash).order_by(E.c.idx)
-                                .limit(1)).scalar_one_or_none()
+            return conn.execute(
+                select(E.c.idx).where(E.c.leaf_hash == leaf_hash).order_by(E.c.idx).limit(1)
+            ).scalar_one_or_none()
 
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
         if not tiles:
@@ -475,8 +519,9 @@ class SQLStore:
                 keys = [(t.level, t.n) for t in tiles]
                 stored: dict[tuple[int, int], bytes] = {}
                 if keys:
-                    rows = conn.execute(select(T.c.level, T.c.n, T.c.data)
-                                        .where(tuple_(T.c.level, T.c.n).in_(keys))).all()
+                    rows = conn.execute(
+                        select(T.c.level, T.c.n, T.c.data).where(tuple_(T.c.level, T.c.n).in_(keys))
+                    ).all()
                     stored = {(r.level, r.n): bytes(r.data) for r in rows}
                 inserts = []
                 for t, data in tiles.items():
@@ -486,8 +531,9 @@ class SQLStore:
                     if old is None:
                         inserts.append({"level": t.level, "n": t.n, "data": data})
                         continue
-                    res = conn.execute(update(T).where(T.c.level == t.level, T.c.n == t.n, T.c.data == old)
-                                       .values(data=data))
+                    res = conn.execute(
+                        update(T).where(T.c.level == t.level, T.c.n == t.n, T.c.data == old).values(data=data)
+                    )
                     if res.rowcount != 1:
                         raise ConflictError(f"{t.path()} changed during publish")
                 if inserts:
@@ -499,8 +545,9 @@ class SQLStore:
         except IntegrityError as exc:
             raise ConflictError("a concurrent publish stored the same rows") from exc
 
-    def rewrite_derived(self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes],
-                        head_hash: bytes | None) -> None:
+    def rewrite_derived(
+        self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes], head_hash: bytes | None
+    ) -> None:
         with self._write() as conn:
             for (level, n), data in tiles.items():
                 conn.execute(T.delete().where(T.c.level == level, T.c.n == n))
@@ -536,8 +583,10 @@ class SQLStore:
 
     def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
         with self._read() as conn:
-            return [(r.size, r.prev_size) for r in conn.execute(select(C.c.size, C.c.prev_size)
-                                                                .where(C.c.size > after).order_by(C.c.size))]
+            return [
+                (r.size, r.prev_size)
+                for r in conn.execute(select(C.c.size, C.c.prev_size).where(C.c.size > after).order_by(C.c.size))
+            ]
 
     def _iter(self, stmt: Any) -> Iterator[Any]:
         with self._read() as conn:
@@ -564,8 +613,9 @@ class SQLStore:
         if query.institution:
             stmt = stmt.where(S.c.institution == query.institution)
         if query.text:
-            stmt = stmt.where(or_(S.c.name.contains(query.text, autoescape=True),
-                                  S.c.code.contains(query.text, autoescape=True)))
+            stmt = stmt.where(
+                or_(S.c.name.contains(query.text, autoescape=True), S.c.code.contains(query.text, autoescape=True))
+            )
         with self._read() as conn:
             rows = conn.execute(stmt.order_by(S.c.subject).limit(query.limit)).all()
         return [_subject_state(r) for r in rows]
@@ -588,32 +638,44 @@ class SQLStore:
         if not new:
             return 0
         with self._write() as conn:
-            have = {(r.origin, r.size, r.cosigner) for r in conn.execute(
-                select(W.c.origin, W.c.size, W.c.cosigner).where(tuple_(W.c.origin, W.c.size, W.c.cosigner).in_(list(new))))}
-            fresh = [{"origin": o, "size": n, "cosigner": v, "line": line} for (o, n, v), line in new.items()
-                     if (o, n, v) not in have]
+            have = {
+                (r.origin, r.size, r.cosigner)
+                for r in conn.execute(
+                    select(W.c.origin, W.c.size, W.c.cosigner).where(
+                        tuple_(W.c.origin, W.c.size, W.c.cosigner).in_(list(new))
+                    )
+                )
+            }
+            fresh = [
+                {"origin": o, "size": n, "cosigner": v, "line": line}
+                for (o, n, v), line in new.items()
+                if (o, n, v) not in have
+            ]
             if fresh:
                 conn.execute(insert(W), fresh)
         return len(fresh)
 
     def cosignatures(self, origin: str, size: int) -> list[tuple[str, str]]:
         with self._read() as conn:
-            rows = conn.execute(select(W.c.cosigner, W.c.line).where(W.c.origin == origin, W.c.size == size)
-                                .order_by(W.c.cosigner)).all()
+            rows = conn.execute(
+                select(W.c.cosigner, W.c.line).where(W.c.origin == origin, W.c.size == size).order_by(W.c.cosigner)
+            ).all()
         return [(r.cosigner, r.line) for r in rows]
 
     def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
         with self._read() as conn:
-            rows = conn.execute(select(W.c.origin, W.c.size, W.c.cosigner, W.c.line)
-                                .order_by(W.c.origin, W.c.cosigner, W.c.size.desc())).all()
+            rows = conn.execute(
+                select(W.c.origin, W.c.size, W.c.cosigner, W.c.line).order_by(W.c.origin, W.c.cosigner, W.c.size.desc())
+            ).all()
         latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
         for r in rows:
             latest.setdefault((r.origin, r.cosigner), (r.origin, r.size, r.cosigner, r.line))
         return list(latest.values())
 
     def iter_cosignatures(self, origin: str) -> Iterator[tuple[int, str, str]]:
-        yield from self._iter(select(W.c.size, W.c.cosigner, W.c.line).where(W.c.origin == origin)
-                              .order_by(W.c.size, W.c.cosigner))
+        yield from self._iter(
+            select(W.c.size, W.c.cosigner, W.c.line).where(W.c.origin == origin).order_by(W.c.size, W.c.cosigner)
+        )
 
     def drop_all(self) -> None:
         """Remove every ledger table and the schema revision (tests only)."""
@@ -676,5 +738,3 @@ def _sqlite_setup(engine: Engine, *, immediate: bool, read_only: bool = False) -
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-

@@ -113,6 +113,7 @@ class LedgerStore(Protocol):
     def all_keys(self) -> list[KeyRecord]: ...
     def read_entries(self, start: int, end: int) -> list[tuple[bytes, bytes]]:
         """(leaf, stored leaf hash) for indexes start..end-1; NotFoundError past the head."""
+
     def read_leaf_hashes(self, start: int, end: int) -> list[Hash]: ...
     def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None: ...
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]: ...
@@ -124,32 +125,45 @@ class LedgerStore(Protocol):
     def checkpoint_chain(self, after: int = -1) -> list[tuple[int, int | None]]:
         """(size, the size it replaced as the latest; None for the first) for each stored checkpoint
         larger than `after`, by size."""
-    def rewrite_derived(self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes],
-                        head_hash: bytes | None) -> None:
+
+    def rewrite_derived(
+        self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes], head_hash: bytes | None
+    ) -> None:
         """Repair only (ledger.audit.repair): overwrite tiles (None deletes one), stored leaf hashes and the
         head's last hash in one transaction, past the grow-only rule."""
+
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]: ...
     def get_state(self, subject: str) -> SubjectState | None:
         """One subject's state, or None: the common case of get_states."""
+
     def find_states(self, query: StateQuery) -> list[SubjectState]: ...
     def iter_states(self) -> Iterator[SubjectState]: ...
     def replace_states(self, states: Iterable[SubjectState]) -> int:
         """Replace the whole state cache in one transaction (reindex); returns the count."""
+
     def add_cosignatures(self, rows: Iterable[tuple[str, int, str, str]]) -> int:
         """Store (origin, size, cosigner vkey, signature line) rows not yet stored; returns how many were new."""
+
     def cosignatures(self, origin: str, size: int) -> list[tuple[str, str]]:
         """(cosigner vkey, line) for one checkpoint."""
+
     def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
         """Per origin and cosigner, the row of the largest size."""
+
     def iter_cosignatures(self, origin: str) -> Iterator[tuple[int, str, str]]:
         """(size, cosigner vkey, line) of every cosignature on `origin`'s checkpoints, by size."""
+
     def close(self) -> None: ...
 
 
 def state_matches(st: SubjectState, q: StateQuery) -> bool:
-    return ((not q.kind or st.kind == q.kind) and (not q.status or st.status == q.status)
-            and st.region.startswith(q.region_prefix) and (not q.institution or st.institution == q.institution)
-            and (not q.text or q.text in st.name or q.text in st.code))
+    return (
+        (not q.kind or st.kind == q.kind)
+        and (not q.status or st.status == q.status)
+        and st.region.startswith(q.region_prefix)
+        and (not q.institution or st.institution == q.institution)
+        and (not q.text or q.text in st.name or q.text in st.code)
+    )
 
 
 def check_tile_growth(tile: Tile, old: bytes | None, new: bytes) -> bool:
@@ -188,8 +202,9 @@ class MemoryStore:
             self.states.update(batch.states)
             for key_id, at in batch.revocations:
                 old = self.keys[key_id]
-                self.keys[key_id] = KeyRecord(old.key_id, old.public_key, old.name, old.role, old.scope,
-                                              old.registered_at, at)
+                self.keys[key_id] = KeyRecord(
+                    old.key_id, old.public_key, old.name, old.role, old.scope, old.registered_at, at
+                )
             return batch
 
     def head(self) -> SequenceHead:
@@ -267,8 +282,9 @@ class MemoryStore:
             items = sorted(self.checkpoints.items())
         yield from items
 
-    def rewrite_derived(self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes],
-                        head_hash: bytes | None) -> None:
+    def rewrite_derived(
+        self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes], head_hash: bytes | None
+    ) -> None:
         with self._lock:
             for key, data in tiles.items():
                 if data is None:
@@ -293,8 +309,9 @@ class MemoryStore:
 
     def find_states(self, query: StateQuery) -> list[SubjectState]:
         with self._lock:
-            hits = [st for subject, st in sorted(self.states.items())
-                    if subject > query.after and state_matches(st, query)]
+            hits = [
+                st for subject, st in sorted(self.states.items()) if subject > query.after and state_matches(st, query)
+            ]
         return hits[: query.limit]
 
     def iter_states(self) -> Iterator[SubjectState]:

@@ -1,11 +1,11 @@
 """C2SP tlog-proof files: an offline-verifiable proof that an entry is in a checkpointed log.
 
-    c2sp.org/tlog-proof@v1
-    [extra <base64>]
-    index <n>
-    <base64 hash>        (the inclusion proof, leaf side first; one per line)
-    <blank line>
-    <the signed checkpoint, verbatim>
+c2sp.org/tlog-proof@v1
+[extra <base64>]
+index <n>
+<base64 hash>        (the inclusion proof, leaf side first; one per line)
+<blank line>
+<the signed checkpoint, verbatim>
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ Subject state kept (rebuildable from the entries):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from regledger.ledger.entry import Entry
 from regledger.ledger.errors import ConflictError, MalformedError, NotFoundError
@@ -30,9 +31,21 @@ from regledger.ledger.store import KeyRecord, LedgerStore, StateQuery, SubjectSt
 from .key_scope import require_reference_signer
 from .workdays import Calendar, CalendarYear, iso_date
 
-__all__ = ["CALENDAR_KIND", "FIRST_YEAR", "LAST_YEAR", "WARN_DAYS", "apply_calendar_statement", "calendar_coverage", "calendar_subject",
-           "calendar_year_from_state", "describe_year", "ledger_calendar", "loaded_years", "parse_notice",
-           "stored_calendar"]
+__all__ = [
+    "CALENDAR_KIND",
+    "FIRST_YEAR",
+    "LAST_YEAR",
+    "WARN_DAYS",
+    "apply_calendar_statement",
+    "calendar_coverage",
+    "calendar_subject",
+    "calendar_year_from_state",
+    "describe_year",
+    "ledger_calendar",
+    "loaded_years",
+    "parse_notice",
+    "stored_calendar",
+]
 
 CALENDAR_KIND = "calendar.year"
 _MEMBERS = ("year", "holidays", "workdays", "source")
@@ -73,17 +86,22 @@ def parse_notice(p: Any, *, index: int | None = None) -> CalendarYear:
         raise MalformedError(f"required: the year, {FIRST_YEAR}-{LAST_YEAR}", field="/payload/year")
     source = p.get("source")
     if not isinstance(source, str) or not source.strip() or len(source) > 2048:
-        raise MalformedError("required: the notice this comes from (its title, number or URL), 1-2048 characters",
-                             field="/payload/source")
+        raise MalformedError(
+            "required: the notice this comes from (its title, number or URL), 1-2048 characters",
+            field="/payload/source",
+        )
     holidays = _dates(p, "holidays", year)
     workdays = _dates(p, "workdays", year)
     for i, d in enumerate(workdays):
         if d in holidays:
-            raise MalformedError(f"{d} is listed both as a holiday and as a make-up working day",
-                                 field=f"/payload/workdays/{i}")
+            raise MalformedError(
+                f"{d} is listed both as a holiday and as a make-up working day", field=f"/payload/workdays/{i}"
+            )
         if d.weekday() < 5:
-            raise MalformedError(f"{d} is a {d.strftime('%A')}; a make-up working day (调休上班) is a Saturday "
-                                 "or Sunday", field=f"/payload/workdays/{i}")
+            raise MalformedError(
+                f"{d} is a {d.strftime('%A')}; a make-up working day (调休上班) is a Saturday or Sunday",
+                field=f"/payload/workdays/{i}",
+            )
     return CalendarYear(year, frozenset(holidays), frozenset(workdays), source, index)
 
 
@@ -92,8 +110,13 @@ def calendar_year_from_state(st: SubjectState | None) -> CalendarYear | None:
     if st is None:
         return None
     p = st.state["payload"]
-    return CalendarYear(p["year"], frozenset(map(date.fromisoformat, p["holidays"])),
-                        frozenset(map(date.fromisoformat, p["workdays"])), p["source"], int(st.state["index"]))
+    return CalendarYear(
+        p["year"],
+        frozenset(map(date.fromisoformat, p["holidays"])),
+        frozenset(map(date.fromisoformat, p["workdays"])),
+        p["source"],
+        int(st.state["index"]),
+    )
 
 
 def ledger_calendar(get_state: Callable[[str], SubjectState | None]) -> Calendar:
@@ -119,8 +142,10 @@ def describe_year(store: LedgerStore, year: int) -> dict[str, Any]:
     """A year as in force here, with where it comes from (`regledger calendar show`, GET /v1/calendar/{year})."""
     got = stored_calendar(store).year(year)
     if got is None:
-        raise NotFoundError(f"no official calendar for {year}: neither the package nor this ledger covers it; an "
-                            "administrator loads the State Council notice with `regledger calendar load FILE`")
+        raise NotFoundError(
+            f"no official calendar for {year}: neither the package nor this ledger covers it; an "
+            "administrator loads the State Council notice with `regledger calendar load FILE`"
+        )
     st = store.get_state(calendar_subject(year))
     return {**got.to_json(), "replaced": [] if st is None else list(st.state["replaced"])}
 
@@ -129,13 +154,17 @@ def calendar_coverage(calendar: Calendar, today: date) -> tuple[int, str | None]
     """Days from `today` to the last covered day (0 if today is not covered), and a warning within WARN_DAYS."""
     last = calendar.covered_until(today)
     if last is None:
-        return 0, (f"no official calendar covers {today.year}: steps that start a clock are refused (503); load the "
-                   f"State Council notice with `regledger calendar load FILE`")
+        return 0, (
+            f"no official calendar covers {today.year}: steps that start a clock are refused (503); load the "
+            f"State Council notice with `regledger calendar load FILE`"
+        )
     left = (last - today).days
     if left > WARN_DAYS:
         return left, None
-    return left, (f"the official calendar ends on {last} ({left} days left): load the {last.year + 1} State Council "
-                  f"notice with `regledger calendar load FILE` before then")
+    return left, (
+        f"the official calendar ends on {last} ({left} days left): load the {last.year + 1} State Council "
+        f"notice with `regledger calendar load FILE` before then"
+    )
 
 
 def apply_calendar_statement(entry: Entry, signer: KeyRecord, states: StateMap) -> None:
@@ -154,6 +183,18 @@ def apply_calendar_statement(entry: Entry, signer: KeyRecord, states: StateMap) 
         if (prior.holidays, prior.workdays, prior.source) == (notice.holidays, notice.workdays, notice.source):
             raise ConflictError(f"the {notice.year} calendar in force (entry {prior.index}) already says exactly this")
         replaced = [*old.state["replaced"], int(old.state["index"])]
-    states.put(SubjectState(subject, {"subject": st.subject, "payload": dict(st.payload), "index": entry.index,
-                                      "key": signer.key_id, "replaced": replaced},
-                            entry.index, kind=CALENDAR_KIND, name=str(notice.year)))
+    states.put(
+        SubjectState(
+            subject,
+            {
+                "subject": st.subject,
+                "payload": dict(st.payload),
+                "index": entry.index,
+                "key": signer.key_id,
+                "replaced": replaced,
+            },
+            entry.index,
+            kind=CALENDAR_KIND,
+            name=str(notice.year),
+        )
+    )

@@ -44,8 +44,9 @@ class CascadeRules:
         reg = Registration.from_state(registration.state)
         return mint_code(get, parse_code(reg.code or "").kind_type, reg.region, china_date(utc_now()).year)
 
-    def official_code_states(self, get: Lookup, code: str, registration: str, origin: str, index: int, *,
-                             field: str) -> list[SubjectState]:
+    def official_code_states(
+        self, get: Lookup, code: str, registration: str, origin: str, index: int, *, field: str
+    ) -> list[SubjectState]:
         parsed = parse_code(code, field=field)
         expected = last_seq(get, parsed.prefix) + 1
         if parsed.seq != expected:

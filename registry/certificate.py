@@ -23,7 +23,8 @@ from __future__ import annotations
 import base64
 import html
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from regledger.keys.vkey import parse_vkey
 from regledger.ledger.checkpoint import open_checkpoint
@@ -35,8 +36,8 @@ from regledger.ledger.store import KeyRecord
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 
 from .calendar import CALENDAR_KIND, loaded_years, parse_notice
-from .state import registration_by_code
 from .regions import RegionTable, default_table
+from .state import registration_by_code
 from .workdays import Calendar, CalendarYear
 from .workflow import WorkflowConfig, step
 
@@ -69,8 +70,11 @@ def build_certificate(ledger: Ledger, code: str) -> dict[str, Any]:
 
     def bundle(i: int) -> dict[str, Any]:
         leaf = ledger.entries(i, i + 1)[0]
-        return {"index": i, "leaf": base64.b64encode(leaf).decode(),
-                "proof": format_tlog_proof(i, ledger.inclusion_proof(i, size), note)}
+        return {
+            "index": i,
+            "leaf": base64.b64encode(leaf).decode(),
+            "proof": format_tlog_proof(i, ledger.inclusion_proof(i, size), note),
+        }
 
     return {
         "format": CERTIFICATE_FORMAT,
@@ -94,29 +98,46 @@ def _calendar_indexes(ledger: Ledger, before: int) -> list[int]:
 
 def _claims(state: Mapping[str, Any]) -> dict[str, Any]:
     f = state["fields"]
-    return {"status": state["status"], "code": state["code"], "query_code": state["query_code"],
-            "official_code": state.get("official_code"), "subject_kind": state["subject_kind"],
-            "name": f["name"], "holder": f["holder"]["name"], "holder_uscc": f["holder"]["uscc"],
-            "region": state["region"]}
+    return {
+        "status": state["status"],
+        "code": state["code"],
+        "query_code": state["query_code"],
+        "official_code": state.get("official_code"),
+        "subject_kind": state["subject_kind"],
+        "name": f["name"],
+        "holder": f["holder"]["name"],
+        "holder_uscc": f["holder"]["uscc"],
+        "region": state["region"],
+    }
 
 
 def _check_shape(cert: Any) -> None:
     """Refuse a structurally wrong document with a field path, before looking inside it."""
     if not isinstance(cert, Mapping) or cert.get("format") != CERTIFICATE_FORMAT:
         raise MalformedError(f"not a {CERTIFICATE_FORMAT} document", field="/format")
-    for name, kind in (("origin", str), ("registration", str), ("checkpoint", str), ("claims", Mapping),
-                       ("entries", list), ("keys", list)):
+    for name, kind in (
+        ("origin", str),
+        ("registration", str),
+        ("checkpoint", str),
+        ("claims", Mapping),
+        ("entries", list),
+        ("keys", list),
+    ):
         if not isinstance(cert.get(name), kind):
-            raise MalformedError(f"missing or not a{'n object' if kind is Mapping else ' ' + kind.__name__}",
-                                 field=f"/{name}")
+            raise MalformedError(
+                f"missing or not a{'n object' if kind is Mapping else ' ' + kind.__name__}", field=f"/{name}"
+            )
     if not isinstance(cert.get("calendar", []), list):  # absent in certificates made before calendar.year
         raise MalformedError("not a list", field="/calendar")
     for what in ("entries", "keys", "calendar"):
         for n, item in enumerate(cert.get(what, [])):
-            if not (isinstance(item, Mapping) and isinstance(item.get("index"), int)
-                    and isinstance(item.get("leaf"), str) and isinstance(item.get("proof"), str)):
-                raise MalformedError("each item needs index (integer), leaf and proof (strings)",
-                                     field=f"/{what}/{n}")
+            if not (
+                isinstance(item, Mapping)
+                and isinstance(item.get("index"), int)
+                and isinstance(item.get("leaf"), str)
+                and isinstance(item.get("proof"), str)
+            ):
+                raise MalformedError("each item needs index (integer), leaf and proof (strings)", field=f"/{what}/{n}")
 
 
 class _OfflineContext:
@@ -133,6 +154,7 @@ class _OfflineContext:
         def in_force(year: int) -> CalendarYear | None:
             found = [e for e in self.notices if e.index < self.index and e.statement.subject == str(year)]
             return parse_notice(found[-1].statement.payload, index=found[-1].index) if found else None
+
         return Calendar(in_force)
 
     def registration_by_code(self, code: str) -> Mapping[str, Any] | None:
@@ -151,8 +173,9 @@ class _OfflineContext:
         return 0
 
 
-def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
-                       config: WorkflowConfig | None = None) -> dict[str, Any]:
+def verify_certificate(
+    doc: bytes | str | Mapping[str, Any], vkey: str, config: WorkflowConfig | None = None
+) -> dict[str, Any]:
     """Verify a certificate offline; returns its claims, or raises saying exactly what failed."""
     cert = parse_json(doc) if isinstance(doc, (bytes, str)) else doc
     _check_shape(cert)
@@ -214,8 +237,12 @@ def verify_certificate(doc: bytes | str | Mapping[str, Any], vkey: str,
     for k, v in recomputed.items():
         if claims.get(k) != v:
             raise VerificationError(f"claim {k!r} is {claims.get(k)!r}, but the entries give {v!r}")
-    return {**recomputed, "checkpoint_size": cp.size, "entries": len(entries),
-            "last_index": max(e.index for e in entries)}
+    return {
+        **recomputed,
+        "checkpoint_size": cp.size,
+        "entries": len(entries),
+        "last_index": max(e.index for e in entries),
+    }
 
 
 def _check_notices(notices: list[Entry], keys: Mapping[str, KeyRecord]) -> None:
@@ -237,24 +264,26 @@ def certificate_html(cert: Mapping[str, Any]) -> str:
     for item in cert["entries"]:
         entry = json.loads(base64.b64decode(item["leaf"]))
         st = entry["statement"]
-        rows.append(f"<tr><td>{e(str(item['index']))}</td><td>{e(entry['time'])}</td><td>{e(st['kind'])}</td>"
-                    f"<td><code>{e(st['key'])}</code></td></tr>")
+        rows.append(
+            f"<tr><td>{e(str(item['index']))}</td><td>{e(entry['time'])}</td><td>{e(st['kind'])}</td>"
+            f"<td><code>{e(st['key'])}</code></td></tr>"
+        )
     return f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>登记证明 Registration certificate {e(str(c['code']))}</title>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>登记证明 Registration certificate {e(str(c["code"]))}</title>
 <style>body{{font-family:sans-serif;max-width:52em;margin:2em auto}}td,th{{border:1px solid #ccc;padding:.3em}}
 table{{border-collapse:collapse}}pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style></head><body>
 <h1>公共数据资源登记证明 <small>Registration certificate</small></h1>
 <table>
-<tr><th>登记编码 Code</th><td><code>{e(str(c['code']))}</code></td></tr>
-<tr><th>查询码 Query code</th><td><code>{e(str(c['query_code']))}</code></td></tr>
-<tr><th>名称 Name</th><td>{e(c['name'])}</td></tr>
-<tr><th>登记主体 Registrant</th><td>{e(c['holder'])} ({e(c['holder_uscc'])})</td></tr>
-<tr><th>行政区划 Region</th><td>{e(c['region'])}</td></tr>
-<tr><th>状态 Status</th><td>{e(c['status'])}</td></tr>
+<tr><th>登记编码 Code</th><td><code>{e(str(c["code"]))}</code></td></tr>
+<tr><th>查询码 Query code</th><td><code>{e(str(c["query_code"]))}</code></td></tr>
+<tr><th>名称 Name</th><td>{e(c["name"])}</td></tr>
+<tr><th>登记主体 Registrant</th><td>{e(c["holder"])} ({e(c["holder_uscc"])})</td></tr>
+<tr><th>行政区划 Region</th><td>{e(c["region"])}</td></tr>
+<tr><th>状态 Status</th><td>{e(c["status"])}</td></tr>
 </table>
 <h2>登记过程 History</h2>
-<table><tr><th>#</th><th>时间 Time</th><th>步骤 Step</th><th>签名密钥 Key</th></tr>{''.join(rows)}</table>
-<h2>签名检查点 Signed checkpoint</h2><pre>{e(cert['checkpoint'])}</pre>
+<table><tr><th>#</th><th>时间 Time</th><th>步骤 Step</th><th>签名密钥 Key</th></tr>{"".join(rows)}</table>
+<h2>签名检查点 Signed checkpoint</h2><pre>{e(cert["checkpoint"])}</pre>
 <p>Verify offline: <code>regledger verify CERTIFICATE.json --key &lt;log verifier key&gt;</code></p>
 </body></html>
 """

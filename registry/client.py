@@ -8,8 +8,9 @@ Every statement that starts a clock must carry its due date (the workflow checks
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Any, Mapping
+from typing import Any
 
 from regledger.ledger.entry import Statement, StatementSigner, sign_statement, utc_now
 from regledger.ledger.store import LedgerStore
@@ -20,19 +21,28 @@ from .workflow import china_date
 
 __all__ = ["DUE_DATES", "draft_payload", "make_step", "next_code", "with_due_date"]
 
-_ACCEPT_CLOCK = ("registration.apply", "registration.change", "registration.correction", "registration.cancel",
-                 "registration.resubmit")
+_ACCEPT_CLOCK = (
+    "registration.apply",
+    "registration.change",
+    "registration.correction",
+    "registration.cancel",
+    "registration.resubmit",
+)
 #: statement kind -> the due date it carries (computed, never chosen by the clerk)
-DUE_DATES: dict[str, str] = {**{k: "accept_due" for k in _ACCEPT_CLOCK}, "registration.accept": "review_due",
-                             "registration.publish": "publicity_end"}
+DUE_DATES: dict[str, str] = {
+    **{k: "accept_due" for k in _ACCEPT_CLOCK},
+    "registration.accept": "review_due",
+    "registration.publish": "publicity_end",
+}
 
 
 def _working_days(name: str, dl: Deadlines) -> int:
     return {"accept_due": dl.accept, "review_due": dl.formal_review, "publicity_end": dl.publicity}[name]
 
 
-def with_due_date(kind: str, payload: Mapping[str, Any] | None, day: date, *, calendar: Calendar,
-                  deadlines: Deadlines | None = None) -> dict[str, Any]:
+def with_due_date(
+    kind: str, payload: Mapping[str, Any] | None, day: date, *, calendar: Calendar, deadlines: Deadlines | None = None
+) -> dict[str, Any]:
     """`payload` with the due date a `kind` step taken on `day` (China time) must carry, if it carries one."""
     p = dict(payload or {})
     name = DUE_DATES.get(kind)
@@ -41,9 +51,16 @@ def with_due_date(kind: str, payload: Mapping[str, Any] | None, day: date, *, ca
     return p
 
 
-def make_step(signer: StatementSigner, kind: str, registration: str, payload: Mapping[str, Any] | None = None, *,
-              time: str | None = None, deadlines: Deadlines | None = None,
-              calendar: Calendar = BUILTIN_CALENDAR) -> Statement:
+def make_step(
+    signer: StatementSigner,
+    kind: str,
+    registration: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    time: str | None = None,
+    deadlines: Deadlines | None = None,
+    calendar: Calendar = BUILTIN_CALENDAR,
+) -> Statement:
     """Sign a workflow step, adding the due date the step's clock needs under `calendar`
     (the ledger's: `registry.calendar.stored_calendar(store)`; by default the package's alone)."""
     t = time or utc_now()
@@ -51,8 +68,16 @@ def make_step(signer: StatementSigner, kind: str, registration: str, payload: Ma
     return sign_statement(signer, kind=kind, subject=registration, payload=p, time=t)
 
 
-def draft_payload(store: LedgerStore, kind: str, registration: str, payload: Mapping[str, Any], *, time: str,
-                  calendar: Calendar, deadlines: Deadlines | None = None) -> tuple[dict[str, Any], list[str]]:
+def draft_payload(
+    store: LedgerStore,
+    kind: str,
+    registration: str,
+    payload: Mapping[str, Any],
+    *,
+    time: str,
+    calendar: Calendar,
+    deadlines: Deadlines | None = None,
+) -> tuple[dict[str, Any], list[str]]:
     """The payload the server would accept for a step the clerk decided on, and warnings for the clerk:
     the due date computed on the ledger's calendar, the next code for a first `registration.code`."""
     warnings: list[str] = []

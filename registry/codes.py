@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from regledger.ledger.errors import MalformedError
 
@@ -47,12 +47,14 @@ __all__ = [
 
 CODE_PREFIX = "PDR"
 #: Registration type digit → meaning.  1-3 follow the national catalogue's dataRegistType (domain.md §3.6).
-KIND_TYPES: Mapping[int, str] = MappingProxyType({
-    1: "public data resource (公共数据资源)",
-    2: "data product or service (公共数据产品和服务)",
-    3: "open data resource (开放数据资源)",
-    4: "institution (机构)",
-})
+KIND_TYPES: Mapping[int, str] = MappingProxyType(
+    {
+        1: "public data resource (公共数据资源)",
+        2: "data product or service (公共数据产品和服务)",
+        3: "open data resource (开放数据资源)",
+        4: "institution (机构)",
+    }
+)
 QUERY_CODE_LENGTH = 12
 MAX_SEQ = 99_999_999
 
@@ -74,8 +76,9 @@ def _check_value(values: list[int]) -> int:
 def code_check_char(digits19: str) -> str:
     """The check character for the 19 digits t‖region‖yyyy‖seq."""
     if not isinstance(digits19, str) or len(digits19) != 19 or not _DIGITS.fullmatch(digits19):
-        raise MalformedError(f"need the 19 digits type, region, year and sequence to compute a check "
-                             f"character, got {digits19!r}")
+        raise MalformedError(
+            f"need the 19 digits type, region, year and sequence to compute a check character, got {digits19!r}"
+        )
     return CHARSET[_check_value([ord(c) - 48 for c in digits19])]
 
 
@@ -114,8 +117,9 @@ def code_prefix(kind_type: int, region: str, year: int) -> str:
 
 def make_code(kind_type: int, region: str, year: int, seq: int) -> str:
     """Build `PDR-{t}-{region}-{yyyy}-{seq:08d}-{check}`; MalformedError if a part is out of range."""
-    _int_arg(kind_type, "kind_type", 1, 4, "registration type (1 resource, 2 product/service, 3 open data, "
-                                         "4 institution)")
+    _int_arg(
+        kind_type, "kind_type", 1, 4, "registration type (1 resource, 2 product/service, 3 open data, 4 institution)"
+    )
     if not isinstance(region, str) or len(region) != 6 or not _DIGITS.fullmatch(region):
         raise MalformedError(f"region must be a 6-digit GB/T 2260 code, got {region!r}", field="/region")
     _int_arg(year, "year", 1000, 9999, "year")
@@ -127,15 +131,16 @@ def make_code(kind_type: int, region: str, year: int, seq: int) -> str:
 def parse_code(code: str, *, field: str = "/code") -> ParsedCode:
     """Check and split a registration code; MalformedError naming `field` says what is wrong."""
     if not isinstance(code, str):
-        raise MalformedError(f"a registration code must be a string {_LAYOUT}, got {type(code).__name__}",
-                             field=field)
+        raise MalformedError(f"a registration code must be a string {_LAYOUT}, got {type(code).__name__}", field=field)
     parts = code.split("-")
     if len(parts) != 6 or parts[0] != CODE_PREFIX:
         raise MalformedError(f"{code!r} does not have the layout {_LAYOUT}", field=field)
     _, t, region, year, seq, check = parts
     if len(t) != 1 or t not in "1234":
-        raise MalformedError(f"registration type {t!r} is not one of 1 (resource), 2 (product/service), "
-                             f"3 (open data), 4 (institution)", field=field)
+        raise MalformedError(
+            f"registration type {t!r} is not one of 1 (resource), 2 (product/service), 3 (open data), 4 (institution)",
+            field=field,
+        )
     for part, n, what in ((region, 6, "region"), (year, 4, "year"), (seq, 8, "sequence number")):
         if len(part) != n or not _DIGITS.fullmatch(part):
             raise MalformedError(f"{what} {part!r} must be {n} digits 0-9", field=field)
@@ -153,6 +158,7 @@ def parse_code(code: str, *, field: str = "/code") -> ParsedCode:
 
 # -- 登记结果查询码 -------------------------------------------------------------------------------------
 
+
 def make_query_code(seed: bytes) -> str:
     """A 12-character query code derived deterministically from `seed`.
 
@@ -165,7 +171,7 @@ def make_query_code(seed: bytes) -> str:
         raise TypeError(f"seed must be bytes, got {type(seed).__name__}")
     if not len(seed):
         raise MalformedError("the query-code seed is empty; expected at least one byte")
-    n = int.from_bytes(hashlib.sha256(_QUERY_DOMAIN + bytes(seed)).digest(), "big") % 31 ** 11
+    n = int.from_bytes(hashlib.sha256(_QUERY_DOMAIN + bytes(seed)).digest(), "big") % 31**11
     values = []
     for _ in range(QUERY_CODE_LENGTH - 1):
         n, v = divmod(n, 31)
@@ -177,15 +183,17 @@ def make_query_code(seed: bytes) -> str:
 def check_query_code(code: str, *, field: str = "/query_code") -> str:
     """Return `code` if it is a well-formed query code; otherwise MalformedError naming `field`."""
     if not isinstance(code, str):
-        raise MalformedError(f"a query code must be a string of {QUERY_CODE_LENGTH} characters, "
-                             f"got {type(code).__name__}", field=field)
+        raise MalformedError(
+            f"a query code must be a string of {QUERY_CODE_LENGTH} characters, got {type(code).__name__}", field=field
+        )
     if len(code) != QUERY_CODE_LENGTH:
         raise MalformedError(f"a query code has {QUERY_CODE_LENGTH} characters, got {len(code)}", field=field)
     for pos, c in enumerate(code, start=1):
         if c not in _VALUE:
             hint = " (letters must be upper case)" if c.upper() in _VALUE else ""
-            raise MalformedError(f"character {c!r}{hint} at position {pos} is not allowed; expected one of "
-                                 f"{CHARSET}", field=field)
+            raise MalformedError(
+                f"character {c!r}{hint} at position {pos} is not allowed; expected one of {CHARSET}", field=field
+            )
     expected = CHARSET[_check_value([_VALUE[c] for c in code[:-1]])]
     if code[-1] != expected:
         raise MalformedError(f"check character is {code[-1]}, expected {expected}", field=field)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime, time
-from typing import Any, Iterator
+from typing import Any
 
 from regledger.ledger.entry import format_time
 from regledger.ledger.errors import MalformedError
@@ -27,8 +28,9 @@ def iter_registrations(store: LedgerStore, query: StateQuery) -> Iterator[Subjec
         raise MalformedError("page size must be at least 1", field="/limit")
     after = query.after
     while True:
-        page = store.find_states(StateQuery(query.kind, query.status, query.region_prefix, query.institution,
-                                            query.text, after, query.limit))
+        page = store.find_states(
+            StateQuery(query.kind, query.status, query.region_prefix, query.institution, query.text, after, query.limit)
+        )
         for st in page:
             if is_registration_key(st.subject):
                 yield st
@@ -44,8 +46,16 @@ def overdue(store: LedgerStore, on: date) -> list[dict[str, Any]]:
         for st in iter_registrations(store, StateQuery(status=status, limit=500)):
             due = st.state.get(due_field)
             if due and date.fromisoformat(due) < on:
-                out.append({"registration": st.state["registration"], "status": status, "due": due,
-                            "name": st.name, "region": st.region, "days_late": (on - date.fromisoformat(due)).days})
+                out.append(
+                    {
+                        "registration": st.state["registration"],
+                        "status": status,
+                        "due": due,
+                        "name": st.name,
+                        "region": st.region,
+                        "days_late": (on - date.fromisoformat(due)).days,
+                    }
+                )
     return sorted(out, key=lambda r: (r["due"], r["registration"]))
 
 
@@ -63,8 +73,13 @@ def annual_report(ledger: Ledger, institution: str, as_of: date) -> dict[str, An
                 out[k] = f[k]
         return out
 
-    products = [r for r in regs if r["subject_kind"] == "product" and r["code"]
-                and institution in (r["fields"]["operator_uscc"], r["fields"]["holder"]["uscc"])]
+    products = [
+        r
+        for r in regs
+        if r["subject_kind"] == "product"
+        and r["code"]
+        and institution in (r["fields"]["operator_uscc"], r["fields"]["holder"]["uscc"])
+    ]
     sources = sorted({c for p in products for c in p["fields"]["source_codes"]})
     resources = [r for r in regs if r["subject_kind"] == "resource" and r["code"] in sources]
     inst = [r for r in regs if r["subject_kind"] == "institution" and r["fields"]["holder"]["uscc"] == institution]
@@ -76,5 +91,3 @@ def annual_report(ledger: Ledger, institution: str, as_of: date) -> dict[str, An
         "products_and_services": [summary(p) for p in products],
         "note": "generated from the ledger's entries sequenced up to the end of as_of (China time)",
     }
-
-

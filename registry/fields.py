@@ -8,8 +8,9 @@ links to other registrations are checked by the workflow, which knows the date a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
@@ -134,8 +135,12 @@ class ResourceFields(_Common):
     time_range: TimeRange | None = None
     data_items: list[Text] = Field(default_factory=list, max_length=500)
     classification: Classification
-    industry_code: Text = Field(min_length=1, max_length=10, description="GB/T 4754-2017, e.g. L72 or I6510",
-                                json_schema_extra={"pattern": f"^{CODE_PATTERN}$"})
+    industry_code: Text = Field(
+        min_length=1,
+        max_length=10,
+        description="GB/T 4754-2017, e.g. L72 or I6510",
+        json_schema_extra={"pattern": f"^{CODE_PATTERN}$"},
+    )
     storage: Storage
     in_authorised_scope: StrictBool
     supply_mode: Literal["共享", "开放", "授权运营"]
@@ -206,7 +211,9 @@ def validate_fields(kind: str, fields: Any, *, field: str) -> dict[str, Any]:
     """Validate `fields` for a subject kind; returns the JSON form or raises MalformedError(field path)."""
     model = SUBJECT_KINDS.get(kind)
     if model is None:
-        raise MalformedError(f"must be one of {', '.join(SUBJECT_KINDS)}", field=field.rsplit("/", 1)[0] + "/subject_kind")
+        raise MalformedError(
+            f"must be one of {', '.join(SUBJECT_KINDS)}", field=field.rsplit("/", 1)[0] + "/subject_kind"
+        )
     if not isinstance(fields, Mapping):
         raise MalformedError("must be an object", field=field)
     try:

@@ -42,8 +42,9 @@ class Industry:
 
 
 class IndustryTable:
-    def __init__(self, sections: dict[str, str], divisions: dict[str, tuple[str, str]], *, version: str,
-                 source: str) -> None:
+    def __init__(
+        self, sections: dict[str, str], divisions: dict[str, tuple[str, str]], *, version: str, source: str
+    ) -> None:
         self._sections = sections
         self._divisions = divisions  # "72" -> ("L", "商务服务业")
         self.version = version
@@ -66,8 +67,11 @@ class IndustryTable:
         """The industry `code` denotes; MalformedError naming `field` if it is not a GB/T 4754-2017 code."""
         m = _CODE_RE.fullmatch(code) if isinstance(code, str) else None
         if m is None:
-            raise MalformedError(f"an industry code is a GB/T 4754-2017 section letter A-T, optionally followed by "
-                                 f"2-4 digits (e.g. L72, I6510), got {code!r}", field=field)
+            raise MalformedError(
+                f"an industry code is a GB/T 4754-2017 section letter A-T, optionally followed by "
+                f"2-4 digits (e.g. L72, I6510), got {code!r}",
+                field=field,
+            )
         letter, digits = m.group(1), m.group(2)
         if letter not in self._sections:
             raise MalformedError(f"unknown industry section {letter}: GB/T 4754-2017 has sections A-T", field=field)
@@ -76,8 +80,10 @@ class IndustryTable:
         division = self._divisions.get(digits[:2])
         if division is None or division[0] != letter:
             where = f"belongs to section {division[0]}" if division else "is not a division of GB/T 4754-2017"
-            raise MalformedError(f"industry division {digits[:2]} {where}, not to section {letter} "
-                                 f"({self._sections[letter]})", field=field)
+            raise MalformedError(
+                f"industry division {digits[:2]} {where}, not to section {letter} ({self._sections[letter]})",
+                field=field,
+            )
         return Industry(code, letter, self._sections[letter], digits[:2], division[1])
 
     def name(self, code: Any) -> str:

@@ -13,8 +13,9 @@ date in China time (the same check an application's region gets).  Any other mem
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Any, Mapping
+from typing import Any
 
 from regledger.ledger.errors import MalformedError, UnknownKeyError
 from regledger.ledger.store import KeyRecord
@@ -42,8 +43,9 @@ def validate_key_scope(role: str, scope: Mapping[str, Any], on: date, regions: R
     for name in scope:
         if name not in allowed:
             expected = ", ".join(allowed) or "no scope members"
-            raise MalformedError(f"a {role} key's scope has no member {name!r}; expected {expected}",
-                                 field=f"{_FIELD}/{name}")
+            raise MalformedError(
+                f"a {role} key's scope has no member {name!r}; expected {expected}", field=f"{_FIELD}/{name}"
+            )
     if role == "registrant":
         validate_uscc(_required(scope, "institution", role), field=f"{_FIELD}/institution")
     elif role in ("registrar", "authority"):
@@ -63,5 +65,7 @@ def require_reference_signer(kind: str, signer: KeyRecord) -> None:
     """Reference data (calendar.year, regions.load) is loaded by an admin key, or relayed by the parent
     platform's; sync.policy decides which of the two an instance takes (admin at the top, parent below)."""
     if signer.role not in ("admin", "platform"):
-        raise UnknownKeyError(f"{kind} must be signed by an admin key (or relayed by the parent platform); "
-                              f"{signer.key_id} is a {signer.role} key")
+        raise UnknownKeyError(
+            f"{kind} must be signed by an admin key (or relayed by the parent platform); "
+            f"{signer.key_id} is a {signer.role} key"
+        )

@@ -9,8 +9,8 @@ Subject states kept (all rebuildable from the entries):
 from __future__ import annotations
 
 import re
-
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from regledger.ledger.entry import Entry
 from regledger.ledger.errors import MalformedError
@@ -18,14 +18,22 @@ from regledger.ledger.keyring import KEY_REGISTER, ROLES
 from regledger.ledger.policy import StateMap
 from regledger.ledger.store import KeyRecord
 
-from .cascade import CascadeRules
 from .calendar import CALENDAR_KIND, apply_calendar_statement, calendar_subject, ledger_calendar
+from .cascade import CascadeRules
 from .codes import CODE_PREFIX, is_query_code, parse_code
 from .key_scope import validate_key_scope
 from .reference import REGIONS_LOAD, REGIONS_SUBJECT, apply_regions_load, table_in_force
 from .regions import RegionTable
-from .state import (code_key, code_state, last_seq, query_state, registration_by_code, registration_key,
-                    registration_state, sequence_state)
+from .state import (
+    code_key,
+    code_state,
+    last_seq,
+    query_state,
+    registration_by_code,
+    registration_key,
+    registration_state,
+    sequence_state,
+)
 from .workdays import Calendar
 from .workflow import KINDS, WorkflowConfig, china_date, step
 
@@ -41,8 +49,7 @@ def check_registration_id(registration: str) -> str:
     if len(registration) > 100 or not registration.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise MalformedError("a registration id is up to 100 letters, digits, '-', '_' or '.'", field="/subject")
     if registration.startswith(f"{CODE_PREFIX}-"):
-        raise MalformedError(f"ids starting with {CODE_PREFIX}- are uniform codes; choose another id",
-                             field="/subject")
+        raise MalformedError(f"ids starting with {CODE_PREFIX}- are uniform codes; choose another id", field="/subject")
     if not is_query_code(registration):
         return registration
     raise MalformedError(f"{registration} is a well-formed query code (查询码); choose another id", field="/subject")
@@ -53,8 +60,9 @@ def _check_key_registration(entry: Entry, states: StateMap) -> None:
     p = entry.statement.payload
     role, scope = p.get("role"), p.get("scope", {})
     if role in ROLES and isinstance(scope, dict):
-        validate_key_scope(str(role), scope, china_date(entry.statement.time),
-                           table_in_force(states.get(REGIONS_SUBJECT)))
+        validate_key_scope(
+            str(role), scope, china_date(entry.statement.time), table_in_force(states.get(REGIONS_SUBJECT))
+        )
 
 
 class _Context:

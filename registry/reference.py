@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from regledger.ledger.entry import Entry, canonical_json
 from regledger.ledger.errors import ConflictError, MalformedError
@@ -32,9 +33,16 @@ from .calendar import loaded_years
 from .key_scope import require_reference_signer
 from .regions import RegionTable, default_table, parse_records
 
-__all__ = ["REGIONS_LOAD", "REGIONS_SUBJECT", "apply_regions_load", "load_digest", "reference_entries_due",
-           "region_load_payloads",
-           "stored_region_table", "table_in_force"]
+__all__ = [
+    "REGIONS_LOAD",
+    "REGIONS_SUBJECT",
+    "apply_regions_load",
+    "load_digest",
+    "reference_entries_due",
+    "region_load_payloads",
+    "stored_region_table",
+    "table_in_force",
+]
 
 REGIONS_LOAD = "regions.load"
 REGIONS_SUBJECT = "regions"
@@ -90,8 +98,9 @@ def apply_regions_load(entry: Entry, signer: KeyRecord, states: StateMap) -> Non
     p = entry.statement.payload
     unknown = sorted(set(p) - {"version", "source", "records"})
     if unknown:
-        raise MalformedError(f"unknown member(s) {', '.join(unknown)}; expected version, source, records",
-                             field="/payload")
+        raise MalformedError(
+            f"unknown member(s) {', '.join(unknown)}; expected version, source, records", field="/payload"
+        )
     version, source = _text(p, "version"), _text(p, "source")
     by_code = parse_records(p.get("records"), "/payload/records")
     current = states.get(REGIONS_SUBJECT)
@@ -104,12 +113,20 @@ def apply_regions_load(entry: Entry, signer: KeyRecord, states: StateMap) -> Non
     for code in by_code:
         records[code] = [r for r in p["records"] if r["code"] == code]
     load = {"index": entry.index, "version": version, "source": source, "digest": digest, "codes": len(by_code)}
-    states.put(SubjectState(REGIONS_SUBJECT, {"version": version, "loads": [*old["loads"], load],
-                                              "records": records}, entry.index, kind="regions", name=version))
+    states.put(
+        SubjectState(
+            REGIONS_SUBJECT,
+            {"version": version, "loads": [*old["loads"], load], "records": records},
+            entry.index,
+            kind="regions",
+            name=version,
+        )
+    )
 
 
-def region_load_payloads(new: RegionTable, in_force: RegionTable, *, version: str, source: str
-                         ) -> Iterator[dict[str, Any]]:
+def region_load_payloads(
+    new: RegionTable, in_force: RegionTable, *, version: str, source: str
+) -> Iterator[dict[str, Any]]:
     """`regions.load` payloads that turn `in_force` into `new`: every code whose windows differ, in chunks."""
     changed = [new.windows(code) for code in sorted(new.codes()) if new.windows(code) != in_force.windows(code)]
     chunk: list[dict[str, Any]] = []
@@ -125,8 +142,9 @@ def region_load_payloads(new: RegionTable, in_force: RegionTable, *, version: st
         yield {"version": version, "source": source, "records": chunk}
 
 
-def reference_entries_due(store: LedgerStore,
-                          mirrored: Callable[[list[str]], Mapping[str, SubjectState | None]]) -> list[int]:
+def reference_entries_due(
+    store: LedgerStore, mirrored: Callable[[list[str]], Mapping[str, SubjectState | None]]
+) -> list[int]:
     """Indexes, in log order, of the reference entries in force here (each year's calendar notice,
     every region load) that a child does not show yet; `mirrored(subjects)` gives the child's
     states for these subjects as this instance mirrors them.  What the cascade re-signs and sends
@@ -134,8 +152,11 @@ def reference_entries_due(store: LedgerStore,
     years = loaded_years(store)
     regions = store.get_state(REGIONS_SUBJECT)
     theirs = mirrored([st.subject for st in years] + [REGIONS_SUBJECT])
-    due = [st.state["index"] for st in years
-           if (got := theirs.get(st.subject)) is None or got.state["payload"] != st.state["payload"]]
+    due = [
+        st.state["index"]
+        for st in years
+        if (got := theirs.get(st.subject)) is None or got.state["payload"] != st.state["payload"]
+    ]
     if regions is not None:
         held = theirs.get(REGIONS_SUBJECT)
         have = {load["digest"] for load in held.state["loads"]} if held is not None else set()

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from regledger.ledger.errors import MalformedError
 
@@ -96,8 +97,9 @@ class RegionTable:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise MalformedError(f"the region table is not valid JSON ({exc}); expected a JSON object "
-                                 f"with 'version' and 'records'") from None
+            raise MalformedError(
+                f"the region table is not valid JSON ({exc}); expected a JSON object with 'version' and 'records'"
+            ) from None
         return cls.from_dict(data)
 
     @classmethod
@@ -118,10 +120,16 @@ class RegionTable:
         for code, windows in by_code.items():
             province = code[:2] + "0000"
             if province not in by_code:
-                raise MalformedError(f"code {code} belongs to province {province}, which is not in the table; "
-                                     f"expected every province-level code to be listed", field=windows[0].at + "/code")
-        return cls({c: tuple(sorted(w, key=lambda r: r.valid_from)) for c, w in by_code.items()},
-                   version=version, source=source)
+                raise MalformedError(
+                    f"code {code} belongs to province {province}, which is not in the table; "
+                    f"expected every province-level code to be listed",
+                    field=windows[0].at + "/code",
+                )
+        return cls(
+            {c: tuple(sorted(w, key=lambda r: r.valid_from)) for c, w in by_code.items()},
+            version=version,
+            source=source,
+        )
 
     def patched(self, by_code: Mapping[str, list[_Record]], *, version: str) -> RegionTable:
         """This table with every code in `by_code` replaced by the windows given for it there."""
@@ -135,8 +143,9 @@ class RegionTable:
             raise MalformedError("expected a record object {code, name, level, valid_from, valid_to}", field=at)
         unknown = sorted(set(row) - _RECORD_KEYS)
         if unknown:
-            raise MalformedError(f"unknown member(s) {', '.join(unknown)}; expected only "
-                                 f"{', '.join(sorted(_RECORD_KEYS))}", field=at)
+            raise MalformedError(
+                f"unknown member(s) {', '.join(unknown)}; expected only {', '.join(sorted(_RECORD_KEYS))}", field=at
+            )
         for key in _REQUIRED_KEYS:
             if key not in row:
                 raise MalformedError(f"missing member {key!r}", field=at)
@@ -150,13 +159,17 @@ class RegionTable:
         if level not in LEVELS:
             raise MalformedError(f"expected one of {', '.join(LEVELS)}, got {level!r}", field=f"{at}/level")
         if level != _level_of(code):
-            raise MalformedError(f"code {code} has the shape of a {_level_of(code)}-level code, but the record "
-                                 f"says {level}", field=f"{at}/level")
+            raise MalformedError(
+                f"code {code} has the shape of a {_level_of(code)}-level code, but the record says {level}",
+                field=f"{at}/level",
+            )
         valid_from = iso_date(row["valid_from"], f"{at}/valid_from")
         valid_to = None if row["valid_to"] is None else iso_date(row["valid_to"], f"{at}/valid_to")
         if valid_to is not None and valid_to <= valid_from:
-            raise MalformedError(f"valid_to {valid_to} is not after valid_from {valid_from}; expected a "
-                                 f"non-empty window", field=f"{at}/valid_to")
+            raise MalformedError(
+                f"valid_to {valid_to} is not after valid_from {valid_from}; expected a non-empty window",
+                field=f"{at}/valid_to",
+            )
         non_gb = row.get("non_gb", False)
         if not isinstance(non_gb, bool):
             raise MalformedError(f"expected true or false, got {non_gb!r}", field=f"{at}/non_gb")
@@ -179,21 +192,27 @@ class RegionTable:
             raise MalformedError(f"a region code is 6 digits (GB/T 2260), got {code!r}", field=field)
         windows = self._records.get(code)
         if not windows:
-            raise MalformedError(f"unknown region code {code}: not in the administrative-division table "
-                                 f"(version {self.version})", field=field)
+            raise MalformedError(
+                f"unknown region code {code}: not in the administrative-division table (version {self.version})",
+                field=field,
+            )
         for rec in windows:
             if rec.covers(on):
                 return rec.region
         if on < windows[0].valid_from:
-            raise MalformedError(f"region code {code} ({windows[0].region.name}) is not yet valid on {on}; "
-                                 f"expected a date on or after {windows[0].valid_from}", field=field)
-        retired = max((r for r in windows if r.valid_to is not None and r.valid_to <= on),
-                      key=lambda r: r.valid_to)  # type: ignore[arg-type, return-value]
+            raise MalformedError(
+                f"region code {code} ({windows[0].region.name}) is not yet valid on {on}; "
+                f"expected a date on or after {windows[0].valid_from}",
+                field=field,
+            )
+        retired = max((r for r in windows if r.valid_to is not None and r.valid_to <= on), key=lambda r: r.valid_to)  # type: ignore[arg-type, return-value]
         nxt = [r for r in windows if r.valid_from > on]
         later = f"; it is valid again from {nxt[0].valid_from}" if nxt else ""
-        raise MalformedError(f"region code {code} ({retired.region.name}) was retired on {retired.valid_to} and "
-                             f"is not valid on {on}{later}", field=field)
-
+        raise MalformedError(
+            f"region code {code} ({retired.region.name}) was retired on {retired.valid_to} and "
+            f"is not valid on {on}{later}",
+            field=field,
+        )
 
     def chain(self, code: str, on: date, *, field: str = "/region") -> list[Region]:
         """The region `code` denotes on `on`, then its prefecture (if listed and valid) and province.
@@ -230,8 +249,13 @@ class RegionTable:
     def in_force(self, on: date, *, prefix: str = "") -> list[Region]:
         """Every region valid on `on` whose code starts with `prefix`, in code order."""
         _check_on(on)
-        return [rec.region for code in sorted(self._records) if code.startswith(prefix)
-                for rec in self._records[code] if rec.covers(on)]
+        return [
+            rec.region
+            for code in sorted(self._records)
+            if code.startswith(prefix)
+            for rec in self._records[code]
+            if rec.covers(on)
+        ]
 
     def windows(self, code: str) -> list[dict[str, Any]]:
         """Every record kept for `code`, as JSON (oldest first); [] if the code was never in the table."""
@@ -250,15 +274,21 @@ def parse_records(rows: Any, at: str) -> dict[str, list[_Record]]:
             if _overlaps(rec, other):
                 raise MalformedError(
                     f"code {rec.region.code} has overlapping validity windows "
-                    f"({_window(other)} and {_window(rec)}); expected disjoint windows", field=f"{at}/{i}")
+                    f"({_window(other)} and {_window(rec)}); expected disjoint windows",
+                    field=f"{at}/{i}",
+                )
         windows.append(rec)
     return by_code
 
 
 def _record_json(r: _Record) -> dict[str, Any]:
-    out: dict[str, Any] = {"code": r.region.code, "name": r.region.name, "level": r.region.level,
-                           "valid_from": r.valid_from.isoformat(),
-                           "valid_to": None if r.valid_to is None else r.valid_to.isoformat()}
+    out: dict[str, Any] = {
+        "code": r.region.code,
+        "name": r.region.name,
+        "level": r.region.level,
+        "valid_from": r.valid_from.isoformat(),
+        "valid_to": None if r.valid_to is None else r.valid_to.isoformat(),
+    }
     if r.region.non_gb:
         out["non_gb"] = True
     return out

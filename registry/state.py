@@ -143,9 +143,17 @@ class Registration(StateRecord):
 def registration_state(reg: Mapping[str, Any], index: int) -> SubjectState:
     """The stored state of a registration the workflow has just built (its indexed columns copied out)."""
     fields = reg["fields"]
-    return SubjectState(registration_key(reg["registration"]), reg, index, kind=reg["subject_kind"],
-                        status=reg["status"], code=reg["code"] or "", region=reg["region"],
-                        institution=fields["holder"]["uscc"], name=fields["name"])
+    return SubjectState(
+        registration_key(reg["registration"]),
+        reg,
+        index,
+        kind=reg["subject_kind"],
+        status=reg["status"],
+        code=reg["code"] or "",
+        region=reg["region"],
+        institution=fields["holder"]["uscc"],
+        name=fields["name"],
+    )
 
 
 def code_state(code: str, registration: str, index: int, origin: str | None = None) -> SubjectState:

@@ -21,10 +21,11 @@ since its date depends on the time zone it is read in.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from importlib.metadata import version
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from chinese_calendar import constants as _cc
 
@@ -71,16 +72,25 @@ class CalendarYear:
 
     def to_json(self) -> dict[str, Any]:
         """What `regledger calendar show --json` and GET /v1/calendar/{year} answer."""
-        return {"year": self.year, "holidays": sorted(d.isoformat() for d in self.holidays),
-                "workdays": sorted(d.isoformat() for d in self.workdays), "source": self.source,
-                "from": "package" if self.index is None else "ledger", "index": self.index}
+        return {
+            "year": self.year,
+            "holidays": sorted(d.isoformat() for d in self.holidays),
+            "workdays": sorted(d.isoformat() for d in self.workdays),
+            "source": self.source,
+            "from": "package" if self.index is None else "ledger",
+            "index": self.index,
+        }
 
 
 def _package_years() -> dict[int, CalendarYear]:
     years: dict[int, CalendarYear] = {}
     for y in range(CALENDAR_FIRST_DAY.year, CALENDAR_LAST_DAY.year + 1):
-        years[y] = CalendarYear(y, frozenset(d for d in _cc.holidays if d.year == y),
-                                frozenset(d for d in _cc.workdays if d.year == y), PACKAGE_SOURCE)
+        years[y] = CalendarYear(
+            y,
+            frozenset(d for d in _cc.holidays if d.year == y),
+            frozenset(d for d in _cc.workdays if d.year == y),
+            PACKAGE_SOURCE,
+        )
     return years
 
 
@@ -131,10 +141,13 @@ class Calendar:
     def covering(self, d: date) -> CalendarYear:
         got = self.year(d.year)
         if got is None:
-            raise CalendarError(d.year, f"{d} is outside the official holiday calendar: no State Council notice "
-                                f"for {d.year} is loaded (the chinese-calendar package covers "
-                                f"{CALENDAR_FIRST_DAY.year}-{CALENDAR_LAST_DAY.year}); an administrator loads it "
-                                f"with `regledger calendar load FILE`")
+            raise CalendarError(
+                d.year,
+                f"{d} is outside the official holiday calendar: no State Council notice "
+                f"for {d.year} is loaded (the chinese-calendar package covers "
+                f"{CALENDAR_FIRST_DAY.year}-{CALENDAR_LAST_DAY.year}); an administrator loads it "
+                f"with `regledger calendar load FILE`",
+            )
         return got
 
     def covered_until(self, today: date) -> date | None:
@@ -204,20 +217,25 @@ class Deadlines:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 366:
-                raise MalformedError(f"deadline {f.name} must be a whole number of working days 0..366, "
-                                     f"got {value!r}", field=f"/{f.name}")
+                raise MalformedError(
+                    f"deadline {f.name} must be a whole number of working days 0..366, got {value!r}",
+                    field=f"/{f.name}",
+                )
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any], *, field: str = "/deadlines") -> Deadlines:
         """Defaults overridden by `d` (e.g. a configuration section); unknown keys are refused."""
         if not isinstance(d, Mapping):
-            raise MalformedError(f"deadlines must be a mapping of name to working days, got {type(d).__name__}",
-                                 field=field)
+            raise MalformedError(
+                f"deadlines must be a mapping of name to working days, got {type(d).__name__}", field=field
+            )
         known = {f.name for f in fields(cls)}
         unknown = sorted(str(k) for k in d if k not in known)
         if unknown:
-            raise MalformedError(f"unknown deadline(s) {', '.join(unknown)}; expected only "
-                                 f"{', '.join(sorted(known))}", field=f"{field}/{unknown[0]}")
+            raise MalformedError(
+                f"unknown deadline(s) {', '.join(unknown)}; expected only {', '.join(sorted(known))}",
+                field=f"{field}/{unknown[0]}",
+            )
         try:
             return cls(**d)
         except MalformedError as exc:

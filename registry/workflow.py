@@ -16,9 +16,10 @@ starts a clock carries its computed due date, and the fold checks it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 from regledger.ledger.entry import Entry
 from regledger.ledger.errors import ConflictError, MalformedError
@@ -78,12 +79,18 @@ KINDS: dict[str, tuple[str, tuple[str | None, ...]]] = {
     "registration.object": ("*", (PUBLICITY,)),
     "registration.decide": ("registrar", (OBJECTION_UNDER_REVIEW,)),
     "registration.code": ("registrar", (PUBLICITY, REVIEWED)),
-    "registration.revoke": ("authority", (CODED, SUBMITTED, SUPPLEMENT_REQUIRED, FORMAL_REVIEW, PUBLICITY,
-                                          OBJECTION_UNDER_REVIEW, REVIEWED)),
+    "registration.revoke": (
+        "authority",
+        (CODED, SUBMITTED, SUPPLEMENT_REQUIRED, FORMAL_REVIEW, PUBLICITY, OBJECTION_UNDER_REVIEW, REVIEWED),
+    ),
     "registration.code_assigned": ("platform", (CODED, CANCELLED, REVOKED)),
 }
-REG_TYPES = {"registration.apply": "initial", "registration.change": "change",
-             "registration.correction": "correction", "registration.cancel": "cancellation"}
+REG_TYPES = {
+    "registration.apply": "initial",
+    "registration.change": "change",
+    "registration.correction": "correction",
+    "registration.cancel": "cancellation",
+}
 
 
 class WorkflowError(MalformedError):
@@ -96,8 +103,9 @@ class WorkflowError(MalformedError):
 
     def __init__(self, message: str, *, state: str | None, field: str = "") -> None:
         allowed = ", ".join(allowed_steps(state)) or "none (the registration is closed)"
-        super().__init__(f"{message} (current state: {state or 'not applied for'}; allowed steps: {allowed})",
-                         field=field)
+        super().__init__(
+            f"{message} (current state: {state or 'not applied for'}; allowed steps: {allowed})", field=field
+        )
         self.state = state
 
 
@@ -124,8 +132,9 @@ def allowed_steps(state: str | None) -> list[str]:
 class WorkflowConfig:
     deadlines: Deadlines = field(default_factory=Deadlines)
     #: whether a change/correction/cancellation goes through publicity again (domain.md 5.1: unverified)
-    publicity: Mapping[str, bool] = field(default_factory=lambda: {
-        "initial": True, "change": True, "correction": False, "cancellation": False})
+    publicity: Mapping[str, bool] = field(
+        default_factory=lambda: {"initial": True, "change": True, "correction": False, "cancellation": False}
+    )
 
 
 class WorkflowContext(Protocol):
@@ -133,6 +142,7 @@ class WorkflowContext(Protocol):
     def last_seq(self, prefix: str) -> int: ...
     def calendar(self) -> Calendar:
         """The official calendar in force at the step's index (the package's years under the ledger's)."""
+
     def region_table(self) -> RegionTable: ...
 
 
@@ -149,8 +159,12 @@ def _due(s: Step, name: str, working_days: int) -> str:
     expected = s.calendar.add_working_days(s.today, working_days)
     got = s.payload.get(name)
     if got != expected.isoformat():
-        raise StepPayloadError(f"{name} must be {expected.isoformat()} (working days counted from the statement's "
-                               f"date in China time), not {got!r}", state=s.status, field=f"/payload/{name}")
+        raise StepPayloadError(
+            f"{name} must be {expected.isoformat()} (working days counted from the statement's "
+            f"date in China time), not {got!r}",
+            state=s.status,
+            field=f"/payload/{name}",
+        )
     return got
 
 
@@ -168,14 +182,16 @@ def _in_scope(signer: KeyRecord, role: str, reg: Mapping[str, Any], state: str |
         holder = reg["fields"]["holder"]["uscc"]
         agent = reg["fields"].get("agent", {}).get("uscc")
         if not isinstance(inst, str) or inst not in (holder, agent):  # a key with no institution acts for none
-            raise NotPermittedError(f"key {signer.key_id} acts for institution {inst}, not for the registrant "
-                                    f"{holder}", state=state)
+            raise NotPermittedError(
+                f"key {signer.key_id} acts for institution {inst}, not for the registrant {holder}", state=state
+            )
     elif role in ("registrar", "authority"):
         region = str(scope.get("region", ""))
         prefix = region[:2] if region.endswith("0000") else region[:4] if region.endswith("00") else region
         if not region or not reg["region"].startswith(prefix):
-            raise NotPermittedError(f"key {signer.key_id} serves region {region or '(none)'}, not {reg['region']}",
-                                    state=state)
+            raise NotPermittedError(
+                f"key {signer.key_id} serves region {region or '(none)'}, not {reg['region']}", state=state
+            )
 
 
 @dataclass
@@ -204,8 +220,13 @@ class Step:
 Handler = Callable[[Step], None]
 
 
-def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: WorkflowContext,
-         config: WorkflowConfig = WorkflowConfig()) -> dict[str, Any]:
+def step(
+    state: Mapping[str, Any] | None,
+    entry: Entry,
+    signer: KeyRecord,
+    ctx: WorkflowContext,
+    config: WorkflowConfig = WorkflowConfig(),
+) -> dict[str, Any]:
     """The registration's state after `entry`; raises WorkflowError or MalformedError to refuse it.
 
     The checks every step shares are made here; what the step itself does is its handler's (HANDLERS).
@@ -221,12 +242,23 @@ def step(state: Mapping[str, Any] | None, entry: Entry, signer: KeyRecord, ctx: 
     if role != "*" and signer.role != role:
         raise NotPermittedError(f"{kind} must be signed by a {role} key, not a {signer.role} key", state=status)
     if abs(_parse_time(st.time) - _parse_time(entry.time)) > MAX_SKEW:
-        raise MalformedError(f"statement time {st.time} is more than {MAX_SKEW} from the log's time {entry.time}",
-                             field="/time")
-    s = Step(kind=kind, subject=st.subject, role=role, status=status, payload=st.payload,
-             today=china_date(st.time), signer=signer, ctx=ctx, config=config, calendar=ctx.calendar(),
-             new=dict(state) if state else {},
-             event={"index": entry.index, "kind": kind, "time": entry.time, "by": signer.key_id})
+        raise MalformedError(
+            f"statement time {st.time} is more than {MAX_SKEW} from the log's time {entry.time}", field="/time"
+        )
+    s = Step(
+        kind=kind,
+        subject=st.subject,
+        role=role,
+        status=status,
+        payload=st.payload,
+        today=china_date(st.time),
+        signer=signer,
+        ctx=ctx,
+        config=config,
+        calendar=ctx.calendar(),
+        new=dict(state) if state else {},
+        event={"index": entry.index, "kind": kind, "time": entry.time, "by": signer.key_id},
+    )
     if state is not None and role != "*":  # an application's scope is checked on the registration it makes
         _in_scope(signer, role, s.new, status)
     history = list(s.new.get("history", []))
@@ -241,9 +273,18 @@ def _apply(s: Step) -> None:
     subject_kind = s.payload.get("subject_kind")
     fields = validate_fields(str(subject_kind), s.payload.get("fields"), field="/payload/fields")
     _check_links(subject_kind, fields, s.today, s.ctx)
-    s.new = {"registration": s.subject, "subject_kind": subject_kind, "region": fields["region"],
-             "fields": fields, "pending": None, "code": None, "query_code": None, "official_code": None,
-             "reg_type": "initial", "supplements": 0}
+    s.new = {
+        "registration": s.subject,
+        "subject_kind": subject_kind,
+        "region": fields["region"],
+        "fields": fields,
+        "pending": None,
+        "code": None,
+        "query_code": None,
+        "official_code": None,
+        "reg_type": "initial",
+        "supplements": 0,
+    }
     _in_scope(s.signer, s.role, s.new, s.status)
     _operation_started(s)
     s.new["status"] = SUBMITTED
@@ -295,8 +336,9 @@ def _reopen(s: Step) -> None:
 
 def _supplement(s: Step) -> None:
     if s.new.get("supplements", 0) >= 1:
-        raise StepNotAllowedError("supplements were already requested once for this application (一次性告知)",
-                                  state=s.status, field="/kind")
+        raise StepNotAllowedError(
+            "supplements were already requested once for this application (一次性告知)", state=s.status, field="/kind"
+        )
     items = s.payload.get("items")
     if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
         raise MalformedError("list every item to supplement, at once", field="/payload/items")
@@ -347,8 +389,11 @@ def _publish(s: Step) -> None:
 
 def _object(s: Step) -> None:
     if s.today > date.fromisoformat(s.new["publicity_end"]):
-        raise StepNotAllowedError(f"the publicity period ended on {s.new['publicity_end']}; objections are closed",
-                                  state=s.status, field="/time")
+        raise StepNotAllowedError(
+            f"the publicity period ended on {s.new['publicity_end']}; objections are closed",
+            state=s.status,
+            field="/time",
+        )
     s.event["reason"] = _reason(s)
     if isinstance(s.payload.get("objector"), str):
         s.event["objector"] = s.payload["objector"]
@@ -372,8 +417,9 @@ def _decide(s: Step) -> None:
 def _code(s: Step) -> None:
     new = s.new
     if s.status == PUBLICITY and s.today <= date.fromisoformat(new["publicity_end"]):
-        raise StepNotAllowedError(f"the publicity period runs until {new['publicity_end']}; code after it ends",
-                                  state=s.status, field="/time")
+        raise StepNotAllowedError(
+            f"the publicity period runs until {new['publicity_end']}; code after it ends", state=s.status, field="/time"
+        )
     if new["reg_type"] == "initial":
         _assign_code(s)
     elif s.payload.get("code") != new["code"]:
@@ -409,8 +455,9 @@ def _revoke(s: Step) -> None:
 
 def _code_assigned(s: Step) -> None:
     if not s.new.get("code"):
-        raise StepNotAllowedError("only a registration that was coded here can receive an official code",
-                                  state=s.status, field="/kind")
+        raise StepNotAllowedError(
+            "only a registration that was coded here can receive an official code", state=s.status, field="/kind"
+        )
     official = s.payload.get("official_code")
     if not isinstance(official, str) or not 1 <= len(official) <= 64:
         raise MalformedError("the parent platform's code: 1-64 characters", field="/payload/official_code")
@@ -442,11 +489,15 @@ HANDLERS: dict[str, Handler] = {
 def _same_registrant(reg: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
     """A registration stays with its registrant and its locality (属地原则); moving either is a new one."""
     if fields["holder"]["uscc"] != reg["fields"]["holder"]["uscc"]:
-        raise MalformedError("the registrant cannot change; register anew under the other institution",
-                             field="/payload/fields/holder/uscc")
+        raise MalformedError(
+            "the registrant cannot change; register anew under the other institution",
+            field="/payload/fields/holder/uscc",
+        )
     if fields["region"] != reg["region"]:
-        raise MalformedError(f"the region cannot change from {reg['region']}; register anew in the other locality",
-                             field="/payload/fields/region")
+        raise MalformedError(
+            f"the region cannot change from {reg['region']}; register anew in the other locality",
+            field="/payload/fields/region",
+        )
 
 
 def query_code_for(code: str, registration: str) -> str:
@@ -471,4 +522,3 @@ def _check_links(subject_kind: Any, fields: Mapping[str, Any], today: date, ctx:
             raise MalformedError(f"no registered resource has code {code}", field=path)
         if reg["status"] in (CANCELLED, REVOKED):
             raise MalformedError(f"resource {code} is {reg['status'].lower()}", field=path)
-

@@ -26,8 +26,10 @@ def cmd_load(args: argparse.Namespace) -> int:
     st = sign_statement(home.admin(), kind=CALENDAR_KIND, subject=str(notice.get("year")), payload=notice)
     index = ledger.append(st).entry.index
     ledger.integrate()
-    print(f"loaded the {notice['year']} official calendar as entry {index}: {len(notice['holidays'])} holidays, "
-          f"{len(notice['workdays'])} make-up working days; it is in force from this entry on")
+    print(
+        f"loaded the {notice['year']} official calendar as entry {index}: {len(notice['holidays'])} holidays, "
+        f"{len(notice['workdays'])} make-up working days; it is in force from this entry on"
+    )
     return 0
 
 
@@ -42,8 +44,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     where = year["source"] if year["from"] == "package" else f"ledger entry {year['index']}"
     if year["replaced"]:
-        where += f" (replaces entr{'ies' if len(year['replaced']) > 1 else 'y'} " \
-                 f"{', '.join(map(str, year['replaced']))})"
+        where += (
+            f" (replaces entr{'ies' if len(year['replaced']) > 1 else 'y'} {', '.join(map(str, year['replaced']))})"
+        )
     print(f"{year['year']}: from {where}")
     if year["from"] == "ledger":
         print(f"source: {year['source']}")

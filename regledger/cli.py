@@ -8,6 +8,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC
 from pathlib import Path
 
 from regledger.api.settings import Settings, environment_help
@@ -67,18 +68,28 @@ def cmd_log_publish(args: argparse.Namespace) -> int:
     ledger = _home(args).open()
     publisher = Publisher(ledger, Path(args.dir))
     files = publisher.publish(progress=progress("tiles"))
-    print(f"published tree size {publisher.size} to {args.dir} ({files} files written, "
-          f"{publisher.files_deleted} superseded partial files deleted)")
+    print(
+        f"published tree size {publisher.size} to {args.dir} ({files} files written, "
+        f"{publisher.files_deleted} superseded partial files deleted)"
+    )
     return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     ledger = _home(args).open()
-    report = audit(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
-                   progress=progress("entries"), pinned_cosigners=_pinned_cosigners(ledger))
-    print(f"audit OK: {report.entries} entries (chain, leaf hashes, signatures), {report.tiles} tiles, "
-          f"{report.checkpoints} checkpoints (chained), {report.cosignatures} cosignatures, {report.keys} keys; "
-          f"published size {report.published_size}, root {base64.b64encode(report.root).decode()}")
+    report = audit(
+        ledger.store,
+        origin=ledger.origin,
+        verifier=ledger.verifier(),
+        policy=ledger.policy,
+        progress=progress("entries"),
+        pinned_cosigners=_pinned_cosigners(ledger),
+    )
+    print(
+        f"audit OK: {report.entries} entries (chain, leaf hashes, signatures), {report.tiles} tiles, "
+        f"{report.checkpoints} checkpoints (chained), {report.cosignatures} cosignatures, {report.keys} keys; "
+        f"published size {report.published_size}, root {base64.b64encode(report.root).decode()}"
+    )
     return 0
 
 
@@ -86,12 +97,19 @@ def cmd_repair(args: argparse.Namespace) -> int:
     from regledger.ledger.audit import repair
 
     ledger = _home(args).open()
-    damage, report = repair(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
-                            progress=progress("entries"))
+    damage, report = repair(
+        ledger.store,
+        origin=ledger.origin,
+        verifier=ledger.verifier(),
+        policy=ledger.policy,
+        progress=progress("entries"),
+    )
     rows = damage.rows()
     print(f"rebuilt from the leaves: {', '.join(rows)}" if rows else "nothing to repair: every derived row checks")
-    print(f"audit OK: {report.entries} entries, {report.tiles} tiles, {report.checkpoints} checkpoints; "
-          f"published size {report.published_size}")
+    print(
+        f"audit OK: {report.entries} entries, {report.tiles} tiles, {report.checkpoints} checkpoints; "
+        f"published size {report.published_size}"
+    )
     return 0
 
 
@@ -131,8 +149,10 @@ def cmd_certificate(args: argparse.Namespace) -> int:
         pass
     cert = build_certificate(ledger, args.code)
     Path(args.out).write_text(json.dumps(cert, ensure_ascii=False, indent=1) + "\n")
-    print(f"wrote certificate of {args.code} ({len(cert['entries'])} entries, checkpoint size "
-          f"{cert['checkpoint'].splitlines()[1]}) to {args.out}")
+    print(
+        f"wrote certificate of {args.code} ({len(cert['entries'])} entries, checkpoint size "
+        f"{cert['checkpoint'].splitlines()[1]}) to {args.out}"
+    )
     if args.html:
         Path(args.html).write_text(certificate_html(cert))
         print(f"wrote {args.html}")
@@ -152,10 +172,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except LedgerError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
-    print(f"OK: {claims['code']} {claims['name']} ({claims['status']}), {claims['entries']} entries proven in the "
-          f"log's checkpoint of size {claims['checkpoint_size']}")
-    print(f"This is the registration's state as of entry {claims['last_index']}; a certificate cannot show that no "
-          "later step exists: ask the log for the current state.")
+    print(
+        f"OK: {claims['code']} {claims['name']} ({claims['status']}), {claims['entries']} entries proven in the "
+        f"log's checkpoint of size {claims['checkpoint_size']}"
+    )
+    print(
+        f"This is the registration's state as of entry {claims['last_index']}; a certificate cannot show that no "
+        "later step exists: ask the log for the current state."
+    )
     return 0
 
 
@@ -167,11 +191,26 @@ def cmd_registrations(args: argparse.Namespace) -> int:
 
     ledger = _home(args).open()
     status = PUBLIC_LISTS.get(args.list, args.status or "")
-    q = StateQuery(kind=args.kind or "", status=status, region_prefix=args.region or "",
-                   institution=args.institution or "", text=args.text or "", limit=200)
-    rows = [{"registration": st.state["registration"], "code": st.code or None, "status": st.status,
-             "kind": st.kind, "region": st.region, "institution": st.institution, "name": st.name}
-            for st in iter_registrations(ledger.store, q)]
+    q = StateQuery(
+        kind=args.kind or "",
+        status=status,
+        region_prefix=args.region or "",
+        institution=args.institution or "",
+        text=args.text or "",
+        limit=200,
+    )
+    rows = [
+        {
+            "registration": st.state["registration"],
+            "code": st.code or None,
+            "status": st.status,
+            "kind": st.kind,
+            "region": st.region,
+            "institution": st.institution,
+            "name": st.name,
+        }
+        for st in iter_registrations(ledger.store, q)
+    ]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
     else:
@@ -217,8 +256,9 @@ def cmd_disclosure(args: argparse.Namespace) -> int:
     from regledger.registry.uscc import validate_uscc
 
     ledger = _home(args).open()
-    report = annual_report(ledger, validate_uscc(args.institution, field="--institution"),
-                           date.fromisoformat(args.as_of))
+    report = annual_report(
+        ledger, validate_uscc(args.institution, field="--institution"), date.fromisoformat(args.as_of)
+    )
     print(json.dumps(report, ensure_ascii=False, indent=1))
     return 0
 
@@ -233,13 +273,13 @@ def offset_clock(path: Path):
     """FOR TESTS ONLY (`serve --test-clock-offset FILE`): the log's clock runs FILE's number of seconds
     ahead of the real one, read at every tick, so a test passes a publicity period by writing a larger
     number; statements must then be signed at the server's time (POST /v1/drafts gives it)."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from regledger.ledger.entry import format_time
 
     def clock() -> str:
         text = path.read_text().strip() if path.exists() else ""
-        return format_time(datetime.now(timezone.utc) + timedelta(seconds=float(text or 0)))
+        return format_time(datetime.now(UTC) + timedelta(seconds=float(text or 0)))
 
     return clock
 
@@ -280,20 +320,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(ledger, settings, sync_worker=worker, publisher=publisher)
     mode = " read-only" if args.read_only else ""
     print(f"serving {ledger.origin}{mode} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
-    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level="info", access_log=False,
-                                  log_config=None)).run()
+    uvicorn.Server(
+        uvicorn_config(app, host=args.host, port=args.port, log_level="info", access_log=False, log_config=None)
+    ).run()
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", default=argparse.SUPPRESS,
-                        help="instance folder (default: $REGLEDGER_HOME or ./regledger-home)")
-    common.add_argument("--db", default=argparse.SUPPRESS,
-                        help="database URL, e.g. postgresql://127.0.0.1/test "
-                             "(default: $REGLEDGER_DB or the home's SQLite file)")
-    p = argparse.ArgumentParser(prog="regledger", parents=[common],
-                                description="A verifiable registration ledger (公共数据资源登记).")
+    common.add_argument(
+        "--home", default=argparse.SUPPRESS, help="instance folder (default: $REGLEDGER_HOME or ./regledger-home)"
+    )
+    common.add_argument(
+        "--db",
+        default=argparse.SUPPRESS,
+        help="database URL, e.g. postgresql://127.0.0.1/test (default: $REGLEDGER_DB or the home's SQLite file)",
+    )
+    p = argparse.ArgumentParser(
+        prog="regledger", parents=[common], description="A verifiable registration ledger (公共数据资源登记)."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("init", parents=[common], help="create the home, the log key and the first admin key")
@@ -313,28 +358,50 @@ def build_parser() -> argparse.ArgumentParser:
     s = logsub.add_parser("export", parents=[common], help="write the log as static C2SP tlog-tiles")
     s.add_argument("dir")
     s.set_defaults(func=cmd_log_export)
-    s = logsub.add_parser("publish", parents=[common],
-                          help="bring DIR up to the latest checkpoint: only what changed since DIR's checkpoint")
+    s = logsub.add_parser(
+        "publish",
+        parents=[common],
+        help="bring DIR up to the latest checkpoint: only what changed since DIR's checkpoint",
+    )
     s.add_argument("dir")
     s.set_defaults(func=cmd_log_publish)
 
     s = sub.add_parser("audit", parents=[common], help="re-verify every stored row")
     s.set_defaults(func=cmd_audit)
 
-    s = sub.add_parser("repair", parents=[common],
-                       help="rebuild tiles and stored leaf hashes from the leaves, if only they are damaged")
+    s = sub.add_parser(
+        "repair",
+        parents=[common],
+        help="rebuild tiles and stored leaf hashes from the leaves, if only they are damaged",
+    )
     s.set_defaults(func=cmd_repair)
 
-    s = sub.add_parser("serve", parents=[common], help="serve the HTTP API (OpenAPI docs at /docs)",
-                       epilog=environment_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    s = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the HTTP API (OpenAPI docs at /docs)",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--sync-interval", type=float, default=5.0, metavar="SECONDS",
-                   help="run the cascade (pull children, push to the parent) this often; 0: never")
-    s.add_argument("--publish", metavar="DIR",
-                   help="keep DIR equal to /log/ as the log grows, for any static web server (docs/deploy.md)")
-    s.add_argument("--read-only", action="store_true",
-                   help="serve a home that cannot be written (read-only mount): no integration, no cascade")
+    s.add_argument(
+        "--sync-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="run the cascade (pull children, push to the parent) this often; 0: never",
+    )
+    s.add_argument(
+        "--publish",
+        metavar="DIR",
+        help="keep DIR equal to /log/ as the log grows, for any static web server (docs/deploy.md)",
+    )
+    s.add_argument(
+        "--read-only",
+        action="store_true",
+        help="serve a home that cannot be written (read-only mount): no integration, no cascade",
+    )
     s.add_argument("--test-clock-offset", metavar="FILE", help=argparse.SUPPRESS)  # tests only: offset_clock
     s.set_defaults(func=cmd_serve)
 
@@ -353,8 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("registrations", parents=[common], help="list registrations (the public lists)")
-    s.add_argument("list", nargs="?", choices=["publicity", "registered", "cancelled", "revoked", "all"],
-                   default="all")
+    s.add_argument("list", nargs="?", choices=["publicity", "registered", "cancelled", "revoked", "all"], default="all")
     s.add_argument("--status")
     s.add_argument("--kind", choices=["resource", "product", "institution"])
     s.add_argument("--region", help="region code prefix, e.g. 52")

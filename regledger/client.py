@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import httpx
 
@@ -41,8 +42,9 @@ RETRY_PAUSE = 0.5
 class Refused(LedgerError):
     """The server refused a request with an RFC 9457 problem: its status, title, detail and field."""
 
-    def __init__(self, status: int, title: str, detail: str, field: str | None = None,
-                 index: int | None = None) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str, field: str | None = None, index: int | None = None
+    ) -> None:
         super().__init__(f"{title}: {detail}" + (f" (field {field})" if field else ""))
         self.status, self.title, self.detail, self.field, self.index = status, title, detail, field, index
 
@@ -90,16 +92,23 @@ def load_key(path: Path, passphrase: bytes) -> Ed25519Signer:
 class RegLedgerClient:
     """One server, optionally one signing key; every method raises Refused with the server's problem."""
 
-    def __init__(self, server: str, signer: Ed25519Signer | None = None, *, log_key: str | None = None,
-                 timeout: float = 30, transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        server: str,
+        signer: Ed25519Signer | None = None,
+        *,
+        log_key: str | None = None,
+        timeout: float = 30,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         """`log_key`: the log's vkey to check checkpoints with (default: the one the server serves)."""
         self.signer = signer
         self.http = httpx.Client(base_url=server.rstrip("/"), timeout=timeout, trust_env=False, transport=transport)
         self._log_key = log_key
         self._sleep = sleep
 
-    def __enter__(self) -> "RegLedgerClient":
+    def __enter__(self) -> RegLedgerClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -120,8 +129,13 @@ class RegLedgerClient:
             body = {}
         if not isinstance(body, dict):
             body = {}
-        raise Refused(r.status_code, str(body.get("title") or r.reason_phrase), str(body.get("detail") or r.text[:200]),
-                      body.get("field"), body.get("index"))
+        raise Refused(
+            r.status_code,
+            str(body.get("title") or r.reason_phrase),
+            str(body.get("detail") or r.text[:200]),
+            body.get("field"),
+            body.get("index"),
+        )
 
     def get(self, path: str, **params: Any) -> Any:
         return self._check(self.http.get(path, params={k: v for k, v in params.items() if v is not None})).json()
@@ -148,8 +162,9 @@ class RegLedgerClient:
         if st.get("key", signer.key_id) != signer.key_id:
             raise LedgerError(f"the draft was checked for key {st['key']}, not this client's {signer.key_id}")
         extra = {k: v for k, v in st.items() if k not in ("kind", "subject", "payload", "time", "key")}
-        return sign_statement(signer, kind=st["kind"], subject=st["subject"], payload=st["payload"], time=st["time"],
-                              extra=extra)
+        return sign_statement(
+            signer, kind=st["kind"], subject=st["subject"], payload=st["payload"], time=st["time"], extra=extra
+        )
 
     def submit(self, statement: Statement) -> Submitted:
         """POST the statement's canonical bytes; a lost answer (no response, 502-504) is retried with the same
@@ -165,16 +180,28 @@ class RegLedgerClient:
             else:
                 if r.status_code not in (429, 502, 503, 504) or attempt == RETRIES:
                     doc = self._check(r).json()
-                    return Submitted(doc["index"], doc["leaf_hash"], doc["time"], doc["receipt"], doc["state"],
-                                     first_time=r.status_code == 201)
+                    return Submitted(
+                        doc["index"],
+                        doc["leaf_hash"],
+                        doc["time"],
+                        doc["receipt"],
+                        doc["state"],
+                        first_time=r.status_code == 201,
+                    )
                 retry_after = r.headers.get("retry-after", "")
                 pause = max(pause, float(retry_after)) if retry_after.isdigit() else pause
             self._sleep(pause)
             pause *= 2
         raise AssertionError("unreachable")
 
-    def send(self, kind: str, subject: str, payload: Mapping[str, Any] | None = None, *,
-             review: Callable[[Draft], None] | None = None) -> Submitted:
+    def send(
+        self,
+        kind: str,
+        subject: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        review: Callable[[Draft], None] | None = None,
+    ) -> Submitted:
         """Draft, (let `review` see the draft), sign and submit one statement."""
         d = self.draft(kind, subject, payload)
         if review is not None:

@@ -190,8 +190,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _client_options(p: argparse.ArgumentParser, *, key: bool = True) -> None:
     p.add_argument("--server", help="the regledger server's URL (default: $REGLEDGER_SERVER)")
     if key:
-        p.add_argument("--key", help="your encrypted key file from `key new` (default: $REGLEDGER_KEY); "
-                                     f"passphrase from ${PASSPHRASE_ENV} or a prompt")
+        p.add_argument(
+            "--key",
+            help="your encrypted key file from `key new` (default: $REGLEDGER_KEY); "
+            f"passphrase from ${PASSPHRASE_ENV} or a prompt",
+        )
 
 
 def _guarded(func):
@@ -234,8 +237,11 @@ def add_client_parsers(sub: argparse._SubParsersAction, common: argparse.Argumen
 
     s = sub.add_parser("step", parents=[common], help="take a workflow step: shows the draft, signs, submits")
     s.add_argument("id", help="the registration id")
-    s.add_argument("kind", help="accept, supplement, resubmit, refuse, reject, publish, object, decide, code, change, "
-                                "correction, cancel, revoke, code_assigned (registration.* also taken)")
+    s.add_argument(
+        "kind",
+        help="accept, supplement, resubmit, refuse, reject, publish, object, decide, code, change, "
+        "correction, cancel, revoke, code_assigned (registration.* also taken)",
+    )
     s.add_argument("--field", action="append", metavar="NAME=VALUE", help="a payload member (VALUE as JSON if it is)")
     s.add_argument("--file", help="a JSON or YAML object of payload members (--field wins)")
     _client_options(s)

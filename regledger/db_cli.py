@@ -13,11 +13,11 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from regledger.ledger.audit import AuditReport, audit
 from regledger.ledger.errors import IntegrityError, LedgerError, NotFoundError, SchemaVersionError
@@ -45,8 +45,14 @@ def _audit(ledger: Ledger, label: str, *, failed: str = "", refusal: type[Ledger
     from .cli import _pinned_cosigners
 
     try:
-        return audit(ledger.store, origin=ledger.origin, verifier=ledger.verifier(), policy=ledger.policy,
-                     progress=progress(label), pinned_cosigners=_pinned_cosigners(ledger))
+        return audit(
+            ledger.store,
+            origin=ledger.origin,
+            verifier=ledger.verifier(),
+            policy=ledger.policy,
+            progress=progress(label),
+            pinned_cosigners=_pinned_cosigners(ledger),
+        )
     except LedgerError as exc:
         if not failed:
             raise
@@ -58,6 +64,7 @@ def _size(note: bytes) -> int:
 
 
 # -- schema versions --------------------------------------------------------------------------------
+
 
 @contextmanager
 def _any_revision(args: argparse.Namespace) -> Iterator[SQLStore]:
@@ -94,12 +101,15 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     elif before is None:
         print(f"created the empty schema at revision {after} (no ledger yet: `regledger init`)")
     else:
-        print(f"upgraded the database from revision {before} to {after}; no leaf, tile or checkpoint was "
-              "rewritten (`regledger audit` checks it)")
+        print(
+            f"upgraded the database from revision {before} to {after}; no leaf, tile or checkpoint was "
+            "rewritten (`regledger audit` checks it)"
+        )
     return 0
 
 
 # -- copy to another engine -------------------------------------------------------------------------
+
 
 def cmd_copy(args: argparse.Namespace) -> int:
     from .cli import _home
@@ -116,11 +126,15 @@ def cmd_copy(args: argparse.Namespace) -> int:
         size, note = copy.checkpoint()
         if source.store.checkpoint(size) != note:
             raise LedgerError(f"the copy's checkpoint of size {size} differs from the source's; do not use it")
-        print(f"copied {entries} entries to {target.safe_url()} in {copied:.1f} s; the copy audits clean "
-              f"({report.entries} entries, {report.checkpoints} checkpoints) and its latest checkpoint "
-              f"({size}) is byte for byte the source's")
-        print(f"serve it with --db {target.safe_url()} (or REGLEDGER_DB); the copy holds what the source held "
-              "when it began: stop the server before copying, and keep the old database")
+        print(
+            f"copied {entries} entries to {target.safe_url()} in {copied:.1f} s; the copy audits clean "
+            f"({report.entries} entries, {report.checkpoints} checkpoints) and its latest checkpoint "
+            f"({size}) is byte for byte the source's"
+        )
+        print(
+            f"serve it with --db {target.safe_url()} (or REGLEDGER_DB); the copy holds what the source held "
+            "when it began: stop the server before copying, and keep the old database"
+        )
     finally:
         target.close()
         source.store.close()
@@ -128,6 +142,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 # -- backup ---------------------------------------------------------------------------------------
+
 
 def cmd_backup(args: argparse.Namespace) -> int:
     from .cli import _home
@@ -150,8 +165,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     if current != head and not store.is_sqlite:
         store.close()
-        raise LedgerError(f"the database is at schema revision {current}, not this code's {head}: back it up "
-                          "with pg_dump before `regledger db upgrade`")
+        raise LedgerError(
+            f"the database is at schema revision {current}, not this code's {head}: back it up "
+            "with pg_dump before `regledger db upgrade`"
+        )
     try:
         report, note = store.backup_to(str(out), check)
     finally:
@@ -160,13 +177,17 @@ def cmd_backup(args: argparse.Namespace) -> int:
     tmp = cp.with_name(cp.name + ".tmp")
     tmp.write_bytes(note)
     os.replace(tmp, cp)
-    audited = f"{report.entries} entries, audits clean" if report else \
-        f"schema revision {current}, not audited: `regledger restore` upgrades and audits a copy of it"
+    audited = (
+        f"{report.entries} entries, audits clean"
+        if report
+        else f"schema revision {current}, not audited: `regledger restore` upgrades and audits a copy of it"
+    )
     print(f"backed up {out} ({audited}); it covers the checkpoint of size {_size(note)}, written to {cp}")
     return 0
 
 
 # -- restore --------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Seen:
@@ -188,8 +209,9 @@ def _seen(home: Home) -> _Seen:
     except IntegrityError:  # the published checkpoint's row is lost (why one restores): the largest one kept
         latest = max(store.iter_checkpoints(), default=None)
     origin = home.config()["origin"]
-    cosigned = max((n for o, n, _, _ in store.latest_cosignatures() if o == origin), default=-1) \
-        if current == head else -1
+    cosigned = (
+        max((n for o, n, _, _ in store.latest_cosignatures() if o == origin), default=-1) if current == head else -1
+    )
     return _Seen(latest[0] if latest else None, latest[1] if latest else None, cosigned, store)
 
 
@@ -204,8 +226,10 @@ def _compare(seen: _Seen, backup: SQLStore, size: int, note: bytes) -> str | Non
         except NotFoundError:
             same = False
         if not same:
-            raise RestoreRefused(f"the backup's log is not consistent with this instance's: their checkpoints of "
-                                 f"size {common} differ; nothing was restored")
+            raise RestoreRefused(
+                f"the backup's log is not consistent with this instance's: their checkpoints of "
+                f"size {common} differ; nothing was restored"
+            )
         if size < seen.size:
             return f"the instance's latest checkpoint has size {seen.size}, the backup's {size}"
     if seen.cosigned > size:
@@ -217,11 +241,13 @@ def _record_rollback(home: Home, backup: Path, why: str, seen: _Seen, note: byte
     """Write the evidence of a forced rollback, durably, before anything is restored."""
     folder = home.path / "rollbacks"
     folder.mkdir(exist_ok=True)
-    at = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = folder / f"{at}-rollback-to-{_size(note)}.txt"
-    text = (f"regledger restore --force at {at}: rolled the log back\n{why}\nbackup: {backup.resolve()}\n\n"
-            f"latest checkpoint before the restore:\n{(seen.note or b'(none)').decode()}\n"
-            f"checkpoint of the restored backup:\n{note.decode()}")
+    text = (
+        f"regledger restore --force at {at}: rolled the log back\n{why}\nbackup: {backup.resolve()}\n\n"
+        f"latest checkpoint before the restore:\n{(seen.note or b'(none)').decode()}\n"
+        f"checkpoint of the restored backup:\n{note.decode()}"
+    )
     with open(path, "x", encoding="utf-8") as f:
         f.write(text)
         f.flush()
@@ -236,8 +262,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     backup = Path(args.file)
     cp = checkpoint_path(backup)
     if not backup.is_file() or not cp.is_file():
-        raise RestoreRefused(f"need the backup {backup} and its checkpoint {cp} beside it (written by "
-                             "`regledger backup`)")
+        raise RestoreRefused(
+            f"need the backup {backup} and its checkpoint {cp} beside it (written by `regledger backup`)"
+        )
     work = home.path / f".restore-{os.getpid()}.sqlite"
     shutil.copyfile(backup, work)  # checked and upgraded here: the backup itself is never changed
     copy = SQLStore(f"sqlite:///{work}", check_schema=False)
@@ -245,17 +272,20 @@ def cmd_restore(args: argparse.Namespace) -> int:
     try:
         copy.upgrade_schema()
         view = home.open(store=copy)
-        report = _audit(view, "entries (backup)", failed="the backup fails audit, nothing was restored",
-                        refusal=RestoreRefused)
+        report = _audit(
+            view, "entries (backup)", failed="the backup fails audit, nothing was restored", refusal=RestoreRefused
+        )
         size, note = view.checkpoint()
         if cp.read_bytes() != note:
             raise RestoreRefused(f"{cp} is not the backup's latest checkpoint (size {size}); nothing was restored")
         seen = _seen(home)
         rollback = _compare(seen, copy, size, note)
         if rollback and not args.force:
-            raise RestoreRefused(f"restoring {backup} would roll the log back ({rollback}); refused. A log must "
-                                 "never shrink silently: `regledger restore --force` restores it and records "
-                                 "both checkpoints as evidence")
+            raise RestoreRefused(
+                f"restoring {backup} would roll the log back ({rollback}); refused. A log must "
+                "never shrink silently: `regledger restore --force` restores it and records "
+                "both checkpoints as evidence"
+            )
         if rollback:
             evidence = _record_rollback(home, backup, rollback, seen, note)
             print(f"regledger: ROLLBACK: {rollback}; evidence written to {evidence}", file=sys.stderr, flush=True)
@@ -265,8 +295,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if seen is not None:
             seen.store.close()
         remove_sqlite_file(str(work))
-    print(f"restored {entries} entries from {backup} (audited: {report.entries} entries, {report.checkpoints} "
-          f"checkpoints); the latest checkpoint is now size {size}")
+    print(
+        f"restored {entries} entries from {backup} (audited: {report.entries} entries, {report.checkpoints} "
+        f"checkpoints); the latest checkpoint is now size {size}"
+    )
     return 0
 
 
@@ -275,23 +307,34 @@ def add_db_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     dbsub = db.add_subparsers(dest="db_command", required=True)
     s = dbsub.add_parser("current", parents=[common], help="print the database's schema revision and this code's")
     s.set_defaults(func=cmd_current)
-    s = dbsub.add_parser("upgrade", parents=[common],
-                         help="migrate the database to this code's schema revision (idempotent)")
+    s = dbsub.add_parser(
+        "upgrade", parents=[common], help="migrate the database to this code's schema revision (idempotent)"
+    )
     s.set_defaults(func=cmd_upgrade)
-    s = dbsub.add_parser("copy", parents=[common],
-                         help="copy the instance into another, empty database (e.g. SQLite to PostgreSQL), "
-                              "verified by audit and an equal checkpoint")
+    s = dbsub.add_parser(
+        "copy",
+        parents=[common],
+        help="copy the instance into another, empty database (e.g. SQLite to PostgreSQL), "
+        "verified by audit and an equal checkpoint",
+    )
     s.add_argument("--to", required=True, metavar="URL", help="the empty target database, e.g. postgresql://…")
     s.set_defaults(func=cmd_copy)
 
-    s = sub.add_parser("backup", parents=[common],
-                       help="write a consistent, audited copy of the database (SQLite file) while serving")
+    s = sub.add_parser(
+        "backup", parents=[common], help="write a consistent, audited copy of the database (SQLite file) while serving"
+    )
     s.add_argument("out", help="the backup file to write; its checkpoint goes to OUT.checkpoint")
     s.set_defaults(func=cmd_backup)
 
-    s = sub.add_parser("restore", parents=[common],
-                       help="replace the database with a backup that audits clean and extends what was seen")
+    s = sub.add_parser(
+        "restore",
+        parents=[common],
+        help="replace the database with a backup that audits clean and extends what was seen",
+    )
     s.add_argument("file", metavar="IN", help="a file written by `regledger backup` (with IN.checkpoint beside it)")
-    s.add_argument("--force", action="store_true",
-                   help="restore even an older backup (a rollback), recording both checkpoints as evidence first")
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="restore even an older backup (a rollback), recording both checkpoints as evidence first",
+    )
     s.set_defaults(func=cmd_restore)

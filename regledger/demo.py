@@ -46,12 +46,17 @@ class DemoSummary:
 def _sample(clerk: Ed25519Signer, i: int) -> Statement:
     region, province = _REGIONS[i % len(_REGIONS)]
     topic = _TOPICS[i % len(_TOPICS)]
-    return sign_statement(clerk, kind="sample.resource", subject=f"sample-{i:06d}", payload={
-        "name": f"{province}{topic}数据（样例 {i}）",
-        "holder_uscc": _USCCS[i % len(_USCCS)],
-        "region": region,
-        "note": "sample entry written by `regledger demo`; not a real registration",
-    })
+    return sign_statement(
+        clerk,
+        kind="sample.resource",
+        subject=f"sample-{i:06d}",
+        payload={
+            "name": f"{province}{topic}数据（样例 {i}）",
+            "holder_uscc": _USCCS[i % len(_USCCS)],
+            "region": region,
+            "note": "sample entry written by `regledger demo`; not a real registration",
+        },
+    )
 
 
 def _append_all(ledger: Ledger, statements: list[Statement], label: str, batch: int = 256) -> None:
@@ -72,8 +77,10 @@ def run_demo(home: Home, *, synthetic: int = 0, say: Callable[[str], None] = pri
         say(f"initialised {home.path} with origin {DEMO_ORIGIN}")
     admin = home.admin()
     if home.open().store.get_state(registration_key("gz-weather")) is None:
-        say(f"registering the demo set on a simulated clock from {DEMO_START.date()} "
-            "(so that publicity periods pass in seconds):")
+        say(
+            f"registering the demo set on a simulated clock from {DEMO_START.date()} "
+            "(so that publicity periods pass in seconds):"
+        )
         statuses = register_demo_set(home.open(clock=clock), admin, clock, say)
         say("  final states: " + ", ".join(f"{k} {v}" for k, v in statuses.items()))
     ledger = home.open()
@@ -110,8 +117,7 @@ def run_demo(home: Home, *, synthetic: int = 0, say: Callable[[str], None] = pri
     return verify_everything(ledger, say=say, appended=appended)
 
 
-def verify_everything(ledger: Ledger, *, say: Callable[[str], None], appended: int,
-                      sample: int = 1000) -> DemoSummary:
+def verify_everything(ledger: Ledger, *, say: Callable[[str], None], appended: int, sample: int = 1000) -> DemoSummary:
     """Verify the latest checkpoint with the published vkey, inclusion proofs and consistency proofs."""
     vkey = ledger.verifier().vkey()
     verifier = parse_vkey(vkey)
@@ -134,8 +140,9 @@ def verify_everything(ledger: Ledger, *, say: Callable[[str], None], appended: i
     for a in sizes[:-1]:
         verify_consistency(a, size, roots[a], cp.root, ledger.consistency_proof(a, size))
         consistency += 1
-    summary = DemoSummary(size, base64.b64encode(cp.root).decode(), len(sizes), len(indexes), consistency,
-                          vkey, appended)
+    summary = DemoSummary(
+        size, base64.b64encode(cp.root).decode(), len(sizes), len(indexes), consistency, vkey, appended
+    )
     say(f"tree size:            {summary.size}")
     say(f"root:                 {summary.root_b64}")
     say(f"checkpoints:          {summary.checkpoints} (every one kept and signed)")

@@ -65,33 +65,59 @@ def _doc(text: str) -> str:
 
 
 def _resource(name: str, party: Party, region: str, **over: Any) -> dict[str, Any]:
-    f = {"name": name, "summary": f"{name}：样例数据资源，用于演示登记流程。", "holder": party.json(), "region": region,
-         "commitment_sha256": _doc("登记承诺书 " + name), "data_type": "结构化数据", "data_format": "CSV",
-         "source": "业务系统", "records": 1_200_000, "update_frequency": "每日",
-         "classification": {"category": "公共服务", "security_level": "一般数据"}, "industry_code": "M74",
-         "storage": {"location": "贵州省政务云", "method": "关系数据库"}, "in_authorised_scope": True,
-         "supply_mode": "授权运营", "access_method": "authorized_operation"}
+    f = {
+        "name": name,
+        "summary": f"{name}：样例数据资源，用于演示登记流程。",
+        "holder": party.json(),
+        "region": region,
+        "commitment_sha256": _doc("登记承诺书 " + name),
+        "data_type": "结构化数据",
+        "data_format": "CSV",
+        "source": "业务系统",
+        "records": 1_200_000,
+        "update_frequency": "每日",
+        "classification": {"category": "公共服务", "security_level": "一般数据"},
+        "industry_code": "M74",
+        "storage": {"location": "贵州省政务云", "method": "关系数据库"},
+        "in_authorised_scope": True,
+        "supply_mode": "授权运营",
+        "access_method": "authorized_operation",
+    }
     f.update(over)
     return f
 
 
-def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
-                      say: Callable[[str], None]) -> dict[str, str]:
+def register_demo_set(
+    ledger: Ledger, admin: Ed25519Signer, clock: SimClock, say: Callable[[str], None]
+) -> dict[str, str]:
     """Run the demo registrations; returns {registration id: final status}."""
-    k = {name: Ed25519Signer.generate(f"{name}@{ledger.origin}") for name in
-         ("gz-holder", "gz-medical", "gz-operator", "zj-holder", "gz-registrar", "zj-registrar", "gz-authority",
-          "objector", "zy-holder")}
-    ledger.append_batch([
-        register_key_statement(admin, k["gz-holder"], "registrant", {"institution": GZ_HOLDER.uscc}),
-        register_key_statement(admin, k["gz-medical"], "registrant", {"institution": GZ_MEDICAL.uscc}),
-        register_key_statement(admin, k["gz-operator"], "registrant", {"institution": GZ_OPERATOR.uscc}),
-        register_key_statement(admin, k["zj-holder"], "registrant", {"institution": ZJ_HOLDER.uscc}),
-        register_key_statement(admin, k["gz-registrar"], "registrar", {"region": "520000"}),
-        register_key_statement(admin, k["zj-registrar"], "registrar", {"region": "330000"}),
-        register_key_statement(admin, k["gz-authority"], "authority", {"region": "520000"}),
-        register_key_statement(admin, k["objector"], "registrant", {"institution": ZJ_HOLDER.uscc}),
-        register_key_statement(admin, k["zy-holder"], "registrant", {"institution": ZY_HOLDER.uscc}),
-    ])
+    k = {
+        name: Ed25519Signer.generate(f"{name}@{ledger.origin}")
+        for name in (
+            "gz-holder",
+            "gz-medical",
+            "gz-operator",
+            "zj-holder",
+            "gz-registrar",
+            "zj-registrar",
+            "gz-authority",
+            "objector",
+            "zy-holder",
+        )
+    }
+    ledger.append_batch(
+        [
+            register_key_statement(admin, k["gz-holder"], "registrant", {"institution": GZ_HOLDER.uscc}),
+            register_key_statement(admin, k["gz-medical"], "registrant", {"institution": GZ_MEDICAL.uscc}),
+            register_key_statement(admin, k["gz-operator"], "registrant", {"institution": GZ_OPERATOR.uscc}),
+            register_key_statement(admin, k["zj-holder"], "registrant", {"institution": ZJ_HOLDER.uscc}),
+            register_key_statement(admin, k["gz-registrar"], "registrar", {"region": "520000"}),
+            register_key_statement(admin, k["zj-registrar"], "registrar", {"region": "330000"}),
+            register_key_statement(admin, k["gz-authority"], "authority", {"region": "520000"}),
+            register_key_statement(admin, k["objector"], "registrant", {"institution": ZJ_HOLDER.uscc}),
+            register_key_statement(admin, k["zy-holder"], "registrant", {"institution": ZY_HOLDER.uscc}),
+        ]
+    )
 
     calendar = stored_calendar(ledger.store)  # the demo loads no notice while it runs
 
@@ -113,21 +139,43 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
 
     said: dict[str, str] = {}
     # 1. a weather resource: apply, accept, review, 10 working days of publicity, code
-    through_review("gz-holder", "gz-registrar", "gz-weather", "registration.apply", {
-        "subject_kind": "resource", "fields": _resource("贵州省气象观测数据", GZ_HOLDER, "520000"),
-        "operation_started": "2026-02-24"})
+    through_review(
+        "gz-holder",
+        "gz-registrar",
+        "gz-weather",
+        "registration.apply",
+        {
+            "subject_kind": "resource",
+            "fields": _resource("贵州省气象观测数据", GZ_HOLDER, "520000"),
+            "operation_started": "2026-02-24",
+        },
+    )
     clock.advance(16)
     weather = code("gz-registrar", "gz-weather")
     say(f"  registered 贵州省气象观测数据 as {weather}")
     # 2. medical insurance settlements: one-time supplement notice, resubmission, an objection dismissed
-    do("gz-medical", "registration.apply", "gy-medical", {
-        "subject_kind": "resource", "fields": _resource("贵阳市医疗保障结算数据", GZ_MEDICAL, "520100")})
+    do(
+        "gz-medical",
+        "registration.apply",
+        "gy-medical",
+        {"subject_kind": "resource", "fields": _resource("贵阳市医疗保障结算数据", GZ_MEDICAL, "520100")},
+    )
     clock.advance(1)
     do("gz-registrar", "registration.supplement", "gy-medical", {"items": ["数据分类分级说明", "登记承诺书原件扫描件"]})
     clock.advance(2)
-    do("gz-medical", "registration.resubmit", "gy-medical", {
-        "fields": _resource("贵阳市医疗保障结算数据", GZ_MEDICAL, "520100",
-                            classification={"category": "医疗保障", "security_level": "重要数据"})})
+    do(
+        "gz-medical",
+        "registration.resubmit",
+        "gy-medical",
+        {
+            "fields": _resource(
+                "贵阳市医疗保障结算数据",
+                GZ_MEDICAL,
+                "520100",
+                classification={"category": "医疗保障", "security_level": "重要数据"},
+            )
+        },
+    )
     clock.advance(1)
     do("gz-registrar", "registration.accept", "gy-medical")
     clock.advance(1)
@@ -140,42 +188,97 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
     medical = code("gz-registrar", "gy-medical")
     say(f"  registered 贵阳市医疗保障结算数据 as {medical} (after a supplement notice and a dismissed objection)")
     # 3. the operator registers itself, then a product built on the weather resource
-    auth = {"agreement_id": "GZ-SQYY-2026-001", "valid_from": "2026-01-01", "valid_to": "2030-12-31",
-            "scope": "气象、医疗保障公共数据授权运营"}
-    through_review("gz-operator", "gz-registrar", "gz-operator-inst", "registration.apply", {
-        "subject_kind": "institution", "fields": {
-            "name": GZ_OPERATOR.name, "summary": "省级公共数据授权运营机构（样例）", "holder": GZ_OPERATOR.json(),
-            "region": "520000", "role": "运营机构", "authorisation": auth,
-            "commitment_sha256": _doc("运营机构承诺书")}})
+    auth = {
+        "agreement_id": "GZ-SQYY-2026-001",
+        "valid_from": "2026-01-01",
+        "valid_to": "2030-12-31",
+        "scope": "气象、医疗保障公共数据授权运营",
+    }
+    through_review(
+        "gz-operator",
+        "gz-registrar",
+        "gz-operator-inst",
+        "registration.apply",
+        {
+            "subject_kind": "institution",
+            "fields": {
+                "name": GZ_OPERATOR.name,
+                "summary": "省级公共数据授权运营机构（样例）",
+                "holder": GZ_OPERATOR.json(),
+                "region": "520000",
+                "role": "运营机构",
+                "authorisation": auth,
+                "commitment_sha256": _doc("运营机构承诺书"),
+            },
+        },
+    )
     clock.advance(16)
     inst = code("gz-registrar", "gz-operator-inst")
-    through_review("gz-operator", "gz-registrar", "gz-weather-api", "registration.apply", {
-        "subject_kind": "product", "fields": {
-            "name": "农业气象风险预警接口", "summary": "基于气象观测数据的农业风险预警数据接口（样例）",
-            "holder": GZ_OPERATOR.json(), "region": "520000", "commitment_sha256": _doc("产品承诺书"),
-            "form": "数据接口", "source_codes": [weather], "scenarios": ["农业保险", "防灾减灾"],
-            "public_welfare": False, "price_cap_ref": "黔发改价格〔2026〕样例号", "price": "0.05",
-            "delivery": "API", "operator_uscc": GZ_OPERATOR.uscc, "authorisation": auth}})
+    through_review(
+        "gz-operator",
+        "gz-registrar",
+        "gz-weather-api",
+        "registration.apply",
+        {
+            "subject_kind": "product",
+            "fields": {
+                "name": "农业气象风险预警接口",
+                "summary": "基于气象观测数据的农业风险预警数据接口（样例）",
+                "holder": GZ_OPERATOR.json(),
+                "region": "520000",
+                "commitment_sha256": _doc("产品承诺书"),
+                "form": "数据接口",
+                "source_codes": [weather],
+                "scenarios": ["农业保险", "防灾减灾"],
+                "public_welfare": False,
+                "price_cap_ref": "黔发改价格〔2026〕样例号",
+                "price": "0.05",
+                "delivery": "API",
+                "operator_uscc": GZ_OPERATOR.uscc,
+                "authorisation": auth,
+            },
+        },
+    )
     clock.advance(16)
     product = code("gz-registrar", "gz-weather-api")
     say(f"  registered operating institution {inst} and its product {product} (cites {weather})")
     # 4. Zhejiang: one refused at acceptance, one stopped by an upheld objection
-    do("zj-holder", "registration.apply", "hz-bus-draft", {
-        "subject_kind": "resource", "fields": _resource("杭州公交客流数据（初稿）", ZJ_HOLDER, "330100")})
+    do(
+        "zj-holder",
+        "registration.apply",
+        "hz-bus-draft",
+        {"subject_kind": "resource", "fields": _resource("杭州公交客流数据（初稿）", ZJ_HOLDER, "330100")},
+    )
     clock.advance(1)
     do("zj-registrar", "registration.refuse", "hz-bus-draft", {"reason": "不属于本机构登记范围的材料格式"})
-    through_review("zj-holder", "zj-registrar", "hz-bus", "registration.apply", {
-        "subject_kind": "resource", "fields": _resource("杭州公交客流数据", ZJ_HOLDER, "330100")})
+    through_review(
+        "zj-holder",
+        "zj-registrar",
+        "hz-bus",
+        "registration.apply",
+        {"subject_kind": "resource", "fields": _resource("杭州公交客流数据", ZJ_HOLDER, "330100")},
+    )
     clock.advance(4)
     do("objector", "registration.object", "hz-bus", {"reason": "含未脱敏的个人出行信息"})
     clock.advance(2)
     do("zj-registrar", "registration.decide", "hz-bus", {"upheld": True, "reason": "异议成立，终止登记"})
     say("  refused one Zhejiang application at acceptance; stopped another by an upheld objection")
     # 5. a change to the medical resource, then its cancellation; a revocation by the authority
-    do("gz-medical", "registration.change", "gy-medical", {
-        "reason": "更新频率调整", "fields": _resource("贵阳市医疗保障结算数据", GZ_MEDICAL, "520100",
-                                               update_frequency="每周",
-                                               classification={"category": "医疗保障", "security_level": "重要数据"})})
+    do(
+        "gz-medical",
+        "registration.change",
+        "gy-medical",
+        {
+            "reason": "更新频率调整",
+            "fields": _resource(
+                "贵阳市医疗保障结算数据",
+                GZ_MEDICAL,
+                "520100",
+                update_frequency="每周",
+                classification={"category": "医疗保障", "security_level": "重要数据"},
+            ),
+        },
+    )
     clock.advance(1)
     do("gz-registrar", "registration.accept", "gy-medical")
     clock.advance(1)
@@ -188,24 +291,50 @@ def register_demo_set(ledger: Ledger, admin: Ed25519Signer, clock: SimClock,
     do("gz-registrar", "registration.publish", "gy-medical")
     code("gz-registrar", "gy-medical")
     say(f"  changed {medical} (new update frequency), then cancelled it (the code stays taken)")
-    through_review("gz-holder", "gz-registrar", "gz-radar", "registration.apply", {
-        "subject_kind": "resource", "fields": _resource("贵州省雷达回波数据", GZ_HOLDER, "520000")})
+    through_review(
+        "gz-holder",
+        "gz-registrar",
+        "gz-radar",
+        "registration.apply",
+        {"subject_kind": "resource", "fields": _resource("贵州省雷达回波数据", GZ_HOLDER, "520000")},
+    )
     clock.advance(16)
     radar = code("gz-registrar", "gz-radar")
     do("gz-authority", "registration.revoke", "gz-radar", {"reason": "虚假登记：数据实际由其他单位持有"})
     say(f"  revoked {radar} (撤销 by the data authority)")
     # 6. a county of 遵义 (红花岗区, 520302), registered by the province's registrar
-    through_review("zy-holder", "gz-registrar", "zy-city-mgmt", "registration.apply", {
-        "subject_kind": "resource", "fields": _resource("遵义市红花岗区城市管理数据", ZY_HOLDER, "520302",
-                                                        industry_code="N78")})
+    through_review(
+        "zy-holder",
+        "gz-registrar",
+        "zy-city-mgmt",
+        "registration.apply",
+        {
+            "subject_kind": "resource",
+            "fields": _resource("遵义市红花岗区城市管理数据", ZY_HOLDER, "520302", industry_code="N78"),
+        },
+    )
     clock.advance(16)
     zunyi = code("gz-registrar", "zy-city-mgmt")
     say(f"  registered 遵义市红花岗区城市管理数据 (红花岗区 520302) as {zunyi}")
-    through_review("gz-holder", "gz-registrar", "gz-hydrology", "registration.apply", {
-        "subject_kind": "resource", "fields": _resource("贵州省水文监测数据", GZ_HOLDER, "520000")})
+    through_review(
+        "gz-holder",
+        "gz-registrar",
+        "gz-hydrology",
+        "registration.apply",
+        {"subject_kind": "resource", "fields": _resource("贵州省水文监测数据", GZ_HOLDER, "520000")},
+    )
     say("  left 贵州省水文监测数据 in publicity (公示中), open for objections")
-    for reg in ("gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "hz-bus-draft",
-                "hz-bus", "gz-radar", "zy-city-mgmt"):
+    for reg in (
+        "gz-hydrology",
+        "gz-weather",
+        "gy-medical",
+        "gz-operator-inst",
+        "gz-weather-api",
+        "hz-bus-draft",
+        "hz-bus",
+        "gz-radar",
+        "zy-city-mgmt",
+    ):
         st = ledger.store.get_state(registration_key(reg))
         assert st is not None, reg
         said[reg] = st.status

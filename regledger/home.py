@@ -1,10 +1,10 @@
 """An instance's home folder: config, encrypted keys, the SQLite database.
 
-    <home>/config.json        {"origin": ..., "admin_name": ...}
-    <home>/keys/log.pem       the log key (signs checkpoints and receipts), encrypted PKCS#8
-    <home>/keys/admin.pem     the first administrator key (entry 0), encrypted PKCS#8
-    <home>/passphrase         only if REGLEDGER_PASSPHRASE was unset at init (mode 0600)
-    <home>/ledger.sqlite      unless --db / REGLEDGER_DB points at PostgreSQL
+<home>/config.json        {"origin": ..., "admin_name": ...}
+<home>/keys/log.pem       the log key (signs checkpoints and receipts), encrypted PKCS#8
+<home>/keys/admin.pem     the first administrator key (entry 0), encrypted PKCS#8
+<home>/passphrase         only if REGLEDGER_PASSPHRASE was unset at init (mode 0600)
+<home>/ledger.sqlite      unless --db / REGLEDGER_DB points at PostgreSQL
 """
 
 from __future__ import annotations

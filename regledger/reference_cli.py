@@ -38,9 +38,21 @@ def cmd_regions_show(args: argparse.Namespace) -> int:
         print(f"regledger: {args.code}: {exc.message}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"code": args.code, "name": chain[0].name, "level": chain[0].level, "on": on.isoformat(),
-                          "table": table.version, "parents": [{"code": r.code, "name": r.name} for r in chain[1:]],
-                          "windows": table.windows(args.code)}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    "code": args.code,
+                    "name": chain[0].name,
+                    "level": chain[0].level,
+                    "on": on.isoformat(),
+                    "table": table.version,
+                    "parents": [{"code": r.code, "name": r.name} for r in chain[1:]],
+                    "windows": table.windows(args.code),
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
     print(f"{args.code} → " + " ← ".join(r.name for r in chain))
     for r in chain:
@@ -69,15 +81,19 @@ def cmd_regions_load(args: argparse.Namespace) -> int:
     admin = home.admin()
     payloads = list(region_load_payloads(new, in_force, version=version, source=source))
     # one batch: the table is amended by all of the file or none of it
-    appended = ledger.append_batch([sign_statement(admin, kind=REGIONS_LOAD, subject=REGIONS_SUBJECT, payload=p)
-                                    for p in payloads], receipts=False)
+    appended = ledger.append_batch(
+        [sign_statement(admin, kind=REGIONS_LOAD, subject=REGIONS_SUBJECT, payload=p) for p in payloads], receipts=False
+    )
     loaded = 0
     for a, payload in zip(appended, payloads, strict=True):
         loaded += len({r["code"] for r in payload["records"]})
         print(f"entry {a.entry.index}: {REGIONS_LOAD} of {len(payload['records'])} records")
     ledger.integrate()
-    print(f"{loaded} codes changed; the table in force is now {version}" if loaded else
-          "nothing to load: every code in the file is already in force as given")
+    print(
+        f"{loaded} codes changed; the table in force is now {version}"
+        if loaded
+        else "nothing to load: every code in the file is already in force as given"
+    )
     return 0
 
 

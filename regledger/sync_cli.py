@@ -55,8 +55,10 @@ def cmd_set_parent(args: argparse.Namespace) -> int:
 
 def _print_round(report: Any) -> int:
     for r in report.pulled:
-        print(f"{r.origin}: {r.old_size} -> {r.new_size}, {r.entries} entries verified and recorded "
-              f"({r.requests} requests, {r.seconds:.2f} s)")
+        print(
+            f"{r.origin}: {r.old_size} -> {r.new_size}, {r.entries} entries verified and recorded "
+            f"({r.requests} requests, {r.seconds:.2f} s)"
+        )
     if report.cosigned:
         print(f"cosignatures handed down: {report.cosigned}")
     if report.codes_minted:
@@ -70,8 +72,10 @@ def _print_round(report: Any) -> int:
     for e in report.errors:
         print(f"regledger: sync: {e}", file=sys.stderr)
     if report.forks:
-        print(f"regledger: FORK: {', '.join(report.forks)} showed inconsistent checkpoints; see `regledger sync "
-              "status`", file=sys.stderr)
+        print(
+            f"regledger: FORK: {', '.join(report.forks)} showed inconsistent checkpoints; see `regledger sync status`",
+            file=sys.stderr,
+        )
         return EXIT_FORK
     return 1 if report.errors else 0
 
@@ -83,8 +87,13 @@ def cmd_pull(args: argparse.Namespace) -> int:
     home, ledger = _ledger(args)
     executor = _executor(args.workers)
     try:
-        cascade = Cascade(ledger, home.path, domain=RegistryPolicy(), executor=executor,
-                          progress=lambda origin: progress(f"{origin} entries"))
+        cascade = Cascade(
+            ledger,
+            home.path,
+            domain=RegistryPolicy(),
+            executor=executor,
+            progress=lambda origin: progress(f"{origin} entries"),
+        )
         report = cascade.run_round(push=False, only=args.child)
     finally:
         if executor:

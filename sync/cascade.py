@@ -14,26 +14,34 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.checkpoint import parse_checkpoint_text
-from regledger.ledger.cosignature import Cosigner, CosignatureVerifier, cosign, parse_cosigner_vkey
+from regledger.ledger.cosignature import CosignatureVerifier, Cosigner, cosign, parse_cosigner_vkey
 from regledger.ledger.entry import Statement, sign_statement
+from regledger.ledger.errors import (
+    ConflictError,
+    ForkError,
+    LedgerError,
+    MalformedError,
+    NotFoundError,
+    PeerRefusedError,
+    SyncError,
+)
 from regledger.ledger.fold import verify_statement
 from regledger.ledger.note import open_note
-from regledger.ledger.errors import (ConflictError, ForkError, LedgerError, MalformedError, NotFoundError, PeerRefusedError,
-                           SyncError)
 from regledger.ledger.sequencer import Ledger
 
 from .domain import CascadeDomain
 from .fetch import HTTPFetcher, cache_dir_for
 from .manage import all_states, children, parent
-from .state import RELAY_PREFIX, ROUTE_PREFIX, Child, Route, mirror_subject, relay_key, route_origin
 from .pull import PullResult, pull_child
+from .state import RELAY_PREFIX, ROUTE_PREFIX, Child, Route, mirror_subject, relay_key, route_origin
 
 __all__ = ["Cascade", "RoundReport", "accept_cosignatures", "checkpoint_text", "reference_data_due"]
 
@@ -61,9 +69,17 @@ class RoundReport:
 
 
 class Cascade:
-    def __init__(self, ledger: Ledger, home: Path, *, domain: CascadeDomain, executor: Executor | None = None,
-                 fetcher_factory: Callable[[str, Path], Any] | None = None, clock: Callable[[], float] = time.time,
-                 progress: Callable[[str], Callable[[int, int], None] | None] | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        home: Path,
+        *,
+        domain: CascadeDomain,
+        executor: Executor | None = None,
+        fetcher_factory: Callable[[str, Path], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+        progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
+    ) -> None:
         self.ledger = ledger
         self.home = home
         self.domain = domain  # the register: official codes, reference data (sync.domain)
@@ -79,8 +95,9 @@ class Cascade:
         return self.ledger.log_signer  # type: ignore[return-value]
 
     def _statement(self, kind: str, subject: str, payload: dict[str, Any]) -> Statement:
-        return sign_statement(self.signer, kind=kind, subject=subject, payload=payload,
-                              extra={"nonce": secrets.token_hex(16)})
+        return sign_statement(
+            self.signer, kind=kind, subject=subject, payload=payload, extra={"nonce": secrets.token_hex(16)}
+        )
 
     # -- the round ----------------------------------------------------------------------------------
 
@@ -125,8 +142,15 @@ class Cascade:
             res = pull_child(self.ledger, fetcher, origin, executor=self.executor, progress=bar)
             report.pulled.append(res)
             if res.entries:
-                log.info("sync: pulled %d entries of %s (%d -> %d) in %.2f s", res.entries, origin, res.old_size,
-                         res.new_size, res.seconds, extra={"event": "pull", "origin": origin})
+                log.info(
+                    "sync: pulled %d entries of %s (%d -> %d) in %.2f s",
+                    res.entries,
+                    origin,
+                    res.old_size,
+                    res.new_size,
+                    res.seconds,
+                    extra={"event": "pull", "origin": origin},
+                )
         except ForkError as exc:
             report.forks.append(origin)
             report.errors.append(str(exc))
@@ -177,8 +201,14 @@ class Cascade:
             if path[0] != child["origin"]:
                 continue
             text = checkpoint_text(note)
-            items.append({"origin": origin, "checkpoint": text, "vkey": self.cosigner.vkey(),
-                          "line": cosign(text, self.cosigner)})
+            items.append(
+                {
+                    "origin": origin,
+                    "checkpoint": text,
+                    "vkey": self.cosigner.vkey(),
+                    "line": cosign(text, self.cosigner),
+                }
+            )
         for origin, size, vkey, line in self.ledger.store.latest_cosignatures():
             if origin == self.ledger.origin:
                 continue
@@ -214,11 +244,20 @@ class Cascade:
                 log.warning("sync: no route to %s for %s: %s", origin, registration, exc)
                 continue
             code = self.domain.next_official_code(st, self.ledger.store.get_state)
-            stmt = sign_statement(self.signer, kind="sync.code", subject=registration, payload={
-                "origin": origin, "official_code": code, "path": path})
+            stmt = sign_statement(
+                self.signer,
+                kind="sync.code",
+                subject=registration,
+                payload={"origin": origin, "official_code": code, "path": path},
+            )
             self.ledger.append(stmt)
-            log.info("sync: official code %s for %s of %s", code, registration, origin,
-                     extra={"event": "code", "origin": origin})
+            log.info(
+                "sync: official code %s for %s of %s",
+                code,
+                registration,
+                origin,
+                extra={"event": "code", "origin": origin},
+            )
             minted += 1
         return minted
 
@@ -248,8 +287,12 @@ class Cascade:
         finally:
             fetcher.close()
         if sent:
-            log.info("sync: sent %d reference statements down to %s", sent, child["origin"],
-                     extra={"event": "relay", "origin": child["origin"]})
+            log.info(
+                "sync: sent %d reference statements down to %s",
+                sent,
+                child["origin"],
+                extra={"event": "relay", "origin": child["origin"]},
+            )
         return sent
 
     def _relay_statement(self, r: dict[str, Any], child: str) -> Statement | None:
@@ -261,12 +304,14 @@ class Cascade:
             reg = self.ledger.store.get_state(self.domain.registration_key(r["registration"], child))
             if reg is not None and reg.state.get("official_code") == r["official_code"]:
                 return None
-            return self._statement("registration.code_assigned", r["registration"],
-                                   {"official_code": r["official_code"]})
+            return self._statement(
+                "registration.code_assigned", r["registration"], {"official_code": r["official_code"]}
+            )
         if self.ledger.store.get_state(mirror_subject(child, relay_key(r["origin"], r["registration"]))) is not None:
             return None
-        return self._statement("sync.code", r["registration"], {
-            "origin": r["origin"], "official_code": r["official_code"], "path": hops})
+        return self._statement(
+            "sync.code", r["registration"], {"origin": r["origin"], "official_code": r["official_code"], "path": hops}
+        )
 
     # -- push -----------------------------------------------------------------------------------------
 
@@ -302,6 +347,7 @@ def reference_data_due(ledger: Ledger, child: str, domain: CascadeDomain) -> lis
     """(kind, subject, payload) of each reference statement (RELAYED_KINDS) in force here that
     `child`'s mirror lacks, in log order: the domain says which entries (registry.reference), and
     each is sent down as it was signed here, re-signed by this instance."""
+
     def mirrored(subjects: list[str]) -> dict[str, Any]:
         got = ledger.store.get_states([mirror_subject(child, s) for s in subjects])
         return {s: got.get(mirror_subject(child, s)) for s in subjects}

@@ -31,8 +31,9 @@ class CascadeDomain(StatementPolicy, Protocol):
     def next_official_code(self, registration: SubjectState, get: Lookup) -> str:
         """The official code to mint now for a coded registration, given the states here (sequence counters)."""
 
-    def official_code_states(self, get: Lookup, code: str, registration: str, origin: str, index: int, *,
-                             field: str) -> list[SubjectState]:
+    def official_code_states(
+        self, get: Lookup, code: str, registration: str, origin: str, index: int, *, field: str
+    ) -> list[SubjectState]:
         """The states that record official code `code`, minted here (entry `index`) for `origin`'s
         `registration`: MalformedError (at `field`) unless it is the next in its sequence, ConflictError if
         it is taken."""

@@ -12,8 +12,9 @@ import hashlib
 import os
 import shutil
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import httpx
 import stamina
@@ -36,6 +37,7 @@ class Fetcher(Protocol):
     def entry_bundle(self, n: int, width: int) -> bytes: ...
     def forget(self) -> None:
         """Drop whatever it cached: after tiles failed to prove a signed root, trust none of them."""
+
     def close(self) -> None: ...
 
 
@@ -46,14 +48,22 @@ class _Retryable(Exception):
 class HTTPFetcher:
     """A child instance's /log/ over HTTP; full tiles are kept in `cache_dir` and never fetched twice."""
 
-    def __init__(self, base_url: str, *, cache_dir: Path | None = None, timeout: float = 30.0,
-                 attempts: int = 4, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        cache_dir: Path | None = None,
+        timeout: float = 30.0,
+        attempts: int = 4,
+        client: httpx.Client | None = None,
+    ) -> None:
         self.base = base_url.rstrip("/")
         self.source = self.base
         self.cache_dir = cache_dir
         self.attempts = attempts
-        self.client = client or httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT},
-                                             follow_redirects=False)
+        self.client = client or httpx.Client(
+            timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False
+        )
         self.requests = 0
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -77,7 +87,9 @@ class HTTPFetcher:
         if r.status_code == 404:
             raise NotFoundError(f"{method} {url}: HTTP 404")
         if r.status_code >= 400:
-            detail = r.text[:300] if r.headers.get("content-type", "").startswith(("application/problem", "text")) else ""
+            detail = (
+                r.text[:300] if r.headers.get("content-type", "").startswith(("application/problem", "text")) else ""
+            )
             raise PeerRefusedError(f"{method} {url}: HTTP {r.status_code} {detail}".strip(), status=r.status_code)
         return r
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from regledger.keys.ed25519 import Ed25519Signer, statement_key_id
 from regledger.keys.vkey import parse_vkey
@@ -19,8 +20,17 @@ from regledger.ledger.store import StateQuery, SubjectState
 from .policy import verifier_for
 from .state import CHILD_PREFIX, PARENT_SUBJECT, child_key
 
-__all__ = ["ChildNotice", "add_child", "all_states", "child_notice", "children",
-           "parent", "self_key_statements", "set_parent", "sync_status"]
+__all__ = [
+    "ChildNotice",
+    "add_child",
+    "all_states",
+    "child_notice",
+    "children",
+    "parent",
+    "self_key_statements",
+    "set_parent",
+    "sync_status",
+]
 
 
 def _check_url(url: str) -> str:
@@ -42,7 +52,9 @@ def add_child(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str:
     if ledger.store.get_state(child_key(v.name)) is not None:
         raise ConflictError(f"{v.name} is already a child here")
     sts = self_key_statements(ledger, admin)
-    sts.append(sign_statement(admin, kind="sync.child", subject=v.name, payload={"vkey": v.vkey(), "url": _check_url(url)}))
+    sts.append(
+        sign_statement(admin, kind="sync.child", subject=v.name, payload={"vkey": v.vkey(), "url": _check_url(url)})
+    )
     ledger.append_batch(sts, receipts=False)
     return v.name
 
@@ -54,10 +66,22 @@ def set_parent(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str
         raise ConflictError(f"the parent is already {parent(ledger)['origin']}")
     sts = self_key_statements(ledger, admin)
     if not ledger.store.get_keys([statement_key_id(v.public)]):
-        sts.append(sign_statement(admin, kind="key.register", subject=statement_key_id(v.public), payload={
-            "public_key": base64.b64encode(v.public).decode(), "name": v.name, "role": "platform",
-            "scope": {"parent": True}}))
-    sts.append(sign_statement(admin, kind="sync.parent", subject=v.name, payload={"vkey": v.vkey(), "url": _check_url(url)}))
+        sts.append(
+            sign_statement(
+                admin,
+                kind="key.register",
+                subject=statement_key_id(v.public),
+                payload={
+                    "public_key": base64.b64encode(v.public).decode(),
+                    "name": v.name,
+                    "role": "platform",
+                    "scope": {"parent": True},
+                },
+            )
+        )
+    sts.append(
+        sign_statement(admin, kind="sync.parent", subject=v.name, payload={"vkey": v.vkey(), "url": _check_url(url)})
+    )
     ledger.append_batch(sts, receipts=False)
     return v.name
 
@@ -113,8 +137,14 @@ def sync_status(ledger: Ledger) -> list[dict[str, Any]]:
     """Per child: origin, url, verified_size, state (ok | forked), and the fork evidence if any."""
     out = []
     for c in children(ledger):
-        row = {"origin": c["origin"], "url": c["url"], "verified_size": c["verified_size"], "state": c["state"],
-               "ingested_size": c["size"], "checkpoint": c["checkpoint"]}
+        row = {
+            "origin": c["origin"],
+            "url": c["url"],
+            "verified_size": c["verified_size"],
+            "state": c["state"],
+            "ingested_size": c["size"],
+            "checkpoint": c["checkpoint"],
+        }
         if c["state"] != "ok":
             row["fork"] = c.get("evidence")
             row["forked_at"] = c.get("forked_at")

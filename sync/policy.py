@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from functools import lru_cache, partial
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from regledger.keys.ed25519 import Ed25519Verifier, statement_key_id
 from regledger.keys.vkey import parse_vkey
@@ -37,8 +38,16 @@ from regledger.ledger.policy import StateMap
 from regledger.ledger.store import KeyRecord, SubjectState
 
 from .domain import CascadeDomain
-from .state import (PARENT_SUBJECT, child_key, key_subject, mirror_subject, namespace_prefix, relay_key, route_key,
-                    route_state)
+from .state import (
+    PARENT_SUBJECT,
+    child_key,
+    key_subject,
+    mirror_subject,
+    namespace_prefix,
+    relay_key,
+    route_key,
+    route_state,
+)
 
 __all__ = [
     "RELAYED_KINDS",
@@ -92,25 +101,45 @@ def check_relayed_signer(me: str, kind: str, signer: KeyRecord, ns: Namespace | 
     parent = ns.get(PARENT_SUBJECT)
     if parent is None:
         if signer.role != "admin":
-            raise UnknownKeyError(f"{kind} is loaded with an admin key at the top of the cascade, "
-                                  f"not a {signer.role} key")
+            raise UnknownKeyError(
+                f"{kind} is loaded with an admin key at the top of the cascade, not a {signer.role} key"
+            )
     elif signer.key_id != parent.state["key"]:
-        raise UnknownKeyError(f"{me} takes {kind} only from its parent {parent.state['origin']}: the top of the "
-                              "cascade loads it and each level relays it down")
+        raise UnknownKeyError(
+            f"{me} takes {kind} only from its parent {parent.state['origin']}: the top of the "
+            "cascade loads it and each level relays it down"
+        )
 
 
 def key_state(rec: KeyRecord) -> SubjectState:
-    return SubjectState(key_subject(rec.key_id), {
-        "public_key": base64.b64encode(rec.public_key).decode(), "name": rec.name, "role": rec.role,
-        "scope": dict(rec.scope), "registered_at": rec.registered_at, "revoked_at": rec.revoked_at,
-    }, rec.registered_at if rec.revoked_at is None else rec.revoked_at, kind="key", name=rec.name,
-        status="revoked" if rec.revoked_at is not None else "valid")
+    return SubjectState(
+        key_subject(rec.key_id),
+        {
+            "public_key": base64.b64encode(rec.public_key).decode(),
+            "name": rec.name,
+            "role": rec.role,
+            "scope": dict(rec.scope),
+            "registered_at": rec.registered_at,
+            "revoked_at": rec.revoked_at,
+        },
+        rec.registered_at if rec.revoked_at is None else rec.revoked_at,
+        kind="key",
+        name=rec.name,
+        status="revoked" if rec.revoked_at is not None else "valid",
+    )
 
 
 def key_from_state(st: SubjectState) -> KeyRecord:
     s = st.state
-    return KeyRecord(st.subject.rsplit(":", 1)[1], base64.b64decode(s["public_key"]), s["name"], s["role"],
-                     s["scope"], s["registered_at"], s["revoked_at"])
+    return KeyRecord(
+        st.subject.rsplit(":", 1)[1],
+        base64.b64decode(s["public_key"]),
+        s["name"],
+        s["role"],
+        s["scope"],
+        s["registered_at"],
+        s["revoked_at"],
+    )
 
 
 def _text(p: Mapping[str, Any], name: str, max_len: int = 2048) -> str:
@@ -130,8 +159,9 @@ def _int(p: Mapping[str, Any], name: str) -> int:
 def _vkey(p: Mapping[str, Any], origin: str) -> Ed25519Verifier:
     v = verifier_for(_text(p, "vkey", 512))
     if v.name != origin:
-        raise MalformedError(f"the key is named {v.name!r}; a log's key is named after its origin {origin!r}",
-                             field="/payload/vkey")
+        raise MalformedError(
+            f"the key is named {v.name!r}; a log's key is named after its origin {origin!r}", field="/payload/vkey"
+        )
     return v
 
 
@@ -183,8 +213,7 @@ class SyncPolicy:
 
     # -- one instance's sync statements, in its own namespace -------------------------------------
 
-    def apply_in(self, me: str, entry: Entry, signer: KeyRecord, ns: Namespace, base: StateMap, *,
-                 via: int) -> None:
+    def apply_in(self, me: str, entry: Entry, signer: KeyRecord, ns: Namespace, base: StateMap, *, via: int) -> None:
         st = entry.statement
         p = st.payload
         if st.kind == "sync.child":
@@ -200,12 +229,31 @@ class SyncPolicy:
             parent = base.get(PARENT_SUBJECT)
             if route is not None or st.subject == self.origin or (parent and parent.state["origin"] == st.subject):
                 where = f"under {route.state['parent']}" if route is not None else "above this instance"
-                raise ConflictError(f"{me} claims {st.subject} as its child, but that log is already in the cascade "
-                                    f"({st.subject if route is None else where})")
-            ns.put(SubjectState(child_state_subject(st.subject), {
-                "origin": st.subject, "vkey": vkey.vkey(), "url": _text(p, "url"), "state": OK, "size": 0,
-                "last_hash": bytes(32).hex(), "range": [], "verified_size": 0, "checkpoint": None,
-                "added_at": entry.index}, entry.index, kind="sync", status=OK, name=st.subject))
+                raise ConflictError(
+                    f"{me} claims {st.subject} as its child, but that log is already in the cascade "
+                    f"({st.subject if route is None else where})"
+                )
+            ns.put(
+                SubjectState(
+                    child_state_subject(st.subject),
+                    {
+                        "origin": st.subject,
+                        "vkey": vkey.vkey(),
+                        "url": _text(p, "url"),
+                        "state": OK,
+                        "size": 0,
+                        "last_hash": bytes(32).hex(),
+                        "range": [],
+                        "verified_size": 0,
+                        "checkpoint": None,
+                        "added_at": entry.index,
+                    },
+                    entry.index,
+                    kind="sync",
+                    status=OK,
+                    name=st.subject,
+                )
+            )
             base.put(route_state(st.subject, me, entry.index))
         elif st.kind == "sync.parent":
             self._require_role(signer, "admin")
@@ -213,9 +261,20 @@ class SyncPolicy:
             if pinned is not None:  # else whoever holds the admin key could hand reference data to another "parent"
                 raise ConflictError(f"the parent is already {pinned.state['origin']}: it is pinned once")
             vkey = _vkey(p, st.subject)
-            ns.put(SubjectState(PARENT_SUBJECT, {"origin": st.subject, "vkey": vkey.vkey(), "url": _text(p, "url"),
-                                           "key": statement_key_id(vkey.public)}, entry.index, kind="parent",
-                                name=st.subject))
+            ns.put(
+                SubjectState(
+                    PARENT_SUBJECT,
+                    {
+                        "origin": st.subject,
+                        "vkey": vkey.vkey(),
+                        "url": _text(p, "url"),
+                        "key": statement_key_id(vkey.public),
+                    },
+                    entry.index,
+                    kind="parent",
+                    name=st.subject,
+                )
+            )
         elif st.kind == "sync.entries":
             self._require_self(me, signer)
             self._entries(me, entry, ns, base, via)
@@ -250,8 +309,7 @@ class SyncPolicy:
         if c["state"] != OK:
             raise ConflictError(f"{child} is forked (since entry {c.get('forked_at')}); its entries are refused")
         if set(p) != {"checkpoint", "entries", "start"} or st.extra:
-            raise MalformedError("a sync.entries statement has exactly checkpoint, entries and start",
-                                 field="/payload")
+            raise MalformedError("a sync.entries statement has exactly checkpoint, entries and start", field="/payload")
         note = _text(p, "checkpoint", 8192)
         cp: Checkpoint = open_checkpoint(note.encode(), child, verifier_for(c["vkey"]))[0]
         start = _int(p, "start")
@@ -261,8 +319,10 @@ class SyncPolicy:
         if start != c["size"]:
             raise ConflictError(f"entries of {child} continue at index {c['size']}, not {start}")
         if start + len(leaves) > cp.size:
-            raise MalformedError(f"entries {start}..{start + len(leaves) - 1} are not all in the child's "
-                                 f"checkpoint of size {cp.size}", field="/payload/entries")
+            raise MalformedError(
+                f"entries {start}..{start + len(leaves) - 1} are not all in the child's checkpoint of size {cp.size}",
+                field="/payload/entries",
+            )
         rng = CompactRange.from_json(c["size"], c["range"])
         prev = bytes.fromhex(c["last_hash"])
         child_ns = Namespace(base, child)
@@ -272,19 +332,25 @@ class SyncPolicy:
                 raise MalformedError("the entry's bytes do not hold this entry", field=where)
             e = Entry.from_verified_object(obj, leaf, field=where)
             if e.index != start + i:
-                raise MalformedError(f"entry of {child} says index {e.index}, expected {start + i}",
-                                     field=f"/payload/entries/{i}/index")
+                raise MalformedError(
+                    f"entry of {child} says index {e.index}, expected {start + i}", field=f"/payload/entries/{i}/index"
+                )
             if e.prev != prev:
-                raise MalformedError(f"entry {e.index} of {child} does not chain to entry {e.index - 1}",
-                                     field=f"/payload/entries/{i}/prev")
+                raise MalformedError(
+                    f"entry {e.index} of {child} does not chain to entry {e.index - 1}",
+                    field=f"/payload/entries/{i}/prev",
+                )
             prev = e.leaf_hash
             rng.push(prev)
             self.mirror(child, e, child_ns, base, via=via)
         c.update(size=rng.size, last_hash=prev.hex(), range=rng.to_json())
         if rng.size == cp.size:
             if rng.root() != cp.root:
-                raise RootMismatchError(f"entries 0..{cp.size - 1} of {child} do not hash to its checkpoint's root",
-                                        expected=cp.root, calculated=rng.root())
+                raise RootMismatchError(
+                    f"entries 0..{cp.size - 1} of {child} do not hash to its checkpoint's root",
+                    expected=cp.root,
+                    calculated=rng.root(),
+                )
             c.update(verified_size=cp.size, checkpoint=note, verified_at=entry.index)
         ns.put(SubjectState(child_state_subject(child), c, entry.index, kind="sync", status=c["state"], name=child))
 
@@ -298,8 +364,11 @@ class SyncPolicy:
         b = open_checkpoint(_text(p, "conflicting", 8192).encode(), child, v)[0]
         if a == b:
             raise MalformedError("the two checkpoints are the same", field="/payload/conflicting")
-        c.update(state=FORKED, forked_at=entry.index, evidence={
-            "accepted": p["accepted"], "conflicting": p["conflicting"], "reason": _text(p, "reason")})
+        c.update(
+            state=FORKED,
+            forked_at=entry.index,
+            evidence={"accepted": p["accepted"], "conflicting": p["conflicting"], "reason": _text(p, "reason")},
+        )
         ns.put(SubjectState(child_state_subject(child), c, entry.index, kind="sync", status=FORKED, name=child))
 
     def _code(self, me: str, entry: Entry, signer: KeyRecord, ns: Namespace, base: StateMap) -> None:
@@ -308,8 +377,9 @@ class SyncPolicy:
         target, code = _text(p, "origin", 256), _text(p, "official_code", 64)
         path = p.get("path")
         if not isinstance(path, list) or not path or not all(isinstance(o, str) for o in path) or path[-1] != target:
-            raise MalformedError("the origins from here down to the registration's log, ending with it",
-                                 field="/payload/path")
+            raise MalformedError(
+                "the origins from here down to the registration's log, ending with it", field="/payload/path"
+            )
         parent = ns.get(PARENT_SUBJECT)
         if signer.role == "platform" and signer.name == me:  # minted here: the next code in sequence
             if ns.get(child_state_subject(path[0])) is None:
@@ -318,25 +388,39 @@ class SyncPolicy:
             reg = None if domain is None else base.get(domain.registration_key(st.subject, target))
             if domain is None or reg is None or not reg.state.get("code"):
                 raise MalformedError(f"{target} has no coded registration {st.subject}", field="/subject")
-            for state in domain.official_code_states(ns.get, code, st.subject, target, entry.index,
-                                                     field="/payload/official_code"):
+            for state in domain.official_code_states(
+                ns.get, code, st.subject, target, entry.index, field="/payload/official_code"
+            ):
                 ns.put(state)
             hops = path
         elif parent is not None and signer.role == "platform" and signer.key_id == parent.state["key"]:
             if path[0] != me or len(path) < 2:
-                raise MalformedError(f"a relay to {me} lists {me} first and the log below it after",
-                                     field="/payload/path")
+                raise MalformedError(
+                    f"a relay to {me} lists {me} first and the log below it after", field="/payload/path"
+                )
             hops = path[1:]
         else:
-            raise UnknownKeyError("official codes are minted by this instance's platform key or relayed by its parent's")
+            raise UnknownKeyError(
+                "official codes are minted by this instance's platform key or relayed by its parent's"
+            )
         subject = relay_key(target, st.subject)
         old = ns.get(subject)
         if old is not None:
-            raise ConflictError(f"{target}'s registration {st.subject} already has official code "
-                                f"{old.state['official_code']} on its way")
-        ns.put(SubjectState(subject, {"origin": target, "registration": st.subject, "official_code": code,
-                                      "hops": hops}, entry.index, kind="relay", status="relay", code=code,
-                            name=st.subject))
+            raise ConflictError(
+                f"{target}'s registration {st.subject} already has official code "
+                f"{old.state['official_code']} on its way"
+            )
+        ns.put(
+            SubjectState(
+                subject,
+                {"origin": target, "registration": st.subject, "official_code": code, "hops": hops},
+                entry.index,
+                kind="relay",
+                status="relay",
+                code=code,
+                name=st.subject,
+            )
+        )
 
     # -- a child's entry, folded into the child's namespace -----------------------------------------
 
@@ -351,8 +435,14 @@ class SyncPolicy:
                 keys[k] = key_from_state(got)
         # verify=False: the child's signatures were checked by the pull that recorded these entries
         # (sync.pull), under the child's checkpoint that sync.entries re-checks; not again on each fold
-        change = fold_entry(e.index, st, keys, verify=False, apply=partial(self._mirror_step, origin, e, ns, base, via),
-                            refused=unknown_key_at(f"entry {e.index} of {origin}")).change
+        change = fold_entry(
+            e.index,
+            st,
+            keys,
+            verify=False,
+            apply=partial(self._mirror_step, origin, e, ns, base, via),
+            refused=unknown_key_at(f"entry {e.index} of {origin}"),
+        ).change
         if change is not None:
             ns.put(key_state(keys[st.subject]))
 

@@ -20,16 +20,25 @@ import logging
 import re
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from regledger.ledger.checkpoint import Checkpoint, open_checkpoint
 from regledger.ledger.entry import Entry, canonical_json, check_depth, sign_statement
-from regledger.ledger.errors import ConflictError, ForkError, LedgerError, NotFoundError, RootMismatchError, SyncError, VerificationError
-from regledger.ledger.hashes import EMPTY_ROOT, Hash, node_hash
+from regledger.ledger.errors import (
+    ConflictError,
+    ForkError,
+    LedgerError,
+    NotFoundError,
+    RootMismatchError,
+    SyncError,
+    VerificationError,
+)
 from regledger.ledger.fold import fold_entry
+from regledger.ledger.hashes import EMPTY_ROOT, Hash, node_hash
 from regledger.ledger.keyring import apply_change
 from regledger.ledger.merkle import CompactRange, prove_consistency, stored_hash_index, tree_hash
 from regledger.ledger.proof import verify_consistency
@@ -117,26 +126,48 @@ def _refused_at(index: int, exc: LedgerError) -> VerificationError:
 def _load_keys(ledger: Ledger, origin: str) -> dict[str, KeyRecord]:
     """The child's keyring as this instance has folded it so far (a child has few keys)."""
     prefix = mirror_subject(origin, key_subject(""))
-    return {r.key_id: r for r in map(key_from_state, (
-        st for st in all_states(ledger, "key", prefix=prefix)
-        if _KEY_ID.fullmatch(st.subject[len(prefix):])))}  # not "@V:key:x:…" of another origin
+    return {
+        r.key_id: r
+        for r in map(
+            key_from_state,
+            (st for st in all_states(ledger, "key", prefix=prefix) if _KEY_ID.fullmatch(st.subject[len(prefix) :])),
+        )
+    }  # not "@V:key:x:…" of another origin
 
 
 def record_fork(ledger: Ledger, origin: str, accepted: bytes, conflicting: bytes, reason: str) -> ForkError:
     """Keep both signed checkpoints in the ledger (the child is refused from now on) and say so."""
-    st = sign_statement(ledger.log_signer, kind="sync.fork", subject=origin, payload={  # type: ignore[arg-type]
-        "accepted": accepted.decode(), "conflicting": conflicting.decode(), "reason": reason})
+    st = sign_statement(
+        ledger.log_signer,
+        kind="sync.fork",
+        subject=origin,
+        payload={  # type: ignore[arg-type]
+            "accepted": accepted.decode(),
+            "conflicting": conflicting.decode(),
+            "reason": reason,
+        },
+    )
     try:
         ledger.append(st)
     except ConflictError:
         pass  # another pull recorded this fork first; its evidence stands
     log.error("fork: %s: %s", origin, reason, extra={"event": "fork", "origin": origin})
-    return ForkError(f"{reason}; both checkpoints are kept as evidence and the child is refused until an "
-                     "operator resolves it", origin=origin, accepted=accepted, conflicting=conflicting)
+    return ForkError(
+        f"{reason}; both checkpoints are kept as evidence and the child is refused until an operator resolves it",
+        origin=origin,
+        accepted=accepted,
+        conflicting=conflicting,
+    )
 
 
-def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Executor | None = None,
-               progress: Callable[[int, int], None] | None = None) -> PullResult:
+def pull_child(
+    ledger: Ledger,
+    fetcher: Fetcher,
+    origin: str,
+    *,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PullResult:
     """Bring `origin`'s entries up to its latest checkpoint; raises ForkError, VerificationError, SyncError."""
     t0 = time.monotonic()
     state = ledger.store.get_state(child_key(origin))
@@ -144,9 +175,12 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
         raise NotFoundError(f"{origin} is not a child of {ledger.origin}; `regledger sync add-child` first")
     c = state.state
     if c["state"] != "ok":
-        raise ForkError(f"{origin} is forked (since entry {c.get('forked_at')}); nothing is pulled from it",
-                        origin=origin, accepted=c["evidence"]["accepted"].encode(),
-                        conflicting=c["evidence"]["conflicting"].encode())
+        raise ForkError(
+            f"{origin} is forked (since entry {c.get('forked_at')}); nothing is pulled from it",
+            origin=origin,
+            accepted=c["evidence"]["accepted"].encode(),
+            conflicting=c["evidence"]["conflicting"].encode(),
+        )
     verifier = verifier_for(c["vkey"])
     note = fetcher.checkpoint()
     cp: Checkpoint = open_checkpoint(note, origin, verifier)[0]
@@ -182,8 +216,11 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
             if progress:
                 progress(s + len(leaves) - start, cp.size - start)
         if rng.root() != cp.root:  # cannot happen after the checks above; kept as the last word
-            raise RootMismatchError(f"{origin}: entries 0..{cp.size - 1} do not hash to the root of its "
-                                    f"checkpoint {cp.size}", expected=cp.root, calculated=rng.root())
+            raise RootMismatchError(
+                f"{origin}: entries 0..{cp.size - 1} do not hash to the root of its checkpoint {cp.size}",
+                expected=cp.root,
+                calculated=rng.root(),
+            )
         result.entries = appender.finish()
     except VerificationError as exc:  # refused: name the child (the message already names the index)
         if type(exc) is VerificationError and not str(exc).startswith(origin):
@@ -195,8 +232,16 @@ def pull_child(ledger: Ledger, fetcher: Fetcher, origin: str, *, executor: Execu
     return result
 
 
-def _check_consistency(ledger: Ledger, fetcher: Fetcher, origin: str, old: int, old_root: Hash,
-                       accepted: bytes | None, cp: Checkpoint, note: bytes) -> None:
+def _check_consistency(
+    ledger: Ledger,
+    fetcher: Fetcher,
+    origin: str,
+    old: int,
+    old_root: Hash,
+    accepted: bytes | None,
+    cp: Checkpoint,
+    note: bytes,
+) -> None:
     """A fork only when the child's own data proves it: tiles that prove its new signed root, and an
     old tree in them that is not the one it signed before.  Tiles that prove nothing (corrupted in
     transit, a bad cache) are a refusal, and the cached tiles are dropped."""
@@ -216,20 +261,27 @@ def _check_consistency(ledger: Ledger, fetcher: Fetcher, origin: str, old: int, 
     except (VerificationError, NotFoundError):
         raise _unproven(fetcher, origin, cp, first_error) from None
     assert accepted is not None and claimed_old != old_root
-    raise record_fork(ledger, origin, accepted, note,
-                      f"checkpoint {cp.size} is not consistent with the accepted checkpoint {old}: its tree of "
-                      f"size {old} has root {claimed_old.hex()}, not the signed {old_root.hex()}")
+    raise record_fork(
+        ledger,
+        origin,
+        accepted,
+        note,
+        f"checkpoint {cp.size} is not consistent with the accepted checkpoint {old}: its tree of "
+        f"size {old} has root {claimed_old.hex()}, not the signed {old_root.hex()}",
+    )
 
 
 def _unproven(fetcher: Fetcher, origin: str, cp: Checkpoint, error: LedgerError) -> VerificationError:
     """The refusal of tiles that do not prove the child's own checkpoint; the cached tiles are dropped."""
     fetcher.forget()
-    return VerificationError(f"{origin}: its tiles do not prove its own checkpoint {cp.size} ({error}); "
-                             "refused, not a fork")
+    return VerificationError(
+        f"{origin}: its tiles do not prove its own checkpoint {cp.size} ({error}); refused, not a fork"
+    )
 
 
-def _authenticated_hashes(fetcher: Fetcher, origin: str, cp: Checkpoint, start: int,
-                          rng: CompactRange) -> dict[str, dict[int, Hash]]:
+def _authenticated_hashes(
+    fetcher: Fetcher, origin: str, cp: Checkpoint, start: int, rng: CompactRange
+) -> dict[str, dict[int, Hash]]:
     """What the new entries must hash to, read from the child's tiles and authenticated first.
 
     For each full entry bundle in start..size the root of its 256 leaf hashes (a level-8 node, from
@@ -243,9 +295,16 @@ def _authenticated_hashes(fetcher: Fetcher, origin: str, cp: Checkpoint, start: 
     if first_full >= last_full:
         head, full, tail = range(start, end), range(0), range(0)
     else:
-        head, full, tail = range(start, first_full * TILE_WIDTH), range(first_full, last_full), range(last_full * TILE_WIDTH, end)
-    indexes = ([stored_hash_index(0, i) for i in head] + [stored_hash_index(8, n) for n in full]
-               + [stored_hash_index(0, i) for i in tail])
+        head, full, tail = (
+            range(start, first_full * TILE_WIDTH),
+            range(first_full, last_full),
+            range(last_full * TILE_WIDTH, end),
+        )
+    indexes = (
+        [stored_hash_index(0, i) for i in head]
+        + [stored_hash_index(8, n) for n in full]
+        + [stored_hash_index(0, i) for i in tail]
+    )
     try:
         got = iter(TileHashReader(end, fetcher).read_hashes(indexes)) if indexes else iter(())
     except NotFoundError as exc:
@@ -261,8 +320,11 @@ def _authenticated_hashes(fetcher: Fetcher, origin: str, cp: Checkpoint, start: 
     for i in tail:
         check.push(leaves[i])
     if check.root() != cp.root:
-        raise RootMismatchError(f"{origin}: its tiles do not rebuild the root of its checkpoint {end}",
-                                expected=cp.root, calculated=check.root())
+        raise RootMismatchError(
+            f"{origin}: its tiles do not rebuild the root of its checkpoint {end}",
+            expected=cp.root,
+            calculated=check.root(),
+        )
     return {"leaf": leaves, "node": nodes}
 
 
@@ -273,8 +335,9 @@ def _check_against(expected: dict[str, dict[int, Hash]], origin: str, start: int
         while len(level) > 1:
             level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
         if level[0] != expected["node"][n]:
-            raise VerificationError(f"{origin}: entries {start}..{start + TILE_WIDTH - 1} are not the ones its "
-                                    "checkpoint commits to")
+            raise VerificationError(
+                f"{origin}: entries {start}..{start + TILE_WIDTH - 1} are not the ones its checkpoint commits to"
+            )
         return
     for i, h in enumerate(hashes):
         if expected["leaf"].get(start + i) != h:
@@ -290,12 +353,19 @@ def _runs(fetcher: Fetcher, start: int, end: int) -> Iterator[tuple[int, list[by
         if len(leaves) != width:
             raise SyncError(f"entry bundle {n} has {len(leaves)} entries, not {width}")
         first = max(start, n * TILE_WIDTH)
-        yield first, leaves[first - n * TILE_WIDTH:]
+        yield first, leaves[first - n * TILE_WIDTH :]
         n += 1
 
 
-def _verified_runs(fetcher: Fetcher, origin: str, start: int, end: int, keys: dict[str, KeyRecord],
-                   executor: Executor | None, depth: int = 8) -> Iterator[tuple[int, list[bytes], list[bytes]]]:
+def _verified_runs(
+    fetcher: Fetcher,
+    origin: str,
+    start: int,
+    end: int,
+    keys: dict[str, KeyRecord],
+    executor: Executor | None,
+    depth: int = 8,
+) -> Iterator[tuple[int, list[bytes], list[bytes]]]:
     """Runs in order with their hashes (previous link first), checked by the workers `depth` runs ahead.
 
     A run that changes the keyring (key.register / key.revoke) invalidates the checks of the runs
@@ -370,12 +440,27 @@ class _Appender:
     def _close(self) -> None:
         # The leaves are canonical JSON (the workers parsed them strictly), so the payload's RFC 8785
         # bytes are assembled from them rather than serialised again: members in code-point order.
-        canonical = b"".join([b'{"checkpoint":', canonical_json(self.note), b',"entries":[', b",".join(self.batch),
-                              b'],"start":', str(self.first).encode(), b"}"])
+        canonical = b"".join(
+            [
+                b'{"checkpoint":',
+                canonical_json(self.note),
+                b',"entries":[',
+                b",".join(self.batch),
+                b'],"start":',
+                str(self.first).encode(),
+                b"}",
+            ]
+        )
         payload = {"checkpoint": self.note, "entries": [json.loads(leaf) for leaf in self.batch], "start": self.first}
-        self.statements.append(sign_statement(
-            self.ledger.log_signer, kind="sync.entries", subject=self.origin,  # type: ignore[arg-type]
-            payload=payload, canonical_payload=canonical))
+        self.statements.append(
+            sign_statement(
+                self.ledger.log_signer,
+                kind="sync.entries",
+                subject=self.origin,  # type: ignore[arg-type]
+                payload=payload,
+                canonical_payload=canonical,
+            )
+        )
         self.batch, self.bytes, self.first = [], 0, self.next
 
     def _commit(self) -> None:

@@ -1,17 +1,18 @@
 """The cascade's subject states, their keys and typed views: the one module that spells a sync subject key.
 
-    sync:<child>            a child (Child): pinned vkey and URL, cursor, last verified checkpoint, ok | forked
-    parent                  the parent platform (Parent): origin, vkey, URL, statement key id
-    route:<origin>          the instance a descendant log hangs under (Route)
-    relay:<origin>:<reg>    an official code on its way down to <origin>'s registration <reg> (Relay)
-    key:<key id>            a mirrored log's statement key (only inside a mirror; this log's own keys are the store's)
-    @<origin>:<subject>     <subject> as <origin>'s own ledger holds it (a mirror)
+sync:<child>            a child (Child): pinned vkey and URL, cursor, last verified checkpoint, ok | forked
+parent                  the parent platform (Parent): origin, vkey, URL, statement key id
+route:<origin>          the instance a descendant log hangs under (Route)
+relay:<origin>:<reg>    an official code on its way down to <origin>'s registration <reg> (Relay)
+key:<key id>            a mirrored log's statement key (only inside a mirror; this log's own keys are the store's)
+@<origin>:<subject>     <subject> as <origin>'s own ledger holds it (a mirror)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from regledger.ledger.records import StateRecord
 from regledger.ledger.store import SubjectState
@@ -34,7 +35,7 @@ __all__ = [
     "route_key",
     "route_origin",
     "route_state",
-    ]
+]
 
 CHILD_PREFIX = "sync:"
 PARENT_SUBJECT = "parent"

@@ -5,7 +5,8 @@ are logged once, counted, reported as the "sync" condition of `ledger.health`, a
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from regledger.ledger.background import BackgroundLoop
 
@@ -17,13 +18,15 @@ log = logging.getLogger("regledger.sync")
 
 
 class SyncWorker:
-    def __init__(self, cascade: Cascade, *, interval: float = 5.0,
-                 on_round: Callable[[RoundReport], None] | None = None) -> None:
+    def __init__(
+        self, cascade: Cascade, *, interval: float = 5.0, on_round: Callable[[RoundReport], None] | None = None
+    ) -> None:
         self.cascade = cascade
         self.on_round = on_round
         self.last: RoundReport | None = None
-        self.loop = BackgroundLoop("regledger-sync", self._round, interval=interval, health=cascade.ledger.health,
-                                   component="sync", logger=log)
+        self.loop = BackgroundLoop(
+            "regledger-sync", self._round, interval=interval, health=cascade.ledger.health, component="sync", logger=log
+        )
 
     def _round(self) -> None:
         self.last = self.cascade.run_round()
@@ -34,7 +37,7 @@ class SyncWorker:
         """A child said it has a new checkpoint: run a round now."""
         self.loop.wake.set()
 
-    def start(self) -> "SyncWorker":
+    def start(self) -> SyncWorker:
         self.loop.start()
         return self
 
@@ -43,6 +46,12 @@ class SyncWorker:
 
     def describe(self) -> dict[str, Any]:
         last = self.last
-        return {"rounds": self.loop.runs, "last_round_at": self.loop.last_run_at, "last_error": self.loop.last_error,
-                "failures": self.loop.failures, "last_errors": last.errors if last else [],
-                "last_warnings": last.warnings if last else [], "forks": last.forks if last else []}
+        return {
+            "rounds": self.loop.runs,
+            "last_round_at": self.loop.last_run_at,
+            "last_error": self.loop.last_error,
+            "failures": self.loop.failures,
+            "last_errors": last.errors if last else [],
+            "last_warnings": last.warnings if last else [],
+            "forks": last.forks if last else [],
+        }

@@ -124,9 +124,15 @@ def weekend_only_notices(today: date | None = None) -> list[dict]:
     from regledger.registry.workdays import CALENDAR_LAST_DAY
 
     today = today or datetime.now(UTC).date()
-    return [{"year": y, "holidays": [], "workdays": [],
-             "source": "TEST DATA: weekends only, for tests that run on the real clock; not a State Council notice"}
-            for y in range(CALENDAR_LAST_DAY.year + 1, today.year + 2)]
+    return [
+        {
+            "year": y,
+            "holidays": [],
+            "workdays": [],
+            "source": "TEST DATA: weekends only, for tests that run on the real clock; not a State Council notice",
+        }
+        for y in range(CALENDAR_LAST_DAY.year + 1, today.year + 2)
+    ]
 
 
 def append_test_calendars(ledger: Ledger, admin: Ed25519Signer) -> None:
@@ -149,8 +155,21 @@ def load_test_calendars(home: Path, run: Callable[..., subprocess.CompletedProce
 # Fixtures that start a server (a process or a thread), a cascade of them or Chromium, or build the demo.  A test
 # that uses one, directly or through another fixture, is marked slow, so `pytest -m "not slow"` (the day-to-day
 # subset, under a minute) leaves it out; CI runs everything.  Slow tests without such a fixture say so themselves.
-SLOW_FIXTURES = frozenset({"server", "serve_app", "serve_home", "demo_home", "running", "frozen_home", "browser",
-                           "base_url", "demo_ledger", "cascade", "pair"})
+SLOW_FIXTURES = frozenset(
+    {
+        "server",
+        "serve_app",
+        "serve_home",
+        "demo_home",
+        "running",
+        "frozen_home",
+        "browser",
+        "base_url",
+        "demo_ledger",
+        "cascade",
+        "pair",
+    }
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

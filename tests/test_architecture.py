@@ -29,15 +29,19 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted(p for d in (*LAYERS, "regledger", "tests", "benchmarks", "tools")
-                                        for p in (ROOT / d).rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for d in (*LAYERS, "regledger", "tests", "benchmarks", "tools") for p in (ROOT / d).rglob("*.py")),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_one_import_namespace(path):
     """Issue 11: the layers install as subpackages of `regledger`; nothing imports them as top-level packages,
     which would load a second copy of each module beside the first (and break next to any other `api`)."""
     tree = ast.parse(path.read_text())
     top = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    top |= {n.module.split(".")[0] for n in ast.walk(tree)
-            if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
+    top |= {
+        n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.level == 0
+    }
     assert not top & set(LAYERS), path
 
 
@@ -57,9 +61,18 @@ def test_sync_does_network_io_only_in_its_fetchers(path):
 MIGRATIONS = ROOT / "ledger" / "migrations"
 
 
-@pytest.mark.parametrize("path", sorted([*(ROOT / "ledger").rglob("*.py"), *(ROOT / "keys").glob("*.py"),
-                                         *(ROOT / "regledger").glob("*.py"), *(ROOT / "sync").glob("*.py")]),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        [
+            *(ROOT / "ledger").rglob("*.py"),
+            *(ROOT / "keys").glob("*.py"),
+            *(ROOT / "regledger").glob("*.py"),
+            *(ROOT / "sync").glob("*.py"),
+        ]
+    ),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_only_sqlstore_touches_sql(path):
     """SQL lives in ledger/sqlstore.py, and the schema's revisions in ledger/migrations/ (Alembic), only."""
     if path == ROOT / "ledger" / "sqlstore.py" or MIGRATIONS in path.parents:
@@ -81,10 +94,29 @@ def test_pure_core_modules_do_no_io():
 def test_public_names_exist():
     import importlib
 
-    for mod in ("ledger.errors", "ledger.hashes", "ledger.merkle", "ledger.proof", "ledger.tiles", "ledger.note",
-                "ledger.checkpoint", "ledger.entry", "ledger.store", "ledger.keyring", "ledger.sequencer",
-                "ledger.audit", "ledger.cosignature", "keys", "keys.keystore", "sync.policy", "sync.pull",
-                "sync.fetch", "sync.cascade", "sync.manage", "sync.worker"):
+    for mod in (
+        "ledger.errors",
+        "ledger.hashes",
+        "ledger.merkle",
+        "ledger.proof",
+        "ledger.tiles",
+        "ledger.note",
+        "ledger.checkpoint",
+        "ledger.entry",
+        "ledger.store",
+        "ledger.keyring",
+        "ledger.sequencer",
+        "ledger.audit",
+        "ledger.cosignature",
+        "keys",
+        "keys.keystore",
+        "sync.policy",
+        "sync.pull",
+        "sync.fetch",
+        "sync.cascade",
+        "sync.manage",
+        "sync.worker",
+    ):
         m = importlib.import_module(f"regledger.{mod}")
         for name in m.__all__:
             assert hasattr(m, name), f"{mod}.{name}"
@@ -99,8 +131,9 @@ def test_ci_runs_the_readme_test_command():
     assert test_cmd in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
-SOURCE = sorted(p for pkg in ("ledger", "keys", "sync", "registry", "api", "regledger")
-                for p in (ROOT / pkg).rglob("*.py"))
+SOURCE = sorted(
+    p for pkg in ("ledger", "keys", "sync", "registry", "api", "regledger") for p in (ROOT / pkg).rglob("*.py")
+)
 
 
 def _message_tests(tree: ast.AST) -> list[str]:
@@ -109,8 +142,9 @@ def _message_tests(tree: ast.AST) -> list[str]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Compare) or not any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
             continue
-        on_str_call = any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "str"
-                          for c in node.comparators)
+        on_str_call = any(
+            isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "str" for c in node.comparators
+        )
         literal = node.left.value if isinstance(node.left, ast.Constant) and isinstance(node.left.value, str) else None
         if on_str_call or (literal is not None and literal.startswith(("HTTP ", "locked", "busy"))):
             found.append(f"line {node.lineno}: {ast.unparse(node)}")
@@ -138,10 +172,14 @@ def test_sync_uses_only_the_fetcher_protocol():
     """What pull asks of a fetcher is declared in sync.fetch.Fetcher, not probed with getattr."""
     for path in sorted((ROOT / "sync").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr",
-                                                                                                  "hasattr"):
-                assert not (node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "fetcher"), \
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr")
+            ):
+                assert not (node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "fetcher"), (
                     f"{path.name} line {node.lineno}: {ast.unparse(node)}"
+                )
 
 
 def test_problem_status_of_a_workflow_refusal_comes_from_its_type():
@@ -159,13 +197,19 @@ def test_problem_status_of_a_workflow_refusal_comes_from_its_type():
 
 # -- issue 11: dependencies point one way, and an entry is accepted by one fold ---------------------------
 
+
 def _layer_files(layer: str) -> list[Path]:
     return sorted((ROOT / layer).rglob("*.py"))
 
 
-@pytest.mark.parametrize("layer, forbidden", [("keys", {"ledger", "sync", "registry", "api"}),
-                                              ("ledger", {"api", "sync", "registry"}),
-                                              ("sync", {"registry", "api"})])
+@pytest.mark.parametrize(
+    "layer, forbidden",
+    [
+        ("keys", {"ledger", "sync", "registry", "api"}),
+        ("ledger", {"api", "sync", "registry"}),
+        ("sync", {"registry", "api"}),
+    ],
+)
 def test_dependencies_point_one_way(layer, forbidden):
     """keys/ is the bottom (ledger re-exports its error roots); ledger/ knows no domain, cascade or web; the
     cascade reaches the register only through the sync.domain hook.  Imports inside functions count too."""
@@ -179,7 +223,7 @@ def _relative_imports(path: Path) -> set[str]:
     base = path.relative_to(ROOT / "api").parent.parts
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level:
-            here = list(base[:len(base) - (node.level - 1)]) if node.level > 1 else list(base)
+            here = list(base[: len(base) - (node.level - 1)]) if node.level > 1 else list(base)
             mod = here + (node.module.split(".") if node.module else [])
             names.update(".".join(mod + [a.name]) for a in node.names)
             names.add(".".join(mod))
@@ -187,16 +231,20 @@ def _relative_imports(path: Path) -> set[str]:
             names.add(node.module.removeprefix("regledger.api."))
             names.update(f"{node.module.removeprefix('regledger.api.')}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
-            names.update(a.name.removeprefix("regledger.api.") for a in node.names
-                         if a.name.startswith("regledger.api."))
+            names.update(
+                a.name.removeprefix("regledger.api.") for a in node.names if a.name.startswith("regledger.api.")
+            )
     return names
 
 
 ROUTERS = {p.stem for p in (ROOT / "api" / "routes").glob("*.py") if p.stem != "__init__"}
 
 
-@pytest.mark.parametrize("path", sorted([*(ROOT / "api" / "routes").glob("*.py"), ROOT / "api" / "pages.py"]),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path",
+    sorted([*(ROOT / "api" / "routes").glob("*.py"), ROOT / "api" / "pages.py"]),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_routers_do_not_import_sibling_routers(path):
     """What two routers share (e.g. registration lookup and paging, api/lookup.py) lives outside both."""
     mine = path.stem if path.parent.name == "routes" else None
@@ -212,15 +260,22 @@ def test_the_sync_router_does_not_verify_checkpoints_itself():
 
 def imports_of_modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
-    return ({a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-            | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.level == 0})
+    return {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | {
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.level == 0
+    }
 
 
 def _calls(path: Path, name: str) -> list[int]:
     """Lines where `name(...)` or `x.name(...)` is called."""
-    return [n.lineno for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
-            and ((isinstance(n.func, ast.Name) and n.func.id == name)
-                 or (isinstance(n.func, ast.Attribute) and n.func.attr == name))]
+    return [
+        n.lineno
+        for n in ast.walk(ast.parse(path.read_text()))
+        if isinstance(n, ast.Call)
+        and (
+            (isinstance(n.func, ast.Name) and n.func.id == name)
+            or (isinstance(n.func, ast.Attribute) and n.func.attr == name)
+        )
+    ]
 
 
 FOLD_CALLERS = ("ledger/sequencer.py", "ledger/policy.py", "ledger/audit.py", "sync/pull.py", "sync/policy.py")
@@ -247,10 +302,17 @@ def test_one_fold_accepts_every_entry():
 
 #: subject-key prefix -> the one module that may spell it (issue 11: each kind of subject state has one owner)
 KEY_OWNERS = {
-    "reg:": "registry/state.py", "code:": "registry/state.py", "seq:": "registry/state.py",
+    "reg:": "registry/state.py",
+    "code:": "registry/state.py",
+    "seq:": "registry/state.py",
     "query:": "registry/state.py",
-    "sync:": "sync/state.py", "route:": "sync/state.py", "relay:": "sync/state.py", "key:": "sync/state.py",
-    "@": "sync/state.py", "calendar:": "registry/calendar.py", "nonce:": "ledger/policy.py",
+    "sync:": "sync/state.py",
+    "route:": "sync/state.py",
+    "relay:": "sync/state.py",
+    "key:": "sync/state.py",
+    "@": "sync/state.py",
+    "calendar:": "registry/calendar.py",
+    "nonce:": "ledger/policy.py",
 }
 
 
@@ -258,16 +320,20 @@ def _hand_built_keys(tree: ast.AST) -> list[tuple[int, str]]:
     """(line, prefix) of each string literal that starts a subject key: a prefix followed by anything but
     white space (log lines such as "sync: pulled …" are text).  In an f-string, a word prefix counts in any
     literal part (f"{ns}code:{c}"); the mirror mark '@' only at the very start (f"{name}@{origin}" is a name)."""
+
     def starts_key(s: str, prefixes: tuple[str, ...]) -> str | None:
-        return next((p for p in prefixes if s.startswith(p) and not s[len(p):len(p) + 1].isspace()), None)
+        return next((p for p in prefixes if s.startswith(p) and not s[len(p) : len(p) + 1].isspace()), None)
 
     words = tuple(p for p in KEY_OWNERS if p != "@")
     in_fstrings = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
-            parts = [(i, v.value) for i, v in enumerate(node.values)
-                     if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+            parts = [
+                (i, v.value)
+                for i, v in enumerate(node.values)
+                if isinstance(v, ast.Constant) and isinstance(v.value, str)
+            ]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in in_fstrings:
             parts = [(0, node.value)]
         else:
@@ -289,9 +355,20 @@ def test_subject_keys_are_built_only_by_their_owner(path):
 
 
 def test_the_key_rule_catches_what_it_names():
-    for text in ('f"reg:{x}"', 'f"{ns}code:{key}"', '"seq:" + prefix', 'f"@{origin}:"', 's.startswith("sync:")',
-                 'get_states(["reg:gz-weather"])'):
+    for text in (
+        'f"reg:{x}"',
+        'f"{ns}code:{key}"',
+        '"seq:" + prefix',
+        'f"@{origin}:"',
+        's.startswith("sync:")',
+        'get_states(["reg:gz-weather"])',
+    ):
         assert _hand_built_keys(ast.parse(text)), text
-    for text in ('log.info("sync: pulled %d", n)', 'f"{name}@{origin}"', '"calendar: %s"', '"parent"',
-                 'f"the code {code} is taken"'):
+    for text in (
+        'log.info("sync: pulled %d", n)',
+        'f"{name}@{origin}"',
+        '"calendar: %s"',
+        '"parent"',
+        'f"the code {code} is taken"',
+    ):
         assert _hand_built_keys(ast.parse(text)) == [], text

@@ -93,10 +93,13 @@ def test_deleted_entry_is_found(filled):
 # -- the checkpoint chain and the latest checkpoint (issue 9, item 2) ---------------------------------
 
 
-@pytest.mark.parametrize("size, what", [
-    (102, "missing: checkpoint 402 was published after it"),  # a historical one
-    (409, "published as the latest, but not stored"),  # the latest: named, not a NoResultFound traceback
-])
+@pytest.mark.parametrize(
+    "size, what",
+    [
+        (102, "missing: checkpoint 402 was published after it"),  # a historical one
+        (409, "published as the latest, but not stored"),  # the latest: named, not a NoResultFound traceback
+    ],
+)
 def test_deleted_checkpoint_is_found(filled, size, what):
     with filled.store.engine.begin() as conn:
         conn.execute(text(f"DELETE FROM rl_checkpoints WHERE size = {size}"))
@@ -112,11 +115,14 @@ def _tiles(ledger):
     return list(ledger.store.iter_tiles())
 
 
-@pytest.mark.parametrize("damage, rebuilt", [
-    (("rl_tiles", "data", "level = 0 AND n = 1", 96 * 32 + 5), ["tile 0/1"]),
-    (("rl_tiles", "data", "level = 1 AND n = 0", 0), ["tile 1/0"]),
-    (("rl_entries", "leaf_hash", "idx = 3", 5), ["entry 3 leaf hash"]),
-])
+@pytest.mark.parametrize(
+    "damage, rebuilt",
+    [
+        (("rl_tiles", "data", "level = 0 AND n = 1", 96 * 32 + 5), ["tile 0/1"]),
+        (("rl_tiles", "data", "level = 1 AND n = 0", 0), ["tile 1/0"]),
+        (("rl_entries", "leaf_hash", "idx = 3", 5), ["entry 3 leaf hash"]),
+    ],
+)
 def test_repair_rebuilds_derived_rows_from_the_leaves(filled, damage, rebuilt):
     _flip(filled, *damage)
     with pytest.raises(AuditFailure):
@@ -136,10 +142,13 @@ def test_repair_removes_a_stray_tile_and_restores_a_deleted_one(filled):
     _run(filled)
 
 
-@pytest.mark.parametrize("primary, where", [
-    (("rl_entries", "leaf", "idx = 150", 60), "entry 150"),
-    (("rl_checkpoints", "note", "size = 102", 25), "checkpoint 102"),
-])
+@pytest.mark.parametrize(
+    "primary, where",
+    [
+        (("rl_entries", "leaf", "idx = 150", 60), "entry 150"),
+        (("rl_checkpoints", "note", "size = 102", 25), "checkpoint 102"),
+    ],
+)
 def test_repair_refuses_when_the_leaves_or_checkpoints_are_damaged(filled, primary, where):
     _flip(filled, "rl_tiles", "data", "level = 0 AND n = 1", 0)  # derived damage as well
     before = _tiles(filled)
@@ -157,8 +166,10 @@ def _set_entry_time(ledger, index: int, time: str) -> None:
     """Rewrite the server-set `time` of a stored leaf: the submitter's signature does not cover it."""
     e = Entry.from_leaf(ledger.entries(index, index + 1)[0])
     with ledger.store.engine.begin() as conn:
-        conn.execute(text("UPDATE rl_entries SET leaf = :l WHERE idx = :i"),
-                     {"l": Entry.build(index, e.prev, time, e.statement).leaf, "i": index})
+        conn.execute(
+            text("UPDATE rl_entries SET leaf = :l WHERE idx = :i"),
+            {"l": Entry.build(index, e.prev, time, e.statement).leaf, "i": index},
+        )
 
 
 def _writable_rows(ledger):
@@ -169,10 +180,13 @@ def _writable_rows(ledger):
     return hashes, head, _tiles(ledger)
 
 
-@pytest.mark.parametrize("pending, changed, where", [
-    (1, 409, "entry 409"),  # the reviewer's t4: the last entry, after the last checkpoint
-    (2, 409, "entry 410"),  # one before it: the next entry's prev still names the leaf as sequenced
-])
+@pytest.mark.parametrize(
+    "pending, changed, where",
+    [
+        (1, 409, "entry 409"),  # the reviewer's t4: the last entry, after the last checkpoint
+        (2, 409, "entry 410"),  # one before it: the next entry's prev still names the leaf as sequenced
+    ],
+)
 def test_repair_refuses_a_leaf_changed_after_it_was_sequenced(filled, admin, pending, changed, where):
     receipts = filled.append_batch([sample(admin, 90_000 + i) for i in range(pending)])
     _set_entry_time(filled, changed, "2020-01-01T00:00:00.000Z")
@@ -186,11 +200,14 @@ def test_repair_refuses_a_leaf_changed_after_it_was_sequenced(filled, admin, pen
         filled.integrate()  # and nothing is signed over the changed leaf
 
 
-@pytest.mark.parametrize("damaged, rebuilt", [
-    (["leaf hash"], ["entry 409 leaf hash"]),  # the head's last hash still is H(leaf)
-    (["head"], ["sequence head"]),             # the stored leaf hash still is H(leaf)
-    (["leaf hash", "head"], None),             # neither: no record of the leaf as sequenced agrees with it
-])
+@pytest.mark.parametrize(
+    "damaged, rebuilt",
+    [
+        (["leaf hash"], ["entry 409 leaf hash"]),  # the head's last hash still is H(leaf)
+        (["head"], ["sequence head"]),  # the stored leaf hash still is H(leaf)
+        (["leaf hash", "head"], None),  # neither: no record of the leaf as sequenced agrees with it
+    ],
+)
 def test_repair_rebuilds_the_last_leaf_hash_only_from_a_record_that_agrees(filled, admin, damaged, rebuilt):
     filled.append(sample(admin, 91_000))
     rows = {"leaf hash": ("rl_entries", "leaf_hash", "idx = 409", 3), "head": ("rl_head", "last_hash", "id = 1", 9)}
@@ -228,8 +245,12 @@ def _cosign(ledger, size: int, cosigner) -> tuple[str, int, str, str]:
 
 def test_cosignatures_verify_under_the_pinned_key(filled, parent_cosigner):
     filled.store.add_cosignatures([_cosign(filled, 102, parent_cosigner), _cosign(filled, 409, parent_cosigner)])
-    report = audit(filled.store, origin=filled.origin, verifier=filled.verifier(),
-                   pinned_cosigners={parent_cosigner.name: parent_cosigner.public})
+    report = audit(
+        filled.store,
+        origin=filled.origin,
+        verifier=filled.verifier(),
+        pinned_cosigners={parent_cosigner.name: parent_cosigner.public},
+    )
     assert report.cosignatures == 2
 
 
@@ -250,5 +271,9 @@ def test_cosignature_by_the_pinned_name_under_another_key_is_found(filled, paren
     filled.store.add_cosignatures([_cosign(filled, 102, impostor)])
     _run(filled)  # it verifies under the key its row names...
     with pytest.raises(AuditFailure, match="not the pinned one"):  # ...which is not the parent's pinned key
-        audit(filled.store, origin=filled.origin, verifier=filled.verifier(),
-              pinned_cosigners={parent_cosigner.name: parent_cosigner.public})
+        audit(
+            filled.store,
+            origin=filled.origin,
+            verifier=filled.verifier(),
+            pinned_cosigners={parent_cosigner.name: parent_cosigner.public},
+        )

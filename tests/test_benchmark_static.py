@@ -26,11 +26,29 @@ def test_static_benchmark_smoke():
             pytest.fail(f"CI=true but {', '.join(missing)} is not installed")
         pytest.skip(f"needs {', '.join(missing)}; runs under CI=true")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGLEDGER_")}
-    p = subprocess.run([sys.executable, "benchmarks/static.py", "--synthetic", "0", "--duration", "1",
-                        "--connections", "4", "--threads", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=600)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/static.py",
+            "--synthetic",
+            "0",
+            "--duration",
+            "1",
+            "--connections",
+            "4",
+            "--threads",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
-    rows = {m.group(1): (float(m.group(2).replace(",", "")), float(m.group(3).replace(",", "")))
-            for m in re.finditer(r"^(checkpoint|tile/0/000)\s+([\d,]+) req/s.*?([\d,]+) req/s", p.stdout, re.M)}
+    rows = {
+        m.group(1): (float(m.group(2).replace(",", "")), float(m.group(3).replace(",", "")))
+        for m in re.finditer(r"^(checkpoint|tile/0/000)\s+([\d,]+) req/s.*?([\d,]+) req/s", p.stdout, re.M)
+    }
     assert set(rows) == {"checkpoint", "tile/0/000"}, p.stdout
     assert all(a > 0 and b > 0 for a, b in rows.values()), p.stdout

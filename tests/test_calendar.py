@@ -52,8 +52,9 @@ def notice(**over: Any) -> dict[str, Any]:
 
 
 def load(w: World, payload: dict[str, Any], who: str = "admin"):
-    st = sign_statement(w.keys[who], kind="calendar.year", subject=str(payload.get("year")), payload=payload,
-                        time=w.clock())
+    st = sign_statement(
+        w.keys[who], kind="calendar.year", subject=str(payload.get("year")), payload=payload, time=w.clock()
+    )
     return w.ledger.append(st).entry
 
 
@@ -149,19 +150,22 @@ def test_loading_the_same_notice_again_is_a_conflict():
     w.refused(ConflictError, load, w, NOTICE_2027)
 
 
-@pytest.mark.parametrize("over,field,words", [
-    ({"holidays": ["2026-12-31"]}, "/payload/holidays/0", "outside the notice's year 2027"),
-    ({"workdays": ["2028-01-02"]}, "/payload/workdays/0", "outside the notice's year 2027"),
-    ({"holidays": ["2027-01-01", "2027-01-01"]}, "/payload/holidays/1", "listed twice"),
-    ({"workdays": ["2027-01-02"]}, "/payload/workdays/0", "both as a holiday and as a make-up working day"),
-    ({"workdays": ["2027-02-01"]}, "/payload/workdays/0", "is a Monday"),
-    ({"holidays": ["2027-1-1"]}, "/payload/holidays/0", "not an ISO date"),
-    ({"holidays": ["2027-W01-1"]}, "/payload/holidays/0", "not an ISO date"),  # an ISO week date is 10 long too
-    ({"holidays": "2027-01-01"}, "/payload/holidays", "a list of ISO dates"),
-    ({"year": "2027"}, "/payload/year", "the year"),
-    ({"source": " "}, "/payload/source", "the notice this comes from"),
-    ({"remark": "x"}, "/payload/remark", "unknown member"),
-])
+@pytest.mark.parametrize(
+    "over,field,words",
+    [
+        ({"holidays": ["2026-12-31"]}, "/payload/holidays/0", "outside the notice's year 2027"),
+        ({"workdays": ["2028-01-02"]}, "/payload/workdays/0", "outside the notice's year 2027"),
+        ({"holidays": ["2027-01-01", "2027-01-01"]}, "/payload/holidays/1", "listed twice"),
+        ({"workdays": ["2027-01-02"]}, "/payload/workdays/0", "both as a holiday and as a make-up working day"),
+        ({"workdays": ["2027-02-01"]}, "/payload/workdays/0", "is a Monday"),
+        ({"holidays": ["2027-1-1"]}, "/payload/holidays/0", "not an ISO date"),
+        ({"holidays": ["2027-W01-1"]}, "/payload/holidays/0", "not an ISO date"),  # an ISO week date is 10 long too
+        ({"holidays": "2027-01-01"}, "/payload/holidays", "a list of ISO dates"),
+        ({"year": "2027"}, "/payload/year", "the year"),
+        ({"source": " "}, "/payload/source", "the notice this comes from"),
+        ({"remark": "x"}, "/payload/remark", "unknown member"),
+    ],
+)
 def test_a_notice_that_contradicts_itself_is_refused_with_the_field(over, field, words):
     w = World(start=JAN_28)
     payload = notice(**over)
@@ -192,8 +196,9 @@ def test_a_certificate_carries_the_notice_its_due_dates_need(store):
     assert len(cert["calendar"]) == 1
     vkey = w.ledger.verifier().vkey()
     assert verify_certificate(cert, vkey)["status"] == "CODED"
-    with pytest.raises(VerificationError, match="outside the official holiday calendar: no State Council notice "
-                       "for 2027"):  # without the notice, the due dates cannot be recomputed
+    with pytest.raises(
+        VerificationError, match="outside the official holiday calendar: no State Council notice for 2027"
+    ):  # without the notice, the due dates cannot be recomputed
         verify_certificate({**cert, "calendar": []}, vkey)
 
 

@@ -50,6 +50,7 @@ def _flip(b64: str, offset: int) -> str:
 
 # -- building and verifying ------------------------------------------------------------------------
 
+
 def test_certificate_of_a_coded_product_verifies(world, product_cert):
     cert = product_cert
     w = world
@@ -64,18 +65,29 @@ def test_certificate_of_a_coded_product_verifies(world, product_cert):
     size, note = w.ledger.checkpoint()
     assert cert["checkpoint"] == note.decode()
     claims = verify_certificate(cert, w.vkey)
-    assert claims == {"status": "CODED", "code": w.codes["gz-api"], "query_code": state["query_code"],
-                      "official_code": "1393264726771781632103", "subject_kind": "product",
-                      "name": "农业气象风险预警接口", "holder": OPERATOR["name"], "holder_uscc": OPERATOR["uscc"],
-                      "region": "520000", "checkpoint_size": size, "entries": 5,
-                      "last_index": state["history"][-1]["index"]}
+    assert claims == {
+        "status": "CODED",
+        "code": w.codes["gz-api"],
+        "query_code": state["query_code"],
+        "official_code": "1393264726771781632103",
+        "subject_kind": "product",
+        "name": "农业气象风险预警接口",
+        "holder": OPERATOR["name"],
+        "holder_uscc": OPERATOR["uscc"],
+        "region": "520000",
+        "checkpoint_size": size,
+        "entries": 5,
+        "last_index": state["history"][-1]["index"],
+    }
     # the same from the JSON text (as the CLI reads it)
     text = json.dumps(cert, ensure_ascii=False)
     assert verify_certificate(text, w.vkey) == claims == verify_certificate(text.encode(), w.vkey)
 
 
-@pytest.mark.parametrize("reg,status", [("gz-weather", "CODED"), ("gy-medical", "CANCELLED"),
-                                        ("gz-radar", "REVOKED"), ("gz-operator", "CODED")])
+@pytest.mark.parametrize(
+    "reg,status",
+    [("gz-weather", "CODED"), ("gy-medical", "CANCELLED"), ("gz-radar", "REVOKED"), ("gz-operator", "CODED")],
+)
 def test_certificates_of_every_final_state_verify(world, reg, status):
     cert = build_certificate(world.ledger, world.codes[reg])
     claims = verify_certificate(cert, world.vkey)
@@ -110,19 +122,26 @@ def test_verifier_needs_the_logs_workflow_config():
     vkey = w.ledger.verifier().vkey()
     assert verify_certificate(cert, vkey, cfg)["status"] == "CODED"
     # under the default config a correction has no publicity, so the objection cannot be replayed
-    with pytest.raises(VerificationError, match=r"^entry \d+: /kind: registration.object is not allowed now "
-                                                r"\(current state: REVIEWED"):
+    with pytest.raises(
+        VerificationError,
+        match=r"^entry \d+: /kind: registration.object is not allowed now "
+        r"\(current state: REVIEWED",
+    ):
         verify_certificate(cert, vkey)
 
 
 # -- tampering -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("n,offset", [(0, 0), (1, 40), (3, -2), (4, 100)])
 def test_flipped_byte_in_an_entry_leaf(world, cert, n, offset):
     index = cert["entries"][n]["index"]
     cert["entries"][n]["leaf"] = _flip(cert["entries"][n]["leaf"], offset)
-    with pytest.raises(VerificationError, match=rf"^entries\[{n}\] \(entry {index}\): inclusion proof does not "
-                                                r"lead to the root"):
+    with pytest.raises(
+        VerificationError,
+        match=rf"^entries\[{n}\] \(entry {index}\): inclusion proof does not "
+        r"lead to the root",
+    ):
         verify_certificate(cert, world.vkey)
 
 
@@ -139,8 +158,11 @@ def test_altered_inclusion_proof_hash(world, cert):
     assert lines[0] == "c2sp.org/tlog-proof@v1" and lines[1] == f"index {item['index']}"
     lines[2] = base64.b64encode(bytes(32)).decode()
     item["proof"] = "\n".join(lines)
-    with pytest.raises(VerificationError, match=rf"^entries\[2\] \(entry {item['index']}\): inclusion proof does "
-                                                r"not lead to the root"):
+    with pytest.raises(
+        VerificationError,
+        match=rf"^entries\[2\] \(entry {item['index']}\): inclusion proof does "
+        r"not lead to the root",
+    ):
         verify_certificate(cert, world.vkey)
 
 
@@ -156,8 +178,11 @@ def test_altered_checkpoint_text(world, cert, line):
     lines = cert["checkpoint"].split("\n")
     lines[line] = str(int(lines[line]) - 1) if line == 1 else _flip(lines[line], 3)
     cert["checkpoint"] = "\n".join(lines)
-    with pytest.raises(VerificationError, match=r"^checkpoint: signature by test.regledger.example/1 does not "
-                                                r"verify"):
+    with pytest.raises(
+        VerificationError,
+        match=r"^checkpoint: signature by test.regledger.example/1 does not "
+        r"verify",
+    ):
         verify_certificate(cert, world.vkey)
 
 
@@ -171,8 +196,11 @@ def test_proof_against_another_checkpoint():
     new = build_certificate(w.ledger, code)
     assert new["checkpoint"] != old["checkpoint"]
     old["entries"][1]["proof"] = new["entries"][1]["proof"]
-    with pytest.raises(VerificationError, match=r"^entries\[1\] \(entry \d+\): its proof is against another "
-                                                r"checkpoint"):
+    with pytest.raises(
+        VerificationError,
+        match=r"^entries\[1\] \(entry \d+\): its proof is against another "
+        r"checkpoint",
+    ):
         verify_certificate(old, w.ledger.verifier().vkey())
 
 
@@ -181,8 +209,11 @@ def test_another_logs_key(world, cert):
     with pytest.raises(VerificationError, match=r"^checkpoint: no signature on the note is from a known key"):
         verify_certificate(cert, Ed25519Verifier(ORIGIN, impostor.public).vkey())
     other = Ed25519Signer.generate("other.regledger.example/2")
-    with pytest.raises(VerificationError, match=r"^the certificate is from log 'test.regledger.example/1', but "
-                                                r"the key is for 'other.regledger.example/2'"):
+    with pytest.raises(
+        VerificationError,
+        match=r"^the certificate is from log 'test.regledger.example/1', but "
+        r"the key is for 'other.regledger.example/2'",
+    ):
         verify_certificate(cert, Ed25519Verifier(other.name, other.public).vkey())
     with pytest.raises(MalformedError, match="verifier key"):
         verify_certificate(cert, "not-a-key")
@@ -193,28 +224,48 @@ def test_dropped_key_registrations(world, product_cert):
     last = product_cert["entries"][-1]["index"]  # code_assigned, signed by the platform key
     cert = copy.deepcopy(product_cert)
     cert["keys"] = []
-    with pytest.raises(VerificationError, match=rf"^entry {first}: its signer's key registration is not in the "
-                                                r"certificate$"):
+    with pytest.raises(
+        VerificationError,
+        match=rf"^entry {first}: its signer's key registration is not in the "
+        r"certificate$",
+    ):
         verify_certificate(cert, world.vkey)
     cert = copy.deepcopy(product_cert)
-    platform_idx = next(k["index"] for k in cert["keys"]
-                        if world.ledger.entry(k["index"]).statement.subject == world.keys["platform"].key_id)
+    platform_idx = next(
+        k["index"]
+        for k in cert["keys"]
+        if world.ledger.entry(k["index"]).statement.subject == world.keys["platform"].key_id
+    )
     cert["keys"] = [k for k in cert["keys"] if k["index"] != platform_idx]
-    with pytest.raises(VerificationError, match=rf"^entry {last}: its signer's key registration is not in the "
-                                                r"certificate$"):
+    with pytest.raises(
+        VerificationError,
+        match=rf"^entry {last}: its signer's key registration is not in the "
+        r"certificate$",
+    ):
         verify_certificate(cert, world.vkey)
     cert = copy.deepcopy(product_cert)
     cert["keys"] = cert["keys"][1:]  # without entry 0 no key registration can be checked
-    with pytest.raises(VerificationError, match=rf"^key entry {cert['keys'][0]['index']}: key "
-                                                rf"{world.admin.key_id} is not registered"):
+    with pytest.raises(
+        VerificationError,
+        match=rf"^key entry {cert['keys'][0]['index']}: key "
+        rf"{world.admin.key_id} is not registered",
+    ):
         verify_certificate(cert, world.vkey)
 
 
-@pytest.mark.parametrize("claim,value", [
-    ("status", "REVOKED"), ("name", "另一个产品"), ("query_code", "ABCDEFGHJKL0"),
-    ("code", make_code(2, "330000", 2026, 1)), ("official_code", None), ("holder_uscc", MEDICAL["uscc"]),
-    ("region", "520100"), ("subject_kind", "resource"),
-])
+@pytest.mark.parametrize(
+    "claim,value",
+    [
+        ("status", "REVOKED"),
+        ("name", "另一个产品"),
+        ("query_code", "ABCDEFGHJKL0"),
+        ("code", make_code(2, "330000", 2026, 1)),
+        ("official_code", None),
+        ("holder_uscc", MEDICAL["uscc"]),
+        ("region", "520100"),
+        ("subject_kind", "resource"),
+    ],
+)
 def test_edited_claim(world, cert, claim, value):
     real = cert["claims"][claim]
     cert["claims"][claim] = value
@@ -244,16 +295,22 @@ def test_entry_about_another_registration_inserted(world, cert):
         verify_certificate(cert, world.vkey)
     # pretending the certificate is about the other registration does not help either
     cert["registration"] = "gz-weather"
-    with pytest.raises(VerificationError, match=r"^entry \d+: its signer's key registration is not in the "
-                                                r"certificate$|is about gz-api, not gz-weather$"):
+    with pytest.raises(
+        VerificationError,
+        match=r"^entry \d+: its signer's key registration is not in the "
+        r"certificate$|is about gz-api, not gz-weather$",
+    ):
         verify_certificate(cert, world.vkey)
 
 
 def test_duplicated_or_missing_entries(world, product_cert):
     cert = copy.deepcopy(product_cert)
     cert["entries"].append(cert["entries"][0])
-    with pytest.raises(VerificationError, match=rf"^entry {cert['entries'][0]['index']}: /kind: registration.apply "
-                                                r"is not allowed now"):
+    with pytest.raises(
+        VerificationError,
+        match=rf"^entry {cert['entries'][0]['index']}: /kind: registration.apply "
+        r"is not allowed now",
+    ):
         verify_certificate(cert, world.vkey)
     cert = copy.deepcopy(product_cert)
     del cert["entries"][0]  # without the application the rest cannot be replayed
@@ -270,11 +327,14 @@ def test_duplicated_or_missing_entries(world, product_cert):
     assert err.value.field == "/entries/1"
 
 
-@pytest.mark.xfail(strict=True, reason="LIMITATION (documented in docs/registry.md): a certificate of a "
-                   "REVOKED registration with its last entry (registration.revoke) removed and the status "
-                   "claim set to CODED still verifies against the same, newer checkpoint: nothing shows the "
-                   "entries are complete up to that checkpoint, so a revoked/cancelled registration can be "
-                   "presented as CODED as of today")
+@pytest.mark.xfail(
+    strict=True,
+    reason="LIMITATION (documented in docs/registry.md): a certificate of a "
+    "REVOKED registration with its last entry (registration.revoke) removed and the status "
+    "claim set to CODED still verifies against the same, newer checkpoint: nothing shows the "
+    "entries are complete up to that checkpoint, so a revoked/cancelled registration can be "
+    "presented as CODED as of today",
+)
 def test_dropped_trailing_entries_are_detected(world):
     cert = build_certificate(world.ledger, world.codes["gz-radar"])
     assert verify_certificate(cert, world.vkey)["status"] == "REVOKED"
@@ -309,12 +369,20 @@ def test_structurally_malformed_certificate_is_a_ledger_error(world, cert, how):
 
 # -- HTML ------------------------------------------------------------------------------------------
 
+
 def test_certificate_html(world, product_cert):
     page = certificate_html(product_cert)
     c = product_cert["claims"]
     assert page.startswith("<!doctype html>")
-    for text in (c["code"], c["query_code"], c["name"], c["holder"], c["holder_uscc"], "CODED",
-                 "registration.code_assigned"):
+    for text in (
+        c["code"],
+        c["query_code"],
+        c["name"],
+        c["holder"],
+        c["holder_uscc"],
+        "CODED",
+        "registration.code_assigned",
+    ):
         assert text in page
     assert product_cert["checkpoint"].split("\n")[2] in page
 
@@ -340,10 +408,12 @@ def test_certificate_html_escapes_every_field(product_cert):
 
 # -- the command line ------------------------------------------------------------------------------
 
+
 def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("REGLEDGER_PASSPHRASE", "REGLEDGER_HOME", "REGLEDGER_DB")}
-    p = subprocess.run([sys.executable, "-m", "regledger.cli", *args], capture_output=True, text=True, env=env,
-                       timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "regledger.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
     if ok:
         assert p.returncode == 0, p.stderr
     return p
@@ -398,13 +468,16 @@ def _tampered(cert: dict, how: str) -> dict:
     return c
 
 
-@pytest.mark.parametrize("how,words", [
-    ("leaf", "inclusion proof does not lead to the root"),
-    ("proof", "inclusion proof does not lead to the root"),
-    ("checkpoint", "checkpoint: signature by"),
-    ("keys", "its signer's key registration is not in the certificate"),
-    ("claim", "claim 'status' is 'REVOKED', but the entries give 'CODED'"),
-])
+@pytest.mark.parametrize(
+    "how,words",
+    [
+        ("leaf", "inclusion proof does not lead to the root"),
+        ("proof", "inclusion proof does not lead to the root"),
+        ("checkpoint", "checkpoint: signature by"),
+        ("keys", "its signer's key registration is not in the certificate"),
+        ("claim", "claim 'status' is 'REVOKED', but the entries give 'CODED'"),
+    ],
+)
 def test_cli_verify_tampered(demo_home, demo_cert, tmp_path, how, words):
     f = tmp_path / "tampered.json"
     f.write_text(json.dumps(_tampered(demo_cert["cert"], how), ensure_ascii=False))

@@ -21,8 +21,9 @@ from regledger.ledger.tiles import Tile, decode_entry_bundle, parse_tile_path
 def run(*args: str, env: dict | None = None, ok: bool = True) -> subprocess.CompletedProcess:
     e = {k: v for k, v in os.environ.items() if k not in ("REGLEDGER_PASSPHRASE", "REGLEDGER_HOME", "REGLEDGER_DB")}
     e.update(env or {})
-    p = subprocess.run([sys.executable, "-m", "regledger.cli", *args], capture_output=True, text=True, env=e,
-                       timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "regledger.cli", *args], capture_output=True, text=True, env=e, timeout=300
+    )
     if ok:
         assert p.returncode == 0, p.stderr
     return p
@@ -84,8 +85,11 @@ def test_init_uses_passphrase_from_environment(tmp_path):
     p = run("init", "--origin", "gov.example/52", "--home", str(home), env={"REGLEDGER_PASSPHRASE": "s3cret-pass"})
     assert not (home / "passphrase").exists()
     assert "s3cret-pass" not in p.stdout + p.stderr
-    assert run("log", "key", "--home", str(home), env={"REGLEDGER_PASSPHRASE": "s3cret-pass"}).stdout.strip() \
+    assert (
+        run("log", "key", "--home", str(home), env={"REGLEDGER_PASSPHRASE": "s3cret-pass"})
+        .stdout.strip()
         .startswith("gov.example/52+")
+    )
     bad = run("log", "key", "--home", str(home), env={"REGLEDGER_PASSPHRASE": "wrong"}, ok=False)
     assert bad.returncode == 1 and "wrong passphrase" in bad.stderr and "Traceback" not in bad.stderr
     assert "wrong" not in bad.stderr.replace("wrong passphrase", "")
@@ -144,8 +148,12 @@ def test_calendar_commands(tmp_path):
     assert missing.returncode == 1 and "no State Council notice for 2027" in missing.stderr
     assert "regledger calendar load" in missing.stderr
     assert run("calendar", "show", "2027", *home, env=env, ok=False).returncode == 1
-    notice = {"year": 2027, "holidays": ["2027-01-01", "2027-01-02", "2027-01-03"], "workdays": ["2027-02-01"],
-              "source": "TEST DATA: an invented 2027 notice"}
+    notice = {
+        "year": 2027,
+        "holidays": ["2027-01-01", "2027-01-02", "2027-01-03"],
+        "workdays": ["2027-02-01"],
+        "source": "TEST DATA: an invented 2027 notice",
+    }
     f = tmp_path / "2027.json"
     f.write_text(json.dumps(notice))
     bad = run("calendar", "load", str(f), *home, env=env, ok=False)

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.slow
 def test_show_prints_the_parent_chain(tmp_path):
     p = run("regions", "show", "520302", "--home", str(tmp_path / "none"))
     assert p.stdout.splitlines()[0] == "520302 → 红花岗区 ← 遵义市 ← 贵州省"
-    j = json.loads(run("regions", "show", "520321", "--on", "2015-06-01", "--json",
-                       "--home", str(tmp_path / "none")).stdout)
+    j = json.loads(
+        run("regions", "show", "520321", "--on", "2015-06-01", "--json", "--home", str(tmp_path / "none")).stdout
+    )
     assert j["name"] == "遵义县" and [p["name"] for p in j["parents"]] == ["遵义市", "贵州省"]
     assert j["windows"][0]["valid_to"] == "2017-01-01"
 
@@ -34,10 +35,32 @@ def test_load_a_change_then_show_it_and_audit(tmp_path):
     run("init", "--origin", "test.example/regions", "--home", home, env=env)
     assert run("regions", "show", "520399", "--home", home, env=env, ok=False).returncode == 1
     table = tmp_path / "change.json"
-    table.write_text(json.dumps({"version": "2027-01", "source": "民政部 变更公告（测试）", "records": [
-        {"code": "520399", "name": "新蒲新区（测试）", "level": "county", "valid_from": "2026-01-01", "valid_to": None},
-        {"code": "520302", "name": "红花岗区", "level": "county", "valid_from": "1997-01-01", "valid_to": None},
-    ]}, ensure_ascii=False), encoding="utf-8")
+    table.write_text(
+        json.dumps(
+            {
+                "version": "2027-01",
+                "source": "民政部 变更公告（测试）",
+                "records": [
+                    {
+                        "code": "520399",
+                        "name": "新蒲新区（测试）",
+                        "level": "county",
+                        "valid_from": "2026-01-01",
+                        "valid_to": None,
+                    },
+                    {
+                        "code": "520302",
+                        "name": "红花岗区",
+                        "level": "county",
+                        "valid_from": "1997-01-01",
+                        "valid_to": None,
+                    },
+                ],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     p = run("regions", "load", str(table), "--home", home, env=env)
     assert "1 codes changed; the table in force is now 2027-01" in p.stdout  # 520302 was in force as given
     shown = run("regions", "show", "520399", "--home", home, env=env).stdout
@@ -51,8 +74,17 @@ def test_load_refuses_a_bad_record_with_its_field(tmp_path):
     env = {"REGLEDGER_PASSPHRASE": "test-passphrase"}
     run("init", "--origin", "test.example/regions", "--home", home, env=env)
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"version": "v", "source": "s", "records": [
-        {"code": "52039", "name": "X", "level": "county", "valid_from": "2026-01-01", "valid_to": None}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "version": "v",
+                "source": "s",
+                "records": [
+                    {"code": "52039", "name": "X", "level": "county", "valid_from": "2026-01-01", "valid_to": None}
+                ],
+            }
+        )
+    )
     p = run("regions", "load", str(bad), "--home", home, env=env, ok=False)
     assert p.returncode == 1 and "/records/0/code" in p.stderr
 

@@ -23,8 +23,12 @@ DIGITS = "0123456789"
 
 def _random_codes(n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
-    return [make_code(rng.randint(1, 4), f"{rng.randint(0, 999_999):06d}", rng.randint(1000, 9999),
-                      rng.randint(1, 99_999_999)) for _ in range(n)]
+    return [
+        make_code(
+            rng.randint(1, 4), f"{rng.randint(0, 999_999):06d}", rng.randint(1000, 9999), rng.randint(1, 99_999_999)
+        )
+        for _ in range(n)
+    ]
 
 
 CODES = _random_codes(500, seed=20250301)
@@ -57,6 +61,7 @@ def _with_body(code: str, body: str) -> str:
 
 # -- shape and round trips -----------------------------------------------------------------------
 
+
 def test_layout_example():
     code = make_code(1, "520115", 2025, 42)
     assert code.startswith("PDR-1-520115-2025-00000042-") and len(code) == 28
@@ -66,8 +71,12 @@ def test_layout_example():
 def test_round_trips():
     rng = random.Random(7)
     for _ in range(500):
-        t, region, year, seq = rng.randint(1, 4), f"{rng.randint(0, 999_999):06d}", rng.randint(1000, 9999), \
-            rng.randint(1, 99_999_999)
+        t, region, year, seq = (
+            rng.randint(1, 4),
+            f"{rng.randint(0, 999_999):06d}",
+            rng.randint(1000, 9999),
+            rng.randint(1, 99_999_999),
+        )
         code = make_code(t, region, year, seq)
         parsed = parse_code(code)
         assert parsed == ParsedCode(code=code, kind_type=t, region=region, year=year, seq=seq, check=code[-1])
@@ -88,19 +97,22 @@ def test_every_kind_type_and_the_extremes():
     assert parse_code(make_code(2, "999999", 9999, 99_999_999)).seq == 99_999_999
 
 
-@pytest.mark.parametrize(("args", "field", "reason"), [
-    ((0, "520115", 2025, 1), "/kind_type", "registration type"),
-    ((5, "520115", 2025, 1), "/kind_type", "must be 1..4, got 5"),
-    ((True, "520115", 2025, 1), "/kind_type", "must be an integer"),
-    ((1, "52011", 2025, 1), "/region", "6-digit"),
-    ((1, "52011x", 2025, 1), "/region", "6-digit"),
-    ((1, 520115, 2025, 1), "/region", "6-digit"),
-    ((1, "520115", 999, 1), "/year", "must be 1000..9999"),
-    ((1, "520115", 10000, 1), "/year", "must be 1000..9999"),
-    ((1, "520115", 2025, 0), "/seq", "must be 1..99999999, got 0"),
-    ((1, "520115", 2025, 100_000_000), "/seq", "must be 1..99999999"),
-    ((1, "520115", 2025, "1"), "/seq", "must be an integer"),
-])
+@pytest.mark.parametrize(
+    ("args", "field", "reason"),
+    [
+        ((0, "520115", 2025, 1), "/kind_type", "registration type"),
+        ((5, "520115", 2025, 1), "/kind_type", "must be 1..4, got 5"),
+        ((True, "520115", 2025, 1), "/kind_type", "must be an integer"),
+        ((1, "52011", 2025, 1), "/region", "6-digit"),
+        ((1, "52011x", 2025, 1), "/region", "6-digit"),
+        ((1, 520115, 2025, 1), "/region", "6-digit"),
+        ((1, "520115", 999, 1), "/year", "must be 1000..9999"),
+        ((1, "520115", 10000, 1), "/year", "must be 1000..9999"),
+        ((1, "520115", 2025, 0), "/seq", "must be 1..99999999, got 0"),
+        ((1, "520115", 2025, 100_000_000), "/seq", "must be 1..99999999"),
+        ((1, "520115", 2025, "1"), "/seq", "must be an integer"),
+    ],
+)
 def test_make_code_rejects_bad_parts(args, field, reason):
     with pytest.raises(MalformedError) as info:
         make_code(*args)
@@ -110,28 +122,31 @@ def test_make_code_rejects_bad_parts(args, field, reason):
 GOOD = make_code(1, "520115", 2025, 42)
 
 
-@pytest.mark.parametrize(("code", "reason"), [
-    (GOOD.lower(), "does not have the layout"),
-    (GOOD[:-2], "does not have the layout"),
-    (GOOD + "X", "must be one character of"),
-    ("PDR1-520115-2025-00000042-" + GOOD[-1], "does not have the layout"),
-    ("XDR" + GOOD[3:], "does not have the layout"),
-    (" " + GOOD, "does not have the layout"),
-    (GOOD.replace("-", "_"), "does not have the layout"),
-    ("PDR-5" + GOOD[5:], "registration type '5' is not one of"),
-    ("PDR-0" + GOOD[5:], "registration type '0' is not one of"),
-    ("PDR-12" + GOOD[5:], "registration type '12'"),
-    (GOOD.replace("520115", "52011"), "region '52011' must be 6 digits"),
-    (GOOD.replace("520115", "52O115"), "region '52O115' must be 6 digits"),
-    (GOOD.replace("520115", "５２０１１５"), "region '５２０１１５' must be 6 digits"),
-    (GOOD.replace("-2025-", "-225-"), "year '225' must be 4 digits"),
-    (GOOD.replace("-2025-", "-0025-"), "year 0025 must be 1000..9999"),
-    (GOOD.replace("00000042", "0000042"), "sequence number '0000042' must be 8 digits"),
-    (GOOD.replace("00000042", "00000000"), "sequence number 00000000 must be 1..99999999"),
-    (GOOD[:-1] + "I", "check character 'I' must be one character of"),
-    (GOOD[:-1] + "", "check character '' must be one character"),
-    (12345, "must be a string"),
-])
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (GOOD.lower(), "does not have the layout"),
+        (GOOD[:-2], "does not have the layout"),
+        (GOOD + "X", "must be one character of"),
+        ("PDR1-520115-2025-00000042-" + GOOD[-1], "does not have the layout"),
+        ("XDR" + GOOD[3:], "does not have the layout"),
+        (" " + GOOD, "does not have the layout"),
+        (GOOD.replace("-", "_"), "does not have the layout"),
+        ("PDR-5" + GOOD[5:], "registration type '5' is not one of"),
+        ("PDR-0" + GOOD[5:], "registration type '0' is not one of"),
+        ("PDR-12" + GOOD[5:], "registration type '12'"),
+        (GOOD.replace("520115", "52011"), "region '52011' must be 6 digits"),
+        (GOOD.replace("520115", "52O115"), "region '52O115' must be 6 digits"),
+        (GOOD.replace("520115", "５２０１１５"), "region '５２０１１５' must be 6 digits"),
+        (GOOD.replace("-2025-", "-225-"), "year '225' must be 4 digits"),
+        (GOOD.replace("-2025-", "-0025-"), "year 0025 must be 1000..9999"),
+        (GOOD.replace("00000042", "0000042"), "sequence number '0000042' must be 8 digits"),
+        (GOOD.replace("00000042", "00000000"), "sequence number 00000000 must be 1..99999999"),
+        (GOOD[:-1] + "I", "check character 'I' must be one character of"),
+        (GOOD[:-1] + "", "check character '' must be one character"),
+        (12345, "must be a string"),
+    ],
+)
 def test_malformed_layouts_are_rejected(code, reason):
     with pytest.raises(MalformedError) as info:
         parse_code(code, field="/registration/code")  # type: ignore[arg-type]
@@ -147,6 +162,7 @@ def test_wrong_check_character_names_both():
 
 # -- the exhaustive proof -----------------------------------------------------------------------
 
+
 def test_every_single_digit_substitution_is_detected():
     """500 codes × 19 digit positions × 9 other digits: all rejected, and by the check character itself."""
     tried = 0
@@ -156,7 +172,7 @@ def test_every_single_digit_substitution_is_detected():
             for d in DIGITS:
                 if d == body[i]:
                     continue
-                bad_body = body[:i] + d + body[i + 1:]
+                bad_body = body[:i] + d + body[i + 1 :]
                 assert code_check_char(bad_body) != check, (code, i, d)
                 assert _rejected(_with_body(code, bad_body)), (code, i, d)
                 tried += 1
@@ -178,7 +194,7 @@ def test_every_adjacent_transposition_of_different_digits_is_detected():
         for i in range(18):
             if body[i] == body[i + 1]:
                 continue
-            swapped = body[:i] + body[i + 1] + body[i] + body[i + 2:]
+            swapped = body[:i] + body[i + 1] + body[i] + body[i + 2 :]
             assert code_check_char(swapped) != check, (code, i)
             assert _rejected(_with_body(code, swapped)), (code, i)
             tried += 1
@@ -194,7 +210,7 @@ def test_every_adjacent_transposition_in_the_printed_string_is_detected():
     for code in CODES:
         for i in range(len(code) - 1):
             if code[i] != code[i + 1]:
-                assert _rejected(code[:i] + code[i + 1] + code[i] + code[i + 2:]), (code, i)
+                assert _rejected(code[:i] + code[i + 1] + code[i] + code[i + 2 :]), (code, i)
 
 
 def test_even_distant_transpositions_are_detected():
@@ -215,6 +231,7 @@ def test_even_distant_transpositions_are_detected():
 
 
 # -- query codes -------------------------------------------------------------------------------------
+
 
 def test_query_code_is_deterministic_and_checked():
     a = make_query_code(b"entry:42")
@@ -237,20 +254,24 @@ def test_every_query_code_substitution_and_adjacent_transposition_is_detected():
         for pos in range(12):
             for c in CHARSET:
                 if c != code[pos]:
-                    assert _query_rejected(code[:pos] + c + code[pos + 1:], "check character is"), (code, pos, c)
+                    assert _query_rejected(code[:pos] + c + code[pos + 1 :], "check character is"), (code, pos, c)
         for pos in range(11):
             if code[pos] != code[pos + 1]:
-                assert _query_rejected(code[:pos] + code[pos + 1] + code[pos] + code[pos + 2:],
-                                       "check character is"), (code, pos)
+                assert _query_rejected(
+                    code[:pos] + code[pos + 1] + code[pos] + code[pos + 2 :], "check character is"
+                ), (code, pos)
 
 
-@pytest.mark.parametrize(("code", "reason"), [
-    ("ABC", "has 12 characters, got 3"),
-    ("ABCDEFGHJKLMN", "has 12 characters, got 13"),
-    ("ABCDEFGHJKLI", "character 'I' at position 12 is not allowed"),
-    ("abcdefghjklm", "letters must be upper case"),
-    (None, "must be a string"),
-])
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("ABC", "has 12 characters, got 3"),
+        ("ABCDEFGHJKLMN", "has 12 characters, got 13"),
+        ("ABCDEFGHJKLI", "character 'I' at position 12 is not allowed"),
+        ("abcdefghjklm", "letters must be upper case"),
+        (None, "must be a string"),
+    ],
+)
 def test_malformed_query_codes(code, reason):
     with pytest.raises(MalformedError) as info:
         check_query_code(code)  # type: ignore[arg-type]

@@ -44,8 +44,10 @@ def _run(url: str) -> None:
 
     ledger.append(register_key_statement(admin, clerk, "registrant"))
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(url, format_skey(log), format_skey(clerk), w, APPENDS, 250))
-             for w in range(PROCESSES)]
+    procs = [
+        ctx.Process(target=_worker, args=(url, format_skey(log), format_skey(clerk), w, APPENDS, 250))
+        for w in range(PROCESSES)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -67,8 +69,11 @@ def _run(url: str) -> None:
     assert len(seen) == PROCESSES * APPENDS and set(seen.values()) == {1}
     # each worker's own appends stay in its order
     for w in range(PROCESSES):
-        order = [Entry.from_leaf(lf).statement.payload["i"] for lf in leaves
-                 if b'"kind":"test.concurrent"' in lf and f'"w":{w}'.encode() in lf]
+        order = [
+            Entry.from_leaf(lf).statement.payload["i"]
+            for lf in leaves
+            if b'"kind":"test.concurrent"' in lf and f'"w":{w}'.encode() in lf
+        ]
         assert order == list(range(APPENDS))
     assert ledger.integrate() == total
     assert ledger.tree_hash(total) == reference_root(leaves)
@@ -113,8 +118,7 @@ def test_threads_share_one_ledger(store, log_signer, admin):
     total = 1 + 4 * 150
     assert ledger.integrate() == total
     leaves = ledger.entries(0, total)
-    seen = Counter((e.statement.payload["w"], e.statement.payload["i"])
-                   for e in map(Entry.from_leaf, leaves[1:]))
+    seen = Counter((e.statement.payload["w"], e.statement.payload["i"]) for e in map(Entry.from_leaf, leaves[1:]))
     assert len(seen) == 600 and set(seen.values()) == {1}
     assert ledger.tree_hash(total) == reference_root(leaves)
     audit(store, origin=log_signer.name, verifier=ledger.verifier())

@@ -35,10 +35,14 @@ DASH = "\u2014"
 WITNESS_VKEY = "witness.example.org+b8a2cf20+BFLN3yikSfFkVAJtrnh/CiY3Zozkoy7clp+P7XB28qUN"
 BODY = "rome2026h1.example.org\n300\nlCkHUpkmVBEms2r2T1K6Og69+wUuuN3MIEW1/ezu2v0=\n"
 TIME = 1767139200  # 2025-12-31T00:00:00Z (gen.go: timestamp = 1767139200000 ms)
-WITNESS_LINE = (f"{DASH} witness.example.org uKLPIAAAAABpVGeAhm2bOvKc3LaB9PFN1ruG19Y5yqslmcAAbhftnn1Z"
-                "znmo0LXFZq4LGvqKqLX8jWlwLKasxEGTLIqAVusneCBmBw==\n")
-LOG_LINE = (f"{DASH} rome2026h1.example.org kVB1JgAAAZtxtEwABAMARzBFAiEAi+mTa2xjL1IdWpH82OeciGsGvwRA"
-            "P+f1WkfKaSZCfFECIHoNPZ/Q3y6UNzvKOO9cuLr6V16vPNfhwhle9f6r5H/Z\n")
+WITNESS_LINE = (
+    f"{DASH} witness.example.org uKLPIAAAAABpVGeAhm2bOvKc3LaB9PFN1ruG19Y5yqslmcAAbhftnn1Z"
+    "znmo0LXFZq4LGvqKqLX8jWlwLKasxEGTLIqAVusneCBmBw==\n"
+)
+LOG_LINE = (
+    f"{DASH} rome2026h1.example.org kVB1JgAAAZtxtEwABAMARzBFAiEAi+mTa2xjL1IdWpH82OeciGsGvwRA"
+    "P+f1WkfKaSZCfFECIHoNPZ/Q3y6UNzvKOO9cuLr6V16vPNfhwhle9f6r5H/Z\n"
+)
 SUNLIGHT_CHECKPOINT = (BODY + "\n" + LOG_LINE + WITNESS_LINE).encode()
 
 
@@ -102,7 +106,7 @@ def test_vector_key_hash_flip_is_not_our_key(i):
 @pytest.mark.parametrize("ts", [TIME - 1, TIME + 1, 0, TIME * 1000])
 def test_vector_other_time_fails(ts):
     v = parse_cosigner_vkey(WITNESS_VKEY)
-    sig = _raw(WITNESS_LINE)[4 + 8:]
+    sig = _raw(WITNESS_LINE)[4 + 8 :]
     with pytest.raises(InvalidSignatureError):
         v.verify(BODY.encode(), ts.to_bytes(8, "big") + sig)
 
@@ -194,8 +198,9 @@ def test_cosignature_key_hash_is_domain_separated(witness):
     plain_note = sign_note(body, witness._signer)
     with pytest.raises(UnknownKeyError):
         open_note(plain_note, [witness.verifier()])
-    forged = NoteSignature(witness.name, witness.key_hash,
-                           TIME.to_bytes(8, "big") + witness._signer.sign(body.encode())).line()
+    forged = NoteSignature(
+        witness.name, witness.key_hash, TIME.to_bytes(8, "big") + witness._signer.sign(body.encode())
+    ).line()
     with pytest.raises(InvalidSignatureError):
         open_note((body + "\n" + forged).encode(), [witness.verifier()])
 
@@ -223,13 +228,16 @@ def test_vkey_round_trip_and_type_0x01_refused(witness):
         parse_cosigner_vkey(f"witness.test+{witness.key_hash:08x}+{typed01}")
 
 
-@pytest.mark.parametrize("bad", [
-    "witness.test",
-    "witness.test+b8a2cf20",
-    "witness.test+B8A2CF20+BFLN3yikSfFkVAJtrnh/CiY3Zozkoy7clp+P7XB28qUN",
-    "witness.test+b8a2cf20+not base64",
-    "witness.test+b8a2cf20+BFLN3yikSfFkVAJtrnh/CiY3Zozkoy7clp+P7XB28q",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "witness.test",
+        "witness.test+b8a2cf20",
+        "witness.test+B8A2CF20+BFLN3yikSfFkVAJtrnh/CiY3Zozkoy7clp+P7XB28qUN",
+        "witness.test+b8a2cf20+not base64",
+        "witness.test+b8a2cf20+BFLN3yikSfFkVAJtrnh/CiY3Zozkoy7clp+P7XB28q",
+    ],
+)
 def test_parse_cosigner_vkey_refuses_malformed(bad):
     with pytest.raises(MalformedError):
         parse_cosigner_vkey(bad)
@@ -247,7 +255,9 @@ def test_one_of_two_witnesses_missing(log_signer, witness):
     signed = sign_checkpoint(cp, log_signer)
     both = add_cosignatures(signed, [cosign(cp.text(), witness), cosign(cp.text(), other)])
     assert verify_cosigned(both, log_signer.verifier(), [witness.verifier(), other.verifier()]) == {
-        "witness.test": TIME, "witness2.test": TIME + 5}
+        "witness.test": TIME,
+        "witness2.test": TIME + 5,
+    }
     only_one = add_cosignatures(signed, [cosign(cp.text(), witness)])
     with pytest.raises(UnknownKeyError, match="witness2.test") as exc:
         verify_cosigned(only_one, log_signer.verifier(), [witness.verifier(), other.verifier()])

@@ -38,8 +38,11 @@ def intranet_browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {INTRANET_HOST} 127.0.0.1"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {INTRANET_HOST} 127.0.0.1"],
+        )
         try:
             yield b
         finally:
@@ -53,6 +56,7 @@ def _open_recording(browser, url: str, rendered: str) -> tuple[list[str], list[s
     errors: list[str] = []
     context = browser.new_context()
     try:
+
         def route(r) -> None:
             requested.append(r.request.url)
             if urlsplit(r.request.url).netloc == own:
@@ -79,9 +83,11 @@ def _open_recording(browser, url: str, rendered: str) -> tuple[list[str], list[s
 def test_swagger_ui_renders_from_the_server_alone(intranet_browser, server_port: int):
     base = f"http://{INTRANET_HOST}:{server_port}"
     requested, errors = _open_recording(
-        intranet_browser, f"{base}/docs",
+        intranet_browser,
+        f"{base}/docs",
         "() => document.querySelectorAll('.swagger-ui .opblock').length > 10"
-        " && document.body.innerText.includes('/v1/statements')")
+        " && document.body.innerText.includes('/v1/statements')",
+    )
     outside = [u for u in requested if not u.startswith(base + "/")]
     assert not outside, f"/docs requested outside the server: {outside}"
     assert not errors, errors

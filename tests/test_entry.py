@@ -26,10 +26,18 @@ from regledger.ledger.hashes import leaf_hash
 
 SIGNER = Ed25519Signer.generate("clerk@test")
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text() | st.floats(
-    allow_nan=False, allow_infinity=False)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -38,28 +46,36 @@ def test_canonical_json_matches_rfc8785_package(value):
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
-@pytest.mark.parametrize("value", [
-    {"\U0001F600": 1, "\ue000": 2, "a": 3},  # UTF-16 order differs from code point order here
-    {"peach": 1, "péché": 2, "pêche": 3, "sin": 4},
-    [1e21, 1e-7, 0.1, -0.0, 5e-324, 1.7976931348623157e308],
-    "\u2028\u2029\x7f\x00\x1f\"\\/",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"\U0001f600": 1, "\ue000": 2, "a": 3},  # UTF-16 order differs from code point order here
+        {"peach": 1, "péché": 2, "pêche": 3, "sin": 4},
+        [1e21, 1e-7, 0.1, -0.0, 5e-324, 1.7976931348623157e308],
+        '\u2028\u2029\x7f\x00\x1f"\\/',
+    ],
+)
 def test_canonical_json_edge_cases(value):
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
 def test_rfc8785_appendix_example():
     # RFC 8785 section 3.2.2 example input, and its published canonical output
-    raw = '{"numbers":[333333333.33333329,1E30,4.50,2e-3,0.000000000000000000000000001],' \
-          '"string":"\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/","literals":[null,true,false]}'
-    want = '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],' \
-           '"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
+    raw = (
+        '{"numbers":[333333333.33333329,1E30,4.50,2e-3,0.000000000000000000000000001],'
+        '"string":"\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/","literals":[null,true,false]}'
+    )
+    want = (
+        '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],'
+        '"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
+    )
     assert canonical_json(json.loads(raw)).decode() == want
 
 
 def _statement(**overrides):
-    st_ = sign_statement(SIGNER, kind="sample.resource", subject="s-1", payload={"name": "气象数据", "n": 1},
-                         time="2026-01-02T03:04:05Z")
+    st_ = sign_statement(
+        SIGNER, kind="sample.resource", subject="s-1", payload={"name": "气象数据", "n": 1}, time="2026-01-02T03:04:05Z"
+    )
     obj = st_.to_json()
     obj.update(overrides)
     return obj
@@ -81,21 +97,24 @@ def test_tampered_payload_fails_signature():
         verify_ed25519(SIGNER.public, s.signed_message(), s.sig)
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"kind": 5}, "/kind"),
-    ({"kind": "NoDots"}, "/kind"),
-    ({"subject": ""}, "/subject"),
-    ({"subject": ["x"]}, "/subject"),
-    ({"payload": "text"}, "/payload"),
-    ({"payload": {"n": 2**60}}, "/payload/n"),
-    ({"payload": {"n": float("nan")}}, "/payload/n"),
-    ({"time": "yesterday"}, "/time"),
-    ({"time": "2026-13-02T03:04:05Z"}, "/time"),
-    ({"key": "XYZ"}, "/key"),
-    ({"sig": "not base64!"}, "/sig"),
-    ({"sig": base64.b64encode(b"short").decode()}, "/sig"),
-    ({"Extra-Field": 1}, "/Extra-Field"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"kind": 5}, "/kind"),
+        ({"kind": "NoDots"}, "/kind"),
+        ({"subject": ""}, "/subject"),
+        ({"subject": ["x"]}, "/subject"),
+        ({"payload": "text"}, "/payload"),
+        ({"payload": {"n": 2**60}}, "/payload/n"),
+        ({"payload": {"n": float("nan")}}, "/payload/n"),
+        ({"time": "yesterday"}, "/time"),
+        ({"time": "2026-13-02T03:04:05Z"}, "/time"),
+        ({"key": "XYZ"}, "/key"),
+        ({"sig": "not base64!"}, "/sig"),
+        ({"sig": base64.b64encode(b"short").decode()}, "/sig"),
+        ({"Extra-Field": 1}, "/Extra-Field"),
+    ],
+)
 def test_bad_statement_names_the_field(change, field):
     with pytest.raises(MalformedError) as err:
         Statement.from_json(_statement(**change))
@@ -133,12 +152,15 @@ def test_largest_statement_fits_a_leaf():
     assert len(e.leaf) <= MAX_LEAF_BYTES
 
 
-@pytest.mark.parametrize("raw, why", [
-    (b'{"a":1,"a":2}', "duplicate"),
-    (b'{"a":NaN}', "NaN"),
-    (b"\xff\xfe", "UTF-8"),
-    (b"{", "not JSON"),
-])
+@pytest.mark.parametrize(
+    "raw, why",
+    [
+        (b'{"a":1,"a":2}', "duplicate"),
+        (b'{"a":NaN}', "NaN"),
+        (b"\xff\xfe", "UTF-8"),
+        (b"{", "not JSON"),
+    ],
+)
 def test_parse_json_is_strict(raw, why):
     with pytest.raises(MalformedError, match=why):
         parse_json(raw)
@@ -161,15 +183,18 @@ def test_entry_round_trip_and_leaf_hash():
     assert Entry.from_leaf(e.leaf) == e
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda o: o.update(v=2),
-    lambda o: o.update(index=-1),
-    lambda o: o.update(index=True),
-    lambda o: o.update(prev="AAAA"),
-    lambda o: o.update(extra=1),
-    lambda o: o.pop("time"),
-    lambda o: o["statement"].update(kind="x"),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda o: o.update(v=2),
+        lambda o: o.update(index=-1),
+        lambda o: o.update(index=True),
+        lambda o: o.update(prev="AAAA"),
+        lambda o: o.update(extra=1),
+        lambda o: o.pop("time"),
+        lambda o: o["statement"].update(kind="x"),
+    ],
+)
 def test_bad_entries_rejected(mutate):
     s = Statement.from_json(_statement())
     obj = json.loads(Entry.build(7, bytes(32), "2026-01-02T03:04:05.678Z", s).leaf)

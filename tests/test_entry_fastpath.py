@@ -20,10 +20,18 @@ from regledger.ledger.errors import MalformedError
 
 SIGNER = Ed25519Signer.generate("clerk@test")
 
-scalars = st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text(max_size=12) | st.floats(
-    allow_nan=False, allow_infinity=False)
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                      | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=12)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.text(max_size=12)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
 
 
 def decide(leaf: bytes, *, fast: bool, monkeypatch) -> tuple:
@@ -59,19 +67,19 @@ BASE = _leaf({"name": "贵州省数据（样例）", "n": 1})
 
 CASES = [
     BASE,
-    BASE.replace(b'"n":1', b'"n":1.0'),                          # a float that is not canonical
+    BASE.replace(b'"n":1', b'"n":1.0'),  # a float that is not canonical
     BASE.replace(b'"n":1', b'"n":1e0'),
-    BASE.replace(b'"n":1', b'"n":9007199254740993'),             # beyond I-JSON
+    BASE.replace(b'"n":1', b'"n":9007199254740993'),  # beyond I-JSON
     BASE.replace(b'"n":1', b'"n":-0'),
-    BASE.replace(b'{"n":1', b'{"n":1,"n":1'),                    # duplicate member
+    BASE.replace(b'{"n":1', b'{"n":1,"n":1'),  # duplicate member
     BASE.replace(b'{"n":1', b'{"n":2,"n":1'),
-    BASE.replace(b'{"n":1', b'{ "n":1'),                         # whitespace
-    BASE.replace(b'"n":1,', b''),                                # another canonical leaf
+    BASE.replace(b'{"n":1', b'{ "n":1'),  # whitespace
+    BASE.replace(b'"n":1,', b""),  # another canonical leaf
     BASE.replace(b'{"n":1,"name":', b'{"name":"x","n":1,"nam":'),  # members out of order
-    BASE.replace("贵".encode(), b"\\u8d35"),                      # escaped where canonical is literal
-    BASE.replace("贵".encode(), b"\\ud800"),                      # lone surrogate
-    BASE.replace("贵".encode(), "\U0001F600".encode()),           # outside the BMP (sort order differs)
-    BASE.replace(b'"v":{', b'"v":' + b"[" * 40 + b"{").replace(b'}},"sig"', b'}' + b"]" * 40 + b'},"sig"'),
+    BASE.replace("贵".encode(), b"\\u8d35"),  # escaped where canonical is literal
+    BASE.replace("贵".encode(), b"\\ud800"),  # lone surrogate
+    BASE.replace("贵".encode(), "\U0001f600".encode()),  # outside the BMP (sort order differs)
+    BASE.replace(b'"v":{', b'"v":' + b"[" * 40 + b"{").replace(b'}},"sig"', b"}" + b"]" * 40 + b'},"sig"'),
     BASE.replace(b'"index":7', b'"index":7,"index":7'),
     BASE.replace(b'"v":1}', b'"v":1,"w":2}'),
     BASE + b" ",

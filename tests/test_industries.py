@@ -16,33 +16,39 @@ def test_the_table_has_20_sections_and_97_divisions():
     assert table.version == "GB/T 4754-2017/XG1-2019" and "GB/T 4754-2017" in table.source
 
 
-@pytest.mark.parametrize(("code", "name", "section_name"), [
-    ("L", "租赁和商务服务业", "租赁和商务服务业"),
-    ("L72", "商务服务业", "租赁和商务服务业"),
-    ("I65", "软件和信息技术服务业", "信息传输、软件和信息技术服务业"),
-    ("I651", "软件和信息技术服务业", "信息传输、软件和信息技术服务业"),  # a group: shown under its division
-    ("I6510", "软件和信息技术服务业", "信息传输、软件和信息技术服务业"),
-    ("M74", "专业技术服务业", "科学研究和技术服务业"),
-    ("S92", "国家机构", "公共管理、社会保障和社会组织"),
-    ("T97", "国际组织", "国际组织"),
-])
+@pytest.mark.parametrize(
+    ("code", "name", "section_name"),
+    [
+        ("L", "租赁和商务服务业", "租赁和商务服务业"),
+        ("L72", "商务服务业", "租赁和商务服务业"),
+        ("I65", "软件和信息技术服务业", "信息传输、软件和信息技术服务业"),
+        ("I651", "软件和信息技术服务业", "信息传输、软件和信息技术服务业"),  # a group: shown under its division
+        ("I6510", "软件和信息技术服务业", "信息传输、软件和信息技术服务业"),
+        ("M74", "专业技术服务业", "科学研究和技术服务业"),
+        ("S92", "国家机构", "公共管理、社会保障和社会组织"),
+        ("T97", "国际组织", "国际组织"),
+    ],
+)
 def test_valid_codes_and_their_names(code, name, section_name):
     industry = default_industries().validate(code)
     assert (industry.name, industry.section_name, industry.code) == (name, section_name, code)
 
 
-@pytest.mark.parametrize(("code", "says"), [
-    ("不存在", "section letter A-T"),
-    ("", "section letter A-T"),
-    ("l72", "section letter A-T"),
-    ("L7", "section letter A-T"),
-    ("L72101", "section letter A-T"),
-    ("72", "section letter A-T"),
-    ("U", "unknown industry section U"),
-    ("L65", "division 65 belongs to section I, not to section L"),
-    ("A98", "division 98 is not a division of GB/T 4754-2017"),
-    (72, "section letter A-T"),
-])
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("不存在", "section letter A-T"),
+        ("", "section letter A-T"),
+        ("l72", "section letter A-T"),
+        ("L7", "section letter A-T"),
+        ("L72101", "section letter A-T"),
+        ("72", "section letter A-T"),
+        ("U", "unknown industry section U"),
+        ("L65", "division 65 belongs to section I, not to section L"),
+        ("A98", "division 98 is not a division of GB/T 4754-2017"),
+        (72, "section letter A-T"),
+    ],
+)
 def test_invalid_codes_are_refused(code, says):
     with pytest.raises(MalformedError) as info:
         default_industries().validate(code, field="/x")

@@ -146,21 +146,26 @@ def test_a_database_from_before_the_checkpoint_chain_gets_it_by_upgrade(ledger35
         store.close()
 
 
-@pytest.mark.parametrize("damage, refused", [
-    ("edge tile", True),          # tile 0/1, which the next tree extends
-    ("pending leaf hash", True),  # a sequenced, not yet integrated entry's stored leaf hash
-    ("latest checkpoint", True),  # the row the next checkpoint builds on
-    ("older checkpoint", False),  # not built on: integration goes ahead, with the right root
-    ("interior tile", False),     # full tile 0/0: not built on either (audit and self-audit find it)
-])
+@pytest.mark.parametrize(
+    "damage, refused",
+    [
+        ("edge tile", True),  # tile 0/1, which the next tree extends
+        ("pending leaf hash", True),  # a sequenced, not yet integrated entry's stored leaf hash
+        ("latest checkpoint", True),  # the row the next checkpoint builds on
+        ("older checkpoint", False),  # not built on: integration goes ahead, with the right root
+        ("interior tile", False),  # full tile 0/0: not built on either (audit and self-audit find it)
+    ],
+)
 def test_fault_no_checkpoint_is_signed_that_the_stored_leaves_do_not_back(ledger353, admin, damage, refused):
     """The issue's 'Must show' fault test: corrupt each row in turn, append, integrate."""
     ledger353.append_batch([sample(admin, 40_000 + i) for i in range(300)], receipts=False)
-    rows = {"edge tile": ("rl_tiles", "data", "level = 0 AND n = 1", 50 * 32 + 1),
-            "pending leaf hash": ("rl_entries", "leaf_hash", f"idx = {SIZE + 299}", 0),
-            "latest checkpoint": ("rl_checkpoints", "note", f"size = {SIZE}", 30),
-            "older checkpoint": ("rl_checkpoints", "note", "size = 1", 30),
-            "interior tile": ("rl_tiles", "data", "level = 0 AND n = 0", 4000)}
+    rows = {
+        "edge tile": ("rl_tiles", "data", "level = 0 AND n = 1", 50 * 32 + 1),
+        "pending leaf hash": ("rl_entries", "leaf_hash", f"idx = {SIZE + 299}", 0),
+        "latest checkpoint": ("rl_checkpoints", "note", f"size = {SIZE}", 30),
+        "older checkpoint": ("rl_checkpoints", "note", "size = 1", 30),
+        "interior tile": ("rl_tiles", "data", "level = 0 AND n = 0", 4000),
+    }
     flip(ledger353, *rows[damage])
     if refused:
         with pytest.raises(IntegrityError):
@@ -178,8 +183,9 @@ def test_a_sequence_head_behind_the_published_checkpoint_is_refused(ledger353, a
     assert ledger353.integrate() == SIZE + 5
     with ledger353.store.engine.begin() as conn:
         conn.execute(text(f"UPDATE rl_head SET size = {SIZE + 2} WHERE id = 1"))  # id 1: the sequence head
-    with pytest.raises(IntegrityError, match=f"sequence head: size {SIZE + 2} is behind the published "
-                                             f"checkpoint of size {SIZE + 5}"):
+    with pytest.raises(
+        IntegrityError, match=f"sequence head: size {SIZE + 2} is behind the published checkpoint of size {SIZE + 5}"
+    ):
         ledger353.integrate()
     assert ledger353.store.checkpoint_chain()[-1] == (SIZE + 5, SIZE)  # nothing more was signed
     assert ledger353.integration_refusals == 1 and ledger353.halted.where == "sequence head"
@@ -196,18 +202,24 @@ def test_a_sequence_head_behind_the_published_checkpoint_is_refused(ledger353, a
 def rewrite_leaf(ledger: Ledger, index: int, *, says_index: int | None = None, prev: bytes | None = None) -> None:
     """Rewrite a stored leaf's envelope and its stored leaf hash together, consistently."""
     e = Entry.from_leaf(ledger.entries(index, index + 1)[0])
-    leaf = Entry.build(e.index if says_index is None else says_index, e.prev if prev is None else prev, e.time,
-                       e.statement).leaf
+    leaf = Entry.build(
+        e.index if says_index is None else says_index, e.prev if prev is None else prev, e.time, e.statement
+    ).leaf
     with ledger.store.engine.begin() as conn:
-        conn.execute(text("UPDATE rl_entries SET leaf = :l, leaf_hash = :h WHERE idx = :i"),
-                     {"l": leaf, "h": leaf_hash(leaf), "i": index})
+        conn.execute(
+            text("UPDATE rl_entries SET leaf = :l, leaf_hash = :h WHERE idx = :i"),
+            {"l": leaf, "h": leaf_hash(leaf), "i": index},
+        )
 
 
-@pytest.mark.parametrize("pending, rewritten, change, what", [
-    (3, SIZE + 2, {"says_index": SIZE + 7}, f"the leaf says index {SIZE + 7}"),
-    (1, SIZE, {"prev": bytes(32)}, "chain broken"),  # the first new leaf: prev is the signed tree's last leaf
-    (3, SIZE + 1, {"prev": bytes(32)}, "chain broken"),
-])
+@pytest.mark.parametrize(
+    "pending, rewritten, change, what",
+    [
+        (3, SIZE + 2, {"says_index": SIZE + 7}, f"the leaf says index {SIZE + 7}"),
+        (1, SIZE, {"prev": bytes(32)}, "chain broken"),  # the first new leaf: prev is the signed tree's last leaf
+        (3, SIZE + 1, {"prev": bytes(32)}, "chain broken"),
+    ],
+)
 def test_a_new_leaf_rewritten_with_its_leaf_hash_is_refused(ledger353, admin, pending, rewritten, change, what):
     ledger353.append_batch([sample(admin, 70_000 + i) for i in range(pending)], receipts=False)
     rewrite_leaf(ledger353, rewritten, **change)

@@ -47,8 +47,13 @@ def test_vkey_round_trip_and_rejections():
     assert (v.name, v.key_hash, v.public) == (s.name, s.key_hash, s.public)
     good = format_vkey(s.name, s.public)
     name, h, b64 = good.split("+", 2)
-    for bad in (f"{name}+{h}", f"{name}+00000000+{b64}", f"{name}+{h}+AAAA", f"{name}+{h.upper()}+{b64}",
-                f"bad name+{h}+{b64}"):
+    for bad in (
+        f"{name}+{h}",
+        f"{name}+00000000+{b64}",
+        f"{name}+{h}+AAAA",
+        f"{name}+{h.upper()}+{b64}",
+        f"bad name+{h}+{b64}",
+    ):
         with pytest.raises(MalformedError):
             parse_vkey(bad)
     with pytest.raises(MalformedError):

@@ -108,14 +108,17 @@ def test_only_admins_manage_keys(ledger: Ledger, admin):
         ledger.append(revoke_key_statement(clerk, admin.key_id, "coup"))
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"public_key": "AAAA", "name": "x", "role": "admin"}, "/payload/public_key"),
-    ({"public_key": None, "name": "x", "role": "admin"}, "/payload/public_key"),
-    ({"name": "has space", "role": "admin"}, "/payload/name"),
-    ({"name": "x", "role": "emperor"}, "/payload/role"),
-    ({"name": "x", "role": "registrant", "scope": []}, "/payload/scope"),
-    ({"name": "x", "role": "registrant", "colour": "red"}, "/payload/colour"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"public_key": "AAAA", "name": "x", "role": "admin"}, "/payload/public_key"),
+        ({"public_key": None, "name": "x", "role": "admin"}, "/payload/public_key"),
+        ({"name": "has space", "role": "admin"}, "/payload/name"),
+        ({"name": "x", "role": "emperor"}, "/payload/role"),
+        ({"name": "x", "role": "registrant", "scope": []}, "/payload/scope"),
+        ({"name": "x", "role": "registrant", "colour": "red"}, "/payload/colour"),
+    ],
+)
 def test_bad_key_registration_names_the_field(ledger: Ledger, admin, payload, field):
     key = Ed25519Signer.generate("k")
     body = {"public_key": base64.b64encode(key.public).decode(), **payload}

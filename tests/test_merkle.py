@@ -174,8 +174,7 @@ def ref_inclusion_ok(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
     return got is not None and not rest and got == root
 
 
-def ref_consistency_ok(first: int, second: int, first_root: bytes, second_root: bytes,
-                       proof: Sequence[bytes]) -> bool:
+def ref_consistency_ok(first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]) -> bool:
     """Recompute both roots by the SUBPROOF recursion (0 < first < second only)."""
     if not 0 < first < second:
         return False
@@ -235,10 +234,12 @@ def test_vector_files_cover_enough_published_cases() -> None:
 
 def test_only_documented_policy_differences_override_upstream() -> None:
     """regledger disagrees with upstream in exactly these cases, each for a documented policy."""
-    overridden = {c["desc"]: c["regledger"]["why"] for c in INCLUSION_CASES + CONSISTENCY_CASES
-                  if "regledger" in c and c["regledger"]["wantErr"] != c["wantErr"]}
-    assert set(overridden) == {"sizes are equal (one) and proof is empty",
-                               "sizes are equal (zero) and proof is empty"}
+    overridden = {
+        c["desc"]: c["regledger"]["why"]
+        for c in INCLUSION_CASES + CONSISTENCY_CASES
+        if "regledger" in c and c["regledger"]["wantErr"] != c["wantErr"]
+    }
+    assert set(overridden) == {"sizes are equal (one) and proof is empty", "sizes are equal (zero) and proof is empty"}
     assert all(why.startswith("policy:") for why in overridden.values())
 
 
@@ -311,8 +312,13 @@ def test_rfc6962_inclusion_proofs(rfc_tree: FlatHashReader, vec: dict) -> None:
 def test_rfc6962_consistency_proofs(rfc_tree: FlatHashReader, vec: dict) -> None:
     proof = merkle.prove_consistency(vec["first"], vec["second"], rfc_tree)
     assert [p.hex() for p in proof] == vec["proof"]
-    verify_consistency(vec["first"], vec["second"], bytes.fromhex(RFC["roots"][vec["first"]]),
-                       bytes.fromhex(RFC["roots"][vec["second"]]), proof)
+    verify_consistency(
+        vec["first"],
+        vec["second"],
+        bytes.fromhex(RFC["roots"][vec["first"]]),
+        bytes.fromhex(RFC["roots"][vec["second"]]),
+        proof,
+    )
 
 
 def test_formats_md_quoted_proofs_are_the_published_ones() -> None:
@@ -350,13 +356,15 @@ def _flip_plan(proof_len: int, full: bool, salt: int) -> list[tuple[int, int, in
     otherwise two bytes of every hash, including its first and last byte in rotation."""
     if full:
         return [(j, b, (b + j + salt) % 8) for j in range(proof_len) for b in range(32)]
-    return [(j, b, (b + salt) % 8) for j in range(proof_len)
-            for b in {(salt + j) % 32, 31 - (salt + 3 * j) % 32}]
+    return [(j, b, (b + salt) % 8) for j in range(proof_len) for b in {(salt + j) % 32, 31 - (salt + 3 * j) % 32}]
 
 
 def _other_sizes(n: int, floor: int) -> set[int]:
-    return {s for s in (n - 2, n - 1, n + 1, n + 2, 2 * n, n // 2, n ^ 1, n ^ 2, n ^ 4, n ^ 8,
-                        1 << n.bit_length(), MAX_N + 3) if s > floor and s != n}
+    return {
+        s
+        for s in (n - 2, n - 1, n + 1, n + 2, 2 * n, n // 2, n ^ 1, n ^ 2, n ^ 4, n ^ 8, 1 << n.bit_length(), MAX_N + 3)
+        if s > floor and s != n
+    }
 
 
 def test_small_tree_roots_match_reference(small) -> None:
@@ -386,8 +394,9 @@ def test_every_inclusion_proof(small, n: int) -> None:
             _expect(RootMismatchError, verify_inclusion, i, n, leaf, proof, _flip([root], 0, b, 7 - b % 8)[0])
 
         # Another index in the same tree: the path shape differs, so it must fail.
-        others = range(n) if n <= FULL_FLIP_N else \
-            {0, n - 1, i - 1, i + 1, *(i ^ (1 << b) for b in range(n.bit_length()))}
+        others = (
+            range(n) if n <= FULL_FLIP_N else {0, n - 1, i - 1, i + 1, *(i ^ (1 << b) for b in range(n.bit_length()))}
+        )
         for j in others:
             if j != i and 0 <= j < n:
                 _expect(VerificationError, verify_inclusion, j, n, leaf, proof, root)
@@ -397,8 +406,9 @@ def test_every_inclusion_proof(small, n: int) -> None:
         # Another size: rejected unless RFC 9162 itself cannot tell the sizes apart (the proof
         # then has the same shape, e.g. leaf 0 in sizes 5..8); ours must agree with the reference.
         for s in _other_sizes(n, i):
-            assert _raises(verify_inclusion, i, s, leaf, proof, root) == \
-                (not ref_inclusion_ok(i, s, leaf, proof, root)), (i, n, s)
+            assert _raises(verify_inclusion, i, s, leaf, proof, root) == (
+                not ref_inclusion_ok(i, s, leaf, proof, root)
+            ), (i, n, s)
         for s in (0, i, -1):
             _expect(VerificationError, verify_inclusion, i, s, leaf, proof, root)
 
@@ -440,16 +450,28 @@ def test_every_consistency_proof(small, n: int) -> None:
         # outside 0 < m < n must always fail with this non-empty proof.
         for s in _other_sizes(m, 0):
             if s < n:
-                assert _raises(verify_consistency, s, n, first, second, proof) == \
-                    (not ref_consistency_ok(s, n, first, second, proof)), (m, n, s)
+                assert _raises(verify_consistency, s, n, first, second, proof) == (
+                    not ref_consistency_ok(s, n, first, second, proof)
+                ), (m, n, s)
         for s in _other_sizes(n, m):
-            assert _raises(verify_consistency, m, s, first, second, proof) == \
-                (not ref_consistency_ok(m, s, first, second, proof)), (m, n, s)
+            assert _raises(verify_consistency, m, s, first, second, proof) == (
+                not ref_consistency_ok(m, s, first, second, proof)
+            ), (m, n, s)
         for a, b in ((0, n), (n, n), (m, m), (n, m), (m + n, n), (-1, n), (m, -1)):
             _expect(VerificationError, verify_consistency, a, b, first, second, proof)
 
-        bad = [[], proof + [second], proof + [first], [first] + proof, [second] + proof,
-               proof + proof[-1:], proof[:1] + proof, proof[:-1], proof[1:], proof[:-1] + [bytes(32)]]
+        bad = [
+            [],
+            proof + [second],
+            proof + [first],
+            [first] + proof,
+            [second] + proof,
+            proof + proof[-1:],
+            proof[:1] + proof,
+            proof[:-1],
+            proof[1:],
+            proof[:-1] + [bytes(32)],
+        ]
         if len(proof) > 1:
             bad += [proof[::-1], proof[1:] + proof[:1]]
         for p in (p for p in bad if p != proof):
@@ -680,44 +702,47 @@ def test_entry_bundle_path_round_trip(n: int, width: int) -> None:
     assert parse_tile_path(path) == (Tile(0, n, width), True)
 
 
-@pytest.mark.parametrize("path, tile", [
-    ("tile/0/000", Tile(0, 0)),
-    ("tile/0/001.p/255", Tile(0, 1, 255)),
-    ("tile/0/x001/234", Tile(0, 1234)),  # C2SP: 1234 -> x001/234 (canonical, so accepted)
-    ("tile/2/x001/x234/067.p/8", Tile(2, 1234067, 8)),
-    ("tile/entries/x001/234.p/1", Tile(0, 1234, 1)),
-])
+@pytest.mark.parametrize(
+    "path, tile",
+    [
+        ("tile/0/000", Tile(0, 0)),
+        ("tile/0/001.p/255", Tile(0, 1, 255)),
+        ("tile/0/x001/234", Tile(0, 1234)),  # C2SP: 1234 -> x001/234 (canonical, so accepted)
+        ("tile/2/x001/x234/067.p/8", Tile(2, 1234067, 8)),
+        ("tile/entries/x001/234.p/1", Tile(0, 1234, 1)),
+    ],
+)
 def test_canonical_tile_paths(path: str, tile: Tile) -> None:
     assert parse_tile_path(path)[0] == tile
     assert (entry_bundle_path(tile.n, tile.width) if "entries" in path else tile.path()) == path
 
 
 NON_CANONICAL = [
-    "tile/0/1234",            # more than 3 digits in a group
-    "tile/0/x000/234",        # leading zero group
-    "tile/0/x001/x234",       # last group must not carry the x
-    "tile/0/001/234",         # non-last group without the x
-    "tile/0/x1/234",          # short group
-    "tile/0/01",              # short group
-    "tile/0/000.p/256",       # a full tile is not a partial one
-    "tile/0/000.p/0",         # empty partial tile
-    "tile/0/000.p/007",       # leading zeros in the width
-    "tile/0/000.p/",          # missing width
+    "tile/0/1234",  # more than 3 digits in a group
+    "tile/0/x000/234",  # leading zero group
+    "tile/0/x001/x234",  # last group must not carry the x
+    "tile/0/001/234",  # non-last group without the x
+    "tile/0/x1/234",  # short group
+    "tile/0/01",  # short group
+    "tile/0/000.p/256",  # a full tile is not a partial one
+    "tile/0/000.p/0",  # empty partial tile
+    "tile/0/000.p/007",  # leading zeros in the width
+    "tile/0/000.p/",  # missing width
     "tile/0/000.p/1000",
-    "tile/00/000",            # leading zero in the level
+    "tile/00/000",  # leading zero in the level
     "tile/01/000",
     "tile/-1/000",
     "tile/0/-01",
-    "tile/0/000/",            # trailing slash
-    "/tile/0/000",            # leading slash
-    "tile/0/000\n",           # trailing newline ($ in a regex matches before it)
+    "tile/0/000/",  # trailing slash
+    "/tile/0/000",  # leading slash
+    "tile/0/000\n",  # trailing newline ($ in a regex matches before it)
     "tile/0/000.p/5\n",
     "tile/0/\u0660\u0660\u0660",  # non-ASCII digits
     "tile/0/000.P/5",
     "tile/entries/000.p/256",
     "tile/entries/1234",
     "tile/data/000",
-    "tile/8/0/000",           # Go sumdb layout (with tile height)
+    "tile/8/0/000",  # Go sumdb layout (with tile height)
     "tile/0",
     "tile/",
     "",

@@ -43,8 +43,11 @@ def today(request, tmp_path, monkeypatch) -> tuple[str, list[str], dict]:
         return "sqlite", ["--home", str(home)], EXPECTED["sqlite"]
     url = request.getfixturevalue("pg_url")
     shutil.copytree(FIXTURE / "pg-home", home, ignore=shutil.ignore_patterns("*.sql"))
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-f", str(FIXTURE / "pg-home" / "ledger.pg.sql")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-f", str(FIXTURE / "pg-home" / "ledger.pg.sql")],
+        check=True,
+        capture_output=True,
+    )
     return "postgres", ["--home", str(home), "--db", url], EXPECTED["postgres"]
 
 

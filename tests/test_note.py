@@ -43,26 +43,32 @@ assert DASH.encode() == b"\xe2\x80\x94"
 # golang/mod sumdb/note
 PETER_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-GO_TEXT = ("If you think cryptography is the answer to your problem,\n"
-           "then you don't know what your problem is.\n")
-PETER_SIG = (f"{DASH} PeterNeumann "
-             "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
+GO_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+PETER_SIG = (
+    f"{DASH} PeterNeumann "
+    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+)
 ENOCH_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
-ENOCH_SIG = (f"{DASH} EnochRoot "
-             "rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n")
+ENOCH_SIG = (
+    f"{DASH} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
+)
 
 # C2SP signed-note.md
 FOO_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
-FOO_NOTE = ("This is an example message.\n\n"
-            f"{DASH} example.com/foo "
-            "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n").encode()
+FOO_NOTE = (
+    "This is an example message.\n\n"
+    f"{DASH} example.com/foo "
+    "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
+).encode()
 
 # transparency-dev/formats log/note_test.go: a real sum.golang.org signed tree head
 SUM_VKEY = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
 SUM_BODY = "go.sum database tree\n6476701\nmb8QLQIs0Z0yP5Cstq6guj87oXWeC9gEM8oVikmm9Wk=\n"
-SUM_NOTE = (SUM_BODY + "\n"
-            f"{DASH} sum.golang.org "
-            "Az3grsLX85Gz+s1SiTbgkuqxgItqFq7gsMUEyVnrsa9LM7Us9S+1xbFIGu95949rj4nPRYfvimWEPWL+o3GeoWwOoAw=\n").encode()
+SUM_NOTE = (
+    SUM_BODY + "\n"
+    f"{DASH} sum.golang.org "
+    "Az3grsLX85Gz+s1SiTbgkuqxgItqFq7gsMUEyVnrsa9LM7Us9S+1xbFIGu95949rj4nPRYfvimWEPWL+o3GeoWwOoAw=\n"
+).encode()
 
 # C2SP tlog-checkpoint.md example (its signature is illustrative; only the body is used)
 SOFA_BODY = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
@@ -142,17 +148,20 @@ def test_real_sum_golang_org_tree_head() -> None:
         open_checkpoint(SUM_NOTE, "sum.golang.org", sum_key)
 
 
-@pytest.mark.parametrize("vkey", [
-    "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",   # wrong key hash
-    "PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",   # upper-case hex
-    "PeterNeumann+c74f20a3+Ahpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",   # key type 0x02
-    "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10T",    # bad base64
-    "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy1w==",   # short key
-    "PeterNeumann+c74f20a3",
-    "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  # space in name
-    "+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",               # empty name
-    "",
-])
+@pytest.mark.parametrize(
+    "vkey",
+    [
+        "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  # wrong key hash
+        "PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  # upper-case hex
+        "PeterNeumann+c74f20a3+Ahpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  # key type 0x02
+        "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10T",  # bad base64
+        "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy1w==",  # short key
+        "PeterNeumann+c74f20a3",
+        "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  # space in name
+        "+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  # empty name
+        "",
+    ],
+)
 def test_bad_vkeys_rejected(vkey: str) -> None:
     with pytest.raises(MalformedError):
         parse_vkey(vkey)
@@ -162,9 +171,11 @@ def test_bad_vkeys_rejected(vkey: str) -> None:
 
 
 def test_tampered_text_is_invalid_signature() -> None:
-    for bad in (FOO_NOTE.replace(b"example message", b"example massage"),
-                FOO_NOTE.replace(b"message.\n", b"message!\n"),
-                b"X" + FOO_NOTE):
+    for bad in (
+        FOO_NOTE.replace(b"example message", b"example massage"),
+        FOO_NOTE.replace(b"message.\n", b"message!\n"),
+        b"X" + FOO_NOTE,
+    ):
         with pytest.raises(InvalidSignatureError):
             open_note(bad, [parse_vkey(FOO_VKEY)])
     # Same signature over the Go text signed by another key.
@@ -235,10 +246,12 @@ def test_missing_final_newline() -> None:
 
 def test_non_utf8_rejected() -> None:
     foo = parse_vkey(FOO_VKEY)
-    for bad in (FOO_NOTE.replace(b"example", b"ex\xffample"),
-                FOO_NOTE.replace(b"message.", b"message\xc3."),   # truncated sequence
-                FOO_NOTE.replace(b"message.", b"message\xed\xa0\x80."),  # encoded surrogate
-                FOO_NOTE + b"\x80"):
+    for bad in (
+        FOO_NOTE.replace(b"example", b"ex\xffample"),
+        FOO_NOTE.replace(b"message.", b"message\xc3."),  # truncated sequence
+        FOO_NOTE.replace(b"message.", b"message\xed\xa0\x80."),  # encoded surrogate
+        FOO_NOTE + b"\x80",
+    ):
         with pytest.raises(MalformedError):
             open_note(bad, [foo])
 
@@ -261,31 +274,34 @@ def test_note_size_limit() -> None:
         open_note(over, [signer.verifier()])
 
 
-@pytest.mark.parametrize("note", [
-    b"",
-    b"\n",
-    b"This is an example message.\n",                                   # no signatures
-    b"This is an example message.\n\n",                                 # empty signature block
-    FOO_NOTE.replace(b"\n\n", b"\n"),                                   # no blank line
-    FOO_NOTE.replace(b"\n\n", b"\n\n\n"),                               # two blank lines
-    FOO_NOTE.replace("\u2014".encode(), b"-"),                          # ASCII hyphen for the em dash
-    FOO_NOTE.replace("\u2014 ".encode(), "\u2014".encode()),            # no space after the dash
-    FOO_NOTE.replace(b"example.com/foo U", b"example.com/foo  U"),      # two spaces
-    FOO_NOTE.replace(b"example.com/foo U", b"example.com/foo\tU"),      # tab
-    FOO_NOTE.replace(b"QM=\n", b"QM\n"),                                # unpadded base64
-    FOO_NOTE.replace(b"QM=\n", b"QM= \n"),                              # trailing space
-    FOO_NOTE.replace(b"Uw2QOkn8", b"Uw2QOk!8"),                         # bad base64
-    FOO_NOTE.replace(b"\n\n", b"\r\n\r\n"),                             # CRLF
-    FOO_NOTE.replace(b"example message", b"example\x00message"),        # control characters
-    FOO_NOTE.replace(b"example message", b"example\tmessage"),
-    FOO_NOTE.replace(b"example message", b"example\x1bmessage"),
-    FOO_NOTE.replace(b"example message", b"example\x7fmessage"),
-    b"\n" + FOO_NOTE,                                                   # text starts with a blank line
-    FOO_NOTE.replace(b"This is an example message.\n", b"Line one.\n\nLine two.\n"),
-    FOO_NOTE + FOO_NOTE.split(b"\n\n")[1].replace(b"\n", b""),          # trailing junk line
-    FOO_NOTE + b"\n",                                                   # blank line after signatures
-    ("This is an example message.\n\n" + _sig_line("example.com/foo", 0x530D903A, b"")).encode(),
-])
+@pytest.mark.parametrize(
+    "note",
+    [
+        b"",
+        b"\n",
+        b"This is an example message.\n",  # no signatures
+        b"This is an example message.\n\n",  # empty signature block
+        FOO_NOTE.replace(b"\n\n", b"\n"),  # no blank line
+        FOO_NOTE.replace(b"\n\n", b"\n\n\n"),  # two blank lines
+        FOO_NOTE.replace("\u2014".encode(), b"-"),  # ASCII hyphen for the em dash
+        FOO_NOTE.replace("\u2014 ".encode(), "\u2014".encode()),  # no space after the dash
+        FOO_NOTE.replace(b"example.com/foo U", b"example.com/foo  U"),  # two spaces
+        FOO_NOTE.replace(b"example.com/foo U", b"example.com/foo\tU"),  # tab
+        FOO_NOTE.replace(b"QM=\n", b"QM\n"),  # unpadded base64
+        FOO_NOTE.replace(b"QM=\n", b"QM= \n"),  # trailing space
+        FOO_NOTE.replace(b"Uw2QOkn8", b"Uw2QOk!8"),  # bad base64
+        FOO_NOTE.replace(b"\n\n", b"\r\n\r\n"),  # CRLF
+        FOO_NOTE.replace(b"example message", b"example\x00message"),  # control characters
+        FOO_NOTE.replace(b"example message", b"example\tmessage"),
+        FOO_NOTE.replace(b"example message", b"example\x1bmessage"),
+        FOO_NOTE.replace(b"example message", b"example\x7fmessage"),
+        b"\n" + FOO_NOTE,  # text starts with a blank line
+        FOO_NOTE.replace(b"This is an example message.\n", b"Line one.\n\nLine two.\n"),
+        FOO_NOTE + FOO_NOTE.split(b"\n\n")[1].replace(b"\n", b""),  # trailing junk line
+        FOO_NOTE + b"\n",  # blank line after signatures
+        ("This is an example message.\n\n" + _sig_line("example.com/foo", 0x530D903A, b"")).encode(),
+    ],
+)
 def test_malformed_notes(note: bytes) -> None:
     with pytest.raises(MalformedError):
         open_note(note, [parse_vkey(FOO_VKEY)])
@@ -348,36 +364,39 @@ def test_c2sp_example_checkpoint_body_parses() -> None:
 ROOT_B64 = base64.b64encode(bytes(range(32))).decode()
 
 
-@pytest.mark.parametrize("text", [
-    f"{ORIGIN}\n01\n{ROOT_B64}\n",          # leading zero
-    f"{ORIGIN}\n00\n{ROOT_B64}\n",
-    f"{ORIGIN}\n-1\n{ROOT_B64}\n",
-    f"{ORIGIN}\n+1\n{ROOT_B64}\n",
-    f"{ORIGIN}\n 1\n{ROOT_B64}\n",
-    f"{ORIGIN}\n1 \n{ROOT_B64}\n",
-    f"{ORIGIN}\n1.0\n{ROOT_B64}\n",
-    f"{ORIGIN}\n1e3\n{ROOT_B64}\n",
-    f"{ORIGIN}\n0x10\n{ROOT_B64}\n",
-    f"{ORIGIN}\n1_000\n{ROOT_B64}\n",
-    f"{ORIGIN}\n\u0661\u0662\n{ROOT_B64}\n",   # Arabic-Indic digits: str.isdigit() is True
-    f"{ORIGIN}\n\n{ROOT_B64}\n",
-    f"{ORIGIN}\n12345678901234567890\n{ROOT_B64}\n",  # beyond 19 digits
-    f"{ORIGIN}\n1\nnot base64!\n",
-    f"{ORIGIN}\n1\n{ROOT_B64[:-1]}\n",       # unpadded
-    f"{ORIGIN}\n1\n{ROOT_B64[:-2]}B=\n",     # non-canonical trailing bits
-    f"{ORIGIN}\n1\n{base64.b64encode(bytes(31)).decode()}\n",  # 31 bytes
-    f"{ORIGIN}\n1\n{base64.b64encode(bytes(33)).decode()}\n",  # 33 bytes
-    f"{ORIGIN}\n1\n{base64.urlsafe_b64encode(bytes([0xfb] * 32)).decode()}\n",  # URL alphabet
-    f"{ORIGIN}\n1\n{ROOT_B64}",              # no final newline
-    f"{ORIGIN}\n1\n",                        # missing root line
-    f"{ORIGIN}\n",                           # missing size and root
-    "",
-    f"{ORIGIN}\n1\n{ROOT_B64}\n\n",          # empty extension line
-    f"\n1\n{ROOT_B64}\n",                    # empty origin
-    f"bad origin\n1\n{ROOT_B64}\n",          # space in origin
-    f"bad+origin\n1\n{ROOT_B64}\n",
-    f"{'o' * 256}\n1\n{ROOT_B64}\n",         # origin too long
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{ORIGIN}\n01\n{ROOT_B64}\n",  # leading zero
+        f"{ORIGIN}\n00\n{ROOT_B64}\n",
+        f"{ORIGIN}\n-1\n{ROOT_B64}\n",
+        f"{ORIGIN}\n+1\n{ROOT_B64}\n",
+        f"{ORIGIN}\n 1\n{ROOT_B64}\n",
+        f"{ORIGIN}\n1 \n{ROOT_B64}\n",
+        f"{ORIGIN}\n1.0\n{ROOT_B64}\n",
+        f"{ORIGIN}\n1e3\n{ROOT_B64}\n",
+        f"{ORIGIN}\n0x10\n{ROOT_B64}\n",
+        f"{ORIGIN}\n1_000\n{ROOT_B64}\n",
+        f"{ORIGIN}\n\u0661\u0662\n{ROOT_B64}\n",  # Arabic-Indic digits: str.isdigit() is True
+        f"{ORIGIN}\n\n{ROOT_B64}\n",
+        f"{ORIGIN}\n12345678901234567890\n{ROOT_B64}\n",  # beyond 19 digits
+        f"{ORIGIN}\n1\nnot base64!\n",
+        f"{ORIGIN}\n1\n{ROOT_B64[:-1]}\n",  # unpadded
+        f"{ORIGIN}\n1\n{ROOT_B64[:-2]}B=\n",  # non-canonical trailing bits
+        f"{ORIGIN}\n1\n{base64.b64encode(bytes(31)).decode()}\n",  # 31 bytes
+        f"{ORIGIN}\n1\n{base64.b64encode(bytes(33)).decode()}\n",  # 33 bytes
+        f"{ORIGIN}\n1\n{base64.urlsafe_b64encode(bytes([0xFB] * 32)).decode()}\n",  # URL alphabet
+        f"{ORIGIN}\n1\n{ROOT_B64}",  # no final newline
+        f"{ORIGIN}\n1\n",  # missing root line
+        f"{ORIGIN}\n",  # missing size and root
+        "",
+        f"{ORIGIN}\n1\n{ROOT_B64}\n\n",  # empty extension line
+        f"\n1\n{ROOT_B64}\n",  # empty origin
+        f"bad origin\n1\n{ROOT_B64}\n",  # space in origin
+        f"bad+origin\n1\n{ROOT_B64}\n",
+        f"{'o' * 256}\n1\n{ROOT_B64}\n",  # origin too long
+    ],
+)
 def test_parse_rejects_non_canonical_checkpoints(text: str) -> None:
     with pytest.raises(MalformedError):
         parse_checkpoint_text(text)

@@ -31,20 +31,27 @@ print(json.dumps(out))
 @pytest.mark.slow
 def test_installed_outside_the_checkout_only_regledger_is_importable(tmp_path):
     target = tmp_path / "site"
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(ROOT)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert sorted(p.name for p in target.iterdir() if not p.name.endswith(".dist-info") and p.name != "bin") \
-        == ["regledger"]
+    assert sorted(p.name for p in target.iterdir() if not p.name.endswith(".dist-info") and p.name != "bin") == [
+        "regledger"
+    ]
     env = {**os.environ, "PYTHONPATH": str(target)}
-    probe = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=120)
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert probe.returncode == 0, probe.stderr[-2000:]
     import json
 
     out = json.loads(probe.stdout.strip().splitlines()[-1])
     assert {k: out[k] for k in ("api", "sync", "keys", "ledger", "registry")} == dict.fromkeys(
-        ("api", "sync", "keys", "ledger", "registry"), "missing")
+        ("api", "sync", "keys", "ledger", "registry"), "missing"
+    )
     assert out["entry_file"].startswith(str(target / "regledger" / "ledger"))
     assert out["templates"], "page templates ship in the wheel"
     assert out["regions"] > 3000, "the GB/T 2260 table ships in the wheel"

@@ -36,8 +36,15 @@ from regledger.ledger.store import MemoryStore, SubjectState
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = os.environ.get("REGLEDGER_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 #: the demo's registrations on each public list (regledger/demo_registry.py)
 DEMO_LISTS = {
@@ -46,8 +53,17 @@ DEMO_LISTS = {
     "cancelled": {"gy-medical"},
     "revoked": {"gz-radar"},
 }
-ALL_DEMO = ["gz-hydrology", "gz-weather", "gy-medical", "gz-operator-inst", "gz-weather-api", "zy-city-mgmt",
-            "hz-bus-draft", "hz-bus", "gz-radar"]
+ALL_DEMO = [
+    "gz-hydrology",
+    "gz-weather",
+    "gy-medical",
+    "gz-operator-inst",
+    "gz-weather-api",
+    "zy-city-mgmt",
+    "hz-bus-draft",
+    "hz-bus",
+    "gz-radar",
+]
 
 
 @contextlib.contextmanager
@@ -109,13 +125,21 @@ def next_link(html: str) -> str | None:
 
 # --- (a) server-rendered pages over real HTTP ---------------------------------------------------------------
 
+
 def test_every_page_renders(client: httpx.Client):
     items = client.get("/v1/registrations").json()["items"]
     assert sorted(i["registration"] for i in items) == sorted(ALL_DEMO)
     codes = [i["code"] for i in items if i["code"]]
     assert len(codes) == 6
-    paths = ["/", "/publicity", "/registered", "/cancelled", "/revoked", *(f"/registrations/{r}" for r in ALL_DEMO),
-             *(f"/registrations/{c}" for c in codes)]
+    paths = [
+        "/",
+        "/publicity",
+        "/registered",
+        "/cancelled",
+        "/revoked",
+        *(f"/registrations/{r}" for r in ALL_DEMO),
+        *(f"/registrations/{c}" for c in codes),
+    ]
     for path in paths:
         r = client.get(path)
         assert r.status_code == 200, (path, r.text[:500])
@@ -173,23 +197,26 @@ def test_filters(client: httpx.Client):
     assert 'value="52"' in html and '<option value="product" selected>' in html  # the form keeps the filter
 
 
-@pytest.mark.parametrize("path, params, status, says", [
-    ("/registered", {"cursor": "<x>"}, 422, "Bad page cursor"),
-    ("/registered", {"cursor": "a b"}, 422, "Bad page cursor"),
-    ("/publicity", {"cursor": "x" * 101}, 422, "Bad page cursor"),
-    ("/registered", {"cursor": "zzz"}, 422, "Bad page cursor"),  # well formed, but no registration's id
-    ("/registered", {"kind": "dataset"}, 422, "Unknown kind"),
-    ("/revoked", {"region": "abc"}, 422, "Bad region code"),
-    ("/revoked", {"region": "1234567"}, 422, "Bad region code"),
-    ("/cancelled", {"limit": "0"}, 422, "Bad page size"),
-    ("/cancelled", {"limit": "100000"}, 422, "Bad page size"),
-    ("/cancelled", {"limit": "-1"}, 422, "Bad page size"),
-    ("/publicity", {"q": "字" * 101}, 422, "Search text too long"),
-    ("/registrations/no-such-registration", {}, 404, "No such registration"),
-    ("/registrations/PDR-9-999999-2099-00000001-X", {}, 404, "No such registration"),
-    ("/registrations/a%20b", {}, 400, "Bad registration id"),
-    ("/registrations/" + "x" * 101, {}, 400, "Bad registration id"),
-])
+@pytest.mark.parametrize(
+    "path, params, status, says",
+    [
+        ("/registered", {"cursor": "<x>"}, 422, "Bad page cursor"),
+        ("/registered", {"cursor": "a b"}, 422, "Bad page cursor"),
+        ("/publicity", {"cursor": "x" * 101}, 422, "Bad page cursor"),
+        ("/registered", {"cursor": "zzz"}, 422, "Bad page cursor"),  # well formed, but no registration's id
+        ("/registered", {"kind": "dataset"}, 422, "Unknown kind"),
+        ("/revoked", {"region": "abc"}, 422, "Bad region code"),
+        ("/revoked", {"region": "1234567"}, 422, "Bad region code"),
+        ("/cancelled", {"limit": "0"}, 422, "Bad page size"),
+        ("/cancelled", {"limit": "100000"}, 422, "Bad page size"),
+        ("/cancelled", {"limit": "-1"}, 422, "Bad page size"),
+        ("/publicity", {"q": "字" * 101}, 422, "Search text too long"),
+        ("/registrations/no-such-registration", {}, 404, "No such registration"),
+        ("/registrations/PDR-9-999999-2099-00000001-X", {}, 404, "No such registration"),
+        ("/registrations/a%20b", {}, 400, "Bad registration id"),
+        ("/registrations/" + "x" * 101, {}, 400, "Bad registration id"),
+    ],
+)
 def test_bad_input_is_a_4xx_page_not_a_500(client: httpx.Client, path, params, status, says):
     r = client.get(path, params=params)
     assert r.status_code == status, r.text[:300]
@@ -199,8 +226,12 @@ def test_bad_input_is_a_4xx_page_not_a_500(client: httpx.Client, path, params, s
 
 def test_everything_is_escaped(client: httpx.Client):
     evil = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
-    for path, params, echoed in (("/publicity", {"q": evil[:100]}, True), ("/registered", {"region": evil}, True),
-                                 ("/revoked", {"cursor": evil}, False), ("/cancelled", {"kind": evil}, False)):
+    for path, params, echoed in (
+        ("/publicity", {"q": evil[:100]}, True),
+        ("/registered", {"region": evil}, True),
+        ("/revoked", {"cursor": evil}, False),
+        ("/cancelled", {"kind": evil}, False),
+    ):
         html = client.get(path, params=params).text
         assert "<script>alert" not in html and "<img src=x" not in html, path
         if echoed:  # the filter form shows what was asked for, escaped
@@ -211,15 +242,26 @@ def test_registration_page_shows_fields_history_and_checkpoint(client: httpx.Cli
     state = client.get("/v1/registrations/gy-medical").json()
     history = client.get("/v1/registrations/gy-medical/history").json()
     html = client.get("/registrations/gy-medical").text
-    for text in (state["code"], state["query_code"], state["fields"]["name"], state["fields"]["holder"]["uscc"],
-                 "已注销", "Cancelled", "验证 / Verify", "签名检查点", "Signed checkpoint"):
+    for text in (
+        state["code"],
+        state["query_code"],
+        state["fields"]["name"],
+        state["fields"]["holder"]["uscc"],
+        "已注销",
+        "Cancelled",
+        "验证 / Verify",
+        "签名检查点",
+        "Signed checkpoint",
+    ):
         assert text in html, text
     rows = re.findall(r'<tr data-index="(\d+)">(.*?)</tr>', html, re.S)
     assert [int(i) for i, _ in rows] == [h["index"] for h in state["history"]]
     for (_, row), h in zip(rows, state["history"], strict=True):
         assert h["time"] in row and h["kind"] in row and h["by"] in row
-    assert unescape(re.search(r'<pre class="note" id="checkpoint-note">(.*?)</pre>', html, re.S).group(1)) \
+    assert (
+        unescape(re.search(r'<pre class="note" id="checkpoint-note">(.*?)</pre>', html, re.S).group(1))
         == history["checkpoint"]
+    )
     assert f'data-indexes="{",".join(str(h["index"]) for h in state["history"])}"' in html
     assert history["vkey"] in html
 
@@ -231,20 +273,47 @@ def test_pages_survive_missing_fields_and_markup_in_data():
     ledger.integrate()
     odd = [
         SubjectState("reg:bare", {"registration": "bare"}, 0, kind="resource", status="CODED", name="<b>bare</b>"),
-        SubjectState("reg:odd", {"registration": "odd", "fields": {"name": "<script>x()</script>", "holder": None,
-                                                                   "records": [], "storage": {"a": {"b": [1, {}]}}},
-                                 "history": [{"index": 999}, {"kind": "registration.apply"}, "junk", {"by": 7}],
-                                 "code": "PDR-<i>", "status": "WEIRD", "reg_type": ["x"], "query_code": 5,
-                                 "publicity_start": {"<i>": 1}}, 0, kind="weird", status="WEIRD",
-                     region="zz"),
+        SubjectState(
+            "reg:odd",
+            {
+                "registration": "odd",
+                "fields": {
+                    "name": "<script>x()</script>",
+                    "holder": None,
+                    "records": [],
+                    "storage": {"a": {"b": [1, {}]}},
+                },
+                "history": [{"index": 999}, {"kind": "registration.apply"}, "junk", {"by": 7}],
+                "code": "PDR-<i>",
+                "status": "WEIRD",
+                "reg_type": ["x"],
+                "query_code": 5,
+                "publicity_start": {"<i>": 1},
+            },
+            0,
+            kind="weird",
+            status="WEIRD",
+            region="zz",
+        ),
         SubjectState("reg:nostate", {}, 0, status="CANCELLED"),
-        SubjectState("reg:listy", {"registration": "listy", "region": ["52"], "history": 5, "fields": "x",
-                                   "subject_kind": {"k": 1}}, 0, status="CANCELLED"),
+        SubjectState(
+            "reg:listy",
+            {"registration": "listy", "region": ["52"], "history": 5, "fields": "x", "subject_kind": {"k": 1}},
+            0,
+            status="CANCELLED",
+        ),
     ]
     ledger.store.replace_states(odd)
     with live_server(ledger) as url, httpx.Client(base_url=url, timeout=10) as c:
-        for path in ("/", "/registered", "/cancelled", "/registrations/bare", "/registrations/odd",
-                     "/registrations/nostate", "/registrations/listy"):
+        for path in (
+            "/",
+            "/registered",
+            "/cancelled",
+            "/registrations/bare",
+            "/registrations/odd",
+            "/registrations/nostate",
+            "/registrations/listy",
+        ):
             r = c.get(path)
             assert r.status_code == 200, (path, r.text[:500])
             assert "<script>x()" not in r.text and "<b>bare" not in r.text and "<i>" not in r.text, path
@@ -253,6 +322,7 @@ def test_pages_survive_missing_fields_and_markup_in_data():
 
 
 # --- (b) the verify button in real headless Chromium ---------------------------------------------------------
+
 
 def _need_chromium() -> None:
     why = None
@@ -307,8 +377,10 @@ def _tamper_proof(proof: str) -> str:
 
 def _verify_and_wait(page) -> tuple[str, str]:
     page.click("#verify-button")
-    page.wait_for_selector('#verify-result[data-state="ok"], #verify-result[data-state="fail"], '
-                           '#verify-result[data-state="partial"]', timeout=20_000)
+    page.wait_for_selector(
+        '#verify-result[data-state="ok"], #verify-result[data-state="fail"], #verify-result[data-state="partial"]',
+        timeout=20_000,
+    )
     panel = page.locator("#verify-result")
     return panel.get_attribute("data-state") or "", panel.inner_text()
 
@@ -413,8 +485,10 @@ def _path(m: int, leaves: list[bytes]) -> list[bytes]:
 
 
 def test_reference_tree_matches_the_rfc_6962_vectors():
-    leaves = [bytes.fromhex(h) for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-                                         "606162636465666768696a6b6c6d6e6f")]
+    leaves = [
+        bytes.fromhex(h)
+        for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f")
+    ]
     assert _mth(leaves).hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
     assert _mth(leaves[:3]).hex() == "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
     assert [h.hex()[:8] for h in _path(0, leaves)] == ["96a296d2", "5f083f0a", "6b47aaf2"]
@@ -452,8 +526,15 @@ def test_verify_js_inclusion_against_an_independent_rfc9162_tree(vector_page):
     for n in range(1, 34):
         leaves = [f"leaf {i} of {n}".encode() for i in range(n)]
         for m in range(n):
-            cases.append({"index": m, "size": n, "leaf": b64(hashlib.sha256(b"\x00" + leaves[m]).digest()),
-                          "path": [b64(h) for h in _path(m, leaves)], "root": b64(_mth(leaves))})
+            cases.append(
+                {
+                    "index": m,
+                    "size": n,
+                    "leaf": b64(hashlib.sha256(b"\x00" + leaves[m]).digest()),
+                    "path": [b64(h) for h in _path(m, leaves)],
+                    "root": b64(_mth(leaves)),
+                }
+            )
     results = vector_page.evaluate(_JS_INCLUSION, cases)
     for c, r in zip(cases, results, strict=True):
         where = f"index {c['index']} size {c['size']}"
@@ -473,32 +554,53 @@ _JS_NOTE = """async ([vkey, note]) => {
 
 # C2SP signed-note and Go sumdb vectors (shared/formats.md section B)
 _FOO_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
-_FOO_NOTE = ("This is an example message.\n\n\u2014 example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAl"
-             "TgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n")
+_FOO_NOTE = (
+    "This is an example message.\n\n\u2014 example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAl"
+    "TgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
+)
 _PN_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 _ER_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
 _PN_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-_PN_SIGS = ("\u2014 PeterNeumann "
-            "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
-            "\u2014 EnochRoot "
-            "rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n")
+_PN_SIGS = (
+    "\u2014 PeterNeumann "
+    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+    "\u2014 EnochRoot "
+    "rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
+)
 _SUM_VKEY = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
-_SUM_NOTE = ("go.sum database tree\n6476701\nmb8QLQIs0Z0yP5Cstq6guj87oXWeC9gEM8oVikmm9Wk=\n\n\u2014 sum.golang.org "
-             "Az3grsLX85Gz+s1SiTbgkuqxgItqFq7gsMUEyVnrsa9LM7Us9S+1xbFIGu95949rj4nPRYfvimWEPWL+o3GeoWwOoAw=\n")
+_SUM_NOTE = (
+    "go.sum database tree\n6476701\nmb8QLQIs0Z0yP5Cstq6guj87oXWeC9gEM8oVikmm9Wk=\n\n\u2014 sum.golang.org "
+    "Az3grsLX85Gz+s1SiTbgkuqxgItqFq7gsMUEyVnrsa9LM7Us9S+1xbFIGu95949rj4nPRYfvimWEPWL+o3GeoWwOoAw=\n"
+)
 
 
-@pytest.mark.parametrize("vkey, note, expect", [
-    (_FOO_VKEY, _FOO_NOTE, "ok: This is an example message.\n"),
-    (_PN_VKEY, _PN_TEXT + "\n" + _PN_SIGS, "ok: " + _PN_TEXT),  # the other signer is ignored
-    (_ER_VKEY, _PN_TEXT + "\n" + _PN_SIGS, "ok: " + _PN_TEXT),
-    (_SUM_VKEY, _SUM_NOTE, "ok: go.sum database tree\n6476701\n"),  # '+' inside the key's base64
-    (_FOO_VKEY, _FOO_NOTE.replace("example message", "example massage"),
-     "refused: the checkpoint's signature does not verify with the log key"),
-    (_PN_VKEY, _FOO_NOTE, "refused: the checkpoint carries no signature by the log key PeterNeumann+c74f20a3"),
-    (_FOO_VKEY.replace("530d903a", "530d903b"), _FOO_NOTE, "refused: the log key's id 530d903b does not match"),
-    (_FOO_VKEY, _FOO_NOTE.replace("\n\n", "\n"), "refused: the checkpoint has no signature block"),
-], ids=["c2sp-example", "go-note-first-of-two", "go-note-second-of-two", "sum.golang.org", "altered-text",
-        "unknown-signer", "wrong-key-id", "no-blank-line"])
+@pytest.mark.parametrize(
+    "vkey, note, expect",
+    [
+        (_FOO_VKEY, _FOO_NOTE, "ok: This is an example message.\n"),
+        (_PN_VKEY, _PN_TEXT + "\n" + _PN_SIGS, "ok: " + _PN_TEXT),  # the other signer is ignored
+        (_ER_VKEY, _PN_TEXT + "\n" + _PN_SIGS, "ok: " + _PN_TEXT),
+        (_SUM_VKEY, _SUM_NOTE, "ok: go.sum database tree\n6476701\n"),  # '+' inside the key's base64
+        (
+            _FOO_VKEY,
+            _FOO_NOTE.replace("example message", "example massage"),
+            "refused: the checkpoint's signature does not verify with the log key",
+        ),
+        (_PN_VKEY, _FOO_NOTE, "refused: the checkpoint carries no signature by the log key PeterNeumann+c74f20a3"),
+        (_FOO_VKEY.replace("530d903a", "530d903b"), _FOO_NOTE, "refused: the log key's id 530d903b does not match"),
+        (_FOO_VKEY, _FOO_NOTE.replace("\n\n", "\n"), "refused: the checkpoint has no signature block"),
+    ],
+    ids=[
+        "c2sp-example",
+        "go-note-first-of-two",
+        "go-note-second-of-two",
+        "sum.golang.org",
+        "altered-text",
+        "unknown-signer",
+        "wrong-key-id",
+        "no-blank-line",
+    ],
+)
 def test_verify_js_signed_notes_against_published_vectors(vector_page, vkey: str, note: str, expect: str):
     got = vector_page.evaluate(_JS_NOTE, [vkey, note])
     assert got.startswith(expect), got

@@ -72,8 +72,9 @@ def test_chinese_labels_in_chromium(browser, base_url: str):  # noqa: F811
             assert label in particulars, label
         change = page.locator("table.history tr.change")
         assert change.count() == 1
-        assert re.fullmatch(r"更新频率\s+Update frequency\s+每日 → 每周", change.inner_text().strip()), \
+        assert re.fullmatch(r"更新频率\s+Update frequency\s+每日 → 每周", change.inner_text().strip()), (
             change.inner_text()
+        )
         roles = page.locator("table.history tbody > tr > td:nth-child(3)").all_inner_texts()
         assert any(r.startswith("登记机构") for r in roles) and any(r.startswith("登记主体") for r in roles)
     finally:

@@ -24,15 +24,23 @@ from regledger.sync.policy import SyncPolicy
 from tests.test_workflow import World, party, resource_fields
 
 ZUNYI_HOLDER = party("遵义市红花岗区大数据中心（测试）", "持有单位", "520302", "MB000101")
-NEW_COUNTY = {"code": "520399", "name": "新蒲新区（测试）", "level": "county", "valid_from": "2026-01-01",
-              "valid_to": None}
+NEW_COUNTY = {
+    "code": "520399",
+    "name": "新蒲新区（测试）",
+    "level": "county",
+    "valid_from": "2026-01-01",
+    "valid_to": None,
+}
 
 
 def world() -> World:
     w = World()
     w.keys["zunyi"] = Ed25519Signer.generate("zunyi@test")
-    w.ledger.append(register_key_statement(w.admin, w.keys["zunyi"], "registrant",
-                                           {"institution": ZUNYI_HOLDER["uscc"]}, time=w.clock()))
+    w.ledger.append(
+        register_key_statement(
+            w.admin, w.keys["zunyi"], "registrant", {"institution": ZUNYI_HOLDER["uscc"]}, time=w.clock()
+        )
+    )
     return w
 
 
@@ -42,8 +50,9 @@ def load(w: World, payload: dict, who: str = "admin"):
 
 
 def zunyi_fields(region: str = "520302", **over):
-    return resource_fields("遵义市红花岗区城市管理数据", holder={**ZUNYI_HOLDER, "region": region}, region=region,
-                           **over)
+    return resource_fields(
+        "遵义市红花岗区城市管理数据", holder={**ZUNYI_HOLDER, "region": region}, region=region, **over
+    )
 
 
 def test_a_zunyi_county_applies_and_registers():
@@ -62,8 +71,11 @@ def test_regions_load_adds_a_code_from_its_index_on():
     assert w.status("new-1") == "SUBMITTED"
     regions = w.store.get_states([REGIONS_SUBJECT])[REGIONS_SUBJECT]
     assert regions.state["loads"][0]["index"] == e.index and regions.state["version"] == "2026-12-test"
-    assert [r.name for r in table_in_force(regions).chain("520399", date(2026, 12, 1))] == \
-        ["新蒲新区（测试）", "遵义市", "贵州省"]
+    assert [r.name for r in table_in_force(regions).chain("520399", date(2026, 12, 1))] == [
+        "新蒲新区（测试）",
+        "遵义市",
+        "贵州省",
+    ]
     audit(w.store, origin=w.ledger.origin, verifier=w.ledger.verifier(), policy=RegistryPolicy())
 
 
@@ -79,18 +91,30 @@ def test_a_later_load_retires_a_code_and_earlier_registrations_stay_valid():
     audit(w.store, origin=w.ledger.origin, verifier=w.ledger.verifier(), policy=RegistryPolicy())
 
 
-@pytest.mark.parametrize(("payload", "field", "says"), [
-    ({"version": "v", "source": "s", "records": []}, "/payload/records", "non-empty array"),
-    ({"version": "v", "source": "s", "records": [{**NEW_COUNTY, "code": "52039"}]}, "/payload/records/0/code",
-     "6-digit code"),
-    ({"version": "v", "source": "s", "records": [{**NEW_COUNTY, "code": "990101"}]}, "/payload/records/0/code",
-     "province 990000, which is not in the table"),
-    ({"version": "v", "source": "s", "records": [NEW_COUNTY, {**NEW_COUNTY, "valid_from": "2026-02-01"}]},
-     "/payload/records/1", "overlapping validity windows"),
-    ({"version": "", "source": "s", "records": [NEW_COUNTY]}, "/payload/version", "non-empty string"),
-    ({"version": "v", "records": [NEW_COUNTY]}, "/payload/source", "non-empty string"),
-    ({"version": "v", "source": "s", "records": [NEW_COUNTY], "extra": 1}, "/payload", "unknown member(s) extra"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field", "says"),
+    [
+        ({"version": "v", "source": "s", "records": []}, "/payload/records", "non-empty array"),
+        (
+            {"version": "v", "source": "s", "records": [{**NEW_COUNTY, "code": "52039"}]},
+            "/payload/records/0/code",
+            "6-digit code",
+        ),
+        (
+            {"version": "v", "source": "s", "records": [{**NEW_COUNTY, "code": "990101"}]},
+            "/payload/records/0/code",
+            "province 990000, which is not in the table",
+        ),
+        (
+            {"version": "v", "source": "s", "records": [NEW_COUNTY, {**NEW_COUNTY, "valid_from": "2026-02-01"}]},
+            "/payload/records/1",
+            "overlapping validity windows",
+        ),
+        ({"version": "", "source": "s", "records": [NEW_COUNTY]}, "/payload/version", "non-empty string"),
+        ({"version": "v", "records": [NEW_COUNTY]}, "/payload/source", "non-empty string"),
+        ({"version": "v", "source": "s", "records": [NEW_COUNTY], "extra": 1}, "/payload", "unknown member(s) extra"),
+    ],
+)
 def test_bad_loads_are_refused_with_the_field(payload, field, says):
     w = world()
     err = w.refused(MalformedError, load, w, payload)
@@ -116,8 +140,12 @@ def test_a_platform_key_may_not_load_at_the_top_of_a_cascade():
     origin = "regledger.test/top"
     register = RegistryPolicy()
     admin, platform = Ed25519Signer.generate("admin@top"), Ed25519Signer.generate("platform@top")
-    ledger = Ledger(MemoryStore(), origin=origin, log_signer=Ed25519Signer.generate(origin),
-                    policy=CompositePolicy(ReplayGuard(), SyncPolicy(origin, register), register))
+    ledger = Ledger(
+        MemoryStore(),
+        origin=origin,
+        log_signer=Ed25519Signer.generate(origin),
+        policy=CompositePolicy(ReplayGuard(), SyncPolicy(origin, register), register),
+    )
     ledger.append(register_key_statement(admin, admin, "admin"))
     ledger.append(register_key_statement(admin, platform, "platform"))
     payload = {"version": "v", "source": "s", "records": [NEW_COUNTY]}
@@ -130,8 +158,13 @@ def test_a_platform_key_may_not_load_at_the_top_of_a_cascade():
 
 def test_a_whole_table_is_cut_into_statements_under_the_size_limit():
     shipped = default_table()
-    provinces_only = RegionTable.from_dict({"version": "p", "source": "test", "records": [
-        w for code in shipped.codes() if code.endswith("0000") for w in shipped.windows(code)]})
+    provinces_only = RegionTable.from_dict(
+        {
+            "version": "p",
+            "source": "test",
+            "records": [w for code in shipped.codes() if code.endswith("0000") for w in shipped.windows(code)],
+        }
+    )
     payloads = list(region_load_payloads(shipped, provinces_only, version="full", source="test"))
     assert len(payloads) > 10
     for p in payloads:

@@ -13,13 +13,40 @@ from regledger.ledger.errors import MalformedError
 from regledger.registry.regions import Region, RegionTable, default_table, load_table
 
 PROVINCES = {
-    "110000": "北京市", "120000": "天津市", "130000": "河北省", "140000": "山西省", "150000": "内蒙古自治区",
-    "210000": "辽宁省", "220000": "吉林省", "230000": "黑龙江省", "310000": "上海市", "320000": "江苏省",
-    "330000": "浙江省", "340000": "安徽省", "350000": "福建省", "360000": "江西省", "370000": "山东省",
-    "410000": "河南省", "420000": "湖北省", "430000": "湖南省", "440000": "广东省", "450000": "广西壮族自治区",
-    "460000": "海南省", "500000": "重庆市", "510000": "四川省", "520000": "贵州省", "530000": "云南省",
-    "540000": "西藏自治区", "610000": "陕西省", "620000": "甘肃省", "630000": "青海省", "640000": "宁夏回族自治区",
-    "650000": "新疆维吾尔自治区", "710000": "台湾省", "810000": "香港特别行政区", "820000": "澳门特别行政区",
+    "110000": "北京市",
+    "120000": "天津市",
+    "130000": "河北省",
+    "140000": "山西省",
+    "150000": "内蒙古自治区",
+    "210000": "辽宁省",
+    "220000": "吉林省",
+    "230000": "黑龙江省",
+    "310000": "上海市",
+    "320000": "江苏省",
+    "330000": "浙江省",
+    "340000": "安徽省",
+    "350000": "福建省",
+    "360000": "江西省",
+    "370000": "山东省",
+    "410000": "河南省",
+    "420000": "湖北省",
+    "430000": "湖南省",
+    "440000": "广东省",
+    "450000": "广西壮族自治区",
+    "460000": "海南省",
+    "500000": "重庆市",
+    "510000": "四川省",
+    "520000": "贵州省",
+    "530000": "云南省",
+    "540000": "西藏自治区",
+    "610000": "陕西省",
+    "620000": "甘肃省",
+    "630000": "青海省",
+    "640000": "宁夏回族自治区",
+    "650000": "新疆维吾尔自治区",
+    "710000": "台湾省",
+    "810000": "香港特别行政区",
+    "820000": "澳门特别行政区",
 }
 TODAY = date(2025, 6, 30)
 
@@ -44,13 +71,16 @@ def test_the_shipped_table_is_the_full_current_table(table):
     assert len(table) > len(current) + 3000  # codes abolished since 1980 stay known
 
 
-@pytest.mark.parametrize(("code", "chain"), [
-    ("520302", ["红花岗区", "遵义市", "贵州省"]),
-    ("520300", ["遵义市", "贵州省"]),
-    ("520000", ["贵州省"]),
-    ("110101", ["东城区", "北京市"]),  # a municipality's district: no prefecture between
-    ("469001", ["五指山市", "海南省"]),  # 省直辖县级行政区划: no prefecture code 469000
-])
+@pytest.mark.parametrize(
+    ("code", "chain"),
+    [
+        ("520302", ["红花岗区", "遵义市", "贵州省"]),
+        ("520300", ["遵义市", "贵州省"]),
+        ("520000", ["贵州省"]),
+        ("110101", ["东城区", "北京市"]),  # a municipality's district: no prefecture between
+        ("469001", ["五指山市", "海南省"]),  # 省直辖县级行政区划: no prefecture code 469000
+    ],
+)
 def test_parent_chain(table, code, chain):
     assert [r.name for r in table.chain(code, TODAY)] == chain
 
@@ -61,8 +91,9 @@ def test_an_abolished_code_still_verifies_on_dates_it_was_in_force(table):
     assert table.validate("520304", date(2016, 6, 1)).name == "播州区"
     with pytest.raises(MalformedError, match="520321 .遵义县. was retired on 2017-01-01"):
         table.validate("520321", TODAY)
-    assert table.windows("520321") == [{"code": "520321", "name": "遵义县", "level": "county",
-                                        "valid_from": "1997-01-01", "valid_to": "2017-01-01"}]
+    assert table.windows("520321") == [
+        {"code": "520321", "name": "遵义县", "level": "county", "valid_from": "1997-01-01", "valid_to": "2017-01-01"}
+    ]
 
 
 def test_all_34_province_level_units(table):
@@ -72,32 +103,40 @@ def test_all_34_province_level_units(table):
         assert region == Region(code=code, name=name, level="province", province_code=code, non_gb=False)
 
 
-@pytest.mark.parametrize(("code", "name", "level", "province"), [
-    ("520100", "贵阳市", "prefecture", "520000"),
-    ("520102", "南明区", "county", "520000"),
-    ("520103", "云岩区", "county", "520000"),
-    ("520115", "观山湖区", "county", "520000"),
-    ("522600", "黔东南苗族侗族自治州", "prefecture", "520000"),
-    ("522635", "麻江县", "county", "520000"),
-    ("522636", "丹寨县", "county", "520000"),
-    ("330100", "杭州市", "prefecture", "330000"),
-    ("330102", "上城区", "county", "330000"),
-    ("330106", "西湖区", "county", "330000"),
-    ("370100", "济南市", "prefecture", "370000"),
-    ("370102", "历下区", "county", "370000"),
-    ("460100", "海口市", "prefecture", "460000"),
-    ("460105", "秀英区", "county", "460000"),
-    ("460200", "三亚市", "prefecture", "460000"),
-    ("130300", "秦皇岛市", "prefecture", "130000"),
-    ("130324", "卢龙县", "county", "130000"),
-    ("130306", "抚宁区", "county", "130000"),
-    ("350100", "福州市", "prefecture", "350000"),
-    ("350200", "厦门市", "prefecture", "350000"),
-])
+@pytest.mark.parametrize(
+    ("code", "name", "level", "province"),
+    [
+        ("520100", "贵阳市", "prefecture", "520000"),
+        ("520102", "南明区", "county", "520000"),
+        ("520103", "云岩区", "county", "520000"),
+        ("520115", "观山湖区", "county", "520000"),
+        ("522600", "黔东南苗族侗族自治州", "prefecture", "520000"),
+        ("522635", "麻江县", "county", "520000"),
+        ("522636", "丹寨县", "county", "520000"),
+        ("330100", "杭州市", "prefecture", "330000"),
+        ("330102", "上城区", "county", "330000"),
+        ("330106", "西湖区", "county", "330000"),
+        ("370100", "济南市", "prefecture", "370000"),
+        ("370102", "历下区", "county", "370000"),
+        ("460100", "海口市", "prefecture", "460000"),
+        ("460105", "秀英区", "county", "460000"),
+        ("460200", "三亚市", "prefecture", "460000"),
+        ("130300", "秦皇岛市", "prefecture", "130000"),
+        ("130324", "卢龙县", "county", "130000"),
+        ("130306", "抚宁区", "county", "130000"),
+        ("350100", "福州市", "prefecture", "350000"),
+        ("350200", "厦门市", "prefecture", "350000"),
+    ],
+)
 def test_prefecture_and_county_codes(table, code, name, level, province):
     region = table.validate(code, TODAY, field="/party/region")
-    assert (region.code, region.name, region.level, region.province_code, region.non_gb) == \
-        (code, name, level, province, False)
+    assert (region.code, region.name, region.level, region.province_code, region.non_gb) == (
+        code,
+        name,
+        level,
+        province,
+        False,
+    )
 
 
 def test_bingtuan_is_a_flagged_non_gb_code(table):
@@ -117,8 +156,9 @@ def test_retired_code_is_valid_before_and_rejected_from_its_end_date(table):
 
 
 def test_successor_code_is_not_yet_valid_before_its_start(table):
-    with pytest.raises(MalformedError, match="130306 .* is not yet valid on 2015-06-30; expected a date on or "
-                                             "after 2015-07-01"):
+    with pytest.raises(
+        MalformedError, match="130306 .* is not yet valid on 2015-06-30; expected a date on or after 2015-07-01"
+    ):
         table.validate("130306", date(2015, 6, 30))
     assert table.validate("130306", date(2015, 7, 1)).name == "抚宁区"
 
@@ -134,16 +174,19 @@ def test_exactly_one_of_the_pair_is_valid_on_any_day(table):
         assert len(valid) == 1, (on, valid)
 
 
-@pytest.mark.parametrize(("code", "reason"), [
-    ("11000", "6 digits (GB/T 2260), got '11000'"),
-    ("1100000", "6 digits"),
-    ("11000a", "6 digits"),
-    ("１１００００", "6 digits"),  # full-width digits
-    ("110000\n", "6 digits"),
-    (110000, "6 digits"),
-    ("990000", "unknown region code 990000: not in the administrative-division table"),
-    ("520199", "unknown region code 520199"),
-])
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("11000", "6 digits (GB/T 2260), got '11000'"),
+        ("1100000", "6 digits"),
+        ("11000a", "6 digits"),
+        ("１１００００", "6 digits"),  # full-width digits
+        ("110000\n", "6 digits"),
+        (110000, "6 digits"),
+        ("990000", "unknown region code 990000: not in the administrative-division table"),
+        ("520199", "unknown region code 520199"),
+    ],
+)
 def test_malformed_and_unknown_codes(table, code, reason):
     with pytest.raises(MalformedError) as info:
         table.validate(code, TODAY)  # type: ignore[arg-type]
@@ -167,8 +210,9 @@ def _rec(code, name="X", level=None, valid_from="2000-01-01", valid_to=None, **e
 
 def test_load_table_from_a_file(tmp_path):
     path = tmp_path / "full.json"
-    path.write_text(json.dumps(_doc([_rec("110000", "北京市"), _rec("110101", "东城区")]), ensure_ascii=False),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(_doc([_rec("110000", "北京市"), _rec("110101", "东城区")]), ensure_ascii=False), encoding="utf-8"
+    )
     table = load_table(path)
     assert table.version == "t1" and len(table) == 2 and "110101" in table
     assert table.validate("110101", TODAY).province_code == "110000"
@@ -177,33 +221,44 @@ def test_load_table_from_a_file(tmp_path):
 
 
 def test_reused_code_with_a_gap(tmp_path):
-    table = RegionTable.from_dict(_doc([
-        _rec("330000"),
-        _rec("330103", "下城区", valid_to="2021-04-09"),
-        _rec("330103", "新区", valid_from="2030-01-01"),
-    ]))
+    table = RegionTable.from_dict(
+        _doc(
+            [
+                _rec("330000"),
+                _rec("330103", "下城区", valid_to="2021-04-09"),
+                _rec("330103", "新区", valid_from="2030-01-01"),
+            ]
+        )
+    )
     assert table.validate("330103", date(2020, 1, 1)).name == "下城区"
-    with pytest.raises(MalformedError, match="retired on 2021-04-09 and is not valid on 2025-06-30; it is valid "
-                                             "again from 2030-01-01"):
+    with pytest.raises(
+        MalformedError, match="retired on 2021-04-09 and is not valid on 2025-06-30; it is valid again from 2030-01-01"
+    ):
         table.validate("330103", TODAY)
     assert table.validate("330103", date(2030, 1, 1)).name == "新区"
 
 
-@pytest.mark.parametrize(("records", "field", "reason"), [
-    ([_rec("110000"), _rec("110000", valid_from="2010-01-01")], "/records/1", "overlapping validity windows"),
-    ([_rec("110101")], "/records/0/code", "province 110000, which is not in the table"),
-    ([_rec("110000", level="county")], "/records/0/level", "shape of a province-level code"),
-    ([_rec("110000", level="city")], "/records/0/level", "expected one of province, prefecture, county"),
-    ([_rec("11000")], "/records/0/code", "expected a 6-digit code"),
-    ([_rec("110000", valid_from="2000-02-30")], "/records/0/valid_from", "not a calendar date"),
-    ([_rec("110000", valid_from="20000101")], "/records/0/valid_from", "expected an ISO date"),
-    ([_rec("110000", valid_to="1999-01-01")], "/records/0/valid_to", "not after valid_from"),
-    ([_rec("110000", valid_until="2001-01-01")], "/records/0", "unknown member(s) valid_until"),
-    ([_rec("110000", non_gb="yes")], "/records/0/non_gb", "expected true or false"),
-    ([{"code": "110000", "name": "X", "level": "province", "valid_from": "2000-01-01"}], "/records/0",
-     "missing member 'valid_to'"),
-    ([], "/records", "non-empty array"),
-])
+@pytest.mark.parametrize(
+    ("records", "field", "reason"),
+    [
+        ([_rec("110000"), _rec("110000", valid_from="2010-01-01")], "/records/1", "overlapping validity windows"),
+        ([_rec("110101")], "/records/0/code", "province 110000, which is not in the table"),
+        ([_rec("110000", level="county")], "/records/0/level", "shape of a province-level code"),
+        ([_rec("110000", level="city")], "/records/0/level", "expected one of province, prefecture, county"),
+        ([_rec("11000")], "/records/0/code", "expected a 6-digit code"),
+        ([_rec("110000", valid_from="2000-02-30")], "/records/0/valid_from", "not a calendar date"),
+        ([_rec("110000", valid_from="20000101")], "/records/0/valid_from", "expected an ISO date"),
+        ([_rec("110000", valid_to="1999-01-01")], "/records/0/valid_to", "not after valid_from"),
+        ([_rec("110000", valid_until="2001-01-01")], "/records/0", "unknown member(s) valid_until"),
+        ([_rec("110000", non_gb="yes")], "/records/0/non_gb", "expected true or false"),
+        (
+            [{"code": "110000", "name": "X", "level": "province", "valid_from": "2000-01-01"}],
+            "/records/0",
+            "missing member 'valid_to'",
+        ),
+        ([], "/records", "non-empty array"),
+    ],
+)
 def test_bad_tables_are_rejected_with_the_field(records, field, reason):
     with pytest.raises(MalformedError) as info:
         RegionTable.from_dict(_doc(records))
@@ -220,16 +275,42 @@ def test_bad_json_file(tmp_path):
 
 #: every place the seed texts (../shared/seeds/) name, in full (遵義市) or short (徐州、泰州), with its code
 SEED_PLACES = {
-    "贵州省": "520000", "贵阳市": "520100", "遵义市": "520300",
-    "江苏省": "320000", "无锡市": "320200", "徐州市": "320300", "常州市": "320400",
-    "苏州市": "320500", "扬州市": "321000", "泰州市": "321200", "宿迁市": "321300",
-    "山西省": "140000", "太原市": "140100", "大同市": "140200", "临汾市": "141000",
-    "甘肃省": "620000", "兰州市": "620100", "酒泉市": "620900", "庆阳市": "621000", "临夏回族自治州": "622900",
+    "贵州省": "520000",
+    "贵阳市": "520100",
+    "遵义市": "520300",
+    "江苏省": "320000",
+    "无锡市": "320200",
+    "徐州市": "320300",
+    "常州市": "320400",
+    "苏州市": "320500",
+    "扬州市": "321000",
+    "泰州市": "321200",
+    "宿迁市": "321300",
+    "山西省": "140000",
+    "太原市": "140100",
+    "大同市": "140200",
+    "临汾市": "141000",
+    "甘肃省": "620000",
+    "兰州市": "620100",
+    "酒泉市": "620900",
+    "庆阳市": "621000",
+    "临夏回族自治州": "622900",
 }
 ZUNYI_COUNTIES = {
-    "520302": "红花岗区", "520303": "汇川区", "520304": "播州区", "520322": "桐梓县", "520323": "绥阳县",
-    "520324": "正安县", "520325": "道真仡佬族苗族自治县", "520326": "务川仡佬族苗族自治县", "520327": "凤冈县",
-    "520328": "湄潭县", "520329": "余庆县", "520330": "习水县", "520381": "赤水市", "520382": "仁怀市",
+    "520302": "红花岗区",
+    "520303": "汇川区",
+    "520304": "播州区",
+    "520322": "桐梓县",
+    "520323": "绥阳县",
+    "520324": "正安县",
+    "520325": "道真仡佬族苗族自治县",
+    "520326": "务川仡佬族苗族自治县",
+    "520327": "凤冈县",
+    "520328": "湄潭县",
+    "520329": "余庆县",
+    "520330": "习水县",
+    "520381": "赤水市",
+    "520382": "仁怀市",
 }
 
 

@@ -38,8 +38,9 @@ def ledger(sql_url, log_signer, admin):
     store = SQLStore(sql_url, create=True)
     ledger = make_ledger(store, log_signer, admin)
     for n in (99, 301, 200):
-        ledger.append_batch([sample(admin, len(ledger.entries(0, ledger.store.head().size)) + i) for i in range(n)],
-                            receipts=False)
+        ledger.append_batch(
+            [sample(admin, len(ledger.entries(0, ledger.store.head().size)) + i) for i in range(n)], receipts=False
+        )
         ledger.integrate()
     assert ledger.checkpoint()[0] == SIZE
     yield ledger
@@ -90,16 +91,21 @@ def test_entry_rewritten_with_its_leaf_hash_is_found_by_the_tile(ledger, admin):
     with ledger.store.engine.begin() as conn:
         leaf = bytearray(conn.execute(text("SELECT leaf FROM rl_entries WHERE idx = 300")).scalar_one())
         leaf[40] ^= 1
-        conn.execute(text("UPDATE rl_entries SET leaf = :l, leaf_hash = :h WHERE idx = 300"),
-                     {"l": bytes(leaf), "h": leaf_hash(bytes(leaf))})
+        conn.execute(
+            text("UPDATE rl_entries SET leaf = :l, leaf_hash = :h WHERE idx = 300"),
+            {"l": bytes(leaf), "h": leaf_hash(bytes(leaf))},
+        )
     sa.run_once()
     assert_halted(ledger, admin, "tile tile/0/001 hash 44")
 
 
-@pytest.mark.parametrize("level, n, hash_index, where", [
-    (0, 0, 17, "tile tile/0/000 hash 17"),         # a full level-0 tile, against its leaves
-    (1, 0, 0, "tile tile/1/000.p/2 hash 0"),       # the level above: not the root of tile 0/0
-])
+@pytest.mark.parametrize(
+    "level, n, hash_index, where",
+    [
+        (0, 0, 17, "tile tile/0/000 hash 17"),  # a full level-0 tile, against its leaves
+        (1, 0, 0, "tile tile/1/000.p/2 hash 0"),  # the level above: not the root of tile 0/0
+    ],
+)
 def test_tampered_tile_is_found_by_the_tile_walk(ledger, admin, level, n, hash_index, where):
     sa = audited(ledger, entries=0, checkpoints=0, rng=Pick(tile=0))
     flip(ledger, "rl_tiles", "data", f"level = {level} AND n = {n}", hash_index * 32 + 3)

@@ -9,14 +9,35 @@ from regledger.home import Home
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import MemoryStore, SubjectState
 from regledger.registry.codes import code_prefix, make_code, parse_code
-from regledger.registry.state import (Registration, code_key, find_registration, is_registration_key, last_seq,
-                                      mint_code, next_code, registration_by_code, registration_id,
-                                      registration_key, sequence_key, sequence_state)
+from regledger.registry.state import (
+    Registration,
+    code_key,
+    find_registration,
+    is_registration_key,
+    last_seq,
+    mint_code,
+    next_code,
+    registration_by_code,
+    registration_id,
+    registration_key,
+    sequence_key,
+    sequence_state,
+)
 from regledger.sync.fetch import LedgerFetcher
 from regledger.sync.manage import add_child
 from regledger.sync.pull import pull_child
-from regledger.sync.state import (PARENT_SUBJECT, Child, Parent, Relay, Route, child_key, mirror_subject,
-                                  namespace_prefix, relay_key, route_key)
+from regledger.sync.state import (
+    PARENT_SUBJECT,
+    Child,
+    Parent,
+    Relay,
+    Route,
+    child_key,
+    mirror_subject,
+    namespace_prefix,
+    relay_key,
+    route_key,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -75,10 +96,19 @@ def test_every_state_round_trips_exactly_through_its_typed_view(cascade):
 
 
 def test_odd_states_round_trip_too_and_read_as_defaults():
-    odd = [{}, {"registration": "bare"}, {"registration": "listy", "region": ["52"], "history": 5, "fields": "x",
-                                          "subject_kind": {"k": 1}},
-           {"registration": "odd", "history": [{"index": 999}, "junk"], "code": "PDR-<i>", "query_code": 5,
-            "supplements": True, "publicity_start": {"<i>": 1}}]
+    odd = [
+        {},
+        {"registration": "bare"},
+        {"registration": "listy", "region": ["52"], "history": 5, "fields": "x", "subject_kind": {"k": 1}},
+        {
+            "registration": "odd",
+            "history": [{"index": 999}, "junk"],
+            "code": "PDR-<i>",
+            "query_code": 5,
+            "supplements": True,
+            "publicity_start": {"<i>": 1},
+        },
+    ]
     for state in odd:
         reg = Registration.from_state(state)
         assert reg.to_state() == state and list(reg.to_state()) == list(state)
@@ -94,8 +124,12 @@ def test_odd_states_round_trip_too_and_read_as_defaults():
 
 def test_a_record_built_in_code_writes_every_field():
     assert Route("a.example/1").to_state() == {"parent": "a.example/1"}
-    assert Relay("o", "r", "C", ["o"]).to_state() == {"origin": "o", "registration": "r", "official_code": "C",
-                                                       "hops": ["o"]}
+    assert Relay("o", "r", "C", ["o"]).to_state() == {
+        "origin": "o",
+        "registration": "r",
+        "official_code": "C",
+        "hops": ["o"],
+    }
 
 
 def test_find_registration_by_id_by_code_and_in_a_mirror(cascade):
@@ -148,9 +182,20 @@ def test_next_code_is_the_registrations_own_once_coded(cascade):
 
 def test_get_state_is_get_states_of_one(store):
     """Store contract: get_state(s) is get_states([s]).get(s), on every implementation."""
-    states = [SubjectState(registration_key("a"), {"registration": "a", "n": [1, {"x": None}]}, 3, kind="resource",
-                           status="CODED", code="PDR-x", region="520115", institution="u", name="名"),
-              SubjectState(child_key("c.example/1"), {"origin": "c.example/1"}, 4, kind="sync")]
+    states = [
+        SubjectState(
+            registration_key("a"),
+            {"registration": "a", "n": [1, {"x": None}]},
+            3,
+            kind="resource",
+            status="CODED",
+            code="PDR-x",
+            region="520115",
+            institution="u",
+            name="名",
+        ),
+        SubjectState(child_key("c.example/1"), {"origin": "c.example/1"}, 4, kind="sync"),
+    ]
     store.replace_states(states)
     for st in states:
         assert store.get_state(st.subject) == st == store.get_states([st.subject])[st.subject]
@@ -174,16 +219,25 @@ def test_the_cascade_hook_answers_with_the_registers_keys_and_counters(cascade):
     prefix = parse_code(minted).prefix
     assert parse_code(minted).seq == last_seq(parent.store.get_state, prefix) + 1
     store = MemoryStore()
-    states = hook.official_code_states(store.get_state, minted, coded.state["registration"], child.origin, 9,
-                                       field="/payload/official_code")
+    states = hook.official_code_states(
+        store.get_state, minted, coded.state["registration"], child.origin, 9, field="/payload/official_code"
+    )
     store.replace_states(states)
     assert last_seq(store.get_state, prefix) == parse_code(minted).seq
     assert registration_by_code(store.get_state, minted) is None  # the alias names the mirrored registration
-    assert store.get_state(code_key(minted)).state == {"registration": coded.state["registration"],
-                                                       "origin": child.origin}
+    assert store.get_state(code_key(minted)).state == {
+        "registration": coded.state["registration"],
+        "origin": child.origin,
+    }
     with pytest.raises(ConflictError):  # a code is never given twice
-        hook.official_code_states(lambda s: store.get_state(s) if s.startswith(code_key("")) else None, minted,
-                                  "other", child.origin, 10, field="/payload/official_code")
+        hook.official_code_states(
+            lambda s: store.get_state(s) if s.startswith(code_key("")) else None,
+            minted,
+            "other",
+            child.origin,
+            10,
+            field="/payload/official_code",
+        )
     with pytest.raises(MalformedError) as err:  # nor out of sequence
         hook.official_code_states(store.get_state, minted, "other", child.origin, 10, field="/payload/official_code")
     assert err.value.field == "/payload/official_code"

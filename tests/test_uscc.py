@@ -42,18 +42,21 @@ def test_embedded_org_code_check_x_means_ten():
     assert org_code_check_char("71526726") == "X"
 
 
-@pytest.mark.parametrize(("code", "reason"), [
-    ("91110000600037341N", "check character is N, expected L"),
-    ("9111000060003IOZSV", "character 'I' at position 14 is not allowed"),
-    ("12345", "has 18 characters, got 5"),
-    ("91350203M0001QAY9B", "check character is B, expected 9"),
-    ("91110000600037341l", "letters must be upper case"),
-    ("9111000060003734 L", "character ' ' at position 17"),
-    ("911A0000600037341L", "positions 3-8 (registration authority's GB/T 2260 region code) must be digits"),
-    ("14110000600037341L", "'14' (positions 1-2) is not in the configured table"),
-    ("F1110000600037341L", "'F1' (positions 1-2) is not in the configured table"),
-    ("91110000600037342L", "organisation code (positions 9-17) check character is 2, expected 1"),
-])
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("91110000600037341N", "check character is N, expected L"),
+        ("9111000060003IOZSV", "character 'I' at position 14 is not allowed"),
+        ("12345", "has 18 characters, got 5"),
+        ("91350203M0001QAY9B", "check character is B, expected 9"),
+        ("91110000600037341l", "letters must be upper case"),
+        ("9111000060003734 L", "character ' ' at position 17"),
+        ("911A0000600037341L", "positions 3-8 (registration authority's GB/T 2260 region code) must be digits"),
+        ("14110000600037341L", "'14' (positions 1-2) is not in the configured table"),
+        ("F1110000600037341L", "'F1' (positions 1-2) is not in the configured table"),
+        ("91110000600037342L", "organisation code (positions 9-17) check character is 2, expected 1"),
+    ],
+)
 def test_invalid_vectors_fail_with_their_reason(code, reason):
     with pytest.raises(MalformedError) as info:
         validate_uscc(code, field="/party/uscc")
@@ -101,7 +104,7 @@ def test_every_single_character_substitution_is_rejected(code):
         for c in ALPHABET:
             if c == code[pos]:
                 continue
-            bad = code[:pos] + c + code[pos + 1:]
+            bad = code[:pos] + c + code[pos + 1 :]
             with pytest.raises(MalformedError):
                 validate_uscc(bad)
             tried += 1
@@ -114,4 +117,4 @@ def test_substitutions_inside_the_charset_are_caught_by_the_outer_check_alone(co
     for pos in range(17):
         for c in CHARSET:
             if c != code[pos]:
-                assert uscc_check_char(code[:pos] + c + code[pos + 1:17]) != code[17]
+                assert uscc_check_char(code[:pos] + c + code[pos + 1 : 17]) != code[17]

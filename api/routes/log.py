@@ -29,8 +29,11 @@ def key(ledger: LedgerDep) -> Response:
     return Response(ledger.verifier().vkey() + "\n", media_type="text/plain; charset=utf-8")
 
 
-@router.get("/tile/{path:path}", summary="A hash tile or an entry bundle",
-            responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get(
+    "/tile/{path:path}",
+    summary="A hash tile or an entry bundle",
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
 def tile(path: str, ledger: LedgerDep) -> Response:
     try:
         t, is_entries = parse_tile_path("tile/" + path)

@@ -40,10 +40,17 @@ def checkpoint(ledger: LedgerDep, size: NonNeg | None = None) -> CheckpointPubli
     return CheckpointPublic(origin=cp.origin, size=cp.size, root=b64(cp.root), note=note.decode())
 
 
-@router.get("/proofs/inclusion", response_model=InclusionProof,
-            summary="Inclusion proof by index (or leaf hash) in a checkpointed tree size")
-def inclusion(ledger: LedgerDep, size: NonNeg, index: NonNeg | None = None,
-              leaf_hash_b64: Annotated[str | None, Query(alias="leaf_hash")] = None) -> InclusionProof:
+@router.get(
+    "/proofs/inclusion",
+    response_model=InclusionProof,
+    summary="Inclusion proof by index (or leaf hash) in a checkpointed tree size",
+)
+def inclusion(
+    ledger: LedgerDep,
+    size: NonNeg,
+    index: NonNeg | None = None,
+    leaf_hash_b64: Annotated[str | None, Query(alias="leaf_hash")] = None,
+) -> InclusionProof:
     if (index is None) == (leaf_hash_b64 is None):
         raise Problem(422, "Invalid input", "give exactly one of index and leaf_hash", field="/index")
     if index is None:
@@ -67,5 +74,3 @@ def consistency(ledger: LedgerDep, first: NonNeg, second: NonNeg) -> Consistency
         raise Problem(422, "Invalid input", "first must not be larger than second", field="/first")
     hashes = ledger.consistency_proof(first, second)
     return ConsistencyProof(first=first, second=second, hashes=[b64(h) for h in hashes])
-
-

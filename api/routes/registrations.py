@@ -37,41 +37,65 @@ router = APIRouter(prefix="/v1", tags=["registrations"])
 
 def summary(st: SubjectState) -> RegistrationSummary:
     s = st.state
-    return RegistrationSummary(registration=s["registration"], code=s.get("code"), query_code=s.get("query_code"),
-                               official_code=s.get("official_code"), status=st.status, kind=st.kind,
-                               region=st.region, institution=st.institution, name=st.name, updated_at=st.updated_at)
+    return RegistrationSummary(
+        registration=s["registration"],
+        code=s.get("code"),
+        query_code=s.get("query_code"),
+        official_code=s.get("official_code"),
+        status=st.status,
+        kind=st.kind,
+        region=st.region,
+        institution=st.institution,
+        name=st.name,
+        updated_at=st.updated_at,
+    )
 
 
-OriginQuery = Annotated[str | None, Query(max_length=255, description=(
-    "the log a registration was made in, when it came here through the cascade (default: this log)"))]
+OriginQuery = Annotated[
+    str | None,
+    Query(
+        max_length=255,
+        description=("the log a registration was made in, when it came here through the cascade (default: this log)"),
+    ),
+]
 
 
 @router.get("/registrations", response_model=RegistrationPage, summary="Search registrations")
-def search(ledger: LedgerDep, settings: SettingsDep,
-           kind: Annotated[str | None, Query(pattern="^(resource|product|institution)$")] = None,
-           status: Annotated[str | None, Query(pattern="^[A-Z_]{1,32}$")] = None,
-           region: Annotated[str | None, Query(pattern="^[0-9]{1,6}$", description="region code prefix")] = None,
-           institution: Annotated[str | None, Query(max_length=18)] = None,
-           q: Annotated[str | None, Query(max_length=100, description="text in name or code")] = None,
-           cursor: Annotated[str | None, Query(max_length=120)] = None,
-           limit: Annotated[int | None, Query(ge=1, le=200)] = None,
-           origin: OriginQuery = None) -> RegistrationPage:
+def search(
+    ledger: LedgerDep,
+    settings: SettingsDep,
+    kind: Annotated[str | None, Query(pattern="^(resource|product|institution)$")] = None,
+    status: Annotated[str | None, Query(pattern="^[A-Z_]{1,32}$")] = None,
+    region: Annotated[str | None, Query(pattern="^[0-9]{1,6}$", description="region code prefix")] = None,
+    institution: Annotated[str | None, Query(max_length=18)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="text in name or code")] = None,
+    cursor: Annotated[str | None, Query(max_length=120)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+    origin: OriginQuery = None,
+) -> RegistrationPage:
     n = limit or settings.default_page
     if n > settings.max_page:
         raise Problem(422, "Invalid input", f"limit is at most {settings.max_page}", field="/limit")
-    items, next_cursor = page(ledger, StateQuery(kind or "", status or "", region or "", institution or "", q or ""),
-                              cursor, n, origin)
+    items, next_cursor = page(
+        ledger, StateQuery(kind or "", status or "", region or "", institution or "", q or ""), cursor, n, origin
+    )
     return RegistrationPage(items=[summary(st) for st in items], next_cursor=next_cursor)
 
 
-@router.get("/registrations/{id_or_code}", response_model=RegistrationState,
-            summary="A registration's current state (by id, uniform code or 查询码)")
+@router.get(
+    "/registrations/{id_or_code}",
+    response_model=RegistrationState,
+    summary="A registration's current state (by id, uniform code or 查询码)",
+)
 def registration(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> Mapping[str, Any]:
     return find(ledger, id_or_code, origin).state
 
 
-@router.get("/registrations/{id_or_code}/history", response_model=RegistrationHistory,
-            summary="Each step as a signed entry with its inclusion proof")
+@router.get(
+    "/registrations/{id_or_code}/history",
+    response_model=RegistrationHistory,
+    summary="Each step as a signed entry with its inclusion proof",
+)
 def history(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> dict[str, Any]:
     """For a registration from another log, each step is this log's sync.entries entry that carries it
     (nested once per level of the cascade), with its proof in this log's tree."""
@@ -85,12 +109,20 @@ def history(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> d
         if i < size:
             item["proof"] = format_tlog_proof(i, ledger.inclusion_proof(i, size), note)
         steps.append(item)
-    return {"registration": st.state["registration"], "checkpoint": note.decode(), "size": size, "steps": steps,
-            "vkey": ledger.verifier().vkey()}
+    return {
+        "registration": st.state["registration"],
+        "checkpoint": note.decode(),
+        "size": size,
+        "steps": steps,
+        "vkey": ledger.verifier().vkey(),
+    }
 
 
-@router.get("/registrations/{code}/certificate", response_model=CertificateDocument,
-            summary="The registration's offline-verifiable certificate")
+@router.get(
+    "/registrations/{code}/certificate",
+    response_model=CertificateDocument,
+    summary="The registration's offline-verifiable certificate",
+)
 def certificate(code: str, ledger: LedgerDep) -> dict[str, Any]:
     st = find(ledger, code)
     if not st.state.get("code"):
@@ -99,8 +131,12 @@ def certificate(code: str, ledger: LedgerDep) -> dict[str, Any]:
 
 
 @router.get("/overdue", response_model=list[OverdueItem], summary="Applications past their statutory due date")
-def list_overdue(ledger: LedgerDep, on: Annotated[str | None, Query(
-        max_length=10, description="a date, YYYY-MM-DD (default: today, China time)")] = None) -> list[dict[str, Any]]:
+def list_overdue(
+    ledger: LedgerDep,
+    on: Annotated[
+        str | None, Query(max_length=10, description="a date, YYYY-MM-DD (default: today, China time)")
+    ] = None,
+) -> list[dict[str, Any]]:
     return overdue(ledger.store, iso_date(on, "/on") if on is not None else china_date(utc_now()))
 
 
@@ -119,13 +155,17 @@ def verify(body: VerifyRequest, ledger: LedgerDep) -> VerifyResult:
             proof, cp = verify_tlog_proof(body.proof.proof, leaf, origin=verifier.name, verifier=verifier)
         except LedgerError as exc:
             return VerifyResult(ok=False, detail=str(exc))
-        return VerifyResult(ok=True, detail=f"entry {proof.index} is in the log's checkpoint of size {cp.size}",
-                            claims={"index": proof.index, "size": cp.size, "origin": cp.origin})
+        return VerifyResult(
+            ok=True,
+            detail=f"entry {proof.index} is in the log's checkpoint of size {cp.size}",
+            claims={"index": proof.index, "size": cp.size, "origin": cp.origin},
+        )
     assert body.certificate is not None
     cert = body.certificate.model_dump()
     try:
         claims = verify_certificate(cert, vkey)
     except LedgerError as exc:
         return VerifyResult(ok=False, detail=str(exc))
-    return VerifyResult(ok=True, detail=f"{claims['entries']} entries proven in checkpoint {claims['checkpoint_size']}",
-                        claims=claims)
+    return VerifyResult(
+        ok=True, detail=f"{claims['entries']} entries proven in checkpoint {claims['checkpoint_size']}", claims=claims
+    )

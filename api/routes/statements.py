@@ -59,15 +59,21 @@ class RateLimiter:
             return 0.0
 
 
-@router.post("/statements", response_model=AppendResult, status_code=201,
-             summary="Submit a signed statement (a registration step, or key management by an admin)",
-             responses={200: {"model": AppendResult,
-                              "description": "this very statement was sequenced before: the first answer again"},
-                        401: {"description": "bad signature"}, 403: {"description": "key not valid or not permitted"},
-                        409: {"description": "step not allowed now, or another statement used this nonce "
-                                             "(`index` names its entry)"},
-                        413: {"description": "body too large"}, 422: {"description": "invalid input"},
-                        429: {"description": "rate limit"}})
+@router.post(
+    "/statements",
+    response_model=AppendResult,
+    status_code=201,
+    summary="Submit a signed statement (a registration step, or key management by an admin)",
+    responses={
+        200: {"model": AppendResult, "description": "this very statement was sequenced before: the first answer again"},
+        401: {"description": "bad signature"},
+        403: {"description": "key not valid or not permitted"},
+        409: {"description": "step not allowed now, or another statement used this nonce (`index` names its entry)"},
+        413: {"description": "body too large"},
+        422: {"description": "invalid input"},
+        429: {"description": "rate limit"},
+    },
+)
 async def submit(request: Request, response: Response, ledger: LedgerDep, settings: SettingsDep) -> AppendResult:
     body = await request.body()  # BodyLimit refuses anything over Settings.max_body_bytes as it streams in
     result, created = await run_in_threadpool(_submit, request, body, ledger, settings)
@@ -83,12 +89,15 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     """
     st = Statement.from_bytes(body)  # canonical RFC 8785 only: a re-encoded statement is refused, not repaired
     if not st.kind.startswith(ALLOWED_KINDS):
-        raise Problem(422, "Invalid input", f"only registration.*, key.*, sync.code and {', '.join(RELAYED_KINDS)} "
-                      "statements are accepted here", field="/kind")
+        raise Problem(
+            422,
+            "Invalid input",
+            f"only registration.*, key.*, sync.code and {', '.join(RELAYED_KINDS)} statements are accepted here",
+            field="/kind",
+        )
     nonce = st.extra.get("nonce")
     if not isinstance(nonce, str):
-        raise Problem(422, "Invalid input", "a signed request needs a nonce (16-64 letters and digits)",
-                      field="/nonce")
+        raise Problem(422, "Invalid input", "a signed request needs a nonce (16-64 letters and digits)", field="/nonce")
     earlier = _sequenced_before(ledger, st, nonce)  # before the clock check: a late retry still learns its fate
     if earlier is not None:
         return _answer(ledger, st, earlier), False
@@ -96,8 +105,12 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     now = datetime.fromisoformat(ledger.clock().replace("Z", "+00:00"))  # the log's clock: what entries carry
     skew = abs((now - signed_at).total_seconds())
     if skew > settings.max_skew_seconds:
-        raise Problem(422, "Invalid input", f"the statement's time is {skew:.0f} s from the server's clock "
-                      f"(at most {settings.max_skew_seconds} s)", field="/time")
+        raise Problem(
+            422,
+            "Invalid input",
+            f"the statement's time is {skew:.0f} s from the server's clock (at most {settings.max_skew_seconds} s)",
+            field="/time",
+        )
     # Charge the rate limit only to a key that really signed this: a forger cannot spend a clerk's budget.
     rec = ledger.store.get_keys([st.key]).get(st.key)
     if rec is None:
@@ -105,8 +118,12 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     verify_statement(rec.public_key, st)
     wait = request.app.state.rate_limiter.take(st.key)
     if wait:
-        raise Problem(429, "Too many requests", f"key {st.key} is over {settings.rate_per_minute} statements a "
-                      "minute", headers={"Retry-After": str(max(1, round(wait)))})
+        raise Problem(
+            429,
+            "Too many requests",
+            f"key {st.key} is over {settings.rate_per_minute} statements a minute",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
     try:
         appended = ledger.append(st)
     except ReplayError:  # the same statement, sent again while the first was being sequenced
@@ -116,8 +133,11 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
         return _answer(ledger, st, earlier), False
     request.app.state.metrics.appends.inc()
     e = appended.entry
-    log.info("sequenced %s", st.kind, extra={"event": "append", "index": e.index, "kind": st.kind, "key": st.key,
-                                              "subject": st.subject})
+    log.info(
+        "sequenced %s",
+        st.kind,
+        extra={"event": "append", "index": e.index, "kind": st.kind, "key": st.key, "subject": st.subject},
+    )
     return _answer(ledger, st, appended), True
 
 
@@ -138,5 +158,10 @@ def _answer(ledger: Ledger, st: Statement, appended: Appended) -> AppendResult:
     if st.kind.startswith("registration."):
         found = ledger.store.get_state(registration_key(st.subject))
         state = dict(found.state) if found else None
-    return AppendResult(index=e.index, leaf_hash=base64.b64encode(e.leaf_hash).decode(), time=e.time,
-                        receipt=(appended.receipt or b"").decode(), state=state)
+    return AppendResult(
+        index=e.index,
+        leaf_hash=base64.b64encode(e.leaf_hash).decode(),
+        time=e.time,
+        receipt=(appended.receipt or b"").decode(),
+        state=state,
+    )

@@ -50,15 +50,21 @@ class Stored(BaseModel):
 @router.get("/status", response_model=SyncStatus, summary="This instance's parent and children, with fork alerts")
 def status(request: Request, ledger: LedgerDep) -> SyncStatus:
     worker = getattr(request.app.state, "sync_worker", None)
-    return SyncStatus(origin=ledger.origin, parent=parent(ledger),
-                      children=[ChildStatus(**c) for c in sync_status(ledger)],
-                      worker=worker.describe() if worker else None)
+    return SyncStatus(
+        origin=ledger.origin,
+        parent=parent(ledger),
+        children=[ChildStatus(**c) for c in sync_status(ledger)],
+        worker=worker.describe() if worker else None,
+    )
 
 
-@router.post("/notify", response_model=Notified, status_code=202,
-             summary="A child announces a new checkpoint (body: the signed note); this instance then pulls",
-             openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}},
-                                            "required": True}})
+@router.post(
+    "/notify",
+    response_model=Notified,
+    status_code=202,
+    summary="A child announces a new checkpoint (body: the signed note); this instance then pulls",
+    openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}, "required": True}},
+)
 async def notify(request: Request, ledger: LedgerDep) -> Notified:
     body = await request.body()
     return await run_in_threadpool(_notify, request, body, ledger)
@@ -69,12 +75,19 @@ def _notify(request: Request, body: bytes, ledger: Any) -> Notified:
     worker = getattr(request.app.state, "sync_worker", None)
     if worker is not None and notice.news:
         worker.notify()
-    return Notified(origin=notice.origin, size=notice.size, verified_size=notice.verified_size,
-                    pulling=worker is not None and notice.news)
+    return Notified(
+        origin=notice.origin,
+        size=notice.size,
+        verified_size=notice.verified_size,
+        pulling=worker is not None and notice.news,
+    )
 
 
-@router.post("/cosignatures", response_model=Stored,
-             summary="The parent hands down cosignatures (a signed sync.cosignatures statement)")
+@router.post(
+    "/cosignatures",
+    response_model=Stored,
+    summary="The parent hands down cosignatures (a signed sync.cosignatures statement)",
+)
 async def cosignatures(request: Request, ledger: LedgerDep) -> Stored:
     body = await request.body()
     st = Statement.from_bytes(body)

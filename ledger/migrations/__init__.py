@@ -20,8 +20,16 @@ from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-__all__ = ["BASELINE", "UNVERSIONED", "current_revision", "head_revision", "is_known", "is_older", "stamp_head",
-           "upgrade"]
+__all__ = [
+    "BASELINE",
+    "UNVERSIONED",
+    "current_revision",
+    "head_revision",
+    "is_known",
+    "is_older",
+    "stamp_head",
+    "upgrade",
+]
 
 BASELINE = "0001"
 #: what `current_revision` says of a database that holds a ledger made before schema versions

@@ -75,8 +75,9 @@ def no_server_errors(response: httpx.Response) -> None:
     """httpx response hook: no endpoint may ever answer 5xx (a 503 pushback would be documented; none is expected)."""
     if response.status_code >= 500:
         response.read()
-        raise AssertionError(f"{response.request.method} {response.request.url} answered {response.status_code}: "
-                             f"{response.text[:500]}")
+        raise AssertionError(
+            f"{response.request.method} {response.request.url} answered {response.status_code}: {response.text[:500]}"
+        )
 
 
 def wait_until_healthy(url: str, proc: subprocess.Popen | None, log: Path | None, timeout: float = 60) -> None:
@@ -104,9 +105,16 @@ class Server:
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("api") / "home"
+
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "regledger.cli", *args], cwd=REPO, env=child_env(),
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "regledger.cli", *args],
+            cwd=REPO,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     done = run("demo", "--home", str(home))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -120,9 +128,13 @@ def start_server(home: Path, *args: str, log: Path | None = None, env: Mapping[s
     port = free_port()
     log = log or home.parent / f"serve-{port}.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(home),
-                                 "--port", str(port), *args], cwd=REPO, env={**child_env(), **(env or {})}, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "regledger.cli", "serve", "--home", str(home), "--port", str(port), *args],
+            cwd=REPO,
+            env={**child_env(), **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     srv = Server(f"http://127.0.0.1:{port}", home, log, proc)
     try:
         wait_until_healthy(srv.url, proc, log)
@@ -193,8 +205,9 @@ def server(demo_home: Path) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30, trust_env=False,
-                      event_hooks={"response": [no_server_errors]}) as c:
+    with httpx.Client(
+        base_url=server.url, timeout=30, trust_env=False, event_hooks={"response": [no_server_errors]}
+    ) as c:
         yield c
 
 
@@ -213,8 +226,9 @@ def vkey(client: httpx.Client) -> str:
     return client.get("/log/key").text.strip()
 
 
-def with_nonce(st: Statement, *, nonce: str | None | object = "fresh", extra: Mapping[str, Any] | None = None,
-               signer: Any = None) -> Statement:
+def with_nonce(
+    st: Statement, *, nonce: str | None | object = "fresh", extra: Mapping[str, Any] | None = None, signer: Any = None
+) -> Statement:
     """Re-sign `st` (same kind, subject, payload and time) with a `nonce` member and any other extras."""
     ex = dict(extra or {})
     if nonce == "fresh":
@@ -235,16 +249,29 @@ class Api:
 
     # -- building statements ------------------------------------------------------------
 
-    def step(self, signer: Any, kind: str, registration: str, payload: Mapping[str, Any] | None = None, *,
-             time: str | None = None, nonce: str | None | object = "fresh",
-             extra: Mapping[str, Any] | None = None) -> Statement:
+    def step(
+        self,
+        signer: Any,
+        kind: str,
+        registration: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        time: str | None = None,
+        nonce: str | None | object = "fresh",
+        extra: Mapping[str, Any] | None = None,
+    ) -> Statement:
         """A registration step as registry.client.make_step builds it (due dates under the server's
         calendar, GET /v1/calendar/{year}), plus a nonce."""
-        return with_nonce(make_step(signer, kind, registration, payload, time=time or utc_now(),
-                                    calendar=self.calendar()), nonce=nonce, extra=extra, signer=signer)
+        return with_nonce(
+            make_step(signer, kind, registration, payload, time=time or utc_now(), calendar=self.calendar()),
+            nonce=nonce,
+            extra=extra,
+            signer=signer,
+        )
 
     def calendar(self) -> Calendar:
         """The calendar in force on the server: its ledger's years over the package's."""
+
         def served_year(year: int) -> CalendarYear | None:
             r = self.client.get(f"/v1/calendar/{year}")
             if r.status_code == 404 or r.json()["from"] != "ledger":
@@ -255,9 +282,16 @@ class Api:
         return Calendar(served_year)
 
     @staticmethod
-    def statement(signer: Any, kind: str, subject: str, payload: Mapping[str, Any], *,
-                  time: str | None = None, nonce: str | None | object = "fresh",
-                  extra: Mapping[str, Any] | None = None) -> Statement:
+    def statement(
+        signer: Any,
+        kind: str,
+        subject: str,
+        payload: Mapping[str, Any],
+        *,
+        time: str | None = None,
+        nonce: str | None | object = "fresh",
+        extra: Mapping[str, Any] | None = None,
+    ) -> Statement:
         ex = dict(extra or {})
         if nonce == "fresh":
             ex["nonce"] = secrets.token_hex(16)
@@ -266,8 +300,9 @@ class Api:
         return sign_statement(signer, kind=kind, subject=subject, payload=payload, time=time or utc_now(), extra=ex)
 
     @staticmethod
-    def register_key(admin: Ed25519Signer, key: Ed25519Signer, role: str,
-                     scope: Mapping[str, Any] | None = None) -> Statement:
+    def register_key(
+        admin: Ed25519Signer, key: Ed25519Signer, role: str, scope: Mapping[str, Any] | None = None
+    ) -> Statement:
         return with_nonce(register_key_statement(admin, key, role, scope, time=utc_now()), signer=admin)
 
     @staticmethod
@@ -307,7 +342,6 @@ class Api:
                 raise AssertionError(f"entry {index} was not integrated within {timeout} s (size {size})")
             time.sleep(0.1)
 
-
     def settle(self, timeout: float = 20) -> tuple[int, bytes]:
         """Wait until the latest checkpoint covers every sequenced entry; returns (size, note)."""
         deadline = time.monotonic() + timeout
@@ -322,8 +356,9 @@ class Api:
     # -- assertions and payloads --------------------------------------------------------
 
     @staticmethod
-    def problem(r: httpx.Response, status: int, field: str | None | object = ..., *,
-                detail_has: str | None = None) -> dict[str, Any]:
+    def problem(
+        r: httpx.Response, status: int, field: str | None | object = ..., *, detail_has: str | None = None
+    ) -> dict[str, Any]:
         """`r` is an RFC 9457 problem document with `status` (and `field`, when given; None = no field)."""
         assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
         assert r.headers["content-type"].startswith(PROBLEM_JSON), r.headers["content-type"]
@@ -360,10 +395,10 @@ def api(client: httpx.Client, vkey: str) -> Api:
 
 @dataclass
 class Clerks:
-    gz_holder: Ed25519Signer        # registrant clerk of GZ_HOLDER (贵州省气象局)
-    zj_holder: Ed25519Signer        # registrant clerk of ZJ_HOLDER (杭州市公共交通集团)
-    gz_registrar: Ed25519Signer     # registration-institution clerk for Guizhou (520000)
-    zj_registrar: Ed25519Signer     # registration-institution clerk for Zhejiang (330000)
+    gz_holder: Ed25519Signer  # registrant clerk of GZ_HOLDER (贵州省气象局)
+    zj_holder: Ed25519Signer  # registrant clerk of ZJ_HOLDER (杭州市公共交通集团)
+    gz_registrar: Ed25519Signer  # registration-institution clerk for Guizhou (520000)
+    zj_registrar: Ed25519Signer  # registration-institution clerk for Zhejiang (330000)
     gz_medical_registrar: Ed25519Signer  # registrar scoped to Guiyang city only (520100)
     indexes: dict[str, int]
 
@@ -377,20 +412,18 @@ def clerks(api: Api, home_admin: Ed25519Signer) -> Clerks:
     def new(name: str) -> Ed25519Signer:
         return Ed25519Signer.generate(f"{name}-{tag}@{o}")
 
-    c = Clerks(new("gz-holder"), new("zj-holder"), new("gz-registrar"), new("zj-registrar"),
-               new("gy-registrar"), {})
+    c = Clerks(new("gz-holder"), new("zj-holder"), new("gz-registrar"), new("zj-registrar"), new("gy-registrar"), {})
     for name, key, role, scope in (
-            ("gz_holder", c.gz_holder, "registrant", {"institution": GZ_HOLDER.uscc}),
-            ("zj_holder", c.zj_holder, "registrant", {"institution": ZJ_HOLDER.uscc}),
-            ("gz_registrar", c.gz_registrar, "registrar", {"region": "520000"}),
-            ("zj_registrar", c.zj_registrar, "registrar", {"region": "330000"}),
-            ("gz_medical_registrar", c.gz_medical_registrar, "registrar", {"region": "520100"})):
+        ("gz_holder", c.gz_holder, "registrant", {"institution": GZ_HOLDER.uscc}),
+        ("zj_holder", c.zj_holder, "registrant", {"institution": ZJ_HOLDER.uscc}),
+        ("gz_registrar", c.gz_registrar, "registrar", {"region": "520000"}),
+        ("zj_registrar", c.zj_registrar, "registrar", {"region": "330000"}),
+        ("gz_medical_registrar", c.gz_medical_registrar, "registrar", {"region": "520100"}),
+    ):
         body = api.ok(api.register_key(home_admin, key, role, scope))
         assert body["state"] is None
         c.indexes[name] = body["index"]
     return c
-
-
 
 
 class InProcessServer:
@@ -403,8 +436,9 @@ class InProcessServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    access_log=False))
+        self.server = uvicorn.Server(
+            uvicorn_config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        )
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
 
     def start(self) -> InProcessServer:
@@ -429,8 +463,7 @@ def serve_app() -> Iterator[Any]:
 
     def start(app: Any) -> httpx.Client:
         srv = InProcessServer(app).start()
-        c = httpx.Client(base_url=srv.url, timeout=30, trust_env=False,
-                         event_hooks={"response": [no_server_errors]})
+        c = httpx.Client(base_url=srv.url, timeout=30, trust_env=False, event_hooks={"response": [no_server_errors]})
         running.append((srv, c))
         return c
 

@@ -25,8 +25,12 @@ from regledger.registry.workflow import china_date
 pytest_plugins = ["apitest_fixtures"]
 
 ORIGIN = "api-calendar.regledger.example/1"
-NOTICE = {"year": 2027, "holidays": ["2027-01-01", "2027-01-02", "2027-01-03"], "workdays": ["2027-01-31"],
-          "source": "TEST DATA: an invented 2027 notice"}
+NOTICE = {
+    "year": 2027,
+    "holidays": ["2027-01-01", "2027-01-02", "2027-01-03"],
+    "workdays": ["2027-01-31"],
+    "source": "TEST DATA: an invented 2027 notice",
+}
 
 
 @pytest.fixture
@@ -41,10 +45,10 @@ def served(tmp_path, serve_app, monkeypatch):
 
 
 def post(client, signer, kind: str, subject: str, payload: dict):
-    st = sign_statement(signer, kind=kind, subject=subject, payload=payload, time=utc_now(),
-                        extra={"nonce": secrets.token_hex(16)})
-    return client.post("/v1/statements", content=st.canonical,
-                       headers={"content-type": "application/json"})
+    st = sign_statement(
+        signer, kind=kind, subject=subject, payload=payload, time=utc_now(), extra={"nonce": secrets.token_hex(16)}
+    )
+    return client.post("/v1/statements", content=st.canonical, headers={"content-type": "application/json"})
 
 
 def test_a_clock_no_source_covers_is_a_503_calendar_missing_problem(served, monkeypatch):
@@ -53,12 +57,22 @@ def test_a_clock_no_source_covers_is_a_503_calendar_missing_problem(served, monk
     ledger.append(register_key_statement(admin, clerk, "registrant", {"institution": GZ_HOLDER.uscc}))
     # the built-in calendar as it will be once the real date has passed its end: nothing for this year
     this_year = china_date(utc_now()).year
-    monkeypatch.setattr("regledger.registry.workdays._PACKAGE_YEARS",
-                        {y: c for y, c in workdays._PACKAGE_YEARS.items() if y < this_year})
+    monkeypatch.setattr(
+        "regledger.registry.workdays._PACKAGE_YEARS",
+        {y: c for y, c in workdays._PACKAGE_YEARS.items() if y < this_year},
+    )
     with httpx.Client(base_url=client.base_url, trust_env=False) as plain:  # this 5xx is the documented answer
-        r = post(plain, clerk, "registration.apply", "cal-1", {
-            "subject_kind": "resource", "fields": _resource("日历测试数据", GZ_HOLDER, "520000"),
-            "accept_due": f"{this_year}-12-31"})
+        r = post(
+            plain,
+            clerk,
+            "registration.apply",
+            "cal-1",
+            {
+                "subject_kind": "resource",
+                "fields": _resource("日历测试数据", GZ_HOLDER, "520000"),
+                "accept_due": f"{this_year}-12-31",
+            },
+        )
     assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json")
     problem = r.json()
     assert problem["type"].endswith("/calendar-missing")

@@ -37,10 +37,15 @@ ORIGIN = "api-faults.regledger.example/1"
 
 def key_register(home: Home) -> Statement:
     admin = home.admin()
-    st = register_key_statement(admin, Ed25519Signer.generate(f"clerk-{secrets.token_hex(4)}@{ORIGIN}"),
-                                "registrant", {"institution": GZ_HOLDER.uscc})
-    return sign_statement(admin, kind=st.kind, subject=st.subject, payload=st.payload,
-                          extra={"nonce": secrets.token_hex(16)})
+    st = register_key_statement(
+        admin,
+        Ed25519Signer.generate(f"clerk-{secrets.token_hex(4)}@{ORIGIN}"),
+        "registrant",
+        {"institution": GZ_HOLDER.uscc},
+    )
+    return sign_statement(
+        admin, kind=st.kind, subject=st.subject, payload=st.payload, extra={"nonce": secrets.token_hex(16)}
+    )
 
 
 def body(st: Statement) -> bytes:
@@ -65,8 +70,9 @@ def wait_ok(url: str, st: Statement, timeout: float = 30) -> httpx.Response:
     """Retry as a client would (the same statement) until the server has its database back."""
     deadline = time.monotonic() + timeout
     while True:
-        r = httpx.post(f"{url}/v1/statements", content=body(st), headers={"content-type": "application/json"},
-                       trust_env=False)
+        r = httpx.post(
+            f"{url}/v1/statements", content=body(st), headers={"content-type": "application/json"}, trust_env=False
+        )
         if r.status_code != 503 or time.monotonic() > deadline:
             return r
         time.sleep(0.2)
@@ -111,6 +117,7 @@ def test_sqlite_full_is_503_and_recovers(home: Home, serve_app, same_connection,
     full = [r for r in captured if getattr(r, "event", None) == "storage"]
     assert full and "database or disk is full" in str(full[-1].exc_info[1].__cause__)
     from regledger.api.logs import JSONFormatter
+
     logged = json.loads(JSONFormatter().format(full[-1]))
     assert any("sqlite3.OperationalError: database or disk is full" in c for c in logged["causes"]), logged
     event.remove(ledger.store.engine, "connect", no_new_pages)
@@ -129,7 +136,8 @@ def test_sqlite_read_only_is_503_and_recovers(home: Home, serve_app, same_connec
         ledger.store.engine.dispose()
         ledger.store.read_engine.dispose()
         (status, headers, raw), (reads, _, _) = same_connection(
-            url, [("POST", "/v1/statements", body(st)), ("GET", "/v1/registrations", None)])
+            url, [("POST", "/v1/statements", body(st)), ("GET", "/v1/registrations", None)]
+        )
         assert_unavailable(status, headers, raw)
         assert reads == 200  # reading needs no write access
     finally:
@@ -196,8 +204,7 @@ class Forwarder:
                     pass
 
 
-def test_postgresql_unreachable_is_503_and_recovers(tmp_path: Path, pg_url: str, serve_app, same_connection,
-                                                    captured):
+def test_postgresql_unreachable_is_503_and_recovers(tmp_path: Path, pg_url: str, serve_app, same_connection, captured):
     real = urlsplit(pg_url)
     forwarder = Forwarder((real.hostname or "127.0.0.1", real.port or 5432))
     user = f"{real.username}@" if real.username else ""
@@ -208,14 +215,22 @@ def test_postgresql_unreachable_is_503_and_recovers(tmp_path: Path, pg_url: str,
         assert wait_ok(url, key_register(home)).status_code == 201
         forwarder.cut()
         st = key_register(home)
-        (write, *_), (read, *_), (ready, *_), (status, headers, raw) = same_connection(url, [
-            ("POST", "/v1/statements", body(st)), ("GET", "/v1/registrations", None), ("GET", "/readyz", None),
-            ("GET", "/v1/checkpoint", None)])
+        (write, *_), (read, *_), (ready, *_), (status, headers, raw) = same_connection(
+            url,
+            [
+                ("POST", "/v1/statements", body(st)),
+                ("GET", "/v1/registrations", None),
+                ("GET", "/readyz", None),
+                ("GET", "/v1/checkpoint", None),
+            ],
+        )
         assert (write, read, ready) == (503, 503, 503)
         assert_unavailable(status, headers, raw)
         logged = [r for r in captured if getattr(r, "event", None) == "storage"]
-        assert any("Connection refused" in str(r.exc_info[1].__cause__) or "closed" in str(r.exc_info[1].__cause__)
-                   for r in logged), [str(r.exc_info[1].__cause__) for r in logged]
+        assert any(
+            "Connection refused" in str(r.exc_info[1].__cause__) or "closed" in str(r.exc_info[1].__cause__)
+            for r in logged
+        ), [str(r.exc_info[1].__cause__) for r in logged]
         forwarder.restore()
         assert wait_ok(url, st).status_code == 201
     finally:
@@ -240,7 +255,8 @@ def test_postgresql_read_only_is_503_and_recovers(tmp_path: Path, pg_url: str, s
     st = key_register(home)
     read_only(True)
     (status, headers, raw), (reads, _, _) = same_connection(
-        url, [("POST", "/v1/statements", body(st)), ("GET", "/v1/registrations", None)])
+        url, [("POST", "/v1/statements", body(st)), ("GET", "/v1/registrations", None)]
+    )
     assert_unavailable(status, headers, raw)
     assert reads == 200
     read_only(False)

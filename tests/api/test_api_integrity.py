@@ -41,13 +41,20 @@ def fixtures():
 
     return apitest_fixtures
 
+
 PROBLEM_JSON = "application/problem+json"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     fx = fixtures()
-    return subprocess.run([sys.executable, "-m", "regledger.cli", *args], cwd=fx.REPO, env=fx.child_env(),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "regledger.cli", *args],
+        cwd=fx.REPO,
+        env=fx.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def flip_tile_bit(home: Path, level: int, n: int, offset: int) -> None:
@@ -60,10 +67,21 @@ def flip_tile_bit(home: Path, level: int, n: int, offset: int) -> None:
 
 def new_key_statement(home: Home) -> bytes:
     admin = home.admin()
-    st = register_key_statement(admin, Ed25519Signer.generate(f"clerk-{secrets.token_hex(4)}"), "registrant",
-                                {"institution": "91520000MA6DKQ1U1C"}, time=utc_now())
-    st = sign_statement(admin, kind=st.kind, subject=st.subject, payload=st.payload, time=st.time,
-                        extra={"nonce": secrets.token_hex(16)})
+    st = register_key_statement(
+        admin,
+        Ed25519Signer.generate(f"clerk-{secrets.token_hex(4)}"),
+        "registrant",
+        {"institution": "91520000MA6DKQ1U1C"},
+        time=utc_now(),
+    )
+    st = sign_statement(
+        admin,
+        kind=st.kind,
+        subject=st.subject,
+        payload=st.payload,
+        time=st.time,
+        extra={"nonce": secrets.token_hex(16)},
+    )
     return st.canonical
 
 
@@ -74,9 +92,24 @@ class Serving:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home.parent / f"serve-{self.port}.log"
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(home),
-                                          "--port", str(self.port), "--sync-interval", "0"], cwd=fx.REPO,
-                                         env=fx.child_env(), stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "regledger.cli",
+                    "serve",
+                    "--home",
+                    str(home),
+                    "--port",
+                    str(self.port),
+                    "--sync-interval",
+                    "0",
+                ],
+                cwd=fx.REPO,
+                env=fx.child_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         fx.wait_until_healthy(self.url, self.proc, self.log)
         self.client = httpx.Client(base_url=self.url, timeout=30, trust_env=False)
 
@@ -112,8 +145,9 @@ def test_the_issue_reproduction_end_to_end(tmp_path):
         wait_for(lambda: srv.client.get("/readyz").status_code == 503)
         ready = srv.client.get("/readyz").text
         assert f"error: integrity: {where}" in ready, ready
-        r = srv.client.post("/v1/statements", content=new_key_statement(home),
-                            headers={"content-type": "application/json"})
+        r = srv.client.post(
+            "/v1/statements", content=new_key_statement(home), headers={"content-type": "application/json"}
+        )
         assert r.status_code == 503 and r.headers["content-type"].startswith(PROBLEM_JSON), r.text
         assert where in r.json()["detail"] and "Retry-After" not in r.headers
         assert srv.client.get("/log/checkpoint").text.splitlines()[1] == str(size)  # reads are still served
@@ -133,16 +167,18 @@ def test_the_issue_reproduction_end_to_end(tmp_path):
     srv = Serving(path)
     try:
         assert srv.client.get("/readyz").status_code == 200
-        r = srv.client.post("/v1/statements", content=new_key_statement(home),
-                            headers={"content-type": "application/json"})
+        r = srv.client.post(
+            "/v1/statements", content=new_key_statement(home), headers={"content-type": "application/json"}
+        )
         assert r.status_code == 201, r.text
         wait_for(lambda: srv.client.get("/log/checkpoint").text.splitlines()[1] == str(size + 1))
         from regledger.keys.vkey import parse_vkey
 
         verifier = parse_vkey(vkey)
         new, _ = open_checkpoint(srv.client.get("/log/checkpoint").content, verifier.name, verifier)
-        old, _ = open_checkpoint(srv.client.get("/v1/checkpoint", params={"size": size}).json()["note"].encode(),
-                                 verifier.name, verifier)
+        old, _ = open_checkpoint(
+            srv.client.get("/v1/checkpoint", params={"size": size}).json()["note"].encode(), verifier.name, verifier
+        )
         proof = srv.client.get("/v1/proofs/consistency", params={"first": size, "second": size + 1}).json()["hashes"]
         verify_consistency(size, size + 1, old.root, new.root, [base64.b64decode(h) for h in proof])
     finally:
@@ -163,10 +199,13 @@ def running(tmp_path):
     ledger.store.close()
 
 
-@pytest.mark.parametrize("table, column, where, offset", [
-    ("rl_checkpoints", "note", "size = 1", -9),   # a historical checkpoint whose signature is broken
-    ("rl_entries", "leaf", "idx = 200", 50),      # an edited entry (what its entry bundle serves)
-])
+@pytest.mark.parametrize(
+    "table, column, where, offset",
+    [
+        ("rl_checkpoints", "note", "size = 1", -9),  # a historical checkpoint whose signature is broken
+        ("rl_entries", "leaf", "idx = 200", 50),  # an edited entry (what its entry bundle serves)
+    ],
+)
 def test_the_running_server_notices_tampering(running, table, column, where, offset):
     path, ledger, client = running
     assert client.get("/readyz").status_code == 200
@@ -178,8 +217,9 @@ def test_the_running_server_notices_tampering(running, table, column, where, off
     wait_for(lambda: client.get("/readyz").status_code == 503, timeout=60)
     assert "error: integrity:" in client.get("/readyz").text
     assert "regledger_audit_failures_total 1.0" in client.get("/metrics").text
-    r = client.post("/v1/statements", content=new_key_statement(Home(path)),
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/statements", content=new_key_statement(Home(path)), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 503 and r.json()["title"] == "Stored data failed its integrity check"
 
 

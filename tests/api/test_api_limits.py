@@ -47,8 +47,7 @@ def nonce() -> dict[str, str]:
 
 
 def post(client, st) -> object:
-    return client.post("/v1/statements", content=st.canonical,
-                       headers={"content-type": "application/json"})
+    return client.post("/v1/statements", content=st.canonical, headers={"content-type": "application/json"})
 
 
 def register(admin, key, role, scope):
@@ -57,9 +56,14 @@ def register(admin, key, role, scope):
 
 
 def apply(key, reg, ledger):
-    st = make_step(key, "registration.apply", reg, {"subject_kind": "resource",
-                                                    "fields": _resource("限流测试数据", GZ_HOLDER, "520000")},
-                   time=utc_now(), calendar=stored_calendar(ledger.store))
+    st = make_step(
+        key,
+        "registration.apply",
+        reg,
+        {"subject_kind": "resource", "fields": _resource("限流测试数据", GZ_HOLDER, "520000")},
+        time=utc_now(),
+        calendar=stored_calendar(ledger.store),
+    )
     return sign_statement(key, kind=st.kind, subject=st.subject, payload=st.payload, time=st.time, extra=nonce())
 
 
@@ -105,16 +109,20 @@ def test_forged_requests_do_not_use_up_a_clerks_rate(limited, small_home):
         forged["key"] = victim  # claims to be the administrator; the signature is the forger's
         r = client.post("/v1/statements", content=canonical_json(forged))
         assert r.status_code == 401, r.text
-    r = post(client, register(admin, Ed25519Signer.generate(f"genuine@{ORIGIN}"), "registrant",
-                              {"institution": GZ_HOLDER.uscc}))
+    r = post(
+        client,
+        register(admin, Ed25519Signer.generate(f"genuine@{ORIGIN}"), "registrant", {"institution": GZ_HOLDER.uscc}),
+    )
     assert r.status_code == 201, r.text
 
 
 def test_streamed_body_over_the_limit_is_refused_while_streaming(server):
     host, port = "127.0.0.1", int(server.url.rsplit(":", 1)[1])
     with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(b"POST /v1/statements HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n")
+        sock.sendall(
+            b"POST /v1/statements HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         chunk = b"x" * 65536
         for _ in range(4):  # 256 KiB, twice the limit, and the body has not ended
             sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))

@@ -28,9 +28,17 @@ from regledger.registry.certificate import verify_certificate
 
 pytest_plugins = ["apitest_fixtures"]
 
-DEMO_REGISTRATIONS = {"gz-hydrology": "PUBLICITY", "gz-weather": "CODED", "gy-medical": "CANCELLED",
-                      "gz-operator-inst": "CODED", "gz-weather-api": "CODED", "hz-bus-draft": "NOT_ACCEPTED",
-                      "hz-bus": "OBJECTION_UPHELD", "gz-radar": "REVOKED", "zy-city-mgmt": "CODED"}
+DEMO_REGISTRATIONS = {
+    "gz-hydrology": "PUBLICITY",
+    "gz-weather": "CODED",
+    "gy-medical": "CANCELLED",
+    "gz-operator-inst": "CODED",
+    "gz-weather-api": "CODED",
+    "hz-bus-draft": "NOT_ACCEPTED",
+    "hz-bus": "OBJECTION_UPHELD",
+    "gz-radar": "REVOKED",
+    "zy-city-mgmt": "CODED",
+}
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
@@ -108,12 +116,25 @@ def test_openapi_lists_every_endpoint(client):
     doc = r.json()
     assert doc["openapi"].startswith("3.")
     ops = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
-    for op in [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/log/checkpoint"),
-               ("GET", "/log/key"), ("GET", "/log/tile/{path}"), ("GET", "/v1/entries/{index}"),
-               ("GET", "/v1/checkpoint"), ("GET", "/v1/proofs/inclusion"), ("GET", "/v1/proofs/consistency"),
-               ("GET", "/v1/registrations"), ("GET", "/v1/registrations/{id_or_code}"),
-               ("GET", "/v1/registrations/{id_or_code}/history"), ("GET", "/v1/registrations/{code}/certificate"),
-               ("GET", "/v1/overdue"), ("POST", "/v1/verify"), ("POST", "/v1/statements")]:
+    for op in [
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+        ("GET", "/log/checkpoint"),
+        ("GET", "/log/key"),
+        ("GET", "/log/tile/{path}"),
+        ("GET", "/v1/entries/{index}"),
+        ("GET", "/v1/checkpoint"),
+        ("GET", "/v1/proofs/inclusion"),
+        ("GET", "/v1/proofs/consistency"),
+        ("GET", "/v1/registrations"),
+        ("GET", "/v1/registrations/{id_or_code}"),
+        ("GET", "/v1/registrations/{id_or_code}/history"),
+        ("GET", "/v1/registrations/{code}/certificate"),
+        ("GET", "/v1/overdue"),
+        ("POST", "/v1/verify"),
+        ("POST", "/v1/statements"),
+    ]:
         assert op in ops
     schemas = doc["components"]["schemas"]
     assert set(schemas["EntryPublic"]["properties"]) == {"index", "leaf", "entry"}
@@ -207,21 +228,32 @@ def test_partial_tiles(api, tree):
     level0: list[bytes] = []
     for i in range(n):
         full = api.client.get(f"/log/tile/0/{i:03d}").content
-        hashes = [full[j:j + 32] for j in range(0, 8192, 32)]
-        assert l1.content[32 * i:32 * (i + 1)] == mth(hashes)
+        hashes = [full[j : j + 32] for j in range(0, 8192, 32)]
+        assert l1.content[32 * i : 32 * (i + 1)] == mth(hashes)
         level0 += hashes
     # and all the level-0 hashes give the checkpoint's root
-    level0 += [t.content[j:j + 32] for j in range(0, len(t.content), 32)]
+    level0 += [t.content[j : j + 32] for j in range(0, len(t.content), 32)]
     assert len(level0) == size and mth(level0) == root
     # a narrower partial tile is a prefix of the wider one (the same bytes forever)
     if w > 1:
         narrow = api.client.get(f"/log/tile/0/{n:03d}.p/{w - 1}")
-        assert narrow.status_code == 200 and narrow.content == t.content[:32 * (w - 1)]
+        assert narrow.status_code == 200 and narrow.content == t.content[: 32 * (w - 1)]
 
 
-@pytest.mark.parametrize("path", ["tile/0/{n1}", "tile/0/{n2}", "tile/0/{n}.p/{w1}", "tile/1/000",
-                                  "tile/2/000.p/1", "tile/entries/{n1}", "tile/entries/{n}.p/{w1}",
-                                  "tile/0/x001/000", "tile/entries/x999/x999/999"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tile/0/{n1}",
+        "tile/0/{n2}",
+        "tile/0/{n}.p/{w1}",
+        "tile/1/000",
+        "tile/2/000.p/1",
+        "tile/entries/{n1}",
+        "tile/entries/{n}.p/{w1}",
+        "tile/0/x001/000",
+        "tile/entries/x999/x999/999",
+    ],
+)
 def test_tiles_beyond_the_tree_are_404(api, tree, path):
     size = tree[0]
     n, w = size // 256, size % 256
@@ -233,9 +265,30 @@ def test_tiles_beyond_the_tree_are_404(api, tree, path):
     assert "immutable" not in r.headers.get("cache-control", "")
 
 
-@pytest.mark.parametrize("path", ["abc", "0", "0/1", "0/00", "0/0000", "0/000.p/0", "0/000.p/256", "0/000.p/01",
-                                  "0/000.p/", "0/x000/001", "0/x1/000", "-1/000", "00/000", "100/000", "a/000",
-                                  "entries/000.p/256", "entries", "0/000/", "0/000.p/5/extra"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "abc",
+        "0",
+        "0/1",
+        "0/00",
+        "0/0000",
+        "0/000.p/0",
+        "0/000.p/256",
+        "0/000.p/01",
+        "0/000.p/",
+        "0/x000/001",
+        "0/x1/000",
+        "-1/000",
+        "00/000",
+        "100/000",
+        "a/000",
+        "entries/000.p/256",
+        "entries",
+        "0/000/",
+        "0/000.p/5/extra",
+    ],
+)
 def test_bad_tile_paths_are_400(api, path):
     r = api.client.get("/log/tile/" + path)
     api.problem(r, 400, "/path")
@@ -406,8 +459,18 @@ def test_search_pages_to_the_end(api):
     assert ids == sorted(ids) and len(ids) == len(set(ids))
     assert set(DEMO_REGISTRATIONS) <= set(ids)
     for r in everything:
-        assert set(r) == {"registration", "code", "query_code", "official_code", "status", "kind", "region",
-                          "institution", "name", "updated_at"}
+        assert set(r) == {
+            "registration",
+            "code",
+            "query_code",
+            "official_code",
+            "status",
+            "kind",
+            "region",
+            "institution",
+            "name",
+            "updated_at",
+        }
         if r["registration"] in DEMO_REGISTRATIONS:
             assert r["status"] == DEMO_REGISTRATIONS[r["registration"]]
     for limit in (1, 2, 3, 7):
@@ -418,21 +481,26 @@ def test_search_pages_to_the_end(api):
     assert (first["next_cursor"] is None) == (len(everything) <= 50)
 
 
-@pytest.mark.parametrize("filters, check", [
-    ({"kind": "resource"}, lambda r: r["kind"] == "resource"),
-    ({"kind": "product"}, lambda r: r["kind"] == "product"),
-    ({"kind": "institution"}, lambda r: r["kind"] == "institution"),
-    ({"status": "CODED"}, lambda r: r["status"] == "CODED"),
-    ({"status": "PUBLICITY"}, lambda r: r["status"] == "PUBLICITY"),
-    ({"region": "52"}, lambda r: r["region"].startswith("52")),
-    ({"region": "5201"}, lambda r: r["region"].startswith("5201")),
-    ({"region": "330100"}, lambda r: r["region"] == "330100"),
-    ({"institution": GZ_HOLDER.uscc}, lambda r: r["institution"] == GZ_HOLDER.uscc),
-    ({"q": "气象"}, lambda r: "气象" in r["name"] or "气象" in (r["code"] or "")),
-    ({"q": "PDR-1-520000"}, lambda r: "PDR-1-520000" in (r["code"] or "")),
-    ({"kind": "resource", "status": "CODED", "region": "52"},
-     lambda r: r["kind"] == "resource" and r["status"] == "CODED" and r["region"].startswith("52")),
-])
+@pytest.mark.parametrize(
+    "filters, check",
+    [
+        ({"kind": "resource"}, lambda r: r["kind"] == "resource"),
+        ({"kind": "product"}, lambda r: r["kind"] == "product"),
+        ({"kind": "institution"}, lambda r: r["kind"] == "institution"),
+        ({"status": "CODED"}, lambda r: r["status"] == "CODED"),
+        ({"status": "PUBLICITY"}, lambda r: r["status"] == "PUBLICITY"),
+        ({"region": "52"}, lambda r: r["region"].startswith("52")),
+        ({"region": "5201"}, lambda r: r["region"].startswith("5201")),
+        ({"region": "330100"}, lambda r: r["region"] == "330100"),
+        ({"institution": GZ_HOLDER.uscc}, lambda r: r["institution"] == GZ_HOLDER.uscc),
+        ({"q": "气象"}, lambda r: "气象" in r["name"] or "气象" in (r["code"] or "")),
+        ({"q": "PDR-1-520000"}, lambda r: "PDR-1-520000" in (r["code"] or "")),
+        (
+            {"kind": "resource", "status": "CODED", "region": "52"},
+            lambda r: r["kind"] == "resource" and r["status"] == "CODED" and r["region"].startswith("52"),
+        ),
+    ],
+)
 def test_search_filters(api, filters, check):
     everything = page_through(api, 200)
     expected = [r for r in everything if check(r)]
@@ -442,17 +510,26 @@ def test_search_filters(api, filters, check):
 
 
 def test_search_text_matches_nothing(api):
-    assert get_json(api, "/v1/registrations", q="no such registration anywhere") == {"items": [],
-                                                                                       "next_cursor": None}
+    assert get_json(api, "/v1/registrations", q="no such registration anywhere") == {"items": [], "next_cursor": None}
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"limit": 201}, "/limit"), ({"limit": 0}, "/limit"), ({"limit": "x"}, "/limit"),
-    ({"kind": "bogus"}, "/kind"), ({"status": "coded"}, "/status"), ({"region": "5a"}, "/region"),
-    ({"region": "1234567"}, "/region"), ({"institution": "X" * 19}, "/institution"),
-    ({"q": "x" * 101}, "/q"), ({"cursor": "c" * 121}, "/cursor"),
-    ({"cursor": "zzzzzzzz"}, "/cursor"), ({"cursor": "<x>"}, "/cursor"),  # no registration's id: not a cursor
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"limit": 201}, "/limit"),
+        ({"limit": 0}, "/limit"),
+        ({"limit": "x"}, "/limit"),
+        ({"kind": "bogus"}, "/kind"),
+        ({"status": "coded"}, "/status"),
+        ({"region": "5a"}, "/region"),
+        ({"region": "1234567"}, "/region"),
+        ({"institution": "X" * 19}, "/institution"),
+        ({"q": "x" * 101}, "/q"),
+        ({"cursor": "c" * 121}, "/cursor"),
+        ({"cursor": "zzzzzzzz"}, "/cursor"),
+        ({"cursor": "<x>"}, "/cursor"),  # no registration's id: not a cursor
+    ],
+)
 def test_search_refusals(api, params, field):
     api.problem(api.client.get("/v1/registrations", params=params), 422, field)
 
@@ -464,8 +541,12 @@ def test_registration_by_id_and_by_code(api):
     assert code.startswith("PDR-1-520000-2026-")
     assert get_json(api, f"/v1/registrations/{code}") == by_id
     assert by_id["fields"]["holder"]["uscc"] == GZ_HOLDER.uscc
-    assert [h["kind"] for h in by_id["history"]] == ["registration.apply", "registration.accept",
-                                                     "registration.publish", "registration.code"]
+    assert [h["kind"] for h in by_id["history"]] == [
+        "registration.apply",
+        "registration.accept",
+        "registration.publish",
+        "registration.code",
+    ]
     api.problem(api.client.get("/v1/registrations/no-such-registration"), 404)
     api.problem(api.client.get("/v1/registrations/PDR-1-520000-2026-99999999-0"), 404)
 
@@ -531,8 +612,16 @@ def test_overdue(api, clerks):
     later = get_json(api, "/v1/overdue", on="2027-06-30")
     mine = [r for r in later if r["registration"] == reg]
     days_late = (date(2027, 6, 30) - date.fromisoformat(due)).days
-    assert mine == [{"registration": reg, "status": "SUBMITTED", "due": due, "name": "逾期测试数据",
-                     "region": "520000", "days_late": days_late}]
+    assert mine == [
+        {
+            "registration": reg,
+            "status": "SUBMITTED",
+            "due": due,
+            "name": "逾期测试数据",
+            "region": "520000",
+            "days_late": days_late,
+        }
+    ]
     assert [r["due"] for r in later] == sorted(r["due"] for r in later)
     for bad in ("not-a-date", "0", "1700000000", "2027-6-30", "2027-02-30", "2027-W26-3", "20270630"):
         api.problem(api.client.get("/v1/overdue", params={"on": bad}), 422, "/on")
@@ -606,8 +695,11 @@ def test_verify_refusals(api, weather_certificate):
     wrong = {**cert, "format": "something else"}
     r = c.post("/v1/verify", json={"certificate": wrong})
     assert r.status_code == 200 and r.json()["ok"] is False
-    r = c.post("/v1/verify", content=json.dumps({"certificate": cert}, indent=2).encode(),
-               headers={"content-type": "application/json"})
+    r = c.post(
+        "/v1/verify",
+        content=json.dumps({"certificate": cert}, indent=2).encode(),
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 200 and r.json()["ok"] is True
 
 

@@ -41,8 +41,9 @@ def key_register(home: Home, name: str, **extra: Any) -> Statement:
     admin = home.admin()
     key = Ed25519Signer.generate(f"{name}@{ORIGIN}")
     st = register_key_statement(admin, key, "registrant", {"institution": GZ_HOLDER.uscc})
-    return sign_statement(admin, kind=st.kind, subject=st.subject, payload=st.payload,
-                          extra={"nonce": os.urandom(16).hex(), **extra})
+    return sign_statement(
+        admin, kind=st.kind, subject=st.subject, payload=st.payload, extra={"nonce": os.urandom(16).hex(), **extra}
+    )
 
 
 def post(url: str, body: bytes) -> httpx.Response:
@@ -66,8 +67,10 @@ def test_a_write_whose_answer_was_lost_is_answered_on_retry(fresh_home: Home, se
     index = httpx.get(f"{srv.url}/v1/checkpoint", trust_env=False).json()["size"]
     port = int(srv.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(b"POST /v1/statements HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                  b"content-length: %d\r\n\r\n%s" % (len(body), body))
+        s.sendall(
+            b"POST /v1/statements HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
         wait_for_entry(srv.url, index)
     retry = post(srv.url, body)
     assert retry.status_code == 200, retry.text
@@ -98,16 +101,19 @@ def test_after_kill_9_the_retry_gets_the_first_answer_byte_for_byte(fresh_home: 
     assert r.json()["index"] == first.json()["index"]
 
 
-@pytest.mark.parametrize("raw, field", [
-    (b'{"kind": ' + b"9" * 5000 + b"}", "/kind"),
-    (b'{"kind": "registration.apply", "payload": {"n": [1, -' + b"9" * 4400 + b"]}}", "/payload/n/1"),
-    (b'{"payload": {"n": 9007199254740992}}', "/payload/n"),
-    (b"-" + b"1" * 4301, ""),
-])
-def test_integers_beyond_i_json_are_422_with_the_field_and_the_connection_survives(server, same_connection, raw,
-                                                                                   field):
+@pytest.mark.parametrize(
+    "raw, field",
+    [
+        (b'{"kind": ' + b"9" * 5000 + b"}", "/kind"),
+        (b'{"kind": "registration.apply", "payload": {"n": [1, -' + b"9" * 4400 + b"]}}", "/payload/n/1"),
+        (b'{"payload": {"n": 9007199254740992}}', "/payload/n"),
+        (b"-" + b"1" * 4301, ""),
+    ],
+)
+def test_integers_beyond_i_json_are_422_with_the_field_and_the_connection_survives(server, same_connection, raw, field):
     (status, headers, body), (after, _, _) = same_connection(
-        server.url, [("POST", "/v1/statements", raw), ("GET", "/healthz", None)])
+        server.url, [("POST", "/v1/statements", raw), ("GET", "/healthz", None)]
+    )
     assert status == 422 and headers["content-type"].startswith("application/problem+json"), body
     assert json.loads(body).get("field", "") == field
     assert after == 200
@@ -130,7 +136,7 @@ def trickle(port: int, sockets: list[tuple[socket.socket, bytes]], give_up: floa
                 continue
             try:
                 if sent[i] < len(data):
-                    s.send(data[sent[i]:sent[i] + 1])
+                    s.send(data[sent[i] : sent[i] + 1])
                     sent[i] += 1
                 while s.recv(65536):  # a 408 answer, then the end of the stream
                     pass
@@ -177,8 +183,10 @@ def test_slow_clients_are_cut_off_within_the_bound(fresh_home: Home, serve_app):
 def test_a_client_leaving_mid_body_is_an_info_event_not_an_error(server):
     port = int(server.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(b"POST /v1/statements HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                  b"content-length: 1000\r\n\r\n{\"kind\": ")
+        s.sendall(
+            b"POST /v1/statements HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            b'content-length: 1000\r\n\r\n{"kind": '
+        )
         time.sleep(0.3)
     deadline = time.monotonic() + 10
     while True:

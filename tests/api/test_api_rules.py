@@ -24,9 +24,10 @@ def test_a_non_canonical_statement_is_422_naming_the_first_difference(api, clerk
     reg = api.new_id("canon")
     st = api.step(clerks.gz_holder, "registration.apply", reg, api.gz_resource("规范编码测试"))
     first_non_ascii = next(i for i, c in enumerate(st.canonical) if c >= 0x80)
-    for body, at in ((json.dumps(st.to_json(), indent=2, ensure_ascii=False).encode(), 1),
-                     (json.dumps(st.to_json(), ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode(),
-                      first_non_ascii)):
+    for body, at in (
+        (json.dumps(st.to_json(), indent=2, ensure_ascii=False).encode(), 1),
+        (json.dumps(st.to_json(), ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode(), first_non_ascii),
+    ):
         r = api.post(body)
         api.problem(r, 422, None, detail_has=f"first difference is at byte {at}:")
         _nothing_written(api, reg)
@@ -35,20 +36,29 @@ def test_a_non_canonical_statement_is_422_naming_the_first_difference(api, clerk
 
 def test_a_non_canonical_cosignatures_statement_is_422(api, home_admin):
     st = api.statement(home_admin, "sync.cosignatures", api.origin, {"cosignatures": []}, nonce=None)
-    r = api.client.post("/v1/sync/cosignatures", content=json.dumps(st.to_json(), indent=1).encode(),
-                        headers={"content-type": "application/json"})
+    r = api.client.post(
+        "/v1/sync/cosignatures",
+        content=json.dumps(st.to_json(), indent=1).encode(),
+        headers={"content-type": "application/json"},
+    )
     api.problem(r, 422, None, detail_has="first difference is at byte 1:")
 
 
-@pytest.mark.parametrize("role,scope,field", [
-    ("registrant", None, "/payload/scope/institution"),
-    ("registrant", {"institution": GZ_HOLDER.uscc, "region": "520000"}, "/payload/scope/region"),
-    ("registrant", {"institution": GZ_HOLDER.uscc[:-1] + ("0" if GZ_HOLDER.uscc[-1] != "0" else "1")},
-     "/payload/scope/institution"),
-    ("registrar", None, "/payload/scope/region"),
-    ("registrar", {"region": "abc"}, "/payload/scope/region"),
-    ("authority", {"region": "999999"}, "/payload/scope/region"),
-])
+@pytest.mark.parametrize(
+    "role,scope,field",
+    [
+        ("registrant", None, "/payload/scope/institution"),
+        ("registrant", {"institution": GZ_HOLDER.uscc, "region": "520000"}, "/payload/scope/region"),
+        (
+            "registrant",
+            {"institution": GZ_HOLDER.uscc[:-1] + ("0" if GZ_HOLDER.uscc[-1] != "0" else "1")},
+            "/payload/scope/institution",
+        ),
+        ("registrar", None, "/payload/scope/region"),
+        ("registrar", {"region": "abc"}, "/payload/scope/region"),
+        ("authority", {"region": "999999"}, "/payload/scope/region"),
+    ],
+)
 def test_key_register_with_a_bad_scope_is_422_with_the_field(api, home_admin, role, scope, field):
     key = Ed25519Signer.generate(f"badscope-{role}@{api.origin}")
     api.problem(api.post(api.register_key(home_admin, key, role, scope)), 422, field)

@@ -39,8 +39,11 @@ def submitted(api, clerks):
 
 def test_happy_path(api, clerks, home_admin):
     # the administrator registered the clerks' keys over HTTP (clerks fixture); their receipts are log-signed
-    r = api.post(api.register_key(home_admin, Ed25519Signer.generate(f"extra-registrar@{api.origin}"), "registrar",
-                                  {"region": "520000"}))
+    r = api.post(
+        api.register_key(
+            home_admin, Ed25519Signer.generate(f"extra-registrar@{api.origin}"), "registrar", {"region": "520000"}
+        )
+    )
     assert r.status_code == 201
     body = r.json()
     assert set(body) == {"index", "leaf_hash", "time", "receipt", "state"} and body["state"] is None
@@ -58,8 +61,11 @@ def test_happy_path(api, clerks, home_admin):
     published = api.ok(api.step(clerks.gz_registrar, "registration.publish", reg))
     state = published["state"]
     assert state["status"] == "PUBLICITY" and state["publicity_end"]
-    assert [h["kind"] for h in state["history"]] == ["registration.apply", "registration.accept",
-                                                     "registration.publish"]
+    assert [h["kind"] for h in state["history"]] == [
+        "registration.apply",
+        "registration.accept",
+        "registration.publish",
+    ]
     assert [h["by"] for h in state["history"]] == [clerks.gz_holder.key_id] + [clerks.gz_registrar.key_id] * 2
     indexes = [applied["index"], accepted["index"], published["index"]]
     assert indexes == sorted(indexes)
@@ -84,23 +90,26 @@ def test_happy_path(api, clerks, home_admin):
     p = api.client.get("/v1/proofs/inclusion", params={"leaf_hash": published["leaf_hash"], "size": cp_size}).json()
     assert p["index"] == published["index"]
     from regledger.ledger.checkpoint import open_checkpoint
+
     root = open_checkpoint(note, api.origin, api.verifier)[0].root
-    verify_inclusion(p["index"], cp_size, base64.b64decode(p["leaf_hash"]), [base64.b64decode(h) for h in p["hashes"]],
-                     root)
+    verify_inclusion(
+        p["index"], cp_size, base64.b64decode(p["leaf_hash"]), [base64.b64decode(h) for h in p["hashes"]], root
+    )
     # an objection by any registered key, then the registrar dismisses it
     objected = api.ok(api.step(clerks.zj_holder, "registration.object", reg, {"reason": "简介不准确"}))
     assert objected["state"]["status"] == "OBJECTION_UNDER_REVIEW"
-    decided = api.ok(api.step(clerks.gz_registrar, "registration.decide", reg,
-                              {"upheld": False, "reason": "经核实，简介准确"}))
+    decided = api.ok(
+        api.step(clerks.gz_registrar, "registration.decide", reg, {"upheld": False, "reason": "经核实，简介准确"})
+    )
     assert decided["state"]["status"] == "PUBLICITY"
 
 
 def test_a_step_not_allowed_now_is_409(api, clerks, submitted):
     body = api.problem(api.post(api.step(clerks.gz_registrar, "registration.publish", submitted)), 409, "/kind")
     assert "SUBMITTED" in body["detail"]
-    api.problem(api.post(api.step(clerks.gz_holder, "registration.apply", submitted,
-                                  api.gz_resource("重复申请"))), 409, "/kind")
-
+    api.problem(
+        api.post(api.step(clerks.gz_holder, "registration.apply", submitted, api.gz_resource("重复申请"))), 409, "/kind"
+    )
 
 
 def test_a_step_before_its_time_is_409_with_the_title_of_its_kind(api, clerks, submitted):
@@ -108,14 +117,26 @@ def test_a_step_before_its_time_is_409_with_the_title_of_its_kind(api, clerks, s
     NotPermittedError is 403 and a StepPayloadError 422, each with the title of its kind."""
     api.ok(api.step(clerks.gz_registrar, "registration.accept", submitted))
     api.ok(api.step(clerks.gz_registrar, "registration.publish", submitted))
-    body = api.problem(api.post(api.step(clerks.gz_registrar, "registration.code", submitted, {"code": "x"})), 409,
-                       "/time", detail_has="the publicity period runs until")
+    body = api.problem(
+        api.post(api.step(clerks.gz_registrar, "registration.code", submitted, {"code": "x"})),
+        409,
+        "/time",
+        detail_has="the publicity period runs until",
+    )
     assert body["title"] == "Step not allowed now" and "current state: PUBLICITY" in body["detail"]
-    body = api.problem(api.post(api.step(clerks.gz_holder, "registration.object", submitted, {"reason": " "})), 422,
-                       "/payload/reason", detail_has="a reason is required")
+    body = api.problem(
+        api.post(api.step(clerks.gz_holder, "registration.object", submitted, {"reason": " "})),
+        422,
+        "/payload/reason",
+        detail_has="a reason is required",
+    )
     assert body["title"] == "Invalid input"
-    body = api.problem(api.post(api.step(clerks.gz_holder, "registration.code", submitted, {"code": "x"})), 403,
-                       "/key", detail_has="must be signed by a registrar key")
+    body = api.problem(
+        api.post(api.step(clerks.gz_holder, "registration.code", submitted, {"code": "x"})),
+        403,
+        "/key",
+        detail_has="must be signed by a registrar key",
+    )
     assert body["title"] == "Not permitted"
 
 
@@ -124,43 +145,60 @@ def test_a_step_before_its_time_is_409_with_the_title_of_its_kind(api, clerks, s
 
 def test_wrong_role_is_403(api, clerks, submitted, home_admin):
     # a registrant clerk may not accept (that is the registration institution's step)
-    api.problem(api.post(api.step(clerks.gz_holder, "registration.accept", submitted)), 403, "/key",
-                detail_has="registrar")
+    api.problem(
+        api.post(api.step(clerks.gz_holder, "registration.accept", submitted)), 403, "/key", detail_has="registrar"
+    )
     # nor may a registrar apply on a registrant's behalf
-    api.problem(api.post(api.step(clerks.gz_registrar, "registration.apply", api.new_id(),
-                                  api.gz_resource("登记机构代为申请"))), 403, "/key", detail_has="registrant")
+    api.problem(
+        api.post(
+            api.step(clerks.gz_registrar, "registration.apply", api.new_id(), api.gz_resource("登记机构代为申请"))
+        ),
+        403,
+        "/key",
+        detail_has="registrant",
+    )
     # only the authority revokes
-    api.problem(api.post(api.step(clerks.gz_registrar, "registration.revoke", submitted, {"reason": "测试"})),
-                403, "/key")
+    api.problem(
+        api.post(api.step(clerks.gz_registrar, "registration.revoke", submitted, {"reason": "测试"})), 403, "/key"
+    )
     # only an administrator manages keys
-    api.problem(api.post(api.register_key(clerks.gz_holder, Ed25519Signer.generate(f"sneaky@{api.origin}"),
-                                          "admin")), 403, detail_has="admin")
-    api.problem(api.post(api.revoke_key(clerks.gz_holder, clerks.gz_registrar.key_id, "测试")), 403,
-                detail_has="admin")
+    api.problem(
+        api.post(api.register_key(clerks.gz_holder, Ed25519Signer.generate(f"sneaky@{api.origin}"), "admin")),
+        403,
+        detail_has="admin",
+    )
+    api.problem(api.post(api.revoke_key(clerks.gz_holder, clerks.gz_registrar.key_id, "测试")), 403, detail_has="admin")
     # the application is untouched
     assert api.client.get(f"/v1/registrations/{submitted}").json()["status"] == "SUBMITTED"
 
 
 def test_wrong_institution_is_403(api, clerks, submitted):
     # a Zhejiang registrant clerk applies for a resource held by a Guizhou institution
-    api.problem(api.post(api.step(clerks.zj_holder, "registration.apply", api.new_id(),
-                                  api.gz_resource("他人持有的数据"))), 403, "/key", detail_has=GZ_HOLDER.uscc)
+    api.problem(
+        api.post(api.step(clerks.zj_holder, "registration.apply", api.new_id(), api.gz_resource("他人持有的数据"))),
+        403,
+        "/key",
+        detail_has=GZ_HOLDER.uscc,
+    )
     # or resubmits / cancels someone else's application
-    api.problem(api.post(api.step(clerks.zj_holder, "registration.cancel", "gz-weather", {"reason": "测试"})),
-                403, "/key")
+    api.problem(
+        api.post(api.step(clerks.zj_holder, "registration.cancel", "gz-weather", {"reason": "测试"})), 403, "/key"
+    )
     # while the right institution may apply for its own
     payload = {"subject_kind": "resource", "fields": _resource("杭州公交站点数据", ZJ_HOLDER, "330100")}
-    assert api.ok(api.step(clerks.zj_holder, "registration.apply", api.new_id(), payload))["state"]["status"] \
+    assert (
+        api.ok(api.step(clerks.zj_holder, "registration.apply", api.new_id(), payload))["state"]["status"]
         == "SUBMITTED"
+    )
 
 
 def test_wrong_region_is_403(api, clerks, submitted):
-    api.problem(api.post(api.step(clerks.zj_registrar, "registration.accept", submitted)), 403, "/key",
-                detail_has="330000")
+    api.problem(
+        api.post(api.step(clerks.zj_registrar, "registration.accept", submitted)), 403, "/key", detail_has="330000"
+    )
     # a city-level registrar (520100) may not act on a province-level (520000) registration
     api.problem(api.post(api.step(clerks.gz_medical_registrar, "registration.accept", submitted)), 403, "/key")
-    assert api.ok(api.step(clerks.gz_registrar, "registration.accept", submitted))["state"]["status"] \
-        == "FORMAL_REVIEW"
+    assert api.ok(api.step(clerks.gz_registrar, "registration.accept", submitted))["state"]["status"] == "FORMAL_REVIEW"
 
 
 def test_revoked_key_is_403(api, home_admin, submitted):
@@ -182,8 +220,11 @@ def test_revoked_key_is_403(api, home_admin, submitted):
 
 def test_unknown_key_is_403(api, submitted):
     stranger = Ed25519Signer.generate(f"stranger@{api.origin}")
-    api.problem(api.post(api.step(stranger, "registration.apply", api.new_id(), api.gz_resource("陌生人"))), 403,
-                detail_has="not registered")
+    api.problem(
+        api.post(api.step(stranger, "registration.apply", api.new_id(), api.gz_resource("陌生人"))),
+        403,
+        detail_has="not registered",
+    )
     # nor can a key register itself
     api.problem(api.post(api.register_key(stranger, stranger, "admin")), 403, detail_has="not registered")
 
@@ -214,8 +255,9 @@ def test_the_identical_statement_again_is_200_with_the_first_answer(api, clerks)
     for _ in range(2):
         r = api.post(st.canonical)
         assert r.status_code == 200, r.text
-        assert {k: r.json()[k] for k in ("index", "leaf_hash", "time", "receipt")} == \
-               {k: first.json()[k] for k in ("index", "leaf_hash", "time", "receipt")}
+        assert {k: r.json()[k] for k in ("index", "leaf_hash", "time", "receipt")} == {
+            k: first.json()[k] for k in ("index", "leaf_hash", "time", "receipt")
+        }
     # re-encoded, it is not the same bytes: refused like any non-canonical body, not taken for a retry
     api.problem(api.post(json.dumps(st.to_json(), indent=3).encode()), 422, detail_has="canonical")
     # nothing was sequenced twice
@@ -235,8 +277,9 @@ def test_replayed_request_is_409(api, clerks):
     body = api.problem(api.post(resigned), 409, detail_has="replay")
     assert body["index"] == accepted["index"] and str(accepted["index"]) in body["detail"]
     # a nonce is good once per key, whatever else the statement says
-    again = api.step(clerks.gz_holder, "registration.apply", api.new_id(), api.gz_resource("另一个申请"),
-                     nonce=st.extra["nonce"])
+    again = api.step(
+        clerks.gz_holder, "registration.apply", api.new_id(), api.gz_resource("另一个申请"), nonce=st.extra["nonce"]
+    )
     assert api.problem(api.post(again), 409, detail_has="replay")["index"] == first["index"]
     # another key may use the same nonce
     api.ok(api.step(clerks.gz_registrar, "registration.publish", reg, nonce=st.extra["nonce"]))
@@ -252,22 +295,25 @@ def test_replayed_key_statement_is_409(api, home_admin, what):
         st = api.revoke_key(home_admin, key.key_id, "离职")
     first = api.ok(st)
     assert api.post(st).json()["index"] == first["index"]
-    other = api.statement(home_admin, st.kind, st.subject, st.payload, time=st.time, nonce=st.extra["nonce"],
-                          extra={"note": "again"})
+    other = api.statement(
+        home_admin, st.kind, st.subject, st.payload, time=st.time, nonce=st.extra["nonce"], extra={"note": "again"}
+    )
     assert api.problem(api.post(other), 409, detail_has="replay")["index"] == first["index"]
 
 
-@pytest.mark.parametrize("nonce", [None, 1234567890123456, ["a" * 32], "short", "x" * 65, "-" * 32,
-                                   "ünïcödé" * 4, ""])
+@pytest.mark.parametrize("nonce", [None, 1234567890123456, ["a" * 32], "short", "x" * 65, "-" * 32, "ünïcödé" * 4, ""])
 def test_missing_or_bad_nonce_is_422(api, clerks, nonce):
     extra = {} if nonce is None else {"nonce": nonce}
-    st = api.step(clerks.gz_holder, "registration.apply", api.new_id(), api.gz_resource("无随机数"), nonce=None,
-                  extra=extra)
+    st = api.step(
+        clerks.gz_holder, "registration.apply", api.new_id(), api.gz_resource("无随机数"), nonce=None, extra=extra
+    )
     api.problem(api.post(st), 422, "/nonce")
 
 
-@pytest.mark.parametrize("delta", [timedelta(hours=-1), timedelta(minutes=-6), timedelta(minutes=6),
-                                   timedelta(days=400), timedelta(days=-4000)])
+@pytest.mark.parametrize(
+    "delta",
+    [timedelta(hours=-1), timedelta(minutes=-6), timedelta(minutes=6), timedelta(days=400), timedelta(days=-4000)],
+)
 def test_time_outside_the_window_is_422(api, clerks, delta):
     t = format_time(datetime.now(UTC) + delta)
     st = api.statement(clerks.gz_holder, "registration.object", "gz-hydrology", {"reason": "时间"}, time=t)
@@ -291,7 +337,7 @@ def test_body_too_large_is_413(api, clerks):
     # the same without a Content-Length (chunked): the limit still holds
     def chunks():
         for i in range(0, len(raw), 8192):
-            yield raw[i:i + 8192]
+            yield raw[i : i + 8192]
 
     r = api.client.post("/v1/statements", content=chunks(), headers={"content-type": "application/json"})
     assert "content-length" not in r.request.headers
@@ -299,8 +345,10 @@ def test_body_too_large_is_413(api, clerks):
     # a Content-Length over the limit is refused before the body is read
     host, port = api.client.base_url.host, api.client.base_url.port
     with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(b"POST /v1/statements HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 1000000000\r\n\r\n{}")
+        sock.sendall(
+            b"POST /v1/statements HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000000\r\n\r\n{}"
+        )
         reply = b""
         while b"\r\n\r\n" not in reply:
             chunk = sock.recv(4096)
@@ -313,8 +361,7 @@ def test_body_too_large_is_413(api, clerks):
 def test_statement_too_large_for_the_log_is_422(api, clerks):
     # under the 128 KiB body limit, over the 60,000-byte statement limit, correctly signed
     draft = api.statement(clerks.gz_holder, "registration.object", "gz-hydrology", {"reason": "x"})
-    big = Statement(draft.kind, draft.subject, {"reason": "x" * 70_000}, draft.time, draft.key, bytes(64),
-                    draft.extra)
+    big = Statement(draft.kind, draft.subject, {"reason": "x" * 70_000}, draft.time, draft.key, bytes(64), draft.extra)
     doc = {**big.to_json(), "sig": base64.b64encode(clerks.gz_holder.sign(big.signed_message())).decode()}
     assert 64_000 < len(json.dumps(doc)) < 128 * 1024
     api.problem(api.post(doc), 422, "/payload")
@@ -324,19 +371,39 @@ def deep(n: int) -> str:
     return '{"a":' * n + "1" + "}" * n
 
 
-@pytest.mark.parametrize("raw", [
-    b"", b"{", b"not json", b"[1, 2]", b"null", b'"a string"', b"{\"kind\": NaN}", b"\xff\xfe{}",
-    b'{"kind": "a", "kind": "b"}', deep(40).encode(), ("[" * 20_000 + "]" * 20_000).encode(),
-    b'{"kind": "registration.apply"}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"{",
+        b"not json",
+        b"[1, 2]",
+        b"null",
+        b'"a string"',
+        b'{"kind": NaN}',
+        b"\xff\xfe{}",
+        b'{"kind": "a", "kind": "b"}',
+        deep(40).encode(),
+        ("[" * 20_000 + "]" * 20_000).encode(),
+        b'{"kind": "registration.apply"}',
+    ],
+)
 def test_malformed_json_is_422(api, raw):
     api.problem(api.post(raw), 422)
 
 
-@pytest.mark.parametrize("member, value, field", [
-    ("kind", 7, "/kind"), ("subject", "", "/subject"), ("payload", [], "/payload"), ("time", "yesterday", "/time"),
-    ("key", "ABC", "/key"), ("sig", "not base64!", "/sig"), ("Upper", 1, "/Upper"),
-])
+@pytest.mark.parametrize(
+    "member, value, field",
+    [
+        ("kind", 7, "/kind"),
+        ("subject", "", "/subject"),
+        ("payload", [], "/payload"),
+        ("time", "yesterday", "/time"),
+        ("key", "ABC", "/key"),
+        ("sig", "not base64!", "/sig"),
+        ("Upper", 1, "/Upper"),
+    ],
+)
 def test_malformed_statement_members_are_422(api, clerks, member, value, field):
     doc = api.step(clerks.gz_holder, "registration.apply", api.new_id(), api.gz_resource("格式")).to_json()
     doc[member] = value
@@ -366,8 +433,9 @@ def test_non_canonical_json_is_refused_not_repaired(api, clerks):
     assert entry["entry"]["statement"] == json.loads(st.canonical)
 
 
-@pytest.mark.parametrize("kind", ["sample.resource", "registrationx.apply", "checkpoint.sign", "keys.register",
-                                  "other.registration.apply"])
+@pytest.mark.parametrize(
+    "kind", ["sample.resource", "registrationx.apply", "checkpoint.sign", "keys.register", "other.registration.apply"]
+)
 def test_other_kinds_are_422(api, clerks, kind):
     st = api.statement(clerks.gz_holder, kind, "anything", {"x": 1})
     api.problem(api.post(st), 422, "/kind")
@@ -392,9 +460,13 @@ def test_unknown_registration_step_is_422(api, clerks):
 
 
 def test_wrong_due_date_is_refused(api, clerks):
-    st = sign_statement(clerks.gz_holder, kind="registration.apply", subject=api.new_id(),
-                        payload={**api.gz_resource("错误期限"), "accept_due": "2026-01-01"},
-                        extra={"nonce": "a1" * 16})
+    st = sign_statement(
+        clerks.gz_holder,
+        kind="registration.apply",
+        subject=api.new_id(),
+        payload={**api.gz_resource("错误期限"), "accept_due": "2026-01-01"},
+        extra={"nonce": "a1" * 16},
+    )
     body = api.problem(api.post(st), 422, "/payload/accept_due")  # bad input, not a state conflict
     assert "accept_due must be" in body["detail"]
 
@@ -402,8 +474,11 @@ def test_wrong_due_date_is_refused(api, clerks):
 def test_invalid_fields_are_422_with_the_field(api, clerks):
     payload = api.gz_resource("缺少字段")
     del payload["fields"]["summary"]
-    api.problem(api.post(api.step(clerks.gz_holder, "registration.apply", api.new_id(), payload)), 422,
-                "/payload/fields/summary")
+    api.problem(
+        api.post(api.step(clerks.gz_holder, "registration.apply", api.new_id(), payload)),
+        422,
+        "/payload/fields/summary",
+    )
     payload = api.gz_resource("坏区划")
     payload["fields"]["region"] = "999999"
     r = api.post(api.step(clerks.gz_holder, "registration.apply", api.new_id(), payload))
@@ -417,8 +492,13 @@ def test_a_write_waiting_for_the_database_does_not_stall_the_server(api, clerks,
     result: dict = {}
 
     def submit() -> None:
-        result["r"] = httpx.post(server.url + "/v1/statements", content=body, timeout=90,
-                                 headers={"content-type": "application/json"}, trust_env=False)
+        result["r"] = httpx.post(
+            server.url + "/v1/statements",
+            content=body,
+            timeout=90,
+            headers={"content-type": "application/json"},
+            trust_env=False,
+        )
 
     lock = sqlite3.connect(server.home / "ledger.sqlite", timeout=30, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # another writer holds the database for a moment

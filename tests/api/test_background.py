@@ -28,22 +28,31 @@ def test_a_failing_step_is_logged_once_counted_reported_and_cleared(caplog: pyte
         if exc is not None:
             raise exc
 
-    loop = BackgroundLoop("test-loop", step, interval=0.01, health=health, component="integrator",
-                          logger=logging.getLogger("regledger.test"))
+    loop = BackgroundLoop(
+        "test-loop",
+        step,
+        interval=0.01,
+        health=health,
+        component="integrator",
+        logger=logging.getLogger("regledger.test"),
+    )
     with caplog.at_level(logging.INFO, logger="regledger.test"):
         for _ in range(5):
             assert loop.run_once() is False
         assert loop.failures == 5 and loop.last_error == "OSError: disk full"
-        assert [(c.component, c.level, c.message) for c in health.conditions()] == \
-               [("integrator", "error", "OSError: disk full")]
+        assert [(c.component, c.level, c.message) for c in health.conditions()] == [
+            ("integrator", "error", "OSError: disk full")
+        ]
         backoffs = []
         for _ in range(2):
             loop.run_once()
             backoffs.append(loop._backoff)
         assert loop.run_once() is True
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.getMessage() for r in errors] == ["test-loop failed: OSError: disk full",
-                                                "test-loop failed: OSError: gone"]
+    assert [r.getMessage() for r in errors] == [
+        "test-loop failed: OSError: disk full",
+        "test-loop failed: OSError: gone",
+    ]
     assert errors[0].exc_info is not None  # the cause, with its traceback
     assert any("works again" in r.getMessage() for r in caplog.records)
     assert health.ready and loop.last_error is None and loop.failures == 7
@@ -52,8 +61,15 @@ def test_a_failing_step_is_logged_once_counted_reported_and_cleared(caplog: pyte
 
 
 def test_backoff_is_bounded():
-    loop = BackgroundLoop("b", lambda: 1 / 0, interval=0.01, health=Health(), component="x",
-                          logger=logging.getLogger("regledger.test"), max_backoff=3)
+    loop = BackgroundLoop(
+        "b",
+        lambda: 1 / 0,
+        interval=0.01,
+        health=Health(),
+        component="x",
+        logger=logging.getLogger("regledger.test"),
+        max_backoff=3,
+    )
     for _ in range(10):
         loop.run_once()
     assert loop._backoff == 3
@@ -87,8 +103,11 @@ def test_integrator_failures_show_in_readyz_and_clear(log_signer, admin, serve_a
     assert raw.status_code == 503 and "error: integrator: StorageUnavailableError" in raw.text
     failed = [r for r in caplog.records if r.getMessage().startswith("regledger-integrator failed")]
     assert len(failed) == 1  # logged once, however often it failed
-    counted = [line for line in client.get("/metrics").text.splitlines()
-               if line.startswith('regledger_background_failures{component="integrator"}')]
+    counted = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith('regledger_background_failures{component="integrator"}')
+    ]
     assert counted and float(counted[0].split()[-1]) >= 2, counted
     store.full = False
     deadline = time.monotonic() + 40

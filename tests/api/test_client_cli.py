@@ -13,17 +13,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import jsonschema_rs
 import pytest
-
 from apitest_fixtures import REPO, Server, child_env, start_server, stop_server
 from conftest import load_test_calendars
-from regledger.client import RegLedgerClient, Refused, load_key
+
+from regledger.client import Refused, RegLedgerClient, load_key
 from regledger.demo_registry import sample_uscc
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.keystore import load_signer
@@ -54,8 +55,14 @@ class Setup:
         env = {**child_env(), "REGLEDGER_PASSPHRASE": PASSPHRASE, "REGLEDGER_SERVER": self.server.url}
         if key is not None:
             env["REGLEDGER_KEY"] = str(key)
-        done = subprocess.run([sys.executable, "-m", "regledger.cli", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "regledger.cli", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if ok:
             assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
         return done
@@ -74,8 +81,9 @@ class Setup:
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     env = {**child_env(), "REGLEDGER_PASSPHRASE": PASSPHRASE}
-    return subprocess.run([sys.executable, "-m", "regledger.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "regledger.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def _new_key(s: Setup | None, d: Path, name: str) -> tuple[Path, str]:
@@ -103,9 +111,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
         keys = {name: _new_key(None, d, name) for name in ("registrar-zunyi", "clerk-zunyi", "objector")}
         s = Setup(home, d, srv, clock, vkey, keys["registrar-zunyi"][0], keys["clerk-zunyi"][0], keys["objector"][0])
         admin = home / "keys" / "admin.pem"
-        for name, role, scope in (("registrar-zunyi", "registrar", ["--region", "520300"]),
-                                  ("clerk-zunyi", "registrant", ["--institution", ZUNYI_HOLDER]),
-                                  ("objector", "registrant", ["--institution", OTHER_HOLDER])):
+        for name, role, scope in (
+            ("registrar-zunyi", "registrar", ["--region", "520300"]),
+            ("clerk-zunyi", "registrant", ["--institution", ZUNYI_HOLDER]),
+            ("objector", "registrant", ["--institution", OTHER_HOLDER]),
+        ):
             done = s.run("key", "register", "--vkey", keys[name][1], "--role", role, *scope, key=admin)
             assert done.stdout.strip().splitlines()[-1].isdigit(), done.stdout
         yield s
@@ -215,8 +225,17 @@ def test_bad_input_through_the_client_prints_the_field_and_writes_nothing(setup:
     assert s.size() == before
     # a revoked key
     key, vkey = _new_key(s, s.dir, "leaving-registrar")
-    s.run("key", "register", "--vkey", vkey, "--role", "registrar", "--region", "520300",
-          key=s.home / "keys" / "admin.pem")
+    s.run(
+        "key",
+        "register",
+        "--vkey",
+        vkey,
+        "--role",
+        "registrar",
+        "--region",
+        "520300",
+        key=s.home / "keys" / "admin.pem",
+    )
     s.run("key", "revoke", "leaving-registrar", "--reason", "离职", key=s.home / "keys" / "admin.pem")
     before = s.size()
     done = s.run("step", "zunyi-lamps", "accept", key=key, ok=False)
@@ -234,8 +253,10 @@ WRONG_TYPE = {str: 12345, bool: "yes", int: "many", list: "x", dict: "x"}
 
 
 def doc_examples() -> list[tuple[dict[str, str], dict[str, Any]]]:
-    return [(dict(a.split("=", 1) for a in m["attrs"].split()), json.loads(m["body"]))
-            for m in EXAMPLE.finditer(DOC.read_text())]
+    return [
+        (dict(a.split("=", 1) for a in m["attrs"].split()), json.loads(m["body"]))
+        for m in EXAMPLE.finditer(DOC.read_text())
+    ]
 
 
 def mutations(payload: dict[str, Any], prefix: tuple = (), depth: int = 3) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -265,12 +286,19 @@ def test_every_example_in_docs_statements_is_accepted_and_the_schemas_refuse_wha
     pw = PASSPHRASE.encode()
     admin = load_signer(s.home / "keys" / "admin.pem", "admin", pw)
     authority = Ed25519Signer.generate("authority-guizhou")
-    signers = {"registrant": load_key(s.registrant, pw), "registrar": load_key(s.registrar, pw),
-               "objector": load_key(s.objector, pw), "admin": admin, "authority": authority}
+    signers = {
+        "registrant": load_key(s.registrant, pw),
+        "registrar": load_key(s.registrar, pw),
+        "objector": load_key(s.objector, pw),
+        "admin": admin,
+        "authority": authority,
+    }
     clients = {name: RegLedgerClient(s.server.url, signer) for name, signer in signers.items()}
     clients["admin"].register_key(authority.verifier().vkey(), "authority", {"region": "520000"})
-    validators = {k: jsonschema_rs.validator_for(v, validate_formats=True)
-                  for k, v in ((k, clients["admin"].schema(k)) for k in clients["admin"].schema()["kinds"])}
+    validators = {
+        k: jsonschema_rs.validator_for(v, validate_formats=True)
+        for k, v in ((k, clients["admin"].schema(k)) for k in clients["admin"].schema()["kinds"])
+    }
     tag = uuid.uuid4().hex[:6]
     examples = doc_examples()
     assert {ex["kind"] for _, ex in examples} >= set(STATEMENT_KINDS) - {"registration.code_assigned"}
@@ -303,8 +331,10 @@ def test_every_example_in_docs_statements_is_accepted_and_the_schemas_refuse_wha
             filled = {k: v for k, v in filled.items() if k in mutated or k not in payload}
             schema_refuses = not validators[kind].is_valid({**signed, "payload": filled})
             if server_refuses != schema_refuses:
-                disagreements.append(f"{kind} {what}: server {'refuses' if server_refuses else 'accepts'}, "
-                                     f"schema {'refuses' if schema_refuses else 'accepts'}")
+                disagreements.append(
+                    f"{kind} {what}: server {'refuses' if server_refuses else 'accepts'}, "
+                    f"schema {'refuses' if schema_refuses else 'accepts'}"
+                )
         result = c.submit(c.sign(draft))
         assert result.first_time
         if attrs["status"] != "-":
@@ -312,9 +342,14 @@ def test_every_example_in_docs_statements_is_accepted_and_the_schemas_refuse_wha
     assert not disagreements, "\n".join(disagreements)
     assert checked > 100
     # the shapes the page shows are the shapes the server answers
-    shown = {m["name"]: json.loads(m["body"]) for m in re.finditer(
-        r"<!-- (?P<name>draft-request|draft-response|statement-response) -->\n```json\n(?P<body>.*?)\n```",
-        DOC.read_text(), re.S)}
+    shown = {
+        m["name"]: json.loads(m["body"])
+        for m in re.finditer(
+            r"<!-- (?P<name>draft-request|draft-response|statement-response) -->\n```json\n(?P<body>.*?)\n```",
+            DOC.read_text(),
+            re.S,
+        )
+    }
     assert set(shown["draft-request"]) == {"kind", "subject", "payload", "key"}
     with RegLedgerClient(s.server.url) as keyless:  # a draft for no key is not checked, and has no `key`
         d = keyless.draft("registration.accept", "anything")

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from regledger.client import RegLedgerClient, Refused, Submitted
+from regledger.client import Refused, RegLedgerClient, Submitted
 from regledger.registry.statement_schemas import STATEMENT_KINDS
 
 pytest_plugins = ["apitest_fixtures"]
@@ -36,8 +36,10 @@ class DropFirstAnswer(httpx.BaseTransport):
 
 def test_a_draft_is_complete_checked_for_the_key_and_writes_nothing(server, api, clerks):
     reg = api.new_id("draft")
-    with RegLedgerClient(server.url, clerks.gz_holder) as holder, \
-            RegLedgerClient(server.url, clerks.gz_registrar) as registrar:
+    with (
+        RegLedgerClient(server.url, clerks.gz_holder) as holder,
+        RegLedgerClient(server.url, clerks.gz_registrar) as registrar,
+    ):
         applied = holder.send("registration.apply", reg, api.gz_resource("草稿测试数据"))
         size = holder.wait_for_checkpoint(applied.index)
         d = registrar.draft("registration.accept", reg)

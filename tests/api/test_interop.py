@@ -98,7 +98,7 @@ def open_signed_note(note: bytes, key: VerifierKey) -> str:
         assert c == "\n" or ord(c) >= 0x20, "no control characters but newline"
     sep = text_s.rfind("\n\n")
     assert sep >= 0 and text_s.endswith("\n")
-    text, sigs = text_s[:sep + 1], text_s[sep + 2:]
+    text, sigs = text_s[: sep + 1], text_s[sep + 2 :]
     verified = False
     lines = sigs[:-1].split("\n")
     assert 1 <= len(lines)
@@ -152,9 +152,9 @@ def tile_path(level: int | str, n: int, width: int) -> str:
 def parse_entry_bundle(data: bytes) -> list[bytes]:
     entries, pos = [], 0
     while pos < len(data):
-        length = int.from_bytes(data[pos:pos + 2], "big")
+        length = int.from_bytes(data[pos : pos + 2], "big")
         assert pos + 2 + length <= len(data), "the bundle ends inside an entry"
-        entries.append(data[pos + 2:pos + 2 + length])
+        entries.append(data[pos + 2 : pos + 2 + length])
         pos += 2 + length
     return entries
 
@@ -179,7 +179,7 @@ class TileReader:
             width = min(TILE_WIDTH, count - n * TILE_WIDTH)
             data = self.get(tile_path(level, n, width))
             assert len(data) == width * HASH
-            out += [data[i:i + HASH] for i in range(0, len(data), HASH)]
+            out += [data[i : i + HASH] for i in range(0, len(data), HASH)]
         return out
 
     def entries(self, size: int) -> list[bytes]:
@@ -211,38 +211,45 @@ def root_from_tiles(size: int, levels: list[list[bytes]]) -> bytes:
 
 
 def test_reader_against_rfc6962_vectors():
-    leaves = [bytes.fromhex(h) for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-                                         "606162636465666768696a6b6c6d6e6f")]
-    roots = ["e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-             "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-             "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-             "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-             "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-             "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-             "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-             "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"]
+    leaves = [
+        bytes.fromhex(h)
+        for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f")
+    ]
+    roots = [
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    ]
     for n, root in enumerate(roots):
         assert mth([hash_leaf(x) for x in leaves[:n]]).hex() == root
     assert hash_leaf(b"L123456").hex() == "395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56"
-    assert hash_children(b"N123", b"N456").hex() == \
-        "aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb"
+    assert hash_children(b"N123", b"N456").hex() == "aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb"
 
 
 def test_reader_against_signed_note_vectors():
     key = parse_verifier_key("example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k")
-    note = ("This is an example message.\n\n— example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTg"
-            "K7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n").encode()
+    note = (
+        "This is an example message.\n\n— example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTg"
+        "K7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
+    ).encode()
     assert open_signed_note(note, key) == "This is an example message.\n"
     with pytest.raises(InvalidSignature):
         open_signed_note(note.replace(b"example message", b"exemplary message"), key)
     sumdb = parse_verifier_key("sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8")
-    sth = ("go.sum database tree\n6476701\nmb8QLQIs0Z0yP5Cstq6guj87oXWeC9gEM8oVikmm9Wk=\n\n— sum.golang.org "
-           "Az3grsLX85Gz+s1SiTbgkuqxgItqFq7gsMUEyVnrsa9LM7Us9S+1xbFIGu95949rj4nPRYfvimWEPWL+o3GeoWwOoAw=\n")
+    sth = (
+        "go.sum database tree\n6476701\nmb8QLQIs0Z0yP5Cstq6guj87oXWeC9gEM8oVikmm9Wk=\n\n— sum.golang.org "
+        "Az3grsLX85Gz+s1SiTbgkuqxgItqFq7gsMUEyVnrsa9LM7Us9S+1xbFIGu95949rj4nPRYfvimWEPWL+o3GeoWwOoAw=\n"
+    )
     head = parse_checkpoint(open_signed_note(sth.encode(), sumdb))
     assert (head.origin, head.size) == ("go.sum database tree", 6476701)
     # an unknown signer's line is ignored, but one known signature is required
-    other = ("— other.example AAAAAAAA" + "A" * 84 + "\n")
+    other = "— other.example AAAAAAAA" + "A" * 84 + "\n"
     assert open_signed_note(note + other.encode(), key)
     with pytest.raises(InvalidSignature):
         open_signed_note(note.split(b"\n\n")[0] + b"\n\n" + other.encode(), key)
@@ -266,8 +273,9 @@ def no_server_error(response: httpx.Response) -> None:
 
 @pytest.fixture(scope="module")
 def http(server):
-    with httpx.Client(base_url=server.url, timeout=30, trust_env=False,
-                      event_hooks={"response": [no_server_error]}) as c:
+    with httpx.Client(
+        base_url=server.url, timeout=30, trust_env=False, event_hooks={"response": [no_server_error]}
+    ) as c:
         yield c
 
 
@@ -289,7 +297,7 @@ def test_checkpoint_signature_and_tree_recomputed_from_tiles(http):
     # each level-(l+1) hash is the MTH of the full level-l tile below it
     for level in range(1, len(levels)):
         for n, h in enumerate(levels[level]):
-            assert h == mth(levels[level - 1][n * TILE_WIDTH:(n + 1) * TILE_WIDTH]), (level, n)
+            assert h == mth(levels[level - 1][n * TILE_WIDTH : (n + 1) * TILE_WIDTH]), (level, n)
 
     # the entry bundles hash to the level-0 tiles, and the entries chain
     entries = reader.entries(head.size)
@@ -311,21 +319,24 @@ def test_checkpoint_signature_and_tree_recomputed_from_tiles(http):
 
 
 def test_tiles_are_immutable_and_the_checkpoint_is_not(http):
-    head = parse_checkpoint(open_signed_note(http.get("/log/checkpoint").content,
-                                             parse_verifier_key(http.get("/log/key").text)))
+    head = parse_checkpoint(
+        open_signed_note(http.get("/log/checkpoint").content, parse_verifier_key(http.get("/log/key").text))
+    )
     full = http.get("/log/" + tile_path(0, 0, TILE_WIDTH))
     assert full.headers["content-type"] == "application/octet-stream"
     assert "immutable" in full.headers["cache-control"]
     assert "immutable" not in http.get("/log/checkpoint").headers.get("cache-control", "")
     # entry bundles come gzip-compressed to a client that asks; the bytes are the same
     plain = http.get("/log/" + tile_path("entries", 0, TILE_WIDTH), headers={"accept-encoding": "identity"})
-    with http.stream("GET", "/log/" + tile_path("entries", 0, TILE_WIDTH),
-                     headers={"accept-encoding": "gzip"}) as zipped:
+    with http.stream(
+        "GET", "/log/" + tile_path("entries", 0, TILE_WIDTH), headers={"accept-encoding": "gzip"}
+    ) as zipped:
         assert zipped.headers.get("content-encoding") == "gzip"
         compressed = b"".join(zipped.iter_raw())
     assert gzip.decompress(compressed) == plain.content
-    assert [hash_leaf(e) for e in parse_entry_bundle(plain.content)] == \
-        [full.content[i:i + HASH] for i in range(0, len(full.content), HASH)]
+    assert [hash_leaf(e) for e in parse_entry_bundle(plain.content)] == [
+        full.content[i : i + HASH] for i in range(0, len(full.content), HASH)
+    ]
     # past the checkpoint there is nothing
     beyond = tile_path(0, head.size // TILE_WIDTH + 1, TILE_WIDTH)
     assert http.get("/log/" + beyond).status_code == 404

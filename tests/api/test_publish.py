@@ -14,15 +14,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
-
 import test_interop as tlog
 from conftest import make_ledger
+from test_ledger import sample
+
 from regledger.api import create_app
 from regledger.api.settings import Settings
 from regledger.demo_registry import GZ_HOLDER
@@ -31,7 +32,6 @@ from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.errors import OperatorError
 from regledger.ledger.publish import Publisher, PublishWorker
 from regledger.ledger.store import MemoryStore
-from test_ledger import sample
 
 pytest_plugins = ["apitest_fixtures"]
 
@@ -71,7 +71,7 @@ def read_complete(static: httpx.Client, key: tlog.VerifierKey) -> tuple[tlog.Tre
         levels.append(reader.level_hashes(len(levels), head.size))
     for level in range(1, len(levels)):
         for n, h in enumerate(levels[level]):
-            assert h == tlog.mth(levels[level - 1][n * tlog.TILE_WIDTH:(n + 1) * tlog.TILE_WIDTH]), (level, n)
+            assert h == tlog.mth(levels[level - 1][n * tlog.TILE_WIDTH : (n + 1) * tlog.TILE_WIDTH]), (level, n)
     entries = reader.entries(head.size)
     assert [tlog.hash_leaf(e) for e in entries] == levels[0]
     assert tlog.root_from_tiles(head.size, levels) == head.root
@@ -82,8 +82,14 @@ def read_complete(static: httpx.Client, key: tlog.VerifierKey) -> tuple[tlog.Tre
 def cli(*args: str) -> str:
     from apitest_fixtures import REPO, child_env
 
-    p = subprocess.run([sys.executable, "-m", "regledger.cli", *args], cwd=REPO, env=child_env(),
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "regledger.cli", *args],
+        cwd=REPO,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout
 
@@ -95,8 +101,14 @@ def test_serve_publish_keeps_dir_equal_to_log_while_appends_continue(tmp_path, s
     cli("init", "--origin", "publish.example.gov.cn/52", "--home", str(home))
     out = tmp_path / "published"
 
-    srv = start_server(home, "--publish", str(out), "--sync-interval", "0",
-                       env={"REGLEDGER_INTEGRATE_DELAY": "0.05", "REGLEDGER_INTEGRATE_BATCH": "40"})
+    srv = start_server(
+        home,
+        "--publish",
+        str(out),
+        "--sync-interval",
+        "0",
+        env={"REGLEDGER_INTEGRATE_DELAY": "0.05", "REGLEDGER_INTEGRATE_BATCH": "40"},
+    )
     try:
         with httpx.Client(base_url=srv.url, timeout=30, trust_env=False) as log_http:
             api = Api(log_http, log_http.get("/log/key").text.strip())
@@ -111,8 +123,14 @@ def test_serve_publish_keeps_dir_equal_to_log_while_appends_continue(tmp_path, s
             def append() -> None:
                 try:
                     while not stop.is_set():
-                        api.ok(api.register_key(admin, Ed25519Signer.generate(f"c{time.monotonic_ns()}@{api.origin}"),
-                                                "registrant", {"institution": GZ_HOLDER.uscc}))
+                        api.ok(
+                            api.register_key(
+                                admin,
+                                Ed25519Signer.generate(f"c{time.monotonic_ns()}@{api.origin}"),
+                                "registrant",
+                                {"institution": GZ_HOLDER.uscc},
+                            )
+                        )
                 except BaseException as exc:  # noqa: BLE001 - reported below
                     errors.append(exc)
 
@@ -154,8 +172,9 @@ def test_serve_publish_keeps_dir_equal_to_log_while_appends_continue(tmp_path, s
     assert "Traceback" not in srv.log.read_text(errors="replace")
 
 
-def test_a_failure_to_publish_is_a_warning_retried_and_never_stops_writes(tmp_path, serve_app, static_server,
-                                                                           log_signer, admin):
+def test_a_failure_to_publish_is_a_warning_retried_and_never_stops_writes(
+    tmp_path, serve_app, static_server, log_signer, admin
+):
     ledger = make_ledger(MemoryStore(), log_signer, admin)
     out = tmp_path / "published"
     worker = PublishWorker(Publisher(ledger, out), interval=0.05)
@@ -168,8 +187,9 @@ def test_a_failure_to_publish_is_a_warning_retried_and_never_stops_writes(tmp_pa
     out.write_bytes(b"not a directory")  # every write into DIR now fails
     ledger.append_batch([sample(admin, i) for i in range(300)])
     deadline = time.monotonic() + 20
-    while ("warning: publish" not in client.get("/readyz").text or ledger.checkpoint()[0] < 301) \
-            and time.monotonic() < deadline:
+    while (
+        "warning: publish" not in client.get("/readyz").text or ledger.checkpoint()[0] < 301
+    ) and time.monotonic() < deadline:
         time.sleep(0.05)
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text  # a warning: the log still takes writes
@@ -206,13 +226,21 @@ def test_superseded_partials_are_kept_for_a_grace_then_deleted(tmp_path, log_sig
         now[0] += 4
     partials = {p.relative_to(out).as_posix() for p in out.rglob("*.p/*")}
     # the partials of 101, 201 and 301 (superseded less than 10 s ago) are kept beside the current ones
-    assert {"tile/0/000.p/101", "tile/0/000.p/201", "tile/0/001.p/45", "tile/entries/001.p/45",
-            "tile/0/001.p/145"} <= partials
+    assert {
+        "tile/0/000.p/101",
+        "tile/0/000.p/201",
+        "tile/0/001.p/45",
+        "tile/entries/001.p/45",
+        "tile/0/001.p/145",
+    } <= partials
     assert "tile/0/000.p/1" not in partials and "tile/entries/000.p/1" not in partials  # superseded 12 s ago
     now[0] += 30
     assert pub.publish() == 0  # nothing new to write; only deletions
-    assert {p.relative_to(out).as_posix() for p in out.rglob("*.p/*")} == \
-           {"tile/0/001.p/145", "tile/entries/001.p/145", "tile/1/000.p/1"}
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*.p/*")} == {
+        "tile/0/001.p/145",
+        "tile/entries/001.p/145",
+        "tile/1/000.p/1",
+    }
     assert not (out / "tile/0/000.p").exists()
     assert sizes == [101, 201, 301, 401]
 

@@ -30,8 +30,14 @@ REPO = Path(__file__).resolve().parents[2]
 def cli(*args: str) -> subprocess.CompletedProcess:
     from apitest_fixtures import child_env
 
-    return subprocess.run([sys.executable, "-m", "regledger.cli", *args], cwd=REPO, env=child_env(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "regledger.cli", *args],
+        cwd=REPO,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +90,21 @@ def test_serve_read_only(frozen_home: Path, serve_home):
     assert get("/v1/registrations").json()["items"]
     assert get("/registered").status_code == 200
     admin = Home(frozen_home).admin()
-    st = register_key_statement(admin, Ed25519Signer.generate(f"ro@{admin.name.split('@', 1)[1]}"), "registrant",
-                                {"institution": GZ_HOLDER.uscc})
-    st = sign_statement(admin, kind=st.kind, subject=st.subject, payload=st.payload,
-                        extra={"nonce": secrets.token_hex(16)})
-    write = httpx.post(srv.url + "/v1/statements", content=st.canonical,
-                       headers={"content-type": "application/json"}, trust_env=False, timeout=30)
+    st = register_key_statement(
+        admin,
+        Ed25519Signer.generate(f"ro@{admin.name.split('@', 1)[1]}"),
+        "registrant",
+        {"institution": GZ_HOLDER.uscc},
+    )
+    st = sign_statement(
+        admin, kind=st.kind, subject=st.subject, payload=st.payload, extra={"nonce": secrets.token_hex(16)}
+    )
+    write = httpx.post(
+        srv.url + "/v1/statements",
+        content=st.canonical,
+        headers={"content-type": "application/json"},
+        trust_env=False,
+        timeout=30,
+    )
     assert write.status_code == 503 and write.headers["retry-after"], write.text
     assert write.headers["content-type"].startswith("application/problem+json")

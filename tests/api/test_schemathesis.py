@@ -37,8 +37,9 @@ SKIP = {("POST", "/v1/statements")}
 
 @pytest.fixture(scope="session")
 def api_schema(server):
-    loaded = schemathesis.openapi.from_url(server.url + "/openapi.json", timeout=30,
-                                          proxies={"http": None, "https": None})
+    loaded = schemathesis.openapi.from_url(
+        server.url + "/openapi.json", timeout=30, proxies={"http": None, "https": None}
+    )
     assert loaded.get_base_url().rstrip("/") == server.url, loaded.get_base_url()
     return loaded
 
@@ -56,7 +57,8 @@ def has_negative_cases(op: Any) -> bool:
     """Whether schema-violating input exists: any string is a valid path segment, so only query
     parameters, bodies and non-string path parameters can be made invalid."""
     return bool(len(op.query) or len(op.body)) or any(
-        p.definition.get("schema", {}).get("type") != "string" for p in op.path_parameters)
+        p.definition.get("schema", {}).get("type") != "string" for p in op.path_parameters
+    )
 
 
 class SchemaViolations(AssertionError):
@@ -76,9 +78,15 @@ def run_schemathesis(operations, checks: list[Callable], base_url: str) -> dict[
             for mode in modes:
                 seen.clear()
 
-                @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-                          report_multiple_bugs=False)
+                @settings(
+                    max_examples=MAX_EXAMPLES,
+                    deadline=None,
+                    derandomize=True,
+                    database=None,
+                    phases=[Phase.explicit, Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                    report_multiple_bugs=False,
+                )
                 @given(case=op.as_strategy(generation_mode=mode))
                 def run(case: Any) -> None:
                     seen.append(1)
@@ -155,8 +163,7 @@ def test_refused_parameters_are_named_consistently(client):
         return r.json()["field"]
 
     assert field("/v1/registrations", limit=0) == field("/v1/registrations", limit=201)
-    assert field("/v1/proofs/consistency", first=-1, second=1) == field("/v1/proofs/consistency", first=5,
-                                                                          second=1)
+    assert field("/v1/proofs/consistency", first=-1, second=1) == field("/v1/proofs/consistency", first=5, second=1)
 
 
 def test_schemathesis_version():

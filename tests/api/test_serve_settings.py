@@ -29,10 +29,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_field_is_read_from_its_variable():
-    environ = {"REGLEDGER_MAX_BODY_BYTES": "2000", "REGLEDGER_RATE_PER_MINUTE": " 7 ",
-               "REGLEDGER_BODY_TIMEOUT": "2.5", "REGLEDGER_RUN_INTEGRATOR": "off",
-               "REGLEDGER_SELF_AUDIT_INTERVAL": "0", "REGLEDGER_INTEGRATE_DELAY": "0",
-               "REGLEDGER_HOME": "/elsewhere", "max_page": "1"}  # other variables are not settings
+    environ = {
+        "REGLEDGER_MAX_BODY_BYTES": "2000",
+        "REGLEDGER_RATE_PER_MINUTE": " 7 ",
+        "REGLEDGER_BODY_TIMEOUT": "2.5",
+        "REGLEDGER_RUN_INTEGRATOR": "off",
+        "REGLEDGER_SELF_AUDIT_INTERVAL": "0",
+        "REGLEDGER_INTEGRATE_DELAY": "0",
+        "REGLEDGER_HOME": "/elsewhere",
+        "max_page": "1",
+    }  # other variables are not settings
     s = Settings.from_environ(environ)
     assert (s.max_body_bytes, s.rate_per_minute, s.body_timeout) == (2000, 7, 2.5)
     assert s.run_integrator is False and s.self_audit_interval == 0 == s.integrate_delay
@@ -44,16 +50,19 @@ def test_every_field_is_read_from_its_variable():
         assert getattr(Settings.from_environ({env_name(f.name): text}), f.name) == value, f.name
 
 
-@pytest.mark.parametrize("name,value,expected", [
-    ("REGLEDGER_RATE_PER_MINUTE", "lots", "a whole number above 0"),
-    ("REGLEDGER_RATE_PER_MINUTE", "0", "a whole number above 0"),  # 0 would divide by zero in the bucket
-    ("REGLEDGER_MAX_BODY_BYTES", "1.5", "a whole number above 0"),
-    ("REGLEDGER_MAX_BODY_BYTES", "", "a whole number above 0"),
-    ("REGLEDGER_BODY_TIMEOUT", "nan", "a number above 0"),
-    ("REGLEDGER_HEADER_TIMEOUT", "0", "a number above 0"),
-    ("REGLEDGER_SELF_AUDIT_INTERVAL", "-1", "a number of at least 0"),
-    ("REGLEDGER_RUN_INTEGRATOR", "maybe", "true or false"),
-])
+@pytest.mark.parametrize(
+    "name,value,expected",
+    [
+        ("REGLEDGER_RATE_PER_MINUTE", "lots", "a whole number above 0"),
+        ("REGLEDGER_RATE_PER_MINUTE", "0", "a whole number above 0"),  # 0 would divide by zero in the bucket
+        ("REGLEDGER_MAX_BODY_BYTES", "1.5", "a whole number above 0"),
+        ("REGLEDGER_MAX_BODY_BYTES", "", "a whole number above 0"),
+        ("REGLEDGER_BODY_TIMEOUT", "nan", "a number above 0"),
+        ("REGLEDGER_HEADER_TIMEOUT", "0", "a number above 0"),
+        ("REGLEDGER_SELF_AUDIT_INTERVAL", "-1", "a number of at least 0"),
+        ("REGLEDGER_RUN_INTEGRATOR", "maybe", "true or false"),
+    ],
+)
 def test_a_bad_value_names_its_variable_and_the_type(name, value, expected):
     with pytest.raises(MalformedError) as info:
         Settings.from_environ({name: value})
@@ -98,8 +107,14 @@ def test_serve_exits_on_a_bad_value_naming_the_variable(tmp_path: Path):
     from apitest_fixtures import child_env
 
     env = {**child_env(), "REGLEDGER_RATE_PER_MINUTE": "lots"}
-    done = subprocess.run([sys.executable, "-m", "regledger.cli", "serve", "--home", str(tmp_path / "home")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "regledger.cli", "serve", "--home", str(tmp_path / "home")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert "REGLEDGER_RATE_PER_MINUTE" in done.stderr and "whole number" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "serving" not in done.stdout
@@ -108,21 +123,30 @@ def test_serve_exits_on_a_bad_value_naming_the_variable(tmp_path: Path):
 def test_serve_applies_body_size_and_rate_from_the_environment(tmp_path: Path, serve_home):
     home = Home(tmp_path / "home")
     home.init(ORIGIN, say=lambda _: None).store.close()
-    srv = serve_home(home.path, "--sync-interval", "0",
-                     env={"REGLEDGER_MAX_BODY_BYTES": "2000", "REGLEDGER_RATE_PER_MINUTE": "2"})
+    srv = serve_home(
+        home.path, "--sync-interval", "0", env={"REGLEDGER_MAX_BODY_BYTES": "2000", "REGLEDGER_RATE_PER_MINUTE": "2"}
+    )
     with httpx.Client(base_url=srv.url, timeout=30, trust_env=False) as client:
-        r = client.post("/v1/statements", content=b"{" + b" " * 2500 + b"}",
-                        headers={"content-type": "application/json"})
+        r = client.post(
+            "/v1/statements", content=b"{" + b" " * 2500 + b"}", headers={"content-type": "application/json"}
+        )
         assert r.status_code == 413 and "2000 bytes" in r.json()["detail"], r.text
         admin = home.admin()
         answers = []
         for i in range(3):
             key = Ed25519Signer.generate(f"clerk-{i}@{ORIGIN}")
             st = register_key_statement(admin, key, "registrant", {"institution": GZ_HOLDER.uscc}, time=utc_now())
-            st = sign_statement(admin, kind=st.kind, subject=st.subject, payload=st.payload, time=st.time,
-                                extra={"nonce": secrets.token_hex(16)})
+            st = sign_statement(
+                admin,
+                kind=st.kind,
+                subject=st.subject,
+                payload=st.payload,
+                time=st.time,
+                extra={"nonce": secrets.token_hex(16)},
+            )
             assert len(st.canonical) < 2000
-            answers.append(client.post("/v1/statements", content=st.canonical,
-                                       headers={"content-type": "application/json"}))
+            answers.append(
+                client.post("/v1/statements", content=st.canonical, headers={"content-type": "application/json"})
+            )
     assert [a.status_code for a in answers] == [201, 201, 429], [a.text for a in answers]
     assert "over 2 statements a minute" in answers[2].json()["detail"]

@@ -37,8 +37,9 @@ def env() -> dict[str, str]:
 
 
 def cli(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "regledger.cli", *args], env=env(), capture_output=True, text=True,
-                       timeout=timeout)
+    r = subprocess.run(
+        [sys.executable, "-m", "regledger.cli", *args], env=env(), capture_output=True, text=True, timeout=timeout
+    )
     if check and r.returncode != 0:
         raise AssertionError(f"regledger {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
     return r
@@ -67,9 +68,23 @@ class Instance:
 
     def start(self, interval: float = 0.5) -> Instance:
         log = open(self.home / "serve.log", "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "serve", "--home", str(self.home),
-                                      "--port", str(self.port), "--sync-interval", str(interval)],
-                                     env=env(), stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "regledger.cli",
+                "serve",
+                "--home",
+                str(self.home),
+                "--port",
+                str(self.port),
+                "--sync-interval",
+                str(interval),
+            ],
+            env=env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         wait_for(lambda: _ok(f"{self.url}/readyz"), 60, f"{self.name} to serve")
         return self
 
@@ -137,8 +152,9 @@ def status(inst: Instance) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def running_cascade(root: Path, levels: Sequence[tuple[str, str]],
-                    prepare: Callable[[list[Instance]], Any] = lambda insts: None) -> Iterator[list[Instance]]:
+def running_cascade(
+    root: Path, levels: Sequence[tuple[str, str]], prepare: Callable[[list[Instance]], Any] = lambda insts: None
+) -> Iterator[list[Instance]]:
     """Instances (name, origin) from the bottom up, each the child of the next, serving; `prepare` runs
     after init, before they are wired together.  Stops them all and prints their log tails after."""
     insts = [Instance(name, root / name, origin).init() for name, origin in levels]

@@ -25,19 +25,25 @@ from regledger.sync.cascade import reference_data_due
 from regledger.sync.manage import set_parent
 from regledger.sync.policy import SyncPolicy
 
-LEVELS = [("county", "regledger.test/520302"), ("city", "regledger.test/520300"),
-          ("province", "regledger.test/520000")]
+LEVELS = [("county", "regledger.test/520302"), ("city", "regledger.test/520300"), ("province", "regledger.test/520000")]
 #: TEST DATA: an invented 2027 notice (see tests/test_calendar.py)
-NOTICE = {"year": 2027, "holidays": ["2027-01-01", "2027-01-02", "2027-01-03"] + [f"2027-02-{d:02d}" for d in
-                                                                                   range(6, 15)],
-          "workdays": ["2027-01-31", "2027-02-20"], "source": "TEST DATA: an invented 2027 notice"}
+NOTICE = {
+    "year": 2027,
+    "holidays": ["2027-01-01", "2027-01-02", "2027-01-03"] + [f"2027-02-{d:02d}" for d in range(6, 15)],
+    "workdays": ["2027-01-31", "2027-02-20"],
+    "source": "TEST DATA: an invented 2027 notice",
+}
 
 
 def _ledger(origin: str) -> tuple[Ledger, Ed25519Signer]:
     log, admin = Ed25519Signer.generate(origin), Ed25519Signer.generate(f"admin@{origin}")
     register = RegistryPolicy()
-    ledger = Ledger(MemoryStore(), origin=origin, log_signer=log,
-                    policy=CompositePolicy(ReplayGuard(), SyncPolicy(origin, register), register))
+    ledger = Ledger(
+        MemoryStore(),
+        origin=origin,
+        log_signer=log,
+        policy=CompositePolicy(ReplayGuard(), SyncPolicy(origin, register), register),
+    )
     ledger.append(register_key_statement(admin, admin, "admin"))
     return ledger, admin
 
@@ -86,12 +92,16 @@ def test_the_top_calendar_reaches_every_level_signed_by_each_parent(cascade, tmp
     province.run("calendar", "load", str(f))
     top = province.get("/v1/calendar/2027")
     assert top["from"] == "ledger" and _signer_of(province, top["index"]) != _key_of(province)  # the admin's
-    at_county = wait_for(lambda: (lambda y: y["from"] == "ledger" and y)(county.get("/v1/calendar/2027")), 120,
-                         "the 2027 calendar at the county")
+    at_county = wait_for(
+        lambda: (lambda y: y["from"] == "ledger" and y)(county.get("/v1/calendar/2027")),
+        120,
+        "the 2027 calendar at the county",
+    )
     at_city = city.get("/v1/calendar/2027")
     for shown in (at_city, at_county):
-        assert {k: shown[k] for k in ("holidays", "workdays", "source")} == \
-            {k: sorted(v) if isinstance(v, list) else v for k, v in NOTICE.items() if k != "year"}
+        assert {k: shown[k] for k in ("holidays", "workdays", "source")} == {
+            k: sorted(v) if isinstance(v, list) else v for k, v in NOTICE.items() if k != "year"
+        }
     assert _signer_of(city, at_city["index"]) == _key_of(province)
     assert _signer_of(county, at_county["index"]) == _key_of(city)
     # the county's clocks run on it: Thu 1-28 + 3 working days, with the make-up Sunday 1-31
@@ -105,13 +115,19 @@ def test_the_top_calendar_reaches_every_level_signed_by_each_parent(cascade, tmp
 
 def test_a_corrected_notice_at_the_top_replaces_it_everywhere(cascade, tmp_path):
     county, city, province = cascade
-    before = wait_for(lambda: (lambda y: y["from"] == "ledger" and y)(county.get("/v1/calendar/2027")), 120,
-                      "the 2027 calendar at the county")
+    before = wait_for(
+        lambda: (lambda y: y["from"] == "ledger" and y)(county.get("/v1/calendar/2027")),
+        120,
+        "the 2027 calendar at the county",
+    )
     f = tmp_path / "2027-corrected.json"
     f.write_text(json.dumps({**NOTICE, "workdays": ["2027-02-20"], "source": "TEST DATA: corrected notice"}))
     province.run("calendar", "load", str(f))
-    after = wait_for(lambda: (lambda y: y["source"] == "TEST DATA: corrected notice" and y)(
-        county.get("/v1/calendar/2027")), 120, "the corrected notice at the county")
+    after = wait_for(
+        lambda: (lambda y: y["source"] == "TEST DATA: corrected notice" and y)(county.get("/v1/calendar/2027")),
+        120,
+        "the corrected notice at the county",
+    )
     assert after["workdays"] == ["2027-02-20"] and after["replaced"] == [before["index"]]
     assert county.run("calendar", "due", "2027-01-28", "3").stdout.strip() == "2027-02-02"
 
@@ -123,8 +139,12 @@ def test_the_parent_is_pinned_once():
     child, admin = _ledger("regledger.test/child")
     set_parent(child, admin, "http://127.0.0.1:9", first.verifier().vkey())
     size = child.store.head().size
-    again = sign_statement(admin, kind="sync.parent", subject=other.name,
-                           payload={"vkey": other.verifier().vkey(), "url": "http://127.0.0.1:10"})
+    again = sign_statement(
+        admin,
+        kind="sync.parent",
+        subject=other.name,
+        payload={"vkey": other.verifier().vkey(), "url": "http://127.0.0.1:10"},
+    )
     with pytest.raises(ConflictError, match="already regledger.test/top"):
         child.append(again)
     assert child.store.head().size == size

@@ -23,15 +23,20 @@ from regledger.ledger.note import open_note
 from regledger.ledger.tlogproof import verify_tlog_proof
 from regledger.registry.codes import parse_code
 
-LEVELS = [("county", "regledger.test/520115"), ("city", "regledger.test/520100"),
-          ("province", "regledger.test/520000"), ("national", "regledger.test/cn")]
+LEVELS = [
+    ("county", "regledger.test/520115"),
+    ("city", "regledger.test/520100"),
+    ("province", "regledger.test/520000"),
+    ("national", "regledger.test/cn"),
+]
 
 
 @pytest.fixture(scope="module")
 def cascade(tmp_path_factory):
     # the demo's registrations, entered at the county on a simulated clock
-    with running_cascade(tmp_path_factory.mktemp("cascade"), LEVELS, prepare=lambda insts: insts[0].run("demo")) \
-            as insts:
+    with running_cascade(
+        tmp_path_factory.mktemp("cascade"), LEVELS, prepare=lambda insts: insts[0].run("demo")
+    ) as insts:
         yield insts
 
 
@@ -43,13 +48,22 @@ def test_county_registrations_reach_the_national_level_with_proofs(cascade):
     county, city, province, national = cascade
     mine = {r["registration"]: r for r in _county_registrations(county)}
     assert len(mine) >= 5
-    seen = wait_for(lambda: (lambda items: len(items) == len(mine) and items)(
-        national.get("/v1/registrations", origin=county.origin, limit=200)["items"]), 120,
-        "the county's registrations at the national level")
+    seen = wait_for(
+        lambda: (lambda items: len(items) == len(mine) and items)(
+            national.get("/v1/registrations", origin=county.origin, limit=200)["items"]
+        ),
+        120,
+        "the county's registrations at the national level",
+    )
     assert {r["registration"] for r in seen} == set(mine)
     reg = sorted(mine)[0]
-    hist = wait_for(lambda: (lambda h: all(s.get("proof") for s in h["steps"]) and h)(
-        national.get(f"/v1/registrations/{reg}/history", origin=county.origin)), 60, "proofs of every step")
+    hist = wait_for(
+        lambda: (lambda h: all(s.get("proof") for s in h["steps"]) and h)(
+            national.get(f"/v1/registrations/{reg}/history", origin=county.origin)
+        ),
+        60,
+        "proofs of every step",
+    )
     national_verifier = parse_vkey(national.vkey)
     cp = parse_checkpoint_text(open_note(hist["checkpoint"].encode(), [national_verifier]).text)
     county_leaves = []
@@ -61,8 +75,10 @@ def test_county_registrations_reach_the_national_level_with_proofs(cascade):
         county_leaves += _nested(Entry.from_leaf(leaf), [province.origin, city.origin, county.origin], reg)
     county_hist = county.get(f"/v1/registrations/{reg}/history")
     assert {base64.b64decode(s["leaf"]) for s in county_hist["steps"]} <= set(county_leaves) | set(
-        base64.b64decode(s["leaf"]) for s in county_hist["steps"] if s["entry"]["statement"]["kind"]
-        == "registration.code_assigned")
+        base64.b64decode(s["leaf"])
+        for s in county_hist["steps"]
+        if s["entry"]["statement"]["kind"] == "registration.code_assigned"
+    )
 
 
 def _nested(e: Entry, path: list[str], reg: str) -> list[bytes]:
@@ -84,9 +100,11 @@ def test_the_national_code_flows_back_down_to_the_county(cascade):
     county, city, province, national = cascade
     coded = [r for r in _county_registrations(county) if r["status"] == "CODED"]
     assert len(coded) >= 3
+
     def all_official():
         regs = [county.get(f"/v1/registrations/{r['registration']}") for r in coded]
         return all(r.get("official_code") for r in regs) and regs
+
     regs = wait_for(all_official, 180, "official codes at the county")
     city_key = statement_key_id(parse_vkey(city.vkey).public)
     for r in regs:
@@ -95,21 +113,29 @@ def test_the_national_code_flows_back_down_to_the_county(cascade):
         # the code_assigned entry in the county was signed by the city (its parent), not by the nation
         step = [h for h in r["history"] if h["kind"] == "registration.code_assigned"]
         assert len(step) == 1 and step[0]["official_code"] == code and step[0]["by"] == city_key
-    wait_for(lambda: all(national.get(f"/v1/registrations/{r['registration']}", origin=county.origin)
-                         .get("official_code") == r["official_code"] for r in regs), 120,
-             "the national mirror to show the codes it assigned")
+    wait_for(
+        lambda: all(
+            national.get(f"/v1/registrations/{r['registration']}", origin=county.origin).get("official_code")
+            == r["official_code"]
+            for r in regs
+        ),
+        120,
+        "the national mirror to show the codes it assigned",
+    )
     codes = [r["official_code"] for r in regs]
     assert len(set(codes)) == len(codes)
 
 
 def test_the_county_checkpoint_carries_the_cosignatures_of_every_level_above(cascade):
     county, city, province, national = cascade
-    witnesses = [CosignatureVerifier(parse_vkey(i.vkey).name, parse_vkey(i.vkey).public)
-                 for i in (city, province, national)]
+    witnesses = [
+        CosignatureVerifier(parse_vkey(i.vkey).name, parse_vkey(i.vkey).public) for i in (city, province, national)
+    ]
 
     def cosigned():
         note = county.get("/log/checkpoint")
         return verify_cosigned(note, parse_vkey(county.vkey), witnesses) and note
+
     note = wait_for(cosigned, 180, "the county's latest checkpoint to carry three cosignatures")
     # a party that trusts only the national key: the national cosignature alone verifies the county's tree head
     nat = witnesses[2]

@@ -67,8 +67,11 @@ def _rewrite(child: Instance, entries: int) -> None:
     admin = home.admin()
     ledger.append(register_key_statement(admin, admin, "admin"))
     from regledger.ledger.entry import sign_statement
-    ledger.append_batch([sign_statement(admin, kind="sample.rewritten", subject=f"r-{i}", payload={"i": i})
-                         for i in range(entries)], receipts=False)
+
+    ledger.append_batch(
+        [sign_statement(admin, kind="sample.rewritten", subject=f"r-{i}", payload={"i": i}) for i in range(entries)],
+        receipts=False,
+    )
     ledger.integrate()
     store.close()
 
@@ -109,8 +112,12 @@ def test_a_parent_killed_mid_pull_resumes_with_no_duplicate_and_no_gap(pair):
     child.run("demo", "--synthetic", "30000", timeout=900)
     child.start(interval=0)
     size = int(child.get("/log/checkpoint").split(b"\n")[1])
-    proc = subprocess.Popen([sys.executable, "-m", "regledger.cli", "sync", "pull", "--home", str(parent.home),
-                             "--workers", "1"], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "regledger.cli", "sync", "pull", "--home", str(parent.home), "--workers", "1"],
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     caught = None
     deadline = time.monotonic() + 600
     while proc.poll() is None and time.monotonic() < deadline:
@@ -157,8 +164,13 @@ def test_a_push_makes_the_parent_pull_and_a_parent_that_is_down_is_retried(pair)
     wait_for(lambda: parent_verified() >= grown, 60, "the parent to pull after the push")
 
     parent.stop()  # now the parent is down: the push retries with backoff until it is back
-    push = subprocess.Popen([sys.executable, "-m", "regledger.cli", "sync", "push", "--home", str(child.home)],
-                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    push = subprocess.Popen(
+        [sys.executable, "-m", "regledger.cli", "sync", "push", "--home", str(child.home)],
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)
     assert push.poll() is None, push.communicate()
     parent.start(interval=3600)

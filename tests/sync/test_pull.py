@@ -35,8 +35,12 @@ def _passphrase(monkeypatch):
 
 
 def _sample(clerk: Ed25519Signer, i: int):
-    return sign_statement(clerk, kind="sample.resource", subject=f"sample-{i:06d}",
-                          payload={"name": f"样例 {i}", "region": "520115", "n": i})
+    return sign_statement(
+        clerk,
+        kind="sample.resource",
+        subject=f"sample-{i:06d}",
+        payload={"name": f"样例 {i}", "region": "520115", "n": i},
+    )
 
 
 class Child:
@@ -139,12 +143,15 @@ def _flip(leaf: bytes, old: bytes, new: bytes) -> bytes:
     return leaf.replace(old, new, 1)
 
 
-@pytest.mark.parametrize("name,change,message", [
-    ("payload edited", lambda n, ls: ls[:5] + [_flip(ls[5], "样例".encode(), b"sample")] + ls[6:], "entry 5"),
-    ("entry dropped", lambda n, ls: ls[:100] + ls[101:] + [ls[100]], "entry 100"),
-    ("entries swapped", lambda n, ls: ls[:7] + [ls[8], ls[7]] + ls[9:], "entry 7"),
-    ("not canonical JSON", lambda n, ls: ls[:3] + [ls[3].replace(b"{", b"{ ", 1)] + ls[4:], "entry 3"),
-])
+@pytest.mark.parametrize(
+    "name,change,message",
+    [
+        ("payload edited", lambda n, ls: ls[:5] + [_flip(ls[5], "样例".encode(), b"sample")] + ls[6:], "entry 5"),
+        ("entry dropped", lambda n, ls: ls[:100] + ls[101:] + [ls[100]], "entry 100"),
+        ("entries swapped", lambda n, ls: ls[:7] + [ls[8], ls[7]] + ls[9:], "entry 7"),
+        ("not canonical JSON", lambda n, ls: ls[:3] + [ls[3].replace(b"{", b"{ ", 1)] + ls[4:], "entry 3"),
+    ],
+)
 def test_a_child_entry_that_does_not_verify_is_refused_and_nothing_is_stored(parent, child, name, change, message):
     head = parent.store.head().size
     with pytest.raises(VerificationError) as err:
@@ -167,8 +174,11 @@ def test_an_entry_signed_by_a_key_the_child_never_registered_is_refused(parent, 
     bad.append(register_key_statement(admin, child.clerk, "registrant", {"institution": INSTITUTION}))
     bad.append_batch([_sample(child.clerk, i) for i in range(10)], receipts=False)
     stranger = Ed25519Signer.generate("stranger")
-    store.sequence(lambda head, view: SequencedBatch([Entry.build(head.size, head.last_hash, "2026-11-23T00:00:00Z",
-                                                                  _sample(stranger, 99))]))
+    store.sequence(
+        lambda head, view: SequencedBatch(
+            [Entry.build(head.size, head.last_hash, "2026-11-23T00:00:00Z", _sample(stranger, 99))]
+        )
+    )
     bad.integrate()
     with pytest.raises(VerificationError) as err:
         pull_child(parent, LedgerFetcher(bad), child.origin)
@@ -284,30 +294,41 @@ def test_cosignatures_are_taken_only_from_the_parent_and_only_on_checkpoints_the
     cosigner = Cosigner(parent.log_signer)
     text = checkpoint_text(note)
     item = {"origin": child.origin, "checkpoint": text, "vkey": cosigner.vkey(), "line": cosign(text, cosigner)}
-    from_parent = sign_statement(parent.log_signer, kind="sync.cosignatures", subject=parent.origin,
-                                 payload={"cosignatures": [item]})
+    from_parent = sign_statement(
+        parent.log_signer, kind="sync.cosignatures", subject=parent.origin, payload={"cosignatures": [item]}
+    )
     assert accept_cosignatures(child.ledger, from_parent) == 1
     assert accept_cosignatures(child.ledger, from_parent) == 0  # stored once
     [(vkey, line)] = child.ledger.store.cosignatures(child.origin, size)
     from regledger.ledger.cosignature import add_cosignatures
+
     served = add_cosignatures(note, [line])
     assert verify_cosigned(served, child.ledger.verifier(), [cosigner.verifier()])
     # someone else's key, even a valid key of the child's own ledger, is refused
-    stranger = sign_statement(child.home.admin(), kind="sync.cosignatures", subject="x",
-                              payload={"cosignatures": [item]})
+    stranger = sign_statement(
+        child.home.admin(), kind="sync.cosignatures", subject="x", payload={"cosignatures": [item]}
+    )
     with pytest.raises(ConflictError):
         accept_cosignatures(child.ledger, stranger)
     # a cosignature on a checkpoint the child never signed is refused
     fake = text.replace(f"\n{size}\n", f"\n{size + 1}\n")
     bad = {**item, "checkpoint": fake, "line": cosign(fake, cosigner)}
     with pytest.raises(LedgerError):
-        accept_cosignatures(child.ledger, sign_statement(parent.log_signer, kind="sync.cosignatures",
-                                                         subject=parent.origin, payload={"cosignatures": [bad]}))
+        accept_cosignatures(
+            child.ledger,
+            sign_statement(
+                parent.log_signer, kind="sync.cosignatures", subject=parent.origin, payload={"cosignatures": [bad]}
+            ),
+        )
     # a line that does not verify is refused
     forged = {**item, "line": item["line"][:-10] + base64.b64encode(os.urandom(6)).decode() + "\n"}
     with pytest.raises(LedgerError):
-        accept_cosignatures(child.ledger, sign_statement(parent.log_signer, kind="sync.cosignatures",
-                                                         subject=parent.origin, payload={"cosignatures": [forged]}))
+        accept_cosignatures(
+            child.ledger,
+            sign_statement(
+                parent.log_signer, kind="sync.cosignatures", subject=parent.origin, payload={"cosignatures": [forged]}
+            ),
+        )
 
 
 @pytest.mark.slow
@@ -362,7 +383,6 @@ def test_http_fetcher_retries_caches_full_tiles_and_maps_errors(parent, child, t
         stamina.set_testing(False)
 
 
-
 def test_a_refusal_by_the_peer_is_typed_with_its_status(tmp_path):
     """A 4xx answer (other than 404) is a PeerRefusedError carrying the status, not a message to parse:
     a statement the child holds already (409) counts as there; any other refusal is raised."""
@@ -376,8 +396,11 @@ def test_a_refusal_by_the_peer_is_typed_with_its_status(tmp_path):
 
     def handler(request: httpx.Request) -> httpx.Response:
         status = next(answers)
-        return httpx.Response(status, json={"title": "Refused", "status": status, "detail": "HTTP 409 in text"},
-                              headers={"content-type": "application/problem+json"})
+        return httpx.Response(
+            status,
+            json={"title": "Refused", "status": status, "detail": "HTTP 409 in text"},
+            headers={"content-type": "application/problem+json"},
+        )
 
     fetcher = HTTPFetcher("http://child.test", client=httpx.Client(transport=httpx.MockTransport(handler)))
     signer = Ed25519Signer.generate("platform@parent.example")
@@ -398,6 +421,7 @@ class MissingTileFetcher(LedgerFetcher):
     def read_tiles(self, tiles):
         if any(t.level == 0 for t in tiles):
             from regledger.ledger.errors import NotFoundError
+
             raise NotFoundError("no such tile")
         return super().read_tiles(tiles)
 
@@ -416,6 +440,7 @@ def test_tiles_that_give_no_consistency_proof_are_a_refusal_and_dropped(parent, 
     assert missing.forgotten == 1 and sync_status(parent)[0]["state"] == "ok"
     pull_child(parent, LedgerFetcher(child.ledger), child.origin)
     assert_exactly_once(parent, child)
+
 
 class WrongTileFetcher(LedgerFetcher):
     """Serves one hash tile with a byte flipped."""
@@ -436,8 +461,9 @@ def test_tiles_that_do_not_rebuild_the_signed_root_are_refused_before_any_entry(
 @pytest.mark.slow
 def test_a_bad_bundle_in_the_middle_keeps_the_verified_ones_before_it_and_resumes_after(parent, child):
     child.add(3000)
-    bad = TamperingFetcher(child.ledger,
-                           lambda n, ls: ls if n != 5 else ls[:9] + [ls[9].replace(b"region", b"regiom", 1)] + ls[10:])
+    bad = TamperingFetcher(
+        child.ledger, lambda n, ls: ls if n != 5 else ls[:9] + [ls[9].replace(b"region", b"regiom", 1)] + ls[10:]
+    )
     with pytest.raises(VerificationError, match="entry 1289"):
         pull_child(parent, bad, child.origin)
     row = sync_status(parent)[0]

@@ -16,8 +16,13 @@ from regledger.ledger.entry import Entry
 from regledger.registry.reference import REGIONS_SUBJECT
 
 LEVELS = [("county", "regledger.test/520302"), ("city", "regledger.test/520300"), ("province", "regledger.test/52")]
-CHANGE = {"version": "2027-01-relay", "source": "民政部 2026年县级以上行政区划变更情况（测试）", "records": [
-    {"code": "520399", "name": "新蒲新区（测试）", "level": "county", "valid_from": "2026-01-01", "valid_to": None}]}
+CHANGE = {
+    "version": "2027-01-relay",
+    "source": "民政部 2026年县级以上行政区划变更情况（测试）",
+    "records": [
+        {"code": "520399", "name": "新蒲新区（测试）", "level": "county", "valid_from": "2026-01-01", "valid_to": None}
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +49,11 @@ def test_a_table_loaded_at_the_top_reaches_the_bottom_signed_hop_by_hop(cascade,
     change = root / "change.json"
     change.write_text(json.dumps(CHANGE, ensure_ascii=False), encoding="utf-8")
     assert "1 codes changed" in province.run("regions", "load", str(change)).stdout
-    shown = wait_for(lambda: county.run("regions", "show", "520399", check=False).stdout, 120,
-                     "the county to hold the province's table")
+    shown = wait_for(
+        lambda: county.run("regions", "show", "520399", check=False).stdout,
+        120,
+        "the county to hold the province's table",
+    )
     assert shown.startswith("520399 → 新蒲新区（测试） ← 遵义市 ← 贵州省") and "table 2027-01-relay" in shown
     for inst, parent in ((county, city), (city, province)):
         e = _load_entry(inst)
@@ -62,7 +70,8 @@ def test_an_instance_with_a_parent_takes_tables_only_from_it(cascade):
     (county, city, province), root = cascade
     own = root / "own.json"
     record = {**CHANGE["records"][0], "code": "520398", "name": "市里自定的区（测试）"}
-    own.write_text(json.dumps({**CHANGE, "version": "city-own", "records": [record]}, ensure_ascii=False),
-                   encoding="utf-8")
+    own.write_text(
+        json.dumps({**CHANGE, "version": "city-own", "records": [record]}, ensure_ascii=False), encoding="utf-8"
+    )
     r = city.run("regions", "load", str(own), check=False)
     assert r.returncode == 1 and "takes regions.load only from its parent" in r.stderr

@@ -21,15 +21,19 @@ def upgrade() -> None:
     have = sa.inspect(op.get_bind())
     if not any(c["name"] == "prev_size" for c in have.get_columns("rl_checkpoints")):
         op.add_column("rl_checkpoints", sa.Column("prev_size", sa.BigInteger(), nullable=True))
-        op.execute("UPDATE rl_checkpoints SET prev_size = (SELECT MAX(c.size) FROM rl_checkpoints c "
-                   "WHERE c.size < rl_checkpoints.size)")
+        op.execute(
+            "UPDATE rl_checkpoints SET prev_size = (SELECT MAX(c.size) FROM rl_checkpoints c "
+            "WHERE c.size < rl_checkpoints.size)"
+        )
     if not have.has_table("rl_cosignatures"):
-        op.create_table("rl_cosignatures",
-                        sa.Column("origin", sa.String(256), nullable=False),
-                        sa.Column("size", sa.BigInteger(), nullable=False, autoincrement=False),
-                        sa.Column("cosigner", sa.String(512), nullable=False),
-                        sa.Column("line", sa.Text(), nullable=False),
-                        sa.PrimaryKeyConstraint("origin", "size", "cosigner"))
+        op.create_table(
+            "rl_cosignatures",
+            sa.Column("origin", sa.String(256), nullable=False),
+            sa.Column("size", sa.BigInteger(), nullable=False, autoincrement=False),
+            sa.Column("cosigner", sa.String(512), nullable=False),
+            sa.Column("line", sa.Text(), nullable=False),
+            sa.PrimaryKeyConstraint("origin", "size", "cosigner"),
+        )
 
 
 def downgrade() -> None:
