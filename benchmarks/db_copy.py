@@ -84,7 +84,10 @@ def run(args: argparse.Namespace) -> None:
         say(out.getvalue().rstrip())
         if rc != 0:
             raise SystemExit(f"db copy failed ({rc})")
-        copied = float(re.search(r" in ([0-9.]+) s;", out.getvalue()).group(1))
+        timed = re.search(r" in ([0-9.]+) s;", out.getvalue())
+        if timed is None:
+            raise SystemExit(f"db copy printed no time: {out.getvalue()!r}")
+        copied = float(timed.group(1))
         say(
             f"db copy of {args.entries:,} entries: copy {copied:.1f} s, whole command (copy, audit of the copy, "
             f"checkpoint compared) {total:.1f} s; others used {others:.1f} cores meanwhile"

@@ -72,11 +72,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"{proc.args[0]} exited with {proc.returncode}")
+            raise SystemExit(f"{proc.args!r} exited with {proc.returncode}")
         try:
             if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
                 return
@@ -115,8 +115,11 @@ def wrk(url: str, server: int, *, duration: float, connections: int, threads: in
     ours = (
         own.children_user - own0.children_user + own.children_system - own0.children_system + cpu_seconds(server) - srv0
     )
-    others = (machine_busy() - busy0 - ours) / (wall * os.cpu_count())
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    others = (machine_busy() - busy0 - ours) / (wall * (os.cpu_count() or 1))
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise SystemExit(f"wrk printed no rate for {url}:\n{out}")
+    rate = float(found.group(1))
     p99 = re.search(r"99%\s+(\S+)", out)
     if "Non-2xx" in out:
         raise SystemExit(f"wrk got non-2xx answers from {url}:\n{out}")

@@ -26,8 +26,9 @@ from .background import BackgroundLoop
 from .checkpoint import open_checkpoint
 from .cosignature import add_cosignatures
 from .errors import LedgerError, OperatorError
+from .hashes import HASH_SIZE
 from .sequencer import Ledger
-from .tiles import HASH_SIZE, TILE_WIDTH, Tile, encode_entry_bundle, entry_bundle_path, new_tiles, tiles_for_size
+from .tiles import TILE_WIDTH, Tile, encode_entry_bundle, entry_bundle_path, new_tiles, tiles_for_size
 
 __all__ = ["PublishWorker", "Publisher", "served_checkpoint"]
 
@@ -164,7 +165,7 @@ class Publisher:
         dirs: set[Path] = set()
         for i in range(0, len(todo), READ_CHUNK):
             chunk = todo[i : i + READ_CHUNK]
-            for t, data in zip(chunk, self.ledger.store.read_tiles(chunk)):
+            for t, data in zip(chunk, self.ledger.store.read_tiles(chunk), strict=True):
                 written += self._write_tile(t.path(), data[: t.width * HASH_SIZE], t.full, dirs)
             level0 = [t for t in chunk if t.level == 0]
             if level0:

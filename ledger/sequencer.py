@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 from .background import BackgroundLoop
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
-from .entry import GENESIS_PREV, Entry, Statement, utc_now
+from .entry import GENESIS_PREV, Entry, Statement, StatementSigner, utc_now
 from .errors import ConflictError, IntegrityError, InvalidSignatureError, LedgerError, NotFoundError
 from .fold import fold_entry, signature_holds, unknown_key_at
 from .hashes import Hash
@@ -51,10 +52,17 @@ class Appended:
     receipt: bytes | None  # signed note, see ledger.checkpoint.Receipt
 
 
-def _log_verifier(origin: str, log_signer: Signer) -> Verifier:
+class LogSigner(Signer, StatementSigner, Protocol):
+    """The log's own key: signs notes (checkpoints, receipts) and, as a platform key, statements (sync.*)."""
+
+    @property
+    def public(self) -> bytes: ...
+
+
+def _log_verifier(origin: str, log_signer: LogSigner) -> Verifier:
     from regledger.keys.ed25519 import Ed25519Verifier
 
-    return Ed25519Verifier(origin, log_signer.public)  # type: ignore[attr-defined]
+    return Ed25519Verifier(origin, log_signer.public)
 
 
 class Ledger:
@@ -63,7 +71,7 @@ class Ledger:
         store: LedgerStore,
         *,
         origin: str,
-        log_signer: Signer,
+        log_signer: LogSigner,
         clock: Callable[[], str] = utc_now,
         policy: StatementPolicy | None = None,
     ) -> None:
@@ -155,7 +163,7 @@ class Ledger:
                 pubs.append(registered_public_key(registered[st.key]))
             else:
                 pubs.append(None)  # maybe registered concurrently; checked under the lock
-        jobs = [(p, st.signed_message(), st.sig) for p, st in zip(pubs, statements) if p is not None]
+        jobs = [(p, st.signed_message(), st.sig) for p, st in zip(pubs, statements, strict=True) if p is not None]
         results = (
             list(executor.map(signature_holds, jobs, chunksize=64)) if executor else list(map(signature_holds, jobs))
         )

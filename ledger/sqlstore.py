@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, or_, tuple_
@@ -111,14 +111,9 @@ class CosignatureRow(SQLModel, table=True):
 
 _SEQ, _PUB = 1, 2
 E, T, C, H, K, S, W = (
-    EntryRow.__table__,
-    TileRow.__table__,
-    CheckpointRow.__table__,  # type: ignore[attr-defined]
-    HeadRow.__table__,
-    KeyRow.__table__,
-    StateRow.__table__,  # type: ignore[attr-defined]
-    CosignatureRow.__table__,
-)  # type: ignore[attr-defined]
+    cast(Any, row).__table__  # SQLModel declares __table__ only at runtime
+    for row in (EntryRow, TileRow, CheckpointRow, HeadRow, KeyRow, StateRow, CosignatureRow)
+)
 _TABLES = [E, T, C, H, K, S, W]
 # Built once so SQLAlchemy compiles it once: proofs read tiles on a hot path.
 _TILE_BY_KEY = select(T.c.data).where(T.c.level == bindparam("level"), T.c.n == bindparam("n"))
@@ -227,8 +222,10 @@ class SQLStore:
         #: a SQLite file this process cannot write (read-only mount, immutable file, file mode): opened
         #: read-only and immutable, since SQLite could not create the WAL index next to it; writes fail
         #: with StorageUnavailableError.
-        self.read_only = bool(db_path) and not create and _cannot_write(db_path)
-        engine_url = f"sqlite:///file:{quote(db_path)}?mode=ro&immutable=1&uri=true" if self.read_only else self.url
+        self.read_only = bool(db_path) and not create and _cannot_write(str(db_path))
+        engine_url = (
+            f"sqlite:///file:{quote(str(db_path))}?mode=ro&immutable=1&uri=true" if self.read_only else self.url
+        )
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
         else:

@@ -69,7 +69,7 @@ def _check_value(values: list[int]) -> int:
     """(31 − Σ v_i·3^i mod 31) mod 31, i counted from 1."""
     if len(values) > len(_WEIGHTS):
         raise ValueError("at most 19 values")
-    total = sum(v * w for v, w in zip(values, _WEIGHTS))
+    total = sum(v * w for v, w in zip(values, _WEIGHTS, strict=False))
     return (31 - total % 31) % 31
 
 

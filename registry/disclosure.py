@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, time
 from typing import Any
 
@@ -65,7 +65,7 @@ def annual_report(ledger: Ledger, institution: str, as_of: date) -> dict[str, An
     states = replay(ledger.policy or RegistryPolicy(), ledger.iter_leaves(), upto_time=format_time(end))
     regs = [s.state for k, s in states.items() if is_registration_key(k)]
 
-    def summary(r: dict[str, Any]) -> dict[str, Any]:
+    def summary(r: Mapping[str, Any]) -> dict[str, Any]:
         f = r["fields"]
         out = {"registration": r["registration"], "code": r["code"], "status": r["status"], "name": f["name"]}
         for k in ("public_welfare", "price_cap_ref", "price", "form", "authorisation", "source_codes"):

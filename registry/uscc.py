@@ -116,7 +116,7 @@ def uscc_check_char(first17: str) -> str:
             f"got {len(first17) if isinstance(first17, str) else type(first17).__name__}"
         )
     total = 0
-    for pos, (c, w) in enumerate(zip(first17, USCC_WEIGHTS), start=1):
+    for pos, (c, w) in enumerate(zip(first17, USCC_WEIGHTS, strict=False), start=1):
         if c not in _VALUE:
             raise MalformedError(
                 f"character {_describe(c)} at position {pos} is not allowed; expected {_CHARSET_DESCRIPTION}"
@@ -131,7 +131,7 @@ def org_code_check_char(body8: str) -> str:
         raise MalformedError(
             f"need 8 characters from 0-9, A-Z to compute an organisation-code check character, got {body8!r}"
         )
-    c = 11 - sum(_ORG_VALUE[ch] * w for ch, w in zip(body8, _ORG_WEIGHTS)) % 11
+    c = 11 - sum(_ORG_VALUE[ch] * w for ch, w in zip(body8, _ORG_WEIGHTS, strict=False)) % 11
     return "X" if c == 10 else "0" if c == 11 else str(c)
 
 

@@ -116,6 +116,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
     home = _home(args)
     source = home.open()
+    if not isinstance(source.store, SQLStore):
+        raise SystemExit("db copy copies a database; this home has none")
     target = SQLStore(args.to, check_schema=False)
     try:
         start = time.monotonic()

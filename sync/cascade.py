@@ -14,13 +14,12 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.checkpoint import parse_checkpoint_text
 from regledger.ledger.cosignature import CosignatureVerifier, Cosigner, cosign, parse_cosigner_vkey
 from regledger.ledger.entry import Statement, sign_statement
@@ -35,7 +34,7 @@ from regledger.ledger.errors import (
 )
 from regledger.ledger.fold import verify_statement
 from regledger.ledger.note import open_note
-from regledger.ledger.sequencer import Ledger
+from regledger.ledger.sequencer import Ledger, LogSigner
 
 from .domain import CascadeDomain
 from .fetch import HTTPFetcher, cache_dir_for
@@ -85,14 +84,14 @@ class Cascade:
         self.domain = domain  # the register: official codes, reference data (sync.domain)
         self.executor = executor
         self.fetcher_factory = fetcher_factory or (lambda url, cache: HTTPFetcher(url, cache_dir=cache))
-        self.cosigner = Cosigner(ledger.log_signer, clock=clock)  # type: ignore[arg-type]
+        self.cosigner = Cosigner(ledger.log_signer, clock=clock)
         self.progress = progress
         self.last_pushed = -1
         self.lock = threading.Lock()  # one round at a time per process
 
     @property
-    def signer(self) -> Ed25519Signer:
-        return self.ledger.log_signer  # type: ignore[return-value]
+    def signer(self) -> LogSigner:
+        return self.ledger.log_signer
 
     def _statement(self, kind: str, subject: str, payload: dict[str, Any]) -> Statement:
         return sign_statement(
@@ -212,9 +211,9 @@ class Cascade:
         for origin, size, vkey, line in self.ledger.store.latest_cosignatures():
             if origin == self.ledger.origin:
                 continue
-            text = checkpoint_text(verified[origin]) if origin in verified else None
-            if text is not None and text.split("\n")[1] == str(size):
-                items.append({"origin": origin, "checkpoint": text, "vkey": vkey, "line": line})
+            mirrored = checkpoint_text(verified[origin]) if origin in verified else None
+            if mirrored is not None and mirrored.split("\n")[1] == str(size):
+                items.append({"origin": origin, "checkpoint": mirrored, "vkey": vkey, "line": line})
         if not items:
             return 0
         fetcher = HTTPFetcher(child["url"])
@@ -295,7 +294,7 @@ class Cascade:
             )
         return sent
 
-    def _relay_statement(self, r: dict[str, Any], child: str) -> Statement | None:
+    def _relay_statement(self, r: Mapping[str, Any], child: str) -> Statement | None:
         """The statement that takes relay `r` one hop down to `child`, or None if it is not due there."""
         hops = r["hops"]
         if hops[0] != child:
@@ -374,7 +373,7 @@ def accept_cosignatures(ledger: Ledger, st: Statement) -> int:
         if not isinstance(item, dict):
             raise MalformedError("an object", field=where)
         origin, text, vkey, line = (item.get(k) for k in ("origin", "checkpoint", "vkey", "line"))
-        if not all(isinstance(v, str) for v in (origin, text, vkey, line)):
+        if not (isinstance(origin, str) and isinstance(text, str) and isinstance(vkey, str) and isinstance(line, str)):
             raise MalformedError("origin, checkpoint, vkey and line are strings", field=where)
         verifier: CosignatureVerifier = parse_cosigner_vkey(vkey)
         note = (text + "\n" + line.rstrip("\n") + "\n").encode()

@@ -188,7 +188,7 @@ class LedgerFetcher:
 
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
         self.requests += len(tiles)
-        return [data[: t.width * 32] for t, data in zip(tiles, self.ledger.tiles.read_tiles(tiles))]
+        return [data[: t.width * 32] for t, data in zip(tiles, self.ledger.tiles.read_tiles(tiles), strict=True)]
 
     def entry_bundle(self, n: int, width: int) -> bytes:
         from regledger.ledger.tiles import encode_entry_bundle

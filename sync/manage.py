@@ -42,9 +42,9 @@ def _check_url(url: str) -> str:
 def self_key_statements(ledger: Ledger, admin: Ed25519Signer) -> list[Statement]:
     """Register this instance's log key as its own platform key (it signs sync.* statements), once."""
     log_key = ledger.log_signer
-    if ledger.store.get_keys([statement_key_id(log_key.public)]):  # type: ignore[attr-defined]
+    if ledger.store.get_keys([statement_key_id(log_key.public)]):
         return []
-    return [register_key_statement(admin, log_key, "platform")]  # type: ignore[arg-type]
+    return [register_key_statement(admin, log_key, "platform")]
 
 
 def add_child(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str:
@@ -62,8 +62,9 @@ def add_child(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str:
 def set_parent(ledger: Ledger, admin: Ed25519Signer, url: str, vkey: str) -> str:
     """Pin the parent: its log key becomes a platform key here (it sends official codes and cosignatures)."""
     v = parse_vkey(vkey)
-    if parent(ledger) is not None:
-        raise ConflictError(f"the parent is already {parent(ledger)['origin']}")
+    pinned = parent(ledger)
+    if pinned is not None:
+        raise ConflictError(f"the parent is already {pinned['origin']}")
     sts = self_key_statements(ledger, admin)
     if not ledger.store.get_keys([statement_key_id(v.public)]):
         sts.append(

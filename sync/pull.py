@@ -141,7 +141,7 @@ def record_fork(ledger: Ledger, origin: str, accepted: bytes, conflicting: bytes
         ledger.log_signer,
         kind="sync.fork",
         subject=origin,
-        payload={  # type: ignore[arg-type]
+        payload={
             "accepted": accepted.decode(),
             "conflicting": conflicting.decode(),
             "reason": reason,
@@ -456,7 +456,7 @@ class _Appender:
             sign_statement(
                 self.ledger.log_signer,
                 kind="sync.entries",
-                subject=self.origin,  # type: ignore[arg-type]
+                subject=self.origin,
                 payload=payload,
                 canonical_payload=canonical,
             )

@@ -63,8 +63,8 @@ CURATED: list[dict[str, Any]] = [
         "level": "county",
         "valid_from": "1983-01-01",
         "valid_to": "2015-07-01",
-        "note": "Abolished by 国函〔2015〕121号 (announced locally 2015-08-22); became 130306 抚宁区. 2015-07-01 is the "
-        "changeover date kept from the earlier table; the exact day is not verified.",
+        "note": "Abolished by 国函〔2015〕121号 (announced locally 2015-08-22); became 130306 抚宁区. 2015-07-01 "
+        "is the changeover date kept from the earlier table; the exact day is not verified.",
     },
     {
         "code": "130306",
@@ -80,8 +80,8 @@ CURATED: list[dict[str, Any]] = [
         "level": "county",
         "valid_from": "1980-01-01",
         "valid_to": None,
-        "note": "In force since before the change list starts; the sources date it 2021, when 江干区 was merged into it "
-        "under the same code. Kept as wide as the earlier table had it, so older entries still replay.",
+        "note": "In force since before the change list starts; the sources date it 2021, when 江干区 was merged "
+        "into it under the same code. Kept as wide as the earlier table had it, so older entries still replay.",
     },
     {
         "code": "710000",
