@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
 
-__all__ = ["Progress", "machine_busy", "note", "say", "wait_quiet"]
+__all__ = ["Progress", "add_wait_idle", "machine_busy", "note", "say", "wait_quiet"]
 
 
 def say(msg: str = "") -> None:
@@ -74,3 +75,15 @@ def wait_quiet(max_wait: float, ncpu: int, threshold: float = 0.10) -> None:
                 f"for them to finish (--wait-idle)"
             )
             said = True
+
+
+def add_wait_idle(ap: argparse.ArgumentParser) -> None:
+    """--wait-idle SECONDS, the argument wait_quiet takes, the same in every benchmark."""
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on a shared machine, wait up to this long before each timed phase for other "
+        "processes to go quiet (default 0: do not wait)",
+    )

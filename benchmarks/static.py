@@ -20,7 +20,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchkit import machine_busy, note, say  # noqa: E402
+
+from regledger.serveproc import free_port, wait_until_answers  # noqa: E402
 
 NGINX_CONF = """\
 {user}worker_processes {workers};
@@ -66,24 +67,11 @@ LOCATIONS = """\
         location ~ "/\\." { return 404; }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer 200 within {timeout} s")
+def wait_for(url: str, proc: subprocess.Popen[bytes]) -> None:
+    try:
+        wait_until_answers(url, proc, None, timeout=120)
+    except RuntimeError as exc:
+        raise SystemExit(f"{proc.args!r}: {exc}") from exc
 
 
 def cpu_seconds(pid: int) -> float:

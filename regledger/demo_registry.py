@@ -5,7 +5,7 @@ revocation), on a simulated clock so that 10-working-day publicity periods pass 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,11 +64,12 @@ def _doc(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _resource(name: str, party: Party, region: str, **over: Any) -> dict[str, Any]:
+def _resource(name: str, party: Party | Mapping[str, Any], region: str, **over: Any) -> dict[str, Any]:
+    """A resource registration's fields, complete and valid (tests build theirs with it too); `over` replaces any."""
     f = {
         "name": name,
         "summary": f"{name}：样例数据资源，用于演示登记流程。",
-        "holder": party.json(),
+        "holder": party.json() if isinstance(party, Party) else dict(party),
         "region": region,
         "commitment_sha256": _doc("登记承诺书 " + name),
         "data_type": "结构化数据",

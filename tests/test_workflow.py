@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from regledger.demo_registry import SimClock, sample_uscc
+from regledger.demo_registry import SimClock, _resource, sample_uscc
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.audit import AuditFailure, audit
 from regledger.ledger.entry import format_time, sign_statement
@@ -98,26 +98,7 @@ def sha(text: str) -> str:
 def resource_fields(
     name: str = "贵州省气象观测数据", holder: dict[str, str] = HOLDER, region: str | None = None, **over: Any
 ) -> dict[str, Any]:
-    f = {
-        "name": name,
-        "summary": f"{name}：测试用数据资源。",
-        "holder": dict(holder),
-        "region": region or holder["region"],
-        "commitment_sha256": sha(f"登记承诺书 {name}"),
-        "data_type": "结构化数据",
-        "data_format": "CSV",
-        "source": "业务系统",
-        "records": 1_200_000,
-        "update_frequency": "每日",
-        "classification": {"category": "公共服务", "security_level": "一般数据"},
-        "industry_code": "M74",
-        "storage": {"location": "贵州省政务云", "method": "关系数据库"},
-        "in_authorised_scope": True,
-        "supply_mode": "授权运营",
-        "access_method": "authorized_operation",
-    }
-    f.update(over)
-    return f
+    return _resource(name, holder, region or holder["region"], **{"summary": f"{name}：测试用数据资源。", **over})
 
 
 AUTH = {
