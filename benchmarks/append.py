@@ -51,7 +51,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from benchkit import Progress, add_wait_idle, note, say, wait_quiet
+from benchkit import Progress, add_wait_idle, note, say, source_digest, wait_quiet
 
 from regledger.demo import sample_payload
 from regledger.keys.ed25519 import Ed25519Signer, verify_ed25519
@@ -195,20 +195,10 @@ def code_digest() -> str:
     The parent and every child process compare it, so a run is never a mix of two versions of
     the library (another engineer may be editing it while a long run is under way).
     """
-    import hashlib
-
     import regledger.keys as keys
     import regledger.ledger as ledger
 
-    h = hashlib.sha256()
-    for pkg in (ledger, keys):
-        root = pkg.__path__[0]
-        for name in sorted(os.listdir(root)):
-            if name.endswith(".py"):
-                h.update(name.encode())
-                with open(os.path.join(root, name), "rb") as f:
-                    h.update(f.read())
-    return h.hexdigest()[:16]
+    return source_digest(pkg.__path__[0] for pkg in (ledger, keys))
 
 
 def machine() -> dict[str, Any]:

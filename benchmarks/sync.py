@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
 import io
 import json
 import multiprocessing as mp
@@ -47,7 +46,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchkit import Progress, add_wait_idle, machine_busy, note, say, wait_quiet
+from benchkit import Progress, add_wait_idle, machine_busy, note, say, source_digest, wait_quiet
 
 if TYPE_CHECKING:
     from regledger.serveproc import ServeProcess
@@ -67,15 +66,7 @@ INSTITUTION = "91520000MA6DKQ1U1C"  # a USCC that passes both check characters
 
 def code_digest() -> str:
     """SHA-256 over the sources of ledger/, keys/ and sync/: a run must not mix two versions."""
-    h = hashlib.sha256()
-    for pkg in ("ledger", "keys", "sync"):
-        root = os.path.join(_ROOT, pkg)
-        for name in sorted(os.listdir(root)):
-            if name.endswith(".py"):
-                h.update(name.encode())
-                with open(os.path.join(root, name), "rb") as f:
-                    h.update(f.read())
-    return h.hexdigest()[:16]
+    return source_digest(os.path.join(_ROOT, pkg) for pkg in ("ledger", "keys", "sync"))
 
 
 def ncpu() -> int:

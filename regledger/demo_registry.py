@@ -71,7 +71,7 @@ def _resource(name: str, party: Party | Mapping[str, Any], region: str, **over: 
         "summary": f"{name}：样例数据资源，用于演示登记流程。",
         "holder": party.json() if isinstance(party, Party) else dict(party),
         "region": region,
-        "commitment_sha256": _doc("登记承诺书 " + name),
+        "commitment_sha256": _doc(f"登记承诺书 {name}"),
         "data_type": "结构化数据",
         "data_format": "CSV",
         "source": "业务系统",

@@ -40,11 +40,11 @@ import pytest
 from conftest import load_test_calendars
 
 from regledger.api.settings import Settings, env_name
+from regledger.client import RegLedgerClient
 from regledger.demo_registry import GZ_HOLDER, ZJ_HOLDER, _resource
 from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.vkey import parse_vkey
-from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import Statement, sign_statement, utc_now
 from regledger.ledger.keyring import register_key_statement, revoke_key_statement
 from regledger.registry.calendar import parse_notice
@@ -184,15 +184,21 @@ def vkey(client: httpx.Client) -> str:
     return client.get("/log/key").text.strip()
 
 
-def with_nonce(
-    st: Statement, *, nonce: str | None | object = "fresh", extra: Mapping[str, Any] | None = None, signer: Any = None
-) -> Statement:
-    """Re-sign `st` (same kind, subject, payload and time) with a `nonce` member and any other extras."""
+def nonce_extras(nonce: str | None | object, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`extra` plus a `nonce` member: a fresh random one for "fresh", none for None, else the one given."""
     ex = dict(extra or {})
     if nonce == "fresh":
         ex["nonce"] = secrets.token_hex(16)
     elif nonce is not None:
         ex["nonce"] = nonce
+    return ex
+
+
+def with_nonce(
+    st: Statement, *, nonce: str | None | object = "fresh", extra: Mapping[str, Any] | None = None, signer: Any = None
+) -> Statement:
+    """Re-sign `st` (same kind, subject, payload and time) with a `nonce` member and any other extras."""
+    ex = nonce_extras(nonce, extra)
     return sign_statement(signer, kind=st.kind, subject=st.subject, payload=st.payload, time=st.time, extra=ex)
 
 
@@ -204,6 +210,7 @@ class Api:
         self.vkey = vkey
         self.verifier = parse_vkey(vkey)
         self.origin = self.verifier.name
+        self.reader = RegLedgerClient(str(client.base_url), log_key=vkey)  # the shipped client's checkpoint reading
 
     # -- building statements ------------------------------------------------------------
 
@@ -250,11 +257,7 @@ class Api:
         nonce: str | None | object = "fresh",
         extra: Mapping[str, Any] | None = None,
     ) -> Statement:
-        ex = dict(extra or {})
-        if nonce == "fresh":
-            ex["nonce"] = secrets.token_hex(16)
-        elif nonce is not None:
-            ex["nonce"] = nonce
+        ex = nonce_extras(nonce, extra)
         return sign_statement(signer, kind=kind, subject=subject, payload=payload, time=time or utc_now(), extra=ex)
 
     @staticmethod
@@ -285,20 +288,12 @@ class Api:
         return r.json()
 
     def checkpoint(self) -> tuple[int, bytes]:
-        note = self.client.get("/log/checkpoint").content
-        cp, _ = open_checkpoint(note, self.origin, self.verifier)
-        return cp.size, note
+        """The latest checkpoint, checked with the log's key: (size, note)."""
+        return self.reader.checkpoint()
 
     def wait_integrated(self, index: int, timeout: float = 20) -> int:
         """Wait until the latest checkpoint covers entry `index`; returns its size."""
-        deadline = time.monotonic() + timeout
-        while True:
-            size, _ = self.checkpoint()
-            if size > index:
-                return size
-            if time.monotonic() > deadline:
-                raise AssertionError(f"entry {index} was not integrated within {timeout} s (size {size})")
-            time.sleep(0.1)
+        return self.reader.wait_for_checkpoint(index, timeout)
 
     def settle(self, timeout: float = 20) -> tuple[int, bytes]:
         """Wait until the latest checkpoint covers every sequenced entry; returns (size, note)."""
