@@ -147,6 +147,24 @@ def institution_fields(**over: Any) -> dict[str, Any]:
 # -- a ledger with the register's policy on a simulated clock --------------------------------------
 
 
+#: the states one step past another on the shortest legal path: target -> (from, signer, kind, payload)
+ONE_STEP_FROM: dict[str, tuple[str, str, str, dict[str, Any] | None]] = {
+    "SUPPLEMENT_REQUIRED": ("SUBMITTED", "registrar", "registration.supplement", {"items": ["数据分类分级说明"]}),
+    "NOT_ACCEPTED": ("SUBMITTED", "registrar", "registration.refuse", {"reason": "材料不属于本机构受理范围"}),
+    "FORMAL_REVIEW": ("SUBMITTED", "registrar", "registration.accept", None),
+    "REVIEW_REJECTED": ("FORMAL_REVIEW", "registrar", "registration.reject", {"reason": "形式审核不通过"}),
+    "PUBLICITY": ("FORMAL_REVIEW", "registrar", "registration.publish", None),
+    "OBJECTION_UNDER_REVIEW": ("PUBLICITY", "zj-holder", "registration.object", {"reason": "简介与实际不符"}),
+    "OBJECTION_UPHELD": (
+        "OBJECTION_UNDER_REVIEW",
+        "registrar",
+        "registration.decide",
+        {"upheld": True, "reason": "异议成立"},
+    ),
+    "REVOKED": ("CODED", "authority", "registration.revoke", {"reason": "虚假登记"}),
+}
+
+
 class World:
     """A ledger with RegistryPolicy, every key of KEYS registered, and a SimClock for log and statements."""
 
@@ -280,27 +298,10 @@ class World:
         r = "registrar"
         if target == "SUBMITTED":
             self.apply(reg)
-        elif target == "SUPPLEMENT_REQUIRED":
-            self.drive(reg, "SUBMITTED")
-            self.step(r, "registration.supplement", reg, {"items": ["数据分类分级说明"]})
-        elif target == "NOT_ACCEPTED":
-            self.drive(reg, "SUBMITTED")
-            self.step(r, "registration.refuse", reg, {"reason": "材料不属于本机构受理范围"})
-        elif target == "FORMAL_REVIEW":
-            self.drive(reg, "SUBMITTED")
-            self.step(r, "registration.accept", reg)
-        elif target == "REVIEW_REJECTED":
-            self.drive(reg, "FORMAL_REVIEW")
-            self.step(r, "registration.reject", reg, {"reason": "形式审核不通过"})
-        elif target == "PUBLICITY":
-            self.drive(reg, "FORMAL_REVIEW")
-            self.step(r, "registration.publish", reg)
-        elif target == "OBJECTION_UNDER_REVIEW":
-            self.drive(reg, "PUBLICITY")
-            self.step("zj-holder", "registration.object", reg, {"reason": "简介与实际不符"})
-        elif target == "OBJECTION_UPHELD":
-            self.drive(reg, "OBJECTION_UNDER_REVIEW")
-            self.step(r, "registration.decide", reg, {"upheld": True, "reason": "异议成立"})
+        elif target in ONE_STEP_FROM:
+            before, signer, kind, payload = ONE_STEP_FROM[target]
+            self.drive(reg, before)
+            self.step(signer, kind, reg, payload)
         elif target == "CODED":
             self.drive(reg, "PUBLICITY")
             self.past_publicity(reg)
@@ -321,9 +322,6 @@ class World:
             self.step(r, "registration.accept", reg)
             self.step(r, "registration.publish", reg)
             self.code(reg)
-        elif target == "REVOKED":
-            self.drive(reg, "CODED")
-            self.step("authority", "registration.revoke", reg, {"reason": "虚假登记"})
         else:  # pragma: no cover
             raise AssertionError(target)
         assert self.status(reg) == target
