@@ -200,19 +200,9 @@ def main() -> int:
             f" {'p99':>9}   {'ratio':>7}"
         )
         for path in ("checkpoint", "tile/0/000"):
-            r1, o1, p1 = wrk(
-                f"{serve_url}/log/{path}",
-                procs[0].pid,
-                duration=args.duration,
-                connections=args.connections,
-                threads=args.threads,
-            )
-            r2, o2, p2 = wrk(
-                f"{nginx_url}/{path}",
-                procs[1].pid,
-                duration=args.duration,
-                connections=args.connections,
-                threads=args.threads,
+            (r1, o1, p1), (r2, o2, p2) = (
+                wrk(url, proc.pid, duration=args.duration, connections=args.connections, threads=args.threads)
+                for url, proc in ((f"{serve_url}/log/{path}", procs[0]), (f"{nginx_url}/{path}", procs[1]))
             )
             say(
                 f"{path:<14} {r1:>16,.0f} req/s {o1:>6.0%} {p1:>9}   {r2:>8,.0f} req/s {o2:>6.0%} {p2:>9}   "
