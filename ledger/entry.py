@@ -226,7 +226,32 @@ def _parse_simple(raw: bytes) -> Any | None:
     return value
 
 
+def _within(value: Any, budget: int) -> bool:
+    """No container more than `budget` levels below `value`, names are strings, integers in range.
+
+    The walk `_check_depth` makes, without building a path per container: only a failure needs one.
+    """
+    if budget < 0:
+        return False
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return False
+            if isinstance(v, (dict, list, _OutOfRange)) and not _within(v, budget - 1):
+                return False
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, (dict, list, _OutOfRange)) and not _within(v, budget - 1):
+                return False
+    return value is not _OUT_OF_RANGE
+
+
 def _check_depth(value: Any, path: str, depth: int) -> None:
+    if not _within(value, MAX_JSON_DEPTH - depth):
+        _name_the_fault(value, path, depth)
+
+
+def _name_the_fault(value: Any, path: str, depth: int) -> None:
     if depth > MAX_JSON_DEPTH:
         raise MalformedError(f"nested deeper than {MAX_JSON_DEPTH} levels", field=path)
     if isinstance(value, dict):
@@ -234,11 +259,11 @@ def _check_depth(value: Any, path: str, depth: int) -> None:
             if not isinstance(k, str):
                 raise MalformedError("object member names must be strings", field=path)
             if isinstance(v, (dict, list, _OutOfRange)):
-                _check_depth(v, f"{path}/{k}", depth + 1)
+                _name_the_fault(v, f"{path}/{k}", depth + 1)
     elif isinstance(value, list):
         for i, v in enumerate(value):
             if isinstance(v, (dict, list, _OutOfRange)):
-                _check_depth(v, f"{path}/{i}", depth + 1)
+                _name_the_fault(v, f"{path}/{i}", depth + 1)
     elif value is _OUT_OF_RANGE:
         raise MalformedError("integers must be within +-(2**53-1) (I-JSON)", field=path)
 
