@@ -420,13 +420,24 @@ class Statement:
             m[k] = canonical_json(v, field=f"/{k}")
         return m
 
+    def _object(self, sig: bytes | None) -> bytes:
+        """_canonical_object of the members (and `sig`, base64 JSON string), written out when there are no extras."""
+        m = self._members
+        if self.extra:
+            return _canonical_object(m if sig is None else {**m, "sig": sig})
+        parts = [b'{"key":', m["key"], b',"kind":', m["kind"], b',"payload":', m["payload"]]
+        if sig is not None:
+            parts += (b',"sig":', sig)
+        parts += (b',"subject":', m["subject"], b',"time":', m["time"], b"}")
+        return b"".join(parts)
+
     def signed_message(self) -> bytes:
         """The bytes the signature covers: canonical JSON of the statement without `sig`."""
-        return _canonical_object(self._members)
+        return self._object(None)
 
     @cached_property
     def canonical(self) -> bytes:
-        b = _canonical_object({**self._members, "sig": _json_str(base64.b64encode(self.sig).decode()).encode()})
+        b = self._object(b'"' + base64.b64encode(self.sig) + b'"')  # base64 needs no escaping
         limit = statement_limit(self.kind)
         if len(b) > limit:
             raise MalformedError(f"statement is {len(b)} bytes; the limit is {limit}", field="/payload")
