@@ -16,7 +16,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -66,9 +66,10 @@ _NON_BMP = re.compile("[\U00010000-\U0010ffff]")
 _STATEMENT_FIELDS = ("kind", "subject", "payload", "time", "key", "sig")
 _ENTRY_FIELDS = ("v", "index", "prev", "time", "statement")
 _ENTRY_FIELD_SET = frozenset(_ENTRY_FIELDS)
+_STATEMENT_FIELD_SET = frozenset(_STATEMENT_FIELDS)
 
 
-_json_str = json.JSONEncoder(ensure_ascii=False).encode  # RFC 8785 3.2.2.2 string escaping
+_json_str: Callable[[str], str] = json.encoder.encode_basestring  # RFC 8785 3.2.2.2 escaping
 _INT_LIMIT = 2**53 - 1
 
 
@@ -192,7 +193,65 @@ def _parse_if_canonical(raw: bytes) -> Any | None:
     return value
 
 
+_SIMPLE_DECODE = json.JSONDecoder(parse_float=_no_floats, parse_constant=_no_floats, parse_int=_i_json_int).decode
+_c_dumps = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+#: json's C encoder with sorted keys and no spaces, made once (JSONEncoder.encode builds one per call).
+_SIMPLE_ENCODE = _c_dumps(None, _no_floats, _json_str, None, ":", ",", True, False, False)
+#: The lead bytes of UTF-8 beyond the BMP (F5-FF are not UTF-8: the decode refuses them).
+_NON_BMP_LEAD = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+
+
+def _simple_dumps(value: Any) -> bytes:
+    """`value` as json's C encoder writes it sorted and compact: RFC 8785 for what `_parse_simple` returns."""
+    return "".join(_SIMPLE_ENCODE(value, 0)).encode("utf-8", errors="strict")
+
+
+def _parse_simple(raw: bytes) -> Any | None:
+    """`raw` parsed by C-speed json if, for what it holds, sorted compact `json.dumps` is RFC 8785; else None.
+
+    That holds without floats, NaN or Infinity, without characters beyond the BMP (UTF-16 and code-point
+    order agree below it) and with integers within I-JSON.  Canonicality itself is not checked here:
+    `Entry.from_leaf` assembles the canonical leaf from the parse and compares it with `raw`, which
+    also refuses duplicate names (a parse keeps one) and every other non-canonical spelling.
+    """
+    for lead in _NON_BMP_LEAD:  # five memchr calls: cheaper than a regular expression or a decoded search
+        if lead in raw:
+            return None
+    try:
+        value = _SIMPLE_DECODE(raw.decode("utf-8", errors="strict"))
+        if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH + 1:  # else no container is deep enough to fail
+            _check_depth(value, "", 0)
+    except (_NotSimple, ValueError, RecursionError, MalformedError):
+        return None
+    return value
+
+
+def _within(value: Any, budget: int) -> bool:
+    """No container more than `budget` levels below `value`, names are strings, integers in range.
+
+    The walk `_check_depth` makes, without building a path per container: only a failure needs one.
+    """
+    if budget < 0:
+        return False
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return False
+            if isinstance(v, (dict, list, _OutOfRange)) and not _within(v, budget - 1):
+                return False
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, (dict, list, _OutOfRange)) and not _within(v, budget - 1):
+                return False
+    return value is not _OUT_OF_RANGE
+
+
 def _check_depth(value: Any, path: str, depth: int) -> None:
+    if not _within(value, MAX_JSON_DEPTH - depth):
+        _name_the_fault(value, path, depth)
+
+
+def _name_the_fault(value: Any, path: str, depth: int) -> None:
     if depth > MAX_JSON_DEPTH:
         raise MalformedError(f"nested deeper than {MAX_JSON_DEPTH} levels", field=path)
     if isinstance(value, dict):
@@ -200,11 +259,11 @@ def _check_depth(value: Any, path: str, depth: int) -> None:
             if not isinstance(k, str):
                 raise MalformedError("object member names must be strings", field=path)
             if isinstance(v, (dict, list, _OutOfRange)):
-                _check_depth(v, f"{path}/{k}", depth + 1)
+                _name_the_fault(v, f"{path}/{k}", depth + 1)
     elif isinstance(value, list):
         for i, v in enumerate(value):
             if isinstance(v, (dict, list, _OutOfRange)):
-                _check_depth(v, f"{path}/{i}", depth + 1)
+                _name_the_fault(v, f"{path}/{i}", depth + 1)
     elif value is _OUT_OF_RANGE:
         raise MalformedError("integers must be within +-(2**53-1) (I-JSON)", field=path)
 
@@ -270,13 +329,22 @@ def utc_now() -> str:
     return format_time(datetime.now(UTC))
 
 
+#: Times already found valid: entries appended together share one, so most checks are a lookup.
+_VALID_TIMES: dict[str, None] = {}
+
+
 def _check_time(value: Any, field: str) -> str:
+    if type(value) is str and value in _VALID_TIMES:
+        return value
     if not isinstance(value, str) or not _TIME_RE.match(value):
         raise MalformedError("must be an RFC 3339 time such as 2026-01-02T03:04:05Z", field=field)
     try:
         datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise MalformedError(f"not a valid time: {exc}", field=field) from exc
+    if len(_VALID_TIMES) >= 4096:
+        _VALID_TIMES.clear()
+    _VALID_TIMES[value] = None
     return value
 
 
@@ -352,13 +420,24 @@ class Statement:
             m[k] = canonical_json(v, field=f"/{k}")
         return m
 
+    def _object(self, sig: bytes | None) -> bytes:
+        """_canonical_object of the members (and `sig`, base64 JSON string), written out when there are no extras."""
+        m = self._members
+        if self.extra:
+            return _canonical_object(m if sig is None else {**m, "sig": sig})
+        parts = [b'{"key":', m["key"], b',"kind":', m["kind"], b',"payload":', m["payload"]]
+        if sig is not None:
+            parts += (b',"sig":', sig)
+        parts += (b',"subject":', m["subject"], b',"time":', m["time"], b"}")
+        return b"".join(parts)
+
     def signed_message(self) -> bytes:
         """The bytes the signature covers: canonical JSON of the statement without `sig`."""
-        return _canonical_object(self._members)
+        return self._object(None)
 
     @cached_property
     def canonical(self) -> bytes:
-        b = _canonical_object({**self._members, "sig": _json_str(base64.b64encode(self.sig).decode()).encode()})
+        b = self._object(b'"' + base64.b64encode(self.sig) + b'"')  # base64 needs no escaping
         limit = statement_limit(self.kind)
         if len(b) > limit:
             raise MalformedError(f"statement is {len(b)} bytes; the limit is {limit}", field="/payload")
@@ -377,19 +456,21 @@ class Statement:
 
     @classmethod
     def from_json(cls, obj: Any, *, field: str = "", canonical: bool = False) -> Statement:
-        """`canonical`: `obj` was parsed from text already checked to be canonical (Entry.from_leaf)."""
+        """`canonical`: `obj` came from `_parse_simple`, so json's C encoder may serialise its members."""
         if not isinstance(obj, dict):
             raise MalformedError("a statement must be a JSON object", field=field)
-        for name in _STATEMENT_FIELDS:
-            if name not in obj:
-                raise MalformedError("required member is missing", field=f"{field}/{name}")
+        if not obj.keys() >= _STATEMENT_FIELD_SET:
+            for name in _STATEMENT_FIELDS:
+                if name not in obj:
+                    raise MalformedError("required member is missing", field=f"{field}/{name}")
         extra = {}
-        for name, value in obj.items():
-            if name in _STATEMENT_FIELDS:
-                continue
-            if not isinstance(name, str) or not _MEMBER_RE.match(name):
-                raise MalformedError("member names are lowercase identifiers", field=f"{field}/{name}")
-            extra[name] = value
+        if len(obj) > len(_STATEMENT_FIELDS):
+            for name, value in obj.items():
+                if name in _STATEMENT_FIELD_SET:
+                    continue
+                if not isinstance(name, str) or not _MEMBER_RE.match(name):
+                    raise MalformedError("member names are lowercase identifiers", field=f"{field}/{name}")
+                extra[name] = value
         kind = _check_text(obj["kind"], f"{field}/kind", 64)
         if not _KIND_RE.match(kind):
             raise MalformedError("must be a dotted lowercase name such as registration.apply", field=f"{field}/kind")
@@ -403,14 +484,14 @@ class Statement:
             raise MalformedError("must be a key id: 32 lowercase hex digits", field=f"{field}/key")
         sig = _b64(obj["sig"], f"{field}/sig", 64)
         st = cls(kind, subject, payload, time, key, sig, extra)
-        if canonical:  # parsed from canonical text: each member's bytes are its plain serialisation
+        if canonical:  # from _parse_simple: json's C encoder writes each member's RFC 8785 bytes
             st.__dict__["_members"] = {
                 "kind": _json_str(kind).encode(),
                 "subject": _json_str(subject).encode(),
-                "payload": _CANONICAL_DUMPS(payload).encode(),
+                "payload": _simple_dumps(payload),
                 "time": _json_str(time).encode(),
                 "key": _json_str(key).encode(),
-                **{k: _CANONICAL_DUMPS(v).encode() for k, v in extra.items()},
+                **{k: _simple_dumps(v) for k, v in extra.items()},
             }
         else:
             _ = st._members  # canonicalise now, so bad values fail here with their field
@@ -492,14 +573,19 @@ class Entry:
 
     @classmethod
     def build(cls, index: int, prev: bytes, time: str, statement: Statement) -> Entry:
-        leaf = _canonical_object(
-            {
-                "v": b"1",
-                "index": str(index).encode(),
-                "prev": _json_str(base64.b64encode(prev).decode()).encode(),
-                "time": _json_str(time).encode(),
-                "statement": statement.canonical,
-            }
+        # _canonical_object of the five members, written out: their names in sorted order
+        leaf = b"".join(
+            (
+                b'{"index":',
+                str(index).encode(),
+                b',"prev":"',
+                base64.b64encode(prev),  # base64 needs no escaping
+                b'","statement":',
+                statement.canonical,
+                b',"time":',
+                _json_str(time).encode(),
+                b',"v":1}',
+            )
         )
         if len(leaf) > MAX_LEAF_BYTES:
             raise MalformedError(f"entry is {len(leaf)} bytes; the limit is {MAX_LEAF_BYTES}", field="/payload")
@@ -554,16 +640,32 @@ class Entry:
 
     @classmethod
     def from_leaf(cls, leaf: bytes) -> Entry:
-        """Parse leaf bytes strictly: known members only, canonical, within limits."""
+        """Parse leaf bytes strictly: known members only, canonical, within limits.
+
+        Most leaves are parsed and re-serialised by C-speed json (`_parse_simple`) and accepted when the
+        canonical leaf assembled from the parse is `leaf` itself; anything else, and every refusal, is
+        decided by the strict parser, so both accept and refuse exactly the same leaves.
+        """
         if len(leaf) > MAX_LEAF_BYTES:
             raise MalformedError(f"entry is {len(leaf)} bytes; the limit is {MAX_LEAF_BYTES}")
-        obj = _parse_if_canonical(leaf)
-        canonical = obj is not None
-        if obj is None:
-            obj = parse_json(leaf)
+        obj = _parse_simple(leaf)
+        if obj is not None:
+            try:
+                entry = cls.build(*cls._fields(obj, canonical=True))
+                if entry.leaf == leaf:
+                    return entry
+            except (MalformedError, ValueError):
+                pass  # the strict parser says what is wrong
+        entry = cls.build(*cls._fields(parse_json(leaf), canonical=False))
+        check_canonical(leaf, entry.leaf, "entry")
+        return entry
+
+    @staticmethod
+    def _fields(obj: Any, *, canonical: bool) -> tuple[int, bytes, str, Statement]:
+        """index, prev, time and statement of a parsed leaf, each checked."""
         if not isinstance(obj, dict):
             raise MalformedError("an entry must be a JSON object")
-        if set(obj) != set(_ENTRY_FIELDS):
+        if obj.keys() != _ENTRY_FIELD_SET:
             raise MalformedError(f"entry members must be exactly {', '.join(_ENTRY_FIELDS)}")
         if obj["v"] != ENTRY_VERSION or isinstance(obj["v"], bool):
             raise MalformedError(f"unsupported entry version {obj['v']!r}", field="/v")
@@ -572,11 +674,4 @@ class Entry:
             raise MalformedError("must be a non-negative integer", field="/index")
         prev = _b64(obj["prev"], "/prev", HASH_SIZE)
         time = _check_time(obj["time"], "/time")
-        st = Statement.from_json(obj["statement"], field="/statement", canonical=canonical)
-        if canonical:
-            if len(st.canonical) > statement_limit(st.kind):  # .canonical raises past the limit
-                raise AssertionError("unreachable")
-            return cls(index, Hash(prev), time, st, leaf)
-        entry = cls.build(index, prev, time, st)
-        check_canonical(leaf, entry.leaf, "entry")
-        return entry
+        return index, prev, time, Statement.from_json(obj["statement"], field="/statement", canonical=canonical)

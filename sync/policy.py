@@ -84,6 +84,18 @@ class Namespace:
     def __init__(self, base: StateMap, origin: str | None) -> None:
         self.base = base
         self.prefix = namespace_prefix(origin)
+        self._keys: dict[str, tuple[SubjectState, KeyRecord]] = {}
+
+    def key(self, key_id: str) -> KeyRecord | None:
+        """The key record folded here for `key_id`: decoded once per state object (mirrored entries
+        of one child are mostly signed by the same key, and the StateMap returns the same object)."""
+        st = self.base.get(self.prefix + key_subject(key_id))
+        if st is None:
+            return None
+        hit = self._keys.get(key_id)
+        if hit is None or hit[0] is not st:
+            hit = self._keys[key_id] = (st, key_from_state(st))
+        return hit[1]
 
     def get(self, subject: str) -> SubjectState | None:
         st = self.base.get(self.prefix + subject)
@@ -430,9 +442,9 @@ class SyncPolicy:
         wanted = {st.key} | ({st.subject} if st.kind.startswith("key.") else set())
         keys: dict[str, KeyRecord] = {}
         for k in wanted:
-            got = ns.get(key_subject(k))
-            if got is not None:
-                keys[k] = key_from_state(got)
+            rec = ns.key(k)
+            if rec is not None:
+                keys[k] = rec
         # verify=False: the child's signatures were checked by the pull that recorded these entries
         # (sync.pull), under the child's checkpoint that sync.entries re-checks; not again on each fold
         change = fold_entry(

@@ -440,18 +440,19 @@ class _Appender:
     def _close(self) -> None:
         # The leaves are canonical JSON (the workers parsed them strictly), so the payload's RFC 8785
         # bytes are assembled from them rather than serialised again: members in code-point order.
+        entries = b",".join(self.batch)
         canonical = b"".join(
             [
                 b'{"checkpoint":',
                 canonical_json(self.note),
                 b',"entries":[',
-                b",".join(self.batch),
+                entries,
                 b'],"start":',
                 str(self.first).encode(),
                 b"}",
             ]
         )
-        payload = {"checkpoint": self.note, "entries": [json.loads(leaf) for leaf in self.batch], "start": self.first}
+        payload = {"checkpoint": self.note, "entries": json.loads(b"[" + entries + b"]"), "start": self.first}
         self.statements.append(
             sign_statement(
                 self.ledger.log_signer,
