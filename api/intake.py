@@ -28,6 +28,7 @@ from regledger.registry.workflow import PUBLICITY
 
 from .lookup import find
 from .problems import Problem
+from .ratelimit import RateLimiter
 from .settings import Settings
 
 __all__ = ["OBJECTION_RECEIVED", "Lodged", "ObjectionIntake", "lodge", "parse_objection"]
@@ -107,7 +108,7 @@ def lodge(
     objection: Objection,
     *,
     client: str,
-    limiter: Any,
+    limiter: RateLimiter,
     settings: Settings,
 ) -> Lodged:
     """Record an objection to the registration `id_or_code` lodged by `client` (its address, for the rate
@@ -122,14 +123,7 @@ def lodge(
             f"objections are taken only while a registration is in publicity (公示); "
             f"{reg.registration} is {reg.status}",
         )
-    wait = limiter.take(client)
-    if wait:
-        raise Problem(
-            429,
-            "Too many requests",
-            f"at most {settings.objections_per_minute} objections a minute from one address",
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )
+    limiter.charge(client, f"at most {settings.objections_per_minute} objections a minute from one address")
     signer = intake.signer()  # may register the intake key first (its first use)
     received = ledger.clock()
     document: dict[str, Any] = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from .problems import Problem
+
 __all__ = ["RateLimiter"]
 
 
@@ -28,3 +30,9 @@ class RateLimiter:
                 return (1 - tokens) / self.rate
             self.buckets[key] = (tokens - 1, now)
             return 0.0
+
+    def charge(self, key: str, what: str) -> None:
+        """Take one request for `key`, or refuse it: 429 with Retry-After, the detail saying `what` is over."""
+        wait = self.take(key)
+        if wait:
+            raise Problem(429, "Too many requests", what, headers={"Retry-After": str(max(1, round(wait)))})

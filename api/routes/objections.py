@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -67,11 +68,4 @@ async def lodge_objection(
         limiter=request.app.state.objection_limiter,
         settings=settings,
     )
-    return ObjectionReceipt(
-        registration=lodged.registration,
-        index=lodged.index,
-        time=lodged.time,
-        document_sha256=lodged.document_sha256,
-        document=lodged.document,
-        receipt=lodged.receipt,
-    )
+    return ObjectionReceipt(**asdict(lodged))

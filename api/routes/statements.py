@@ -92,14 +92,9 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     if rec is None:
         raise UnknownKeyError(f"key {st.key} is not registered in this ledger")
     verify_statement(rec.public_key, st)
-    wait = request.app.state.rate_limiter.take(st.key)
-    if wait:
-        raise Problem(
-            429,
-            "Too many requests",
-            f"key {st.key} is over {settings.rate_per_minute} statements a minute",
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )
+    request.app.state.rate_limiter.charge(
+        st.key, f"key {st.key} is over {settings.rate_per_minute} statements a minute"
+    )
     try:
         appended = ledger.append(st)
     except ReplayError:  # the same statement, sent again while the first was being sequenced
