@@ -13,6 +13,7 @@ import uuid
 import httpx
 import pytest
 from conftest import append_test_calendars
+from test_pages import browser  # noqa: F401  (the Chromium fixture: Debian's chromium through playwright)
 
 from regledger.demo_registry import GZ_HOLDER, _resource
 from regledger.home import Home
@@ -218,3 +219,55 @@ def test_objections_over_the_rate_are_429_and_sizes_follow_the_settings(limits_h
         api.problem(r, 429, None, detail_has="2 objections a minute")
         assert int(r.headers["Retry-After"]) >= 1
     assert len(list((home.path / "objections" / reg).glob("*.json"))) == 2
+
+
+# -- the form in real Chromium: without JavaScript, and with the keyboard alone ----------------------------------
+
+
+def test_the_form_in_chromium_without_javascript_and_by_keyboard(api, clerks, server, browser, capsys):  # noqa: F811
+    from test_pages import ARTIFACTS
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shots = {name: (ARTIFACTS / f"objection-{name}.png").resolve() for name in ("form", "receipt", "keyboard")}
+    reg = in_publicity(api, clerks, "obj-chromium")
+    context = browser.new_context(java_script_enabled=False, locale="zh-CN", viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/registrations/{reg}")
+        page.get_by_label("异议内容").fill(TEXT)  # every field is found by its label
+        page.get_by_label("联系方式").fill(CONTACT)
+        page.locator("#objection").screenshot(path=str(shots["form"]))
+        page.get_by_role("button", name="提出异议 / Lodge an objection").click()
+        assert page.locator("h1").inner_text().startswith("异议已受理")
+        digest = page.locator("#document-sha256").inner_text()
+        page.screenshot(path=str(shots["receipt"]), full_page=True)
+    finally:
+        context.close()
+    context = browser.new_context(locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/registrations/{reg}")
+        for _ in range(200):  # Tab through the page until the objection's text has the focus
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "objection-text":
+                break
+        else:
+            raise AssertionError("the objection's text cannot be reached with Tab")
+        page.keyboard.type("键盘提交的异议")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "objection-contact"
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "objection-attachment"
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")  # on the submit button
+        page.wait_for_selector("#document-sha256")
+        assert page.locator("#document-sha256").inner_text() != digest
+        page.screenshot(path=str(shots["keyboard"]), full_page=True)
+    finally:
+        context.close()
+    history = api.client.get(f"/v1/registrations/{reg}").json()["history"]
+    assert [h["kind"] for h in history[-2:]] == ["registration.objection_received"] * 2
+    with capsys.disabled():
+        for name, path in shots.items():
+            print(f"\n[test_api_objections] screenshot ({name}): {path}", end="")
+        print()
