@@ -419,7 +419,6 @@ def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> H
 OBJECTION_REFUSALS: dict[int, tuple[str, str]] = {
     404: ("未找到该登记", "No such registration"),
     409: ("现在不能提出异议", "Objections are not taken now"),
-    413: ("内容过长", "Too long"),
     422: ("异议内容有误", "The objection is not valid"),
     429: ("提交过于频繁", "Too many objections"),
 }
