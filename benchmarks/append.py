@@ -51,8 +51,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from benchkit import Progress, note, say, wait_quiet
+from benchkit import Progress, add_wait_idle, note, say, source_digest, wait_quiet
 
+from regledger.demo import sample_payload
 from regledger.keys.ed25519 import Ed25519Signer, verify_ed25519
 from regledger.ledger.checkpoint import Receipt, sign_receipt
 from regledger.ledger.entry import Entry, Statement, sign_statement
@@ -66,10 +67,6 @@ ORIGIN = "bench.regledger.example/1"
 TARGET_APPENDS = 5_000.0  # verified appends/s on SQLite
 TARGET_P99_MS = 2.0  # inclusion proof p99 at 1M entries
 CLERKS = 8  # registrant keys the bulk statements are signed with (round robin)
-
-_REGIONS = [("520000", "贵州省"), ("330000", "浙江省"), ("370000", "山东省"), ("460000", "海南省")]
-_USCCS = ["121200004013590816", "91110000600037341L", "9144030071526726XG", "91310115MA1K3BTP2B"]
-_TOPICS = ["医疗保障结算", "公共交通客流", "不动产登记", "气象观测", "企业登记信息", "供水管网运行"]
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -198,20 +195,10 @@ def code_digest() -> str:
     The parent and every child process compare it, so a run is never a mix of two versions of
     the library (another engineer may be editing it while a long run is under way).
     """
-    import hashlib
-
     import regledger.keys as keys
     import regledger.ledger as ledger
 
-    h = hashlib.sha256()
-    for pkg in (ledger, keys):
-        root = pkg.__path__[0]
-        for name in sorted(os.listdir(root)):
-            if name.endswith(".py"):
-                h.update(name.encode())
-                with open(os.path.join(root, name), "rb") as f:
-                    h.update(f.read())
-    return h.hexdigest()[:16]
+    return source_digest(pkg.__path__[0] for pkg in (ledger, keys))
 
 
 def machine() -> dict[str, Any]:
@@ -268,20 +255,9 @@ def machine() -> dict[str, Any]:
 
 
 def _statement(signer: Ed25519Signer, i: int) -> Statement:
-    region, province = _REGIONS[i % len(_REGIONS)]
-    topic = _TOPICS[i % len(_TOPICS)]
-    return sign_statement(
-        signer,
-        kind="resource.register",
-        subject=f"bench-{i:08d}",
-        payload={
-            "name": f"{province}{topic}数据（基准 {i}）",
-            "holder_uscc": _USCCS[i % len(_USCCS)],
-            "region": region,
-            "seq": i,
-            "note": "synthetic entry written by benchmarks/append.py; not a real registration",
-        },
-    )
+    note = "synthetic entry written by benchmarks/append.py; not a real registration"
+    payload = {**sample_payload(i, note, label="基准"), "seq": i}
+    return sign_statement(signer, kind="resource.register", subject=f"bench-{i:08d}", payload=payload)
 
 
 def _signers(seeds: Sequence[bytes]) -> list[Ed25519Signer]:
@@ -992,14 +968,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--skip-pymerkle", action="store_true", help="do not run the pymerkle comparison")
     ap.add_argument("--seed", type=int, default=1, help="seed for the random proof indexes")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
-    ap.add_argument(
-        "--wait-idle",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="on a shared machine, wait up to this long before each timed phase for other "
-        "processes to go quiet (default 0: do not wait)",
-    )
+    add_wait_idle(ap)
     args = ap.parse_args(argv)
     if args.quick:
         if args.entries == ap.get_default("entries"):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import os
 import sys
 import time
+from collections.abc import Iterable
 
-__all__ = ["Progress", "machine_busy", "note", "say", "wait_quiet"]
+__all__ = ["Progress", "add_wait_idle", "machine_busy", "note", "say", "source_digest", "wait_quiet"]
 
 
 def say(msg: str = "") -> None:
@@ -74,3 +77,28 @@ def wait_quiet(max_wait: float, ncpu: int, threshold: float = 0.10) -> None:
                 f"for them to finish (--wait-idle)"
             )
             said = True
+
+
+def add_wait_idle(ap: argparse.ArgumentParser) -> None:
+    """--wait-idle SECONDS, the argument wait_quiet takes, the same in every benchmark."""
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on a shared machine, wait up to this long before each timed phase for other "
+        "processes to go quiet (default 0: do not wait)",
+    )
+
+
+def source_digest(folders: Iterable[str]) -> str:
+    """SHA-256 (16 hex digits) over the names and bytes of the .py files directly in `folders`, in order: a
+    benchmark compares it before and after, so a run never mixes two versions of the library."""
+    h = hashlib.sha256()
+    for root in folders:
+        for name in sorted(os.listdir(root)):
+            if name.endswith(".py"):
+                h.update(name.encode())
+                with open(os.path.join(root, name), "rb") as f:
+                    h.update(f.read())
+    return h.hexdigest()[:16]

@@ -20,7 +20,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchkit import machine_busy, note, say  # noqa: E402
+
+from regledger.serveproc import free_port, wait_until_answers  # noqa: E402
 
 NGINX_CONF = """\
 {user}worker_processes {workers};
@@ -66,24 +67,11 @@ LOCATIONS = """\
         location ~ "/\\." { return 404; }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer 200 within {timeout} s")
+def wait_for(url: str, proc: subprocess.Popen[bytes]) -> None:
+    try:
+        wait_until_answers(url, proc, None, timeout=120)
+    except RuntimeError as exc:
+        raise SystemExit(f"{proc.args!r}: {exc}") from exc
 
 
 def cpu_seconds(pid: int) -> float:
@@ -212,19 +200,9 @@ def main() -> int:
             f" {'p99':>9}   {'ratio':>7}"
         )
         for path in ("checkpoint", "tile/0/000"):
-            r1, o1, p1 = wrk(
-                f"{serve_url}/log/{path}",
-                procs[0].pid,
-                duration=args.duration,
-                connections=args.connections,
-                threads=args.threads,
-            )
-            r2, o2, p2 = wrk(
-                f"{nginx_url}/{path}",
-                procs[1].pid,
-                duration=args.duration,
-                connections=args.connections,
-                threads=args.threads,
+            (r1, o1, p1), (r2, o2, p2) = (
+                wrk(url, proc.pid, duration=args.duration, connections=args.connections, threads=args.threads)
+                for url, proc in ((f"{serve_url}/log/{path}", procs[0]), (f"{nginx_url}/{path}", procs[1]))
             )
             say(
                 f"{path:<14} {r1:>16,.0f} req/s {o1:>6.0%} {p1:>9}   {r2:>8,.0f} req/s {o2:>6.0%} {p2:>9}   "

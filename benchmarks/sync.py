@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
 import io
 import json
 import multiprocessing as mp
@@ -40,16 +39,17 @@ import pstats
 import resource
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchkit import Progress, machine_busy, note, say, wait_quiet
+from benchkit import Progress, add_wait_idle, machine_busy, note, say, source_digest, wait_quiet
+
+if TYPE_CHECKING:
+    from regledger.serveproc import ServeProcess
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: code digest, cwd of servers
 PASSPHRASE = "regledger-bench-sync-passphrase-0123456789"  # benchmark homes only
@@ -60,25 +60,13 @@ TARGET_ENTRIES = 1_000_000
 TARGET_RATE = TARGET_ENTRIES / TARGET_SECONDS
 INSTITUTION = "91520000MA6DKQ1U1C"  # a USCC that passes both check characters
 
-_REGIONS = [("520000", "贵州省"), ("330000", "浙江省"), ("370000", "山东省"), ("460000", "海南省")]
-_USCCS = ["121200004013590816", "91110000600037341L", "9144030071526726XG", "91310115MA1K3BTP2B"]
-_TOPICS = ["医疗保障结算", "公共交通客流", "不动产登记", "气象观测", "企业登记信息", "供水管网运行"]
-
 
 # -- small helpers ----------------------------------------------------------------------------
 
 
 def code_digest() -> str:
     """SHA-256 over the sources of ledger/, keys/ and sync/: a run must not mix two versions."""
-    h = hashlib.sha256()
-    for pkg in ("ledger", "keys", "sync"):
-        root = os.path.join(_ROOT, pkg)
-        for name in sorted(os.listdir(root)):
-            if name.endswith(".py"):
-                h.update(name.encode())
-                with open(os.path.join(root, name), "rb") as f:
-                    h.update(f.read())
-    return h.hexdigest()[:16]
+    return source_digest(os.path.join(_ROOT, pkg) for pkg in ("ledger", "keys", "sync"))
 
 
 def ncpu() -> int:
@@ -150,22 +138,12 @@ def pool_pids(ex: ProcessPoolExecutor) -> list[int]:
 
 
 def _statement(clerk: Any, i: int) -> Any:
+    from regledger.demo import sample_payload
     from regledger.ledger.entry import sign_statement
 
-    region, province = _REGIONS[i % len(_REGIONS)]
-    topic = _TOPICS[i % len(_TOPICS)]
-    return sign_statement(
-        clerk,
-        kind="sample.resource",
-        subject=f"sample-{i:08d}",
-        payload={
-            "name": f"{province}{topic}数据（样例 {i}）",
-            "holder_uscc": _USCCS[i % len(_USCCS)],
-            "region": region,
-            "seq": i,
-            "note": "synthetic entry written by benchmarks/sync.py; not a real registration",
-        },
-    )
+    note = "synthetic entry written by benchmarks/sync.py; not a real registration"
+    payload = {**sample_payload(i, note), "seq": i}
+    return sign_statement(clerk, kind="sample.resource", subject=f"sample-{i:08d}", payload=payload)
 
 
 def _sign_chunk(args: tuple[str, bytes, int, int]) -> list[Any]:
@@ -271,64 +249,18 @@ def ensure_child(work: Path, n: int, workers: int, batch: int, rebuild: bool) ->
 # -- the pull ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start_server(home: Path, log_path: Path) -> ServeProcess:
+    """`regledger serve` for the child home, on loopback, without a sync worker (a ServeProcess)."""
+    from regledger.serveproc import ServeProcess
 
-
-class Server:
-    """`regledger serve` for the child home, on loopback, without a sync worker."""
-
-    def __init__(self, home: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, REGLEDGER_PASSPHRASE=PASSPHRASE, PYTHONPATH=_ROOT)
-        env.pop("REGLEDGER_DB", None)
-        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "regledger.cli",
-                "serve",
-                "--home",
-                str(home),
-                "--port",
-                str(self.port),
-                "--sync-interval",
-                "0",
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            cwd=_ROOT,
+    env = dict(os.environ, REGLEDGER_PASSPHRASE=PASSPHRASE, PYTHONPATH=_ROOT)
+    env.pop("REGLEDGER_DB", None)
+    try:
+        return ServeProcess.start(
+            home, "--sync-interval", "0", log=log_path, env=env, cwd=Path(_ROOT), ready="/log/checkpoint", timeout=120
         )
-        import httpx
-
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"regledger serve exited {self.proc.returncode}; see {log_path}")
-            try:
-                if httpx.get(f"{self.url}/log/checkpoint", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"regledger serve did not answer within 120 s; see {log_path}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+    except RuntimeError as exc:
+        raise SystemExit(f"regledger serve did not start ({exc}); see {log_path}") from exc
 
 
 def run_pull(
@@ -344,7 +276,7 @@ def run_pull(
     parent_home = Home(parent_dir)
     parent_home.init(PARENT_ORIGIN, say=note)
     parent = parent_home.open()
-    server: Server | None = None
+    server: ServeProcess | None = None
     ex: ProcessPoolExecutor | None = None
     origin = child_ledger.origin
 
@@ -356,7 +288,7 @@ def run_pull(
     res: dict[str, Any] = {"mode": mode, "entries": n, "workers": args.workers}
     try:
         if mode == "http":
-            server = Server(child_home, work / "serve.log")
+            server = start_server(child_home, work / "serve.log")
         url = server.url if server else "http://127.0.0.1:1"  # the in-process fetcher never uses it
         if add_child(parent, parent_home.admin(), url, child_ledger.verifier().vkey()) != origin:
             raise SystemExit("add_child named another origin than the child's")
@@ -568,14 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the parent homes")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the pull (main process) into FILE.<mode>")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to this JSON file")
-    ap.add_argument(
-        "--wait-idle",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="on a shared machine, wait up to this long before each timed phase for other "
-        "processes to go quiet (default 0: do not wait)",
-    )
+    add_wait_idle(ap)
     args = ap.parse_args(argv)
     if args.quick and args.entries == ap.get_default("entries"):
         args.entries = 20_000

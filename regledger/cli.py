@@ -10,8 +10,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regledger.api.settings import Settings, environment_help
+
+if TYPE_CHECKING:
+    from regledger.ledger.sequencer import Ledger
 from regledger.ledger.audit import audit
 from regledger.ledger.errors import ForkError, IntegrityError, LedgerError, StorageUnavailableError
 
@@ -125,14 +129,18 @@ def _pinned_cosigners(ledger) -> dict[str, bytes]:
     return {v.name: v.public}
 
 
-def cmd_reindex(args: argparse.Namespace) -> int:
+def rebuild_state_cache(ledger: Ledger) -> tuple[int, int]:
+    """Replace the state cache (derived) with the fold of every entry; returns (entries, rows)."""
     from regledger.ledger.policy import replay
 
-    ledger = _home(args).open()
     assert ledger.policy is not None  # a home's ledger always folds with the registry's policy
     size = ledger.store.head().size
     states = replay(ledger.policy, ledger.iter_leaves(progress=progress("entries")))
-    n = ledger.store.replace_states(states.values())
+    return size, ledger.store.replace_states(states.values())
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    size, n = rebuild_state_cache(_home(args).open())
     print(f"rebuilt the state cache from {size} entries: {n} rows")
     return 0
 

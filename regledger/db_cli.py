@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from regledger.ledger import migrations
 from regledger.ledger.audit import AuditReport, audit
 from regledger.ledger.errors import IntegrityError, LedgerError, NotFoundError, SchemaVersionError
 from regledger.ledger.sequencer import Ledger
@@ -94,6 +95,8 @@ def cmd_current(args: argparse.Namespace) -> int:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
+    from .cli import _home, rebuild_state_cache
+
     with _any_revision(args) as store:
         before, after = store.upgrade_schema()
     if before == after:
@@ -105,6 +108,9 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
             f"upgraded the database from revision {before} to {after}; no leaf, tile or checkpoint was "
             "rewritten (`regledger audit` checks it)"
         )
+    if migrations.rebuilds_state_cache(before):
+        size, rows = rebuild_state_cache(_home(args).open())
+        print(f"rebuilt the state cache (derived rows, as `regledger reindex` does) from {size} entries: {rows} rows")
     return 0
 
 
@@ -258,7 +264,7 @@ def _record_rollback(home: Home, backup: Path, why: str, seen: _Seen, note: byte
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from .cli import _home
+    from .cli import _home, rebuild_state_cache
 
     home = _home(args)
     backup = Path(args.file)
@@ -272,8 +278,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     copy = SQLStore(f"sqlite:///{work}", check_schema=False)
     seen = None
     try:
-        copy.upgrade_schema()
+        before, _ = copy.upgrade_schema()
         view = home.open(store=copy)
+        if migrations.rebuilds_state_cache(before):
+            rebuild_state_cache(view)
         report = _audit(
             view, "entries (backup)", failed="the backup fails audit, nothing was restored", refusal=RestoreRefused
         )

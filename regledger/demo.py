@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.keystore import save_signer
@@ -43,20 +44,22 @@ class DemoSummary:
     appended: int
 
 
-def _sample(clerk: Ed25519Signer, i: int) -> Statement:
+def sample_payload(i: int, note: str, label: str = "样例") -> dict[str, Any]:
+    """The payload of synthetic entry `i` (the demo's samples, the benchmarks' load): region, holder and
+    topic in turn from small fixed lists, so that any number of entries can be made alike."""
     region, province = _REGIONS[i % len(_REGIONS)]
     topic = _TOPICS[i % len(_TOPICS)]
-    return sign_statement(
-        clerk,
-        kind="sample.resource",
-        subject=f"sample-{i:06d}",
-        payload={
-            "name": f"{province}{topic}数据（样例 {i}）",
-            "holder_uscc": _USCCS[i % len(_USCCS)],
-            "region": region,
-            "note": "sample entry written by `regledger demo`; not a real registration",
-        },
-    )
+    return {
+        "name": f"{province}{topic}数据（{label} {i}）",
+        "holder_uscc": _USCCS[i % len(_USCCS)],
+        "region": region,
+        "note": note,
+    }
+
+
+def _sample(clerk: Ed25519Signer, i: int) -> Statement:
+    note = "sample entry written by `regledger demo`; not a real registration"
+    return sign_statement(clerk, kind="sample.resource", subject=f"sample-{i:06d}", payload=sample_payload(i, note))
 
 
 def _append_all(ledger: Ledger, statements: list[Statement], label: str, batch: int = 256) -> None:

@@ -5,7 +5,7 @@ revocation), on a simulated clock so that 10-working-day publicity periods pass 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,13 +64,14 @@ def _doc(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _resource(name: str, party: Party, region: str, **over: Any) -> dict[str, Any]:
+def _resource(name: str, party: Party | Mapping[str, Any], region: str, **over: Any) -> dict[str, Any]:
+    """A resource registration's fields, complete and valid (tests build theirs with it too); `over` replaces any."""
     f = {
         "name": name,
         "summary": f"{name}：样例数据资源，用于演示登记流程。",
-        "holder": party.json(),
+        "holder": party.json() if isinstance(party, Party) else dict(party),
         "region": region,
-        "commitment_sha256": _doc("登记承诺书 " + name),
+        "commitment_sha256": _doc(f"登记承诺书 {name}"),
         "data_type": "结构化数据",
         "data_format": "CSV",
         "source": "业务系统",
@@ -85,6 +86,11 @@ def _resource(name: str, party: Party, region: str, **over: Any) -> dict[str, An
     }
     f.update(over)
     return f
+
+
+def _application(name: str, party: Party, region: str, **over: Any) -> dict[str, Any]:
+    """The payload of a registration.apply for a resource (`over`: fields to replace)."""
+    return {"subject_kind": "resource", "fields": _resource(name, party, region, **over)}
 
 
 def register_demo_set(
@@ -144,38 +150,22 @@ def register_demo_set(
         "gz-registrar",
         "gz-weather",
         "registration.apply",
-        {
-            "subject_kind": "resource",
-            "fields": _resource("贵州省气象观测数据", GZ_HOLDER, "520000"),
-            "operation_started": "2026-02-24",
-        },
+        _application("贵州省气象观测数据", GZ_HOLDER, "520000") | {"operation_started": "2026-02-24"},
     )
     clock.advance(16)
     weather = code("gz-registrar", "gz-weather")
     say(f"  registered 贵州省气象观测数据 as {weather}")
     # 2. medical insurance settlements: one-time supplement notice, resubmission, an objection dismissed
-    do(
-        "gz-medical",
-        "registration.apply",
-        "gy-medical",
-        {"subject_kind": "resource", "fields": _resource("贵阳市医疗保障结算数据", GZ_MEDICAL, "520100")},
-    )
+    medical_class = {"category": "医疗保障", "security_level": "重要数据"}
+
+    def medical_fields(**over: Any) -> dict[str, Any]:  # as resubmitted and later corrected
+        return _resource("贵阳市医疗保障结算数据", GZ_MEDICAL, "520100", classification=medical_class, **over)
+
+    do("gz-medical", "registration.apply", "gy-medical", _application("贵阳市医疗保障结算数据", GZ_MEDICAL, "520100"))
     clock.advance(1)
     do("gz-registrar", "registration.supplement", "gy-medical", {"items": ["数据分类分级说明", "登记承诺书原件扫描件"]})
     clock.advance(2)
-    do(
-        "gz-medical",
-        "registration.resubmit",
-        "gy-medical",
-        {
-            "fields": _resource(
-                "贵阳市医疗保障结算数据",
-                GZ_MEDICAL,
-                "520100",
-                classification={"category": "医疗保障", "security_level": "重要数据"},
-            )
-        },
-    )
+    do("gz-medical", "registration.resubmit", "gy-medical", {"fields": medical_fields()})
     clock.advance(1)
     do("gz-registrar", "registration.accept", "gy-medical")
     clock.advance(1)
@@ -243,12 +233,7 @@ def register_demo_set(
     product = code("gz-registrar", "gz-weather-api")
     say(f"  registered operating institution {inst} and its product {product} (cites {weather})")
     # 4. Zhejiang: one refused at acceptance, one stopped by an upheld objection
-    do(
-        "zj-holder",
-        "registration.apply",
-        "hz-bus-draft",
-        {"subject_kind": "resource", "fields": _resource("杭州公交客流数据（初稿）", ZJ_HOLDER, "330100")},
-    )
+    do("zj-holder", "registration.apply", "hz-bus-draft", _application("杭州公交客流数据（初稿）", ZJ_HOLDER, "330100"))
     clock.advance(1)
     do("zj-registrar", "registration.refuse", "hz-bus-draft", {"reason": "不属于本机构登记范围的材料格式"})
     through_review(
@@ -256,7 +241,7 @@ def register_demo_set(
         "zj-registrar",
         "hz-bus",
         "registration.apply",
-        {"subject_kind": "resource", "fields": _resource("杭州公交客流数据", ZJ_HOLDER, "330100")},
+        _application("杭州公交客流数据", ZJ_HOLDER, "330100"),
     )
     clock.advance(4)
     do("objector", "registration.object", "hz-bus", {"reason": "含未脱敏的个人出行信息"})
@@ -268,16 +253,7 @@ def register_demo_set(
         "gz-medical",
         "registration.change",
         "gy-medical",
-        {
-            "reason": "更新频率调整",
-            "fields": _resource(
-                "贵阳市医疗保障结算数据",
-                GZ_MEDICAL,
-                "520100",
-                update_frequency="每周",
-                classification={"category": "医疗保障", "security_level": "重要数据"},
-            ),
-        },
+        {"reason": "更新频率调整", "fields": medical_fields(update_frequency="每周")},
     )
     clock.advance(1)
     do("gz-registrar", "registration.accept", "gy-medical")
@@ -296,7 +272,7 @@ def register_demo_set(
         "gz-registrar",
         "gz-radar",
         "registration.apply",
-        {"subject_kind": "resource", "fields": _resource("贵州省雷达回波数据", GZ_HOLDER, "520000")},
+        _application("贵州省雷达回波数据", GZ_HOLDER, "520000"),
     )
     clock.advance(16)
     radar = code("gz-registrar", "gz-radar")
@@ -321,7 +297,7 @@ def register_demo_set(
         "gz-registrar",
         "gz-hydrology",
         "registration.apply",
-        {"subject_kind": "resource", "fields": _resource("贵州省水文监测数据", GZ_HOLDER, "520000")},
+        _application("贵州省水文监测数据", GZ_HOLDER, "520000"),
     )
     say("  left 贵州省水文监测数据 in publicity (公示中), open for objections")
     for reg in (

@@ -33,24 +33,27 @@ def _executor(workers: int) -> ProcessPoolExecutor | None:
     return ProcessPoolExecutor(workers) if workers > 1 else None
 
 
+def _pin_peer(args: argparse.Namespace, pin: Callable[..., str], said: str) -> int:
+    """Pin a peer (`pin`: add_child or set_parent) with the admin's key, integrate, and print `said`."""
+    home, ledger = _ledger(args)
+    origin = pin(ledger, home.admin(), args.url, args.key)
+    ledger.integrate()
+    print(said.format(origin=origin, url=args.url))
+    return 0
+
+
 def cmd_add_child(args: argparse.Namespace) -> int:
     from regledger.sync.manage import add_child
 
-    home, ledger = _ledger(args)
-    origin = add_child(ledger, home.admin(), args.url, args.key)
-    ledger.integrate()
-    print(f"added child {origin} at {args.url}; `regledger sync pull` fetches and verifies its log")
-    return 0
+    said = "added child {origin} at {url}; `regledger sync pull` fetches and verifies its log"
+    return _pin_peer(args, add_child, said)
 
 
 def cmd_set_parent(args: argparse.Namespace) -> int:
     from regledger.sync.manage import set_parent
 
-    home, ledger = _ledger(args)
-    origin = set_parent(ledger, home.admin(), args.url, args.key)
-    ledger.integrate()
-    print(f"parent set to {origin} at {args.url}; its key is registered here as a platform key")
-    return 0
+    said = "parent set to {origin} at {url}; its key is registered here as a platform key"
+    return _pin_peer(args, set_parent, said)
 
 
 def _print_round(report: Any) -> int:

@@ -45,12 +45,18 @@ def test_clean_ledger_passes(filled):
     assert report.checkpoints == 5 and report.keys == 2 and report.tiles == 3
 
 
-@pytest.mark.parametrize("offset", [0, 7, 30, 60, 90, 120, -3, -1])
-def test_flipped_entry_byte_is_found(filled, offset):
-    _flip(filled, "rl_entries", "leaf", "idx = 150", offset)
+@pytest.mark.parametrize(
+    "table, column, row, offset, where",
+    [
+        *[("rl_entries", "leaf", "idx = 150", offset, "entry 150") for offset in (0, 7, 30, 60, 90, 120, -3, -1)],
+        *[("rl_checkpoints", "note", "size = 102", offset, "checkpoint 102") for offset in (0, 25, 40, 70, -5)],
+    ],
+)
+def test_flipped_entry_or_checkpoint_byte_is_found(filled, table, column, row, offset, where):
+    _flip(filled, table, column, row, offset)
     with pytest.raises(AuditFailure) as err:
         _run(filled)
-    assert err.value.where == "entry 150"
+    assert err.value.where == where
 
 
 def test_flipped_stored_leaf_hash_is_found(filled):
@@ -66,14 +72,6 @@ def test_flipped_tile_byte_is_found(filled, level, n, offset):
     with pytest.raises(AuditFailure) as err:
         _run(filled)
     assert err.value.where.startswith(f"tile tile/{level}/")
-
-
-@pytest.mark.parametrize("offset", [0, 25, 40, 70, -5])
-def test_flipped_checkpoint_byte_is_found(filled, offset):
-    _flip(filled, "rl_checkpoints", "note", "size = 102", offset)
-    with pytest.raises(AuditFailure) as err:
-        _run(filled)
-    assert err.value.where == "checkpoint 102"
 
 
 def test_edited_key_row_is_found(filled):

@@ -66,18 +66,21 @@ def test_the_fixture_is_upgraded_then_audits_serves_the_same_and_takes_writes(to
     home = _home(where)
     assert main(["serve", *where]) == 1
     err = capsys.readouterr().err
-    assert "no schema revision" in err and "revision 0002" in err and "regledger db upgrade" in err
+    assert "no schema revision" in err and "revision 0003" in err and "regledger db upgrade" in err
     assert main(["db", "current", *where]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("database revision unversioned; this code's revision is 0002") and "db upgrade" in out
+    assert out.startswith("database revision unversioned; this code's revision is 0003") and "db upgrade" in out
 
     before = SQLStore(home.url(), check_schema=False)
     rows = _log_rows(before)
     before.close()
     assert main(["db", "upgrade", *where]) == 0
-    assert "from revision unversioned to 0002" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "from revision unversioned to 0003" in out
+    assert "rebuilt the state cache (derived rows" in out  # 0003: query-code rows come from the entries
     assert main(["db", "upgrade", *where]) == 0  # idempotent
-    assert "already up to date" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "already up to date" in out and "rebuilt" not in out
     ledger = home.open()
     assert _log_rows(ledger.store) == rows
     assert main(["audit", *where]) == 0
@@ -112,14 +115,14 @@ def empty_url(request, tmp_path) -> str:
 def test_migrations_build_exactly_the_models_tables(empty_url):
     """The revisions, run from nothing, make the tables a fresh `init` makes from the models (head)."""
     store = SQLStore(empty_url, check_schema=False)
-    assert store.schema_revisions() == (None, "0002")
-    assert store.upgrade_schema() == (None, "0002")
+    assert store.schema_revisions() == (None, "0003")
+    assert store.upgrade_schema() == (None, "0003")
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     store.close()
     assert diff == []
     fresh = SQLStore(empty_url, create=True)  # create on a migrated, empty schema: adds the head rows only
-    assert fresh.head().size == 0 and fresh.schema_revisions() == ("0002", "0002")
+    assert fresh.head().size == 0 and fresh.schema_revisions() == ("0003", "0003")
     fresh.close()
 
 
@@ -130,9 +133,9 @@ def test_init_stamps_the_head_revision(tmp_path, monkeypatch, capsys):
     assert main(["init", "--origin", "test.regledger.example/9", *where]) == 0
     capsys.readouterr()
     assert main(["db", "current", *where]) == 0
-    assert capsys.readouterr().out.strip() == "database revision 0002: up to date with this code"
+    assert capsys.readouterr().out.strip() == "database revision 0003: up to date with this code"
     with sqlite3.connect(tmp_path / "h" / "ledger.sqlite") as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
 
 
 def test_a_database_newer_than_the_code_is_refused(tmp_path, monkeypatch, capsys):
@@ -147,12 +150,12 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path, monkeypatch, capsys
     assert "newer than this code's" in capsys.readouterr().out
     assert main(["serve", *where]) == 1
     err = capsys.readouterr().err
-    assert "schema revision 0099, newer than this code's revision 0002" in err and "regledger db current" in err
+    assert "schema revision 0099, newer than this code's revision 0003" in err and "regledger db current" in err
     assert main(["db", "upgrade", *where]) == 1  # nothing to do: it cannot move a database back
-    assert "newer than this code's revision 0002" in capsys.readouterr().err
+    assert "newer than this code's revision 0003" in capsys.readouterr().err
     with pytest.raises(SchemaVersionError) as info:
         SQLStore(f"sqlite:///{tmp_path / 'h' / 'ledger.sqlite'}")
-    assert (info.value.database, info.value.code, info.value.problem) == ("0099", "0002", "schema-ahead")
+    assert (info.value.database, info.value.code, info.value.problem) == ("0099", "0003", "schema-ahead")
 
 
 def test_every_command_refuses_an_old_database(today):
@@ -160,4 +163,4 @@ def test_every_command_refuses_an_old_database(today):
     _, where, _ = today
     with pytest.raises(SchemaVersionError) as info:
         _home(where).open()
-    assert (info.value.problem, info.value.database, info.value.code) == ("schema-behind", "unversioned", "0002")
+    assert (info.value.problem, info.value.database, info.value.code) == ("schema-behind", "unversioned", "0003")

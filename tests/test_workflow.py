@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from regledger.demo_registry import SimClock, sample_uscc
+from regledger.demo_registry import SimClock, _resource, sample_uscc
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.audit import AuditFailure, audit
 from regledger.ledger.entry import format_time, sign_statement
@@ -100,26 +100,7 @@ def sha(text: str) -> str:
 def resource_fields(
     name: str = "贵州省气象观测数据", holder: dict[str, str] = HOLDER, region: str | None = None, **over: Any
 ) -> dict[str, Any]:
-    f = {
-        "name": name,
-        "summary": f"{name}：测试用数据资源。",
-        "holder": dict(holder),
-        "region": region or holder["region"],
-        "commitment_sha256": sha(f"登记承诺书 {name}"),
-        "data_type": "结构化数据",
-        "data_format": "CSV",
-        "source": "业务系统",
-        "records": 1_200_000,
-        "update_frequency": "每日",
-        "classification": {"category": "公共服务", "security_level": "一般数据"},
-        "industry_code": "M74",
-        "storage": {"location": "贵州省政务云", "method": "关系数据库"},
-        "in_authorised_scope": True,
-        "supply_mode": "授权运营",
-        "access_method": "authorized_operation",
-    }
-    f.update(over)
-    return f
+    return _resource(name, holder, region or holder["region"], **{"summary": f"{name}：测试用数据资源。", **over})
 
 
 AUTH = {
@@ -166,6 +147,24 @@ def institution_fields(**over: Any) -> dict[str, Any]:
 
 
 # -- a ledger with the register's policy on a simulated clock --------------------------------------
+
+
+#: the states one step past another on the shortest legal path: target -> (from, signer, kind, payload)
+ONE_STEP_FROM: dict[str, tuple[str, str, str, dict[str, Any] | None]] = {
+    "SUPPLEMENT_REQUIRED": ("SUBMITTED", "registrar", "registration.supplement", {"items": ["数据分类分级说明"]}),
+    "NOT_ACCEPTED": ("SUBMITTED", "registrar", "registration.refuse", {"reason": "材料不属于本机构受理范围"}),
+    "FORMAL_REVIEW": ("SUBMITTED", "registrar", "registration.accept", None),
+    "REVIEW_REJECTED": ("FORMAL_REVIEW", "registrar", "registration.reject", {"reason": "形式审核不通过"}),
+    "PUBLICITY": ("FORMAL_REVIEW", "registrar", "registration.publish", None),
+    "OBJECTION_UNDER_REVIEW": ("PUBLICITY", "zj-holder", "registration.object", {"reason": "简介与实际不符"}),
+    "OBJECTION_UPHELD": (
+        "OBJECTION_UNDER_REVIEW",
+        "registrar",
+        "registration.decide",
+        {"upheld": True, "reason": "异议成立"},
+    ),
+    "REVOKED": ("CODED", "authority", "registration.revoke", {"reason": "虚假登记"}),
+}
 
 
 class World:
@@ -301,27 +300,10 @@ class World:
         r = "registrar"
         if target == "SUBMITTED":
             self.apply(reg)
-        elif target == "SUPPLEMENT_REQUIRED":
-            self.drive(reg, "SUBMITTED")
-            self.step(r, "registration.supplement", reg, {"items": ["数据分类分级说明"]})
-        elif target == "NOT_ACCEPTED":
-            self.drive(reg, "SUBMITTED")
-            self.step(r, "registration.refuse", reg, {"reason": "材料不属于本机构受理范围"})
-        elif target == "FORMAL_REVIEW":
-            self.drive(reg, "SUBMITTED")
-            self.step(r, "registration.accept", reg)
-        elif target == "REVIEW_REJECTED":
-            self.drive(reg, "FORMAL_REVIEW")
-            self.step(r, "registration.reject", reg, {"reason": "形式审核不通过"})
-        elif target == "PUBLICITY":
-            self.drive(reg, "FORMAL_REVIEW")
-            self.step(r, "registration.publish", reg)
-        elif target == "OBJECTION_UNDER_REVIEW":
-            self.drive(reg, "PUBLICITY")
-            self.step("zj-holder", "registration.object", reg, {"reason": "简介与实际不符"})
-        elif target == "OBJECTION_UPHELD":
-            self.drive(reg, "OBJECTION_UNDER_REVIEW")
-            self.step(r, "registration.decide", reg, {"upheld": True, "reason": "异议成立"})
+        elif target in ONE_STEP_FROM:
+            before, signer, kind, payload = ONE_STEP_FROM[target]
+            self.drive(reg, before)
+            self.step(signer, kind, reg, payload)
         elif target == "CODED":
             self.drive(reg, "PUBLICITY")
             self.past_publicity(reg)
@@ -342,9 +324,6 @@ class World:
             self.step(r, "registration.accept", reg)
             self.step(r, "registration.publish", reg)
             self.code(reg)
-        elif target == "REVOKED":
-            self.drive(reg, "CODED")
-            self.step("authority", "registration.revoke", reg, {"reason": "虚假登记"})
         else:  # pragma: no cover
             raise AssertionError(target)
         assert self.status(reg) == target

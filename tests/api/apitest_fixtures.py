@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -41,25 +40,20 @@ import pytest
 from conftest import load_test_calendars
 
 from regledger.api.settings import Settings, env_name
+from regledger.client import RegLedgerClient
 from regledger.demo_registry import GZ_HOLDER, ZJ_HOLDER, _resource
 from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.keys.vkey import parse_vkey
-from regledger.ledger.checkpoint import open_checkpoint
 from regledger.ledger.entry import Statement, sign_statement, utc_now
 from regledger.ledger.keyring import register_key_statement, revoke_key_statement
 from regledger.registry.calendar import parse_notice
 from regledger.registry.client import make_step
 from regledger.registry.workdays import Calendar, CalendarYear
+from regledger.serveproc import ServeProcess, free_port, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 PROBLEM_JSON = "application/problem+json"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def child_env() -> dict[str, str]:
@@ -71,6 +65,18 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def cli(*args: str, timeout: float = 300, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m regledger.cli ARGS...` from this checkout in child_env() (plus `env`), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "regledger.cli", *args],
+        cwd=REPO,
+        env={**child_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def no_server_errors(response: httpx.Response) -> None:
     """httpx response hook: no endpoint may ever answer 5xx (a 503 pushback would be documented; none is expected)."""
     if response.status_code >= 500:
@@ -80,45 +86,16 @@ def no_server_errors(response: httpx.Response) -> None:
         )
 
 
-def wait_until_healthy(url: str, proc: subprocess.Popen | None, log: Path | None, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}:\n{log.read_text() if log else ''}")
-        try:
-            if httpx.get(url + "/healthz", timeout=2, trust_env=False).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url}/healthz did not answer 200 within {timeout} s")
-
-
-@dataclass
-class Server:
-    url: str
-    home: Path
-    log: Path
-    proc: subprocess.Popen
+Server = ServeProcess  # what start_server returns: url, home, log, proc
 
 
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("api") / "home"
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "regledger.cli", *args],
-            cwd=REPO,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    done = run("demo", "--home", str(home))
+    done = cli("demo", "--home", str(home))
     assert done.returncode == 0, done.stdout + done.stderr
-    load_test_calendars(home, run)  # the tests write on the real clock, past the built-in calendar's end
+    load_test_calendars(home, cli)  # the tests write on the real clock, past the built-in calendar's end
     return home
 
 
@@ -127,30 +104,11 @@ def start_server(home: Path, *args: str, log: Path | None = None, env: Mapping[s
     (`env`: variables set for it, e.g. REGLEDGER_* settings)."""
     port = free_port()
     log = log or home.parent / f"serve-{port}.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "regledger.cli", "serve", "--home", str(home), "--port", str(port), *args],
-            cwd=REPO,
-            env={**child_env(), **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    srv = Server(f"http://127.0.0.1:{port}", home, log, proc)
-    try:
-        wait_until_healthy(srv.url, proc, log)
-    except BaseException:
-        stop_server(srv)
-        raise
-    return srv
+    return ServeProcess.start(home, *args, log=log, env={**child_env(), **(env or {})}, port=port, cwd=REPO)
 
 
 def stop_server(srv: Server) -> None:
-    srv.proc.terminate()
-    try:
-        srv.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        srv.proc.kill()
-        srv.proc.wait(timeout=15)
+    srv.stop(timeout=15)
 
 
 def send_on_one_connection(url: str, requests: list[tuple[str, str, bytes | None]]) -> list[tuple[int, dict, bytes]]:
@@ -226,15 +184,21 @@ def vkey(client: httpx.Client) -> str:
     return client.get("/log/key").text.strip()
 
 
-def with_nonce(
-    st: Statement, *, nonce: str | None | object = "fresh", extra: Mapping[str, Any] | None = None, signer: Any = None
-) -> Statement:
-    """Re-sign `st` (same kind, subject, payload and time) with a `nonce` member and any other extras."""
+def nonce_extras(nonce: str | None | object, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`extra` plus a `nonce` member: a fresh random one for "fresh", none for None, else the one given."""
     ex = dict(extra or {})
     if nonce == "fresh":
         ex["nonce"] = secrets.token_hex(16)
     elif nonce is not None:
         ex["nonce"] = nonce
+    return ex
+
+
+def with_nonce(
+    st: Statement, *, nonce: str | None | object = "fresh", extra: Mapping[str, Any] | None = None, signer: Any = None
+) -> Statement:
+    """Re-sign `st` (same kind, subject, payload and time) with a `nonce` member and any other extras."""
+    ex = nonce_extras(nonce, extra)
     return sign_statement(signer, kind=st.kind, subject=st.subject, payload=st.payload, time=st.time, extra=ex)
 
 
@@ -246,6 +210,7 @@ class Api:
         self.vkey = vkey
         self.verifier = parse_vkey(vkey)
         self.origin = self.verifier.name
+        self.reader = RegLedgerClient(str(client.base_url), log_key=vkey)  # the shipped client's checkpoint reading
 
     # -- building statements ------------------------------------------------------------
 
@@ -292,11 +257,7 @@ class Api:
         nonce: str | None | object = "fresh",
         extra: Mapping[str, Any] | None = None,
     ) -> Statement:
-        ex = dict(extra or {})
-        if nonce == "fresh":
-            ex["nonce"] = secrets.token_hex(16)
-        elif nonce is not None:
-            ex["nonce"] = nonce
+        ex = nonce_extras(nonce, extra)
         return sign_statement(signer, kind=kind, subject=subject, payload=payload, time=time or utc_now(), extra=ex)
 
     @staticmethod
@@ -327,20 +288,12 @@ class Api:
         return r.json()
 
     def checkpoint(self) -> tuple[int, bytes]:
-        note = self.client.get("/log/checkpoint").content
-        cp, _ = open_checkpoint(note, self.origin, self.verifier)
-        return cp.size, note
+        """The latest checkpoint, checked with the log's key: (size, note)."""
+        return self.reader.checkpoint()
 
     def wait_integrated(self, index: int, timeout: float = 20) -> int:
         """Wait until the latest checkpoint covers entry `index`; returns its size."""
-        deadline = time.monotonic() + timeout
-        while True:
-            size, _ = self.checkpoint()
-            if size > index:
-                return size
-            if time.monotonic() > deadline:
-                raise AssertionError(f"entry {index} was not integrated within {timeout} s (size {size})")
-            time.sleep(0.1)
+        return self.reader.wait_for_checkpoint(index, timeout)
 
     def settle(self, timeout: float = 20) -> tuple[int, bytes]:
         """Wait until the latest checkpoint covers every sequenced entry; returns (size, note)."""
@@ -448,7 +401,7 @@ class InProcessServer:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the in-process server did not start")
             time.sleep(0.02)
-        wait_until_healthy(self.url, None, None)
+        wait_until_answers(self.url + "/healthz", None, None)
         return self
 
     def stop(self) -> None:

@@ -27,8 +27,7 @@ from regledger.api import Settings, create_app
 from regledger.demo_registry import GZ_HOLDER
 from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
-from regledger.ledger.entry import Statement, sign_statement
-from regledger.ledger.keyring import register_key_statement
+from regledger.ledger.entry import Statement
 
 pytest_plugins = ["apitest_fixtures"]
 
@@ -36,16 +35,10 @@ ORIGIN = "api-faults.regledger.example/1"
 
 
 def key_register(home: Home) -> Statement:
-    admin = home.admin()
-    st = register_key_statement(
-        admin,
-        Ed25519Signer.generate(f"clerk-{secrets.token_hex(4)}@{ORIGIN}"),
-        "registrant",
-        {"institution": GZ_HOLDER.uscc},
-    )
-    return sign_statement(
-        admin, kind=st.kind, subject=st.subject, payload=st.payload, extra={"nonce": secrets.token_hex(16)}
-    )
+    from apitest_fixtures import Api
+
+    clerk = Ed25519Signer.generate(f"clerk-{secrets.token_hex(4)}@{ORIGIN}")
+    return Api.register_key(home.admin(), clerk, "registrant", {"institution": GZ_HOLDER.uscc})
 
 
 def body(st: Statement) -> bytes:

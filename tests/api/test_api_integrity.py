@@ -17,7 +17,6 @@ import base64
 import secrets
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,8 +27,6 @@ from regledger.api import Settings, create_app
 from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger.checkpoint import open_checkpoint
-from regledger.ledger.entry import sign_statement, utc_now
-from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.proof import verify_consistency
 
 pytest_plugins = ["apitest_fixtures"]
@@ -46,15 +43,7 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    fx = fixtures()
-    return subprocess.run(
-        [sys.executable, "-m", "regledger.cli", *args],
-        cwd=fx.REPO,
-        env=fx.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return fixtures().cli(*args)
 
 
 def flip_tile_bit(home: Path, level: int, n: int, offset: int) -> None:
@@ -67,57 +56,21 @@ def flip_tile_bit(home: Path, level: int, n: int, offset: int) -> None:
 
 def new_key_statement(home: Home) -> bytes:
     admin = home.admin()
-    st = register_key_statement(
-        admin,
-        Ed25519Signer.generate(f"clerk-{secrets.token_hex(4)}"),
-        "registrant",
-        {"institution": "91520000MA6DKQ1U1C"},
-        time=utc_now(),
-    )
-    st = sign_statement(
-        admin,
-        kind=st.kind,
-        subject=st.subject,
-        payload=st.payload,
-        time=st.time,
-        extra={"nonce": secrets.token_hex(16)},
-    )
-    return st.canonical
+    clerk = Ed25519Signer.generate(f"clerk-{secrets.token_hex(4)}")
+    return fixtures().Api.register_key(admin, clerk, "registrant", {"institution": "91520000MA6DKQ1U1C"}).canonical
 
 
 class Serving:
+    """`regledger serve` on the home, without a sync worker, and a client on it."""
+
     def __init__(self, home: Path) -> None:
-        fx = fixtures()
-        self.port = fx.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = home.parent / f"serve-{self.port}.log"
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "regledger.cli",
-                    "serve",
-                    "--home",
-                    str(home),
-                    "--port",
-                    str(self.port),
-                    "--sync-interval",
-                    "0",
-                ],
-                cwd=fx.REPO,
-                env=fx.child_env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        fx.wait_until_healthy(self.url, self.proc, self.log)
-        self.client = httpx.Client(base_url=self.url, timeout=30, trust_env=False)
+        self.server = fixtures().start_server(home, "--sync-interval", "0")
+        self.client = httpx.Client(base_url=self.server.url, timeout=30, trust_env=False)
 
     def stop(self) -> str:
         self.client.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        return self.log.read_text(errors="replace")
+        self.server.stop(timeout=30)
+        return self.server.log.read_text(errors="replace")
 
 
 def wait_for(predicate, timeout: float = 20) -> None:

@@ -10,7 +10,6 @@ import base64
 import json
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 import jsonschema_rs
 import pytest
-from apitest_fixtures import REPO, Server, child_env, start_server, stop_server
+from apitest_fixtures import REPO, Server, cli, start_server, stop_server
 from conftest import load_test_calendars
 
 from regledger.client import Refused, RegLedgerClient, load_key
@@ -52,17 +51,10 @@ class Setup:
     objector: Path
 
     def run(self, *args: str, key: Path | None = None, ok: bool = True) -> subprocess.CompletedProcess:
-        env = {**child_env(), "REGLEDGER_PASSPHRASE": PASSPHRASE, "REGLEDGER_SERVER": self.server.url}
+        env = {"REGLEDGER_PASSPHRASE": PASSPHRASE, "REGLEDGER_SERVER": self.server.url}
         if key is not None:
             env["REGLEDGER_KEY"] = str(key)
-        done = subprocess.run(
-            [sys.executable, "-m", "regledger.cli", *args],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = cli(*args, timeout=120, env=env)
         if ok:
             assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
         return done
@@ -80,10 +72,7 @@ class Setup:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    env = {**child_env(), "REGLEDGER_PASSPHRASE": PASSPHRASE}
-    return subprocess.run(
-        [sys.executable, "-m", "regledger.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
-    )
+    return cli(*args, timeout=120, env={"REGLEDGER_PASSPHRASE": PASSPHRASE})
 
 
 def _new_key(s: Setup | None, d: Path, name: str) -> tuple[Path, str]:

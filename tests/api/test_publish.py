@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -80,16 +78,9 @@ def read_complete(static: httpx.Client, key: tlog.VerifierKey) -> tuple[tlog.Tre
 
 
 def cli(*args: str) -> str:
-    from apitest_fixtures import REPO, child_env
+    from apitest_fixtures import cli
 
-    p = subprocess.run(
-        [sys.executable, "-m", "regledger.cli", *args],
-        cwd=REPO,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    p = cli(*args)
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout
 

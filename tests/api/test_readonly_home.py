@@ -6,10 +6,8 @@ too, as a read-only mount does, so SQLite cannot create its lock, WAL or shared-
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +17,6 @@ import pytest
 from regledger.demo_registry import GZ_HOLDER
 from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
-from regledger.ledger.entry import sign_statement
-from regledger.ledger.keyring import register_key_statement
 
 pytest_plugins = ["apitest_fixtures"]
 
@@ -28,16 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    from apitest_fixtures import child_env
+    from apitest_fixtures import cli
 
-    return subprocess.run(
-        [sys.executable, "-m", "regledger.cli", *args],
-        cwd=REPO,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return cli(*args, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +72,8 @@ def test_reading_commands_work_on_a_read_only_home(frozen_home: Path, tmp_path: 
 
 
 def test_serve_read_only(frozen_home: Path, serve_home):
+    from apitest_fixtures import Api
+
     srv = serve_home(frozen_home, "--read-only")
     get = lambda path: httpx.get(srv.url + path, trust_env=False, timeout=30)  # noqa: E731
     ready = get("/readyz")
@@ -90,15 +81,8 @@ def test_serve_read_only(frozen_home: Path, serve_home):
     assert get("/v1/registrations").json()["items"]
     assert get("/registered").status_code == 200
     admin = Home(frozen_home).admin()
-    st = register_key_statement(
-        admin,
-        Ed25519Signer.generate(f"ro@{admin.name.split('@', 1)[1]}"),
-        "registrant",
-        {"institution": GZ_HOLDER.uscc},
-    )
-    st = sign_statement(
-        admin, kind=st.kind, subject=st.subject, payload=st.payload, extra={"nonce": secrets.token_hex(16)}
-    )
+    clerk = Ed25519Signer.generate(f"ro@{admin.name.split('@', 1)[1]}")
+    st = Api.register_key(admin, clerk, "registrant", {"institution": GZ_HOLDER.uscc})
     write = httpx.post(
         srv.url + "/v1/statements",
         content=st.canonical,

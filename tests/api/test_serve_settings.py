@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
 from dataclasses import fields
@@ -18,9 +17,7 @@ from regledger.cli import main, serve_settings
 from regledger.demo_registry import GZ_HOLDER
 from regledger.home import Home
 from regledger.keys.ed25519 import Ed25519Signer
-from regledger.ledger.entry import sign_statement, utc_now
 from regledger.ledger.errors import MalformedError
-from regledger.ledger.keyring import register_key_statement
 
 pytest_plugins = ["apitest_fixtures"]
 
@@ -121,6 +118,8 @@ def test_serve_exits_on_a_bad_value_naming_the_variable(tmp_path: Path):
 
 
 def test_serve_applies_body_size_and_rate_from_the_environment(tmp_path: Path, serve_home):
+    from apitest_fixtures import Api
+
     home = Home(tmp_path / "home")
     home.init(ORIGIN, say=lambda _: None).store.close()
     srv = serve_home(
@@ -135,15 +134,7 @@ def test_serve_applies_body_size_and_rate_from_the_environment(tmp_path: Path, s
         answers = []
         for i in range(3):
             key = Ed25519Signer.generate(f"clerk-{i}@{ORIGIN}")
-            st = register_key_statement(admin, key, "registrant", {"institution": GZ_HOLDER.uscc}, time=utc_now())
-            st = sign_statement(
-                admin,
-                kind=st.kind,
-                subject=st.subject,
-                payload=st.payload,
-                time=st.time,
-                extra={"nonce": secrets.token_hex(16)},
-            )
+            st = Api.register_key(admin, key, "registrant", {"institution": GZ_HOLDER.uscc})
             assert len(st.canonical) < 2000
             answers.append(
                 client.post("/v1/statements", content=st.canonical, headers={"content-type": "application/json"})

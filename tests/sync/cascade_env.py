@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,13 +17,9 @@ from typing import Any
 
 import httpx
 
+from regledger.serveproc import ServeProcess, free_port
+
 PASSPHRASE = "cascade-test-passphrase-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def env() -> dict[str, str]:
@@ -51,7 +45,7 @@ class Instance:
     home: Path
     origin: str
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
+    server: ServeProcess | None = None
     vkey: str = ""
 
     @property
@@ -67,36 +61,21 @@ class Instance:
         return self
 
     def start(self, interval: float = 0.5) -> Instance:
-        log = open(self.home / "serve.log", "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "regledger.cli",
-                "serve",
-                "--home",
-                str(self.home),
-                "--port",
-                str(self.port),
-                "--sync-interval",
-                str(interval),
-            ],
+        self.server = ServeProcess.start(
+            self.home,
+            "--sync-interval",
+            str(interval),
+            log=self.home / "serve.log",
             env=env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            port=self.port,
+            ready="/readyz",
         )
-        wait_for(lambda: _ok(f"{self.url}/readyz"), 60, f"{self.name} to serve")
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        if self.server is not None:
+            self.server.stop()
+        self.server = None
 
     def get(self, path: str, **params: Any) -> Any:
         r = httpx.get(f"{self.url}{path}", params=params, timeout=30)
@@ -124,13 +103,6 @@ def linked(insts: list[Instance], interval: float = 0.5) -> Iterator[list[Instan
             inst.stop()
         for inst in insts:
             print(f"--- {inst.name} serve.log (tail)\n{inst.log_tail()}")
-
-
-def _ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, poll: float = 0.25) -> Any:
