@@ -17,8 +17,10 @@ from regledger.ledger.selfaudit import SelfAudit
 from regledger.ledger.sequencer import BatchIntegrator, Ledger
 
 from . import pages
+from .intake import ObjectionIntake
 from .problems import PROBLEM_RESPONSES, BodyLimit, install_problem_handlers
-from .routes import calendar, drafts, health, log, proofs, registrations, statements, sync
+from .ratelimit import RateLimiter
+from .routes import calendar, drafts, health, log, objections, proofs, registrations, statements, sync
 from .settings import Settings
 
 __all__ = ["DOCS_ASSETS", "create_app"]
@@ -31,10 +33,16 @@ logger = logging.getLogger("regledger.api")
 
 
 def create_app(
-    ledger: Ledger, settings: Settings | None = None, *, sync_worker: Any = None, publisher: PublishWorker | None = None
+    ledger: Ledger,
+    settings: Settings | None = None,
+    *,
+    sync_worker: Any = None,
+    publisher: PublishWorker | None = None,
+    intake: ObjectionIntake | None = None,
 ) -> FastAPI:
     """`sync_worker` (a sync.worker.SyncWorker) runs the cascade in the background while serving;
-    `publisher` keeps a directory equal to /log/ (`serve --publish DIR`), woken after each integration."""
+    `publisher` keeps a directory equal to /log/ (`serve --publish DIR`), woken after each integration;
+    `intake` takes objections from the public (regledger.home.HomeIntake; without it they answer 503)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -85,7 +93,9 @@ def create_app(
     app.state.integrator = None  # the BatchIntegrator, while the app runs with one
     app.state.settings = settings
     app.state.metrics = health.Metrics(ledger)
-    app.state.rate_limiter = statements.RateLimiter(settings.rate_per_minute)
+    app.state.rate_limiter = RateLimiter(settings.rate_per_minute)
+    app.state.objection_limiter = RateLimiter(settings.objections_per_minute)
+    app.state.intake = intake
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
     install_problem_handlers(app)
@@ -95,6 +105,7 @@ def create_app(
         proofs.router,
         registrations.router,
         statements.router,
+        objections.router,
         drafts.router,
         sync.router,
         calendar.router,

@@ -15,12 +15,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from regledger.ledger.entry import canonical_json
 from regledger.ledger.errors import LedgerError, MalformedError, NotFoundError
 from regledger.ledger.store import StateQuery, SubjectState
 from regledger.registry.codes import is_query_code
@@ -30,7 +32,9 @@ from regledger.registry.workflow import CHINA
 
 from .deps import LedgerDep, SettingsDep
 from .display import Names, field_changes
+from .intake import lodge, parse_objection
 from .lookup import REGISTRATION_ID, find, page
+from .problems import Problem, status_of
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
 
@@ -96,6 +100,7 @@ STEP_LABELS: dict[str, tuple[str, str]] = {
     "registration.reject": ("审核不通过", "Rejected in review"),
     "registration.publish": ("公示", "Published for publicity"),
     "registration.object": ("异议", "Objection"),
+    "registration.objection_received": ("收到公众异议", "Objection received from the public"),
     "registration.decide": ("异议处理决定", "Objection decided"),
     "registration.code": ("赋码 / 办结", "Coded / completed"),
     "registration.revoke": ("撤销", "Revoked"),
@@ -152,6 +157,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "registrant": ("登记主体", "registrant"),
     "authority": ("主管部门", "authority"),
     "platform": ("登记平台", "platform"),
+    "intake": ("异议受理", "objection intake"),
 }
 
 #: field -> enum value -> (中文, English), for values stored in English
@@ -405,4 +411,46 @@ def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> H
         vkey=ledger.verifier().vkey(),
         names=Names(ledger.store),
         step_indexes=",".join(str(h.index) for h in history if h.index is not None),
+        objection_limits=request.app.state.settings,
     )
+
+
+#: HTTP status of a refused objection -> (中文, English) heading of the page that says why
+OBJECTION_REFUSALS: dict[int, tuple[str, str]] = {
+    404: ("未找到该登记", "No such registration"),
+    409: ("现在不能提出异议", "Objections are not taken now"),
+    422: ("异议内容有误", "The objection is not valid"),
+    429: ("提交过于频繁", "Too many objections"),
+}
+
+
+@router.post("/registrations/{id_or_code}/objections", response_class=HTMLResponse)
+async def objection_form(id_or_code: str, request: Request, ledger: LedgerDep, settings: SettingsDep) -> HTMLResponse:
+    """The publicity page's form (提出异议), without JavaScript: the same handling as
+    POST /v1/registrations/{id}/objections, answered with a receipt page (202) or a page saying why not."""
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        if not REGISTRATION_ID.fullmatch(id_or_code):
+            raise NotFoundError(f"no registration {id_or_code}")
+        lodged = await run_in_threadpool(
+            lodge,
+            ledger,
+            request.app.state.intake,
+            id_or_code,
+            parse_objection(form, settings),
+            client=request.client.host if request.client else "",
+            limiter=request.app.state.objection_limiter,
+            settings=settings,
+        )
+    except (Problem, LedgerError) as exc:
+        if isinstance(exc, Problem):
+            status, detail, field = exc.status, exc.detail, exc.field
+        else:
+            status, detail, field = status_of(exc)[0], str(exc), None  # a MalformedError's text names its field
+        zh, en = OBJECTION_REFUSALS.get(status, ("未能受理异议", "The objection was not taken"))
+        response = _error(request, PageError(status, zh, en, f"{field}: {detail}" if field else detail))
+        if isinstance(exc, Problem) and exc.headers:
+            response.headers.update(exc.headers)
+        return response
+    document = canonical_json(lodged.document).decode()  # the exact bytes whose SHA-256 the log holds
+    return _render(request, "objection_receipt.html", 202, lodged=lodged, document_json=document)

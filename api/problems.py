@@ -37,6 +37,7 @@ __all__ = [
     "ProblemDocument",
     "install_problem_handlers",
     "problem_response",
+    "status_of",
 ]
 
 log = logging.getLogger("regledger.api")
@@ -164,6 +165,11 @@ def problem_response(
         body["instance"] = instance
     body.update(members or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_of(exc: LedgerError) -> tuple[int, str]:
+    """The HTTP status and title a refusal is answered with (the HTML pages show the same as the API)."""
+    return _ledger_status(exc)
 
 
 def _ledger_status(exc: LedgerError) -> tuple[int, str]:

@@ -31,6 +31,11 @@ class Settings:
     max_page: int = _setting(200, "most items a page of GET /v1/registrations may ask for (422 above)")
     default_page: int = _setting(50, "items on a page when a request names no limit (at most REGLEDGER_MAX_PAGE)")
     rate_per_minute: int = _setting(600, "signed statements per key per minute, per server process (429 over it)")
+    objections_per_minute: int = _setting(
+        5, "objections lodged from one client address per minute, per server process (429 over it)"
+    )
+    objection_max_chars: int = _setting(5000, "characters of an objection's text (422 above)")
+    objection_contact_max_chars: int = _setting(200, "characters of an objector's contact (422 above)")
     max_skew_seconds: int = _setting(300, "seconds a signed statement's time may be off the server's clock")
     header_timeout: float = _setting(
         10.0, "seconds a client may take to send a request's line and headers (then the connection is closed)"

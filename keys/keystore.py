@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from .ed25519 import Ed25519Signer
 from .errors import LedgerError
 
-__all__ = ["KeyStoreError", "load_signer", "read_passphrase", "save_signer", "write_passphrase_file"]
+__all__ = ["KeyStoreError", "load_signer", "read_passphrase", "save_signer", "write_passphrase_file", "write_private"]
 
 PASSPHRASE_ENV = "REGLEDGER_PASSPHRASE"
 
@@ -26,7 +26,7 @@ class KeyStoreError(LedgerError):
     """A key file is missing, unreadable, or the passphrase does not open it."""
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Create `path` with mode 0600 from the start (never world-readable, even briefly)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -42,7 +42,7 @@ def _write_private(path: Path, data: bytes) -> None:
 def write_passphrase_file(path: Path) -> bytes:
     """Generate a random passphrase into `path` (mode 0600) and return it."""
     passphrase = secrets.token_urlsafe(32).encode()
-    _write_private(path, passphrase + b"\n")
+    write_private(path, passphrase + b"\n")
     return passphrase
 
 
@@ -67,7 +67,7 @@ def save_signer(path: Path, signer: Ed25519Signer, passphrase: bytes) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(passphrase),
     )
-    _write_private(path, pem)
+    write_private(path, pem)
 
 
 def load_signer(path: Path, name: str, passphrase: bytes) -> Ed25519Signer:

@@ -39,7 +39,8 @@ KEY_REVOKE = "key.revoke"
 #: admin: registers and revokes keys.  registrant: a registrant institution's clerk.
 #: registrar: a registration institution's clerk.  authority: may revoke registrations.
 #: platform: another regledger instance (parent or child) in the cascade.
-ROLES = ("admin", "registrant", "registrar", "authority", "platform")
+#: intake: the instance's own key that records objections the public lodges over HTTP (no scope, no other step).
+ROLES = ("admin", "registrant", "registrar", "authority", "platform", "intake")
 _NAME_RE = re.compile(r"^[^\s+]{1,128}$")
 
 KeyChange = tuple[str, "KeyRecord | str"]  # ("register", record) or ("revoke", key_id)

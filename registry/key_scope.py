@@ -3,7 +3,7 @@
 The ledger core only knows that a scope is a JSON object; the register gives it meaning
 (registry.workflow acts on it), so the register refuses a scope it could not act on:
 
-    admin, platform          no scope (a platform key may carry "parent": true, set by sync)
+    admin, platform, intake  no scope (a platform key may carry "parent": true, set by sync)
     registrant               {"institution": <USCC>}: the institution its clerk acts for
     registrar, authority     {"region": <GB/T 2260 code>}: the region it serves and the regions below
 
@@ -32,6 +32,7 @@ SCOPE_MEMBERS: Mapping[str, tuple[str, ...]] = {
     "registrant": ("institution",),
     "registrar": ("region",),
     "authority": ("region",),
+    "intake": (),
 }
 _FIELD = "/payload/scope"
 

@@ -35,6 +35,7 @@ KIND_LABELS: dict[str, str] = {
     "registration.reject": "形式审核不通过",
     "registration.publish": "形式审核通过并公示",
     "registration.object": "公示异议",
+    "registration.objection_received": "收到公众异议（本平台受理密钥签署）",
     "registration.decide": "异议处理决定",
     "registration.code": "赋码（登记完成）",
     "registration.revoke": "撤销登记",
@@ -80,6 +81,17 @@ STEP_MEMBERS: dict[str, list[tuple[str, dict[str, Any], bool]]] = {
     "registration.object": [
         ("reason", _REASON, True),
         ("objector", {"description": "who objects (text; anything else is ignored)"}, False),
+    ],
+    "registration.objection_received": [
+        (
+            "document_sha256",
+            {
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$",
+                "description": "SHA-256 (hex) of the objection document kept outside the log (never its text)",
+            },
+            True,
+        )
     ],
     "registration.decide": [
         ("upheld", {"type": "boolean", "description": "true: objection upheld; false: dismissed"}, True),

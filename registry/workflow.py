@@ -16,6 +16,7 @@ starts a clock carries its computed due date, and the fold checks it.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 CHINA = timezone(timedelta(hours=8))
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 MAX_SKEW = timedelta(minutes=10)
 
 SUBMITTED = "SUBMITTED"
@@ -77,6 +79,7 @@ KINDS: dict[str, tuple[str, tuple[str | None, ...]]] = {
     "registration.reject": ("registrar", (FORMAL_REVIEW,)),
     "registration.publish": ("registrar", (FORMAL_REVIEW,)),
     "registration.object": ("*", (PUBLICITY,)),
+    "registration.objection_received": ("intake", (PUBLICITY,)),
     "registration.decide": ("registrar", (OBJECTION_UNDER_REVIEW,)),
     "registration.code": ("registrar", (PUBLICITY, REVIEWED)),
     "registration.revoke": (
@@ -387,17 +390,33 @@ def _publish(s: Step) -> None:
         s.new["status"] = REVIEWED
 
 
-def _object(s: Step) -> None:
+def _publicity_open(s: Step) -> None:
+    """Objections are taken until the publicity period's last day (China time), inclusive."""
     if s.today > date.fromisoformat(s.new["publicity_end"]):
         raise StepNotAllowedError(
             f"the publicity period ended on {s.new['publicity_end']}; objections are closed",
             state=s.status,
             field="/time",
         )
+
+
+def _object(s: Step) -> None:
+    _publicity_open(s)
     s.event["reason"] = _reason(s)
     if isinstance(s.payload.get("objector"), str):
         s.event["objector"] = s.payload["objector"]
     s.new["status"] = OBJECTION_UNDER_REVIEW
+
+
+def _objection_received(s: Step) -> None:
+    """The instance's intake key records that the public lodged an objection (POST .../objections): only the
+    SHA-256 of the kept objection document goes into the log, never its text or contact (personal data stays
+    out of a public, permanent log); the registration stays in publicity until a registrar acts on it."""
+    _publicity_open(s)
+    digest = s.payload.get("document_sha256")
+    if not isinstance(digest, str) or not SHA256_HEX.fullmatch(digest):
+        raise MalformedError("the objection document's SHA-256: 64 lowercase hex", field="/payload/document_sha256")
+    s.event["document_sha256"] = digest
 
 
 def _decide(s: Step) -> None:
@@ -479,6 +498,7 @@ HANDLERS: dict[str, Handler] = {
     "registration.reject": _refuse,
     "registration.publish": _publish,
     "registration.object": _object,
+    "registration.objection_received": _objection_received,
     "registration.decide": _decide,
     "registration.code": _code,
     "registration.revoke": _revoke,

@@ -325,7 +325,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         publisher = PublishWorker(Publisher(ledger, Path(args.publish)))
         publisher.publisher.open()  # a directory that is not this log's stops serve here
-    app = create_app(ledger, settings, sync_worker=worker, publisher=publisher)
+    from regledger.home import HomeIntake
+
+    intake = None if args.read_only else HomeIntake(home, ledger)
+    app = create_app(ledger, settings, sync_worker=worker, publisher=publisher, intake=intake)
     mode = " read-only" if args.read_only else ""
     print(f"serving {ledger.origin}{mode} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     uvicorn.Server(

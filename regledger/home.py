@@ -3,6 +3,10 @@
 <home>/config.json        {"origin": ..., "admin_name": ...}
 <home>/keys/log.pem       the log key (signs checkpoints and receipts), encrypted PKCS#8
 <home>/keys/admin.pem     the first administrator key (entry 0), encrypted PKCS#8
+<home>/keys/intake.pem    the intake key (role `intake`): signs registration.objection_received; created,
+                          encrypted like the others and registered by the administrator key on first use
+<home>/objections/<registration id>/<sha256>.json
+                          each objection document the public lodged (mode 0600; the log holds only its hash)
 <home>/passphrase         only if REGLEDGER_PASSPHRASE was unset at init (mode 0600)
 <home>/ledger.sqlite      unless --db / REGLEDGER_DB points at PostgreSQL
 """
@@ -11,18 +15,29 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from regledger.keys.ed25519 import Ed25519Signer
-from regledger.keys.keystore import PASSPHRASE_ENV, load_signer, read_passphrase, save_signer, write_passphrase_file
+from regledger.keys.keystore import (
+    PASSPHRASE_ENV,
+    load_signer,
+    read_passphrase,
+    save_signer,
+    write_passphrase_file,
+    write_private,
+)
 from regledger.ledger.checkpoint import check_origin
 from regledger.ledger.errors import LedgerError
 from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.sqlstore import SQLStore
 
-__all__ = ["Home", "HomeError", "default_home"]
+__all__ = ["INTAKE_ROLE", "Home", "HomeError", "HomeIntake", "default_home"]
+
+
+INTAKE_ROLE = "intake"
 
 
 class HomeError(LedgerError):
@@ -113,3 +128,45 @@ class Home:
 
     def admin(self) -> Ed25519Signer:
         return self.signer("admin", self.config()["admin_name"])
+
+
+@dataclass
+class HomeIntake:
+    """Where a serving instance takes objections from the public (api.intake.ObjectionIntake): its intake key
+    and the folder that keeps the documents, in the home.  The key is made on first use, not at init, so that
+    a ledger only gains the key.register entry once it takes objections."""
+
+    home: Home
+    ledger: Ledger
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _signer: Ed25519Signer | None = field(default=None, repr=False)
+
+    def signer(self) -> Ed25519Signer:
+        """The intake key, registered in the ledger (created, stored encrypted and registered if need be)."""
+        with self._lock:
+            if self._signer is None:
+                self._signer = self._ensure()
+            return self._signer
+
+    def _ensure(self) -> Ed25519Signer:
+        name = f"{INTAKE_ROLE}@{self.ledger.origin}"
+        path = self.home.key_path(INTAKE_ROLE)
+        if path.exists():
+            signer = load_signer(path, name, self.home.passphrase())
+        else:
+            signer = Ed25519Signer.generate(name)
+            save_signer(path, signer, self.home.passphrase())
+        # a key saved by a run that stopped before its registration is registered now
+        if self.ledger.store.get_keys([signer.key_id]).get(signer.key_id) is None:
+            self.ledger.append(register_key_statement(self.home.admin(), signer, INTAKE_ROLE, time=self.ledger.clock()))
+        return signer
+
+    def document_path(self, registration: str, sha256: str) -> Path:
+        """`registration` is a checked registration id (letters, digits, '-', '_', '.': no path separator)."""
+        return self.home.path / "objections" / registration / f"{sha256}.json"
+
+    def keep(self, registration: str, sha256: str, document: bytes) -> None:
+        write_private(self.document_path(registration, sha256), document)
+
+    def discard(self, registration: str, sha256: str) -> None:
+        self.document_path(registration, sha256).unlink(missing_ok=True)

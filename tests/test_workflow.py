@@ -77,6 +77,7 @@ KEYS: dict[str, tuple[str, dict[str, str]]] = {
     "authority": ("authority", {"region": "520000"}),
     "zj-authority": ("authority", {"region": "330000"}),
     "platform": ("platform", {}),
+    "intake": ("intake", {}),
 }
 #: the role each step needs (the registrant steps here are for HOLDER's registrations)
 ACTOR = {
@@ -88,6 +89,7 @@ ACTOR = {
     "registration.object": "zj-holder",
     "registration.revoke": "authority",
     "registration.code_assigned": "platform",
+    "registration.objection_received": "intake",
 }
 
 
@@ -351,7 +353,12 @@ ALLOWED = {
     "NOT_ACCEPTED": [],
     "FORMAL_REVIEW": ["registration.reject", "registration.publish", "registration.revoke"],
     "REVIEW_REJECTED": [],
-    "PUBLICITY": ["registration.object", "registration.code", "registration.revoke"],
+    "PUBLICITY": [
+        "registration.object",
+        "registration.objection_received",
+        "registration.code",
+        "registration.revoke",
+    ],
     "OBJECTION_UNDER_REVIEW": ["registration.decide", "registration.revoke"],
     "OBJECTION_UPHELD": [],
     "REVIEWED": ["registration.code", "registration.revoke"],
@@ -401,6 +408,8 @@ def _legal_payload(w: World, kind: str, reg: str) -> dict[str, Any]:
         return {"code": next_code(w.store, reg, time=format_time(w.clock.t))}
     if kind == "registration.code_assigned":
         return {"official_code": "1393264726771781632103"}
+    if kind == "registration.objection_received":
+        return {"document_sha256": sha("异议文件")}
     if kind == "registration.accept" or kind == "registration.publish":
         return {}
     return {"reason": "说明理由"}
@@ -419,6 +428,7 @@ LEGAL = {
     ("registration.reject", "FORMAL_REVIEW"): "REVIEW_REJECTED",
     ("registration.publish", "FORMAL_REVIEW"): "PUBLICITY",
     ("registration.object", "PUBLICITY"): "OBJECTION_UNDER_REVIEW",
+    ("registration.objection_received", "PUBLICITY"): "PUBLICITY",
     ("registration.decide", "OBJECTION_UNDER_REVIEW"): "PUBLICITY",
     ("registration.code", "PUBLICITY"): "CODED",
     ("registration.code", "REVIEWED"): "CODED",
@@ -803,6 +813,35 @@ def test_publicity_window_objection_and_coding():
     assert err.field == "/time" and f"the publicity period ended on {end}; objections are closed" in str(err)
     code = w.code("r1")
     assert w.status("r1") == "CODED" and w.state("r1")["code"] == code
+
+
+def test_an_objection_received_keeps_the_registration_in_publicity_and_holds_only_a_hash():
+    """The intake key's entry (POST .../objections) records the document's hash; the status does not change,
+    only the intake key may sign it, and it is refused once the publicity period has ended."""
+    w = World()
+    w.drive("r1", "PUBLICITY")
+    digest = sha("异议文件")
+    before = w.state("r1")
+    w.step("intake", "registration.objection_received", "r1", {"document_sha256": digest})
+    after = w.state("r1")
+    assert after["status"] == "PUBLICITY" and after["publicity_end"] == before["publicity_end"]
+    assert after["history"][-1]["document_sha256"] == digest
+    assert set(after["history"][-1]) == {"index", "kind", "time", "by", "document_sha256"}
+    for who in ("zj-holder", "registrar", "platform"):
+        err = w.refused(
+            NotPermittedError, w.step, who, "registration.objection_received", "r1", {"document_sha256": digest}
+        )
+        assert err.field == "/key" and "intake key" in str(err)
+    for bad in (None, "", digest.upper(), digest[:-1], 12345):
+        payload = {} if bad is None else {"document_sha256": bad}
+        err = w.refused(MalformedError, w.step, "intake", "registration.objection_received", "r1", payload)
+        assert err.field == "/payload/document_sha256"
+    w.advance_to(after["publicity_end"])
+    w.advance(1)
+    err = w.refused(
+        StepNotAllowedError, w.step, "intake", "registration.objection_received", "r1", {"document_sha256": digest}
+    )
+    assert err.field == "/time" and "objections are closed" in str(err)
 
 
 def test_objection_and_decision_need_reasons():

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
-import time
 from datetime import datetime
 from typing import Any
 
@@ -35,28 +33,6 @@ from ..settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["writes"])
 log = logging.getLogger("regledger.api.writes")
-
-
-class RateLimiter:
-    """A token bucket per key id: `rate` statements a minute, bursts up to the same number."""
-
-    def __init__(self, rate_per_minute: int) -> None:
-        self.rate = rate_per_minute / 60.0
-        self.burst = float(rate_per_minute)
-        self.buckets: dict[str, tuple[float, float]] = {}
-        self.lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        """0 if allowed, else the seconds to wait."""
-        now = time.monotonic()
-        with self.lock:
-            tokens, last = self.buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens < 1:
-                self.buckets[key] = (tokens, now)
-                return (1 - tokens) / self.rate
-            self.buckets[key] = (tokens - 1, now)
-            return 0.0
 
 
 @router.post(
@@ -116,14 +92,9 @@ def _submit(request: Request, body: bytes, ledger: Ledger, settings: Settings) -
     if rec is None:
         raise UnknownKeyError(f"key {st.key} is not registered in this ledger")
     verify_statement(rec.public_key, st)
-    wait = request.app.state.rate_limiter.take(st.key)
-    if wait:
-        raise Problem(
-            429,
-            "Too many requests",
-            f"key {st.key} is over {settings.rate_per_minute} statements a minute",
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )
+    request.app.state.rate_limiter.charge(
+        st.key, f"key {st.key} is over {settings.rate_per_minute} statements a minute"
+    )
     try:
         appended = ledger.append(st)
     except ReplayError:  # the same statement, sent again while the first was being sequenced

@@ -275,15 +275,18 @@ def test_every_example_in_docs_statements_is_accepted_and_the_schemas_refuse_wha
     pw = PASSPHRASE.encode()
     admin = load_signer(s.home / "keys" / "admin.pem", "admin", pw)
     authority = Ed25519Signer.generate("authority-guizhou")
+    intake = Ed25519Signer.generate("intake-guizhou")  # as regledger.home.HomeIntake makes the instance's own
     signers = {
         "registrant": load_key(s.registrant, pw),
         "registrar": load_key(s.registrar, pw),
         "objector": load_key(s.objector, pw),
         "admin": admin,
         "authority": authority,
+        "intake": intake,
     }
     clients = {name: RegLedgerClient(s.server.url, signer) for name, signer in signers.items()}
     clients["admin"].register_key(authority.verifier().vkey(), "authority", {"region": "520000"})
+    clients["admin"].register_key(intake.verifier().vkey(), "intake", {})
     validators = {
         k: jsonschema_rs.validator_for(v, validate_formats=True)
         for k, v in ((k, clients["admin"].schema(k)) for k in clients["admin"].schema()["kinds"])
