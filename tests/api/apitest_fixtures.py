@@ -151,7 +151,9 @@ def serve_home() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def server(demo_home: Path) -> Iterator[Server]:
-    srv = start_server(demo_home, log=demo_home.parent / "serve.log")
+    # Every API test shares this server from one address: the per-address objection limit is tested on a
+    # home of its own (test_api_objections), so here it must not depend on how fast the tests run.
+    srv = start_server(demo_home, log=demo_home.parent / "serve.log", env={"REGLEDGER_OBJECTIONS_PER_MINUTE": "10000"})
     try:
         yield srv
     finally:
