@@ -22,7 +22,6 @@ from sqlalchemy.engine import Connection
 
 __all__ = [
     "BASELINE",
-    "STATE_CACHE_REBUILT_AT",
     "UNVERSIONED",
     "current_revision",
     "head_revision",
@@ -34,9 +33,6 @@ __all__ = [
 ]
 
 BASELINE = "0001"
-#: revisions after which the state cache (derived from the entries by the domain's policy, which SQL cannot
-#: run) must be rebuilt: `regledger db upgrade` and `restore` do it, as `regledger reindex` does
-STATE_CACHE_REBUILT_AT = frozenset({"0003"})
 #: what `current_revision` says of a database that holds a ledger made before schema versions
 UNVERSIONED = "unversioned"
 _HERE = Path(__file__).resolve().parent
@@ -81,11 +77,14 @@ def upgrade(conn: Connection) -> tuple[str | None, str]:
 
 def rebuilds_state_cache(before: str | None) -> bool:
     """True if upgrading a database from `before` to the head passes a revision that stales the state cache
-    (None, an empty database, has no cache to rebuild)."""
+    (one whose module says `REBUILDS_STATE_CACHE = True`: the cache is the domain policy's fold over the
+    entries, which SQL cannot run, so `db upgrade` and `restore` rebuild it as `reindex` does).  None, an
+    empty database, has no cache to rebuild."""
     if before is None or before == head_revision():
         return False
     start = "base" if before == UNVERSIONED else before
-    return any(r.revision in STATE_CACHE_REBUILT_AT for r in _scripts().iterate_revisions(head_revision(), start))
+    revisions = _scripts().iterate_revisions(head_revision(), start)
+    return any(getattr(r.module, "REBUILDS_STATE_CACHE", False) for r in revisions)
 
 
 def stamp_head(conn: Connection) -> None:
