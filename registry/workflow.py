@@ -46,6 +46,7 @@ __all__ = [
     "allowed_steps",
     "china_date",
     "open_objections",
+    "region_prefix",
     "step",
 ]
 
@@ -179,6 +180,12 @@ def _reason(s: Step, name: str = "reason") -> str:
     return r
 
 
+def region_prefix(region: str) -> str:
+    """The region-code prefix a registrar or authority key serving `region` acts in: a province (xx0000) its
+    first two digits, a city (xxxx00) its first four, a county all six."""
+    return region[:2] if region.endswith("0000") else region[:4] if region.endswith("00") else region
+
+
 def _in_scope(signer: KeyRecord, role: str, reg: Mapping[str, Any], state: str | None) -> None:
     scope = signer.scope
     if role == "registrant":
@@ -191,7 +198,7 @@ def _in_scope(signer: KeyRecord, role: str, reg: Mapping[str, Any], state: str |
             )
     elif role in ("registrar", "authority"):
         region = str(scope.get("region", ""))
-        prefix = region[:2] if region.endswith("0000") else region[:4] if region.endswith("00") else region
+        prefix = region_prefix(region)
         if not region or not reg["region"].startswith(prefix):
             raise NotPermittedError(
                 f"key {signer.key_id} serves region {region or '(none)'}, not {reg['region']}", state=state
