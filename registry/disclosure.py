@@ -90,14 +90,15 @@ def registrar_work(store: LedgerStore, region: str, on: date) -> list[dict[str, 
     for status, (task, due_field) in _WORK.items():
         for st in iter_registrations(store, StateQuery(status=status, region_prefix=prefix, limit=500)):
             state = st.state
-            due = state.get(due_field) if due_field else None
+            due: str | None = state.get(due_field) if due_field else None
+            past = due is not None and date.fromisoformat(due) < on
             open_ = open_objections(state)
             item_task = task
             if open_:
                 item_task = "decide"
-            elif status == PUBLICITY and due and date.fromisoformat(due) < on:
+            elif status == PUBLICITY and past:
                 item_task = "code"
-            overdue_ = item_task in ("accept", "review") and bool(due) and date.fromisoformat(due) < on
+            overdue_ = item_task in ("accept", "review") and past
             events = {h["index"]: h for h in state.get("history", [])}
             out.append(
                 {
@@ -109,7 +110,7 @@ def registrar_work(store: LedgerStore, region: str, on: date) -> list[dict[str, 
                     "task": item_task,
                     "due": due,
                     "overdue": overdue_,
-                    "days_late": (on - date.fromisoformat(due)).days if overdue_ and due else 0,
+                    "days_late": (on - date.fromisoformat(due)).days if overdue_ and due is not None else 0,
                     "objections": [
                         {
                             "index": i,
