@@ -36,7 +36,8 @@
     return `${name}+${hex(h.slice(0, 4))}+${b64(concat([1], pub))}`;
   };
   async function parseVkey(text) {
-    const parts = text.trim().split("+");
+    const t = text.trim(), a = t.indexOf("+"), b = t.indexOf("+", a + 1);
+    const parts = a > 0 && b > a ? [t.slice(0, a), t.slice(a + 1, b), t.slice(b + 1)] : [];
     if (parts.length !== 3) throw new Error("公钥格式应为 name+hash+base64 / a vkey is name+hash+base64");
     const raw = unb64(parts[2]);
     if (raw.length !== 33 || raw[0] !== 1) throw new Error("只支持 Ed25519 公钥 / only Ed25519 keys");
@@ -328,6 +329,7 @@
     const r = await call("GET", "/v1/keys/" + me.keyId);
     const status = $("key-status");
     me.record = null;
+    status.dataset.state = r.status === 404 ? "unregistered" : !r.ok ? "unknown" : r.data.revoked_at !== null ? "revoked" : "registered";
     if (r.status === 404) status.replaceChildren(el("strong", {}, ...bi("尚未登记：请将上面的公钥交管理员登记，然后点“重新检查”。", "Not registered yet: give the public key above to an administrator, then press Check again.")));
     else if (!r.ok) status.replaceChildren(...bi("无法读取密钥状态", "Cannot read the key's status"), ` (${r.status})`);
     else if (r.data.revoked_at !== null) status.replaceChildren(el("strong", {}, ...bi(`已吊销（日志序号 ${r.data.revoked_at}）`, `Revoked (log index ${r.data.revoked_at})`)));
@@ -473,7 +475,7 @@
     box.replaceChildren(form);
   }
   async function registrantWork(body, rec) {
-    const kindSelect = el("select", { id: "application-kind" }, Object.entries(L.kinds).map(([k, v]) => el("option", { value: k, text: `${v[0]} / ${v[1]}` })));
+    const kindSelect = el("select", { id: "application-kind" }, ["resource", "product", "institution"].map((k) => el("option", { value: k, text: `${L.kinds[k][0]} / ${L.kinds[k][1]}` })));
     const formBox = el("div", { id: "application-box" });
     kindSelect.addEventListener("change", () => applicationForm(formBox, "registration.apply", kindSelect.value, "", null));
     const mine = el("div", { id: "my-registrations" });
