@@ -26,7 +26,7 @@ from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import KeyRecord, MemoryStore, StateQuery
 from regledger.registry.client import make_step, next_code
 from regledger.registry.codes import check_query_code, make_code, parse_code
-from regledger.registry.disclosure import annual_report, iter_registrations, overdue
+from regledger.registry.disclosure import annual_report, iter_registrations, overdue, registrar_work
 from regledger.registry.policy import RegistryPolicy
 from regledger.registry.regions import default_table
 from regledger.registry.workdays import BUILTIN_CALENDAR, add_working_days
@@ -893,6 +893,32 @@ def test_a_registrar_decides_an_objection_lodged_by_the_public_citing_its_entry(
     lodged = w.step("intake", "registration.objection_received", "r2", {"document_sha256": sha("丙")}).index
     w.step("registrar", "registration.decide", "r2", {"upheld": True, "reason": "异议成立", "objection": lodged})
     assert w.status("r2") == "OBJECTION_UPHELD"
+
+
+def test_the_registrars_work_list_puts_overdue_first_and_names_open_objections():
+    w = World()
+    w.drive("late", "SUBMITTED")
+    w.advance(10)  # past the 3 working days to accept
+    w.drive("review", "FORMAL_REVIEW")
+    w.drive("pub", "PUBLICITY")
+    w.drive("objected", "PUBLICITY")
+    lodged = w.step("intake", "registration.objection_received", "objected", {"document_sha256": sha("丁")}).index
+    w.drive("fresh", "SUBMITTED")
+    w.apply("elsewhere", resource_fields("浙江数据", holder=ZJ_HOLDER), who="zj-holder")
+    items = registrar_work(w.store, "520000", w.today())
+    tasks = {i["registration"]: i["task"] for i in items}
+    assert tasks == {"late": "accept", "fresh": "accept", "review": "review", "pub": "publicity", "objected": "decide"}
+    assert items[0]["registration"] == "late" and items[0]["overdue"] and items[0]["days_late"] > 0
+    assert not any(i["overdue"] for i in items[1:])
+    assert [i["due"] for i in items[1:]] == sorted(i["due"] for i in items[1:])
+    objected = next(i for i in items if i["registration"] == "objected")
+    assert objected["objections"] == [
+        {"index": lodged, "kind": "registration.objection_received", "time": objected["objections"][0]["time"],
+         "document_sha256": sha("丁")}
+    ]  # fmt: skip
+    assert registrar_work(w.store, "330000", w.today())[0]["registration"] == "elsewhere"
+    w.past_publicity("pub")
+    assert {i["registration"]: i["task"] for i in registrar_work(w.store, "520000", w.today())}["pub"] == "code"
 
 
 def test_objection_and_decision_need_reasons():

@@ -353,6 +353,15 @@
     "registration.refuse": [["reason", "text"]], "registration.reject": [["reason", "text"]], "registration.supplement": [["items", "lines"]],
     "registration.decide": [["upheld", "bool"], ["reason", "text"]], "registration.revoke": [["reason", "text"]], "registration.cancel": [["reason", "text"]],
   };
+  //: what each step's button says (a verb; the history's names in L.steps say what happened)
+  const ACTIONS = {
+    "registration.accept": ["受理", "Accept"], "registration.supplement": ["一次性告知补正", "Request supplements"],
+    "registration.refuse": ["不予受理", "Refuse"], "registration.publish": ["通过并公示", "Pass and publish"],
+    "registration.reject": ["审核不通过", "Reject"], "registration.decide": ["处理异议", "Decide objection"],
+    "registration.code": ["赋码", "Code"], "registration.revoke": ["撤销", "Revoke"], "registration.cancel": ["注销", "Cancel"],
+    "registration.change": ["变更", "Change"], "registration.correction": ["更正", "Correct"], "registration.resubmit": ["补正后重新提交", "Resubmit"],
+  };
+  const actionLabel = (kind, suffix = "") => `${ACTIONS[kind][0]}${suffix} / ${ACTIONS[kind][1]}${suffix}`;
   const regLink = (id, name) => el("a", { href: "/registrations/" + encodeURIComponent(id) }, name || id);
   // a step that needs a few inputs (a reason, the items to supplement, a decision); `subjectInput`: the
   // registration id is typed in (a revocation) instead of given
@@ -368,7 +377,7 @@
       form.append(el("p", { class: "field" }, el("label", { for: id }, ...labelOf("fields", name)), el("br"), input));
       return [name, type, input];
     });
-    form.append(el("div", { class: "form-error" }), el("button", { type: "submit" }, `${title} / ${L.steps[kind] ? L.steps[kind][1] : kind}`));
+    form.append(el("div", { class: "form-error" }), el("button", { type: "submit" }, title));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       clearErrors(form);
@@ -404,19 +413,19 @@
     const items = r.data.items;
     const rows = items.map((it) => {
       const actions = el("div", { class: "actions" });
-      const add = (kind, zh, fixed = {}) => {
-        const label = `${zh} / ${L.steps[kind][1]}`;
-        if (STEP_INPUTS[kind]) actions.append(el("details", {}, el("summary", {}, label), stepForm(kind, it.registration, fixed, zh)));
+      const add = (kind, fixed = {}, suffix = "") => {
+        const label = actionLabel(kind, suffix);
+        if (STEP_INPUTS[kind]) actions.append(el("details", {}, el("summary", {}, label), stepForm(kind, it.registration, fixed, label)));
         else { const f = el("form", { class: "inline" }, el("div", { class: "form-error" }), el("button", { type: "submit", "data-step": kind, "data-registration": it.registration }, label));
           f.addEventListener("submit", (ev) => { ev.preventDefault(); prepare(f, kind, it.registration, fixed); }); actions.append(f); }
       };
-      if (it.task === "accept") { add("registration.accept", "受理"); add("registration.supplement", "一次性告知补正"); add("registration.refuse", "不予受理"); }
-      if (it.task === "review") { add("registration.publish", "通过并公示"); add("registration.reject", "审核不通过"); }
+      if (it.task === "accept") { add("registration.accept"); add("registration.supplement"); add("registration.refuse"); }
+      if (it.task === "review") { add("registration.publish"); add("registration.reject"); }
       if (it.task === "decide") for (const o of it.objections) {
         actions.append(el("p", { class: "small" }, ...bi(`异议 #${o.index}`, `objection #${o.index}`), " · ", o.time, o.document_sha256 ? el("br") : "", o.document_sha256 ? el("code", { class: "wrap muted", text: "SHA-256 " + o.document_sha256 }) : ""));
-        add("registration.decide", `处理异议 #${o.index}`, { objection: o.index });
+        add("registration.decide", { objection: o.index }, ` #${o.index}`);
       }
-      if (it.task === "code") add("registration.code", "赋码");
+      if (it.task === "code") add("registration.code");
       const due = it.due ? [it.due, it.overdue ? el("strong", { class: "overdue" }, " ", ...bi(`逾期 ${it.days_late} 天`, `${it.days_late} days overdue`)) : ""] : ["—"];
       return el("tr", { "data-registration": it.registration, "data-task": it.task, class: it.overdue ? "overdue" : null },
         el("td", {}, regLink(it.registration, it.name), el("br"), el("code", { class: "muted", text: it.registration })),
@@ -430,7 +439,7 @@
   }
   function freeStep(kind, zh, en) {
     const subject = el("input", { id: "free-" + kind.split(".")[1] + "-subject", required: true, "data-pointer": "/subject", autocomplete: "off", spellcheck: "false" });
-    return el("div", {}, el("h3", {}, ...bi(zh, en)), stepForm(kind, "", {}, zh, subject));
+    return el("div", {}, el("h3", {}, ...bi(zh, en)), stepForm(kind, "", {}, actionLabel(kind), subject));
   }
 
   async function schemas() {
@@ -487,17 +496,17 @@
     const r = await call("GET", "/v1/registrations?limit=200&institution=" + encodeURIComponent(rec.scope.institution || ""));
     const items = (r.ok && r.data.items) || [];
     if (!items.length) { mine.replaceChildren(el("p", { class: "muted" }, ...bi("尚无登记。", "None yet."))); return; }
-    const steps = { SUPPLEMENT_REQUIRED: [["registration.resubmit", "补正后重新提交"]], CODED: [["registration.change", "变更"], ["registration.correction", "更正"], ["registration.cancel", "注销"]] };
+    const steps = { SUPPLEMENT_REQUIRED: ["registration.resubmit"], CODED: ["registration.change", "registration.correction", "registration.cancel"] };
     mine.replaceChildren(el("table", { class: "work" }, el("thead", {}, el("tr", {}, ["登记 Registration", "状态 Status", "办理 Act"].map((h) => el("th", { text: h })))),
       el("tbody", {}, items.map((it) => {
         const actions = el("div", { class: "actions" });
-        for (const [kind, zh] of steps[it.status] || []) {
-          if (kind === "registration.cancel") { actions.append(el("details", {}, el("summary", {}, `${zh} / ${L.steps[kind][1]}`), stepForm(kind, it.registration, {}, zh))); continue; }
+        for (const kind of steps[it.status] || []) {
+          if (kind === "registration.cancel") { actions.append(el("details", {}, el("summary", {}, actionLabel(kind)), stepForm(kind, it.registration, {}, actionLabel(kind)))); continue; }
           actions.append(el("button", { type: "button", onclick: async () => {
             const st = await call("GET", "/v1/registrations/" + encodeURIComponent(it.registration));
             await applicationForm(formBox, kind, st.data.subject_kind || it.kind, it.registration, st.data.fields);
             formBox.scrollIntoView(); formBox.querySelector("input, textarea, select").focus();
-          } }, `${zh} / ${L.steps[kind][1]}`));
+          } }, actionLabel(kind)));
         }
         const s = L.status[it.status] || [it.status, it.status];
         return el("tr", { "data-registration": it.registration }, el("td", {}, regLink(it.registration, it.name)), el("td", {}, ...bi(s[0], s[1])), el("td", {}, actions));
