@@ -24,7 +24,7 @@ from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.policy import replay
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import KeyRecord, MemoryStore, StateQuery
-from regledger.registry.client import make_step, next_code
+from regledger.registry.client import draft_payload, make_step, next_code
 from regledger.registry.codes import check_query_code, make_code, parse_code
 from regledger.registry.disclosure import annual_report, iter_registrations, overdue, registrar_work
 from regledger.registry.policy import RegistryPolicy
@@ -868,6 +868,11 @@ def test_a_registrar_decides_an_objection_lodged_by_the_public_citing_its_entry(
         payload = {"upheld": False, "reason": "x", "objection": bad}
         err = w.refused(StepPayloadError, w.step, "registrar", "registration.decide", "r1", payload)
         assert err.field == "/payload/objection" and f"open: {first}, {second}" in str(err)
+    # a draft that cites none gets the oldest open objection, and says so
+    drafted, warnings = draft_payload(
+        w.store, "registration.decide", "r1", {"upheld": False}, time=format_time(w.clock.t), calendar=BUILTIN_CALENDAR
+    )
+    assert drafted["objection"] == first and f"log index {first} (open: {first}, {second})" in warnings[-1]
     w.step("registrar", "registration.decide", "r1", {"upheld": False, "reason": "经核实不成立", "objection": first})
     event = w.state("r1")["history"][-1]
     assert (event["objection"], event["upheld"], w.status("r1")) == (first, False, "PUBLICITY")

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from apitest_fixtures import cli, start_server, stop_server
 from conftest import load_test_calendars
-from test_pages import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _need_chromium
+from test_pages import ARTIFACTS, browser  # noqa: F401  (the Chromium fixture, launched as the page tests do)
 
 from regledger.demo_registry import sample_uscc
 from regledger.keys.ed25519 import statement_key_id
@@ -61,19 +61,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         stop_server(srv)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 class Shots:
     def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -94,6 +81,15 @@ class Shots:
             page.screenshot(path=str(path), full_page=True)
         with self.capsys.disabled():
             print(f"\n[test_desk] screenshot {path}", end="")
+
+
+def tab_to(page: Any, selector: str, most: int) -> None:
+    """Press Tab (nothing else) until the element `selector` names has the focus."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement.matches(s)", selector):
+            return
+    pytest.fail(f"{selector} is not reachable with Tab")
 
 
 def every_field_has_a_label(page: Any) -> None:
@@ -148,25 +144,20 @@ def fill_application(page: Any, reg: str, uscc: str) -> None:
         page.select_option(f"#f-fields-{k}", v)
 
 
-def test_the_desk_from_a_new_key_to_a_decided_objection(served, chromium, capsys: pytest.CaptureFixture[str]):
+def test_the_desk_from_a_new_key_to_a_decided_objection(served, browser, capsys: pytest.CaptureFixture[str]):  # noqa: F811
     url, d = served["url"], served["dir"]
     shot = Shots(capsys)
     reg = "zunyi-desk-bus"
 
     # -- a registrar creates a key in the desk, with the keyboard alone ------------------------------------------
-    registrar_ctx = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    registrar_ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     registrar = registrar_ctx.new_page()
     registrar.goto(url + "/desk")
     registrar.wait_for_selector("#key-none:not([hidden])")
     every_field_has_a_label(registrar)
     shot(registrar, "desk-no-key")
     shot(registrar, "desk-no-key-390", mobile=True)
-    for _ in range(40):  # Tab to the name field, type, Enter submits
-        registrar.keyboard.press("Tab")
-        if registrar.evaluate("document.activeElement.id") == "create-key-name":
-            break
-    else:
-        pytest.fail("the key name field is not reachable with Tab")
+    tab_to(registrar, "#create-key-name", 40)  # Tab to the name field, type, Enter submits
     registrar.keyboard.type("registrar-desk@520300")
     registrar.keyboard.press("Enter")
     registrar.wait_for_selector("#key-status[data-state=unregistered]")
@@ -191,7 +182,7 @@ def test_the_desk_from_a_new_key_to_a_decided_objection(served, chromium, capsys
     clerk_vkey = run("key", "new", "--name", "clerk-desk", "--out", str(clerk_file)).strip().splitlines()[-1]
     run("key", "register", "--vkey", clerk_vkey, "--role", "registrant", "--institution", HOLDER,
         key=served["admin"], server=url)  # fmt: skip
-    clerk_ctx = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    clerk_ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     clerk = clerk_ctx.new_page()
     errors: list[str] = []
     for p in (registrar, clerk):
@@ -254,23 +245,12 @@ def test_the_desk_from_a_new_key_to_a_decided_objection(served, chromium, capsys
     assert "受理" in registrar.inner_text("#confirm-words")
     sign_and_wait(registrar, "FORMAL_REVIEW")
     registrar.wait_for_selector(f"tr[data-registration='{reg}'][data-task=review]")
-    publish = f"button[data-step='registration.publish'][data-registration='{reg}']"
-    registrar.focus("#key-refresh")
-    for _ in range(60):
-        registrar.keyboard.press("Tab")
-        if registrar.evaluate(f"document.activeElement.matches({publish!r})"):
-            break
-    else:
-        pytest.fail("the publish button is not reachable with Tab")
+    registrar.focus("#key-refresh")  # from the top of the page, with Tab and Enter only
+    tab_to(registrar, f"button[data-step='registration.publish'][data-registration='{reg}']", 60)
     registrar.keyboard.press("Enter")
     registrar.wait_for_selector("#confirm:not([hidden])")
     assert registrar.evaluate("document.activeElement.id") == "confirm"  # the confirmation takes the focus
-    for _ in range(5):  # past the statement's JSON (a <details>) to the sign button
-        registrar.keyboard.press("Tab")
-        if registrar.evaluate("document.activeElement.id") == "confirm-sign":
-            break
-    else:
-        pytest.fail("the sign button is not reachable with Tab")
+    tab_to(registrar, "#confirm-sign", 5)  # past the statement's JSON (a <details>) to the sign button
     registrar.keyboard.press("Enter")
     registrar.wait_for_selector("#result:not([hidden]) #result-index")
     assert registrar.inner_text("#result-status") == "PUBLICITY"
@@ -278,7 +258,7 @@ def test_the_desk_from_a_new_key_to_a_decided_objection(served, chromium, capsys
     shot(registrar, "registrar-published")
 
     # -- a citizen lodges an objection on the publicity page (no JavaScript needed) -----------------------------
-    citizen_ctx = chromium.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    citizen_ctx = browser.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
     citizen = citizen_ctx.new_page()
     citizen.goto(f"{url}/registrations/{reg}")
     citizen.get_by_label(re.compile("异议内容")).fill(OBJECTION_TEXT)
