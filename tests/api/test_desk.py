@@ -11,6 +11,8 @@ paths printed.  Chromium is launched as tests/test_pages.py does it (Debian's ch
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ from test_pages import ARTIFACTS, browser  # noqa: F401  (the Chromium fixture, 
 
 from regledger.demo_registry import sample_uscc
 from regledger.keys.ed25519 import statement_key_id
-from regledger.keys.vkey import parse_vkey
+from regledger.keys.vkey import format_vkey, parse_vkey
 
 pytestmark = pytest.mark.slow
 
@@ -111,37 +113,56 @@ def sign_and_wait(page: Any, status: str | None = None) -> int:
     return int(page.inner_text("#result-index"))
 
 
+#: a resource application: typed into the desk's form (text inputs), or posted by the CLI as JSON
+TYPED = {
+    "name": "遵义市公交客流数据（工作台）",
+    "summary": "遵义市公交客流统计数据，用于工作台端到端测试。",
+    "holder": {"name": "遵义市大数据发展管理局（样例）", "region": "520300"},
+    "region": "520300",
+    "commitment_sha256": "ab" * 32,
+    "data_type": "结构化数据",
+    "data_format": "CSV",
+    "source": "业务系统",
+    "records": 5000,
+    "time_range": {"start": "2024-01-01"},
+    "classification": {"category": "公共服务"},
+    "industry_code": "M74",
+    "storage": {"location": "贵州省政务云", "method": "关系数据库"},
+}
+#: ... and chosen from the form's lists
+CHOSEN = {
+    "holder": {"category": "持有单位"},
+    "update_frequency": "每月",
+    "classification": {"security_level": "一般数据"},
+    "in_authorised_scope": True,
+    "supply_mode": "授权运营",
+    "access_method": "authorized_operation",
+}
+
+
+def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"holder": {"name": x}} -> {"holder-name": x}: the desk's input ids are f-fields-<path with '-'>."""
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        out.update(flat(v, f"{prefix}{k}-") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def application(uscc: str) -> dict[str, Any]:
+    fields = {**TYPED, **CHOSEN}
+    for part in ("holder", "classification"):
+        fields[part] = {**TYPED[part], **CHOSEN[part]}
+    fields["holder"]["uscc"] = uscc
+    return {"subject_kind": "resource", "fields": fields}
+
+
 def fill_application(page: Any, reg: str, uscc: str) -> None:
     page.fill("#application-id", reg)
-    values = {
-        "name": "遵义市公交客流数据（工作台）",
-        "summary": "遵义市公交客流统计数据，用于工作台端到端测试。",
-        "holder-name": "遵义市大数据发展管理局（样例）",
-        "holder-uscc": uscc,
-        "holder-region": "520300",
-        "region": "520300",
-        "commitment_sha256": "ab" * 32,
-        "data_type": "结构化数据",
-        "data_format": "CSV",
-        "source": "业务系统",
-        "records": "5000",
-        "time_range-start": "2024-01-01",
-        "classification-category": "公共服务",
-        "industry_code": "M74",
-        "storage-location": "贵州省政务云",
-        "storage-method": "关系数据库",
-    }
-    for k, v in values.items():
-        page.fill(f"#f-fields-{k}", v)
-    for k, v in {
-        "holder-category": '"持有单位"',
-        "update_frequency": '"每月"',
-        "classification-security_level": '"一般数据"',
-        "in_authorised_scope": "true",
-        "supply_mode": '"授权运营"',
-        "access_method": '"authorized_operation"',
-    }.items():
-        page.select_option(f"#f-fields-{k}", v)
+    for k, v in flat(TYPED).items():
+        page.fill(f"#f-fields-{k}", str(v))
+    page.fill("#f-fields-holder-uscc", uscc)
+    for k, v in flat(CHOSEN).items():
+        page.select_option(f"#f-fields-{k}", json.dumps(v, ensure_ascii=False))
 
 
 def test_the_desk_from_a_new_key_to_a_decided_objection(served, browser, capsys: pytest.CaptureFixture[str]):  # noqa: F811
@@ -303,4 +324,78 @@ def test_the_desk_from_a_new_key_to_a_decided_objection(served, browser, capsys:
         assert needle.encode() not in blob and needle.encode("unicode_escape") not in blob
     assert errors == []  # no script error in either desk
     for ctx in (registrar_ctx, clerk_ctx, citizen_ctx):
+        ctx.close()
+
+
+def test_the_admin_and_authority_desks(served, browser, capsys: pytest.CaptureFixture[str]):  # noqa: F811
+    """The administrator imports the home's admin key into the desk and registers an authority key made in
+    another browser; the authority revokes a registration from the desk (a refusal first, beside the field);
+    the administrator revokes the authority's key, and the authority's desk then shows it revoked."""
+    url, d, home = served["url"], served["dir"], served["home"]
+    shot = Shots(capsys)
+    clerk_file = d / "clerk-2.key"
+    clerk_vkey = run("key", "new", "--name", "clerk-desk-2", "--out", str(clerk_file)).strip().splitlines()[-1]
+    run("key", "register", "--vkey", clerk_vkey, "--role", "registrant", "--institution", HOLDER,
+        key=served["admin"], server=url)  # fmt: skip
+    app = d / "application-2.json"
+    app.write_text(json.dumps(application(HOLDER), ensure_ascii=False))
+    run("apply", str(app), "--id", "zunyi-desk-revoked", key=clerk_file, server=url)
+
+    admin_name = json.loads((home / "config.json").read_text())["admin_name"]
+    admin_pub = httpx.get(f"{url}/v1/keys/{admin_name}", trust_env=False).json()["public_key"]
+    admin_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    admin = admin_ctx.new_page()
+    admin.goto(url + "/desk")
+    admin.wait_for_selector("#key-none:not([hidden])")
+    admin.set_input_files("#import-key-file", str(served["admin"]))
+    admin.fill("#import-key-vkey", format_vkey(admin_name, base64.b64decode(admin_pub)))
+    admin.fill("#import-key-passphrase", PASSPHRASE)
+    admin.click("#import-key-form button[type=submit]")
+    admin.wait_for_selector("#key-role[data-role=admin]")
+    admin.wait_for_selector("#register-key-form")
+    every_field_has_a_label(admin)
+
+    authority_ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    authority = authority_ctx.new_page()
+    authority.goto(url + "/desk")
+    authority.fill("#create-key-name", "authority-desk@520000")
+    authority.click("#create-key-form button[type=submit]")
+    authority.wait_for_selector("#key-status[data-state=unregistered]")
+    vkey = authority.inner_text("#key-vkey")
+
+    admin.fill("#register-vkey", vkey)
+    admin.select_option("#register-role", "authority")
+    admin.fill("#register-region", "520000")
+    admin.click("#register-key-form button[type=submit]")
+    admin.wait_for_selector("#confirm:not([hidden])")
+    assert "登记密钥" in admin.inner_text("#confirm-words") and "authority-desk@520000" in admin.inner_text("#confirm")
+    shot(admin, "admin-register-confirm")
+    sign_and_wait(admin)
+    shot(admin, "admin-registered")
+
+    authority.click("#key-refresh")
+    authority.wait_for_selector("#key-role[data-role=authority]")
+    every_field_has_a_label(authority)
+    authority.fill("#free-revoke-subject", "no-such-registration")
+    authority.fill("form[data-kind='registration.revoke'] textarea", "虚假登记")
+    authority.click("form[data-kind='registration.revoke'] button[type=submit]")
+    authority.wait_for_selector("form[data-kind='registration.revoke'] .form-error .error")
+    shot(authority, "authority-refused-390", mobile=True)
+    authority.fill("#free-revoke-subject", "zunyi-desk-revoked")
+    authority.click("form[data-kind='registration.revoke'] button[type=submit]")
+    authority.wait_for_selector("#confirm:not([hidden])")
+    assert "撤销" in authority.inner_text("#confirm-words")
+    assert sign_and_wait(authority, "REVOKED") > 0
+    shot(authority, "authority-revoked-390", mobile=True)
+
+    authority_id = authority.inner_text("#key-id")
+    admin.fill("#revoke-key-id", authority_id)
+    admin.fill("#revoke-key-reason", "岗位调整")
+    admin.click("#revoke-key-form button[type=submit]")
+    admin.wait_for_selector("#confirm:not([hidden])")
+    sign_and_wait(admin)
+    authority.click("#key-refresh")
+    authority.wait_for_selector("#key-status[data-state=revoked]")
+    assert authority.is_hidden("#work")
+    for ctx in (admin_ctx, authority_ctx):
         ctx.close()
