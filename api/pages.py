@@ -450,7 +450,11 @@ def desk(request: Request) -> HTMLResponse:
     /v1/statements.  The labels its forms use come with the page as a JSON data block (not a script)."""
     labels = {
         "fields": {**FIELD_LABELS, **DESK_EXTRA_LABELS},
-        "steps": STEP_LABELS,
+        "steps": {
+            **STEP_LABELS,
+            "key.register": ("登记密钥", "Register a key"),
+            "key.revoke": ("吊销密钥", "Revoke a key"),
+        },
         "status": STATUS_LABELS,
         "kinds": KIND_LABELS,
         "roles": ROLE_LABELS,

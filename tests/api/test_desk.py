@@ -11,7 +11,6 @@ paths printed.  Chromium is launched as tests/test_pages.py does it (Debian's ch
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Iterator
@@ -26,7 +25,8 @@ from test_pages import ARTIFACTS, browser  # noqa: F401  (the Chromium fixture, 
 
 from regledger.demo_registry import sample_uscc
 from regledger.keys.ed25519 import statement_key_id
-from regledger.keys.vkey import format_vkey, parse_vkey
+from regledger.keys.keystore import load_signer
+from regledger.keys.vkey import parse_vkey
 
 pytestmark = pytest.mark.slow
 
@@ -342,13 +342,13 @@ def test_the_admin_and_authority_desks(served, browser, capsys: pytest.CaptureFi
     run("apply", str(app), "--id", "zunyi-desk-revoked", key=clerk_file, server=url)
 
     admin_name = json.loads((home / "config.json").read_text())["admin_name"]
-    admin_pub = httpx.get(f"{url}/v1/keys/{admin_name}", trust_env=False).json()["public_key"]
+    admin_vkey = load_signer(served["admin"], admin_name, PASSPHRASE.encode()).verifier().vkey()  # as FILE.pub holds
     admin_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     admin = admin_ctx.new_page()
     admin.goto(url + "/desk")
     admin.wait_for_selector("#key-none:not([hidden])")
     admin.set_input_files("#import-key-file", str(served["admin"]))
-    admin.fill("#import-key-vkey", format_vkey(admin_name, base64.b64decode(admin_pub)))
+    admin.fill("#import-key-vkey", admin_vkey)
     admin.fill("#import-key-passphrase", PASSPHRASE)
     admin.click("#import-key-form button[type=submit]")
     admin.wait_for_selector("#key-role[data-role=admin]")
