@@ -11,6 +11,7 @@ paths printed.  Chromium is launched as tests/test_pages.py does it (Debian's ch
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -64,13 +65,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 
 class Shots:
+    numbers = itertools.count(1)  # one series over the module's tests: the files sort in the order taken
+
     def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
-        self.capsys, self.n = capsys, 0
+        self.capsys = capsys
 
     def __call__(self, page: Any, name: str, *, mobile: bool = False) -> None:
-        self.n += 1
-        path = SHOTS / f"{self.n:02d}-{name}.png"
+        path = SHOTS / f"{next(self.numbers):02d}-{name}.png"
         if mobile:
             size = page.viewport_size
             page.set_viewport_size({"width": 390, "height": 844})
