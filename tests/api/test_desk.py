@@ -4,8 +4,9 @@ A registrar creates a key in the desk (WebCrypto, kept in IndexedDB), an adminis
 `regledger key register`; a registrant imports a key file `regledger key new` made and applies from the
 desk (a refusal first, shown beside the field it names); the registrar accepts and publishes from the desk
 (publishing with the keyboard alone); a citizen lodges an objection on the publicity page and gets a
-receipt; the registrar decides it from the desk, citing the objection's entry; the exported log holds the
-objection's hash and not its text or contact.  Screenshots (also at 390 px) go to artifacts/desk/, their
+receipt; the registrar decides it from the desk, citing the objection's entry, and codes it once the period
+has ended; the registrant asks for a change from the desk; the exported log holds the objection's hash and
+not its text or contact.  Screenshots (also at 390 px) go to artifacts/desk/, their
 paths printed.  Chromium is launched as tests/test_pages.py does it (Debian's chromium through Playwright).
 """
 
@@ -59,7 +60,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     clock.write_text("0")
     srv = start_server(home, "--test-clock-offset", str(clock), env={"REGLEDGER_PASSPHRASE": PASSPHRASE})
     try:
-        yield {"dir": d, "home": home, "url": srv.url, "admin": home / "keys" / "admin.pem"}
+        yield {"dir": d, "home": home, "url": srv.url, "admin": home / "keys" / "admin.pem", "clock": clock}
     finally:
         stop_server(srv)
 
@@ -316,6 +317,28 @@ def test_the_desk_from_a_new_key_to_a_decided_objection(served, browser, capsys:
     shot(registrar, "registrar-decided")
     decided = httpx.get(f"{url}/v1/registrations/{reg}", trust_env=False).json()["history"][-1]
     assert decided["kind"] == "registration.decide" and decided["objection"] == lodged and decided["upheld"] is False
+
+    # -- after the publicity period the registrar codes it; the registrant asks for a change from the desk ---------
+    served["clock"].write_text(str(float(served["clock"].read_text()) + 30 * 86400))  # the server's log clock
+    registrar.reload()
+    registrar.click(f"tr[data-registration='{reg}'][data-task=code] button[data-step='registration.code']")
+    registrar.wait_for_selector("#confirm:not([hidden])")
+    assert "PDR-1-520300-" in registrar.inner_text("#confirm-words")  # the draft's next code, shown before signing
+    sign_and_wait(registrar, "CODED")
+    clerk.reload()
+    change = f"#my-registrations tr[data-registration='{reg}'] button"
+    clerk.wait_for_selector(change)
+    clerk.locator(change, has_text="Change").click()
+    clerk.wait_for_selector("#application-reason")
+    assert clerk.input_value("#f-fields-name") == TYPED["name"]  # the form holds the registered fields
+    clerk.fill("#application-reason", "更新频率调整为每周")
+    clerk.select_option("#f-fields-update_frequency", '"每周"')
+    clerk.click("#application-form button[type=submit]")
+    clerk.wait_for_selector("#confirm:not([hidden])")
+    assert "变更申请" in clerk.inner_text("#confirm-words")
+    sign_and_wait(clerk, "SUBMITTED")
+    state = httpx.get(f"{url}/v1/registrations/{reg}", trust_env=False).json()
+    assert state["reg_type"] == "change" and state["pending"]["update_frequency"] == "每周"
 
     # -- the exported log holds the objection's hash, not its text or contact -----------------------------------
     out_dir = d / "exported"
