@@ -176,6 +176,34 @@ REG_TYPE_LABELS: dict[str, tuple[str, str]] = {
     "cancellation": ("注销登记", "Cancellation"),
 }
 
+#: labels the desk's forms add to FIELD_LABELS (members the public pages show as they are)
+DESK_EXTRA_LABELS: dict[str, tuple[str, str]] = {
+    "volume_bytes": ("数据体量（字节）", "Volume (bytes)"),
+    "time_range": ("时间范围", "Time range"),
+    "start": ("开始日期", "Start"),
+    "end": ("结束日期", "End"),
+    "open_url": ("开放平台地址", "Open data URL"),
+    "contact": ("联系方式", "Contact"),
+    "authority_letter_sha256": ("授权委托书摘要 (SHA-256)", "Letter of authority (SHA-256)"),
+    "form": ("产品形态", "Form"),
+    "scenarios": ("应用场景（每行一个）", "Scenarios (one a line)"),
+    "public_welfare": ("公益（免费）", "Public welfare (free)"),
+    "price_cap_ref": ("上限收费标准依据", "Price cap reference"),
+    "price": ("具体收费标准（元）", "Price (yuan)"),
+    "delivery": ("交付方式", "Delivery"),
+    "operator_uscc": ("运营机构统一社会信用代码", "Operator USCC"),
+    "authorisation": ("授权依据", "Authorisation"),
+    "agreement_id": ("授权运营协议编号", "Agreement id"),
+    "valid_from": ("有效期自", "Valid from"),
+    "valid_to": ("有效期至", "Valid to"),
+    "scope": ("授权范围", "Scope"),
+    "role": ("机构角色", "Role"),
+    "subject_kind": ("登记对象类型", "Subject kind"),
+    "objection": ("所处理的异议（日志序号）", "Objection decided (log index)"),
+    "public_key": ("公钥", "Public key"),
+    "institution": ("所代表的机构（统一社会信用代码）", "Institution (USCC)"),
+}
+
 _REGION_RE = re.compile(r"[0-9]{1,6}")
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -413,6 +441,26 @@ def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> H
         step_indexes=",".join(str(h.index) for h in history if h.index is not None),
         objection_limits=request.app.state.settings,
     )
+
+
+@router.get("/desk", response_class=HTMLResponse)
+def desk(request: Request) -> HTMLResponse:
+    """The registration desk (登记工作台): static HTML and api/static/desk.js, which keeps the clerk's key in the
+    browser (WebCrypto, IndexedDB), prepares every step with POST /v1/drafts, signs it there and posts it to
+    /v1/statements.  The labels its forms use come with the page as a JSON data block (not a script)."""
+    labels = {
+        "fields": {**FIELD_LABELS, **DESK_EXTRA_LABELS},
+        "steps": {
+            **STEP_LABELS,
+            "key.register": ("登记密钥", "Register a key"),
+            "key.revoke": ("吊销密钥", "Revoke a key"),
+        },
+        "status": STATUS_LABELS,
+        "kinds": KIND_LABELS,
+        "roles": ROLE_LABELS,
+        "values": VALUE_LABELS,
+    }
+    return _render(request, "desk.html", labels_json=canonical_json(labels).decode())
 
 
 #: HTTP status of a refused objection -> (中文, English) heading of the page that says why

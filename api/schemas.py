@@ -152,6 +152,32 @@ class OverdueItem(BaseModel):
     days_late: int
 
 
+class OpenObjection(BaseModel):
+    index: int = Field(description="log index of the objection entry (what registration.decide cites)")
+    kind: str = Field(description="registration.objection_received (lodged by the public) or registration.object")
+    time: str
+    document_sha256: str | None = Field(description="SHA-256 of the kept objection document (lodged ones)")
+
+
+class WorkItem(BaseModel):
+    registration: str
+    name: str
+    kind: str
+    region: str
+    status: str
+    task: str = Field(description="accept, review, publicity, decide or code")
+    due: str | None = Field(description="accept_due, review_due or publicity_end (YYYY-MM-DD), if the task has one")
+    overdue: bool = Field(description="acceptance or review past its due date")
+    days_late: int
+    objections: list[OpenObjection] = Field(description="objections no decision has cited yet")
+
+
+class WorkList(BaseModel):
+    region: str
+    on: str = Field(description="the date the list is for (China time)")
+    items: list[WorkItem] = Field(description="overdue first, then by due date")
+
+
 class ProofToVerify(BaseModel):
     proof: str = Field(description="a C2SP tlog-proof (index, inclusion hashes, signed checkpoint)")
     leaf: str = Field(description="standard base64 of the entry bytes the proof is about")

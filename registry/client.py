@@ -15,9 +15,9 @@ from typing import Any
 from regledger.ledger.entry import Statement, StatementSigner, sign_statement, utc_now
 from regledger.ledger.store import LedgerStore
 
-from .state import next_code
+from .state import next_code, registration_key
 from .workdays import BUILTIN_CALENDAR, Calendar, Deadlines
-from .workflow import china_date
+from .workflow import china_date, open_objections
 
 __all__ = ["DUE_DATES", "draft_payload", "make_step", "next_code", "with_due_date"]
 
@@ -79,7 +79,8 @@ def draft_payload(
     deadlines: Deadlines | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The payload the server would accept for a step the clerk decided on, and warnings for the clerk:
-    the due date computed on the ledger's calendar, the next code for a first `registration.code`."""
+    the due date computed on the ledger's calendar, the next code for a first `registration.code`, and for a
+    `registration.decide` that cites no objection the oldest one still open (said in a warning)."""
     warnings: list[str] = []
     p = with_due_date(kind, payload, china_date(time), calendar=calendar, deadlines=deadlines)
     name = DUE_DATES.get(kind)
@@ -94,4 +95,13 @@ def draft_payload(
             if "code" in payload and payload["code"] != code:
                 warnings.append(f"payload.code was {payload['code']!r}; the next code here is {code}")
             p["code"] = code
+    if kind == "registration.decide" and "objection" not in payload:
+        found = store.get_state(registration_key(registration))
+        pending = open_objections(found.state) if found is not None else []
+        if pending:
+            p["objection"] = pending[0]
+            warnings.append(
+                f"payload.objection: the oldest open objection, log index {pending[0]}"
+                + (f" (open: {', '.join(map(str, pending))})" if len(pending) > 1 else "")
+            )
     return p, warnings

@@ -14,9 +14,18 @@ from regledger.ledger.store import LedgerStore, StateQuery, SubjectState
 
 from .policy import RegistryPolicy
 from .state import is_registration_key
-from .workflow import CHINA, FORMAL_REVIEW, SUBMITTED
+from .workflow import (
+    CHINA,
+    FORMAL_REVIEW,
+    OBJECTION_UNDER_REVIEW,
+    PUBLICITY,
+    REVIEWED,
+    SUBMITTED,
+    open_objections,
+    region_prefix,
+)
 
-__all__ = ["PUBLIC_LISTS", "annual_report", "iter_registrations", "overdue"]
+__all__ = ["PUBLIC_LISTS", "annual_report", "iter_registrations", "overdue", "registrar_work"]
 
 #: the public lists: 公示中, 已登记, 已注销, 已撤销
 PUBLIC_LISTS = {"publicity": "PUBLICITY", "registered": "CODED", "cancelled": "CANCELLED", "revoked": "REVOKED"}
@@ -57,6 +66,63 @@ def overdue(store: LedgerStore, on: date) -> list[dict[str, Any]]:
                     }
                 )
     return sorted(out, key=lambda r: (r["due"], r["registration"]))
+
+
+#: status -> (the registrar's task, the state member holding its due date)
+_WORK = {
+    SUBMITTED: ("accept", "accept_due"),
+    FORMAL_REVIEW: ("review", "review_due"),
+    PUBLICITY: ("publicity", "publicity_end"),
+    OBJECTION_UNDER_REVIEW: ("decide", None),
+    REVIEWED: ("code", None),
+}
+
+
+def registrar_work(store: LedgerStore, region: str, on: date) -> list[dict[str, Any]]:
+    """What a registrar serving `region` has to do on `on` (China time): applications to accept (受理) and to
+    review by their due dates, registrations in publicity until their end dates, objections to decide, and
+    registrations to code; overdue items first, then by due date.
+
+    A registration in publicity with objections lodged and not decided is a `decide` item; one whose publicity
+    ended with none open is a `code` item.  `objections` lists the open objections' log indexes and hashes."""
+    prefix = region_prefix(region)
+    out = []
+    for status, (task, due_field) in _WORK.items():
+        for st in iter_registrations(store, StateQuery(status=status, region_prefix=prefix, limit=500)):
+            state = st.state
+            due: str | None = state.get(due_field) if due_field else None
+            past = due is not None and date.fromisoformat(due) < on
+            open_ = open_objections(state)
+            item_task = task
+            if open_:
+                item_task = "decide"
+            elif status == PUBLICITY and past:
+                item_task = "code"
+            overdue_ = item_task in ("accept", "review") and past
+            events = {h["index"]: h for h in state.get("history", [])}
+            out.append(
+                {
+                    "registration": state["registration"],
+                    "name": st.name,
+                    "kind": st.kind,
+                    "region": st.region,
+                    "status": status,
+                    "task": item_task,
+                    "due": due,
+                    "overdue": overdue_,
+                    "days_late": (on - date.fromisoformat(due)).days if overdue_ and due is not None else 0,
+                    "objections": [
+                        {
+                            "index": i,
+                            "kind": events[i]["kind"],
+                            "time": events[i]["time"],
+                            "document_sha256": events[i].get("document_sha256"),
+                        }
+                        for i in open_
+                    ],
+                }
+            )
+    return sorted(out, key=lambda r: (not r["overdue"], r["due"] or "9999-99-99", r["registration"]))
 
 
 def annual_report(ledger: Ledger, institution: str, as_of: date) -> dict[str, Any]:

@@ -96,6 +96,16 @@ STEP_MEMBERS: dict[str, list[tuple[str, dict[str, Any], bool]]] = {
     "registration.decide": [
         ("upheld", {"type": "boolean", "description": "true: objection upheld; false: dismissed"}, True),
         ("reason", _REASON, True),
+        (
+            "objection",
+            {
+                "type": "integer",
+                "minimum": 0,
+                "description": "the log index of the objection this decides (its registration.objection_received "
+                "or registration.object entry); required while the registration is in publicity",
+            },
+            False,
+        ),
     ],
     "registration.code": [
         (

@@ -45,6 +45,8 @@ __all__ = [
     "WorkflowError",
     "allowed_steps",
     "china_date",
+    "open_objections",
+    "region_prefix",
     "step",
 ]
 
@@ -80,7 +82,7 @@ KINDS: dict[str, tuple[str, tuple[str | None, ...]]] = {
     "registration.publish": ("registrar", (FORMAL_REVIEW,)),
     "registration.object": ("*", (PUBLICITY,)),
     "registration.objection_received": ("intake", (PUBLICITY,)),
-    "registration.decide": ("registrar", (OBJECTION_UNDER_REVIEW,)),
+    "registration.decide": ("registrar", (OBJECTION_UNDER_REVIEW, PUBLICITY)),
     "registration.code": ("registrar", (PUBLICITY, REVIEWED)),
     "registration.revoke": (
         "authority",
@@ -178,6 +180,12 @@ def _reason(s: Step, name: str = "reason") -> str:
     return r
 
 
+def region_prefix(region: str) -> str:
+    """The region-code prefix a registrar or authority key serving `region` acts in: a province (xx0000) its
+    first two digits, a city (xxxx00) its first four, a county all six."""
+    return region[:2] if region.endswith("0000") else region[:4] if region.endswith("00") else region
+
+
 def _in_scope(signer: KeyRecord, role: str, reg: Mapping[str, Any], state: str | None) -> None:
     scope = signer.scope
     if role == "registrant":
@@ -190,7 +198,7 @@ def _in_scope(signer: KeyRecord, role: str, reg: Mapping[str, Any], state: str |
             )
     elif role in ("registrar", "authority"):
         region = str(scope.get("region", ""))
-        prefix = region[:2] if region.endswith("0000") else region[:4] if region.endswith("00") else region
+        prefix = region_prefix(region)
         if not region or not reg["region"].startswith(prefix):
             raise NotPermittedError(
                 f"key {signer.key_id} serves region {region or '(none)'}, not {reg['region']}", state=state
@@ -419,10 +427,50 @@ def _objection_received(s: Step) -> None:
     s.event["document_sha256"] = digest
 
 
+def open_objections(state: Mapping[str, Any]) -> list[int]:
+    """Log indexes of the objections to this registration that no `registration.decide` has cited yet: every
+    objection the public lodged (registration.objection_received) and, while the registration is under review
+    for it, the keyed registration.object that put it there."""
+    history = state.get("history", [])
+    cited = {h.get("objection") for h in history if h.get("kind") == "registration.decide"}
+    received = [
+        h["index"] for h in history if h.get("kind") == "registration.objection_received" and h["index"] not in cited
+    ]
+    if state.get("status") == OBJECTION_UNDER_REVIEW:
+        keyed = [h["index"] for h in history if h.get("kind") == "registration.object"]
+        if keyed and keyed[-1] not in cited:
+            received.append(keyed[-1])
+    return sorted(received)
+
+
+def _cited_objection(s: Step) -> None:
+    """`objection`: the log index of the objection a decision answers.  Optional while the registration is under
+    review for a keyed objection; required in publicity, where it must name a lodged objection still open."""
+    cited = s.payload.get("objection")
+    if cited is None:
+        if s.status == PUBLICITY:
+            raise StepPayloadError(
+                "in publicity, a decision cites the objection it answers: the log index of its "
+                "registration.objection_received entry",
+                state=s.status,
+                field="/payload/objection",
+            )
+        return
+    if isinstance(cited, bool) or not isinstance(cited, int) or cited not in open_objections(s.new):
+        open_ = ", ".join(map(str, open_objections(s.new))) or "none"
+        raise StepPayloadError(
+            f"must be the log index of an objection to this registration not yet decided (open: {open_})",
+            state=s.status,
+            field="/payload/objection",
+        )
+    s.event["objection"] = cited
+
+
 def _decide(s: Step) -> None:
     upheld = s.payload.get("upheld")
     if not isinstance(upheld, bool):
         raise MalformedError("must be true (objection upheld) or false (dismissed)", field="/payload/upheld")
+    _cited_objection(s)
     s.event["upheld"] = upheld
     s.event["reason"] = _reason(s)
     if upheld:
@@ -438,6 +486,14 @@ def _code(s: Step) -> None:
     if s.status == PUBLICITY and s.today <= date.fromisoformat(new["publicity_end"]):
         raise StepNotAllowedError(
             f"the publicity period runs until {new['publicity_end']}; code after it ends", state=s.status, field="/time"
+        )
+    pending = open_objections(new) if s.status == PUBLICITY else []
+    if pending:
+        raise StepNotAllowedError(
+            f"objections lodged in publicity are not decided yet (log indexes {', '.join(map(str, pending))}); "
+            "registration.decide each one first",
+            state=s.status,
+            field="/kind",
         )
     if new["reg_type"] == "initial":
         _assign_code(s)

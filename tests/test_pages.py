@@ -137,6 +137,7 @@ def test_every_page_renders(client: httpx.Client):
         "/registered",
         "/cancelled",
         "/revoked",
+        "/desk",
         *(f"/registrations/{r}" for r in ALL_DEMO),
         *(f"/registrations/{c}" for c in codes),
     ]
@@ -146,14 +147,19 @@ def test_every_page_renders(client: httpx.Client):
         assert r.headers["content-type"].startswith("text/html"), path
         assert "script-src 'self'" in r.headers["content-security-policy"], path
         assert "公共数据资源登记" in r.text and "Public data resource register" in r.text, path
-    for path, kind in (("/static/verify.js", "javascript"), ("/static/pages.css", "text/css")):
+    for path, kind in (
+        ("/static/verify.js", "javascript"),
+        ("/static/desk.js", "javascript"),
+        ("/static/pages.css", "text/css"),
+    ):
         r = client.get(path)
         assert r.status_code == 200 and kind in r.headers["content-type"], path
 
 
 def test_pages_stay_out_of_the_api_schema(client: httpx.Client):
     paths = client.get("/openapi.json").json()["paths"]
-    assert not {"/", "/publicity", "/registered", "/cancelled", "/revoked", "/registrations/{id_or_code}"} & set(paths)
+    pages = {"/", "/publicity", "/registered", "/cancelled", "/revoked", "/desk", "/registrations/{id_or_code}"}
+    assert not pages & set(paths)
 
 
 @pytest.mark.parametrize("name", sorted(DEMO_LISTS))

@@ -24,9 +24,9 @@ from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.policy import replay
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import KeyRecord, MemoryStore, StateQuery
-from regledger.registry.client import make_step, next_code
+from regledger.registry.client import draft_payload, make_step, next_code
 from regledger.registry.codes import check_query_code, make_code, parse_code
-from regledger.registry.disclosure import annual_report, iter_registrations, overdue
+from regledger.registry.disclosure import annual_report, iter_registrations, overdue, registrar_work
 from regledger.registry.policy import RegistryPolicy
 from regledger.registry.regions import default_table
 from regledger.registry.workdays import BUILTIN_CALENDAR, add_working_days
@@ -39,6 +39,7 @@ from regledger.registry.workflow import (
     StepNotAllowedError,
     StepPayloadError,
     WorkflowConfig,
+    open_objections,
     query_code_for,
 )
 
@@ -356,6 +357,7 @@ ALLOWED = {
     "PUBLICITY": [
         "registration.object",
         "registration.objection_received",
+        "registration.decide",
         "registration.code",
         "registration.revoke",
     ],
@@ -430,6 +432,7 @@ LEGAL = {
     ("registration.object", "PUBLICITY"): "OBJECTION_UNDER_REVIEW",
     ("registration.objection_received", "PUBLICITY"): "PUBLICITY",
     ("registration.decide", "OBJECTION_UNDER_REVIEW"): "PUBLICITY",
+    ("registration.decide", "PUBLICITY"): "PUBLICITY",
     ("registration.code", "PUBLICITY"): "CODED",
     ("registration.code", "REVIEWED"): "CODED",
     **{("registration.revoke", s): "REVOKED" for s in KINDS["registration.revoke"][1]},
@@ -450,10 +453,15 @@ def test_legal_step(kind, state):
     w.drive(reg, state)
     if kind == "registration.code" and state == "PUBLICITY":
         w.past_publicity(reg)
+    payload = _legal_payload(w, kind, reg)
+    if kind == "registration.decide" and state == "PUBLICITY":  # a decision in publicity cites a lodged objection
+        payload["objection"] = w.step(
+            "intake", "registration.objection_received", reg, _legal_payload(w, "registration.objection_received", reg)
+        ).index
     before = w.state(reg)
     size = w.store.head().size
     who = ACTOR.get(kind, "registrar")
-    e = w.step(who, kind, reg, _legal_payload(w, kind, reg))
+    e = w.step(who, kind, reg, payload)
     after = w.state(reg)
     assert after["status"] == LEGAL[(kind, state)]
     assert w.store.head().size == size + 1
@@ -842,6 +850,80 @@ def test_an_objection_received_keeps_the_registration_in_publicity_and_holds_onl
         StepNotAllowedError, w.step, "intake", "registration.objection_received", "r1", {"document_sha256": digest}
     )
     assert err.field == "/time" and "objections are closed" in str(err)
+
+
+def test_a_registrar_decides_an_objection_lodged_by_the_public_citing_its_entry():
+    """In publicity a decision cites the objection_received entry it answers (open ones only, once each);
+    coding waits until every lodged objection is decided; an upheld one ends the registration."""
+    w = World()
+    w.drive("r1", "PUBLICITY")
+    first = w.step("intake", "registration.objection_received", "r1", {"document_sha256": sha("甲")}).index
+    second = w.step("intake", "registration.objection_received", "r1", {"document_sha256": sha("乙")}).index
+    assert open_objections(w.state("r1")) == [first, second]
+    err = w.refused(
+        StepPayloadError, w.step, "registrar", "registration.decide", "r1", {"upheld": False, "reason": "x"}
+    )
+    assert err.field == "/payload/objection" and "cites the objection" in str(err)
+    for bad in (first - 1, str(first), True, 10**6):
+        payload = {"upheld": False, "reason": "x", "objection": bad}
+        err = w.refused(StepPayloadError, w.step, "registrar", "registration.decide", "r1", payload)
+        assert err.field == "/payload/objection" and f"open: {first}, {second}" in str(err)
+    # a draft that cites none gets the oldest open objection, and says so
+    drafted, warnings = draft_payload(
+        w.store, "registration.decide", "r1", {"upheld": False}, time=format_time(w.clock.t), calendar=BUILTIN_CALENDAR
+    )
+    assert drafted["objection"] == first and f"log index {first} (open: {first}, {second})" in warnings[-1]
+    w.step("registrar", "registration.decide", "r1", {"upheld": False, "reason": "经核实不成立", "objection": first})
+    event = w.state("r1")["history"][-1]
+    assert (event["objection"], event["upheld"], w.status("r1")) == (first, False, "PUBLICITY")
+    assert open_objections(w.state("r1")) == [second]
+    err = w.refused(
+        StepPayloadError,
+        w.step,
+        "registrar",
+        "registration.decide",
+        "r1",
+        {"upheld": True, "reason": "x", "objection": first},
+    )
+    assert err.field == "/payload/objection"  # decided already
+    w.past_publicity("r1")
+    err = w.refused(StepNotAllowedError, w.code, "r1")
+    assert err.field == "/kind" and f"not decided yet (log indexes {second})" in str(err)
+    w.step("registrar", "registration.decide", "r1", {"upheld": False, "reason": "不成立", "objection": second})
+    assert open_objections(w.state("r1")) == []
+    w.code("r1")
+    assert w.status("r1") == "CODED"
+    # upheld in publicity: the application ends
+    w.drive("r2", "PUBLICITY")
+    lodged = w.step("intake", "registration.objection_received", "r2", {"document_sha256": sha("丙")}).index
+    w.step("registrar", "registration.decide", "r2", {"upheld": True, "reason": "异议成立", "objection": lodged})
+    assert w.status("r2") == "OBJECTION_UPHELD"
+
+
+def test_the_registrars_work_list_puts_overdue_first_and_names_open_objections():
+    w = World()
+    w.drive("late", "SUBMITTED")
+    w.advance(10)  # past the 3 working days to accept
+    w.drive("review", "FORMAL_REVIEW")
+    w.drive("pub", "PUBLICITY")
+    w.drive("objected", "PUBLICITY")
+    lodged = w.step("intake", "registration.objection_received", "objected", {"document_sha256": sha("丁")}).index
+    w.drive("fresh", "SUBMITTED")
+    w.apply("elsewhere", resource_fields("浙江数据", holder=ZJ_HOLDER), who="zj-holder")
+    items = registrar_work(w.store, "520000", w.today())
+    tasks = {i["registration"]: i["task"] for i in items}
+    assert tasks == {"late": "accept", "fresh": "accept", "review": "review", "pub": "publicity", "objected": "decide"}
+    assert items[0]["registration"] == "late" and items[0]["overdue"] and items[0]["days_late"] > 0
+    assert not any(i["overdue"] for i in items[1:])
+    assert [i["due"] for i in items[1:]] == sorted(i["due"] for i in items[1:])
+    objected = next(i for i in items if i["registration"] == "objected")
+    assert objected["objections"] == [
+        {"index": lodged, "kind": "registration.objection_received", "time": objected["objections"][0]["time"],
+         "document_sha256": sha("丁")}
+    ]  # fmt: skip
+    assert registrar_work(w.store, "330000", w.today())[0]["registration"] == "elsewhere"
+    w.past_publicity("pub")
+    assert {i["registration"]: i["task"] for i in registrar_work(w.store, "520000", w.today())}["pub"] == "code"
 
 
 def test_objection_and_decision_need_reasons():

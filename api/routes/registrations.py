@@ -14,7 +14,7 @@ from regledger.ledger.errors import LedgerError
 from regledger.ledger.store import StateQuery, SubjectState
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
 from regledger.registry.certificate import build_certificate, verify_certificate
-from regledger.registry.disclosure import overdue
+from regledger.registry.disclosure import overdue, registrar_work
 from regledger.registry.workdays import iso_date
 from regledger.registry.workflow import china_date
 
@@ -30,6 +30,7 @@ from ..schemas import (
     RegistrationSummary,
     VerifyRequest,
     VerifyResult,
+    WorkList,
 )
 
 router = APIRouter(prefix="/v1", tags=["registrations"])
@@ -138,6 +139,23 @@ def list_overdue(
     ] = None,
 ) -> list[dict[str, Any]]:
     return overdue(ledger.store, iso_date(on, "/on") if on is not None else china_date(utc_now()))
+
+
+@router.get(
+    "/work/registrar",
+    response_model=WorkList,
+    summary="A registrar's work list for a region: to accept, in review, in publicity, objections to decide, to code",
+)
+def registrar_work_list(
+    ledger: LedgerDep,
+    region: Annotated[str, Query(pattern="^[0-9]{6}$", description="the region the registrar key serves (its scope)")],
+    on: Annotated[
+        str | None, Query(max_length=10, description="a date, YYYY-MM-DD (default: today, China time)")
+    ] = None,
+) -> WorkList:
+    day = iso_date(on, "/on") if on is not None else china_date(ledger.clock())
+    items = registrar_work(ledger.store, region, day)
+    return WorkList.model_validate({"region": region, "on": day.isoformat(), "items": items})
 
 
 @router.post("/verify", response_model=VerifyResult, summary="Check a certificate, or a tlog-proof and its leaf")
