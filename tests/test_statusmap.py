@@ -260,3 +260,28 @@ def test_audit_names_a_checkpoint_whose_signed_map_root_is_not_the_logs() -> Non
     with pytest.raises(IntegrityError) as e:
         _audit(w)
     assert e.value.where == f"checkpoint {size}" and "map root" in e.value.what
+
+
+def test_the_self_audit_samples_the_map_and_finds_a_damaged_row() -> None:
+    import random
+
+    from regledger.ledger.selfaudit import SelfAudit
+
+    w = World()
+    _fill(w, 4)
+    w.ledger.integrate()
+    sa = SelfAudit(w.ledger, entries=40, rng=random.Random(3))
+    sa.run_once()
+    _fill(w, 2, prefix="next")
+    w.ledger.integrate()
+    sa.run_once()  # the new range's map roots recomputed, entries sampled against the map
+    assert w.ledger.halted is None and sa.rounds == 2
+    # damage the newest row of every stored value: a sampled registration entry no longer holds
+    store = w.store
+    assert isinstance(store, MemoryStore)
+    for key, (_, vals) in store.map.values.items():
+        if key.startswith("reg:"):
+            vals[-1] = json.dumps({"indexes": [0]}).encode()
+    sa.run_once()
+    assert w.ledger.halted is not None and w.ledger.audit_failures == 1
+    assert "status map" in w.ledger.halted.where or w.ledger.halted.where.startswith("map value")
