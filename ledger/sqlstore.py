@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -34,8 +35,10 @@ from .errors import (
     StorageUnavailableError,
 )
 from .hashes import Hash
+from .statusmap import MapRows
 from .store import KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState, check_tile_growth
 from .tiles import Tile
+from .vmap import Position
 
 __all__ = ["SQLStore", "normalise_url", "remove_sqlite_file"]
 
@@ -109,14 +112,52 @@ class CosignatureRow(SQLModel, table=True):
     line: str = Field(sa_type=Text)
 
 
+class MapNodeRow(SQLModel, table=True):
+    """The status map's nodes (ledger.vmap): one row per position and checkpoint size that changed it; never
+    rewritten.  `content` is a node hash (32 bytes) or a single leaf's key hash || value hash (64)."""
+
+    __tablename__ = "rl_map_nodes"
+    depth: int = Field(sa_type=Integer, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    prefix: bytes = Field(sa_type=LargeBinary, primary_key=True)
+    version: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    content: bytes = Field(sa_type=LargeBinary)
+
+
+class MapValueRow(SQLModel, table=True):
+    """The status map's values (canonical JSON) by map key and the checkpoint size that set them; never rewritten."""
+
+    __tablename__ = "rl_map_values"
+    key: str = Field(sa_type=String(512), primary_key=True)
+    version: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    value: bytes = Field(sa_type=LargeBinary)
+
+
 _SEQ, _PUB = 1, 2
-E, T, C, H, K, S, W = (
+E, T, C, H, K, S, W, MN, MV = (
     cast(Any, row).__table__  # SQLModel declares __table__ only at runtime
-    for row in (EntryRow, TileRow, CheckpointRow, HeadRow, KeyRow, StateRow, CosignatureRow)
+    for row in (EntryRow, TileRow, CheckpointRow, HeadRow, KeyRow, StateRow, CosignatureRow, MapNodeRow, MapValueRow)
 )
-_TABLES = [E, T, C, H, K, S, W]
+_TABLES = [E, T, C, H, K, S, W, MN, MV]
 # Built once so SQLAlchemy compiles it once: proofs read tiles on a hot path.
 _TILE_BY_KEY = select(T.c.data).where(T.c.level == bindparam("level"), T.c.n == bindparam("n"))
+
+
+_MAX_VERSION = 2**63 - 1
+_LATEST_CHUNK = 200
+
+
+@lru_cache(maxsize=4 * _LATEST_CHUNK)
+def _latest_sql(table: str, n: int, mark: str) -> str:
+    """(i, content) of the latest row at or before a version of each of n positions (depth, prefix) or keys: a
+    UNION ALL of index seeks (a GROUP BY would read every version of the root, one per checkpoint).  Run on the
+    driver's cursor: SQLAlchemy's per-parameter processing cost more than the seeks."""
+    if table == "nodes":
+        one = "SELECT {i} AS i, content FROM rl_map_nodes WHERE depth = {m} AND prefix = {m} AND version <= {m}"
+    else:
+        one = "SELECT {i} AS i, value FROM rl_map_values WHERE key = {m} AND version <= {m}"
+    return " UNION ALL ".join(
+        f"SELECT * FROM ({one.format(i=i, m=mark)} ORDER BY version DESC LIMIT 1) AS q{i}" for i in range(n)
+    )
 
 
 def normalise_url(url: str) -> str:
@@ -506,7 +547,9 @@ class SQLStore:
             out.append(data)
         return out
 
-    def publish(self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes) -> None:
+    def publish(
+        self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes, map_rows: MapRows | None = None
+    ) -> None:
         expected = -1 if old_size is None else old_size
         try:
             with self._write() as conn:
@@ -536,11 +579,65 @@ class SQLStore:
                 if inserts:
                     conn.execute(insert(T), inserts)
                 conn.execute(insert(C).values(size=size, note=note, prev_size=old_size))
+                if map_rows is not None:
+                    self._insert_map_rows(conn, size, map_rows)
                 res = conn.execute(update(H).where(H.c.id == _PUB, H.c.size == expected).values(size=size))
                 if res.rowcount != 1:
                     raise ConflictError("published size changed during publish")
         except IntegrityError as exc:
             raise ConflictError("a concurrent publish stored the same rows") from exc
+
+    def _insert_map_rows(self, conn: Connection, size: int, rows: MapRows) -> None:
+        """Thousands of rows per checkpoint: through the driver's executemany, in the publish transaction
+        (the published-size compare-and-swap above has already excluded a concurrent publish of `size`)."""
+        m = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if rows.nodes:
+                cur.executemany(
+                    f"INSERT INTO rl_map_nodes (depth, prefix, version, content) VALUES ({m}, {m}, {m}, {m})",
+                    [(d, p, size, c) for (d, p), c in rows.nodes.items()],
+                )
+            if rows.values:
+                cur.executemany(
+                    f"INSERT INTO rl_map_values (key, version, value) VALUES ({m}, {m}, {m})",
+                    [(k, size, v) for k, v in rows.values.items()],
+                )
+        finally:
+            cur.close()
+
+    def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
+        at = _MAX_VERSION if version is None else version
+        rows = self._latest("nodes", [(d, p, at) for d, p in positions])
+        return {positions[i]: content for i, content in rows}
+
+    def read_map_values(self, keys: Sequence[str], version: int | None) -> dict[str, bytes]:
+        at = _MAX_VERSION if version is None else version
+        return {keys[i]: value for i, value in self._latest("values", [(k, at) for k in keys])}
+
+    def _latest(self, table: str, params: Sequence[tuple[Any, ...]]) -> list[tuple[int, bytes]]:
+        out: list[tuple[int, bytes]] = []
+        if not params:
+            return out
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        with self._read() as conn:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for lo in range(0, len(params), _LATEST_CHUNK):
+                    part = params[lo : lo + _LATEST_CHUNK]
+                    cur.execute(_latest_sql(table, len(part), mark), [x for row in part for x in row])
+                    out += [(lo + i, bytes(content)) for i, content in cur.fetchall()]
+            finally:
+                cur.close()
+        return out
+
+    def iter_map_nodes(self) -> Iterator[tuple[int, Position, bytes]]:
+        stmt = select(MN.c.version, MN.c.depth, MN.c.prefix, MN.c.content)
+        for version, depth, prefix, content in self._iter(stmt.order_by(MN.c.version, MN.c.depth, MN.c.prefix)):
+            yield version, (depth, prefix), content
+
+    def iter_map_values(self) -> Iterator[tuple[int, str, bytes]]:
+        yield from self._iter(select(MV.c.version, MV.c.key, MV.c.value).order_by(MV.c.version, MV.c.key))
 
     def rewrite_derived(
         self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes], head_hash: bytes | None

@@ -5,9 +5,11 @@ Contracts every implementation keeps (the tests hold MemoryStore and SQLStore to
   atomically: all of the batch or none of it.  Indexes are gapless and never reused.
 - entries and checkpoints are written once and never changed; a tile only ever grows by
   appending hashes (a partial tile is the prefix of every wider version of it).
-- `publish` is a compare-and-swap: it stores tiles and the checkpoint and moves the
-  published size from `old_size` to `size` in one transaction, or raises ConflictError and
-  stores nothing.
+- `publish` is a compare-and-swap: it stores tiles, the checkpoint and its status-map rows
+  (ledger.statusmap.MapRows, at version `size`) and moves the published size from `old_size`
+  to `size` in one transaction, or raises ConflictError and stores nothing.
+- map node and value rows are versioned by the checkpoint size that wrote them and never
+  rewritten; the map at size S reads, for each position or key, its latest row <= S.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any, Protocol
 from .entry import GENESIS_PREV, Entry
 from .errors import ConflictError, IntegrityError, NotFoundError
 from .hashes import Hash
+from .statusmap import MapRows, VersionedMap
 from .tiles import Tile
+from .vmap import Position
 
 __all__ = [
     "KeyRecord",
@@ -117,7 +121,22 @@ class LedgerStore(Protocol):
     def read_leaf_hashes(self, start: int, end: int) -> list[Hash]: ...
     def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None: ...
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]: ...
-    def publish(self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes) -> None: ...
+    def publish(
+        self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes, map_rows: MapRows | None = None
+    ) -> None: ...
+    def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
+        """Each position's content in its latest row at or before `version` (None: the latest); absent ones
+        left out."""
+
+    def read_map_values(self, keys: Sequence[str], version: int | None) -> dict[str, bytes]:
+        """Each map key's value (canonical JSON) in its latest row at or before `version`."""
+
+    def iter_map_nodes(self) -> Iterator[tuple[int, Position, bytes]]:
+        """(version, position, content) of every stored map node row, by version then position."""
+
+    def iter_map_values(self) -> Iterator[tuple[int, str, bytes]]:
+        """(version, key, value) of every stored map value row, by version then key."""
+
     def latest_checkpoint(self) -> tuple[int, bytes] | None: ...
     def checkpoint(self, size: int) -> bytes: ...
     def iter_tiles(self) -> Iterator[tuple[int, int, bytes]]: ...
@@ -188,6 +207,7 @@ class MemoryStore:
         self.published: int | None = None
         self.states: dict[str, SubjectState] = {}
         self.cosigs: dict[tuple[str, int, str], str] = {}
+        self.map = VersionedMap()  # the status map's rows (ledger.statusmap)
 
     def sequence(self, build: Callable[[SequenceHead, KeyView], SequencedBatch]) -> SequencedBatch:
         with self._lock:
@@ -244,7 +264,9 @@ class MemoryStore:
                 out.append(data)
             return out
 
-    def publish(self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes) -> None:
+    def publish(
+        self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes, map_rows: MapRows | None = None
+    ) -> None:
         with self._lock:
             if self.published != old_size:
                 raise ConflictError(f"published size is {self.published}, not {old_size}")
@@ -256,6 +278,26 @@ class MemoryStore:
             self.checkpoints[size] = note
             self.previous[size] = old_size
             self.published = size
+            if map_rows is not None:
+                self.map.add(size, map_rows)
+
+    def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
+        with self._lock:
+            return self.map.read_map_nodes(positions, version)
+
+    def read_map_values(self, keys: Sequence[str], version: int | None) -> dict[str, bytes]:
+        with self._lock:
+            return self.map.read_map_values(keys, version)
+
+    def iter_map_nodes(self) -> Iterator[tuple[int, Position, bytes]]:
+        with self._lock:
+            rows = list(self.map.iter_map_nodes())
+        yield from rows
+
+    def iter_map_values(self) -> Iterator[tuple[int, str, bytes]]:
+        with self._lock:
+            rows = list(self.map.iter_map_values())
+        yield from rows
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         with self._lock:

@@ -130,10 +130,10 @@ def test_a_database_from_before_the_checkpoint_chain_gets_it_by_upgrade(ledger35
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     url = ledger353.store.url
     ledger353.store.close()
-    with pytest.raises(SchemaVersionError, match="revision 0001, older than this code's revision 0003"):
+    with pytest.raises(SchemaVersionError, match="revision 0001, older than this code's revision 0004"):
         SQLStore(url)
     old = SQLStore(url, check_schema=False)
-    assert old.upgrade_schema() == ("0001", "0003")
+    assert old.upgrade_schema() == ("0001", "0004")
     old.close()
     store = SQLStore(url)
     try:

@@ -29,6 +29,7 @@ from regledger.registry.codes import check_query_code, make_code, parse_code
 from regledger.registry.disclosure import annual_report, iter_registrations, overdue, registrar_work
 from regledger.registry.policy import RegistryPolicy
 from regledger.registry.regions import default_table
+from regledger.registry.statusmap import RegistryStatusMap
 from regledger.registry.workdays import BUILTIN_CALENDAR, add_working_days
 from regledger.registry.workflow import (
     HANDLERS,
@@ -42,6 +43,7 @@ from regledger.registry.workflow import (
     open_objections,
     query_code_for,
 )
+from regledger.sync.statusmap import CascadeStatusMap
 
 ORIGIN = "test.regledger.example/1"
 #: Monday 2 March 2026, 09:00 in China (01:00 UTC)
@@ -190,6 +192,7 @@ class World:
             origin=self.log_signer.name,
             log_signer=self.log_signer,
             policy=RegistryPolicy(config),
+            status_map=CascadeStatusMap(self.log_signer.name, RegistryStatusMap()),
             clock=self.clock,
         )
         self.ledger.integrate()
