@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 
+import independent_statusmap as independent
 import pytest
 from test_workflow import MEDICAL, OPERATOR, ORIGIN, World, realistic_flow, resource_fields
 
@@ -288,26 +289,161 @@ def test_duplicated_or_missing_entries(world, product_cert):
     assert err.value.field == "/entries/1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LIMITATION (documented in docs/registry.md): a certificate of a "
-    "REVOKED registration with its last entry (registration.revoke) removed and the status "
-    "claim set to CODED still verifies against the same, newer checkpoint: nothing shows the "
-    "entries are complete up to that checkpoint, so a revoked/cancelled registration can be "
-    "presented as CODED as of today",
-)
 def test_dropped_trailing_entries_are_detected(world):
+    """Was a strict xfail (the v1 limitation): a REVOKED registration's certificate with its revocation
+    left out and the status claimed CODED.  The status proof names the missing entry."""
     cert = build_certificate(world.ledger, world.codes["gz-radar"])
-    assert verify_certificate(cert, world.vkey)["status"] == "REVOKED"
+    claims = verify_certificate(cert, world.vkey)
+    assert claims["status"] == "REVOKED" and claims["complete"] is True
+    revoke = cert["entries"][-1]["index"]
     cert["entries"] = cert["entries"][:-1]
     cert["claims"]["status"] = "CODED"
-    with pytest.raises(VerificationError):
-        verify_certificate(cert, world.vkey)
+    n = len(cert["entries"]) + 1
+    refused(cert, world.vkey, rf"^entry {revoke} is missing: the log's complete history as of checkpoint \d+ has {n} ")
+
+
+# -- completeness (v2: status proofs) --------------------------------------------------------------
+
+
+def test_a_v2_certificate_proves_its_history_complete(world, product_cert):
+    claims = verify_certificate(product_cert, world.vkey)
+    size = claims["checkpoint_size"]
+    assert product_cert["format"] == CERTIFICATE_FORMAT == "regledger-certificate/v2"
+    assert claims["complete"] is True and claims["format"] == CERTIFICATE_FORMAT
+    assert claims["history"] == [e["index"] for e in product_cert["entries"]] == claims["indexes"]
+    last = json.loads(base64.b64decode(product_cert["checkpoint_entry"]["leaf"]))
+    assert last["index"] == size - 1 and claims["checkpoint_time"] == last["time"]
+    alias, reg = product_cert["status_proofs"]
+    assert alias["key"] == f"code:{claims['code']}" and alias["value"] == {"registration": "reg:gz-api"}
+    assert reg["key"] == "reg:gz-api" and reg["value"] == {"indexes": claims["indexes"]}
+
+
+def test_status_proofs_verify_independently(world, product_cert):
+    """The certificate's status proofs, checked by the verifier written from the byte description alone."""
+    for doc in product_cert["status_proofs"]:
+        opened = independent.verify_document(doc, world.vkey)
+        assert opened.size == verify_certificate(product_cert, world.vkey)["checkpoint_size"]
+        assert opened.value == doc["value"]
+    bad = copy.deepcopy(product_cert["status_proofs"][1])
+    bad["value"]["indexes"] = bad["value"]["indexes"][:-1]
+    with pytest.raises(independent.IndependentFailure):
+        independent.verify_document(bad, world.vkey)
+
+
+def test_a_v1_certificate_still_verifies_with_the_caveat(world, product_cert):
+    v1 = {k: v for k, v in product_cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
+    claims = verify_certificate(v1, world.vkey)
+    assert claims["complete"] is False and claims["status"] == "CODED" and "checkpoint_time" not in claims
+    # and so does the v1 limitation: nothing shows the entries are all of them
+    radar = build_certificate(world.ledger, world.codes["gz-radar"])
+    radar = {k: v for k, v in radar.items() if k not in ("status_proofs", "checkpoint_entry")}
+    radar["format"] = "regledger-certificate/v1"
+    radar["entries"] = radar["entries"][:-1]
+    radar["claims"]["status"] = "CODED"
+    assert verify_certificate(radar, world.vkey)["complete"] is False
+
+
+def test_a_removed_middle_entry_is_named(world, product_cert):
+    cert = copy.deepcopy(product_cert)
+    gone = cert["entries"].pop(1)["index"]
+    n = len(product_cert["entries"])
+    refused(cert, world.vkey, rf"^entry {gone} is missing: the log's complete history as of checkpoint \d+ has {n} entries$")
+
+
+def test_reordered_entries_are_named(world, product_cert):
+    cert = copy.deepcopy(product_cert)
+    e = cert["entries"]
+    e[0], e[1] = e[1], e[0]
+    refused(cert, world.vkey, rf"^entries are out of order: entry {e[0]['index']} is where entry {e[1]['index']} belongs$")
+
+
+def test_an_added_entry_is_named(world, product_cert):
+    cert = copy.deepcopy(product_cert)
+    cert["entries"].append(cert["entries"][0])
+    refused(cert, world.vkey, rf"^entry {cert['entries'][0]['index']} appears twice; the log's complete history")
+    # an entry of the same registration's signer that is not in its history: a key registration
+    cert = copy.deepcopy(product_cert)
+    key_entry = cert["keys"][-1]
+    cert["entries"].append(key_entry)
+    refused(cert, world.vkey, rf"^entry {key_entry['index']} belongs to another registration ")
+
+
+def test_an_entry_of_another_registration_swapped_in(world, product_cert):
+    other = build_certificate(world.ledger, world.codes["gz-weather"])
+    cert = copy.deepcopy(product_cert)
+    swapped = other["entries"][-1]
+    cert["entries"][-1] = swapped
+    refused(cert, world.vkey, rf"^entry {swapped['index']} belongs to another registration \(gz-weather\)")
+
+
+def test_the_code_alias_must_name_this_registration(world, product_cert):
+    other = build_certificate(world.ledger, world.codes["gz-weather"])
+    cert = copy.deepcopy(product_cert)
+    cert["status_proofs"][0] = other["status_proofs"][0]
+    if other["checkpoint"] == cert["checkpoint"]:
+        refused(cert, world.vkey, r"^status_proofs\[0\] is about 'code:.*', not the claimed code")
+    cert = copy.deepcopy(product_cert)
+    cert["status_proofs"][0], cert["status_proofs"][1] = cert["status_proofs"][1], cert["status_proofs"][0]
+    refused(cert, world.vkey, r"^status_proofs\[0\] is about 'reg:gz-api', not the claimed code")
+
+
+def test_a_flipped_byte_in_a_status_proof_fails(world, product_cert):
+    for n in (0, 1):
+        for field in ("siblings",):
+            cert = copy.deepcopy(product_cert)
+            doc = cert["status_proofs"][n]
+            if not doc[field]:
+                continue
+            doc[field] = _flip(doc[field], 7)
+            refused(cert, world.vkey, rf"^status_proofs\[{n}\]: status proof: root-mismatch")
+        cert = copy.deepcopy(product_cert)
+        cert["status_proofs"][n]["leaf"]["value_hash"] = _flip(cert["status_proofs"][n]["leaf"]["value_hash"], 3)
+        refused(cert, world.vkey, rf"^status_proofs\[{n}\]: status proof: value-mismatch")
+
+
+def _older_map_size(world, before: int) -> int:
+    """The latest checkpoint with a status map that does not include entry `before`."""
+    for size in range(before, 0, -1):
+        try:
+            world.ledger.status_proof("reg:gz-radar", size)
+            return size
+        except LedgerError:
+            continue
+    raise AssertionError("no checkpoint before the revocation")
+
+
+def test_an_old_status_proof_replayed_against_a_newer_claim(world):
+    cert = build_certificate(world.ledger, world.codes["gz-radar"])
+    revoke = cert["entries"][-1]["index"]
+    old_size = _older_map_size(world, revoke)
+    old = world.ledger.status_proof("reg:gz-radar", old_size)
+    assert revoke not in old["value"]["indexes"]
+    cert["entries"] = cert["entries"][:-1]
+    cert["claims"]["status"] = "CODED"
+    cert["status_proofs"][1] = old
+    size = int(cert["checkpoint"].split("\n")[1])
+    refused(
+        cert,
+        world.vkey,
+        rf"^status_proofs\[1\] is against checkpoint {old_size}, not the certificate's checkpoint {size} "
+        r"\(an old status proof replayed\?\)$",
+    )
+
+
+def test_a_certificate_for_a_code_never_issued_fails_with_the_non_existence_proof(world, product_cert):
+    never = make_code(2, "520000", 2026, 9999)
+    size = verify_certificate(product_cert, world.vkey)["checkpoint_size"]
+    cert = copy.deepcopy(product_cert)
+    cert["claims"]["code"] = never
+    cert["status_proofs"][0] = world.ledger.status_proof(f"code:{never}", size)
+    assert cert["status_proofs"][0]["value"] is None
+    refused(cert, world.vkey, rf"^no registration has code {never} as of checkpoint {size}$")
 
 
 def test_not_a_certificate(world, cert):
     cert["format"] = "regledger-certificate/v0"
-    with pytest.raises(MalformedError, match="not a regledger-certificate/v1 document"):
+    with pytest.raises(MalformedError, match=r"not a regledger-certificate/v2 \(or v1\) document"):
         verify_certificate(cert, world.vkey)
     with pytest.raises(MalformedError, match="not JSON"):
         verify_certificate(b"{not json", world.vkey)
