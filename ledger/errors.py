@@ -6,6 +6,7 @@
     │   ├── InvalidSignatureError a known key, but the signature does not verify
     │   ├── UnknownKeyError       no key with that id/name is known (or valid) here
     │   ├── RootMismatchError     a proof or tile recomputes to another root
+    │   ├── MapProofError         a status-map proof (ledger.vmap) fails; has .reason, a short name
     │   ├── IntegrityError        stored data does not back what the log signed (has .where, the row)
     │   └── InconsistencyError    two tree heads that cannot both be honest (has both)
     ├── NotFoundError             asked for an index, size or tile that does not exist
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidSignatureError",
     "LedgerError",
     "MalformedError",
+    "MapProofError",
     "NotFoundError",
     "OperatorError",
     "PeerRefusedError",
@@ -62,6 +64,16 @@ class RootMismatchError(VerificationError):
         super().__init__(f"{message}: expected {expected.hex()}, calculated {calculated.hex()}")
         self.expected = expected
         self.calculated = calculated
+
+
+class MapProofError(VerificationError):
+    """A status-map proof (ledger.vmap) does not hold; `reason` names the check that failed
+    ("malformed", "no-map-root", "too-long", "non-canonical", "value-mismatch", "not-absent",
+    "not-present", "prefix-mismatch", "root-mismatch")."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"status proof: {reason}: {message}")
+        self.reason = reason
 
 
 class IntegrityError(VerificationError):
