@@ -35,12 +35,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from regledger.keys.vkey import parse_vkey
-from regledger.keys.vkey import Verifier
 from regledger.ledger.checkpoint import Checkpoint, open_checkpoint
 from regledger.ledger.entry import Entry, parse_json
 from regledger.ledger.errors import LedgerError, MalformedError, VerificationError
 from regledger.ledger.fold import fold_entry, signed_by, verify_statement
 from regledger.ledger.hashes import leaf_hash
+from regledger.ledger.note import Verifier
 from regledger.ledger.proof import verify_consistency, verify_inclusion
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import KeyRecord
@@ -266,7 +266,9 @@ def verify_certificate(
         complete = _check_complete(cert, cp, verifier, entries)
         last = load([cert["checkpoint_entry"]], "checkpoint_entry")[0]
         if last.index != cp.size - 1:
-            raise VerificationError(f"checkpoint_entry is entry {last.index}, not the checkpoint's last ({cp.size - 1})")
+            raise VerificationError(
+                f"checkpoint_entry is entry {last.index}, not the checkpoint's last ({cp.size - 1})"
+            )
         complete["checkpoint_time"] = last.time
     keys: dict[str, KeyRecord] = {}
     for e in sorted(key_entries, key=lambda e: e.index):
@@ -324,7 +326,9 @@ def _same_checkpoint(got: Checkpoint, want: Checkpoint, what: str) -> None:
         )
 
 
-def _check_complete(cert: Mapping[str, Any], cp: Checkpoint, verifier: Verifier, entries: list[Entry]) -> dict[str, Any]:
+def _check_complete(
+    cert: Mapping[str, Any], cp: Checkpoint, verifier: Verifier, entries: list[Entry]
+) -> dict[str, Any]:
     """The v2 completeness proof: the code's alias names this registration, and the registration's value
     lists exactly the certificate's entries (in order), both as of the certificate's checkpoint."""
     reg_key = registration_key(cert["registration"])
@@ -387,7 +391,8 @@ Fetch = Callable[[str, Mapping[str, Any]], Any]
 
 
 def check_current(result: Mapping[str, Any], vkey: str, fetch_text: Fetch, fetch_json: Fetch) -> dict[str, Any]:
-    """Whether a verified v2 certificate (`result`: what verify_certificate returned) still holds at an instance's current checkpoint.  `fetch_text(path, params)` and
+    """Whether a verified v2 certificate (`result`: what verify_certificate returned) still holds at an
+    instance's current checkpoint.  `fetch_text(path, params)` and
     `fetch_json(path, params)` GET from the instance (the caller's transport; nothing it answers is trusted):
     1. /log/checkpoint, opened with the log's key, at least the certificate's size, and consistent with it
        (/v1/proofs/consistency);
@@ -435,7 +440,9 @@ def check_current(result: Mapping[str, Any], vkey: str, fetch_text: Fetch, fetch
     now = list(fresh.value.get("indexes") or [])
     have = list(result["indexes"])
     if now[: len(have)] != have:
-        raise VerificationError(f"the registration's history at checkpoint {cp.size} is {now}, not the certificate's {have}")
+        raise VerificationError(
+            f"the registration's history at checkpoint {cp.size} is {now}, not the certificate's {have}"
+        )
     if len(now) > len(have):
         e = proven_entry(now[len(have)])
         raise VerificationError(

@@ -210,13 +210,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _verify_online(claims: dict, vkey: str, url: str) -> int:
     """`verify --online URL`: the certificate's history is still the whole history at the instance's
     current checkpoint (registry.certificate.check_current over HTTP)."""
+    from collections.abc import Mapping
+    from typing import Any
+
     import httpx
 
     from regledger.registry.certificate import check_current
 
     with httpx.Client(base_url=url.rstrip("/"), timeout=30, trust_env=False) as http:
 
-        def get(path: str, params: dict) -> httpx.Response:
+        def get(path: str, params: Mapping[str, Any]) -> httpx.Response:
             r = http.get(path, params=dict(params))
             if r.status_code >= 400:
                 raise LedgerError(f"GET {path}: HTTP {r.status_code}: {r.text[:200]}")

@@ -173,7 +173,10 @@ def prove(items: dict[str, Any], key: str) -> tuple[bytes, dict[str, str] | None
         group, depth = same, depth + 1
     leaf = None
     if group:
-        leaf = {"key_hash": base64.b64encode(group[0][0]).decode(), "value_hash": base64.b64encode(group[0][1]).decode()}
+        leaf = {
+            "key_hash": base64.b64encode(group[0][0]).decode(),
+            "value_hash": base64.b64encode(group[0][1]).decode(),
+        }
     return b"".join(siblings), leaf
 
 

@@ -348,14 +348,18 @@ def test_a_removed_middle_entry_is_named(world, product_cert):
     cert = copy.deepcopy(product_cert)
     gone = cert["entries"].pop(1)["index"]
     n = len(product_cert["entries"])
-    refused(cert, world.vkey, rf"^entry {gone} is missing: the log's complete history as of checkpoint \d+ has {n} entries$")
+    refused(
+        cert, world.vkey, rf"^entry {gone} is missing: the log's complete history as of checkpoint \d+ has {n} entries$"
+    )
 
 
 def test_reordered_entries_are_named(world, product_cert):
     cert = copy.deepcopy(product_cert)
     e = cert["entries"]
     e[0], e[1] = e[1], e[0]
-    refused(cert, world.vkey, rf"^entries are out of order: entry {e[0]['index']} is where entry {e[1]['index']} belongs$")
+    refused(
+        cert, world.vkey, rf"^entries are out of order: entry {e[0]['index']} is where entry {e[1]['index']} belongs$"
+    )
 
 
 def test_an_added_entry_is_named(world, product_cert):
