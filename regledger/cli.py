@@ -210,7 +210,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _verify_online(claims: dict, vkey: str, url: str) -> int:
     """`verify --online URL`: the certificate's history is still the whole history at the instance's
     current checkpoint (registry.certificate.check_current over HTTP)."""
-    from collections.abc import Mapping
     from typing import Any
 
     import httpx
