@@ -20,7 +20,13 @@ from test_workflow import MEDICAL, OPERATOR, ORIGIN, World, realistic_flow, reso
 
 from regledger.keys.ed25519 import Ed25519Signer, Ed25519Verifier
 from regledger.ledger.errors import LedgerError, MalformedError, VerificationError
-from regledger.registry.certificate import CERTIFICATE_FORMAT, build_certificate, certificate_html, verify_certificate
+from regledger.registry.certificate import (
+    CERTIFICATE_FORMAT,
+    build_certificate,
+    certificate_html,
+    check_current,
+    verify_certificate,
+)
 from regledger.registry.codes import make_code
 from regledger.registry.workflow import WorkflowConfig
 
@@ -265,21 +271,35 @@ def test_entry_about_another_registration_inserted(world, cert):
     other = build_certificate(world.ledger, world.codes["gz-weather"])
     intruder = other["entries"][0]
     cert["entries"].append(intruder)
-    refused(cert, world.vkey, rf"^entry {intruder['index']} is about gz-weather, not gz-api$")
-    # pretending the certificate is about the other registration does not help either
+    refused(cert, world.vkey, rf"^entry {intruder['index']} belongs to another registration \(gz-weather\); ")
+    # pretending the certificate is about the other registration does not help either: the code's alias says
     cert["registration"] = "gz-weather"
+    refused(cert, world.vkey, r"^code PDR-.* belongs to 'reg:gz-api', not 'reg:gz-weather'$")
+    # and without the status proofs (v1), the replay still refuses it
+    v1 = {k: v for k, v in cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
     no_key = r"^entry \d+: its signer's key registration is not in the certificate$"
-    refused(cert, world.vkey, no_key + "|is about gz-api, not gz-weather$")
+    refused(v1, world.vkey, no_key + "|is about gz-api, not gz-weather$")
 
 
 def test_duplicated_or_missing_entries(world, product_cert):
+    first = product_cert["entries"][0]["index"]
     cert = copy.deepcopy(product_cert)
     cert["entries"].append(cert["entries"][0])
-    refused(cert, world.vkey, rf"^entry {cert['entries'][0]['index']}: /kind: registration.apply is not allowed now")
+    refused(cert, world.vkey, rf"^entry {first} appears twice; the log's complete history as of checkpoint")
     cert = copy.deepcopy(product_cert)
-    del cert["entries"][0]  # without the application the rest cannot be replayed
+    del cert["entries"][0]
+    refused(cert, world.vkey, rf"^entry {first} is missing: the log's complete history")
+    cert = copy.deepcopy(product_cert)
+    cert["entries"] = []
+    refused(cert, world.vkey, rf"^entry {first} is missing: ")
+    # v1: without the application the rest cannot be replayed
+    v1 = {k: v for k, v in product_cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
+    cert = copy.deepcopy(v1)
+    del cert["entries"][0]
     refused(cert, world.vkey, r"not allowed now \(current state: not applied for")
-    cert = copy.deepcopy(product_cert)
+    cert = copy.deepcopy(v1)
     cert["entries"] = []
     refused(cert, world.vkey, "^the certificate has no entries$")
     cert = copy.deepcopy(product_cert)
@@ -546,8 +566,22 @@ def test_cli_certificate_and_verify(demo_home, demo_cert, tmp_path):
     page = demo_cert["html"].read_text()
     assert row["code"] in page and row["name"] in page
     p = cli("verify", str(demo_cert["file"]), "--key", demo_home["vkey"])
-    assert p.stdout.startswith(f"OK: {row['code']} {row['name']} (CODED), {len(cert['entries'])} entries proven")
+    size = int(cert["checkpoint"].split("\n")[1])
+    time = json.loads(base64.b64decode(cert["checkpoint_entry"]["leaf"]))["time"]
+    n = len(cert["entries"])
+    assert p.stdout.startswith(
+        f"OK: {row['code']} {row['name']} (CODED)\n"
+        f"complete history as of checkpoint {size} (time {time}): status CODED, {n} entries\n"
+    ), p.stdout
     assert p.stderr == ""
+    # a v1 certificate: the old caveat
+    v1 = {k: v for k, v in cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
+    f = tmp_path / "v1.json"
+    f.write_text(json.dumps(v1, ensure_ascii=False))
+    p = cli("verify", str(f), "--key", demo_home["vkey"])
+    assert p.stdout.startswith(f"OK: {row['code']} {row['name']} (CODED), {n} entries proven"), p.stdout
+    assert "a v1 certificate cannot show that no later step exists" in p.stdout
 
 
 def _tampered(cert: dict, how: str) -> dict:
@@ -615,6 +649,14 @@ def test_cli_certificate_of_a_revoked_registration(demo_home, tmp_path):
     cli("certificate", row["code"], "--out", str(f), "--home", demo_home["home"])
     p = cli("verify", str(f), "--key", demo_home["vkey"])
     assert p.stdout.startswith(f"OK: {row['code']} {row['name']} (REVOKED)")
+    assert "complete history as of checkpoint " in p.stdout and ": status REVOKED, " in p.stdout
+    # the revocation left out: named
+    cert = json.loads(f.read_text())
+    revoke = cert["entries"].pop()["index"]
+    cert["claims"]["status"] = "CODED"
+    f.write_text(json.dumps(cert, ensure_ascii=False))
+    p = cli("verify", str(f), "--key", demo_home["vkey"], ok=False)
+    assert p.returncode == 1 and p.stderr.startswith(f"FAILED: entry {revoke} is missing: "), p.stderr
 
 
 def test_cli_certificate_of_an_unknown_code(demo_home, tmp_path):
@@ -622,3 +664,56 @@ def test_cli_certificate_of_an_unknown_code(demo_home, tmp_path):
     p = cli("certificate", code, "--out", str(tmp_path / "x.json"), "--home", demo_home["home"], ok=False)
     assert p.returncode == 1 and f"no registration has code {code}" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+# -- still current? (verify --online's check, over the API's routes) ---------------------------------
+
+
+@pytest.fixture
+def fresh_world() -> World:
+    w = World()
+    w.codes = realistic_flow(w)
+    w.vkey = w.ledger.verifier().vkey()
+    return w
+
+
+def _fetchers(ledger):
+    from fastapi.testclient import TestClient
+
+    from regledger.api import Settings, create_app
+
+    client = TestClient(create_app(ledger, Settings(run_integrator=False)))
+
+    def get(path, params):
+        r = client.get(path, params=dict(params))
+        assert r.status_code == 200, (path, r.text)
+        return r
+
+    return (lambda p, q: get(p, q).text), (lambda p, q: get(p, q).json())
+
+
+def test_still_current_and_then_a_newer_entry(fresh_world):
+    w = fresh_world
+    cert = build_certificate(w.ledger, w.codes["gz-api"])
+    claims = verify_certificate(cert, w.vkey)
+    text, js = _fetchers(w.ledger)
+    now = check_current(claims, w.vkey, text, js)
+    assert now["size"] == claims["checkpoint_size"] and now["status"] == "CODED"
+    assert now["time"] == claims["checkpoint_time"]
+    # the log moves on without touching gz-api: still CODED, at the newer checkpoint
+    w.advance(1)
+    w.apply("gz-later", resource_fields("后来的数据"))
+    w.ledger.integrate()
+    later = check_current(claims, w.vkey, text, js)
+    assert later["size"] > claims["checkpoint_size"] and later["status"] == "CODED"
+    assert later["time"] > claims["checkpoint_time"]
+    # a revocation after the certificate: named, with its kind
+    w.step("authority", "registration.revoke", "gz-api", {"reason": "虚假登记"})
+    w.ledger.integrate()
+    size = w.ledger.checkpoint()[0]
+    with pytest.raises(
+        VerificationError,
+        match=rf"^a newer entry exists: entry \d+ \(registration.revoke, time .*\) is "
+        rf"in the history as of checkpoint {size}; 1 entries after the certificate's$",
+    ):
+        check_current(claims, w.vkey, text, js)
