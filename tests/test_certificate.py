@@ -97,6 +97,14 @@ def test_certificate_of_a_coded_product_verifies(world, product_cert):
         "checkpoint_size": size,
         "entries": 5,
         "last_index": state["history"][-1]["index"],
+        # what a v2 certificate adds: the proven completeness, as of the checkpoint and its time
+        "format": CERTIFICATE_FORMAT,
+        "registration": "gz-api",
+        "checkpoint": note.decode(),
+        "indexes": [h["index"] for h in state["history"]],
+        "history": [h["index"] for h in state["history"]],
+        "complete": True,
+        "checkpoint_time": w.ledger.entry(size - 1).time,
     }
     # the same from the JSON text (as the CLI reads it)
     text = json.dumps(cert, ensure_ascii=False)
@@ -253,7 +261,10 @@ def test_edited_claim(world, cert, claim, value):
     cert["claims"][claim] = value
     with pytest.raises(VerificationError) as err:
         verify_certificate(cert, world.vkey)
-    assert str(err.value) == f"claim {claim!r} is {value!r}, but the entries give {real!r}"
+    if claim == "code":  # the code's status proof (its alias) is about the real code: checked first
+        assert str(err.value) == f"status_proofs[0] is about 'code:{real}', not the claimed code {value!r}"
+    else:
+        assert str(err.value) == f"claim {claim!r} is {value!r}, but the entries give {real!r}"
 
 
 def test_edited_claim_code_in_the_same_series_fails(world, cert):
@@ -264,7 +275,19 @@ def test_edited_claim_code_in_the_same_series_fails(world, cert):
 def test_edited_claim_code_in_the_same_series_is_named_as_a_claim(world, cert):
     real = cert["claims"]["code"]
     cert["claims"]["code"] = make_code(2, "520000", 2026, 2)
-    refused(cert, world.vkey, rf"^claim 'code' is .*, but the entries give '{real}'$")
+    refused(cert, world.vkey, rf"^status_proofs\[0\] is about 'code:{real}', not the claimed code ")
+    # with the alias's proof of that code (absent: never issued), the non-existence proof says so
+    size = verify_certificate(product_cert_of(world), world.vkey)["checkpoint_size"]
+    cert["status_proofs"][0] = world.ledger.status_proof(f"code:{cert['claims']['code']}", size)
+    refused(cert, world.vkey, rf"^no registration has code {cert['claims']['code']} as of checkpoint {size}$")
+    # without status proofs (v1), the replay names it as a claim
+    v1 = {k: v for k, v in cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
+    refused(v1, world.vkey, rf"^claim 'code' is .*, but the entries give '{real}'$")
+
+
+def product_cert_of(world) -> dict:
+    return build_certificate(world.ledger, world.codes["gz-api"])
 
 
 def test_entry_about_another_registration_inserted(world, cert):
@@ -426,22 +449,17 @@ def test_a_flipped_byte_in_a_status_proof_fails(world, product_cert):
         refused(cert, world.vkey, rf"^status_proofs\[{n}\]: status proof: value-mismatch")
 
 
-def _older_map_size(world, before: int) -> int:
-    """The latest checkpoint with a status map that does not include entry `before`."""
-    for size in range(before, 0, -1):
-        try:
-            world.ledger.status_proof("reg:gz-radar", size)
-            return size
-        except LedgerError:
-            continue
-    raise AssertionError("no checkpoint before the revocation")
-
-
-def test_an_old_status_proof_replayed_against_a_newer_claim(world):
-    cert = build_certificate(world.ledger, world.codes["gz-radar"])
+def test_an_old_status_proof_replayed_against_a_newer_claim(fresh_world):
+    w = fresh_world
+    old_cert = build_certificate(w.ledger, w.codes["gz-api"])
+    old = old_cert["status_proofs"][1]
+    old_size = int(old_cert["checkpoint"].split("\n")[1])
+    w.advance(1)
+    w.step("authority", "registration.revoke", "gz-api", {"reason": "虚假登记"})
+    w.ledger.integrate()
+    cert = build_certificate(w.ledger, w.codes["gz-api"])
+    assert verify_certificate(cert, w.vkey)["status"] == "REVOKED"
     revoke = cert["entries"][-1]["index"]
-    old_size = _older_map_size(world, revoke)
-    old = world.ledger.status_proof("reg:gz-radar", old_size)
     assert revoke not in old["value"]["indexes"]
     cert["entries"] = cert["entries"][:-1]
     cert["claims"]["status"] = "CODED"
@@ -449,10 +467,13 @@ def test_an_old_status_proof_replayed_against_a_newer_claim(world):
     size = int(cert["checkpoint"].split("\n")[1])
     refused(
         cert,
-        world.vkey,
+        w.vkey,
         rf"^status_proofs\[1\] is against checkpoint {old_size}, not the certificate's checkpoint {size} "
         r"\(an old status proof replayed\?\)$",
     )
+    # the old certificate itself is still a genuine one: complete as of its own, older checkpoint (and time)
+    claims = verify_certificate(old_cert, w.vkey)
+    assert claims["status"] == "CODED" and claims["checkpoint_size"] == old_size < size
 
 
 def test_a_certificate_for_a_code_never_issued_fails_with_the_non_existence_proof(world, product_cert):
