@@ -130,6 +130,7 @@ def test_openapi_lists_every_endpoint(client):
         ("GET", "/v1/registrations"),
         ("GET", "/v1/registrations/{id_or_code}"),
         ("GET", "/v1/registrations/{id_or_code}/history"),
+        ("GET", "/v1/registrations/{id_or_code}/status-proof"),
         ("GET", "/v1/registrations/{code}/certificate"),
         ("GET", "/v1/overdue"),
         ("POST", "/v1/verify"),
@@ -140,6 +141,15 @@ def test_openapi_lists_every_endpoint(client):
     assert set(schemas["EntryPublic"]["properties"]) == {"index", "leaf", "entry"}
     assert set(schemas["InclusionProof"]["properties"]) == {"index", "size", "leaf_hash", "hashes"}
     assert set(schemas["ConsistencyProof"]["properties"]) == {"first", "second", "hashes"}
+    assert set(schemas["StatusProofDocument"]["properties"]) == {
+        "format",
+        "origin",
+        "checkpoint",
+        "key",
+        "value",
+        "siblings",
+        "leaf",
+    }
 
 
 def test_docs_page(client):
