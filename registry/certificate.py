@@ -475,6 +475,13 @@ def certificate_html(cert: Mapping[str, Any]) -> str:
             f"<tr><td>{e(str(item['index']))}</td><td>{e(entry['time'])}</td><td>{e(st['kind'])}</td>"
             f"<td><code>{e(st['key'])}</code></td></tr>"
         )
+    complete = ""
+    if cert.get("format") == CERTIFICATE_FORMAT:
+        size = e(str(cert["checkpoint"]).split("\n")[1] if "\n" in str(cert["checkpoint"]) else "?")
+        complete = (
+            f"<p>历史完整性证明 Completeness: the certificate's status proofs show these are all of the "
+            f"registration's entries as of checkpoint {size} (checked by <code>regledger verify</code>).</p>\n"
+        )
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>登记证明 Registration certificate {e(str(c["code"]))}</title>
 <style>body{{font-family:sans-serif;max-width:52em;margin:2em auto}}td,th{{border:1px solid #ccc;padding:.3em}}
@@ -491,6 +498,7 @@ table{{border-collapse:collapse}}pre{{background:#f6f6f6;padding:1em;overflow:au
 <h2>登记过程 History</h2>
 <table><tr><th>#</th><th>时间 Time</th><th>步骤 Step</th><th>签名密钥 Key</th></tr>{"".join(rows)}</table>
 <h2>签名检查点 Signed checkpoint</h2><pre>{e(cert["checkpoint"])}</pre>
-<p>Verify offline: <code>regledger verify CERTIFICATE.json --key &lt;log verifier key&gt;</code></p>
+{complete}<p>Verify offline: <code>regledger verify CERTIFICATE.json --key &lt;log verifier key&gt;</code>
+(add <code>--online URL</code> to ask an instance whether the history is still complete)</p>
 </body></html>
 """
