@@ -219,6 +219,18 @@
     return r;
   }
 
+  /* GET url as JSON, not cached; a Failure naming `what` if that fails. */
+  async function fetchJson(url, what) {
+    var resp;
+    try {
+      resp = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
+    } catch (e) {
+      throw new Failure("could not fetch " + what + ": " + e);
+    }
+    if (!resp.ok) throw new Failure("fetching " + what + " failed: HTTP " + resp.status);
+    try { return await resp.json(); } catch (e) { throw new Failure(what + " is not JSON"); }
+  }
+
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -254,15 +266,7 @@
     var url = section.getAttribute("data-history-url");
     var shown = (section.getAttribute("data-indexes") || "").split(",").filter(Boolean);
 
-    var resp;
-    try {
-      resp = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
-    } catch (e) {
-      throw new Failure("could not fetch the history: " + e);
-    }
-    if (!resp.ok) throw new Failure("fetching the history failed: HTTP " + resp.status);
-    var data;
-    try { data = await resp.json(); } catch (e) { throw new Failure("the history is not JSON"); }
+    var data = await fetchJson(url, "the history");
     if (!data || typeof data !== "object" || !Array.isArray(data.steps)) throw new Failure("the history has no steps");
     if (data.registration !== regId) throw new Failure("the history is for " + data.registration + ", not " + regId);
 
@@ -339,15 +343,7 @@
 
   /* The registration's status proof against the history's checkpoint: its indexes are the proven steps. */
   async function checkComplete(url, mapKey, regId, top, openCheckpoint, proven) {
-    var resp;
-    try {
-      resp = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
-    } catch (e) {
-      throw new Failure("could not fetch the status proof: " + e);
-    }
-    if (!resp.ok) throw new Failure("fetching the status proof failed: HTTP " + resp.status);
-    var data;
-    try { data = await resp.json(); } catch (e) { throw new Failure("the status proof is not JSON"); }
+    var data = await fetchJson(url, "the status proof");
     var doc = data && Array.isArray(data.proofs) ? data.proofs.filter(function (d) { return d && d.key === mapKey; })[0] : null;
     if (!doc) throw new Failure("the server gave no status proof of " + mapKey);
     if (doc.format !== "regledger-status-proof/v1") throw new Failure("not a regledger-status-proof/v1 document");
