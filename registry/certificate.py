@@ -477,7 +477,7 @@ def certificate_html(cert: Mapping[str, Any]) -> str:
         )
     complete = ""
     if cert.get("format") == CERTIFICATE_FORMAT:
-        size = e(str(cert["checkpoint"]).split("\n")[1] if "\n" in str(cert["checkpoint"]) else "?")
+        size = e((str(cert["checkpoint"]).split("\n") + ["?"])[1])
         complete = (
             f"<p>历史完整性证明 Completeness: the certificate's status proofs show these are all of the "
             f"registration's entries as of checkpoint {size} (checked by <code>regledger verify</code>).</p>\n"
