@@ -16,6 +16,7 @@ Order of work (durability first, sunlight-style):
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -23,12 +24,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from .background import BackgroundLoop
 from .checkpoint import Checkpoint, Receipt, check_origin, open_checkpoint, sign_checkpoint, sign_receipt
 from .entry import GENESIS_PREV, Entry, Statement, StatementSigner, utc_now
-from .errors import ConflictError, IntegrityError, InvalidSignatureError, LedgerError, NotFoundError
+from .errors import ConflictError, IntegrityError, InvalidSignatureError, LedgerError, MapProofError, NotFoundError
 from .fold import fold_entry, signature_holds, unknown_key_at
 from .hashes import Hash
 from .health import Health
@@ -37,8 +38,10 @@ from .keyring import registered_public_key
 from .merkle import prove_consistency, prove_inclusion, tree_hash
 from .note import Signer, Verifier
 from .policy import StateMap, StatementPolicy
+from .statusmap import StatusMapHook, grow_map
 from .store import KeyRecord, KeyView, LedgerStore, SequencedBatch, SequenceHead
 from .tiles import CachingTileReader, SubtreeCache, TileHashReader
+from .vmap import key_hash, map_line, map_root_of, prove, status_proof_document, verify_map_proof
 
 __all__ = ["Appended", "BatchIntegrator", "Ledger"]
 
@@ -74,6 +77,7 @@ class Ledger:
         log_signer: LogSigner,
         clock: Callable[[], str] = utc_now,
         policy: StatementPolicy | None = None,
+        status_map: StatusMapHook | None = None,
     ) -> None:
         check_origin(origin)
         if log_signer.name != origin:
@@ -84,6 +88,7 @@ class Ledger:
         self._verifier = _log_verifier(origin, log_signer)
         self.clock = clock
         self.policy = policy
+        self.status_map = status_map  # which map keys an entry touches (ledger.statusmap); None: no map
         self.tiles = CachingTileReader(store)
         self.subtrees = SubtreeCache()
         self._integrate_lock = threading.Lock()
@@ -265,21 +270,40 @@ class Ledger:
         new = sequenced if max_entries is None else min(sequenced, old + max_entries)
         if latest is not None and new == old:
             return old
-        growth = self._verified_base(latest)
+        base, growth = self._verified_base(latest)
         growth.grow_to(self.store, new)
         if growth.size != new:  # never sign a root under another size than the tree it is the root of
             raise IntegrityError(f"checkpoint {new}", f"the tree grown from {old} has {growth.size} leaves")
-        note = sign_checkpoint(Checkpoint(self.origin, new, growth.root()), self.log_signer)
-        self.store.publish(old if latest else None, growth.tiles(), new, note)
+        extensions: tuple[str, ...] = ()
+        map_rows = None
+        if self.status_map is not None:
+            map_root, map_rows = grow_map(
+                self.store,
+                self.store.read_entries,
+                self.status_map,
+                base_size=None if base is None else old,
+                base_root=None if base is None else self._map_root(base, old),
+                size=new,
+            )
+            extensions = (map_line(map_root),)
+        note = sign_checkpoint(Checkpoint(self.origin, new, growth.root(), extensions), self.log_signer)
+        self.store.publish(old if latest else None, growth.tiles(), new, note, map_rows)
         return new
 
-    def _verified_base(self, latest: tuple[int, bytes] | None) -> TreeGrowth:
-        """The stored tree the next checkpoint extends, once it reproduces the last signed root."""
+    @staticmethod
+    def _map_root(cp: Checkpoint, size: int) -> Hash | None:
+        try:
+            return map_root_of(cp)
+        except MapProofError as exc:
+            raise IntegrityError(f"checkpoint {size}", f"its map line: {exc}") from None
+
+    def _verified_base(self, latest: tuple[int, bytes] | None) -> tuple[Checkpoint | None, TreeGrowth]:
+        """The last signed checkpoint and the stored tree the next one extends, once it reproduces its root."""
         if latest is None:
-            return TreeGrowth(0, TileHashReader(0, self.tiles, self.subtrees), GENESIS_PREV)
+            return None, TreeGrowth(0, TileHashReader(0, self.tiles, self.subtrees), GENESIS_PREV)
         size, note = latest
         cp = opened_checkpoint(size, note, origin=self.origin, verifier=self.verifier())
-        return verified_growth(self.store, size, cp.root)
+        return cp, verified_growth(self.store, size, cp.root)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -318,6 +342,29 @@ class Ledger:
         if first > second:
             raise NotFoundError(f"size {first} is after size {second}")
         return prove_consistency(first, second, TileHashReader(second, self.tiles, self.subtrees))
+
+    def status_proof(self, key: str, size: int | None = None) -> dict[str, Any]:
+        """The status-proof document (ledger.vmap) of map key `key` at the checkpoint of `size` (None: the
+        latest): its value, or its absence, proved against the map root that checkpoint signs.
+
+        NotFoundError if there is no checkpoint of that size or it carries no map root.  The proof is
+        checked before it is served: a damaged stored node is an IntegrityError naming it."""
+        if size is None:
+            size, note = self.checkpoint()
+        else:
+            note = self.store.checkpoint(size)
+        cp = opened_checkpoint(size, note, origin=self.origin, verifier=self.verifier())
+        root = self._map_root(cp, size)
+        if root is None:
+            raise NotFoundError(f"checkpoint {size} carries no status-map root (it was signed before the map)")
+        siblings, leaf = prove(self.store, key, size)
+        raw = self.store.read_map_values([key], size).get(key)
+        value = None if leaf is None or leaf[0] != key_hash(key) or raw is None else json.loads(raw)
+        try:
+            verify_map_proof(root, key, value, siblings, leaf)
+        except MapProofError as exc:
+            raise IntegrityError(f"status map at {size}", f"the stored map does not prove {key!r}: {exc}") from None
+        return status_proof_document(self.origin, note, key, value, siblings, leaf)
 
     def entries(self, start: int, end: int) -> list[bytes]:
         return [leaf for leaf, _ in self.store.read_entries(start, end)]

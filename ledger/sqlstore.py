@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 from urllib.parse import quote
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, or_, tuple_
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, func, or_, tuple_
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, InternalError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine, insert, select, update
@@ -34,8 +34,10 @@ from .errors import (
     StorageUnavailableError,
 )
 from .hashes import Hash
+from .statusmap import MapRows
 from .store import KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState, check_tile_growth
 from .tiles import Tile
+from .vmap import Position
 
 __all__ = ["SQLStore", "normalise_url", "remove_sqlite_file"]
 
@@ -109,14 +111,56 @@ class CosignatureRow(SQLModel, table=True):
     line: str = Field(sa_type=Text)
 
 
+class MapNodeRow(SQLModel, table=True):
+    """The status map's nodes (ledger.vmap): one row per position and checkpoint size that changed it; never
+    rewritten.  `content` is a node hash (32 bytes) or a single leaf's key hash || value hash (64)."""
+
+    __tablename__ = "rl_map_nodes"
+    depth: int = Field(sa_type=Integer, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    prefix: bytes = Field(sa_type=LargeBinary, primary_key=True)
+    version: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    content: bytes = Field(sa_type=LargeBinary)
+
+
+class MapValueRow(SQLModel, table=True):
+    """The status map's values (canonical JSON) by map key and the checkpoint size that set them; never rewritten."""
+
+    __tablename__ = "rl_map_values"
+    key: str = Field(sa_type=String(512), primary_key=True)
+    version: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    value: bytes = Field(sa_type=LargeBinary)
+
+
 _SEQ, _PUB = 1, 2
-E, T, C, H, K, S, W = (
+E, T, C, H, K, S, W, MN, MV = (
     cast(Any, row).__table__  # SQLModel declares __table__ only at runtime
-    for row in (EntryRow, TileRow, CheckpointRow, HeadRow, KeyRow, StateRow, CosignatureRow)
+    for row in (EntryRow, TileRow, CheckpointRow, HeadRow, KeyRow, StateRow, CosignatureRow, MapNodeRow, MapValueRow)
 )
-_TABLES = [E, T, C, H, K, S, W]
+_TABLES = [E, T, C, H, K, S, W, MN, MV]
 # Built once so SQLAlchemy compiles it once: proofs read tiles on a hot path.
 _TILE_BY_KEY = select(T.c.data).where(T.c.level == bindparam("level"), T.c.n == bindparam("n"))
+
+
+_MAX_VERSION = 2**63 - 1
+_MAP_NODE = (
+    select(MN.c.content)
+    .where(MN.c.depth == bindparam("depth"), MN.c.prefix == bindparam("prefix"), MN.c.version <= bindparam("version"))
+    .order_by(MN.c.version.desc())
+    .limit(1)
+)
+
+
+def _map_nodes_at(depth: int, prefixes: list[bytes], version: int) -> Any:
+    """The latest row at or before `version` of each of `prefixes` at `depth`."""
+    latest = (
+        select(MN.c.prefix, func.max(MN.c.version).label("v"))
+        .where(MN.c.depth == depth, MN.c.prefix.in_(prefixes), MN.c.version <= version)
+        .group_by(MN.c.prefix)
+        .subquery()
+    )
+    return select(MN.c.prefix, MN.c.content).join(
+        latest, (MN.c.depth == depth) & (MN.c.prefix == latest.c.prefix) & (MN.c.version == latest.c.v)
+    )
 
 
 def normalise_url(url: str) -> str:
@@ -506,7 +550,9 @@ class SQLStore:
             out.append(data)
         return out
 
-    def publish(self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes) -> None:
+    def publish(
+        self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes, map_rows: MapRows | None = None
+    ) -> None:
         expected = -1 if old_size is None else old_size
         try:
             with self._write() as conn:
@@ -536,11 +582,69 @@ class SQLStore:
                 if inserts:
                     conn.execute(insert(T), inserts)
                 conn.execute(insert(C).values(size=size, note=note, prev_size=old_size))
+                if map_rows is not None and map_rows.nodes:
+                    conn.execute(
+                        insert(MN),
+                        [
+                            {"depth": d, "prefix": p, "version": size, "content": c}
+                            for (d, p), c in map_rows.nodes.items()
+                        ],
+                    )
+                if map_rows is not None and map_rows.values:
+                    conn.execute(
+                        insert(MV), [{"key": k, "version": size, "value": v} for k, v in map_rows.values.items()]
+                    )
                 res = conn.execute(update(H).where(H.c.id == _PUB, H.c.size == expected).values(size=size))
                 if res.rowcount != 1:
                     raise ConflictError("published size changed during publish")
         except IntegrityError as exc:
             raise ConflictError("a concurrent publish stored the same rows") from exc
+
+    def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
+        if not positions:
+            return {}
+        at = _MAX_VERSION if version is None else version
+        out: dict[Position, bytes] = {}
+        with self._read() as conn:
+            if len(positions) <= 4:  # a proof's step: point lookups on the primary key
+                for pos in positions:
+                    row = conn.execute(_MAP_NODE, {"depth": pos[0], "prefix": pos[1], "version": at}).first()
+                    if row is not None:
+                        out[pos] = bytes(row.content)
+                return out
+            by_depth: dict[int, list[bytes]] = {}
+            for d, p in positions:
+                by_depth.setdefault(d, []).append(p)
+            for d, prefixes in by_depth.items():
+                for lo in range(0, len(prefixes), 500):
+                    for row in conn.execute(_map_nodes_at(d, prefixes[lo : lo + 500], at)):
+                        out[(d, bytes(row.prefix))] = bytes(row.content)
+        return out
+
+    def read_map_values(self, keys: Sequence[str], version: int | None) -> dict[str, bytes]:
+        at = _MAX_VERSION if version is None else version
+        out: dict[str, bytes] = {}
+        with self._read() as conn:
+            for lo in range(0, len(keys), 500):
+                latest = (
+                    select(MV.c.key, func.max(MV.c.version).label("v"))
+                    .where(MV.c.key.in_(keys[lo : lo + 500]), MV.c.version <= at)
+                    .group_by(MV.c.key)
+                    .subquery()
+                )
+                rows = conn.execute(
+                    select(MV.c.key, MV.c.value).join(latest, (MV.c.key == latest.c.key) & (MV.c.version == latest.c.v))
+                )
+                out.update((r.key, bytes(r.value)) for r in rows)
+        return out
+
+    def iter_map_nodes(self) -> Iterator[tuple[int, Position, bytes]]:
+        stmt = select(MN.c.version, MN.c.depth, MN.c.prefix, MN.c.content)
+        for version, depth, prefix, content in self._iter(stmt.order_by(MN.c.version, MN.c.depth, MN.c.prefix)):
+            yield version, (depth, prefix), content
+
+    def iter_map_values(self) -> Iterator[tuple[int, str, bytes]]:
+        yield from self._iter(select(MV.c.version, MV.c.key, MV.c.value).order_by(MV.c.version, MV.c.key))
 
     def rewrite_derived(
         self, tiles: Mapping[tuple[int, int], bytes | None], leaf_hashes: Mapping[int, bytes], head_hash: bytes | None

@@ -5,14 +5,17 @@ Contracts every implementation keeps (the tests hold MemoryStore and SQLStore to
   atomically: all of the batch or none of it.  Indexes are gapless and never reused.
 - entries and checkpoints are written once and never changed; a tile only ever grows by
   appending hashes (a partial tile is the prefix of every wider version of it).
-- `publish` is a compare-and-swap: it stores tiles and the checkpoint and moves the
-  published size from `old_size` to `size` in one transaction, or raises ConflictError and
-  stores nothing.
+- `publish` is a compare-and-swap: it stores tiles, the checkpoint and its status-map rows
+  (ledger.statusmap.MapRows, at version `size`) and moves the published size from `old_size`
+  to `size` in one transaction, or raises ConflictError and stores nothing.
+- map node and value rows are versioned by the checkpoint size that wrote them and never
+  rewritten; the map at size S reads, for each position or key, its latest row <= S.
 """
 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,7 +23,9 @@ from typing import Any, Protocol
 from .entry import GENESIS_PREV, Entry
 from .errors import ConflictError, IntegrityError, NotFoundError
 from .hashes import Hash
+from .statusmap import MapRows
 from .tiles import Tile
+from .vmap import Position
 
 __all__ = [
     "KeyRecord",
@@ -117,7 +122,22 @@ class LedgerStore(Protocol):
     def read_leaf_hashes(self, start: int, end: int) -> list[Hash]: ...
     def index_of_leaf_hash(self, leaf_hash: bytes) -> int | None: ...
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]: ...
-    def publish(self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes) -> None: ...
+    def publish(
+        self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes, map_rows: MapRows | None = None
+    ) -> None: ...
+    def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
+        """Each position's content in its latest row at or before `version` (None: the latest); absent ones
+        left out."""
+
+    def read_map_values(self, keys: Sequence[str], version: int | None) -> dict[str, bytes]:
+        """Each map key's value (canonical JSON) in its latest row at or before `version`."""
+
+    def iter_map_nodes(self) -> Iterator[tuple[int, Position, bytes]]:
+        """(version, position, content) of every stored map node row, by version then position."""
+
+    def iter_map_values(self) -> Iterator[tuple[int, str, bytes]]:
+        """(version, key, value) of every stored map value row, by version then key."""
+
     def latest_checkpoint(self) -> tuple[int, bytes] | None: ...
     def checkpoint(self, size: int) -> bytes: ...
     def iter_tiles(self) -> Iterator[tuple[int, int, bytes]]: ...
@@ -188,6 +208,8 @@ class MemoryStore:
         self.published: int | None = None
         self.states: dict[str, SubjectState] = {}
         self.cosigs: dict[tuple[str, int, str], str] = {}
+        self.map_nodes: dict[Position, tuple[list[int], list[bytes]]] = {}  # position -> (versions, contents)
+        self.map_values: dict[str, tuple[list[int], list[bytes]]] = {}
 
     def sequence(self, build: Callable[[SequenceHead, KeyView], SequencedBatch]) -> SequencedBatch:
         with self._lock:
@@ -244,7 +266,9 @@ class MemoryStore:
                 out.append(data)
             return out
 
-    def publish(self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes) -> None:
+    def publish(
+        self, old_size: int | None, tiles: Mapping[Tile, bytes], size: int, note: bytes, map_rows: MapRows | None = None
+    ) -> None:
         with self._lock:
             if self.published != old_size:
                 raise ConflictError(f"published size is {self.published}, not {old_size}")
@@ -256,6 +280,40 @@ class MemoryStore:
             self.checkpoints[size] = note
             self.previous[size] = old_size
             self.published = size
+            if map_rows is not None:
+                for table, rows in ((self.map_nodes, map_rows.nodes), (self.map_values, map_rows.values)):
+                    for at, content in rows.items():
+                        versions, contents = table.setdefault(at, ([], []))  # type: ignore[arg-type]
+                        assert not versions or versions[-1] < size, "map rows are never rewritten"
+                        versions.append(size)
+                        contents.append(content)
+
+    @staticmethod
+    def _latest(rows: tuple[list[int], list[bytes]] | None, version: int | None) -> bytes | None:
+        if rows is None:
+            return None
+        i = len(rows[0]) if version is None else bisect_right(rows[0], version)
+        return rows[1][i - 1] if i else None
+
+    def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
+        with self._lock:
+            found = {p: self._latest(self.map_nodes.get(p), version) for p in positions}
+        return {p: c for p, c in found.items() if c is not None}
+
+    def read_map_values(self, keys: Sequence[str], version: int | None) -> dict[str, bytes]:
+        with self._lock:
+            found = {k: self._latest(self.map_values.get(k), version) for k in keys}
+        return {k: v for k, v in found.items() if v is not None}
+
+    def iter_map_nodes(self) -> Iterator[tuple[int, Position, bytes]]:
+        with self._lock:
+            rows = sorted((v, p, c) for p, (vs, cs) in self.map_nodes.items() for v, c in zip(vs, cs, strict=True))
+        yield from rows
+
+    def iter_map_values(self) -> Iterator[tuple[int, str, bytes]]:
+        with self._lock:
+            rows = sorted((v, k, c) for k, (vs, cs) in self.map_values.items() for v, c in zip(vs, cs, strict=True))
+        yield from rows
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         with self._lock:

@@ -28,13 +28,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .checkpoint import Checkpoint, open_checkpoint
 from .entry import canonical_json
-from .errors import LedgerError, MalformedError, MapProofError
+from .errors import IntegrityError, LedgerError, MalformedError, MapProofError
 from .hashes import HASH_SIZE, Hash
 from .note import Verifier
 
@@ -43,11 +44,13 @@ __all__ = [
     "MAP_LINE",
     "MAX_DEPTH",
     "STATUS_PROOF_FORMAT",
+    "MapChange",
     "MapNodeReader",
     "MapUpdate",
     "Position",
     "StatusProof",
     "apply_updates",
+    "build_map",
     "content_hash",
     "key_hash",
     "leaf_hash",
@@ -72,7 +75,7 @@ _sha256 = hashlib.sha256
 
 #: (depth, prefix bytes)
 Position = tuple[int, bytes]
-ROOT: Position = (0, b"")
+ROOT: Position = (0, b"")  # the root position
 
 
 # -- hashing ------------------------------------------------------------------------------
@@ -123,29 +126,37 @@ def _child(prefix: bytes, depth: int, bit: int) -> bytes:
 
 
 def _build(depth: int, prefix: bytes, leaves: Sequence[tuple[bytes, bytes]], writes: dict[Position, bytes]) -> bytes:
-    """The content of a position holding exactly `leaves` (sorted, at least one); the contents of the
-    positions below it go into `writes`."""
+    """The content of a position holding exactly `leaves` (sorted by key hash, at least one); the contents
+    of the positions below it go into `writes`."""
     if len(leaves) == 1:
         return leaves[0][0] + leaves[0][1]
-    split = next((i for i, (kh, _) in enumerate(leaves) if _bit(kh, depth)), len(leaves))
+    right = _child(prefix, depth, 1)
+    split = bisect_left(leaves, (right.ljust(HASH_SIZE, b"\x00"),))  # the first key hash with bit `depth` set
     hashes = []
-    for bit, side in ((0, leaves[:split]), (1, leaves[split:])):
+    for pos, side in (((depth + 1, _child(prefix, depth, 0)), leaves[:split]), ((depth + 1, right), leaves[split:])):
         if not side:
             hashes.append(EMPTY)
             continue
-        pos = (depth + 1, _child(prefix, depth, bit))
         content = _build(depth + 1, pos[1], side, writes)
         writes[pos] = content
         hashes.append(content_hash(content))
     return node_hash(hashes[0], hashes[1])
 
 
+def build_map(leaves: Iterable[tuple[bytes, bytes]]) -> tuple[Hash, dict[Position, bytes]]:
+    """The root of the map holding exactly `leaves` (key hash, value hash), and the content of every position
+    to store, the root's included."""
+    ordered = sorted(leaves)
+    if not ordered:
+        return EMPTY, {}
+    writes: dict[Position, bytes] = {}
+    writes[ROOT] = _build(0, b"", ordered, writes)
+    return content_hash(writes[ROOT]), writes
+
+
 def map_root(items: Mapping[str, Mapping[str, Any]]) -> Hash:
     """The root of the map holding exactly `items` (key -> value), computed from scratch."""
-    leaves = sorted((key_hash(k), value_hash(v)) for k, v in items.items())
-    if not leaves:
-        return EMPTY
-    return content_hash(_build(0, b"", leaves, {}))
+    return build_map((key_hash(k), value_hash(v)) for k, v in items.items())[0]
 
 
 class MapNodeReader(Protocol):
@@ -154,23 +165,47 @@ class MapNodeReader(Protocol):
         (None: the latest row); positions with no such row are left out."""
 
 
-def update_map(reader: MapNodeReader, updates: Mapping[bytes, bytes]) -> tuple[Hash, dict[Position, bytes]]:
-    """Set key_hash -> value_hash for each of `updates` in the latest stored map.
+@dataclass(frozen=True)
+class MapChange:
+    """What `update_map` found and made: the new root, the positions whose content changes (to store as new
+    rows), and each updated key hash's value hash before (None: absent)."""
 
-    Returns the new root and the positions whose content changes (to be stored as new rows).  Reads
-    one level of the tree at a time, each level in one `read_map_nodes` call.
+    root: Hash
+    writes: dict[Position, bytes]
+    before: dict[bytes, bytes | None]
+
+
+def _where(pos: Position) -> str:
+    return f"map node {pos[0]}/{pos[1].hex() or '-'}"
+
+
+def update_map(
+    reader: MapNodeReader,
+    updates: Mapping[bytes, bytes],
+    *,
+    version: int | None = None,
+    expected_root: bytes | None = None,
+) -> MapChange:
+    """Set key_hash -> value_hash for each of `updates` in the map stored at `version`.
+
+    Reads one level of the tree at a time, each level in one `read_map_nodes` call, and checks what it
+    reads as a proof: the root against `expected_root` (if given) and each two-or-more node against its
+    children, so a damaged stored node is an IntegrityError naming it, never a wrong new root.
     """
     writes: dict[Position, bytes] = {}
     old: dict[Position, bytes] = {}
+    before: dict[bytes, bytes | None] = dict.fromkeys(updates)
     inner: list[Position] = []  # two-or-more nodes on the updated paths, whose hash is recomputed
-    pending: dict[bytes, list[tuple[bytes, bytes]]] = {b"": sorted(updates.items())} if updates else {}
+    pending: dict[bytes, list[tuple[bytes, bytes]]] = {b"": sorted(updates.items())}
     unchanged: list[Position] = []
     depth = 0
-    if not updates:
-        return content_hash(reader.read_map_nodes([ROOT], None).get(ROOT)), {}
     while pending:
-        found = reader.read_map_nodes([(depth, p) for p in pending] + unchanged, None)
+        found = reader.read_map_nodes([(depth, p) for p in pending] + unchanged, version)
         old.update(found)
+        if depth == 0 and expected_root is not None and content_hash(found.get(ROOT)) != expected_root:
+            raise IntegrityError(_where(ROOT), "the stored map root is not the one the last checkpoint signed")
+        if not updates:
+            return MapChange(content_hash(found.get(ROOT)), {}, {})
         unchanged = []
         below: dict[bytes, list[tuple[bytes, bytes]]] = {}
         for prefix, group in pending.items():
@@ -179,13 +214,18 @@ def update_map(reader: MapNodeReader, updates: Mapping[bytes, bytes]) -> tuple[H
             if cur is None or len(cur) != HASH_SIZE:
                 leaves = dict(group)
                 if cur is not None:
-                    leaves.setdefault(cur[:HASH_SIZE], cur[HASH_SIZE:])
+                    kh = cur[:HASH_SIZE]
+                    if any(_bit(kh, d) != _bit(group[0][0], d) for d in range(depth)):
+                        raise IntegrityError(_where(pos), "holds a leaf that is not under its prefix")
+                    if kh in before:
+                        before[kh] = cur[HASH_SIZE:]
+                    leaves.setdefault(kh, cur[HASH_SIZE:])
                 writes[pos] = _build(depth, prefix, sorted(leaves.items()), writes)
                 continue
             inner.append(pos)
-            split = next((i for i, (kh, _) in enumerate(group) if _bit(kh, depth)), len(group))
-            for bit, side in ((0, group[:split]), (1, group[split:])):
-                child = _child(prefix, depth, bit)
+            right = _child(prefix, depth, 1)
+            split = bisect_left(group, (right.ljust(HASH_SIZE, b"\x00"),))
+            for child, side in ((_child(prefix, depth, 0), group[:split]), (right, group[split:])):
                 if side:
                     below[child] = side
                 else:
@@ -193,13 +233,15 @@ def update_map(reader: MapNodeReader, updates: Mapping[bytes, bytes]) -> tuple[H
         pending = below
         depth += 1
         if depth > MAX_DEPTH:
-            raise AssertionError("the stored map is deeper than 256 levels")
+            raise IntegrityError(_where(ROOT), "the stored map is deeper than 256 levels")
     for pos in reversed(inner):  # deepest first: children are done before their parents
         d, prefix = pos
         kids = [(d + 1, _child(prefix, d, b)) for b in (0, 1)]
+        if node_hash(*(content_hash(old.get(k)) for k in kids)) != old[pos]:
+            raise IntegrityError(_where(pos), "the stored node is not the hash of its stored children")
         writes[pos] = node_hash(*(content_hash(writes.get(k, old.get(k))) for k in kids))
     changed = {pos: c for pos, c in writes.items() if old.get(pos) != c}
-    return content_hash(writes[ROOT]), changed
+    return MapChange(content_hash(writes[ROOT]), changed, before)
 
 
 # -- proving and verifying ----------------------------------------------------------------

@@ -33,6 +33,8 @@ from regledger.ledger.errors import LedgerError
 from regledger.ledger.keyring import register_key_statement
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.sqlstore import SQLStore
+from regledger.registry.statusmap import RegistryStatusMap
+from regledger.sync.statusmap import CascadeStatusMap
 
 __all__ = ["INTAKE_ROLE", "Home", "HomeError", "HomeIntake", "default_home"]
 
@@ -102,7 +104,9 @@ class Home:
         if store.head().size != 0:
             store.close()
             raise HomeError(f"the database {self.url()} already holds a ledger; use a fresh one")
-        ledger = Ledger(store, origin=origin, log_signer=log, **({"clock": clock} if clock else {}))
+        ledger = Ledger(
+            store, origin=origin, log_signer=log, status_map=status_map(origin), **({"clock": clock} if clock else {})
+        )
         ledger.integrate()  # the size-0 checkpoint
         ledger.append(register_key_statement(admin, admin, "admin"))
         ledger.integrate()
@@ -124,10 +128,22 @@ class Home:
         register = RegistryPolicy()
         # the cascade's rules first: who may sign reference data (RELAYED_KINDS) is decided before its content
         policy = CompositePolicy(ReplayGuard(), SyncPolicy(cfg["origin"], register), register)
-        return Ledger(store or SQLStore(self.url()), origin=cfg["origin"], log_signer=log, policy=policy, **kwargs)
+        return Ledger(
+            store or SQLStore(self.url()),
+            origin=cfg["origin"],
+            log_signer=log,
+            policy=policy,
+            status_map=status_map(cfg["origin"]),
+            **kwargs,
+        )
 
     def admin(self) -> Ed25519Signer:
         return self.signer("admin", self.config()["admin_name"])
+
+
+def status_map(origin: str) -> CascadeStatusMap:
+    """The instance's status-map hook: the register's keys, in this log and in the mirrors it carries."""
+    return CascadeStatusMap(origin, RegistryStatusMap())
 
 
 @dataclass

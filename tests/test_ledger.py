@@ -225,11 +225,11 @@ class FaultyStore(MemoryStore):
         self.fail_next: str | None = None
         self.snapshots: dict = {}
 
-    def publish(self, old_size, tiles, size, note):
+    def publish(self, old_size, tiles, size, note, map_rows=None):
         if self.fail_next == "before":
             self.fail_next = None
             raise OSError("disk unplugged before commit")
-        super().publish(old_size, tiles, size, note)
+        super().publish(old_size, tiles, size, note, map_rows)
         self._check_immutable()
         if self.fail_next == "after":
             self.fail_next = None

@@ -13,7 +13,7 @@ import pytest
 from regledger.keys.ed25519 import Ed25519Signer
 from regledger.ledger import vmap
 from regledger.ledger.checkpoint import Checkpoint, sign_checkpoint
-from regledger.ledger.errors import MapProofError, VerificationError
+from regledger.ledger.errors import IntegrityError, MapProofError, VerificationError
 from regledger.ledger.hashes import EMPTY_ROOT
 
 
@@ -41,10 +41,13 @@ class Nodes:
 def _grow(
     nodes: Nodes, values: dict[str, dict[str, Any]], batch: dict[str, dict[str, Any]]
 ) -> tuple[bytes, dict[str, dict[str, Any]]]:
-    values = {**values, **batch}
-    root, writes = vmap.update_map(nodes, {vmap.key_hash(k): vmap.value_hash(v) for k, v in batch.items()})
-    nodes.commit(writes)
-    return root, values
+    before, values = values, {**values, **batch}
+    change = vmap.update_map(
+        nodes, {vmap.key_hash(k): vmap.value_hash(v) for k, v in batch.items()}, expected_root=vmap.map_root(before)
+    )
+    nodes.commit(change.writes)
+    assert change.before == {vmap.key_hash(k): (vmap.value_hash(before[k]) if k in before else None) for k in batch}
+    return change.root, values
 
 
 def test_hashes_are_domain_separated_from_the_log() -> None:
@@ -93,9 +96,9 @@ def test_incremental_updates_match_the_root_from_scratch_at_every_version() -> N
 def test_setting_the_same_value_writes_nothing() -> None:
     nodes = Nodes()
     root, values = _grow(nodes, {}, {f"reg:{i}": {"indexes": [i]} for i in range(20)})
-    again, writes = vmap.update_map(nodes, {vmap.key_hash("reg:3"): vmap.value_hash({"indexes": [3]})})
-    assert again == root and writes == {}
-    assert vmap.update_map(nodes, {}) == (root, {})
+    same = vmap.update_map(nodes, {vmap.key_hash("reg:3"): vmap.value_hash({"indexes": [3]})})
+    assert same.root == root and same.writes == {}
+    assert vmap.update_map(nodes, {}).root == root and vmap.update_map(nodes, {}).writes == {}
 
 
 def test_empty_map_and_single_leaf_proofs() -> None:
@@ -107,6 +110,22 @@ def test_empty_map_and_single_leaf_proofs() -> None:
     siblings, leaf = vmap.prove(nodes, "reg:x", None)
     assert siblings == [] and leaf == (vmap.key_hash("reg:a"), vmap.value_hash({"indexes": [0]}))
     vmap.verify_map_proof(root, "reg:x", None, siblings, leaf)
+
+
+def test_a_damaged_stored_node_is_named_not_built_on() -> None:
+    nodes = Nodes()
+    root, values = _grow(nodes, {}, {f"reg:{i}": {"indexes": [i]} for i in range(50)})
+    inner = [p for p, rows in nodes.rows.items() if len(rows[-1][1]) == 32 and p != vmap.ROOT]
+    depth, prefix = inner[0]
+    nodes.rows[(depth, prefix)].append((nodes.version, b"\x07" * 32))
+    under = next(k for k in values if vmap.prove(nodes, k, None)[0][depth - 1 : depth])
+    with pytest.raises(IntegrityError) as e:
+        updates = {vmap.key_hash(k): vmap.value_hash({"indexes": [9]}) for k in values}
+        vmap.update_map(nodes, updates, expected_root=root)
+    assert e.value.where.startswith("map node ")
+    with pytest.raises(IntegrityError) as e:
+        vmap.update_map(nodes, {vmap.key_hash(under): bytes(32)}, expected_root=b"\x01" * 32)
+    assert e.value.where == "map node 0/-"
 
 
 def test_non_canonical_and_overlong_proofs_are_refused() -> None:

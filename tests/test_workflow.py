@@ -29,6 +29,7 @@ from regledger.registry.codes import check_query_code, make_code, parse_code
 from regledger.registry.disclosure import annual_report, iter_registrations, overdue
 from regledger.registry.policy import RegistryPolicy
 from regledger.registry.regions import default_table
+from regledger.registry.statusmap import RegistryStatusMap
 from regledger.registry.workdays import BUILTIN_CALENDAR, add_working_days
 from regledger.registry.workflow import (
     HANDLERS,
@@ -41,6 +42,7 @@ from regledger.registry.workflow import (
     WorkflowConfig,
     query_code_for,
 )
+from regledger.sync.statusmap import CascadeStatusMap
 
 ORIGIN = "test.regledger.example/1"
 #: Monday 2 March 2026, 09:00 in China (01:00 UTC)
@@ -189,6 +191,7 @@ class World:
             origin=self.log_signer.name,
             log_signer=self.log_signer,
             policy=RegistryPolicy(config),
+            status_map=CascadeStatusMap(self.log_signer.name, RegistryStatusMap()),
             clock=self.clock,
         )
         self.ledger.integrate()
