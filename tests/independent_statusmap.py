@@ -110,7 +110,7 @@ def verify_path(root: bytes, key: str, value: Any, siblings: bytes, leaf: dict[s
 
 def open_note(note: str, vkey: str) -> list[str]:
     """The checkpoint body's lines, after checking the log's Ed25519 signature (C2SP signed-note)."""
-    name, key_id_hex, key_b64 = vkey.strip().split("+")
+    name, key_id_hex, key_b64 = vkey.strip().split("+", 2)
     raw = base64.b64decode(key_b64, validate=True)
     if len(raw) != 33 or raw[0] != 1:
         raise IndependentFailure("not an Ed25519 verifier key")
