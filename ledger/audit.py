@@ -2,8 +2,9 @@
 
 Recomputes: every leaf hash, the hash chain, each statement's signature under the key rules
 of `ledger.keyring`, every tile (full and partial, all levels), every checkpoint's signature
-and root, the checkpoint chain (none deleted, the latest present), the key projection and the
-sequence head.  Memory stays O(log n) plus one chunk.
+and root, the checkpoint chain (none deleted, the latest present), the key projection, the
+sequence head and (given the hook) the status map: every signed map root and stored map row.
+Memory stays O(log n) plus one chunk, plus the rebuilt status map when it is checked.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from dataclasses import dataclass, field
 
 from .cosignature import add_cosignatures, parse_cosigner_vkey, verify_cosigned
 from .entry import GENESIS_PREV, Entry
-from .errors import IntegrityError, LedgerError, UnknownKeyError
+from .errors import IntegrityError, LedgerError, MapProofError, UnknownKeyError
 from .fold import fold_entry
 from .hashes import HASH_SIZE, Hash, leaf_hash
 from .integrity import check_leaf_hash, check_tile, opened_checkpoint
 from .merkle import CompactRange
 from .note import Verifier
 from .policy import StateMap, StatementPolicy, policy_step
+from .statusmap import MapRebuild, StatusMapHook, compare_map_rows
 from .store import KeyRecord, LedgerStore, SequenceHead, SubjectState
 from .tiles import TILE_WIDTH, Tile, full_tile_root, tiles_for_size
 
@@ -41,6 +43,7 @@ class AuditReport:
     published_size: int
     root: Hash
     cosignatures: int = 0
+    map_rows: int = 0  # status-map node and value rows compared with the map rebuilt from the log
 
 
 @dataclass
@@ -124,6 +127,7 @@ class _EntryWalk:
         verifier: Verifier,
         policy: StatementPolicy | None,
         derived: DerivedDamage | None,
+        status_map: StatusMapHook | None = None,
     ) -> None:
         self.store, self.published, self.origin, self.verifier = store, published, origin, verifier
         self.policy, self.derived = policy, derived
@@ -135,6 +139,7 @@ class _EntryWalk:
         self.states = StateMap(lambda subjects: {})
         self.prev: Hash = GENESIS_PREV
         self.seen_cps = 0
+        self.map = None if status_map is None else MapRebuild(status_map)
 
     def run(self, size: int, progress: Callable[[int, int], None] | None) -> None:
         self.checkpoints_at(0)
@@ -156,6 +161,11 @@ class _EntryWalk:
                 raise AuditFailure(
                     f"checkpoint {size}", f"root {cp.root.hex()} differs from recomputed {self.compact.root().hex()}"
                 )
+            if self.map is not None:
+                try:
+                    self.map.checkpoint(cp)
+                except MapProofError as exc:
+                    raise AuditFailure(f"checkpoint {size}", f"its map line: {exc}") from None
             self.seen_cps += 1
             self.next_cp = next(self.pending, None)
 
@@ -181,6 +191,8 @@ class _EntryWalk:
             raise AuditFailure(where, f"statement not acceptable: {exc}") from None
         self.prev = lh
         if i < self.published:
+            if self.map is not None:
+                self.map.entry(leaf)
             self.tiles.push(0, lh)
             self.compact.push(lh)
             self.checkpoints_at(i + 1)
@@ -195,12 +207,16 @@ def audit(
     progress: Callable[[int, int], None] | None = None,
     derived: DerivedDamage | None = None,
     pinned_cosigners: Mapping[str, bytes] | None = None,
+    status_map: StatusMapHook | None = None,
 ) -> AuditReport:
     """Raise AuditFailure at the first discrepancy; return counts when everything checks.
 
     `pinned_cosigners` (name -> Ed25519 public key, e.g. the parent platform's) are the keys a
     cosignature by that name must verify under; every other cosignature row must verify under the
     key it names.
+
+    With `status_map` (the ledger's hook), the status map is rebuilt from the leaves alone: each signed
+    map root must be the rebuilt map's, and every stored map node and value row the rebuilt one.
 
     With `derived`, damage to rows recomputable from the leaves (tiles, stored leaf hashes, the head's
     last hash) is collected there instead of raised: everything else, the leaves included (their chain,
@@ -211,7 +227,16 @@ def audit(
     published = latest[0] if latest else 0
     checkpoints = list(store.iter_checkpoints())
     _check_chain(store.checkpoint_chain(), published)
-    walk = _EntryWalk(store, checkpoints, published, origin=origin, verifier=verifier, policy=policy, derived=derived)
+    walk = _EntryWalk(
+        store,
+        checkpoints,
+        published,
+        origin=origin,
+        verifier=verifier,
+        policy=policy,
+        derived=derived,
+        status_map=status_map,
+    )
     walk.run(head.size, progress)
     if derived is not None and published < head.size:
         _check_last_leaf_pinned(head, walk.prev, derived)
@@ -228,8 +253,12 @@ def audit(
     _check_keys(store, walk.keys)
     _check_states(store, walk.states.snapshot())
     cosignatures = _check_cosignatures(store, dict(checkpoints), origin, verifier, pinned_cosigners or {})
+    map_rows = 0
+    if walk.map is not None:
+        map_rows = compare_map_rows(store.iter_map_nodes(), walk.map.rows.iter_map_nodes(), "map node")
+        map_rows += compare_map_rows(store.iter_map_values(), walk.map.rows.iter_map_values(), "map value")
     return AuditReport(
-        head.size, stored_tiles, walk.seen_cps, len(walk.keys), published, walk.compact.root(), cosignatures
+        head.size, stored_tiles, walk.seen_cps, len(walk.keys), published, walk.compact.root(), cosignatures, map_rows
     )
 
 

@@ -13,7 +13,11 @@ Each round (`SelfAudit.run_once`, every `interval` seconds in a thread while `re
      proof built from the stored tiles leads to the signed root;
    - `tiles` level-0 tiles: every hash is its leaf's, and walking up, each full tile hashes to the hash
      the tile above keeps for it, up to the right edge that step 1 checked;
-   - `checkpoints` stored checkpoints: signature, size, and root recomputed from the stored tiles.
+   - `checkpoints` stored checkpoints: signature, size, and root recomputed from the stored tiles;
+   - with a status map (ledger.statusmap), each sampled entry's map keys: a status proof from the stored
+     map verifies against the latest signed map root and holds the entry (its index, or the alias it set).
+   In step 1, each new checkpoint's map root is recomputed from the previous one's stored map and the
+   range's leaves, as the integrator computed it.
 
 A discrepancy counts in `ledger.audit_failures` and halts the ledger (`Ledger.halt`: nothing more
 is signed, appends are refused, /readyz answers 503).  The cost of a round is O(new leaves)
@@ -28,7 +32,7 @@ import random
 import threading
 
 from .checkpoint import Checkpoint
-from .errors import IntegrityError, LedgerError, NotFoundError
+from .errors import IntegrityError, LedgerError, MapProofError, NotFoundError
 from .hashes import HASH_SIZE, Hash
 from .integrity import (
     check_tile,
@@ -41,7 +45,9 @@ from .integrity import (
     verified_tree,
 )
 from .sequencer import Ledger
+from .statusmap import grow_map, map_updates
 from .tiles import TILE_WIDTH, CachingTileReader, TileHashReader, TileReader, full_tile_root
+from .vmap import map_root_of
 
 __all__ = ["SelfAudit"]
 
@@ -118,6 +124,7 @@ class SelfAudit(threading.Thread):
         """From the verified checkpoint `old` up to `latest` (already opened), through every checkpoint
         published between them; the range's tiles are read through the round's cache `tiles`."""
         growth = verified_growth(self.store, old, old_root)
+        map_base = self._map_root(self._opened_checkpoint(old)) if self.ledger.status_map is not None else None
         for size, prev in self.store.checkpoint_chain(after=old):
             if size > latest.size:
                 break
@@ -130,6 +137,8 @@ class SelfAudit(threading.Thread):
                     f"checkpoint {size}",
                     f"its root {cp.root.hex()} is not the root of the stored leaves {growth.root().hex()}",
                 )
+            if self.ledger.status_map is not None:
+                map_base = self._check_map_growth(prev, map_base, cp)
             self.sizes.append(size)
         expected = growth.tiles()
         for tile, data in zip(expected, read_stored_tiles(tiles, list(expected)), strict=True):
@@ -139,6 +148,52 @@ class SelfAudit(threading.Thread):
 
     def _sample_entry(self, index: int, size: int, root: Hash, reader: TileHashReader) -> None:
         proved_leaf_hash(self.store, index, size, root, reader)
+        if self.ledger.status_map is not None:
+            self._sample_map(index, size)
+
+    def _map_root(self, cp: Checkpoint) -> Hash | None:
+        try:
+            return map_root_of(cp)
+        except MapProofError as exc:
+            raise IntegrityError(f"checkpoint {cp.size}", f"its map line: {exc}") from None
+
+    def _check_map_growth(self, prev: int, prev_root: Hash | None, cp: Checkpoint) -> Hash | None:
+        """The map root `cp` signs, once recomputed from checkpoint `prev`'s stored map and the leaves between."""
+        signed = self._map_root(cp)
+        if signed is None or prev_root is None:
+            return signed  # no map here, or the first one (built over the whole log): `regledger audit` checks it
+        assert self.ledger.status_map is not None
+        root, _ = grow_map(
+            self.store,
+            self.store.read_entries,
+            self.ledger.status_map,
+            base_size=prev,
+            base_root=prev_root,
+            size=cp.size,
+        )
+        if root != signed:
+            raise IntegrityError(
+                f"checkpoint {cp.size}", f"map root {signed.hex()} is not the map grown from checkpoint {prev}"
+            )
+        return signed
+
+    def _sample_map(self, index: int, size: int) -> None:
+        """Entry `index`'s map keys, as the latest checkpoint's map proves them, hold what the entry did."""
+        assert self.ledger.status_map is not None
+        try:
+            if map_root_of(self._opened_checkpoint(size)) is None:
+                return
+        except MapProofError:
+            return  # step 1 names it
+        leaf = self.store.read_entries(index, index + 1)[0][0]  # its hash was proved just before
+        for u in map_updates(self.ledger.status_map, [leaf]):
+            try:
+                value = self.ledger.status_proof(u.key, size)["value"]
+            except NotFoundError:
+                return
+            held = value is not None and (u.append in value.get("indexes", []) if u.value is None else True)
+            if not held:
+                raise IntegrityError(f"map value {u.key}", f"the signed map at {size} does not hold entry {index}")
 
     def _sample_tile(self, n: int, size: int, tiles: TileReader) -> None:
         """Level-0 tile n against its leaves, then up through the full tiles to the right edge."""

@@ -15,16 +15,38 @@ whole log.
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .checkpoint import Checkpoint
 from .entry import canonical_json
 from .errors import IntegrityError
 from .hashes import Hash
-from .vmap import MapNodeReader, MapUpdate, Position, apply_updates, build_map, key_hash, update_map, value_hash
+from .vmap import (
+    MapNodeReader,
+    MapUpdate,
+    Position,
+    apply_updates,
+    build_map,
+    key_hash,
+    map_root_of,
+    update_map,
+    value_hash,
+)
 
-__all__ = ["MapReader", "MapRows", "StatusMapHook", "grow_map", "map_updates", "rebuild_values"]
+__all__ = [
+    "MapReader",
+    "MapRebuild",
+    "MapRows",
+    "StatusMapHook",
+    "VersionedMap",
+    "compare_map_rows",
+    "grow_map",
+    "map_updates",
+    "rebuild_values",
+]
 
 CHUNK = 2000
 
@@ -101,3 +123,117 @@ def grow_map(
         if had != (value_hash(current[k]) if k in current else None):
             raise IntegrityError(f"map value {k}", f"the stored value is not the one map checkpoint {base_size} holds")
     return change.root, MapRows(change.writes, {k: canonical_json(v) for k, v in changed.items()})
+
+
+_Rows = tuple[list[int], list[bytes]]  # (versions ascending, contents)
+
+
+class VersionedMap:
+    """Map node and value rows in memory, versioned and append-only as the stores keep them (MemoryStore's
+    and audit's rebuild)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[Position, _Rows] = {}
+        self.values: dict[str, _Rows] = {}
+
+    def add(self, version: int, rows: MapRows) -> None:
+        for table, new in ((self.nodes, rows.nodes), (self.values, rows.values)):
+            for at, content in new.items():
+                versions, contents = table.setdefault(at, ([], []))  # type: ignore[arg-type]
+                if versions and versions[-1] >= version:
+                    raise AssertionError("map rows are never rewritten")
+                versions.append(version)
+                contents.append(content)
+
+    @staticmethod
+    def _latest(rows: _Rows | None, version: int | None) -> bytes | None:
+        if rows is None:
+            return None
+        i = len(rows[0]) if version is None else bisect_right(rows[0], version)
+        return rows[1][i - 1] if i else None
+
+    def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
+        found = {p: self._latest(self.nodes.get(p), version) for p in positions}
+        return {p: c for p, c in found.items() if c is not None}
+
+    def read_map_values(self, keys: Sequence[str], version: int | None) -> dict[str, bytes]:
+        found = {k: self._latest(self.values.get(k), version) for k in keys}
+        return {k: v for k, v in found.items() if v is not None}
+
+    def iter_map_nodes(self) -> Iterator[tuple[int, Position, bytes]]:
+        yield from sorted((v, p, c) for p, (vs, cs) in self.nodes.items() for v, c in zip(vs, cs, strict=True))
+
+    def iter_map_values(self) -> Iterator[tuple[int, str, bytes]]:
+        yield from sorted((v, k, c) for k, (vs, cs) in self.values.items() for v, c in zip(vs, cs, strict=True))
+
+
+class MapRebuild:
+    """The map rebuilt from the log alone, checkpoint by checkpoint, as the integrator built it: `entry` for
+    each leaf in order, `checkpoint` at each signed checkpoint (in the order they were published); the rows
+    land in `rows` at the same versions, for comparing with the stored ones."""
+
+    def __init__(self, hook: StatusMapHook) -> None:
+        self.hook = hook
+        self.rows = VersionedMap()
+        self.values: dict[str, Mapping[str, Any]] = {}
+        self.pending: list[MapUpdate] = []
+        self.base: tuple[int, Hash] | None = None  # the previous checkpoint, if it has a map: (size, root)
+
+    def entry(self, leaf: bytes) -> None:
+        obj = json.loads(leaf)
+        self.pending.extend(self.hook.map_updates(obj["index"], obj["statement"]))
+
+    def checkpoint(self, cp: Checkpoint) -> None:
+        """Raise IntegrityError (naming the checkpoint) unless its map line is the rebuilt map's root."""
+        changed = {k: v for k, v in apply_updates(self.values, self.pending).items() if self.values.get(k) != v}
+        self.values.update(changed)
+        self.pending = []
+        signed = map_root_of(cp)
+        base, self.base = self.base, None
+        if signed is None:
+            return
+        if base is None:
+            root, nodes = build_map((key_hash(k), value_hash(v)) for k, v in self.values.items())
+            rows = MapRows(nodes, {k: canonical_json(v) for k, v in self.values.items()})
+        else:
+            change = update_map(
+                self.rows,
+                {key_hash(k): value_hash(v) for k, v in changed.items()},
+                version=base[0],
+                expected_root=base[1],
+            )
+            root, rows = change.root, MapRows(change.writes, {k: canonical_json(v) for k, v in changed.items()})
+        if root != signed:
+            raise IntegrityError(
+                f"checkpoint {cp.size}",
+                f"map root {signed.hex()} differs from the map rebuilt from the log {root.hex()}",
+            )
+        self.rows.add(cp.size, rows)
+        self.base = (cp.size, root)
+
+
+def compare_map_rows(
+    stored: Iterable[tuple[int, Any, bytes]], rebuilt: Iterable[tuple[int, Any, bytes]], what: str
+) -> int:
+    """Raise IntegrityError at the first stored row (node or value) that differs from, lacks or adds to the
+    rebuilt rows; returns how many rows were compared."""
+    rebuilt_it = iter(rebuilt)
+    n = 0
+    for row in stored:
+        want = next(rebuilt_it, None)
+        if want is not None and row == want:
+            n += 1
+            continue
+        first = row if want is None or row[:2] < want[:2] else want
+        where = f"{what} {_name(first[1])} at {first[0]}"
+        if want is not None and row[:2] == want[:2]:
+            raise IntegrityError(where, "stored content differs from the map rebuilt from the log")
+        raise IntegrityError(where, "stored but not in the map rebuilt from the log" if first is row else "missing")
+    extra = next(rebuilt_it, None)
+    if extra is not None:
+        raise IntegrityError(f"{what} {_name(extra[1])} at {extra[0]}", "missing")
+    return n
+
+
+def _name(at: Any) -> str:
+    return f"{at[0]}/{at[1].hex() or '-'}" if isinstance(at, tuple) else str(at)

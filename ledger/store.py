@@ -15,7 +15,6 @@ Contracts every implementation keeps (the tests hold MemoryStore and SQLStore to
 from __future__ import annotations
 
 import threading
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,7 +22,7 @@ from typing import Any, Protocol
 from .entry import GENESIS_PREV, Entry
 from .errors import ConflictError, IntegrityError, NotFoundError
 from .hashes import Hash
-from .statusmap import MapRows
+from .statusmap import MapRows, VersionedMap
 from .tiles import Tile
 from .vmap import Position
 
@@ -208,8 +207,7 @@ class MemoryStore:
         self.published: int | None = None
         self.states: dict[str, SubjectState] = {}
         self.cosigs: dict[tuple[str, int, str], str] = {}
-        self.map_nodes: dict[Position, tuple[list[int], list[bytes]]] = {}  # position -> (versions, contents)
-        self.map_values: dict[str, tuple[list[int], list[bytes]]] = {}
+        self.map = VersionedMap()  # the status map's rows (ledger.statusmap)
 
     def sequence(self, build: Callable[[SequenceHead, KeyView], SequencedBatch]) -> SequencedBatch:
         with self._lock:
@@ -281,38 +279,24 @@ class MemoryStore:
             self.previous[size] = old_size
             self.published = size
             if map_rows is not None:
-                for table, rows in ((self.map_nodes, map_rows.nodes), (self.map_values, map_rows.values)):
-                    for at, content in rows.items():
-                        versions, contents = table.setdefault(at, ([], []))  # type: ignore[arg-type]
-                        assert not versions or versions[-1] < size, "map rows are never rewritten"
-                        versions.append(size)
-                        contents.append(content)
-
-    @staticmethod
-    def _latest(rows: tuple[list[int], list[bytes]] | None, version: int | None) -> bytes | None:
-        if rows is None:
-            return None
-        i = len(rows[0]) if version is None else bisect_right(rows[0], version)
-        return rows[1][i - 1] if i else None
+                self.map.add(size, map_rows)
 
     def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
         with self._lock:
-            found = {p: self._latest(self.map_nodes.get(p), version) for p in positions}
-        return {p: c for p, c in found.items() if c is not None}
+            return self.map.read_map_nodes(positions, version)
 
     def read_map_values(self, keys: Sequence[str], version: int | None) -> dict[str, bytes]:
         with self._lock:
-            found = {k: self._latest(self.map_values.get(k), version) for k in keys}
-        return {k: v for k, v in found.items() if v is not None}
+            return self.map.read_map_values(keys, version)
 
     def iter_map_nodes(self) -> Iterator[tuple[int, Position, bytes]]:
         with self._lock:
-            rows = sorted((v, p, c) for p, (vs, cs) in self.map_nodes.items() for v, c in zip(vs, cs, strict=True))
+            rows = list(self.map.iter_map_nodes())
         yield from rows
 
     def iter_map_values(self) -> Iterator[tuple[int, str, bytes]]:
         with self._lock:
-            rows = sorted((v, k, c) for k, (vs, cs) in self.map_values.items() for v, c in zip(vs, cs, strict=True))
+            rows = list(self.map.iter_map_values())
         yield from rows
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:

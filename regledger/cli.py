@@ -88,10 +88,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
         policy=ledger.policy,
         progress=progress("entries"),
         pinned_cosigners=_pinned_cosigners(ledger),
+        status_map=ledger.status_map,
     )
     print(
         f"audit OK: {report.entries} entries (chain, leaf hashes, signatures), {report.tiles} tiles, "
-        f"{report.checkpoints} checkpoints (chained), {report.cosignatures} cosignatures, {report.keys} keys; "
+        f"{report.checkpoints} checkpoints (chained), {report.cosignatures} cosignatures, {report.keys} keys, "
+        f"{report.map_rows} status-map rows (rebuilt from the log); "
         f"published size {report.published_size}, root {base64.b64encode(report.root).decode()}"
     )
     return 0

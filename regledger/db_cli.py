@@ -53,6 +53,7 @@ def _audit(ledger: Ledger, label: str, *, failed: str = "", refusal: type[Ledger
             policy=ledger.policy,
             progress=progress(label),
             pinned_cosigners=_pinned_cosigners(ledger),
+            status_map=ledger.status_map,
         )
     except LedgerError as exc:
         if not failed:

@@ -26,6 +26,7 @@ from regledger.ledger.entry import sign_statement
 from regledger.ledger.errors import SchemaVersionError
 from regledger.ledger.proof import verify_consistency
 from regledger.ledger.sqlstore import SQLStore
+from regledger.ledger.vmap import map_root_of, open_status_proof
 
 FIXTURE = Path(__file__).parent / "fixtures" / "today"
 EXPECTED = json.loads((FIXTURE / "expected.json").read_text())
@@ -66,17 +67,17 @@ def test_the_fixture_is_upgraded_then_audits_serves_the_same_and_takes_writes(to
     home = _home(where)
     assert main(["serve", *where]) == 1
     err = capsys.readouterr().err
-    assert "no schema revision" in err and "revision 0003" in err and "regledger db upgrade" in err
+    assert "no schema revision" in err and "revision 0004" in err and "regledger db upgrade" in err
     assert main(["db", "current", *where]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("database revision unversioned; this code's revision is 0003") and "db upgrade" in out
+    assert out.startswith("database revision unversioned; this code's revision is 0004") and "db upgrade" in out
 
     before = SQLStore(home.url(), check_schema=False)
     rows = _log_rows(before)
     before.close()
     assert main(["db", "upgrade", *where]) == 0
     out = capsys.readouterr().out
-    assert "from revision unversioned to 0003" in out
+    assert "from revision unversioned to 0004" in out
     assert "rebuilt the state cache (derived rows" in out  # 0003: query-code rows come from the entries
     assert main(["db", "upgrade", *where]) == 0  # idempotent
     out = capsys.readouterr().out
@@ -102,6 +103,14 @@ def test_the_fixture_is_upgraded_then_audits_serves_the_same_and_takes_writes(to
     new, _ = open_checkpoint(ledger.checkpoint()[1], ledger.origin, ledger.verifier())
     verify_consistency(old.size, new.size, old.root, new.root, ledger.consistency_proof(old.size, new.size))
     assert ledger.store.checkpoint_chain()[-1] == (size, expected["size"])
+    # 0004: the checkpoints signed before it carry no map line; the first after it maps the whole log
+    assert map_root_of(old) is None and map_root_of(new) is not None
+    registrations = [st for st in ledger.store.iter_states() if st.subject.startswith("reg:")]
+    assert registrations
+    for st in registrations:
+        doc = ledger.status_proof(st.subject)
+        assert doc["value"] == {"indexes": [h["index"] for h in st.state["history"]]}
+        open_status_proof(doc, origin=ledger.origin, verifier=ledger.verifier())
     ledger.store.close()
     assert main(["audit", *where]) == 0
     assert f"published size {size}" in capsys.readouterr().out
@@ -115,14 +124,14 @@ def empty_url(request, tmp_path) -> str:
 def test_migrations_build_exactly_the_models_tables(empty_url):
     """The revisions, run from nothing, make the tables a fresh `init` makes from the models (head)."""
     store = SQLStore(empty_url, check_schema=False)
-    assert store.schema_revisions() == (None, "0003")
-    assert store.upgrade_schema() == (None, "0003")
+    assert store.schema_revisions() == (None, "0004")
+    assert store.upgrade_schema() == (None, "0004")
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     store.close()
     assert diff == []
     fresh = SQLStore(empty_url, create=True)  # create on a migrated, empty schema: adds the head rows only
-    assert fresh.head().size == 0 and fresh.schema_revisions() == ("0003", "0003")
+    assert fresh.head().size == 0 and fresh.schema_revisions() == ("0004", "0004")
     fresh.close()
 
 
@@ -133,9 +142,9 @@ def test_init_stamps_the_head_revision(tmp_path, monkeypatch, capsys):
     assert main(["init", "--origin", "test.regledger.example/9", *where]) == 0
     capsys.readouterr()
     assert main(["db", "current", *where]) == 0
-    assert capsys.readouterr().out.strip() == "database revision 0003: up to date with this code"
+    assert capsys.readouterr().out.strip() == "database revision 0004: up to date with this code"
     with sqlite3.connect(tmp_path / "h" / "ledger.sqlite") as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
 
 
 def test_a_database_newer_than_the_code_is_refused(tmp_path, monkeypatch, capsys):
@@ -150,12 +159,12 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path, monkeypatch, capsys
     assert "newer than this code's" in capsys.readouterr().out
     assert main(["serve", *where]) == 1
     err = capsys.readouterr().err
-    assert "schema revision 0099, newer than this code's revision 0003" in err and "regledger db current" in err
+    assert "schema revision 0099, newer than this code's revision 0004" in err and "regledger db current" in err
     assert main(["db", "upgrade", *where]) == 1  # nothing to do: it cannot move a database back
-    assert "newer than this code's revision 0003" in capsys.readouterr().err
+    assert "newer than this code's revision 0004" in capsys.readouterr().err
     with pytest.raises(SchemaVersionError) as info:
         SQLStore(f"sqlite:///{tmp_path / 'h' / 'ledger.sqlite'}")
-    assert (info.value.database, info.value.code, info.value.problem) == ("0099", "0003", "schema-ahead")
+    assert (info.value.database, info.value.code, info.value.problem) == ("0099", "0004", "schema-ahead")
 
 
 def test_every_command_refuses_an_old_database(today):
@@ -163,4 +172,4 @@ def test_every_command_refuses_an_old_database(today):
     _, where, _ = today
     with pytest.raises(SchemaVersionError) as info:
         _home(where).open()
-    assert (info.value.problem, info.value.database, info.value.code) == ("schema-behind", "unversioned", "0003")
+    assert (info.value.problem, info.value.database, info.value.code) == ("schema-behind", "unversioned", "0004")

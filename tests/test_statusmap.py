@@ -6,6 +6,7 @@ SQL; a log made before the map gets one over its whole history at the next check
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from test_workflow import STATES, World, _rid
 from regledger.demo_registry import DEMO_START, SimClock, register_demo_set
 from regledger.home import Home
 from regledger.ledger import vmap
+from regledger.ledger.audit import audit
+from regledger.ledger.checkpoint import Checkpoint, sign_checkpoint
 from regledger.ledger.errors import IntegrityError, NotFoundError
 from regledger.ledger.sequencer import Ledger
 from regledger.ledger.store import MemoryStore
@@ -85,6 +88,7 @@ def test_the_map_agrees_with_every_state_row_after_the_workflow_scenarios() -> N
         doc = w.ledger.status_proof(key)
         assert doc["value"] is None
         vmap.open_status_proof(doc, origin=w.ledger.origin, verifier=w.ledger.verifier())
+    assert _audit(w).map_rows > 0
 
 
 def test_the_cascade_map_covers_mirrored_registrations_and_official_codes(tmp_path, monkeypatch) -> None:
@@ -99,6 +103,15 @@ def test_the_cascade_map_covers_mirrored_registrations_and_official_codes(tmp_pa
     assert officials, "official codes minted at the parent are aliases in its map"
     doc = parent.status_proof(officials[0].subject)
     assert doc["value"]["registration"].startswith(f"@{child.origin}:reg:")
+    for ledger in (parent, child):
+        report = audit(
+            ledger.store,
+            origin=ledger.origin,
+            verifier=ledger.verifier(),
+            policy=ledger.policy,
+            status_map=ledger.status_map,
+        )
+        assert report.map_rows > 0
 
 
 def _fill(w: World, n: int, prefix: str = "r") -> None:
@@ -160,7 +173,7 @@ def test_a_damaged_map_node_or_value_halts_integration_naming_it() -> None:
     # damage the newest row of the node beside reg:r1's path under the root
     kh = vmap.key_hash("reg:r1")
     pos = (1, bytes([~kh[0] & 0x80]))
-    versions, contents = store.map_nodes[pos]
+    versions, contents = store.map.nodes[pos]
     good = contents[-1]
     contents[-1] = b"\x05" * 32 if len(good) == 32 else good[:32] + b"\x05" * 32
     with pytest.raises(IntegrityError) as e:
@@ -168,7 +181,7 @@ def test_a_damaged_map_node_or_value_halts_integration_naming_it() -> None:
     assert "status map" in e.value.where
     contents[-1] = good
     # a stored value that is not the one the map holds
-    vs, vals = store.map_values["reg:r1"]
+    vs, vals = store.map.values["reg:r1"]
     vals[-1] = json.dumps({"indexes": [0]}).encode()
     w.drive("r1-later", "FORMAL_REVIEW")
     w.step("authority", "registration.revoke", "r1", {"reason": "数据来源失效"})
@@ -176,3 +189,99 @@ def test_a_damaged_map_node_or_value_halts_integration_naming_it() -> None:
         w.ledger.integrate()
     assert e.value.where == "map value reg:r1"
     assert w.ledger.halted is not None
+
+
+def _audit(w: World):
+    return audit(
+        w.store,
+        origin=w.ledger.origin,
+        verifier=w.ledger.verifier(),
+        policy=w.ledger.policy,
+        status_map=w.ledger.status_map,
+    )
+
+
+def test_audit_rebuilds_the_map_from_the_log_and_names_a_damaged_row(tmp_path) -> None:
+    from regledger.ledger.sqlstore import SQLStore
+
+    db = tmp_path / "ledger.sqlite"
+    w = World(store=SQLStore(f"sqlite:///{db}", create=True))
+    _fill(w, 5)
+    w.ledger.integrate()
+    _fill(w, 3, prefix="more")
+    w.ledger.integrate()
+    report = _audit(w)
+    assert report.map_rows > 20
+    conn = sqlite3.connect(db)
+    try:
+        # the stored root row of the latest checkpoint: the "map root" a reader would be served
+        size = w.ledger.checkpoint()[0]
+        (root,) = conn.execute("SELECT content FROM rl_map_nodes WHERE depth = 0 AND version = ?", (size,)).fetchone()
+        conn.execute("UPDATE rl_map_nodes SET content = ? WHERE depth = 0 AND version = ?", (b"\1" * 32, size))
+        conn.commit()
+        with pytest.raises(IntegrityError) as e:
+            _audit(w)
+        assert e.value.where == f"map node 0/- at {size}"
+        conn.execute("UPDATE rl_map_nodes SET content = ? WHERE depth = 0 AND version = ?", (root, size))
+        # a deeper node of an older version
+        depth, prefix, version, content = conn.execute(
+            "SELECT depth, prefix, version, content FROM rl_map_nodes WHERE depth = 3 ORDER BY version LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            "UPDATE rl_map_nodes SET content = ? WHERE depth = 3 AND prefix = ? AND version = ?",
+            (bytes(len(content)), prefix, version),
+        )
+        conn.commit()
+        with pytest.raises(IntegrityError) as e:
+            _audit(w)
+        assert e.value.where == f"map node 3/{bytes(prefix).hex()} at {version}"
+        conn.execute(
+            "UPDATE rl_map_nodes SET content = ? WHERE depth = 3 AND prefix = ? AND version = ?",
+            (content, prefix, version),
+        )
+        # a value row removed
+        conn.execute("DELETE FROM rl_map_values WHERE key = 'reg:r1'")
+        conn.commit()
+        with pytest.raises(IntegrityError) as e:
+            _audit(w)
+        assert e.value.where.startswith("map value reg:r1 at ")
+    finally:
+        conn.close()
+
+
+def test_audit_names_a_checkpoint_whose_signed_map_root_is_not_the_logs() -> None:
+    w = World()
+    _fill(w, 3)
+    w.ledger.integrate()
+    size, note = w.ledger.checkpoint()
+    cp = w.ledger.open_checkpoint(note)
+    forged = Checkpoint(cp.origin, cp.size, cp.root, (vmap.map_line(b"\2" * 32),))
+    w.store.checkpoints[size] = sign_checkpoint(forged, w.log_signer)
+    with pytest.raises(IntegrityError) as e:
+        _audit(w)
+    assert e.value.where == f"checkpoint {size}" and "map root" in e.value.what
+
+
+def test_the_self_audit_samples_the_map_and_finds_a_damaged_row() -> None:
+    import random
+
+    from regledger.ledger.selfaudit import SelfAudit
+
+    w = World()
+    _fill(w, 4)
+    w.ledger.integrate()
+    sa = SelfAudit(w.ledger, entries=40, rng=random.Random(3))
+    sa.run_once()
+    _fill(w, 2, prefix="next")
+    w.ledger.integrate()
+    sa.run_once()  # the new range's map roots recomputed, entries sampled against the map
+    assert w.ledger.halted is None and sa.rounds == 2
+    # damage the newest row of every stored value: a sampled registration entry no longer holds
+    store = w.store
+    assert isinstance(store, MemoryStore)
+    for key, (_, vals) in store.map.values.items():
+        if key.startswith("reg:"):
+            vals[-1] = json.dumps({"indexes": [0]}).encode()
+    sa.run_once()
+    assert w.ledger.halted is not None and w.ledger.audit_failures == 1
+    assert "status map" in w.ledger.halted.where or w.ledger.halted.where.startswith("map value")

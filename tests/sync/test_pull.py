@@ -293,6 +293,8 @@ def test_cosignatures_are_taken_only_from_the_parent_and_only_on_checkpoints_the
     size, note = child.ledger.checkpoint()
     cosigner = Cosigner(parent.log_signer)
     text = checkpoint_text(note)
+    # the body the cosignature/v1 covers carries the status map's root, as its one extension line
+    assert text.split("\n")[3].startswith("regledger-map/v1 ") and text.count("\n") == 4
     item = {"origin": child.origin, "checkpoint": text, "vkey": cosigner.vkey(), "line": cosign(text, cosigner)}
     from_parent = sign_statement(
         parent.log_signer, kind="sync.cosignatures", subject=parent.origin, payload={"cosignatures": [item]}
