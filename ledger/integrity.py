@@ -13,7 +13,7 @@ self-audit (ledger.selfaudit) reuses the same pieces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .checkpoint import Checkpoint, open_checkpoint
@@ -79,11 +79,11 @@ class TreeGrowth:
         self.size += 1
         self.last_hash = leaf
 
-    def grow_to(self, store: LedgerStore, size: int) -> None:
+    def grow_to(self, store: LedgerStore, size: int, seen: Callable[[Entry], None] | None = None) -> None:
         """Push the stored entries up to `size`, each leaf hash recomputed and checked and each leaf's
-        index and prev checked, a chunk at a time."""
+        index and prev checked, a chunk at a time (each entry handed to `seen`, once checked)."""
         for start in range(self.size, size, CHUNK):
-            for lh in chained_leaf_hashes(store, start, min(size, start + CHUNK), self.last_hash):
+            for lh in chained_leaf_hashes(store, start, min(size, start + CHUNK), self.last_hash, seen):
                 self.push(lh)
 
     def root(self) -> Hash:
@@ -113,9 +113,12 @@ def checked_leaf_hashes(store: LedgerStore, start: int, end: int) -> list[Hash]:
     return [check_leaf_hash(i, leaf, stored) for i, (leaf, stored) in enumerate(rows, start)]
 
 
-def chained_leaf_hashes(store: LedgerStore, start: int, end: int, prev: Hash) -> list[Hash]:
+def chained_leaf_hashes(
+    store: LedgerStore, start: int, end: int, prev: Hash, seen: Callable[[Entry], None] | None = None
+) -> list[Hash]:
     """`checked_leaf_hashes`, and each leaf says its own index and chains to the one before (`prev`: the
-    hash of entry start-1), as `append` wrote it: a leaf rewritten with its leaf hash is not signed."""
+    hash of entry start-1), as `append` wrote it: a leaf rewritten with its leaf hash is not signed.
+    `seen` is handed each entry once it checks (the integrator derives the status map's changes there)."""
     hashes = []
     for i, (leaf, stored) in enumerate(_stored_entries(store, start, end), start):
         lh = check_leaf_hash(i, leaf, stored)
@@ -131,6 +134,8 @@ def chained_leaf_hashes(store: LedgerStore, start: int, end: int, prev: Hash) ->
             )
         hashes.append(lh)
         prev = lh
+        if seen is not None:
+            seen(e)
     return hashes
 
 

@@ -38,10 +38,10 @@ from .keyring import registered_public_key
 from .merkle import prove_consistency, prove_inclusion, tree_hash
 from .note import Signer, Verifier
 from .policy import StateMap, StatementPolicy
-from .statusmap import StatusMapHook, grow_map
+from .statusmap import NodeCache, StatusMapHook, entry_updates, grow_map
 from .store import KeyRecord, KeyView, LedgerStore, SequencedBatch, SequenceHead
 from .tiles import CachingTileReader, SubtreeCache, TileHashReader
-from .vmap import key_hash, map_line, map_root_of, prove, status_proof_document, verify_map_proof
+from .vmap import MapUpdate, key_hash, map_line, map_root_of, prove, status_proof_document, verify_map_proof
 
 __all__ = ["Appended", "BatchIntegrator", "Ledger"]
 
@@ -89,6 +89,7 @@ class Ledger:
         self.clock = clock
         self.policy = policy
         self.status_map = status_map  # which map keys an entry touches (ledger.statusmap); None: no map
+        self._map_nodes = NodeCache(store)  # the integrator's, for the map's upper levels
         self.tiles = CachingTileReader(store)
         self.subtrees = SubtreeCache()
         self._integrate_lock = threading.Lock()
@@ -271,7 +272,9 @@ class Ledger:
         if latest is not None and new == old:
             return old
         base, growth = self._verified_base(latest)
-        growth.grow_to(self.store, new)
+        updates: list[MapUpdate] = []
+        hook = self.status_map
+        growth.grow_to(self.store, new, None if hook is None else lambda e: updates.extend(entry_updates(hook, e)))
         if growth.size != new:  # never sign a root under another size than the tree it is the root of
             raise IntegrityError(f"checkpoint {new}", f"the tree grown from {old} has {growth.size} leaves")
         extensions: tuple[str, ...] = ()
@@ -284,10 +287,18 @@ class Ledger:
                 base_size=None if base is None else old,
                 base_root=None if base is None else self._map_root(base, old),
                 size=new,
+                updates=updates,
+                nodes=self._map_nodes,
             )
             extensions = (map_line(map_root),)
         note = sign_checkpoint(Checkpoint(self.origin, new, growth.root(), extensions), self.log_signer)
-        self.store.publish(old if latest else None, growth.tiles(), new, note, map_rows)
+        try:
+            self.store.publish(old if latest else None, growth.tiles(), new, note, map_rows)
+        except BaseException:
+            self._map_nodes.clear()
+            raise
+        if map_rows is not None:
+            self._map_nodes.published(old, new, map_rows.nodes)
         return new
 
     @staticmethod

@@ -15,10 +15,11 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import quote
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, func, or_, tuple_
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, bindparam, event, or_, tuple_
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, InternalError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine, insert, select, update
@@ -142,24 +143,20 @@ _TILE_BY_KEY = select(T.c.data).where(T.c.level == bindparam("level"), T.c.n == 
 
 
 _MAX_VERSION = 2**63 - 1
-_MAP_NODE = (
-    select(MN.c.content)
-    .where(MN.c.depth == bindparam("depth"), MN.c.prefix == bindparam("prefix"), MN.c.version <= bindparam("version"))
-    .order_by(MN.c.version.desc())
-    .limit(1)
-)
+_LATEST_CHUNK = 200
 
 
-def _map_nodes_at(depth: int, prefixes: list[bytes], version: int) -> Any:
-    """The latest row at or before `version` of each of `prefixes` at `depth`."""
-    latest = (
-        select(MN.c.prefix, func.max(MN.c.version).label("v"))
-        .where(MN.c.depth == depth, MN.c.prefix.in_(prefixes), MN.c.version <= version)
-        .group_by(MN.c.prefix)
-        .subquery()
-    )
-    return select(MN.c.prefix, MN.c.content).join(
-        latest, (MN.c.depth == depth) & (MN.c.prefix == latest.c.prefix) & (MN.c.version == latest.c.v)
+@lru_cache(maxsize=4 * _LATEST_CHUNK)
+def _latest_sql(table: str, n: int, mark: str) -> str:
+    """(i, content) of the latest row at or before a version of each of n positions (depth, prefix) or keys: a
+    UNION ALL of index seeks (a GROUP BY would read every version of the root, one per checkpoint).  Run on the
+    driver's cursor: SQLAlchemy's per-parameter processing cost more than the seeks."""
+    if table == "nodes":
+        one = "SELECT {i} AS i, content FROM rl_map_nodes WHERE depth = {m} AND prefix = {m} AND version <= {m}"
+    else:
+        one = "SELECT {i} AS i, value FROM rl_map_values WHERE key = {m} AND version <= {m}"
+    return " UNION ALL ".join(
+        f"SELECT * FROM ({one.format(i=i, m=mark)} ORDER BY version DESC LIMIT 1) AS q{i}" for i in range(n)
     )
 
 
@@ -582,60 +579,56 @@ class SQLStore:
                 if inserts:
                     conn.execute(insert(T), inserts)
                 conn.execute(insert(C).values(size=size, note=note, prev_size=old_size))
-                if map_rows is not None and map_rows.nodes:
-                    conn.execute(
-                        insert(MN),
-                        [
-                            {"depth": d, "prefix": p, "version": size, "content": c}
-                            for (d, p), c in map_rows.nodes.items()
-                        ],
-                    )
-                if map_rows is not None and map_rows.values:
-                    conn.execute(
-                        insert(MV), [{"key": k, "version": size, "value": v} for k, v in map_rows.values.items()]
-                    )
+                if map_rows is not None:
+                    self._insert_map_rows(conn, size, map_rows)
                 res = conn.execute(update(H).where(H.c.id == _PUB, H.c.size == expected).values(size=size))
                 if res.rowcount != 1:
                     raise ConflictError("published size changed during publish")
         except IntegrityError as exc:
             raise ConflictError("a concurrent publish stored the same rows") from exc
 
+    def _insert_map_rows(self, conn: Connection, size: int, rows: MapRows) -> None:
+        """Thousands of rows per checkpoint: through the driver's executemany, in the publish transaction
+        (the published-size compare-and-swap above has already excluded a concurrent publish of `size`)."""
+        m = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if rows.nodes:
+                cur.executemany(
+                    f"INSERT INTO rl_map_nodes (depth, prefix, version, content) VALUES ({m}, {m}, {m}, {m})",
+                    [(d, p, size, c) for (d, p), c in rows.nodes.items()],
+                )
+            if rows.values:
+                cur.executemany(
+                    f"INSERT INTO rl_map_values (key, version, value) VALUES ({m}, {m}, {m})",
+                    [(k, size, v) for k, v in rows.values.items()],
+                )
+        finally:
+            cur.close()
+
     def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
-        if not positions:
-            return {}
         at = _MAX_VERSION if version is None else version
-        out: dict[Position, bytes] = {}
-        with self._read() as conn:
-            if len(positions) <= 4:  # a proof's step: point lookups on the primary key
-                for pos in positions:
-                    row = conn.execute(_MAP_NODE, {"depth": pos[0], "prefix": pos[1], "version": at}).first()
-                    if row is not None:
-                        out[pos] = bytes(row.content)
-                return out
-            by_depth: dict[int, list[bytes]] = {}
-            for d, p in positions:
-                by_depth.setdefault(d, []).append(p)
-            for d, prefixes in by_depth.items():
-                for lo in range(0, len(prefixes), 500):
-                    for row in conn.execute(_map_nodes_at(d, prefixes[lo : lo + 500], at)):
-                        out[(d, bytes(row.prefix))] = bytes(row.content)
-        return out
+        rows = self._latest("nodes", [(d, p, at) for d, p in positions])
+        return {positions[i]: content for i, content in rows}
 
     def read_map_values(self, keys: Sequence[str], version: int | None) -> dict[str, bytes]:
         at = _MAX_VERSION if version is None else version
-        out: dict[str, bytes] = {}
+        return {keys[i]: value for i, value in self._latest("values", [(k, at) for k in keys])}
+
+    def _latest(self, table: str, params: Sequence[tuple[Any, ...]]) -> list[tuple[int, bytes]]:
+        out: list[tuple[int, bytes]] = []
+        if not params:
+            return out
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         with self._read() as conn:
-            for lo in range(0, len(keys), 500):
-                latest = (
-                    select(MV.c.key, func.max(MV.c.version).label("v"))
-                    .where(MV.c.key.in_(keys[lo : lo + 500]), MV.c.version <= at)
-                    .group_by(MV.c.key)
-                    .subquery()
-                )
-                rows = conn.execute(
-                    select(MV.c.key, MV.c.value).join(latest, (MV.c.key == latest.c.key) & (MV.c.version == latest.c.v))
-                )
-                out.update((r.key, bytes(r.value)) for r in rows)
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for lo in range(0, len(params), _LATEST_CHUNK):
+                    part = params[lo : lo + _LATEST_CHUNK]
+                    cur.execute(_latest_sql(table, len(part), mark), [x for row in part for x in row])
+                    out += [(lo + i, bytes(content)) for i, content in cur.fetchall()]
+            finally:
+                cur.close()
         return out
 
     def iter_map_nodes(self) -> Iterator[tuple[int, Position, bytes]]:

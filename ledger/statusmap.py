@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .checkpoint import Checkpoint
-from .entry import canonical_json
+from .entry import Entry, canonical_json
 from .errors import IntegrityError
 from .hashes import Hash
 from .vmap import (
@@ -41,8 +41,10 @@ __all__ = [
     "MapRebuild",
     "MapRows",
     "StatusMapHook",
+    "NodeCache",
     "VersionedMap",
     "compare_map_rows",
+    "entry_updates",
     "grow_map",
     "map_updates",
     "rebuild_values",
@@ -90,6 +92,12 @@ def rebuild_values(hook: StatusMapHook, leaves: Iterable[bytes]) -> dict[str, Ma
     return apply_updates({}, map_updates(hook, leaves))
 
 
+def entry_updates(hook: StatusMapHook, e: Entry) -> Iterable[MapUpdate]:
+    """The updates of an entry already parsed (the integrator's, checked by ledger.integrity)."""
+    st = e.statement
+    return hook.map_updates(e.index, {"kind": st.kind, "subject": st.subject, "payload": st.payload})
+
+
 def grow_map(
     store: MapReader,
     read_entries: Callable[[int, int], list[tuple[bytes, bytes]]],
@@ -98,22 +106,27 @@ def grow_map(
     base_size: int | None,
     base_root: Hash | None,
     size: int,
+    updates: list[MapUpdate] | None = None,
+    nodes: MapNodeReader | None = None,
 ) -> tuple[Hash, MapRows]:
     """The map root for the checkpoint of `size` and the rows to store with it.
 
     `base_size`/`base_root`: the last checkpoint and its signed map root (None: no map there, so the map is
-    built over the whole log)."""
+    built over the whole log).  `updates`: those of entries [base_size, size) if the caller derived them
+    from the entries it checked (else they are read here); `nodes`: where to read map nodes (a cache in
+    front of `store`; whatever it serves is checked against `base_root`)."""
     if base_size is None or base_root is None:
         values = rebuild_values(hook, _leaves(read_entries, 0, size))
-        root, nodes = build_map((key_hash(k), value_hash(v)) for k, v in values.items())
-        return root, MapRows(nodes, {k: canonical_json(v) for k, v in values.items()})
-    updates = list(map_updates(hook, _leaves(read_entries, base_size, size)))
+        root, built = build_map((key_hash(k), value_hash(v)) for k, v in values.items())
+        return root, MapRows(built, {k: canonical_json(v) for k, v in values.items()})
+    if updates is None:
+        updates = list(map_updates(hook, _leaves(read_entries, base_size, size)))
     keys = sorted({u.key for u in updates})
     stored = store.read_map_values(keys, base_size)
     current = {k: json.loads(v) for k, v in stored.items()}
     changed = {k: v for k, v in apply_updates(current, updates).items() if current.get(k) != v}
     change = update_map(
-        store,
+        store if nodes is None else nodes,
         {key_hash(k): value_hash(v) for k, v in changed.items()},
         version=base_size,
         expected_root=base_root,
@@ -237,3 +250,50 @@ def compare_map_rows(
 
 def _name(at: Any) -> str:
     return f"{at[0]}/{at[1].hex() or '-'}" if isinstance(at, tuple) else str(at)
+
+
+class NodeCache:
+    """The integrator's cache of the latest map nodes down to `max_depth` (the levels every update reads),
+    for one map version: a read at another version empties it, `published` moves it to the next.  What it
+    serves is checked like what the store serves (ledger.vmap.update_map checks every node it reads against
+    the signed root), so it saves reads but is never trusted."""
+
+    def __init__(self, store: MapNodeReader, max_depth: int = 16) -> None:
+        self.store = store
+        self.max_depth = max_depth
+        self.version: int | None = None
+        self.nodes: dict[Position, bytes] = {}  # b"": known to be absent
+
+    def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
+        if version is None or version != self.version:
+            self.nodes.clear()
+            self.version = version
+        out: dict[Position, bytes] = {}
+        missing = []
+        for p in positions:
+            c = self.nodes.get(p)
+            if c is None:
+                missing.append(p)
+            elif c:
+                out[p] = c
+        if missing:
+            found = self.store.read_map_nodes(missing, version)
+            out.update(found)
+            if version is not None:
+                for p in missing:
+                    if p[0] <= self.max_depth:
+                        self.nodes[p] = found.get(p, b"")
+        return out
+
+    def published(self, base: int, version: int, writes: Mapping[Position, bytes]) -> None:
+        """The map of `version` was stored: `base`'s plus `writes`."""
+        if self.version != base:
+            self.nodes.clear()
+        for p, c in writes.items():
+            if p[0] <= self.max_depth:
+                self.nodes[p] = c
+        self.version = version
+
+    def clear(self) -> None:
+        self.nodes.clear()
+        self.version = None

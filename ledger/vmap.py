@@ -215,7 +215,7 @@ def update_map(
                 leaves = dict(group)
                 if cur is not None:
                     kh = cur[:HASH_SIZE]
-                    if any(_bit(kh, d) != _bit(group[0][0], d) for d in range(depth)):
+                    if _prefix(kh, depth) != prefix:
                         raise IntegrityError(_where(pos), "holds a leaf that is not under its prefix")
                     if kh in before:
                         before[kh] = cur[HASH_SIZE:]
@@ -247,21 +247,38 @@ def update_map(
 # -- proving and verifying ----------------------------------------------------------------
 
 
+def _prefix(kh: bytes, depth: int) -> bytes:
+    """The position prefix of key hash `kh` at `depth`: its first `depth` bits."""
+    n, r = divmod(depth, 8)
+    return kh[:n] + bytes([kh[n] & (0xFF00 >> r) & 0xFF]) if r else kh[:n]
+
+
+#: how many levels of a key's path `prove` asks the reader for at once (a map of a billion keys is ~32 deep)
+PROOF_READ_LEVELS = 32
+
+
 def prove(reader: MapNodeReader, key: str, version: int | None) -> tuple[list[Hash], tuple[Hash, Hash] | None]:
-    """(siblings from the root down, the leaf the path ends in or None) for `key` in the map at `version`."""
+    """(siblings from the root down, the leaf the path ends in or None) for `key` in the map at `version`.
+
+    Asks the reader for the path and its siblings PROOF_READ_LEVELS levels at a time (one call for any map
+    of fewer than ~2**30 keys)."""
     kh = key_hash(key)
     siblings: list[Hash] = []
-    depth, prefix = 0, b""
-    cur = reader.read_map_nodes([ROOT], version).get(ROOT)
-    while cur is not None and len(cur) == HASH_SIZE:
+    got: dict[Position, bytes] = {}
+    depth = 0
+    while True:
+        if depth % PROOF_READ_LEVELS == 0:
+            top = min(depth + PROOF_READ_LEVELS, MAX_DEPTH)
+            wanted = [(d, _prefix(kh, d)) for d in range(depth, top)]
+            wanted += [(d + 1, _child(_prefix(kh, d), d, 1 - _bit(kh, d))) for d in range(depth, top)]
+            got = reader.read_map_nodes(wanted, version)
+        cur = got.get((depth, _prefix(kh, depth)))
+        if cur is None or len(cur) != HASH_SIZE:
+            break
         if depth >= MAX_DEPTH:
             raise AssertionError("the stored map is deeper than 256 levels")
-        bit = _bit(kh, depth)
-        mine, other = (depth + 1, _child(prefix, depth, bit)), (depth + 1, _child(prefix, depth, 1 - bit))
-        got = reader.read_map_nodes([mine, other], version)
-        siblings.append(content_hash(got.get(other)))
-        cur = got.get(mine)
-        depth, prefix = mine
+        siblings.append(content_hash(got.get((depth + 1, _child(_prefix(kh, depth), depth, 1 - _bit(kh, depth))))))
+        depth += 1
     leaf = None if cur is None else (Hash(cur[:HASH_SIZE]), Hash(cur[HASH_SIZE:]))
     return siblings, leaf
 
