@@ -439,6 +439,7 @@ def registration_page(id_or_code: str, request: Request, ledger: LedgerDep) -> H
         vkey=ledger.verifier().vkey(),
         names=Names(ledger.store),
         step_indexes=",".join(str(h.index) for h in history if h.index is not None),
+        map_key=st.subject,
         objection_limits=request.app.state.settings,
     )
 

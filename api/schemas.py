@@ -116,6 +116,25 @@ class RegistrationHistory(BaseModel):
     vkey: str
 
 
+class StatusProofDocument(BaseModel):
+    """A regledger-status-proof/v1 document (docs/formats.md, "Status map")."""
+
+    format: str
+    origin: str
+    checkpoint: str
+    key: str
+    value: dict[str, Any] | None
+    siblings: str
+    leaf: dict[str, str] | None
+
+
+class StatusProofs(BaseModel):
+    """For a lookup by code or 查询码: the alias's proof, then the registration's (one proof by id, or for an
+    alias the map does not hold); every proof against the same checkpoint."""
+
+    proofs: list[StatusProofDocument]
+
+
 class CertificateDocument(BaseModel):
     model_config = ConfigDict(extra="allow")
     format: str

@@ -37,6 +37,7 @@ __all__ = [
     "find_registration",
     "is_registration_key",
     "last_seq",
+    "lookup_key",
     "mint_code",
     "next_code",
     "query_key",
@@ -201,6 +202,16 @@ def find_registration(store: LedgerStore, id_or_code: str, origin: str | None = 
     if alias is not None:
         key = alias.state["registration"]
     return store.get_state(registration_key(key, origin))
+
+
+def lookup_key(id_or_code: str, origin: str | None = None) -> str:
+    """The subject (and status-map) key a lookup by id, uniform code or 查询码 starts from: the code's or
+    query code's alias, else the registration itself (as find_registration reads them)."""
+    if id_or_code.startswith(f"{CODE_PREFIX}-"):
+        return code_key(id_or_code, origin)
+    if is_query_code(id_or_code):
+        return query_key(id_or_code, origin)
+    return registration_key(id_or_code, origin)
 
 
 def next_code(store: LedgerStore, registration: str, *, time: str | None = None) -> str:

@@ -182,13 +182,59 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except LedgerError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
+    if claims["complete"]:
+        print(f"OK: {claims['code']} {claims['name']} ({claims['status']})")
+        print(
+            f"complete history as of checkpoint {claims['checkpoint_size']} (time {claims['checkpoint_time']}): "
+            f"status {claims['status']}, {claims['entries']} entries"
+        )
+        print(
+            f"(the time is the checkpoint's last entry's, entry {claims['checkpoint_size'] - 1}, proven in the "
+            "certificate; the status proofs show no other entry of this registration is in that checkpoint)"
+        )
+    else:
+        print(
+            f"OK: {claims['code']} {claims['name']} ({claims['status']}), {claims['entries']} entries proven in the "
+            f"log's checkpoint of size {claims['checkpoint_size']}"
+        )
+        print(
+            f"This is the registration's state as of entry {claims['last_index']}; a v1 certificate cannot show "
+            "that no later step exists: ask the log for the current state."
+        )
+    if args.online:
+        if not claims["complete"]:
+            print("FAILED: --online needs a v2 certificate (with status proofs)", file=sys.stderr)
+            return 1
+        return _verify_online(claims, args.key, args.online)
+    return 0
+
+
+def _verify_online(claims: dict, vkey: str, url: str) -> int:
+    """`verify --online URL`: the certificate's history is still the whole history at the instance's
+    current checkpoint (registry.certificate.check_current over HTTP)."""
+    from typing import Any
+
+    import httpx
+
+    from regledger.registry.certificate import check_current
+
+    with httpx.Client(base_url=url.rstrip("/"), timeout=30, trust_env=False) as http:
+
+        def get(path: str, params: Mapping[str, Any]) -> httpx.Response:
+            r = http.get(path, params=dict(params))
+            if r.status_code >= 400:
+                raise LedgerError(f"GET {path}: HTTP {r.status_code}: {r.text[:200]}")
+            return r
+
+        try:
+            now = check_current(claims, vkey, lambda p, q: get(p, q).text, lambda p, q: get(p, q).json())
+        except (LedgerError, httpx.HTTPError, ValueError) as exc:
+            print(f"FAILED (online, {url}): {exc}", file=sys.stderr)
+            return 1
+    print(f"still {now['status']} as of checkpoint {now['size']}, time {now['time']}")
     print(
-        f"OK: {claims['code']} {claims['name']} ({claims['status']}), {claims['entries']} entries proven in the "
-        f"log's checkpoint of size {claims['checkpoint_size']}"
-    )
-    print(
-        f"This is the registration's state as of entry {claims['last_index']}; a certificate cannot show that no "
-        "later step exists: ask the log for the current state."
+        f"({url}: its checkpoint is consistent with the certificate's, and its status proof lists no newer entry; "
+        "the time is that checkpoint's last entry's, proven included)"
     )
     return 0
 
@@ -427,9 +473,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--html", help="also write a human-readable HTML page")
     s.set_defaults(func=cmd_certificate)
 
-    s = sub.add_parser("verify", parents=[common], help="verify a certificate offline (no database, no network)")
+    s = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="verify a certificate offline: its entries, and (v2) that they are the registration's complete "
+        "history as of its checkpoint",
+        description="Verify a registration certificate with the log's key alone (no database, no network). A v2 "
+        "certificate's status proofs show its entries are the registration's complete history as of its "
+        "checkpoint (time: the time of the checkpoint's last entry); a missing, extra or reordered entry is "
+        "named. A v1 certificate verifies with the caveat that a later step may exist. --online URL then asks "
+        "an instance whether the history is still complete at its current checkpoint.",
+    )
     s.add_argument("file")
     s.add_argument("--key", required=True, help="the log's verifier key (from `regledger log key`)")
+    s.add_argument(
+        "--online",
+        metavar="URL",
+        help="also fetch the instance's current checkpoint (consistent with the certificate's) and a fresh "
+        "status proof: the registration's status still holds, or the newer entry is named",
+    )
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("registrations", parents=[common], help="list registrations (the public lists)")

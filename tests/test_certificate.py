@@ -14,12 +14,19 @@ import re
 import subprocess
 import sys
 
+import independent_statusmap as independent
 import pytest
 from test_workflow import MEDICAL, OPERATOR, ORIGIN, World, realistic_flow, resource_fields
 
 from regledger.keys.ed25519 import Ed25519Signer, Ed25519Verifier
 from regledger.ledger.errors import LedgerError, MalformedError, VerificationError
-from regledger.registry.certificate import CERTIFICATE_FORMAT, build_certificate, certificate_html, verify_certificate
+from regledger.registry.certificate import (
+    CERTIFICATE_FORMAT,
+    build_certificate,
+    certificate_html,
+    check_current,
+    verify_certificate,
+)
 from regledger.registry.codes import make_code
 from regledger.registry.workflow import WorkflowConfig
 
@@ -90,6 +97,14 @@ def test_certificate_of_a_coded_product_verifies(world, product_cert):
         "checkpoint_size": size,
         "entries": 5,
         "last_index": state["history"][-1]["index"],
+        # what a v2 certificate adds: the proven completeness, as of the checkpoint and its time
+        "format": CERTIFICATE_FORMAT,
+        "registration": "gz-api",
+        "checkpoint": note.decode(),
+        "indexes": [h["index"] for h in state["history"]],
+        "history": [h["index"] for h in state["history"]],
+        "complete": True,
+        "checkpoint_time": w.ledger.entry(size - 1).time,
     }
     # the same from the JSON text (as the CLI reads it)
     text = json.dumps(cert, ensure_ascii=False)
@@ -246,7 +261,10 @@ def test_edited_claim(world, cert, claim, value):
     cert["claims"][claim] = value
     with pytest.raises(VerificationError) as err:
         verify_certificate(cert, world.vkey)
-    assert str(err.value) == f"claim {claim!r} is {value!r}, but the entries give {real!r}"
+    if claim == "code":  # the code's status proof (its alias) is about the real code: checked first
+        assert str(err.value) == f"status_proofs[0] is about 'code:{real}', not the claimed code {value!r}"
+    else:
+        assert str(err.value) == f"claim {claim!r} is {value!r}, but the entries give {real!r}"
 
 
 def test_edited_claim_code_in_the_same_series_fails(world, cert):
@@ -257,28 +275,54 @@ def test_edited_claim_code_in_the_same_series_fails(world, cert):
 def test_edited_claim_code_in_the_same_series_is_named_as_a_claim(world, cert):
     real = cert["claims"]["code"]
     cert["claims"]["code"] = make_code(2, "520000", 2026, 2)
-    refused(cert, world.vkey, rf"^claim 'code' is .*, but the entries give '{real}'$")
+    refused(cert, world.vkey, rf"^status_proofs\[0\] is about 'code:{real}', not the claimed code ")
+    # with the alias's proof of that code (absent: never issued), the non-existence proof says so
+    size = verify_certificate(product_cert_of(world), world.vkey)["checkpoint_size"]
+    cert["status_proofs"][0] = world.ledger.status_proof(f"code:{cert['claims']['code']}", size)
+    refused(cert, world.vkey, rf"^no registration has code {cert['claims']['code']} as of checkpoint {size}$")
+    # without status proofs (v1), the replay names it as a claim
+    v1 = {k: v for k, v in cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
+    refused(v1, world.vkey, rf"^claim 'code' is .*, but the entries give '{real}'$")
+
+
+def product_cert_of(world) -> dict:
+    return build_certificate(world.ledger, world.codes["gz-api"])
 
 
 def test_entry_about_another_registration_inserted(world, cert):
     other = build_certificate(world.ledger, world.codes["gz-weather"])
     intruder = other["entries"][0]
     cert["entries"].append(intruder)
-    refused(cert, world.vkey, rf"^entry {intruder['index']} is about gz-weather, not gz-api$")
-    # pretending the certificate is about the other registration does not help either
+    refused(cert, world.vkey, rf"^entry {intruder['index']} belongs to another registration \(gz-weather\); ")
+    # pretending the certificate is about the other registration does not help either: the code's alias says
     cert["registration"] = "gz-weather"
+    refused(cert, world.vkey, r"^code PDR-.* belongs to 'reg:gz-api', not 'reg:gz-weather'$")
+    # and without the status proofs (v1), the replay still refuses it
+    v1 = {k: v for k, v in cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
     no_key = r"^entry \d+: its signer's key registration is not in the certificate$"
-    refused(cert, world.vkey, no_key + "|is about gz-api, not gz-weather$")
+    refused(v1, world.vkey, no_key + "|is about gz-api, not gz-weather$")
 
 
 def test_duplicated_or_missing_entries(world, product_cert):
+    first = product_cert["entries"][0]["index"]
     cert = copy.deepcopy(product_cert)
     cert["entries"].append(cert["entries"][0])
-    refused(cert, world.vkey, rf"^entry {cert['entries'][0]['index']}: /kind: registration.apply is not allowed now")
+    refused(cert, world.vkey, rf"^entry {first} appears twice; the log's complete history as of checkpoint")
     cert = copy.deepcopy(product_cert)
-    del cert["entries"][0]  # without the application the rest cannot be replayed
+    del cert["entries"][0]
+    refused(cert, world.vkey, rf"^entry {first} is missing: the log's complete history")
+    cert = copy.deepcopy(product_cert)
+    cert["entries"] = []
+    refused(cert, world.vkey, rf"^entry {first} is missing: ")
+    # v1: without the application the rest cannot be replayed
+    v1 = {k: v for k, v in product_cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
+    cert = copy.deepcopy(v1)
+    del cert["entries"][0]
     refused(cert, world.vkey, r"not allowed now \(current state: not applied for")
-    cert = copy.deepcopy(product_cert)
+    cert = copy.deepcopy(v1)
     cert["entries"] = []
     refused(cert, world.vkey, "^the certificate has no entries$")
     cert = copy.deepcopy(product_cert)
@@ -288,26 +332,163 @@ def test_duplicated_or_missing_entries(world, product_cert):
     assert err.value.field == "/entries/1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LIMITATION (documented in docs/registry.md): a certificate of a "
-    "REVOKED registration with its last entry (registration.revoke) removed and the status "
-    "claim set to CODED still verifies against the same, newer checkpoint: nothing shows the "
-    "entries are complete up to that checkpoint, so a revoked/cancelled registration can be "
-    "presented as CODED as of today",
-)
 def test_dropped_trailing_entries_are_detected(world):
+    """Was a strict xfail (the v1 limitation): a REVOKED registration's certificate with its revocation
+    left out and the status claimed CODED.  The status proof names the missing entry."""
     cert = build_certificate(world.ledger, world.codes["gz-radar"])
-    assert verify_certificate(cert, world.vkey)["status"] == "REVOKED"
+    claims = verify_certificate(cert, world.vkey)
+    assert claims["status"] == "REVOKED" and claims["complete"] is True
+    revoke = cert["entries"][-1]["index"]
     cert["entries"] = cert["entries"][:-1]
     cert["claims"]["status"] = "CODED"
-    with pytest.raises(VerificationError):
-        verify_certificate(cert, world.vkey)
+    n = len(cert["entries"]) + 1
+    refused(cert, world.vkey, rf"^entry {revoke} is missing: the log's complete history as of checkpoint \d+ has {n} ")
+
+
+# -- completeness (v2: status proofs) --------------------------------------------------------------
+
+
+def test_a_v2_certificate_proves_its_history_complete(world, product_cert):
+    claims = verify_certificate(product_cert, world.vkey)
+    size = claims["checkpoint_size"]
+    assert product_cert["format"] == CERTIFICATE_FORMAT == "regledger-certificate/v2"
+    assert claims["complete"] is True and claims["format"] == CERTIFICATE_FORMAT
+    assert claims["history"] == [e["index"] for e in product_cert["entries"]] == claims["indexes"]
+    last = json.loads(base64.b64decode(product_cert["checkpoint_entry"]["leaf"]))
+    assert last["index"] == size - 1 and claims["checkpoint_time"] == last["time"]
+    alias, reg = product_cert["status_proofs"]
+    assert alias["key"] == f"code:{claims['code']}" and alias["value"] == {"registration": "reg:gz-api"}
+    assert reg["key"] == "reg:gz-api" and reg["value"] == {"indexes": claims["indexes"]}
+
+
+def test_status_proofs_verify_independently(world, product_cert):
+    """The certificate's status proofs, checked by the verifier written from the byte description alone."""
+    for doc in product_cert["status_proofs"]:
+        opened = independent.verify_document(doc, world.vkey)
+        assert opened.size == verify_certificate(product_cert, world.vkey)["checkpoint_size"]
+        assert opened.value == doc["value"]
+    bad = copy.deepcopy(product_cert["status_proofs"][1])
+    bad["value"]["indexes"] = bad["value"]["indexes"][:-1]
+    with pytest.raises(independent.IndependentFailure):
+        independent.verify_document(bad, world.vkey)
+
+
+def test_a_v1_certificate_still_verifies_with_the_caveat(world, product_cert):
+    v1 = {k: v for k, v in product_cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
+    claims = verify_certificate(v1, world.vkey)
+    assert claims["complete"] is False and claims["status"] == "CODED" and "checkpoint_time" not in claims
+    # and so does the v1 limitation: nothing shows the entries are all of them
+    radar = build_certificate(world.ledger, world.codes["gz-radar"])
+    radar = {k: v for k, v in radar.items() if k not in ("status_proofs", "checkpoint_entry")}
+    radar["format"] = "regledger-certificate/v1"
+    radar["entries"] = radar["entries"][:-1]
+    radar["claims"]["status"] = "CODED"
+    assert verify_certificate(radar, world.vkey)["complete"] is False
+
+
+def test_a_removed_middle_entry_is_named(world, product_cert):
+    cert = copy.deepcopy(product_cert)
+    gone = cert["entries"].pop(1)["index"]
+    n = len(product_cert["entries"])
+    refused(
+        cert, world.vkey, rf"^entry {gone} is missing: the log's complete history as of checkpoint \d+ has {n} entries$"
+    )
+
+
+def test_reordered_entries_are_named(world, product_cert):
+    cert = copy.deepcopy(product_cert)
+    e = cert["entries"]
+    e[0], e[1] = e[1], e[0]
+    refused(
+        cert, world.vkey, rf"^entries are out of order: entry {e[0]['index']} is where entry {e[1]['index']} belongs$"
+    )
+
+
+def test_an_added_entry_is_named(world, product_cert):
+    cert = copy.deepcopy(product_cert)
+    cert["entries"].append(cert["entries"][0])
+    refused(cert, world.vkey, rf"^entry {cert['entries'][0]['index']} appears twice; the log's complete history")
+    # an entry of the same registration's signer that is not in its history: a key registration
+    cert = copy.deepcopy(product_cert)
+    key_entry = cert["keys"][-1]
+    cert["entries"].append(key_entry)
+    refused(cert, world.vkey, rf"^entry {key_entry['index']} belongs to another registration ")
+
+
+def test_an_entry_of_another_registration_swapped_in(world, product_cert):
+    other = build_certificate(world.ledger, world.codes["gz-weather"])
+    cert = copy.deepcopy(product_cert)
+    swapped = other["entries"][-1]
+    cert["entries"][-1] = swapped
+    refused(cert, world.vkey, rf"^entry {swapped['index']} belongs to another registration \(gz-weather\)")
+
+
+def test_the_code_alias_must_name_this_registration(world, product_cert):
+    other = build_certificate(world.ledger, world.codes["gz-weather"])
+    cert = copy.deepcopy(product_cert)
+    cert["status_proofs"][0] = other["status_proofs"][0]
+    if other["checkpoint"] == cert["checkpoint"]:
+        refused(cert, world.vkey, r"^status_proofs\[0\] is about 'code:.*', not the claimed code")
+    cert = copy.deepcopy(product_cert)
+    cert["status_proofs"][0], cert["status_proofs"][1] = cert["status_proofs"][1], cert["status_proofs"][0]
+    refused(cert, world.vkey, r"^status_proofs\[0\] is about 'reg:gz-api', not the claimed code")
+
+
+def test_a_flipped_byte_in_a_status_proof_fails(world, product_cert):
+    for n in (0, 1):
+        for field in ("siblings",):
+            cert = copy.deepcopy(product_cert)
+            doc = cert["status_proofs"][n]
+            if not doc[field]:
+                continue
+            doc[field] = _flip(doc[field], 7)
+            refused(cert, world.vkey, rf"^status_proofs\[{n}\]: status proof: root-mismatch")
+        cert = copy.deepcopy(product_cert)
+        cert["status_proofs"][n]["leaf"]["value_hash"] = _flip(cert["status_proofs"][n]["leaf"]["value_hash"], 3)
+        refused(cert, world.vkey, rf"^status_proofs\[{n}\]: status proof: value-mismatch")
+
+
+def test_an_old_status_proof_replayed_against_a_newer_claim(fresh_world):
+    w = fresh_world
+    old_cert = build_certificate(w.ledger, w.codes["gz-api"])
+    old = old_cert["status_proofs"][1]
+    old_size = int(old_cert["checkpoint"].split("\n")[1])
+    w.advance(1)
+    w.step("authority", "registration.revoke", "gz-api", {"reason": "虚假登记"})
+    w.ledger.integrate()
+    cert = build_certificate(w.ledger, w.codes["gz-api"])
+    assert verify_certificate(cert, w.vkey)["status"] == "REVOKED"
+    revoke = cert["entries"][-1]["index"]
+    assert revoke not in old["value"]["indexes"]
+    cert["entries"] = cert["entries"][:-1]
+    cert["claims"]["status"] = "CODED"
+    cert["status_proofs"][1] = old
+    size = int(cert["checkpoint"].split("\n")[1])
+    refused(
+        cert,
+        w.vkey,
+        rf"^status_proofs\[1\] is against checkpoint {old_size}, not the certificate's checkpoint {size} "
+        r"\(an old status proof replayed\?\)$",
+    )
+    # the old certificate itself is still a genuine one: complete as of its own, older checkpoint (and time)
+    claims = verify_certificate(old_cert, w.vkey)
+    assert claims["status"] == "CODED" and claims["checkpoint_size"] == old_size < size
+
+
+def test_a_certificate_for_a_code_never_issued_fails_with_the_non_existence_proof(world, product_cert):
+    never = make_code(2, "520000", 2026, 9999)
+    size = verify_certificate(product_cert, world.vkey)["checkpoint_size"]
+    cert = copy.deepcopy(product_cert)
+    cert["claims"]["code"] = never
+    cert["status_proofs"][0] = world.ledger.status_proof(f"code:{never}", size)
+    assert cert["status_proofs"][0]["value"] is None
+    refused(cert, world.vkey, rf"^no registration has code {never} as of checkpoint {size}$")
 
 
 def test_not_a_certificate(world, cert):
     cert["format"] = "regledger-certificate/v0"
-    with pytest.raises(MalformedError, match="not a regledger-certificate/v1 document"):
+    with pytest.raises(MalformedError, match=r"not a regledger-certificate/v2 \(or v1\) document"):
         verify_certificate(cert, world.vkey)
     with pytest.raises(MalformedError, match="not JSON"):
         verify_certificate(b"{not json", world.vkey)
@@ -406,8 +587,22 @@ def test_cli_certificate_and_verify(demo_home, demo_cert, tmp_path):
     page = demo_cert["html"].read_text()
     assert row["code"] in page and row["name"] in page
     p = cli("verify", str(demo_cert["file"]), "--key", demo_home["vkey"])
-    assert p.stdout.startswith(f"OK: {row['code']} {row['name']} (CODED), {len(cert['entries'])} entries proven")
+    size = int(cert["checkpoint"].split("\n")[1])
+    time = json.loads(base64.b64decode(cert["checkpoint_entry"]["leaf"]))["time"]
+    n = len(cert["entries"])
+    assert p.stdout.startswith(
+        f"OK: {row['code']} {row['name']} (CODED)\n"
+        f"complete history as of checkpoint {size} (time {time}): status CODED, {n} entries\n"
+    ), p.stdout
     assert p.stderr == ""
+    # a v1 certificate: the old caveat
+    v1 = {k: v for k, v in cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
+    f = tmp_path / "v1.json"
+    f.write_text(json.dumps(v1, ensure_ascii=False))
+    p = cli("verify", str(f), "--key", demo_home["vkey"])
+    assert p.stdout.startswith(f"OK: {row['code']} {row['name']} (CODED), {n} entries proven"), p.stdout
+    assert "a v1 certificate cannot show that no later step exists" in p.stdout
 
 
 def _tampered(cert: dict, how: str) -> dict:
@@ -475,6 +670,14 @@ def test_cli_certificate_of_a_revoked_registration(demo_home, tmp_path):
     cli("certificate", row["code"], "--out", str(f), "--home", demo_home["home"])
     p = cli("verify", str(f), "--key", demo_home["vkey"])
     assert p.stdout.startswith(f"OK: {row['code']} {row['name']} (REVOKED)")
+    assert "complete history as of checkpoint " in p.stdout and ": status REVOKED, " in p.stdout
+    # the revocation left out: named
+    cert = json.loads(f.read_text())
+    revoke = cert["entries"].pop()["index"]
+    cert["claims"]["status"] = "CODED"
+    f.write_text(json.dumps(cert, ensure_ascii=False))
+    p = cli("verify", str(f), "--key", demo_home["vkey"], ok=False)
+    assert p.returncode == 1 and p.stderr.startswith(f"FAILED: entry {revoke} is missing: "), p.stderr
 
 
 def test_cli_certificate_of_an_unknown_code(demo_home, tmp_path):
@@ -482,3 +685,56 @@ def test_cli_certificate_of_an_unknown_code(demo_home, tmp_path):
     p = cli("certificate", code, "--out", str(tmp_path / "x.json"), "--home", demo_home["home"], ok=False)
     assert p.returncode == 1 and f"no registration has code {code}" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+# -- still current? (verify --online's check, over the API's routes) ---------------------------------
+
+
+@pytest.fixture
+def fresh_world() -> World:
+    w = World()
+    w.codes = realistic_flow(w)
+    w.vkey = w.ledger.verifier().vkey()
+    return w
+
+
+def _fetchers(ledger):
+    from fastapi.testclient import TestClient
+
+    from regledger.api import Settings, create_app
+
+    client = TestClient(create_app(ledger, Settings(run_integrator=False)))
+
+    def get(path, params):
+        r = client.get(path, params=dict(params))
+        assert r.status_code == 200, (path, r.text)
+        return r
+
+    return (lambda p, q: get(p, q).text), (lambda p, q: get(p, q).json())
+
+
+def test_still_current_and_then_a_newer_entry(fresh_world):
+    w = fresh_world
+    cert = build_certificate(w.ledger, w.codes["gz-api"])
+    claims = verify_certificate(cert, w.vkey)
+    text, js = _fetchers(w.ledger)
+    now = check_current(claims, w.vkey, text, js)
+    assert now["size"] == claims["checkpoint_size"] and now["status"] == "CODED"
+    assert now["time"] == claims["checkpoint_time"]
+    # the log moves on without touching gz-api: still CODED, at the newer checkpoint
+    w.advance(1)
+    w.apply("gz-later", resource_fields("后来的数据"))
+    w.ledger.integrate()
+    later = check_current(claims, w.vkey, text, js)
+    assert later["size"] > claims["checkpoint_size"] and later["status"] == "CODED"
+    assert later["time"] > claims["checkpoint_time"]
+    # a revocation after the certificate: named, with its kind
+    w.step("authority", "registration.revoke", "gz-api", {"reason": "虚假登记"})
+    w.ledger.integrate()
+    size = w.ledger.checkpoint()[0]
+    with pytest.raises(
+        VerificationError,
+        match=rf"^a newer entry exists: entry \d+ \(registration.revoke, time .*\) is "
+        rf"in the history as of checkpoint {size}; 1 entries after the certificate's$",
+    ):
+        check_current(claims, w.vkey, text, js)

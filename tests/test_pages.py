@@ -637,3 +637,92 @@ def test_pages_work_without_javascript(browser, base_url: str):
         assert "Verification needs JavaScript" in page.content()
     finally:
         context.close()
+
+
+# --- (c) completeness: the status proof checked in the browser ----------------------------------------------
+
+STATUS_PROOF_URL = re.compile(r"/v1/registrations/[^/?]+/status-proof\?")
+
+
+def test_history_complete_in_chromium(browser, base_url: str, capsys: pytest.CaptureFixture[str]):
+    """The verify button checks the registration's status proof too: 历史完整 / history complete for the
+    genuine one, red for a status proof with one flipped byte (in its siblings, or in its value)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = (ARTIFACTS / "pages-history-complete.png").resolve()
+    reg = "gz-radar"  # REVOKED: the step a holder would like to leave out is the last one
+    docs = httpx.get(f"{base_url}/v1/registrations/{reg}/status-proof").json()["proofs"]
+    size = int(docs[0]["checkpoint"].split("\n")[1])
+    assert docs[0]["value"]["indexes"] == [
+        s["index"] for s in httpx.get(f"{base_url}/v1/registrations/{reg}/history").json()["steps"]
+    ]
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(f"{base_url}/registrations/{reg}")
+        state, text = _verify_and_wait(page)
+        assert state == "ok", text
+        assert "历史完整" in text and f"history complete as of checkpoint {size}" in text, text
+        page.screenshot(path=str(shot), full_page=True)
+        assert not problems, problems
+
+        def flip(where: str):
+            def handler(route):
+                response = route.fetch()
+                data = response.json()
+                doc = data["proofs"][-1]
+                if where == "siblings":
+                    raw = bytearray(base64.b64decode(doc["siblings"]))
+                    raw[len(raw) // 2] ^= 0x01
+                    doc["siblings"] = base64.b64encode(bytes(raw)).decode()
+                else:  # the revocation left out of the list the proof claims
+                    doc["value"]["indexes"] = doc["value"]["indexes"][:-1]
+                route.fulfill(response=response, json=data)
+
+            return handler
+
+        for where, says in (
+            ("siblings", f"the map proof of reg:{reg} does not lead to the signed map root"),
+            ("value", f"the map holds another value for reg:{reg}"),
+        ):
+            page.route(STATUS_PROOF_URL, flip(where))
+            page.reload()
+            state, text = _verify_and_wait(page)
+            assert state == "fail", (where, text)
+            assert "历史完整" not in text and "history complete" not in text, text
+            assert "status proof / 完整性证明: " + says in text, text
+            assert text.count("\u2717") == 1, text  # the steps themselves still verify
+            page.unroute(STATUS_PROOF_URL)
+    finally:
+        context.close()
+    _report(capsys, f"screenshot (history complete): {shot}")
+
+
+def test_verify_js_map_proofs_against_the_independent_verifier(vector_page):
+    """verify.js's map-proof check on proofs the independent verifier (tests/independent_statusmap.py) made."""
+    import independent_statusmap as ind
+
+    items = {
+        "reg:a": {"indexes": [3, 7, 12]},
+        "reg:b": {"indexes": [4]},
+        "code:PDR-1-520000-2026-000001": {"registration": "reg:a"},
+        "query:ABCD-EFGH": {"registration": "reg:a"},
+    }
+    root = base64.b64encode(ind.root_of(items)).decode()
+    check = """async ([root, key, value, siblings, leaf]) => {
+        const V = window.RegledgerVerify, d = (s) => Uint8Array.from(atob(s), c => c.charCodeAt(0));
+        try { await V.verifyMapProof(d(root), key, value, d(siblings), leaf); return "ok"; }
+        catch (e) { return e instanceof V.Failure ? "fail: " + e.message : "error: " + e; }
+    }"""
+    for key in [*items, "reg:nobody"]:
+        siblings, leaf = ind.prove(items, key)
+        args = [root, key, items.get(key), base64.b64encode(siblings).decode(), leaf]
+        assert vector_page.evaluate(check, args) == "ok", key
+        wrong = [root, key, {"indexes": [1]} if key not in items else None, args[3], leaf]
+        assert vector_page.evaluate(check, wrong).startswith("fail: "), key
+        for i in range(0, len(siblings), 7):
+            bad = bytearray(siblings)
+            bad[i] ^= 0x80
+            flipped = [root, key, items.get(key), base64.b64encode(bytes(bad)).decode(), leaf]
+            assert vector_page.evaluate(check, flipped).startswith("fail: "), (key, i)

@@ -13,13 +13,13 @@ from regledger.ledger.entry import parse_json, utc_now
 from regledger.ledger.errors import LedgerError
 from regledger.ledger.store import StateQuery, SubjectState
 from regledger.ledger.tlogproof import format_tlog_proof, verify_tlog_proof
-from regledger.registry.certificate import build_certificate, verify_certificate
+from regledger.registry.certificate import build_certificate, status_proofs, verify_certificate
 from regledger.registry.disclosure import overdue, registrar_work
 from regledger.registry.workdays import iso_date
 from regledger.registry.workflow import china_date
 
 from ..deps import LedgerDep, SettingsDep
-from ..lookup import find, mirror, page
+from ..lookup import REGISTRATION_ID, find, mirror, page
 from ..problems import Problem
 from ..schemas import (
     CertificateDocument,
@@ -28,6 +28,7 @@ from ..schemas import (
     RegistrationPage,
     RegistrationState,
     RegistrationSummary,
+    StatusProofs,
     VerifyRequest,
     VerifyResult,
     WorkList,
@@ -120,6 +121,25 @@ def history(id_or_code: str, ledger: LedgerDep, origin: OriginQuery = None) -> d
 
 
 @router.get(
+    "/registrations/{id_or_code}/status-proof",
+    response_model=StatusProofs,
+    summary="Status proofs: the registration's whole history (or that it does not exist) as of a checkpoint",
+)
+def status_proof(
+    id_or_code: str,
+    ledger: LedgerDep,
+    size: Annotated[
+        int | None, Query(ge=1, le=2**62, description="a checkpointed tree size (default: the latest checkpoint)")
+    ] = None,
+    origin: OriginQuery = None,
+) -> dict[str, Any]:
+    """An id, code or 查询码 that does not exist gets a 200 with its non-existence proof (value null)."""
+    if not REGISTRATION_ID.fullmatch(id_or_code):
+        raise Problem(422, "Invalid input", "not a registration id, code or 查询码", field="/id")
+    return {"proofs": status_proofs(ledger, id_or_code, size, mirror(ledger, origin))}
+
+
+@router.get(
     "/registrations/{code}/certificate",
     response_model=CertificateDocument,
     summary="The registration's offline-verifiable certificate",
@@ -184,6 +204,14 @@ def verify(body: VerifyRequest, ledger: LedgerDep) -> VerifyResult:
         claims = verify_certificate(cert, vkey)
     except LedgerError as exc:
         return VerifyResult(ok=False, detail=str(exc))
-    return VerifyResult(
-        ok=True, detail=f"{claims['entries']} entries proven in checkpoint {claims['checkpoint_size']}", claims=claims
-    )
+    if claims["complete"]:
+        detail = (
+            f"complete history as of checkpoint {claims['checkpoint_size']} (time {claims['checkpoint_time']}, "
+            f"its last entry's): status {claims['status']}, {claims['entries']} entries"
+        )
+    else:
+        detail = (
+            f"{claims['entries']} entries proven in checkpoint {claims['checkpoint_size']}; a v1 certificate "
+            "cannot show that no later step exists"
+        )
+    return VerifyResult(ok=True, detail=detail, claims=claims)

@@ -9,7 +9,11 @@
  *  3. for every step: the leaf bytes are an entry for this registration at that index, its leaf
  *     hash SHA-256(0x00 || leaf) and its C2SP tlog-proof lead, by RFC 9162 section 2.1.3.2, to the
  *     root of the signed checkpoint;
- *  4. every step the page shows was proven.
+ *  4. every step the page shows was proven;
+ *  5. completeness: the registration's status proof (/v1/registrations/{id}/status-proof?size=N, the
+ *     status map of docs/formats.md) against the same signed checkpoint: its regledger-map/v1 line, the
+ *     map proof (SHA-256 with prefixes 0x10 key, 0x11 value, 0x12 leaf, 0x13 node), and the value's
+ *     `indexes` equal to the proven steps, so no step was left out ("历史完整 / history complete").
  * The result panel turns green (verified / 已验证), red (with what failed), or amber when some
  * steps are not yet in a signed checkpoint.
  */
@@ -117,7 +121,66 @@
     if (!/^(0|[1-9][0-9]{0,18})$/.test(lines[1])) throw new Failure("the checkpoint's size is not a decimal number");
     var root = b64decode(lines[2], "the checkpoint's root hash");
     if (root.length !== 32) throw new Failure("the checkpoint's root is not 32 bytes");
-    return { origin: lines[0], size: BigInt(lines[1]), root: root };
+    return { origin: lines[0], size: BigInt(lines[1]), root: root, extensions: lines.slice(3, -1) };
+  }
+
+  /* The status map (docs/formats.md): a compacted sparse Merkle tree over SHA-256(0x10 || key). */
+  var MAP_LINE = "regledger-map/v1 ", EMPTY = new Uint8Array(32);
+
+  function mapRootOf(cp) {
+    var found = cp.extensions.filter(function (l) { return l.split(" ")[0] === MAP_LINE.trim(); });
+    if (found.length !== 1) throw new Failure("the checkpoint has " + found.length + " regledger-map/v1 lines, not one");
+    var root = b64decode(found[0].slice(MAP_LINE.length), "the map root");
+    if (root.length !== 32 || !found[0].startsWith(MAP_LINE)) throw new Failure("the map root is not a 32-byte hash");
+    return root;
+  }
+
+  /* RFC 8785 canonical JSON of the two value shapes the map holds. */
+  function canonicalValue(v) {
+    var keys = Object.keys(v || {});
+    if (keys.length === 1 && keys[0] === "indexes" && Array.isArray(v.indexes) &&
+        v.indexes.every(function (i) { return Number.isSafeInteger(i) && i >= 0; })) {
+      return '{"indexes":[' + v.indexes.join(",") + "]}";
+    }
+    if (keys.length === 1 && keys[0] === "registration" && typeof v.registration === "string") {
+      return '{"registration":' + JSON.stringify(v.registration) + "}";
+    }
+    throw new Failure("the status proof's value is neither {indexes} nor {registration}");
+  }
+
+  function bitAt(h, d) { return (h[d >> 3] >> (7 - (d & 7))) & 1; }
+
+  async function verifyMapProof(root, key, value, siblings, leaf) {
+    if (siblings.length % 32 !== 0) throw new Failure("siblings is not a whole number of hashes");
+    var n = siblings.length / 32;
+    if (n > 256) throw new Failure("more than 256 siblings");
+    var sib = function (d) { return siblings.slice(32 * d, 32 * d + 32); };
+    var kh = await sha256(concat(new Uint8Array([0x10]), enc.encode(key)));
+    var h;
+    if (n > 0 && equal(sib(n - 1), EMPTY)) throw new Failure("non-canonical proof: its last sibling is empty");
+    if (leaf === null) {
+      if (value !== null) throw new Failure("the proof shows the key absent, but a value is claimed");
+      h = EMPTY;
+    } else {
+      var lk = b64decode(leaf && leaf.key_hash, "leaf.key_hash"), lv = b64decode(leaf && leaf.value_hash, "leaf.value_hash");
+      if (lk.length !== 32 || lv.length !== 32) throw new Failure("the leaf's hashes are not 32 bytes");
+      if (equal(lk, kh)) {
+        if (value === null) throw new Failure("the proof shows the key present, but absence is claimed");
+        var vh = await sha256(concat(new Uint8Array([0x11]), enc.encode(canonicalValue(value))));
+        if (!equal(vh, lv)) throw new Failure("the map holds another value for " + key);
+      } else {
+        if (value !== null) throw new Failure("the proof ends in another key's leaf, but a value is claimed");
+        for (var d0 = 0; d0 < n; d0++) {
+          if (bitAt(lk, d0) !== bitAt(kh, d0)) throw new Failure("the leaf found is not on the key's path");
+        }
+      }
+      h = await sha256(concat(new Uint8Array([0x12]), lk, lv));
+    }
+    var NODE_MAP = new Uint8Array([0x13]);
+    for (var d = n - 1; d >= 0; d--) {
+      h = bitAt(kh, d) ? await sha256(concat(NODE_MAP, sib(d), h)) : await sha256(concat(NODE_MAP, h, sib(d)));
+    }
+    if (!equal(h, root)) throw new Failure("the map proof of " + key + " does not lead to the signed map root");
   }
 
   /* C2SP tlog-proof: header, optional "extra", "index N", hashes, blank line, checkpoint verbatim. */
@@ -156,6 +219,18 @@
     return r;
   }
 
+  /* GET url as JSON, not cached; a Failure naming `what` if that fails. */
+  async function fetchJson(url, what) {
+    var resp;
+    try {
+      resp = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
+    } catch (e) {
+      throw new Failure("could not fetch " + what + ": " + e);
+    }
+    if (!resp.ok) throw new Failure("fetching " + what + " failed: HTTP " + resp.status);
+    try { return await resp.json(); } catch (e) { throw new Failure(what + " is not JSON"); }
+  }
+
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -191,15 +266,7 @@
     var url = section.getAttribute("data-history-url");
     var shown = (section.getAttribute("data-indexes") || "").split(",").filter(Boolean);
 
-    var resp;
-    try {
-      resp = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
-    } catch (e) {
-      throw new Failure("could not fetch the history: " + e);
-    }
-    if (!resp.ok) throw new Failure("fetching the history failed: HTTP " + resp.status);
-    var data;
-    try { data = await resp.json(); } catch (e) { throw new Failure("the history is not JSON"); }
+    var data = await fetchJson(url, "the history");
     if (!data || typeof data !== "object" || !Array.isArray(data.steps)) throw new Failure("the history has no steps");
     if (data.registration !== regId) throw new Failure("the history is for " + data.registration + ", not " + regId);
 
@@ -258,7 +325,45 @@
       }
     });
     if (data.steps.length === 0) fail("the history has no steps to verify");
-    return { items: items, failures: failures, pending: pending, size: top.size, count: Object.keys(proven).length };
+    var complete = false;
+    var statusUrl = section.getAttribute("data-status-url"), mapKey = section.getAttribute("data-map-key");
+    if (statusUrl && mapKey && !failures && !pending) {
+      try {
+        complete = await checkComplete(statusUrl + "?size=" + top.size, mapKey, regId, top, openCheckpoint, proven);
+        ok("历史完整 / history complete as of checkpoint " + top.size + ": the status proof lists exactly these " +
+           Object.keys(proven).length + " entries");
+      } catch (e) {
+        if (!(e instanceof Failure)) throw e;
+        fail("status proof / 完整性证明: " + e.message);
+      }
+    }
+    return { items: items, failures: failures, pending: pending, size: top.size, count: Object.keys(proven).length,
+             complete: complete };
+  }
+
+  /* The registration's status proof against the history's checkpoint: its indexes are the proven steps. */
+  async function checkComplete(url, mapKey, regId, top, openCheckpoint, proven) {
+    var data = await fetchJson(url, "the status proof");
+    var doc = data && Array.isArray(data.proofs) ? data.proofs.filter(function (d) { return d && d.key === mapKey; })[0] : null;
+    if (!doc) throw new Failure("the server gave no status proof of " + mapKey);
+    if (doc.format !== "regledger-status-proof/v1") throw new Failure("not a regledger-status-proof/v1 document");
+    var cp = await openCheckpoint(doc.checkpoint);
+    if (cp.size !== top.size || !equal(cp.root, top.root)) {
+      throw new Failure("it is against checkpoint " + cp.size + ", not the history's " + top.size);
+    }
+    var value = doc.value === undefined ? null : doc.value;
+    await verifyMapProof(mapRootOf(cp), mapKey, value, b64decode(doc.siblings, "siblings"), doc.leaf === undefined ? null : doc.leaf);
+    if (value === null) throw new Failure("it proves there is no registration " + regId + " as of checkpoint " + cp.size);
+    if (!Array.isArray(value.indexes)) throw new Failure("its value holds no list of indexes");
+    var indexes = value.indexes.map(String);
+    var whole = "the log's complete history as of checkpoint " + cp.size + " has " + indexes.length + " entries";
+    indexes.forEach(function (i) {
+      if (!proven[i]) throw new Failure("entry " + i + " is missing from what the server showed: " + whole);
+    });
+    Object.keys(proven).forEach(function (i) {
+      if (indexes.indexOf(i) < 0) throw new Failure("entry " + i + " is not in the registration's history: " + whole);
+    });
+    return true;
   }
 
   function init() {
@@ -279,7 +384,9 @@
           show(panel, "partial", "部分验证：有步骤尚未纳入签名检查点，请稍后重试",
                "Partly verified: some steps are not yet in a signed checkpoint; try again shortly", r.items);
         } else {
-          show(panel, "ok", "已验证", "Verified: all " + r.count + " steps are in the log's signed checkpoint of size " + r.size, r.items);
+          show(panel, "ok", r.complete ? "已验证 · 历史完整" : "已验证",
+               "Verified: all " + r.count + " steps are in the log's signed checkpoint of size " + r.size +
+               (r.complete ? "; history complete as of checkpoint " + r.size : ""), r.items);
         }
       } catch (e) {
         var msg = e instanceof Failure ? e.message : "unexpected error: " + (e && e.message || e);
@@ -293,7 +400,7 @@
   // The pure checks, read-only, for anyone who wants to run them by hand (and for the vector tests).
   window.RegledgerVerify = Object.freeze({
     parseVkey: parseVkey, verifyNote: verifyNote, parseCheckpoint: parseCheckpoint, parseProof: parseProof,
-    rootFromInclusion: rootFromInclusion, Failure: Failure
+    rootFromInclusion: rootFromInclusion, verifyMapProof: verifyMapProof, mapRootOf: mapRootOf, Failure: Failure
   });
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

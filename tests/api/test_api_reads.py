@@ -10,6 +10,7 @@ import base64
 import copy
 import hashlib
 import json
+import re
 from datetime import date
 
 import pytest
@@ -130,6 +131,7 @@ def test_openapi_lists_every_endpoint(client):
         ("GET", "/v1/registrations"),
         ("GET", "/v1/registrations/{id_or_code}"),
         ("GET", "/v1/registrations/{id_or_code}/history"),
+        ("GET", "/v1/registrations/{id_or_code}/status-proof"),
         ("GET", "/v1/registrations/{code}/certificate"),
         ("GET", "/v1/overdue"),
         ("POST", "/v1/verify"),
@@ -140,6 +142,15 @@ def test_openapi_lists_every_endpoint(client):
     assert set(schemas["EntryPublic"]["properties"]) == {"index", "leaf", "entry"}
     assert set(schemas["InclusionProof"]["properties"]) == {"index", "size", "leaf_hash", "hashes"}
     assert set(schemas["ConsistencyProof"]["properties"]) == {"first", "second", "hashes"}
+    assert set(schemas["StatusProofDocument"]["properties"]) == {
+        "format",
+        "origin",
+        "checkpoint",
+        "key",
+        "value",
+        "siblings",
+        "leaf",
+    }
 
 
 def test_docs_page(client):
@@ -716,3 +727,29 @@ def test_verify_a_proof_and_its_leaf(api):
     assert bad.status_code == 200 and bad.json()["ok"] is False and "root" in bad.json()["detail"]
     api.problem(c.post("/v1/verify", json={"proof": {"proof": step["proof"], "leaf": "!!"}}), 422, "/proof/leaf")
     api.problem(c.post("/v1/verify", json={}), 422, "/certificate")
+
+
+def test_cli_verify_online_against_the_running_instance(api, server, weather_certificate, tmp_path):
+    from apitest_fixtures import cli
+
+    code, cert = weather_certificate
+    f = tmp_path / "cert.json"
+    f.write_text(json.dumps(cert, ensure_ascii=False))
+    p = cli("verify", str(f), "--key", api.vkey, "--online", server.url)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith(f"OK: {code} ") and lines[1].startswith("complete history as of checkpoint ")
+    size, _ = api.checkpoint()
+    online = [ln for ln in lines if ln.startswith("still ")]
+    assert len(online) == 1 and re.fullmatch(r"still CODED as of checkpoint (\d+), time \S+", online[0]), p.stdout
+    assert int(online[0].split()[5].rstrip(",")) >= int(cert["checkpoint"].split("\n")[1])
+    # a v1 certificate has nothing to check online
+    v1 = {k: v for k, v in cert.items() if k not in ("status_proofs", "checkpoint_entry")}
+    v1["format"] = "regledger-certificate/v1"
+    f.write_text(json.dumps(v1, ensure_ascii=False))
+    p = cli("verify", str(f), "--key", api.vkey, "--online", server.url)
+    assert p.returncode == 1 and "--online needs a v2 certificate" in p.stderr and "Traceback" not in p.stderr
+    # an instance that is not there: a clean failure
+    f.write_text(json.dumps(cert, ensure_ascii=False))
+    p = cli("verify", str(f), "--key", api.vkey, "--online", "http://127.0.0.1:9")
+    assert p.returncode == 1 and p.stderr.startswith("FAILED (online, ") and "Traceback" not in p.stderr

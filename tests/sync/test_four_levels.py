@@ -155,3 +155,26 @@ def test_sync_status_reports_every_child_ok(cascade):
         rows = json.loads(parent.run("sync", "status", "--json").stdout)
         assert [(r["origin"], r["state"]) for r in rows] == [(child.origin, "ok")]
         assert rows[0]["verified_size"] > 0
+
+
+def test_a_national_status_proof_covers_a_county_registration(cascade):
+    """The national map holds the county's registrations under their mirror keys, with the county's own
+    indexes: GET /v1/registrations/{id}/status-proof?origin=<county> there proves the whole history,
+    checked by the independent verifier with the national key alone."""
+    import independent_statusmap as ind
+
+    county, _, _, national = cascade
+    reg = sorted(r["registration"] for r in _county_registrations(county))[0]
+    own = [h["index"] for h in county.get(f"/v1/registrations/{reg}")["history"]]
+
+    def proven():
+        [doc] = national.get(f"/v1/registrations/{reg}/status-proof", origin=county.origin)["proofs"]
+        return doc if doc["value"] == {"indexes": own} else None
+
+    doc = wait_for(proven, 120, "the county registration's history in the national map")
+    assert doc["key"] == f"@{county.origin}:reg:{reg}" and doc["origin"] == national.origin
+    opened = ind.verify_document(doc, national.vkey)
+    assert opened.value == {"indexes": own}
+    # and at the county itself, by id, the same indexes under its own key
+    [mine] = county.get(f"/v1/registrations/{reg}/status-proof")["proofs"]
+    assert mine["key"] == f"reg:{reg}" and ind.verify_document(mine, county.vkey).value == {"indexes": own}
