@@ -4,6 +4,10 @@ The only module that imports sqlmodel/sqlalchemy.  Writers serialise on one row:
 PostgreSQL takes `SELECT ... FOR UPDATE` on it; SQLite opens every write transaction with
 BEGIN IMMEDIATE, which takes the database's single write lock up front, so two processes
 never both read the same head and append after it.
+
+The integrator lock (`integrator_lock`, which elects the one process that integrates and signs,
+ledger.integrator) is a flock on `<database>.integrator-lock` on SQLite and a session-level
+advisory lock on PostgreSQL, held on a connection of its own; both go when their process dies.
 """
 
 from __future__ import annotations
@@ -34,10 +38,20 @@ from .errors import (
     StorageUnavailableError,
 )
 from .hashes import Hash
-from .store import KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState, check_tile_growth
+from .store import (
+    IntegratorLock,
+    KeyRecord,
+    KeyView,
+    SequencedBatch,
+    SequenceHead,
+    StateQuery,
+    SubjectState,
+    ThreadIntegratorLock,
+    check_tile_growth,
+)
 from .tiles import Tile
 
-__all__ = ["SQLStore", "normalise_url", "remove_sqlite_file"]
+__all__ = ["INTEGRATOR_LOCK_KEY", "INTEGRATOR_LOCK_SUFFIX", "SQLStore", "normalise_url", "remove_sqlite_file"]
 
 
 class EntryRow(SQLModel, table=True):
@@ -237,6 +251,7 @@ class SQLStore:
         # opened by the first write, so that a read-only home can still be read
         self._lock_path = db_path + ".writer-lock" if db_path else None
         self.db_path = db_path
+        self._memory_integrator_lock = threading.Lock()  # SQLite in memory: one process
         if self.is_sqlite:
             _sqlite_setup(self.engine, immediate=True, read_only=self.read_only)
             self.read_engine = create_engine(engine_url, **kwargs)
@@ -674,6 +689,13 @@ class SQLStore:
             select(W.c.size, W.c.cosigner, W.c.line).where(W.c.origin == origin).order_by(W.c.size, W.c.cosigner)
         )
 
+    def integrator_lock(self) -> IntegratorLock:
+        if self.db_path:
+            return _FileIntegratorLock(self.db_path + INTEGRATOR_LOCK_SUFFIX)
+        if self.is_sqlite:
+            return ThreadIntegratorLock(self._memory_integrator_lock)
+        return _AdvisoryIntegratorLock(self.engine)
+
     def drop_all(self) -> None:
         """Remove every ledger table and the schema revision (tests only)."""
         with self._write() as conn:
@@ -686,6 +708,97 @@ class SQLStore:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+#: the file next to a SQLite database that the integrator holds a flock on (its pid written inside)
+INTEGRATOR_LOCK_SUFFIX = ".integrator-lock"
+#: the PostgreSQL advisory lock key of the integrator (the schema upgrade takes 7264657)
+INTEGRATOR_LOCK_KEY = 7264658
+
+
+class _FileIntegratorLock:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def try_acquire(self) -> bool:
+        if self._file is not None:
+            return True
+        try:
+            f = open(self.path, "a+b")  # noqa: SIM115 - held while this process integrates
+        except OSError as exc:
+            raise StorageUnavailableError(f"cannot take the integrator lock: {exc.strerror} ({self.path})") from exc
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            return False
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n".encode())
+        f.flush()
+        self._file = f
+        return True
+
+    def held(self) -> bool:
+        return self._file is not None
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+class _AdvisoryIntegratorLock:
+    """pg_try_advisory_lock on a connection kept for it (autocommit, named `regledger integrator pid N` in
+    pg_stat_activity); `held` asks that session, so a lost connection means a lost lock."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return self.held()
+        with _translated():
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({INTEGRATOR_LOCK_KEY})").scalar_one()
+                if got:
+                    conn.exec_driver_sql(f"SET application_name = 'regledger integrator pid {os.getpid()}'")
+            except BaseException:
+                conn.invalidate()
+                conn.close()
+                raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def held(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.exec_driver_sql("SELECT 1").scalar_one()
+            return True
+        except DBAPIError:
+            self._drop()
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.exec_driver_sql(f"SELECT pg_advisory_unlock({INTEGRATOR_LOCK_KEY})")
+            except DBAPIError:
+                pass  # the session is gone, and the lock with it
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.invalidate()  # never back to the pool: a pooled session would keep the lock
+            conn.close()
 
 
 def _revision_error(current: str) -> SchemaVersionError:
@@ -704,8 +817,8 @@ def _drop_schema(conn: Connection) -> None:
 
 
 def remove_sqlite_file(path: str) -> None:
-    """Remove a SQLite file with what SQLite and this store keep beside it (WAL, shared memory, writer lock)."""
-    for p in (path, path + "-wal", path + "-shm", path + ".writer-lock"):
+    """Remove a SQLite file with what SQLite and this store keep beside it (WAL, shared memory, locks)."""
+    for p in (path, path + "-wal", path + "-shm", path + ".writer-lock", path + INTEGRATOR_LOCK_SUFFIX):
         if os.path.exists(p):
             os.remove(p)
 
