@@ -90,12 +90,23 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def wrk(url: str, server: int, *, duration: float, connections: int, threads: int) -> tuple[float, float, str]:
+def wrk(
+    url: str, server: int, *, duration: float, connections: int, threads: int, script: Path | None = None
+) -> tuple[float, float, str]:
     """(requests/s, share of the machine other processes used, p99 latency) for wrk on `url` served by `server`
-    (a pid: its CPU time and wrk's are ours, the rest of the machine's busy time is others')."""
+    (a pid: its CPU time and its children's and wrk's are ours, the rest of the machine's busy time is others');
+    `script`: a wrk Lua script that makes the requests."""
     busy0, own0, srv0, t0 = machine_busy(), os.times(), cpu_seconds(server), time.monotonic()
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", url],
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration:g}s",
+            "--latency",
+            *(["-s", str(script)] if script else []),
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -571,11 +571,13 @@ class SQLStore:
                 conn.execute(update(H).where(H.c.id == _SEQ).values(last_hash=head_hash))
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
-        with self._read() as conn:
-            size = conn.execute(select(H.c.size).where(H.c.id == _PUB)).scalar_one_or_none()
-            if size is None or size < 0:
-                return None
-            note = conn.execute(select(C.c.note).where(C.c.size == size)).scalar_one_or_none()
+        with self._read() as conn:  # one query: every request for the checkpoint or a tile starts here
+            row = conn.execute(
+                select(H.c.size, C.c.note).select_from(H.outerjoin(C, C.c.size == H.c.size)).where(H.c.id == _PUB)
+            ).one_or_none()
+        if row is None or row.size < 0:
+            return None
+        size, note = row.size, row.note
         if note is None:
             raise errors.IntegrityError(f"checkpoint {size}", "published as the latest, but not stored")
         return size, bytes(note)
