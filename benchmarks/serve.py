@@ -105,12 +105,11 @@ def signed_writes(home: Path, n: int) -> list[bytes]:
     """`n` key.register statements from the home's administrator, each with its nonce (a signed request needs one)."""
     import secrets
 
+    from regledger.demo_registry import GZ_HOLDER
     from regledger.home import Home
     from regledger.keys.ed25519 import Ed25519Signer
     from regledger.ledger.entry import sign_statement
     from regledger.ledger.keyring import register_key_statement
-
-    from regledger.demo_registry import GZ_HOLDER
 
     admin = Home(home).admin()
     scope = {"institution": GZ_HOLDER.uscc}
