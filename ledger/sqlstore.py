@@ -129,6 +129,16 @@ E, T, C, H, K, S, W = (
     for row in (EntryRow, TileRow, CheckpointRow, HeadRow, KeyRow, StateRow, CosignatureRow)
 )
 _TABLES = [E, T, C, H, K, S, W]
+
+# The statements every read of /log/checkpoint and of a tile runs, built once: building a select costs more
+# than SQLite takes to answer it (docs/performance.md, per-request overhead).
+_LATEST_CHECKPOINT = select(H.c.size, C.c.note).select_from(H.outerjoin(C, C.c.size == H.c.size)).where(H.c.id == _PUB)
+_HEAD = select(H.c.size, H.c.last_hash).where(H.c.id == _SEQ)
+_COSIGNATURES = (
+    select(W.c.cosigner, W.c.line)
+    .where(W.c.origin == bindparam("origin"), W.c.size == bindparam("size"))
+    .order_by(W.c.cosigner)
+)
 # Built once so SQLAlchemy compiles it once: proofs read tiles on a hot path.
 _TILE_BY_KEY = select(T.c.data).where(T.c.level == bindparam("level"), T.c.n == bindparam("n"))
 
@@ -465,7 +475,7 @@ class SQLStore:
 
     def head(self) -> SequenceHead:
         with self._read() as conn:
-            row = conn.execute(select(H.c.size, H.c.last_hash).where(H.c.id == _SEQ)).one_or_none()
+            row = conn.execute(_HEAD).one_or_none()
         if row is None:
             raise LedgerError("the database has no ledger; run `regledger init` first")
         return SequenceHead(row.size, Hash(bytes(row.last_hash)))
@@ -572,9 +582,7 @@ class SQLStore:
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         with self._read() as conn:  # one query: every request for the checkpoint or a tile starts here
-            row = conn.execute(
-                select(H.c.size, C.c.note).select_from(H.outerjoin(C, C.c.size == H.c.size)).where(H.c.id == _PUB)
-            ).one_or_none()
+            row = conn.execute(_LATEST_CHECKPOINT).one_or_none()
         if row is None or row.size < 0:
             return None
         size, note = row.size, row.note
@@ -671,9 +679,7 @@ class SQLStore:
 
     def cosignatures(self, origin: str, size: int) -> list[tuple[str, str]]:
         with self._read() as conn:
-            rows = conn.execute(
-                select(W.c.cosigner, W.c.line).where(W.c.origin == origin, W.c.size == size).order_by(W.c.cosigner)
-            ).all()
+            rows = conn.execute(_COSIGNATURES, {"origin": origin, "size": size}).all()
         return [(r.cosigner, r.line) for r in rows]
 
     def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
