@@ -40,11 +40,14 @@ def create_app(
     sync_worker: Any = None,
     publisher: PublishWorker | None = None,
     intake: ObjectionIntake | None = None,
+    replica: Ledger | None = None,
 ) -> FastAPI:
     """`sync_worker` (a sync.worker.SyncWorker) runs the cascade in the background while serving;
     `publisher` keeps a directory equal to /log/ (`serve --publish DIR`), woken after each integration;
     the integrator, the publisher, the cascade and the self-audit run only while this process holds the
     integrator lock (ledger.integrator: one process of `serve --workers N` does);
+    `replica` (serve --read-db URL): the same log on a read replica, read for tiles and proofs of the checkpoints
+    it holds (api.deps.reads_at);
     `intake` takes objections from the public (regledger.home.HomeIntake; without it they answer 503)."""
     settings = settings or Settings()
 
@@ -89,6 +92,7 @@ def create_app(
         "Errors are RFC 9457 problem details with the offending `field`.",
     )
     app.state.ledger = ledger
+    app.state.replica = replica
     app.state.sync_worker = sync_worker
     app.state.publisher = publisher
     app.state.integrator = None  # the IntegratorRole, while the app runs with one (ledger.integrator)

@@ -343,7 +343,13 @@ def _serve_process(args: argparse.Namespace, settings: Settings, sock: socket.so
     from regledger.home import HomeIntake
 
     intake = None if args.read_only else HomeIntake(home, ledger)
-    app = create_app(ledger, settings, sync_worker=worker, publisher=publisher, intake=intake)
+    replica = None
+    if args.read_db:
+        from regledger.ledger.sequencer import Ledger
+        from regledger.ledger.sqlstore import SQLStore
+
+        replica = Ledger(SQLStore(args.read_db), origin=ledger.origin, log_signer=ledger.log_signer)
+    app = create_app(ledger, settings, sync_worker=worker, publisher=publisher, intake=intake, replica=replica)
     mode = " read-only" if args.read_only else ""
     mode += f" (worker pid {os.getpid()})" if sock is not None else ""
     print(f"serving {ledger.origin}{mode} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
@@ -436,6 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run N server processes on the port and the database; one at a time integrates and signs "
         "(a lock in the database), all take writes and reads (docs/deploy.md)",
+    )
+    s.add_argument(
+        "--read-db",
+        metavar="URL",
+        help="a read replica of the database (PostgreSQL streaming replica): tiles and proofs of the checkpoints "
+        "it holds are read there; everything else from --db (docs/deploy.md)",
     )
     s.add_argument("--test-clock-offset", metavar="FILE", help=argparse.SUPPRESS)  # tests only: offset_clock
     s.set_defaults(func=cmd_serve)
