@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,9 +12,10 @@ from fastapi_offline import FastAPIOffline
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
+from regledger.ledger.integrator import Duty, IntegratorRole
 from regledger.ledger.publish import PublishWorker
 from regledger.ledger.selfaudit import SelfAudit
-from regledger.ledger.sequencer import BatchIntegrator, Ledger
+from regledger.ledger.sequencer import Ledger
 
 from . import pages
 from .intake import ObjectionIntake
@@ -39,44 +40,47 @@ def create_app(
     sync_worker: Any = None,
     publisher: PublishWorker | None = None,
     intake: ObjectionIntake | None = None,
+    replica: Ledger | None = None,
 ) -> FastAPI:
     """`sync_worker` (a sync.worker.SyncWorker) runs the cascade in the background while serving;
     `publisher` keeps a directory equal to /log/ (`serve --publish DIR`), woken after each integration;
+    the integrator, the publisher, the cascade and the self-audit run only while this process holds the
+    integrator lock (ledger.integrator: one process of `serve --workers N` does);
+    `replica` (serve --read-db URL): the same log on a read replica, read for tiles and proofs of the checkpoints
+    it holds (api.deps.reads_at);
     `intake` takes objections from the public (regledger.home.HomeIntake; without it they answer 503)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        integrator = None
-        if publisher is not None:
-            publisher.start()
+        role = None
         if settings.run_integrator:
-            integrator = BatchIntegrator(
+            duties: list[Callable[[], Duty]] = []
+            if settings.self_audit_interval > 0:
+                duties.append(lambda: SelfAudit(ledger, interval=settings.self_audit_interval))
+            if sync_worker is not None:
+                duties.append(lambda: sync_worker)
+            role = IntegratorRole(
                 ledger,
                 batch_size=settings.integrate_batch,
                 delay=settings.integrate_delay,
+                publisher=publisher,
                 on_integrated=publisher.wake if publisher else None,
-            ).start()
-            app.state.integrator = integrator
-        self_audit = None
-        if settings.self_audit_interval > 0:
-            self_audit = SelfAudit(ledger, interval=settings.self_audit_interval)
-            self_audit.start()
-        app.state.self_audit = self_audit
+                duties=duties,
+            )
+            role.loop.run_once()  # a lone server holds the lock before its first request
+            role.start()
+        elif publisher is not None:  # serve --read-only --publish: keep the directory equal to what is stored
+            publisher.start()
+        app.state.integrator = role
         logger.info("serving %s", ledger.origin)
-        if sync_worker is not None:
-            sync_worker.start()
         try:
             yield
         finally:
-            if sync_worker is not None:
-                sync_worker.stop()
-            if self_audit is not None:
-                self_audit.stop()
-            if integrator is not None:
-                integrator.stop()
-            if publisher is not None:
-                publisher.stop()  # after the integrator's last checkpoint
+            if role is not None:
+                role.stop()  # the duties, a last checkpoint, then the publisher; the lock released
+            elif publisher is not None:
+                publisher.stop()
 
     app = FastAPIOffline(
         title="regledger",
@@ -88,9 +92,10 @@ def create_app(
         "Errors are RFC 9457 problem details with the offending `field`.",
     )
     app.state.ledger = ledger
+    app.state.replica = replica
     app.state.sync_worker = sync_worker
     app.state.publisher = publisher
-    app.state.integrator = None  # the BatchIntegrator, while the app runs with one
+    app.state.integrator = None  # the IntegratorRole, while the app runs with one (ledger.integrator)
     app.state.settings = settings
     app.state.metrics = health.Metrics(ledger)
     app.state.rate_limiter = RateLimiter(settings.rate_per_minute)

@@ -114,6 +114,9 @@ class BodyLimit:
             )
             await response(scope, receive, send)
             return
+        if scope["method"] in ("GET", "HEAD"):  # no route reads their body: nothing to guard, no wrapper to pay for
+            await self.app(scope, receive, send)
+            return
         seen = 0
         deadline = asyncio.get_running_loop().time() + self.timeout
         complete = False

@@ -5,8 +5,10 @@ Run by hand from the repository root (not part of the test suite):
 
     .venv/bin/python benchmarks/append.py              # 1,000,000 entries (10-30 minutes)
     .venv/bin/python benchmarks/append.py --quick      # 20,000 entries, a smoke run
+    .venv/bin/python benchmarks/append.py --db postgresql://127.0.0.1:5432/test   # on PostgreSQL
 
-What it measures, on SQLite in a temporary directory (see docs/performance.md):
+What it measures, on SQLite in a temporary directory, or with --db URL on a fresh database made on that
+PostgreSQL server (see docs/performance.md; benchmarks/backends.py runs both in one run):
 
 1. Costs of the primitives (Ed25519 verify and sign, a receipt, building an entry, ...).
 2. Verified appends/s through `Ledger.append_batch` with its defaults (every signature is
@@ -51,7 +53,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from benchkit import Progress, add_wait_idle, note, say, source_digest, wait_quiet
+from benchkit import Progress, add_db, add_wait_idle, backend_name, fresh_database, note, say, source_digest, wait_quiet
 
 from regledger.demo import sample_payload
 from regledger.keys.ed25519 import Ed25519Signer, verify_ed25519
@@ -534,7 +536,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = tempfile.mkdtemp(prefix="regledger-bench-", dir=args.dir)
     res["workdir"] = workdir
     try:
-        _run_in(args, res, workdir, procs)
+        with fresh_database(args.db, workdir, keep=args.keep) as url:
+            _run_in(args, res, workdir, procs, url)
     finally:
         if args.keep:
             note(f"kept {workdir}")
@@ -543,7 +546,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
-def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: int) -> None:
+def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: int, url: str) -> None:
     N, B = args.entries, args.batch
     rng = random.Random(args.seed)
     ncpu = res["machine"]["nproc"]
@@ -590,8 +593,9 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     say()
 
     # 2. bootstrap ---------------------------------------------------------------------------
-    db = os.path.join(workdir, "ledger.sqlite")
-    url = f"sqlite:///{db}"
+    db = os.path.join(workdir, "ledger.sqlite")  # without --db
+    dbkind = backend_name(url)
+    res["backend"] = dbkind
     log = Ed25519Signer.generate(ORIGIN)
     admin = Ed25519Signer.generate(f"bench-admin@{ORIGIN}")
     seeds = [os.urandom(32) for _ in range(CLERKS)]
@@ -605,7 +609,11 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
     base = store.head().size
     if N < base + 100:
         raise SystemExit(f"--entries must be at least {base + 100}")
-    say(f"ledger:    SQLite file {db} (WAL, synchronous=FULL as SQLStore sets it)")
+    say(
+        f"ledger:    SQLite file {db} (WAL, synchronous=FULL as SQLStore sets it)"
+        if dbkind == "SQLite"
+        else f"ledger:    PostgreSQL database {url} (a fresh one, server defaults)"
+    )
     say(f"           entry 0 = admin key.register (self-signed), entries 1-{base - 1} = {CLERKS} registrant keys;")
     say(f"           the remaining {N - base:,} entries are signed by those {CLERKS} keys in turn")
     say()
@@ -622,7 +630,7 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
         "single": "1 process, no executor",
         "threads": f"1 process, executor=ThreadPoolExecutor({procs})",
         "procexec": f"1 process, executor=ProcessPoolExecutor({procs})",
-        "processes": f"{procs} processes on the same file, own SQLStore each",
+        "processes": f"{procs} processes on the same {'file' if dbkind == 'SQLite' else 'database'}, own SQLStore each",
     }
     for mode, count in plan(N - base):
         if count <= 0:
@@ -785,10 +793,11 @@ def _run_in(args: argparse.Namespace, res: dict[str, Any], workdir: str, procs: 
         say(f"  {'':<40} (CPU time: p50 {s['cpu_p50_ms']:.3f} ms, p99 {s['cpu_p99_ms']:.3f} ms)")
     say()
 
-    db_bytes = sum(os.path.getsize(db + sfx) for sfx in ("", "-wal") if os.path.exists(db + sfx))
-    res["db_bytes"] = db_bytes
-    say(f"SQLite file size: {db_bytes / 1e6:,.0f} MB for {size:,} entries ({db_bytes / size:,.0f} bytes/entry)")
-    say()
+    if dbkind == "SQLite":
+        db_bytes = sum(os.path.getsize(db + sfx) for sfx in ("", "-wal") if os.path.exists(db + sfx))
+        res["db_bytes"] = db_bytes
+        say(f"SQLite file size: {db_bytes / 1e6:,.0f} MB for {size:,} entries ({db_bytes / size:,.0f} bytes/entry)")
+        say()
 
     # 6. pymerkle ----------------------------------------------------------------------------
     if args.skip_pymerkle:
@@ -968,6 +977,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--skip-pymerkle", action="store_true", help="do not run the pymerkle comparison")
     ap.add_argument("--seed", type=int, default=1, help="seed for the random proof indexes")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    add_db(ap)
     add_wait_idle(ap)
     args = ap.parse_args(argv)
     if args.quick:

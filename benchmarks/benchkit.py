@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import sys
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 
-__all__ = ["Progress", "add_wait_idle", "machine_busy", "note", "say", "source_digest", "wait_quiet"]
+__all__ = [
+    "Progress",
+    "add_db",
+    "add_wait_idle",
+    "backend_name",
+    "fresh_database",
+    "machine_busy",
+    "note",
+    "say",
+    "source_digest",
+    "wait_quiet",
+]
 
 
 def say(msg: str = "") -> None:
@@ -102,3 +115,41 @@ def source_digest(folders: Iterable[str]) -> str:
                 with open(os.path.join(root, name), "rb") as f:
                     h.update(f.read())
     return h.hexdigest()[:16]
+
+
+def add_db(ap: argparse.ArgumentParser) -> None:
+    """--db URL, the same in every benchmark: a PostgreSQL server to run on (a fresh database is made on it)."""
+    ap.add_argument(
+        "--db",
+        metavar="URL",
+        default=None,
+        help="run on PostgreSQL: a server URL such as postgresql://127.0.0.1:5432/test; the benchmark "
+        "creates a fresh database on it and drops it afterwards (default: a SQLite file)",
+    )
+
+
+def backend_name(url: str) -> str:
+    return "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+
+
+@contextlib.contextmanager
+def fresh_database(db: str | None, workdir: str, name: str = "ledger", *, keep: bool = False) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file in `workdir` without `db`, else a new database on the
+    PostgreSQL server `db` (dropped on exit unless `keep`)."""
+    if not db or db.startswith("sqlite"):
+        yield f"sqlite:///{os.path.join(workdir, name + '.sqlite')}"
+        return
+    import psycopg
+
+    base = db.replace("postgresql+psycopg", "postgresql")
+    dbname = f"rl_bench_{name}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + dbname
+    finally:
+        if keep:
+            note(f"kept PostgreSQL database {dbname}")
+        else:
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')

@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--entries", type=int, default=100_000)
-    p.add_argument("--pg", default=os.environ.get("REGLEDGER_TEST_PG", "postgresql://127.0.0.1:5432/test"))
+    p.add_argument(
+        "--db", "--pg", dest="pg", default=os.environ.get("REGLEDGER_TEST_PG", "postgresql://127.0.0.1:5432/test")
+    )
     p.add_argument("--dir", help="where to build the instance (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the instance afterwards")
     run(p.parse_args())

@@ -5,6 +5,7 @@ Run by hand from the repository root (not part of the test suite; wrk and nginx 
 
     .venv/bin/python benchmarks/static.py                  # a demo log of ~2,400 entries, 5 s per figure
     .venv/bin/python benchmarks/static.py --duration 10 --synthetic 20000
+    .venv/bin/python benchmarks/static.py --db postgresql://127.0.0.1:5432/test   # the home's database on PostgreSQL
 
 It builds a home in a temporary directory (`regledger demo --synthetic N`), starts `regledger serve --publish DIR`
 and waits until DIR holds the served checkpoint, then starts nginx as this user in a temporary prefix on a loopback
@@ -16,6 +17,7 @@ rest of the machine was during each figure (`others`, the share of all cores use
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pwd
 import re
@@ -29,7 +31,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchkit import machine_busy, note, say  # noqa: E402
+from benchkit import add_db, fresh_database, machine_busy, note, say  # noqa: E402
 
 from regledger.serveproc import free_port, wait_until_answers  # noqa: E402
 
@@ -88,12 +90,23 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def wrk(url: str, server: int, *, duration: float, connections: int, threads: int) -> tuple[float, float, str]:
+def wrk(
+    url: str, server: int, *, duration: float, connections: int, threads: int, script: Path | None = None
+) -> tuple[float, float, str]:
     """(requests/s, share of the machine other processes used, p99 latency) for wrk on `url` served by `server`
-    (a pid: its CPU time and wrk's are ours, the rest of the machine's busy time is others')."""
+    (a pid: its CPU time and its children's and wrk's are ours, the rest of the machine's busy time is others');
+    `script`: a wrk Lua script that makes the requests."""
     busy0, own0, srv0, t0 = machine_busy(), os.times(), cpu_seconds(server), time.monotonic()
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", url],
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration:g}s",
+            "--latency",
+            *(["-s", str(script)] if script else []),
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -122,6 +135,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    add_db(ap)
     args = ap.parse_args()
     if not Path(args.nginx).exists() or shutil.which("wrk") is None:
         raise SystemExit("needs nginx and wrk (apt-get install nginx-light wrk)")
@@ -132,10 +146,13 @@ def main() -> int:
     procs: list[subprocess.Popen] = []
     cli = [sys.executable, "-m", "regledger.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGLEDGER_")}
+    databases = contextlib.ExitStack()
     try:
-        note(f"building a demo log with {args.synthetic:,} synthetic entries in {tmp}")
+        url = databases.enter_context(fresh_database(args.db, str(tmp), keep=args.keep))
+        db = [] if url.startswith("sqlite") else ["--db", url]
+        note(f"building a demo log with {args.synthetic:,} synthetic entries in {tmp}" + (f" on {url}" if db else ""))
         subprocess.run(
-            [*cli, "demo", "--home", str(home), "--synthetic", str(args.synthetic)],
+            [*cli, "demo", "--home", str(home), *db, "--synthetic", str(args.synthetic)],
             check=True,
             capture_output=True,
             env=env,
@@ -149,6 +166,7 @@ def main() -> int:
                     "serve",
                     "--home",
                     str(home),
+                    *db,
                     "--port",
                     str(serve_port),
                     "--sync-interval",
@@ -215,6 +233,7 @@ def main() -> int:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        databases.close()
         if args.keep:
             note(f"kept {tmp}")
         else:

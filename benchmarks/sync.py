@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/sync.py                    # 1,000,000 entries, target <= 60 s
     .venv/bin/python benchmarks/sync.py --quick            # 20,000 entries
     .venv/bin/python benchmarks/sync.py --entries 200000 --http
+    .venv/bin/python benchmarks/sync.py --quick --db postgresql://127.0.0.1:5432/test   # the parent on PostgreSQL
 
 What it does (see docs/performance.md):
 
@@ -46,7 +47,18 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchkit import Progress, add_wait_idle, machine_busy, note, say, source_digest, wait_quiet
+from benchkit import (
+    Progress,
+    add_db,
+    add_wait_idle,
+    backend_name,
+    fresh_database,
+    machine_busy,
+    note,
+    say,
+    source_digest,
+    wait_quiet,
+)
 
 if TYPE_CHECKING:
     from regledger.serveproc import ServeProcess
@@ -266,6 +278,20 @@ def start_server(home: Path, log_path: Path) -> ServeProcess:
 def run_pull(
     mode: str, args: argparse.Namespace, work: Path, child_home: Path, child_ledger: Any, n: int
 ) -> dict[str, Any]:
+    """One pull into a fresh parent: its database a SQLite file in its home, or with --db a new PostgreSQL one."""
+    with fresh_database(args.db, str(work), f"parent_{mode}", keep=args.keep) as url:
+        return _run_pull(mode, args, work, child_home, child_ledger, n, None if url.startswith("sqlite") else url)
+
+
+def _run_pull(
+    mode: str,
+    args: argparse.Namespace,
+    work: Path,
+    child_home: Path,
+    child_ledger: Any,
+    n: int,
+    parent_url: str | None,
+) -> dict[str, Any]:
     from regledger.home import Home
     from regledger.sync.fetch import HTTPFetcher, LedgerFetcher, cache_dir_for
     from regledger.sync.manage import add_child
@@ -273,7 +299,7 @@ def run_pull(
 
     parent_dir = work / f"parent-{mode}-{n}-{os.getpid()}"
     shutil.rmtree(parent_dir, ignore_errors=True)
-    parent_home = Home(parent_dir)
+    parent_home = Home(parent_dir, parent_url)
     parent_home.init(PARENT_ORIGIN, say=note)
     parent = parent_home.open()
     server: ServeProcess | None = None
@@ -500,6 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the parent homes")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the pull (main process) into FILE.<mode>")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to this JSON file")
+    add_db(ap)  # the parent's database: the pulling side writes there; the child stays a cached SQLite home
     add_wait_idle(ap)
     args = ap.parse_args(argv)
     if args.quick and args.entries == ap.get_default("entries"):
@@ -522,7 +549,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(args.work)
     digest = code_digest()
     t_all = time.monotonic()
-    say(f"regledger sync benchmark: a parent pulls and verifies {n:,} entries from a child on this machine")
+    say(
+        f"regledger sync benchmark: a parent pulls and verifies {n:,} entries from a child on this machine; "
+        f"the parent's database: {backend_name(args.db or 'sqlite')}, the child's: SQLite; "
+        "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    )
     say(
         f"machine: {ncpu()} usable cores, {platform.python_implementation()} {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}; code digest (ledger/ keys/ sync/) {digest}"

@@ -91,6 +91,10 @@ class BackgroundLoop:
             self.wake.clear()
 
     def start(self) -> BackgroundLoop:
+        """Start the loop's thread; a stopped loop may be started again (the integrator's companions are,
+        each time this process becomes the integrator: ledger.integrator)."""
+        self._stop.clear()
+        self.wake.clear()
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
         return self

@@ -336,6 +336,15 @@ class Ledger:
             self._checkpointed.clear()
         self._checkpointed.add(size)
 
+    def holds_checkpoint(self, size: int) -> bool:
+        """True if this ledger's store holds the checkpoint of `size` (remembered once seen); False if not, or
+        if the store cannot be read now (a replica that lags or is down: read the primary instead)."""
+        try:
+            self._require_checkpoint(size)
+        except LedgerError:
+            return False
+        return True
+
     def tree_hash(self, size: int) -> Hash:
         self._require_checkpoint(size)
         return tree_hash(size, TileHashReader(size, self.tiles, self.subtrees))

@@ -4,6 +4,10 @@ The only module that imports sqlmodel/sqlalchemy.  Writers serialise on one row:
 PostgreSQL takes `SELECT ... FOR UPDATE` on it; SQLite opens every write transaction with
 BEGIN IMMEDIATE, which takes the database's single write lock up front, so two processes
 never both read the same head and append after it.
+
+The integrator lock (`integrator_lock`, which elects the one process that integrates and signs,
+ledger.integrator) is a flock on `<database>.integrator-lock` on SQLite and a session-level
+advisory lock on PostgreSQL, held on a connection of its own; both go when their process dies.
 """
 
 from __future__ import annotations
@@ -36,11 +40,21 @@ from .errors import (
 )
 from .hashes import Hash
 from .statusmap import MapRows
-from .store import KeyRecord, KeyView, SequencedBatch, SequenceHead, StateQuery, SubjectState, check_tile_growth
+from .store import (
+    IntegratorLock,
+    KeyRecord,
+    KeyView,
+    SequencedBatch,
+    SequenceHead,
+    StateQuery,
+    SubjectState,
+    ThreadIntegratorLock,
+    check_tile_growth,
+)
 from .tiles import Tile
 from .vmap import Position
 
-__all__ = ["SQLStore", "normalise_url", "remove_sqlite_file"]
+__all__ = ["INTEGRATOR_LOCK_KEY", "INTEGRATOR_LOCK_SUFFIX", "SQLStore", "normalise_url", "remove_sqlite_file"]
 
 
 class EntryRow(SQLModel, table=True):
@@ -138,6 +152,16 @@ E, T, C, H, K, S, W, MN, MV = (
     for row in (EntryRow, TileRow, CheckpointRow, HeadRow, KeyRow, StateRow, CosignatureRow, MapNodeRow, MapValueRow)
 )
 _TABLES = [E, T, C, H, K, S, W, MN, MV]
+
+# The statements every read of /log/checkpoint and of a tile runs, built once: building a select costs more
+# than SQLite takes to answer it (docs/performance.md, per-request overhead).
+_LATEST_CHECKPOINT = select(H.c.size, C.c.note).select_from(H.outerjoin(C, C.c.size == H.c.size)).where(H.c.id == _PUB)
+_HEAD = select(H.c.size, H.c.last_hash).where(H.c.id == _SEQ)
+_COSIGNATURES = (
+    select(W.c.cosigner, W.c.line)
+    .where(W.c.origin == bindparam("origin"), W.c.size == bindparam("size"))
+    .order_by(W.c.cosigner)
+)
 # Built once so SQLAlchemy compiles it once: proofs read tiles on a hot path.
 _TILE_BY_KEY = select(T.c.data).where(T.c.level == bindparam("level"), T.c.n == bindparam("n"))
 
@@ -278,6 +302,7 @@ class SQLStore:
         # opened by the first write, so that a read-only home can still be read
         self._lock_path = db_path + ".writer-lock" if db_path else None
         self.db_path = db_path
+        self._memory_integrator_lock = threading.Lock()  # SQLite in memory: one process
         if self.is_sqlite:
             _sqlite_setup(self.engine, immediate=True, read_only=self.read_only)
             self.read_engine = create_engine(engine_url, **kwargs)
@@ -491,7 +516,7 @@ class SQLStore:
 
     def head(self) -> SequenceHead:
         with self._read() as conn:
-            row = conn.execute(select(H.c.size, H.c.last_hash).where(H.c.id == _SEQ)).one_or_none()
+            row = conn.execute(_HEAD).one_or_none()
         if row is None:
             raise LedgerError("the database has no ledger; run `regledger init` first")
         return SequenceHead(row.size, Hash(bytes(row.last_hash)))
@@ -653,11 +678,11 @@ class SQLStore:
                 conn.execute(update(H).where(H.c.id == _SEQ).values(last_hash=head_hash))
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
-        with self._read() as conn:
-            size = conn.execute(select(H.c.size).where(H.c.id == _PUB)).scalar_one_or_none()
-            if size is None or size < 0:
-                return None
-            note = conn.execute(select(C.c.note).where(C.c.size == size)).scalar_one_or_none()
+        with self._read() as conn:  # one query: every request for the checkpoint or a tile starts here
+            row = conn.execute(_LATEST_CHECKPOINT).one_or_none()
+        if row is None or row.size < 0:
+            return None
+        size, note = row.size, row.note
         if note is None:
             raise errors.IntegrityError(f"checkpoint {size}", "published as the latest, but not stored")
         return size, bytes(note)
@@ -751,9 +776,7 @@ class SQLStore:
 
     def cosignatures(self, origin: str, size: int) -> list[tuple[str, str]]:
         with self._read() as conn:
-            rows = conn.execute(
-                select(W.c.cosigner, W.c.line).where(W.c.origin == origin, W.c.size == size).order_by(W.c.cosigner)
-            ).all()
+            rows = conn.execute(_COSIGNATURES, {"origin": origin, "size": size}).all()
         return [(r.cosigner, r.line) for r in rows]
 
     def latest_cosignatures(self) -> list[tuple[str, int, str, str]]:
@@ -771,6 +794,13 @@ class SQLStore:
             select(W.c.size, W.c.cosigner, W.c.line).where(W.c.origin == origin).order_by(W.c.size, W.c.cosigner)
         )
 
+    def integrator_lock(self) -> IntegratorLock:
+        if self.db_path:
+            return _FileIntegratorLock(self.db_path + INTEGRATOR_LOCK_SUFFIX)
+        if self.is_sqlite:
+            return ThreadIntegratorLock(self._memory_integrator_lock)
+        return _AdvisoryIntegratorLock(self.engine)
+
     def drop_all(self) -> None:
         """Remove every ledger table and the schema revision (tests only)."""
         with self._write() as conn:
@@ -783,6 +813,97 @@ class SQLStore:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+#: the file next to a SQLite database that the integrator holds a flock on (its pid written inside)
+INTEGRATOR_LOCK_SUFFIX = ".integrator-lock"
+#: the PostgreSQL advisory lock key of the integrator (the schema upgrade takes 7264657)
+INTEGRATOR_LOCK_KEY = 7264658
+
+
+class _FileIntegratorLock:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def try_acquire(self) -> bool:
+        if self._file is not None:
+            return True
+        try:
+            f = open(self.path, "a+b")  # noqa: SIM115 - held while this process integrates
+        except OSError as exc:
+            raise StorageUnavailableError(f"cannot take the integrator lock: {exc.strerror} ({self.path})") from exc
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            return False
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n".encode())
+        f.flush()
+        self._file = f
+        return True
+
+    def held(self) -> bool:
+        return self._file is not None
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+class _AdvisoryIntegratorLock:
+    """pg_try_advisory_lock on a connection kept for it (autocommit, named `regledger integrator pid N` in
+    pg_stat_activity); `held` asks that session, so a lost connection means a lost lock."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return self.held()
+        with _translated():
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({INTEGRATOR_LOCK_KEY})").scalar_one()
+                if got:
+                    conn.exec_driver_sql(f"SET application_name = 'regledger integrator pid {os.getpid()}'")
+            except BaseException:
+                conn.invalidate()
+                conn.close()
+                raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def held(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.exec_driver_sql("SELECT 1").scalar_one()
+            return True
+        except DBAPIError:
+            self._drop()
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.exec_driver_sql(f"SELECT pg_advisory_unlock({INTEGRATOR_LOCK_KEY})")
+            except DBAPIError:
+                pass  # the session is gone, and the lock with it
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.invalidate()  # never back to the pool: a pooled session would keep the lock
+            conn.close()
 
 
 def _revision_error(current: str) -> SchemaVersionError:
@@ -801,8 +922,8 @@ def _drop_schema(conn: Connection) -> None:
 
 
 def remove_sqlite_file(path: str) -> None:
-    """Remove a SQLite file with what SQLite and this store keep beside it (WAL, shared memory, writer lock)."""
-    for p in (path, path + "-wal", path + "-shm", path + ".writer-lock"):
+    """Remove a SQLite file with what SQLite and this store keep beside it (WAL, shared memory, locks)."""
+    for p in (path, path + "-wal", path + "-shm", path + ".writer-lock", path + INTEGRATOR_LOCK_SUFFIX):
         if os.path.exists(p):
             os.remove(p)
 

@@ -10,6 +10,9 @@ Contracts every implementation keeps (the tests hold MemoryStore and SQLStore to
   to `size` in one transaction, or raises ConflictError and stores nothing.
 - map node and value rows are versioned by the checkpoint size that wrote them and never
   rewritten; the map at size S reads, for each position or key, its latest row <= S.
+- `integrator_lock` gives the lock that elects the one integrator among the processes serving the
+  store (ledger.integrator.IntegratorRole); the compare-and-swap above keeps the log correct even
+  if two processes integrate at once, the lock keeps them from wasting work racing.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .tiles import Tile
 from .vmap import Position
 
 __all__ = [
+    "IntegratorLock",
     "KeyRecord",
     "KeyView",
     "LedgerStore",
@@ -37,6 +41,7 @@ __all__ = [
     "SubjectState",
     "state_matches",
     "check_tile_growth",
+    "ThreadIntegratorLock",
 ]
 
 
@@ -110,6 +115,42 @@ class KeyView(Protocol):
     def get_states(self, subjects: Iterable[str]) -> dict[str, SubjectState]: ...
 
 
+class IntegratorLock(Protocol):
+    """A lock held by at most one process (or, for a one-process store, one holder) at a time.
+
+    It is released when its holder dies: a crashed integrator never blocks the next one."""
+
+    def try_acquire(self) -> bool:
+        """Take it if free (never waits); True if this holder has it now."""
+
+    def held(self) -> bool:
+        """True while this holder still has it (PostgreSQL: the session holding it still answers)."""
+
+    def release(self) -> None: ...
+
+
+class ThreadIntegratorLock:
+    """The IntegratorLock of a store only one process uses (MemoryStore, SQLite in memory): handles made
+    on the same `lock` exclude each other."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self._held = False
+
+    def try_acquire(self) -> bool:
+        if not self._held:
+            self._held = self._lock.acquire(blocking=False)
+        return self._held
+
+    def held(self) -> bool:
+        return self._held
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._lock.release()
+
+
 class LedgerStore(Protocol):
     def sequence(self, build: Callable[[SequenceHead, KeyView], SequencedBatch]) -> SequencedBatch: ...
     def head(self) -> SequenceHead: ...
@@ -172,6 +213,9 @@ class LedgerStore(Protocol):
     def iter_cosignatures(self, origin: str) -> Iterator[tuple[int, str, str]]:
         """(size, cosigner vkey, line) of every cosignature on `origin`'s checkpoints, by size."""
 
+    def integrator_lock(self) -> IntegratorLock:
+        """A new handle on the lock that elects the integrator (each call: another would-be holder)."""
+
     def close(self) -> None: ...
 
 
@@ -208,6 +252,7 @@ class MemoryStore:
         self.states: dict[str, SubjectState] = {}
         self.cosigs: dict[tuple[str, int, str], str] = {}
         self.map = VersionedMap()  # the status map's rows (ledger.statusmap)
+        self._integrator_lock = threading.Lock()
 
     def sequence(self, build: Callable[[SequenceHead, KeyView], SequencedBatch]) -> SequencedBatch:
         with self._lock:
@@ -393,6 +438,9 @@ class MemoryStore:
         with self._lock:
             rows = sorted((n, v, line) for (o, n, v), line in self.cosigs.items() if o == origin)
         yield from rows
+
+    def integrator_lock(self) -> IntegratorLock:
+        return ThreadIntegratorLock(self._integrator_lock)
 
     def close(self) -> None:
         pass

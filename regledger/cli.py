@@ -6,6 +6,7 @@ import argparse
 import base64
 import dataclasses
 import os
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC
@@ -341,13 +342,27 @@ def offset_clock(path: Path):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = serve_settings(os.environ, read_only=args.read_only)  # a bad value stops here, before any work
+    if args.workers < 1:
+        raise SystemExit("--workers must be at least 1")
+    if args.workers == 1:
+        return _serve_process(args, settings, None)
+    from .workers import listen, run_workers
+
+    print(f"serving on http://{args.host}:{args.port} with {args.workers} worker processes", flush=True)
+    return run_workers(
+        args.workers, lambda number: _serve_process(args, settings, listen(args.host, args.port, reuse_port=True))
+    )
+
+
+def _serve_process(args: argparse.Namespace, settings: Settings, sock: socket.socket | None) -> int:
+    """One server process: the whole of `serve`, or one worker of `serve --workers N` listening on `sock`."""
     import uvicorn
 
     from regledger.api import create_app
     from regledger.api.logs import configure_logging
     from regledger.api.serving import uvicorn_config
 
-    settings = serve_settings(os.environ, read_only=args.read_only)  # a bad value stops here, before any work
     configure_logging()
     home = _home(args)
     ledger = home.open(**({"clock": offset_clock(Path(args.test_clock_offset))} if args.test_clock_offset else {}))
@@ -376,12 +391,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from regledger.home import HomeIntake
 
     intake = None if args.read_only else HomeIntake(home, ledger)
-    app = create_app(ledger, settings, sync_worker=worker, publisher=publisher, intake=intake)
+    replica = None
+    if args.read_db:
+        from regledger.ledger.sequencer import Ledger
+        from regledger.ledger.sqlstore import SQLStore
+
+        replica = Ledger(SQLStore(args.read_db), origin=ledger.origin, log_signer=ledger.log_signer)
+    app = create_app(ledger, settings, sync_worker=worker, publisher=publisher, intake=intake, replica=replica)
     mode = " read-only" if args.read_only else ""
+    mode += f" (worker pid {os.getpid()})" if sock is not None else ""
     print(f"serving {ledger.origin}{mode} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
     uvicorn.Server(
         uvicorn_config(app, host=args.host, port=args.port, log_level="info", access_log=False, log_config=None)
-    ).run()
+    ).run(sockets=[sock] if sock is not None else None)
     return 0
 
 
@@ -460,6 +482,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-only",
         action="store_true",
         help="serve a home that cannot be written (read-only mount): no integration, no cascade",
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N server processes on the port and the database; one at a time integrates and signs "
+        "(a lock in the database), all take writes and reads (docs/deploy.md)",
+    )
+    s.add_argument(
+        "--read-db",
+        metavar="URL",
+        help="a read replica of the database (PostgreSQL streaming replica): tiles and proofs of the checkpoints "
+        "it holds are read there; everything else from --db (docs/deploy.md)",
     )
     s.add_argument("--test-clock-offset", metavar="FILE", help=argparse.SUPPRESS)  # tests only: offset_clock
     s.set_defaults(func=cmd_serve)

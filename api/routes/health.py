@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -84,8 +85,15 @@ class Metrics:
         )
         self.background_failures = Gauge(
             "regledger_background_failures",
-            "failed steps of a background loop since start (integrator, sync)",
+            "failed steps of a background loop since start (integrator-lock, integrator, sync, publish)",
             ["component"],
+            registry=self.registry,
+        )
+        self.integrator = Gauge(
+            "regledger_integrator",
+            "1 if this process holds the integrator lock (with serve --workers N, one process does; "
+            "each scrape is answered by one of them, named by `pid`)",
+            ["pid"],
             registry=self.registry,
         )
         self.proof_seconds = Histogram(
@@ -124,8 +132,12 @@ def metrics(request: Request, ledger: LedgerDep) -> Response:
     m.tree_size.set(size)
     m.integration_lag.set(ledger.store.head().size - size)
     m.calendar_days_left.set(check_calendar(ledger))
+    role = request.app.state.integrator
+    m.integrator.clear()
+    m.integrator.labels(str(os.getpid())).set(1 if role is not None and role.holds else 0)
     for loop in (
-        getattr(request.app.state.integrator, "loop", None),
+        getattr(role, "loop", None),
+        getattr(getattr(role, "integrator", None), "loop", None),
         getattr(request.app.state.sync_worker, "loop", None),
         getattr(request.app.state.publisher, "loop", None),
     ):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from regledger.ledger.errors import MalformedError, NotFoundError
@@ -10,7 +10,7 @@ from regledger.ledger.hashes import HASH_SIZE
 from regledger.ledger.publish import served_checkpoint
 from regledger.ledger.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
 
-from ..deps import LedgerDep
+from ..deps import LedgerDep, reads_at
 from ..problems import Problem
 
 router = APIRouter(prefix="/log", tags=["log (C2SP tlog-tiles)"])
@@ -34,7 +34,7 @@ def key(ledger: LedgerDep) -> Response:
     summary="A hash tile or an entry bundle",
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def tile(path: str, ledger: LedgerDep) -> Response:
+def tile(request: Request, path: str, ledger: LedgerDep) -> Response:
     try:
         t, is_entries = parse_tile_path("tile/" + path)
     except MalformedError as exc:
@@ -45,9 +45,10 @@ def tile(path: str, ledger: LedgerDep) -> Response:
     available = (size >> (8 * t.level)) - t.n * TILE_WIDTH
     if available < t.width:
         raise NotFoundError(f"{t.path()} is not in the tree of size {size}")
+    reader = reads_at(request, size)  # the replica (serve --read-db) once it holds this checkpoint
     if is_entries:
         start = t.n * TILE_WIDTH
-        body = encode_entry_bundle(ledger.entries(start, start + t.width))
+        body = encode_entry_bundle(reader.entries(start, start + t.width))
     else:
-        body = ledger.tiles.read_tiles([t])[0][: t.width * HASH_SIZE]
+        body = reader.tiles.read_tiles([t])[0][: t.width * HASH_SIZE]
     return Response(body, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})

@@ -6,14 +6,14 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from regledger.ledger.checkpoint import parse_checkpoint_text
 from regledger.ledger.entry import parse_json
 from regledger.ledger.errors import NotFoundError
 from regledger.ledger.hashes import leaf_hash
 
-from ..deps import LedgerDep
+from ..deps import LedgerDep, reads_at
 from ..problems import Problem
 from ..schemas import CheckpointPublic, ConsistencyProof, EntryPublic, InclusionProof
 
@@ -46,6 +46,7 @@ def checkpoint(ledger: LedgerDep, size: NonNeg | None = None) -> CheckpointPubli
     summary="Inclusion proof by index (or leaf hash) in a checkpointed tree size",
 )
 def inclusion(
+    request: Request,
     ledger: LedgerDep,
     size: NonNeg,
     index: NonNeg | None = None,
@@ -63,14 +64,15 @@ def inclusion(
             raise NotFoundError("no entry has that leaf hash")
     if index >= size:
         raise Problem(422, "Invalid input", f"entry {index} is not in a tree of size {size}", field="/index")
-    hashes = ledger.inclusion_proof(index, size)
-    lh = leaf_hash(ledger.entries(index, index + 1)[0])
+    reader = reads_at(request, size)
+    hashes = reader.inclusion_proof(index, size)
+    lh = leaf_hash(reader.entries(index, index + 1)[0])
     return InclusionProof(index=index, size=size, leaf_hash=b64(lh), hashes=[b64(h) for h in hashes])
 
 
 @router.get("/proofs/consistency", response_model=ConsistencyProof)
-def consistency(ledger: LedgerDep, first: NonNeg, second: NonNeg) -> ConsistencyProof:
+def consistency(request: Request, first: NonNeg, second: NonNeg) -> ConsistencyProof:
     if first > second:
         raise Problem(422, "Invalid input", "first must not be larger than second", field="/first")
-    hashes = ledger.consistency_proof(first, second)
+    hashes = reads_at(request, second).consistency_proof(first, second)
     return ConsistencyProof(first=first, second=second, hashes=[b64(h) for h in hashes])
