@@ -716,3 +716,17 @@ def test_verify_a_proof_and_its_leaf(api):
     assert bad.status_code == 200 and bad.json()["ok"] is False and "root" in bad.json()["detail"]
     api.problem(c.post("/v1/verify", json={"proof": {"proof": step["proof"], "leaf": "!!"}}), 422, "/proof/leaf")
     api.problem(c.post("/v1/verify", json={}), 422, "/certificate")
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["slash", "percent-2F"])
+def test_a_key_is_found_by_a_name_holding_a_slash(api, home, quoted):
+    """The home's admin key is named admin@<origin>, and the demo origin holds a `/`."""
+    name = home.config()["admin_name"]
+    assert "/" in name
+    r = api.client.get("/v1/keys/" + (name.replace("/", "%2F") if quoted else name))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["name"] == name and body["role"] == "admin"
+    assert api.client.get(f"/v1/keys/{body['key_id']}").json()["name"] == name  # by id, as before
+    r = api.client.get("/v1/keys/" + name + "/more")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
