@@ -328,6 +328,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from regledger.home import HomeIntake
 
     intake = None if args.read_only else HomeIntake(home, ledger)
+    for path, done in intake.sweep() if intake else []:  # what a crash between a document and its entry left
+        print(f"objection document {path}: {done} (it was pending when the server last stopped)", flush=True)
     app = create_app(ledger, settings, sync_worker=worker, publisher=publisher, intake=intake)
     mode = " read-only" if args.read_only else ""
     print(f"serving {ledger.origin}{mode} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
