@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from ..deps import LedgerDep, SettingsDep
 from ..intake import lodge, parse_objection
 from ..objection_read import MATCHES_LOG, READ_OBJECTION, read_objection
+from ..ratelimit import client_address
 
 router = APIRouter(prefix="/v1", tags=["objections"])
 
@@ -65,7 +66,7 @@ async def lodge_objection(
         request.app.state.intake,
         id_or_code,
         objection,
-        client=request.client.host if request.client else "",
+        client=client_address(request, settings),
         limiter=request.app.state.objection_limiter,
         settings=settings,
     )

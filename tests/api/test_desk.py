@@ -303,6 +303,11 @@ def test_the_desk_from_a_new_key_to_a_decided_objection(served, browser, capsys:
     row = f"tr[data-registration='{reg}'][data-task=decide]"
     registrar.wait_for_selector(row)
     assert digest in registrar.inner_text(row) and f"#{lodged}" in registrar.inner_text(row)
+    # the objection's text and contact beside its decision, read with a signed request and checked on the log
+    shown = registrar.wait_for_selector(f"{row} .objection-document[data-objection='{lodged}'][data-state=matches]")
+    assert "document matches the log" in shown.inner_text()
+    assert registrar.inner_text(f"{row} .objection-text") == OBJECTION_TEXT
+    assert registrar.inner_text(f"{row} .objection-contact") == OBJECTION_CONTACT
     shot(registrar, "registrar-objection-to-decide")
     registrar.click(f"{row} summary")
     form = f"{row} form[data-kind='registration.decide']"
