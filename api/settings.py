@@ -39,9 +39,9 @@ class Settings:
     objection_max_chars: int = _setting(5000, "characters of an objection's text (422 above)")
     objection_contact_max_chars: int = _setting(200, "characters of an objector's contact (422 above)")
     trusted_proxies: str = _setting(
-        "",
+        "none",
         "addresses or networks (comma-separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse proxies whose "
-        "X-Forwarded-For names the client for the objection limit; empty = the header is ignored",
+        "X-Forwarded-For names the client for the objection limit; none = the header is ignored",
     )
     max_skew_seconds: int = _setting(300, "seconds a signed statement's time may be off the server's clock")
     header_timeout: float = _setting(
@@ -85,6 +85,8 @@ class Settings:
 @functools.lru_cache(maxsize=8)
 def proxy_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     """The networks a REGLEDGER_TRUSTED_PROXIES value names (ValueError for one that is none)."""
+    if text.strip().lower() == "none":
+        return ()
     return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip())
 
 
