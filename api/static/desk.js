@@ -216,6 +216,12 @@
     parts.slice(0, -1).forEach((k) => { o = o[k] = o[k] || {}; });
     o[parts[parts.length - 1]] = value;
   };
+  // a USCC field (…/uscc, …_uscc) whose 18th character is not its check character (uscc.js, GB 32100-2015)
+  function usccMistyped(item, v) {
+    if (!/(^|\/|_)uscc$/.test(item.ptr) || typeof v !== "string" || v.length !== 18) return null;
+    const want = globalThis.usccCheckChar ? globalThis.usccCheckChar(v.slice(0, 17)) : null;
+    return want && want !== v[17] ? `校验码应为 ${want}，而非 ${v[17]} / the check character is ${want}, not ${v[17]}` : null;
+  }
   // collects the inputs into an object, checking them first; shows every problem beside its field
   function collect(form, inputs) {
     clearErrors(form);
@@ -228,7 +234,8 @@
       const bad = v === undefined ? (needed ? "必填 / required" : null)
         : i.input.validity.patternMismatch ? `格式不符 / does not match ${i.schema.pattern}`
           : i.input.validity.tooLong || i.input.validity.tooShort ? "长度不符 / wrong length"
-            : i.schema.type === "integer" && !Number.isInteger(v) ? "应为整数 / a whole number" : null;
+            : i.schema.type === "integer" && !Number.isInteger(v) ? "应为整数 / a whole number"
+              : usccMistyped(i, v);
       if (bad) { const t = fieldError(form, "/payload" + i.ptr, bad); first = first || t; continue; }
       if (v !== undefined) setPath(out, i.ptr, v);
     }
