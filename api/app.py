@@ -19,6 +19,7 @@ from regledger.ledger.sequencer import Ledger
 
 from . import pages
 from .intake import ObjectionIntake
+from .objection_read import ReadNonces
 from .problems import PROBLEM_RESPONSES, BodyLimit, install_problem_handlers
 from .ratelimit import RateLimiter
 from .routes import calendar, drafts, health, log, objections, proofs, registrations, statements, sync
@@ -101,6 +102,7 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.rate_per_minute)
     app.state.objection_limiter = RateLimiter(settings.objections_per_minute)
     app.state.intake = intake
+    app.state.read_nonces = ReadNonces(settings.max_skew_seconds)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
     install_problem_handlers(app)

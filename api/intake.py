@@ -43,7 +43,9 @@ class ObjectionIntake(Protocol):
 
     def signer(self) -> Ed25519Signer: ...
     def keep(self, registration: str, sha256: str, document: bytes) -> None: ...
+    def accept(self, registration: str, sha256: str) -> None: ...
     def discard(self, registration: str, sha256: str) -> None: ...
+    def read(self, registration: str, sha256: str) -> bytes | None: ...
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def lodge(
     settings: Settings,
 ) -> Lodged:
     """Record an objection to the registration `id_or_code` lodged by `client` (its address, for the rate
-    limit): keep the document, then sequence its hash.  Nothing is kept if the entry is refused."""
+    limit): keep the document under a pending name, sequence its hash, then keep it under its final name.
+    Nothing is kept if the entry is refused."""
     if intake is None:
         raise Problem(503, "Objections not taken here", "this server does not take objections (no intake key)")
     reg = Registration.from_state(find(ledger, id_or_code).state)
@@ -146,12 +149,13 @@ def lodge(
         time=received,
         extra={"nonce": secrets.token_hex(16)},
     )
-    intake.keep(reg.registration, digest, raw)
+    intake.keep(reg.registration, digest, raw)  # pending: a crash from here on is settled by the sweep at start
     try:
         appended = ledger.append(st)
     except BaseException:
         intake.discard(reg.registration, digest)
         raise
+    intake.accept(reg.registration, digest)
     return Lodged(
         registration=reg.registration,
         index=appended.entry.index,

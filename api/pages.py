@@ -35,6 +35,7 @@ from .display import Names, field_changes
 from .intake import lodge, parse_objection
 from .lookup import REGISTRATION_ID, find, page
 from .problems import Problem, status_of
+from .ratelimit import client_address
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
 
@@ -487,7 +488,7 @@ async def objection_form(id_or_code: str, request: Request, ledger: LedgerDep, s
             request.app.state.intake,
             id_or_code,
             parse_objection(form, settings),
-            client=request.client.host if request.client else "",
+            client=client_address(request, settings),
             limiter=request.app.state.objection_limiter,
             settings=settings,
         )

@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 
-from .problems import Problem
+from starlette.requests import Request
 
-__all__ = ["RateLimiter"]
+from .problems import Problem
+from .settings import Settings, proxy_networks
+
+__all__ = ["RateLimiter", "client_address"]
+
+
+def client_address(request: Request, settings: Settings) -> str:
+    """The address a request is charged to: its peer's, or, when the peer is a trusted reverse proxy
+    (REGLEDGER_TRUSTED_PROXIES), the nearest address in X-Forwarded-For that is not one (read right to left:
+    what a client sends itself is further left, and cannot pass for a proxy's word)."""
+    peer = request.client.host if request.client else ""
+    networks = proxy_networks(settings.trusted_proxies)
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for v in request.headers.getlist("x-forwarded-for") for h in v.split(",")]
+    for hop in reversed(hops):
+        if not _address(hop):
+            return peer  # a malformed hop: what is left of it is not to be trusted
+        if not _trusted(hop, networks):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _trusted(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
 
 
 class RateLimiter:

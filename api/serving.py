@@ -75,5 +75,8 @@ def uvicorn_config(app: Any, *, host: str, port: int, **kwargs: Any) -> uvicorn.
         http=protocol,  # type: ignore[arg-type]
         timeout_keep_alive=settings.keep_alive_timeout,
         h11_max_incomplete_event_size=settings.max_head_bytes,
+        # uvicorn would take X-Forwarded-For from 127.0.0.1 by default: which proxies are trusted is
+        # REGLEDGER_TRUSTED_PROXIES' decision alone (api.ratelimit.client_address)
+        proxy_headers=False,
         **kwargs,
     )

@@ -6,6 +6,8 @@ An operator sets each field with the environment variable REGLEDGER_<FIELD NAME 
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
@@ -13,7 +15,7 @@ from typing import Any, get_type_hints
 
 from regledger.ledger.errors import MalformedError
 
-__all__ = ["ENV_PREFIX", "Settings", "env_name", "environment_help"]
+__all__ = ["ENV_PREFIX", "Settings", "env_name", "environment_help", "proxy_networks"]
 
 ENV_PREFIX = "REGLEDGER_"
 _TRUE = ("true", "1", "yes", "on")
@@ -36,6 +38,11 @@ class Settings:
     )
     objection_max_chars: int = _setting(5000, "characters of an objection's text (422 above)")
     objection_contact_max_chars: int = _setting(200, "characters of an objector's contact (422 above)")
+    trusted_proxies: str = _setting(
+        "none",
+        "addresses or networks (comma-separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse proxies whose "
+        "X-Forwarded-For names the client for the objection limit; none = the header is ignored",
+    )
     max_skew_seconds: int = _setting(300, "seconds a signed statement's time may be off the server's clock")
     header_timeout: float = _setting(
         10.0, "seconds a client may take to send a request's line and headers (then the connection is closed)"
@@ -75,6 +82,14 @@ class Settings:
         return settings
 
 
+@functools.lru_cache(maxsize=8)
+def proxy_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks a REGLEDGER_TRUSTED_PROXIES value names (ValueError for one that is none)."""
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip())
+
+
 def env_name(name: str) -> str:
     """The environment variable that sets the field `name`."""
     return ENV_PREFIX + name.upper()
@@ -97,8 +112,15 @@ def _shown(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _parse(f: Field[Any], kind: type, raw: str) -> int | float | bool:
+def _parse(f: Field[Any], kind: type, raw: str) -> int | float | bool | str:
     text = raw.strip().lower()
+    if kind is str:  # trusted_proxies, the one text setting: addresses or networks
+        try:
+            proxy_networks(text)
+        except ValueError as exc:
+            detail = f"expected IP addresses or networks, comma-separated: {exc}"
+            raise MalformedError(detail, field=env_name(f.name)) from None
+        return text
     if kind is bool:
         if text in _TRUE or text in _FALSE:
             return text in _TRUE

@@ -388,9 +388,12 @@ def _serve_process(args: argparse.Namespace, settings: Settings, sock: socket.so
 
         publisher = PublishWorker(Publisher(ledger, Path(args.publish)))
         publisher.publisher.open()  # a directory that is not this log's stops serve here
-    from regledger.home import HomeIntake
+    from regledger.home import PENDING_GRACE, HomeIntake
 
     intake = None if args.read_only else HomeIntake(home, ledger)
+    # what a crash between a document and its entry left; beside other workers, only what no live request can own
+    for path, done in intake.sweep(older_than=0.0 if sock is None else PENDING_GRACE) if intake else []:
+        print(f"objection document {path}: {done} (it was pending when the server last stopped)", flush=True)
     replica = None
     if args.read_db:
         from regledger.ledger.sequencer import Ledger

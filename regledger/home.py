@@ -6,7 +6,9 @@
 <home>/keys/intake.pem    the intake key (role `intake`): signs registration.objection_received; created,
                           encrypted like the others and registered by the administrator key on first use
 <home>/objections/<registration id>/<sha256>.json
-                          each objection document the public lodged (mode 0600; the log holds only its hash)
+                          each objection document the public lodged (mode 0600; the log holds only its hash);
+                          written as <sha256>.pending and renamed once its entry is sequenced (HomeIntake.sweep
+                          settles what a crash left in between)
 <home>/passphrase         only if REGLEDGER_PASSPHRASE was unset at init (mode 0600)
 <home>/ledger.sqlite      unless --db / REGLEDGER_DB points at PostgreSQL
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +43,9 @@ __all__ = ["INTAKE_ROLE", "Home", "HomeError", "HomeIntake", "default_home"]
 
 
 INTAKE_ROLE = "intake"
+#: the suffix of an objection document written before its entry is sequenced (HomeIntake.keep, .sweep)
+PENDING = ".pending"
+PENDING_GRACE = 120.0  # seconds: a pending document younger than this may belong to a live request
 
 
 class HomeError(LedgerError):
@@ -181,8 +187,53 @@ class HomeIntake:
         """`registration` is a checked registration id (letters, digits, '-', '_', '.': no path separator)."""
         return self.home.path / "objections" / registration / f"{sha256}.json"
 
+    def pending_path(self, registration: str, sha256: str) -> Path:
+        """Where a document waits while its entry is sequenced: it becomes `document_path` only after."""
+        return self.home.path / "objections" / registration / f"{sha256}{PENDING}"
+
     def keep(self, registration: str, sha256: str, document: bytes) -> None:
-        write_private(self.document_path(registration, sha256), document)
+        write_private(self.pending_path(registration, sha256), document)
+
+    def accept(self, registration: str, sha256: str) -> None:
+        """The document's entry is sequenced: the document is kept under its final name."""
+        os.replace(self.pending_path(registration, sha256), self.document_path(registration, sha256))
 
     def discard(self, registration: str, sha256: str) -> None:
-        self.document_path(registration, sha256).unlink(missing_ok=True)
+        self.pending_path(registration, sha256).unlink(missing_ok=True)
+
+    def read(self, registration: str, sha256: str) -> bytes | None:
+        try:
+            return self.document_path(registration, sha256).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def sweep(self, older_than: float = 0.0) -> list[tuple[Path, str]]:
+        """Settle what a crash between keeping a document and sequencing its entry left behind (run at start):
+        a pending document whose hash the registration's log entries hold is kept ("kept"); one the log never
+        got is removed ("removed": its objector had no receipt); a half-written temporary file is removed
+        ("removed").  Returns each path settled, with what was done."""
+        from regledger.registry.state import registration_key
+
+        done: list[tuple[Path, str]] = []
+        folder = self.home.path / "objections"
+        now = time.time()
+        for path in sorted(folder.glob(f"*/*{PENDING}")) + sorted(folder.glob("*/*.tmp")):
+            try:
+                if now - path.stat().st_mtime < older_than:
+                    continue  # another worker's objection may still be on its way to the log
+            except FileNotFoundError:
+                continue
+            registration, digest = path.parent.name, path.name.split(".")[0]
+            found = self.ledger.store.get_state(registration_key(registration))
+            logged = {
+                h.get("document_sha256")
+                for h in (found.state.get("history", []) if found else [])
+                if h.get("kind") == "registration.objection_received"
+            }
+            if path.name.endswith(PENDING) and digest in logged:
+                os.replace(path, self.document_path(registration, digest))
+                done.append((path, "kept"))
+            else:
+                path.unlink(missing_ok=True)
+                done.append((path, "removed"))
+        return done

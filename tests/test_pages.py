@@ -150,6 +150,7 @@ def test_every_page_renders(client: httpx.Client):
     for path, kind in (
         ("/static/verify.js", "javascript"),
         ("/static/desk.js", "javascript"),
+        ("/static/uscc.js", "javascript"),
         ("/static/pages.css", "text/css"),
     ):
         r = client.get(path)

@@ -145,10 +145,11 @@ class KeyPublic(BaseModel):
 
 
 @router.get(
-    "/keys/{name_or_id}",
+    "/keys/{name_or_id:path}",
     response_model=KeyPublic,
     tags=["keys"],
-    summary="A registered statement key, by its id or its name (what `regledger key revoke` looks up)",
+    summary="A registered statement key, by its id or its name (what `regledger key revoke` looks up); a name may "
+    "hold `/` (`admin@regledger.example.gov.cn/demo`), sent as is or as %2F",
 )
 def key(name_or_id: Annotated[str, Path(max_length=128)], ledger: LedgerDep) -> KeyPublic:
     rec = ledger.store.get_keys([name_or_id]).get(name_or_id)

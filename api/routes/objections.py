@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..deps import LedgerDep, SettingsDep
 from ..intake import lodge, parse_objection
+from ..objection_read import MATCHES_LOG, READ_OBJECTION, read_objection
+from ..ratelimit import client_address
 
 router = APIRouter(prefix="/v1", tags=["objections"])
 
@@ -64,8 +66,56 @@ async def lodge_objection(
         request.app.state.intake,
         id_or_code,
         objection,
-        client=request.client.host if request.client else "",
+        client=client_address(request, settings),
         limiter=request.app.state.objection_limiter,
         settings=settings,
     )
     return ObjectionReceipt(**asdict(lodged))
+
+
+class ObjectionDocument(BaseModel):
+    registration: str = Field(description="the registration's id")
+    index: int = Field(description="the log index of the registration.objection_received entry")
+    document_sha256: str = Field(description="the entry's document_sha256, which the kept document hashes to")
+    document: dict[str, Any] = Field(
+        description="the objection document (text, contact, attachment_sha256, received_at, salt): personal data"
+    )
+    check: str = Field(description=f"`{MATCHES_LOG}`: the document was checked against the log's entry")
+
+
+@router.post(
+    "/registrations/{id_or_code}/objections/{index}/document",
+    response_model=ObjectionDocument,
+    summary="A registrar of the registration's region reads a lodged objection's document (a signed read request)",
+    description=f"The body is a `{READ_OBJECTION}` statement signed by a registrar key serving the registration's "
+    'region, with `payload` `{"objection": index}`, a fresh `nonce` and the current `time`; it is checked, never '
+    "sequenced.  The kept document is shown only if its SHA-256 is the entry's `document_sha256`.",
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}},
+    responses={
+        401: {"description": "no signed read request, or a bad signature"},
+        403: {"description": "the key is not a valid registrar key of the registration's region"},
+        404: {"description": "no such objection to this registration, or its document is not kept here"},
+        409: {"description": "the kept document does not match the log (refused), or the request was used already"},
+    },
+)
+async def objection_document(
+    id_or_code: Annotated[str, Path(max_length=100)],
+    index: Annotated[int, Path(ge=0)],
+    request: Request,
+    response: Response,
+    ledger: LedgerDep,
+    settings: SettingsDep,
+) -> ObjectionDocument:
+    body = await request.body()
+    shown = await run_in_threadpool(
+        read_objection,
+        ledger,
+        request.app.state.intake,
+        id_or_code,
+        index,
+        body,
+        nonces=request.app.state.read_nonces,
+        settings=settings,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return ObjectionDocument(**asdict(shown))

@@ -216,6 +216,12 @@
     parts.slice(0, -1).forEach((k) => { o = o[k] = o[k] || {}; });
     o[parts[parts.length - 1]] = value;
   };
+  // a USCC field (…/uscc, …_uscc) whose 18th character is not its check character (uscc.js, GB 32100-2015)
+  function usccMistyped(item, v) {
+    if (!/(^|\/|_)uscc$/.test(item.ptr) || typeof v !== "string" || v.length !== 18) return null;
+    const want = globalThis.usccCheckChar ? globalThis.usccCheckChar(v.slice(0, 17)) : null;
+    return want && want !== v[17] ? `校验码应为 ${want}，而非 ${v[17]} / the check character is ${want}, not ${v[17]}` : null;
+  }
   // collects the inputs into an object, checking them first; shows every problem beside its field
   function collect(form, inputs) {
     clearErrors(form);
@@ -228,7 +234,8 @@
       const bad = v === undefined ? (needed ? "必填 / required" : null)
         : i.input.validity.patternMismatch ? `格式不符 / does not match ${i.schema.pattern}`
           : i.input.validity.tooLong || i.input.validity.tooShort ? "长度不符 / wrong length"
-            : i.schema.type === "integer" && !Number.isInteger(v) ? "应为整数 / a whole number" : null;
+            : i.schema.type === "integer" && !Number.isInteger(v) ? "应为整数 / a whole number"
+              : usccMistyped(i, v);
       if (bad) { const t = fieldError(form, "/payload" + i.ptr, bad); first = first || t; continue; }
       if (v !== undefined) setPath(out, i.ptr, v);
     }
@@ -423,6 +430,7 @@
       if (it.task === "review") { add("registration.publish"); add("registration.reject"); }
       if (it.task === "decide") for (const o of it.objections) {
         actions.append(el("p", { class: "small" }, ...bi(`异议 #${o.index}`, `objection #${o.index}`), " · ", o.time, o.document_sha256 ? el("br") : "", o.document_sha256 ? el("code", { class: "wrap muted", text: "SHA-256 " + o.document_sha256 }) : ""));
+        if (o.document_sha256) actions.append(objectionDocument(it.registration, o.index));
         add("registration.decide", { objection: o.index }, ` #${o.index}`);
       }
       if (it.task === "code") add("registration.code");
@@ -436,6 +444,33 @@
       el("p", {}, ...bi(`服务区域 ${rec.scope.region}，日期 ${r.data.on}（逾期事项排在最前）`, `Region ${rec.scope.region}, on ${r.data.on} (overdue first)`)),
       rows.length ? el("table", { class: "work" }, el("thead", {}, el("tr", {}, ["登记 Registration", "事项 Task", "期限 Due", "办理 Act"].map((h) => el("th", { text: h })))), el("tbody", {}, rows))
         : el("p", { class: "muted" }, ...bi("暂无待办事项。", "Nothing to do.")));
+  }
+  // ---- a lodged objection's document: read with a signed read.objection request, never sequenced ---------------
+  async function readObjection(registration, index) {
+    const st = { kind: "read.objection", subject: registration, payload: { objection: index }, time: new Date().toISOString(),
+      key: me.keyId, nonce: hex(crypto.getRandomValues(new Uint8Array(16))) };
+    const sig = await crypto.subtle.sign({ name: "Ed25519" }, me.privateKey, enc.encode(canon(st)));
+    return call("POST", `/v1/registrations/${encodeURIComponent(registration)}/objections/${index}/document`, canon({ ...st, sig: b64(new Uint8Array(sig)) }));
+  }
+  function objectionDocument(registration, index) {
+    const box = el("div", { class: "objection-document", "data-objection": String(index), "aria-live": "polite" },
+      el("p", { class: "small muted" }, ...bi("正在读取异议材料……", "Reading the objection…")));
+    readObjection(registration, index).then((r) => {
+      if (!r.ok) {
+        box.dataset.state = "refused";
+        return message(box, "error", ...bi("异议材料未显示：", "The objection is not shown: "), (r.data && r.data.detail) || `HTTP ${r.status}`);
+      }
+      const d = r.data.document;
+      const dl = el("dl", { class: "fields small" });
+      const add = (k, v) => dl.append(el("dt", {}, ...k), el("dd", {}, v));
+      add(bi("联系方式", "Contact"), el("span", { class: "objection-contact", text: d.contact || "—" }));
+      if (d.attachment_sha256) add(bi("附件哈希", "Attachment SHA-256"), el("code", { class: "wrap", text: d.attachment_sha256 }));
+      add(bi("收到时间", "Received at"), d.received_at);
+      box.dataset.state = "matches";
+      box.replaceChildren(el("p", { class: "notice ok small" }, ...bi("材料与日志一致", r.data.check)),
+        el("blockquote", { class: "objection-text", lang: "zh-CN", text: d.text }), dl);
+    });
+    return box;
   }
   function freeStep(kind, zh, en) {
     const subject = el("input", { id: "free-" + kind.split(".")[1] + "-subject", required: true, "data-pointer": "/subject", autocomplete: "off", spellcheck: "false" });

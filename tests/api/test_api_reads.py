@@ -753,3 +753,17 @@ def test_cli_verify_online_against_the_running_instance(api, server, weather_cer
     f.write_text(json.dumps(cert, ensure_ascii=False))
     p = cli("verify", str(f), "--key", api.vkey, "--online", "http://127.0.0.1:9")
     assert p.returncode == 1 and p.stderr.startswith("FAILED (online, ") and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["slash", "percent-2F"])
+def test_a_key_is_found_by_a_name_holding_a_slash(api, home, quoted):
+    """The home's admin key is named admin@<origin>, and the demo origin holds a `/`."""
+    name = home.config()["admin_name"]
+    assert "/" in name
+    r = api.client.get("/v1/keys/" + (name.replace("/", "%2F") if quoted else name))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["name"] == name and body["role"] == "admin"
+    assert api.client.get(f"/v1/keys/{body['key_id']}").json()["name"] == name  # by id, as before
+    r = api.client.get("/v1/keys/" + name + "/more")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")

@@ -29,6 +29,7 @@ from regledger.demo_registry import sample_uscc
 from regledger.keys.ed25519 import statement_key_id
 from regledger.keys.keystore import load_signer
 from regledger.keys.vkey import parse_vkey
+from regledger.registry.uscc import CHARSET, uscc_check_char
 
 pytestmark = pytest.mark.slow
 
@@ -237,13 +238,25 @@ def test_the_desk_from_a_new_key_to_a_decided_objection(served, browser, capsys:
     assert len(marked) >= 10, " ".join(marked)
     assert "必填" in clerk.inner_text("#f-fields-name-error")
     shot(clerk, "registrant-form-required")
-    # a USCC whose check character is wrong passes the pattern; the server's refusal is shown beside it
+    # a USCC whose check character is wrong passes the pattern; the desk checks it before any request
     bad = HOLDER[:-1] + ("0" if HOLDER[-1] != "0" else "1")
     fill_application(clerk, reg, bad)
     clerk.click("#application-form button[type=submit]")
     clerk.wait_for_selector("#f-fields-holder-uscc-error")
     assert clerk.get_attribute("#f-fields-holder-uscc", "aria-invalid") == "true"
-    assert "/payload/fields/holder/uscc" in clerk.inner_text("#f-fields-holder-uscc-error")
+    assert f"check character is {HOLDER[-1]}, not {bad[-1]}" in clerk.inner_text("#f-fields-holder-uscc-error")
+    assert clerk.is_hidden("#confirm")
+    shot(clerk, "registrant-check-character-in-the-browser")
+    # one the desk cannot judge (positions 1-2 outside the configured table, its check character right):
+    # the server's refusal is shown beside the field
+    first17 = "14" + HOLDER[2:17]
+    fill_application(clerk, reg, first17 + uscc_check_char(first17))
+    clerk.click("#application-form button[type=submit]")
+    clerk.wait_for_function(
+        "() => (document.querySelector('#f-fields-holder-uscc-error') || {}).textContent?.includes('/holder/uscc')"
+    )
+    assert "positions 1-2" in clerk.inner_text("#f-fields-holder-uscc-error")
+    assert clerk.get_attribute("#f-fields-holder-uscc", "aria-invalid") == "true"
     assert clerk.is_hidden("#confirm")
     shot(clerk, "registrant-refused-beside-the-field")
     clerk.fill("#f-fields-holder-uscc", HOLDER)
@@ -303,6 +316,11 @@ def test_the_desk_from_a_new_key_to_a_decided_objection(served, browser, capsys:
     row = f"tr[data-registration='{reg}'][data-task=decide]"
     registrar.wait_for_selector(row)
     assert digest in registrar.inner_text(row) and f"#{lodged}" in registrar.inner_text(row)
+    # the objection's text and contact beside its decision, read with a signed request and checked on the log
+    shown = registrar.wait_for_selector(f"{row} .objection-document[data-objection='{lodged}'][data-state=matches]")
+    assert "document matches the log" in shown.inner_text()
+    assert registrar.inner_text(f"{row} .objection-text") == OBJECTION_TEXT
+    assert registrar.inner_text(f"{row} .objection-contact") == OBJECTION_CONTACT
     shot(registrar, "registrar-objection-to-decide")
     registrar.click(f"{row} summary")
     form = f"{row} form[data-kind='registration.decide']"
@@ -424,3 +442,124 @@ def test_the_admin_and_authority_desks(served, browser, capsys: pytest.CaptureFi
     assert authority.is_hidden("#work")
     for ctx in (admin_ctx, authority_ctx):
         ctx.close()
+
+
+def test_the_desk_computes_the_uscc_check_character_as_registry_uscc(served, browser):  # noqa: F811
+    """uscc.js against the vectors of tests/test_uscc.py and, exhaustively, every single-character substitution
+    of one of them (each must change the check character, as in registry/uscc.py)."""
+    from test_uscc import VALID
+
+    page = browser.new_page()
+    try:
+        page.goto(f"{served['url']}/desk")
+        page.wait_for_function("typeof globalThis.usccCheckChar === 'function'")
+        check = "cs => cs.map(c => globalThis.usccCheckChar(c))"
+        assert page.evaluate(check, [c[:17] for c in VALID]) == [c[17] for c in VALID]
+        code = VALID[0]
+        variants = [code[:p] + c + code[p + 1 : 17] for p in range(17) for c in CHARSET if c != code[p]]
+        assert page.evaluate(check, variants) == [uscc_check_char(v) for v in variants]
+        assert all(ch != code[17] for ch in page.evaluate(check, variants))
+        assert page.evaluate(check, ["91110000600037341", "9111000060003IOZS", "12345", "91110000600037341l"]) == [
+            "L",
+            None,
+            None,
+            None,
+        ]
+    finally:
+        page.close()
+
+
+def test_the_registrant_resubmits_corrects_and_cancels(served, browser, capsys):  # noqa: F811
+    """Registrations brought to SUPPLEMENT_REQUIRED and CODED with the CLI; the registrant then resubmits one,
+    asks for a correction of another and the cancellation of a third, each from the desk."""
+    url, d = served["url"], served["dir"]
+    shot = Shots(capsys)
+    clerk_file, registrar_file = d / "clerk-3.key", d / "registrar-3.key"
+    clerk_vkey = run("key", "new", "--name", "clerk-desk-3", "--out", str(clerk_file)).strip().splitlines()[-1]
+    reg_vkey = run("key", "new", "--name", "registrar-desk-3", "--out", str(registrar_file)).strip().splitlines()[-1]
+    run("key", "register", "--vkey", clerk_vkey, "--role", "registrant", "--institution", HOLDER,
+        key=served["admin"], server=url)  # fmt: skip
+    run("key", "register", "--vkey", reg_vkey, "--role", "registrar", "--region", "520300",
+        key=served["admin"], server=url)  # fmt: skip
+    app = d / "application-3.json"
+    app.write_text(json.dumps(application(HOLDER), ensure_ascii=False))
+
+    def step(reg: str, kind: str, *fields: str) -> None:
+        run("step", reg, kind, *(a for f in fields for a in ("--field", f)), key=registrar_file, server=url)
+
+    resubmit, correct, cancel = "desk-resubmit", "desk-correct", "desk-cancel"
+    for reg in (resubmit, correct, cancel):
+        run("apply", str(app), "--id", reg, key=clerk_file, server=url)
+    step(resubmit, "supplement", 'items=["数据样例（前100行）"]')
+    for reg in (correct, cancel):
+        step(reg, "accept")
+        step(reg, "publish")
+    served["clock"].write_text(str(float(served["clock"].read_text()) + 30 * 86400))  # the publicity period ends
+    for reg in (correct, cancel):
+        step(reg, "code")
+
+    def state(reg: str) -> dict[str, Any]:
+        return httpx.get(f"{url}/v1/registrations/{reg}", trust_env=False).json()
+
+    assert [state(r)["status"] for r in (resubmit, correct, cancel)] == ["SUPPLEMENT_REQUIRED", "CODED", "CODED"]
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    clerk = ctx.new_page()
+    errors: list[str] = []
+    clerk.on("pageerror", lambda e: errors.append(str(e)))
+    clerk.goto(url + "/desk")
+    clerk.wait_for_selector("#key-none:not([hidden])")
+    clerk.set_input_files("#import-key-file", str(clerk_file))
+    clerk.fill("#import-key-vkey", clerk_vkey)
+    clerk.fill("#import-key-passphrase", PASSPHRASE)
+    clerk.click("#import-key-form button[type=submit]")
+    clerk.wait_for_selector("#key-role[data-role=registrant]")
+
+    def row(reg: str) -> str:
+        return f"#my-registrations tr[data-registration='{reg}']"
+
+    # -- resubmission after the supplement request: the form holds the fields sent before -----------------------
+    clerk.wait_for_selector(f"{row(resubmit)} button")
+    clerk.locator(f"{row(resubmit)} button", has_text="Resubmit").click()
+    clerk.wait_for_function(
+        "() => document.querySelector('#f-fields-name') && document.querySelector('#f-fields-name').value"
+    )
+    assert clerk.input_value("#f-fields-name") == TYPED["name"]
+    clerk.fill("#f-fields-records", "5200")
+    clerk.click("#application-form button[type=submit]")
+    clerk.wait_for_selector("#confirm:not([hidden])")
+    assert resubmit in clerk.inner_text("#confirm-words")
+    shot(clerk, "registrant-resubmit-confirm")
+    sign_and_wait(clerk, "SUBMITTED")
+    assert state(resubmit)["fields"]["records"] == 5200
+
+    # -- a correction of a coded registration: the registered fields, a changed one and a reason ---------------
+    clerk.reload()
+    clerk.wait_for_selector(f"{row(correct)} button")
+    clerk.locator(f"{row(correct)} button", has_text="Correct").click()
+    clerk.wait_for_selector("#application-reason")
+    assert clerk.input_value("#f-fields-name") == TYPED["name"]
+    clerk.fill("#f-fields-records", "5001")
+    clerk.fill("#application-reason", "记录数登记有误，更正为5001")
+    clerk.click("#application-form button[type=submit]")
+    clerk.wait_for_selector("#confirm:not([hidden])")
+    assert "更正" in clerk.inner_text("#confirm-words")
+    shot(clerk, "registrant-correction-confirm")
+    sign_and_wait(clerk, "SUBMITTED")
+    corrected = state(correct)
+    assert corrected["reg_type"] == "correction" and corrected["pending"]["records"] == 5001
+
+    # -- a cancellation: only a reason --------------------------------------------------------------------------
+    clerk.reload()
+    clerk.wait_for_selector(f"{row(cancel)} details summary")
+    clerk.click(f"{row(cancel)} details summary")
+    clerk.fill(f"{row(cancel)} details textarea", "该数据资源已停止维护")
+    clerk.click(f"{row(cancel)} details button[type=submit]")
+    clerk.wait_for_selector("#confirm:not([hidden])")
+    assert "注销" in clerk.inner_text("#confirm-words") and cancel in clerk.inner_text("#confirm-words")
+    shot(clerk, "registrant-cancel-confirm")
+    sign_and_wait(clerk, "SUBMITTED")
+    cancelled = state(cancel)
+    assert cancelled["reg_type"] == "cancellation" and cancelled["history"][-1]["reason"] == "该数据资源已停止维护"
+    shot(clerk, "registrant-cancel-receipt")
+    assert errors == []
+    ctx.close()

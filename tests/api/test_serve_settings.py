@@ -41,7 +41,7 @@ def test_every_field_is_read_from_its_variable():
     assert s.run_integrator is False and s.self_audit_interval == 0 == s.integrate_delay
     assert (s.max_page, s.default_page, s.header_timeout) == (200, 50, 10.0)  # unset: the defaults
     assert Settings.from_environ({}) == Settings()
-    samples = {bool: ("false", False), int: ("150", 150), float: ("0.25", 0.25)}  # none is a default
+    samples = {bool: ("false", False), int: ("150", 150), float: ("0.25", 0.25), str: ("10.0.0.0/8", "10.0.0.0/8")}
     for f in fields(Settings):  # each field has its variable, parsed to the field's type
         text, value = samples[type(f.default)]
         assert getattr(Settings.from_environ({env_name(f.name): text}), f.name) == value, f.name
