@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query
 from regledger.ledger.checkpoint import parse_checkpoint_text
 from regledger.ledger.entry import parse_json
 from regledger.ledger.errors import NotFoundError
-from regledger.ledger.hashes import leaf_hash
 
 from ..deps import LedgerDep
 from ..problems import Problem
@@ -64,7 +63,7 @@ def inclusion(
     if index >= size:
         raise Problem(422, "Invalid input", f"entry {index} is not in a tree of size {size}", field="/index")
     hashes = ledger.inclusion_proof(index, size)
-    lh = leaf_hash(ledger.entries(index, index + 1)[0])
+    lh = ledger.leaf_hash_at(index, size)
     return InclusionProof(index=index, size=size, leaf_hash=b64(lh), hashes=[b64(h) for h in hashes])
 
 
