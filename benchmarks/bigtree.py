@@ -379,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             "SELECT one tile row",
         )
         say(
-            f"  RSS of that process after the run: {lib['rss_mb']['VmRSS']:,.0f} MB (peak {lib['rss_mb']['VmHWM']:,.0f} MB)"
+            f"  RSS of that process after the run: {lib['rss_mb']['VmRSS']:,.0f} MB "
+            f"(peak {lib['rss_mb']['VmHWM']:,.0f} MB)"
         )
         if not args.no_http:
             h = measure_http(home_dir, db_url, args.samples, args.seed, b["checkpoints"], work)
