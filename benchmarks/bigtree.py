@@ -40,7 +40,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchkit import Progress, note, say
+from benchkit import Progress, note, say, source_digest
 
 ORIGIN = "bench.regledger.example/bigtree"
 PASSPHRASE = "regledger-bench-bigtree-passphrase-0123456789"  # benchmark homes only
@@ -342,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         say(
             f"regledger bigtree: a tree of {args.leaves:,} leaves BUILT FROM GENERATED LEAF HASHES "
-            f"(no entries, just leaf hashes), {backend}; {os.cpu_count()} cores; {load()}"
+            f"(no entries, just leaf hashes), {backend}; {os.cpu_count()} cores; {load()}; code digest "
+            f"(ledger/ api/routes/) {source_digest([f'{_ROOT}/ledger', f'{_ROOT}/api/routes'])}"
         )
         b = build(home_dir, db_url, args.leaves, chunk)
         results["build"] = {"seconds": b["seconds"], "checkpoints": len(b["checkpoints"]), "load": os.getloadavg()[0]}
