@@ -18,7 +18,19 @@ def _run(tmp_path: Path, *extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGLEDGER_")}
     out = tmp_path / "figures.json"
     p = subprocess.run(
-        [sys.executable, "benchmarks/bigtree.py", "--leaves", "3000", "--samples", "50", "--json", str(out), *extra],
+        [
+            sys.executable,
+            "benchmarks/bigtree.py",
+            "--leaves",
+            "3000",
+            "--samples",
+            "50",
+            "--fill",
+            "20",
+            "--json",
+            str(out),
+            *extra,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -35,7 +47,7 @@ def _run(tmp_path: Path, *extra: str) -> dict:
         for key in (anchor, "inclusion_cold", "inclusion_warm", "consistency_cold", "consistency_warm"):
             assert r[key]["n"] == 50 and 0 < r[key]["p50"] <= r[key]["p99"], (where, key, r[key])
     assert figures["library"]["size"] == 3000
-    assert figures["http"]["rss_end_mb"]["VmRSS"] > 0
+    assert figures["http"]["rss_end_mb"]["VmRSS"] > 0 and figures["http"]["fill"] == 20
     return figures
 
 
