@@ -148,6 +148,24 @@ def stats(times: list[float]) -> dict[str, float]:
     }
 
 
+def timed(items: list[Any], call: Any, check: Any = None) -> dict[str, float]:
+    """Time call(x) for each x (check(x, result) untimed, if given)."""
+    times = []
+    for x in items:
+        a = time.perf_counter()
+        result = call(x)
+        times.append(time.perf_counter() - a)
+        if check is not None:
+            check(x, result)
+    return stats(times)
+
+
+def time_phases(out: dict[str, Any], name: str, items: list[Any], call: Any, check: Any) -> None:
+    """out[name_cold]: the first call for each item, each result checked; out[name_warm]: the same again."""
+    for phase in ("cold", "warm"):
+        out[f"{name}_{phase}"] = timed(items, call, check if phase == "cold" else None) if items else None
+
+
 def measure_library(home_dir: str, db_url: str, samples: int, seed: int, checkpoints: list[int]) -> dict[str, Any]:
     """In this (fresh) process: proofs through the ledger API, beside one tile SELECT."""
     from regledger.home import Home
@@ -160,37 +178,28 @@ def measure_library(home_dir: str, db_url: str, samples: int, seed: int, checkpo
     root = ledger.open_checkpoint(note_bytes).root
     rng = random.Random(seed)
     out: dict[str, Any] = {"size": size}
-    store = ledger.store
     tiles = [Tile(0, rng.randrange(size // 256 or 1)) for _ in range(samples)]
-    times = []
-    for t in tiles:
-        a = time.perf_counter()
-        store.read_tiles([t])
-        times.append(time.perf_counter() - a)
-    out["anchor_select_tile"] = stats(times)
+    out["anchor_select_tile"] = timed(tiles, lambda t: ledger.store.read_tiles([t]))
     indexes = rng.sample(range(size), min(samples, size))
-    for phase in ("cold", "warm"):
-        times = []
-        for i in indexes:
-            a = time.perf_counter()
-            proof = ledger.inclusion_proof(i, size)
-            times.append(time.perf_counter() - a)
-            if phase == "cold":
-                verify_inclusion(i, size, ledger.leaf_hash_at(i, size), proof, root)
-        out[f"inclusion_{phase}"] = stats(times)
-    roots = {}
+    time_phases(
+        out,
+        "inclusion",
+        indexes,
+        lambda i: ledger.inclusion_proof(i, size),
+        lambda i, proof: verify_inclusion(i, size, ledger.leaf_hash_at(i, size), proof, root),
+    )
+
+    def root_at(first: int) -> bytes:
+        return parse_checkpoint_text(ledger.checkpoint_at(first).decode().split("\n\n")[0] + "\n").root
+
     firsts = [rng.choice(checkpoints[:-1]) for _ in range(samples)] if len(checkpoints) > 1 else []
-    for phase in ("cold", "warm"):
-        times = []
-        for first in firsts:
-            a = time.perf_counter()
-            proof = ledger.consistency_proof(first, size)
-            times.append(time.perf_counter() - a)
-            if phase == "cold" and first not in roots:
-                cp = parse_checkpoint_text(ledger.checkpoint_at(first).decode().split("\n\n")[0] + "\n")
-                roots[first] = cp.root
-                verify_consistency(first, size, cp.root, root, proof)
-        out[f"consistency_{phase}"] = stats(times) if times else None
+    time_phases(
+        out,
+        "consistency",
+        firsts,
+        lambda first: ledger.consistency_proof(first, size),
+        lambda first, proof: verify_consistency(first, size, root_at(first), root, proof),
+    )
     out["rss_mb"] = rss_mb("self")
     return out
 
@@ -229,40 +238,38 @@ def measure_http(
             cp = c.get("/v1/checkpoint").json()
             size, root = cp["size"], base64.b64decode(cp["root"])
             rng = random.Random(seed + 1)  # other indexes than the library run's
-            times = []
-            for _ in range(samples):
-                a = time.perf_counter()
-                c.get("/healthz").raise_for_status()
-                times.append(time.perf_counter() - a)
-            out["anchor_healthz"] = stats(times)
+            out["anchor_healthz"] = timed(list(range(samples)), lambda _: c.get("/healthz").raise_for_status())
             indexes = rng.sample(range(size), min(samples, size))
-            for phase in ("cold", "warm"):
-                times = []
-                for i in indexes:
-                    a = time.perf_counter()
-                    r = c.get("/v1/proofs/inclusion", params={"index": i, "size": size})
-                    times.append(time.perf_counter() - a)
-                    r.raise_for_status()
-                    if phase == "cold":
-                        p = r.json()
-                        hashes = [base64.b64decode(h) for h in p["hashes"]]
-                        verify_inclusion(i, size, base64.b64decode(p["leaf_hash"]), hashes, root)
-                out[f"inclusion_{phase}"] = stats(times)
-            roots: dict[int, bytes] = {}
+
+            def check_inclusion(i: int, r: httpx.Response) -> None:
+                p = r.json()
+                hashes = [base64.b64decode(h) for h in p["hashes"]]
+                verify_inclusion(i, size, base64.b64decode(p["leaf_hash"]), hashes, root)
+
+            time_phases(
+                out,
+                "inclusion",
+                indexes,
+                lambda i: c.get("/v1/proofs/inclusion", params={"index": i, "size": size}).raise_for_status(),
+                check_inclusion,
+            )
+
+            def check_consistency(first: int, r: httpx.Response) -> None:
+                text = c.get("/v1/checkpoint", params={"size": first}).json()["note"]
+                first_root = parse_checkpoint_text(text.split("\n\n")[0] + "\n").root
+                hashes = [base64.b64decode(h) for h in r.json()["hashes"]]
+                verify_consistency(first, size, first_root, root, hashes)
+
             firsts = [rng.choice(checkpoints[:-1]) for _ in range(samples)] if len(checkpoints) > 1 else []
-            for phase in ("cold", "warm"):
-                times = []
-                for first in firsts:
-                    a = time.perf_counter()
-                    r = c.get("/v1/proofs/consistency", params={"first": first, "second": size})
-                    times.append(time.perf_counter() - a)
-                    r.raise_for_status()
-                    if phase == "cold" and first not in roots:
-                        text = c.get("/v1/checkpoint", params={"size": first}).json()["note"]
-                        roots[first] = parse_checkpoint_text(text.split("\n\n")[0] + "\n").root
-                        hashes = [base64.b64decode(h) for h in r.json()["hashes"]]
-                        verify_consistency(first, size, roots[first], root, hashes)
-                out[f"consistency_{phase}"] = stats(times) if times else None
+            time_phases(
+                out,
+                "consistency",
+                firsts,
+                lambda first: c.get(
+                    "/v1/proofs/consistency", params={"first": first, "second": size}
+                ).raise_for_status(),
+                check_consistency,
+            )
             out["rss_end_mb"] = rss_mb(srv.proc.pid)
             for i in rng.sample(range(size), min(fill, size)):  # untimed: past the caches' capacity
                 c.get("/v1/proofs/inclusion", params={"index": i, "size": size}).raise_for_status()
