@@ -51,7 +51,7 @@ __all__ = [
     "verified_tree",
 ]
 
-CHUNK = 2000  # entries read at a time
+CHUNK = 256  # entries read at a time: a bound on memory too, as one entry (a sync.entries batch) may hold ~60 KB
 
 
 class TreeGrowth:

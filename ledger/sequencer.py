@@ -35,7 +35,7 @@ from .hashes import Hash
 from .health import Health
 from .integrity import TreeGrowth, opened_checkpoint, verified_growth
 from .keyring import registered_public_key
-from .merkle import prove_consistency, prove_inclusion, tree_hash
+from .merkle import prove_consistency, prove_inclusion, stored_hash_index, tree_hash
 from .note import Signer, Verifier
 from .policy import StateMap, StatementPolicy
 from .statusmap import NodeCache, StatusMapHook, entry_updates, grow_map
@@ -355,6 +355,14 @@ class Ledger:
         if not 0 <= index < size:
             raise NotFoundError(f"entry {index} is not in the tree of size {size}")
         return prove_inclusion(size, index, TileHashReader(size, self.tiles, self.subtrees))
+
+    def leaf_hash_at(self, index: int, size: int) -> Hash:
+        """The leaf hash of entry `index` as the checkpointed tree of `size` holds it (read from its tiles,
+        which the proof just read: no entry row is needed)."""
+        self._require_checkpoint(size)
+        if not 0 <= index < size:
+            raise NotFoundError(f"entry {index} is not in the tree of size {size}")
+        return TileHashReader(size, self.tiles, self.subtrees).read_hashes([stored_hash_index(0, index)])[0]
 
     def consistency_proof(self, first: int, second: int) -> list[Hash]:
         self._require_checkpoint(first)

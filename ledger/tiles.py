@@ -205,35 +205,38 @@ class TileReader(Protocol):
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]: ...
 
 
-def _tile_levels(data: bytes) -> list[list[Hash]]:
-    """levels[h][i] = hash of the i-th complete run of 2**h hashes in the tile.
+def _tile_levels(data: bytes) -> list[bytes]:
+    """levels[h] = the hashes of the complete runs of 2**h hashes in the tile, concatenated.
 
-    The hot loop of a cold proof: RFC 9162 node hashing inlined (see hashes.node_hash).
+    The hot loop of a cold proof: RFC 9162 node hashing inlined (see hashes.node_hash).  Each level
+    is kept as one bytes object (level 0 is `data` itself, shared with the tile cache): 2 objects'
+    worth of memory per tile instead of 511, so a full SubtreeCache stays small.
     """
     sha = hashlib.sha256
     level = [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
-    levels = [level]
+    levels = [data]
     while len(level) > 1:
         level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
-        levels.append(level)
-    return cast(list[list[Hash]], levels)  # SHA-256 digests: Hashes, without a wrapper call per node
+        levels.append(b"".join(level))
+    return levels
 
 
 class SubtreeCache:
     """Memoises the subtree hashes inside tiles, so a proof reads hashes instead of rehashing.
 
     Valid for the same reason tiles can be cached: a tile only grows, and a subtree hash,
-    once complete, never changes.
+    once complete, never changes.  Bounded: at most `capacity` tiles, about 16 KiB each
+    (the tile's hashes and the 255 above them), so 4096 tiles hold about 64 MiB.
     """
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self._cache: OrderedDict[tuple[int, int], list[list[Hash]]] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
 
-    def levels(self, tile: Tile, data: bytes) -> list[list[Hash]]:
+    def levels(self, tile: Tile, data: bytes) -> list[bytes]:
         key = (tile.level, tile.n)
         levels = self._cache.get(key)
-        if levels is None or len(levels[0]) * HASH_SIZE < len(data):
+        if levels is None or len(levels[0]) < len(data):
             levels = _tile_levels(data)
             self._cache[key] = levels
             if len(self._cache) > self.capacity:
@@ -241,6 +244,11 @@ class SubtreeCache:
         else:
             self._cache.move_to_end(key)
         return levels
+
+    def hash(self, tile: Tile, data: bytes, height: int, pos: int) -> Hash:
+        """The hash of the pos-th complete run of 2**height hashes in the tile."""
+        level = self.levels(tile, data)[height]
+        return cast(Hash, level[pos * HASH_SIZE : (pos + 1) * HASH_SIZE])
 
 
 class TileHashReader:
@@ -271,7 +279,7 @@ class TileHashReader:
             if len(data) < end:
                 raise NotFoundError(f"stored hash {index} is not in the stored {t.path()}")
             height = ((end - start) // HASH_SIZE).bit_length() - 1
-            out.append(self.subtrees.levels(t, data)[height][(start // HASH_SIZE) >> height])
+            out.append(self.subtrees.hash(t, data, height, (start // HASH_SIZE) >> height))
         return out
 
 

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query, Request
 from regledger.ledger.checkpoint import parse_checkpoint_text
 from regledger.ledger.entry import parse_json
 from regledger.ledger.errors import NotFoundError
-from regledger.ledger.hashes import leaf_hash
 
 from ..deps import LedgerDep, reads_at
 from ..problems import Problem
@@ -66,7 +65,7 @@ def inclusion(
         raise Problem(422, "Invalid input", f"entry {index} is not in a tree of size {size}", field="/index")
     reader = reads_at(request, size)
     hashes = reader.inclusion_proof(index, size)
-    lh = leaf_hash(reader.entries(index, index + 1)[0])
+    lh = reader.leaf_hash_at(index, size)
     return InclusionProof(index=index, size=size, leaf_hash=b64(lh), hashes=[b64(h) for h in hashes])
 
 
