@@ -278,22 +278,9 @@ class NodeCache:
         if version is None or version != self.version:
             self.nodes.clear()
             self.version = version
-        out: dict[Position, bytes] = {}
-        missing = []
-        for p in positions:
-            c = self.nodes.get(p)
-            if c is None:
-                missing.append(p)
-            elif c:
-                out[p] = c
-        if missing:
-            found = self.store.read_map_nodes(missing, version)
-            out.update(found)
-            if version is not None:
-                for p in missing:
-                    if p[0] <= self.max_depth:
-                        self.nodes[p] = found.get(p, b"")
-        return out
+        if version is None:
+            return self.store.read_map_nodes(positions, version)
+        return _read_through(self.nodes, self.store, positions, version, self.max_depth)
 
     def published(self, base: int, version: int, writes: Mapping[Position, bytes]) -> None:
         """The map of `version` was stored: `base`'s plus `writes`."""
@@ -311,9 +298,9 @@ class NodeCache:
 
 class ProofNodeCache:
     """The map's upper levels (depth <= `max_depth`) for serving proofs, for the one version last asked for:
-    at most 2**(max_depth+2) positions (~0.5 MiB at the default 12).  Each version gets its own dict, swapped
-    in whole, so concurrent readers of two versions never mix rows; what it serves goes into a proof that
-    Ledger.status_proof checks against the signed map root before serving it."""
+    at most 2**(max_depth+1) - 1 positions (8,191 and ~1.6 MiB at the default 12).  Each version gets its own
+    dict, swapped in whole, so concurrent readers of two versions never mix rows; what it serves goes into a
+    proof that Ledger.status_proof checks against the signed map root before serving it."""
 
     def __init__(self, store: MapNodeReader, max_depth: int = 12) -> None:
         self.store = store
@@ -326,19 +313,25 @@ class ProofNodeCache:
         at = self._at
         if at[0] != version:
             at = self._at = (version, {})
-        nodes = at[1]
-        out: dict[Position, bytes] = {}
-        missing = []
-        for p in positions:
-            c = nodes.get(p)
-            if c is None:
-                missing.append(p)
-            elif c:
-                out[p] = c
-        if missing:
-            found = self.store.read_map_nodes(missing, version)
-            out.update(found)
-            for p in missing:
-                if p[0] <= self.max_depth:
-                    nodes[p] = found.get(p, b"")
-        return out
+        return _read_through(at[1], self.store, positions, version, self.max_depth)
+
+
+def _read_through(
+    nodes: dict[Position, bytes], store: MapNodeReader, positions: Sequence[Position], version: int, max_depth: int
+) -> dict[Position, bytes]:
+    """`positions` from `nodes` (b"": known absent), the rest from `store`, remembering those down to `max_depth`."""
+    out: dict[Position, bytes] = {}
+    missing = []
+    for p in positions:
+        c = nodes.get(p)
+        if c is None:
+            missing.append(p)
+        elif c:
+            out[p] = c
+    if missing:
+        found = store.read_map_nodes(missing, version)
+        out.update(found)
+        for p in missing:
+            if p[0] <= max_depth:
+                nodes[p] = found.get(p, b"")
+    return out
