@@ -38,7 +38,7 @@ from .keyring import registered_public_key
 from .merkle import prove_consistency, prove_inclusion, stored_hash_index, tree_hash
 from .note import Signer, Verifier
 from .policy import StateMap, StatementPolicy
-from .statusmap import NodeCache, StatusMapHook, entry_updates, grow_map
+from .statusmap import NodeCache, ProofNodeCache, StatusMapHook, entry_updates, grow_map
 from .store import KeyRecord, KeyView, LedgerStore, SequencedBatch, SequenceHead
 from .tiles import CachingTileReader, SubtreeCache, TileHashReader
 from .vmap import MapUpdate, key_hash, map_line, map_root_of, prove, status_proof_document, verify_map_proof
@@ -90,6 +90,7 @@ class Ledger:
         self.policy = policy
         self.status_map = status_map  # which map keys an entry touches (ledger.statusmap); None: no map
         self._map_nodes = NodeCache(store)  # the integrator's, for the map's upper levels
+        self._proof_nodes = ProofNodeCache(store)  # status proofs', for the upper levels of one version
         self.tiles = CachingTileReader(store)
         self.subtrees = SubtreeCache()
         self._integrate_lock = threading.Lock()
@@ -385,7 +386,7 @@ class Ledger:
         root = self._map_root(cp, size)
         if root is None:
             raise NotFoundError(f"checkpoint {size} carries no status-map root (it was signed before the map)")
-        siblings, leaf = prove(self.store, key, size)
+        siblings, leaf = prove(self._proof_nodes, key, size)
         raw = self.store.read_map_values([key], size).get(key)
         value = None if leaf is None or leaf[0] != key_hash(key) or raw is None else json.loads(raw)
         try:

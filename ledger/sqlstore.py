@@ -167,6 +167,8 @@ _TILE_BY_KEY = select(T.c.data).where(T.c.level == bindparam("level"), T.c.n == 
 
 
 _MAX_VERSION = 2**63 - 1
+#: SQLite page cache of each read connection, KiB (SQLite's default is 2 MiB); pages are allocated as read
+READ_CACHE_KIB = 32 * 1024
 _LATEST_CHUNK = 200
 
 
@@ -948,6 +950,8 @@ def _sqlite_setup(engine: Engine, *, immediate: bool, read_only: bool = False) -
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
+        if not immediate:  # read connections: status proofs seek ~2 log2(n) map rows each (docs/performance.md)
+            cur.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .checkpoint import Checkpoint
-from .entry import Entry, canonical_json
+from .entry import Entry
 from .errors import IntegrityError
 from .hashes import Hash
 from .vmap import (
@@ -33,7 +33,8 @@ from .vmap import (
     key_hash,
     map_root_of,
     update_map,
-    value_hash,
+    value_bytes,
+    value_hash_of,
 )
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "MapRows",
     "StatusMapHook",
     "NodeCache",
+    "ProofNodeCache",
     "VersionedMap",
     "compare_map_rows",
     "entry_updates",
@@ -116,26 +118,32 @@ def grow_map(
     from the entries it checked (else they are read here); `nodes`: where to read map nodes (a cache in
     front of `store`; whatever it serves is checked against `base_root`)."""
     if base_size is None or base_root is None:
-        values = rebuild_values(hook, _leaves(read_entries, 0, size))
-        root, built = build_map((key_hash(k), value_hash(v)) for k, v in values.items())
-        return root, MapRows(built, {k: canonical_json(v) for k, v in values.items()})
+        raw = _value_rows(rebuild_values(hook, _leaves(read_entries, 0, size)))
+        root, built = build_map((key_hash(k), value_hash_of(v)) for k, v in raw.items())
+        return root, MapRows(built, raw)
     if updates is None:
         updates = list(map_updates(hook, _leaves(read_entries, base_size, size)))
     keys = sorted({u.key for u in updates})
     stored = store.read_map_values(keys, base_size)
     current = {k: json.loads(v) for k, v in stored.items()}
-    changed = {k: v for k, v in apply_updates(current, updates).items() if current.get(k) != v}
+    changed = _value_rows({k: v for k, v in apply_updates(current, updates).items() if current.get(k) != v})
+    hashes = {k: key_hash(k) for k in changed}
     change = update_map(
         store if nodes is None else nodes,
-        {key_hash(k): value_hash(v) for k, v in changed.items()},
+        {hashes[k]: value_hash_of(v) for k, v in changed.items()},
         version=base_size,
         expected_root=base_root,
     )
     for k in changed:
-        had = change.before[key_hash(k)]
-        if had != (value_hash(current[k]) if k in current else None):
+        had = change.before[hashes[k]]
+        if had != (value_hash_of(stored[k]) if k in stored else None):
             raise IntegrityError(f"map value {k}", f"the stored value is not the one map checkpoint {base_size} holds")
-    return change.root, MapRows(change.writes, {k: canonical_json(v) for k, v in changed.items()})
+    return change.root, MapRows(change.writes, changed)
+
+
+def _value_rows(values: Mapping[str, Mapping[str, Any]]) -> dict[str, bytes]:
+    """Each value's canonical bytes (what is stored and hashed), computed once."""
+    return {k: value_bytes(v) for k, v in values.items()}
 
 
 _Rows = tuple[list[int], list[bytes]]  # (versions ascending, contents)
@@ -206,16 +214,18 @@ class MapRebuild:
         if signed is None:
             return
         if base is None:
-            root, nodes = build_map((key_hash(k), value_hash(v)) for k, v in self.values.items())
-            rows = MapRows(nodes, {k: canonical_json(v) for k, v in self.values.items()})
+            raw = _value_rows(self.values)
+            root, nodes = build_map((key_hash(k), value_hash_of(v)) for k, v in raw.items())
+            rows = MapRows(nodes, raw)
         else:
+            raw = _value_rows(changed)
             change = update_map(
                 self.rows,
-                {key_hash(k): value_hash(v) for k, v in changed.items()},
+                {key_hash(k): value_hash_of(v) for k, v in raw.items()},
                 version=base[0],
                 expected_root=base[1],
             )
-            root, rows = change.root, MapRows(change.writes, {k: canonical_json(v) for k, v in changed.items()})
+            root, rows = change.root, MapRows(change.writes, raw)
         if root != signed:
             raise IntegrityError(
                 f"checkpoint {cp.size}",
@@ -268,22 +278,9 @@ class NodeCache:
         if version is None or version != self.version:
             self.nodes.clear()
             self.version = version
-        out: dict[Position, bytes] = {}
-        missing = []
-        for p in positions:
-            c = self.nodes.get(p)
-            if c is None:
-                missing.append(p)
-            elif c:
-                out[p] = c
-        if missing:
-            found = self.store.read_map_nodes(missing, version)
-            out.update(found)
-            if version is not None:
-                for p in missing:
-                    if p[0] <= self.max_depth:
-                        self.nodes[p] = found.get(p, b"")
-        return out
+        if version is None:
+            return self.store.read_map_nodes(positions, version)
+        return _read_through(self.nodes, self.store, positions, version, self.max_depth)
 
     def published(self, base: int, version: int, writes: Mapping[Position, bytes]) -> None:
         """The map of `version` was stored: `base`'s plus `writes`."""
@@ -297,3 +294,44 @@ class NodeCache:
     def clear(self) -> None:
         self.nodes.clear()
         self.version = None
+
+
+class ProofNodeCache:
+    """The map's upper levels (depth <= `max_depth`) for serving proofs, for the one version last asked for:
+    at most 2**(max_depth+1) - 1 positions (8,191 and ~1.6 MiB at the default 12).  Each version gets its own
+    dict, swapped in whole, so concurrent readers of two versions never mix rows; what it serves goes into a
+    proof that Ledger.status_proof checks against the signed map root before serving it."""
+
+    def __init__(self, store: MapNodeReader, max_depth: int = 12) -> None:
+        self.store = store
+        self.max_depth = max_depth
+        self._at: tuple[int, dict[Position, bytes]] = (-1, {})  # (version, contents; b"": known absent)
+
+    def read_map_nodes(self, positions: Sequence[Position], version: int | None) -> dict[Position, bytes]:
+        if version is None:
+            return self.store.read_map_nodes(positions, version)
+        at = self._at
+        if at[0] != version:
+            at = self._at = (version, {})
+        return _read_through(at[1], self.store, positions, version, self.max_depth)
+
+
+def _read_through(
+    nodes: dict[Position, bytes], store: MapNodeReader, positions: Sequence[Position], version: int, max_depth: int
+) -> dict[Position, bytes]:
+    """`positions` from `nodes` (b"": known absent), the rest from `store`, remembering those down to `max_depth`."""
+    out: dict[Position, bytes] = {}
+    missing = []
+    for p in positions:
+        c = nodes.get(p)
+        if c is None:
+            missing.append(p)
+        elif c:
+            out[p] = c
+    if missing:
+        found = store.read_map_nodes(missing, version)
+        out.update(found)
+        for p in missing:
+            if p[0] <= max_depth:
+                nodes[p] = found.get(p, b"")
+    return out

@@ -62,7 +62,9 @@ __all__ = [
     "prove",
     "status_proof_document",
     "update_map",
+    "value_bytes",
     "value_hash",
+    "value_hash_of",
     "verify_map_proof",
 ]
 
@@ -85,12 +87,26 @@ def key_hash(key: str) -> Hash:
     return Hash(_sha256(b"\x10" + key.encode("utf-8", errors="strict")).digest())
 
 
+_INT_LIMIT = 2**53 - 1
+
+
 def value_bytes(value: Mapping[str, Any]) -> bytes:
+    """RFC 8785 bytes of a map value.  The common `{"indexes": [non-negative ints]}` is written directly (the
+    bytes canonical_json gives, which tests/test_vmap.py checks); anything else goes through canonical_json."""
+    if type(value) is dict and len(value) == 1:
+        ix = value.get("indexes")
+        if type(ix) is list and all(type(i) is int and 0 <= i <= _INT_LIMIT for i in ix):
+            return b'{"indexes":[' + ",".join(map(str, ix)).encode() + b"]}"
     return canonical_json(value)
 
 
 def value_hash(value: Mapping[str, Any]) -> Hash:
-    return Hash(_sha256(b"\x11" + canonical_json(value)).digest())
+    return Hash(_sha256(b"\x11" + value_bytes(value)).digest())
+
+
+def value_hash_of(raw: bytes) -> Hash:
+    """value_hash of a value given as its canonical bytes (value_bytes)."""
+    return Hash(_sha256(b"\x11" + raw).digest())
 
 
 def leaf_hash(kh: bytes, vh: bytes) -> Hash:
@@ -128,19 +144,33 @@ def _child(prefix: bytes, depth: int, bit: int) -> bytes:
 def _build(depth: int, prefix: bytes, leaves: Sequence[tuple[bytes, bytes]], writes: dict[Position, bytes]) -> bytes:
     """The content of a position holding exactly `leaves` (sorted by key hash, at least one); the contents
     of the positions below it go into `writes`."""
-    if len(leaves) == 1:
-        return leaves[0][0] + leaves[0][1]
-    right = _child(prefix, depth, 1)
-    split = bisect_left(leaves, (right.ljust(HASH_SIZE, b"\x00"),))  # the first key hash with bit `depth` set
-    hashes = []
-    for pos, side in (((depth + 1, _child(prefix, depth, 0)), leaves[:split]), ((depth + 1, right), leaves[split:])):
-        if not side:
-            hashes.append(EMPTY)
-            continue
-        content = _build(depth + 1, pos[1], side, writes)
-        writes[pos] = content
-        hashes.append(content_hash(content))
-    return node_hash(hashes[0], hashes[1])
+    khs = [kh for kh, _ in leaves]
+    vhs = [vh for _, vh in leaves]
+    return _build_range(depth, prefix, khs, vhs, 0, len(khs), writes)
+
+
+def _build_range(
+    depth: int, prefix: bytes, khs: list[bytes], vhs: list[bytes], lo: int, hi: int, writes: dict[Position, bytes]
+) -> bytes:
+    """_build over khs/vhs[lo:hi], without copying them: one bisect per position, plain hashlib."""
+    if hi - lo == 1:
+        return khs[lo] + vhs[lo]
+    shift = 7 - (depth & 7)
+    if shift == 7:
+        left, right = prefix + b"\x00", prefix + b"\x80"
+    else:
+        left, right = prefix, prefix[:-1] + bytes([prefix[-1] | (1 << shift)])
+    split = bisect_left(khs, right.ljust(HASH_SIZE, b"\x00"), lo, hi)  # the first key hash with bit `depth` set
+    d = depth + 1
+    h0: bytes = EMPTY
+    h1: bytes = EMPTY
+    if split > lo:
+        c = writes[(d, left)] = _build_range(d, left, khs, vhs, lo, split, writes)
+        h0 = c if len(c) == HASH_SIZE else _sha256(b"\x12" + c).digest()
+    if split < hi:
+        c = writes[(d, right)] = _build_range(d, right, khs, vhs, split, hi, writes)
+        h1 = c if len(c) == HASH_SIZE else _sha256(b"\x12" + c).digest()
+    return _sha256(b"\x13" + h0 + h1).digest()
 
 
 def build_map(leaves: Iterable[tuple[bytes, bytes]]) -> tuple[Hash, dict[Position, bytes]]:
@@ -234,12 +264,26 @@ def update_map(
         depth += 1
         if depth > MAX_DEPTH:
             raise IntegrityError(_where(ROOT), "the stored map is deeper than 256 levels")
+    sha = _sha256
+    hashed: dict[bytes, bytes] = {}  # leaf contents already hashed (a leaf's old hash is also a check's input)
+
+    def chash(content: bytes | None) -> bytes:
+        if content is None:
+            return EMPTY
+        if len(content) == HASH_SIZE:
+            return content
+        h = hashed.get(content)
+        if h is None:
+            h = hashed[content] = sha(b"\x12" + content).digest()
+        return h
+
     for pos in reversed(inner):  # deepest first: children are done before their parents
         d, prefix = pos
-        kids = [(d + 1, _child(prefix, d, b)) for b in (0, 1)]
-        if node_hash(*(content_hash(old.get(k)) for k in kids)) != old[pos]:
+        k0, k1 = (d + 1, _child(prefix, d, 0)), (d + 1, _child(prefix, d, 1))
+        o0, o1 = old.get(k0), old.get(k1)
+        if sha(b"\x13" + chash(o0) + chash(o1)).digest() != old[pos]:
             raise IntegrityError(_where(pos), "the stored node is not the hash of its stored children")
-        writes[pos] = node_hash(*(content_hash(writes.get(k, old.get(k))) for k in kids))
+        writes[pos] = sha(b"\x13" + chash(writes.get(k0, o0)) + chash(writes.get(k1, o1))).digest()
     changed = {pos: c for pos, c in writes.items() if old.get(pos) != c}
     return MapChange(content_hash(writes[ROOT]), changed, before)
 

@@ -4,6 +4,7 @@ presence and of both kinds of absence verify at every version, and each wrong cl
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 import pytest
 
 from regledger.keys.ed25519 import Ed25519Signer
-from regledger.ledger import vmap
+from regledger.ledger import statusmap, vmap
 from regledger.ledger.checkpoint import Checkpoint, sign_checkpoint
-from regledger.ledger.errors import IntegrityError, MapProofError, VerificationError
+from regledger.ledger.entry import canonical_json
+from regledger.ledger.errors import IntegrityError, MalformedError, MapProofError, VerificationError
 from regledger.ledger.hashes import EMPTY_ROOT
 
 
@@ -242,3 +244,59 @@ def test_other_extension_lines_are_ignored() -> None:
     assert vmap.map_root_of(cp) == b"\x01" * 32
     assert vmap.map_root_of(Checkpoint(ORIGIN, 1, bytes(32))) is None
     assert issubclass(MapProofError, VerificationError)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"indexes": []},
+        {"indexes": [0]},
+        {"indexes": [3, 17, 2**53 - 1]},
+        {"indexes": [True]},
+        {"indexes": [2**53]},
+        {"indexes": [-1]},
+        {"indexes": [1], "x": 1},
+        {"registration": "reg:r1"},
+        {"registration": '@o:reg:"\u00e9\n'},
+    ],
+)
+def test_value_bytes_are_canonical_json_or_refused_like_it(value: dict[str, Any]) -> None:
+    try:
+        want: bytes | type[Exception] = canonical_json(value)
+    except MalformedError:
+        want = MalformedError
+    if want is MalformedError:
+        with pytest.raises(MalformedError):
+            vmap.value_bytes(value)
+        with pytest.raises(MalformedError):
+            vmap.value_hash(value)
+        return
+    assert vmap.value_bytes(value) == want
+    assert vmap.value_hash(value) == vmap.value_hash_of(want) == hashlib.sha256(b"\x11" + want).digest()  # type: ignore[operator]
+
+
+def test_the_proof_cache_serves_one_version_and_its_proofs_still_verify() -> None:
+    nodes = Nodes()
+    values: dict[str, dict[str, Any]] = {}
+    roots = []
+    for b in range(3):
+        root, values = _grow(nodes, values, {f"reg:{b}-{i}": {"indexes": [i, b]} for i in range(40)})
+        roots.append((root, dict(values)))
+    reads: list[int] = []
+
+    class Counting:
+        def read_map_nodes(self, positions: Sequence[vmap.Position], version: int | None) -> dict[vmap.Position, bytes]:
+            reads.append(len(positions))
+            return nodes.read_map_nodes(positions, version)
+
+    cache = statusmap.ProofNodeCache(Counting(), max_depth=3)
+    for version in (1, 3, 2, 3):
+        root, at = roots[version - 1]
+        for key in [*at, "reg:absent", "reg:0-0"]:
+            siblings, leaf = vmap.prove(cache, key, version)
+            assert (siblings, leaf) == vmap.prove(nodes, key, version)
+            vmap.verify_map_proof(root, key, at.get(key), siblings, leaf)
+    assert cache._at[0] == 3
+    asked = sum(reads)
+    vmap.prove(cache, "reg:0-0", 3)
+    assert sum(reads) - asked < asked / len(reads)  # the upper levels came from the cache
