@@ -53,6 +53,7 @@ __all__ = [
     "RELAYED_KINDS",
     "SYNC_KINDS",
     "Namespace",
+    "PackedLeaves",
     "SyncPolicy",
     "check_relayed_signer",
     "child_state_subject",
@@ -202,6 +203,33 @@ def embedded_leaves(leaf: bytes, count: int) -> Iterator[tuple[Any, bytes]]:
         pos = end + 1  # past the comma (or the closing bracket after the last)
 
 
+class PackedLeaves(list[Any]):
+    """The `entries` of a sync.entries payload packed in this process by the pull (sync.pull._Appender):
+    the objects parsed from `leaves`, the exact bytes of verified child leaves that the statement's
+    canonical payload was assembled from.  A JSON parse never makes one, so an entry read back from a
+    log (a rebuild, an audit, another process) takes `embedded_leaves`; the fold of a statement the
+    pull has just packed takes the bytes it packed instead of parsing the leaf again."""
+
+    __slots__ = ("leaves",)
+
+    def __init__(self, objects: list[Any], leaves: list[bytes]) -> None:
+        if len(objects) != len(leaves):
+            raise ValueError("one object per leaf")
+        super().__init__(objects)
+        self.leaves = leaves
+
+
+def _child_leaves(entry: Entry, leaves: list[Any]) -> Iterator[tuple[Any, bytes]]:
+    """(object, exact bytes) of each child leaf in a sync.entries entry, checked to be the payload's."""
+    if type(leaves) is PackedLeaves:  # packed here from these bytes: the leaf holds them verbatim
+        yield from zip(leaves, leaves.leaves, strict=True)
+        return
+    for i, (obj, leaf) in enumerate(embedded_leaves(entry.leaf, len(leaves))):
+        if obj != leaves[i]:
+            raise MalformedError("the entry's bytes do not hold this entry", field=f"/payload/entries/{i}")
+        yield obj, leaf
+
+
 class SyncPolicy:
     """Folds sync.* statements; `domain` (the register) is applied to mirrored entries too."""
 
@@ -338,11 +366,8 @@ class SyncPolicy:
         rng = CompactRange.from_json(c["size"], c["range"])
         prev = bytes.fromhex(c["last_hash"])
         child_ns = Namespace(base, child)
-        for i, (obj, leaf) in enumerate(embedded_leaves(entry.leaf, len(leaves))):
-            where = f"/payload/entries/{i}"
-            if obj != leaves[i]:
-                raise MalformedError("the entry's bytes do not hold this entry", field=where)
-            e = Entry.from_verified_object(obj, leaf, field=where)
+        for i, (obj, leaf) in enumerate(_child_leaves(entry, leaves)):
+            e = Entry.from_verified_object(obj, leaf, field=f"/payload/entries/{i}")
             if e.index != start + i:
                 raise MalformedError(
                     f"entry of {child} says index {e.index}, expected {start + i}", field=f"/payload/entries/{i}/index"

@@ -48,7 +48,7 @@ from regledger.ledger.tiles import TILE_WIDTH, TileHashReader, decode_entry_bund
 
 from .fetch import Fetcher
 from .manage import all_states
-from .policy import key_from_state, verifier_for
+from .policy import PackedLeaves, key_from_state, verifier_for
 from .state import child_key, key_subject, mirror_subject
 
 __all__ = ["PullResult", "pull_child"]
@@ -452,7 +452,8 @@ class _Appender:
                 b"}",
             ]
         )
-        payload = {"checkpoint": self.note, "entries": json.loads(b"[" + entries + b"]"), "start": self.first}
+        objects = json.loads(b"[" + entries + b"]")
+        payload = {"checkpoint": self.note, "entries": PackedLeaves(objects, self.batch), "start": self.first}
         self.statements.append(
             sign_statement(
                 self.ledger.log_signer,

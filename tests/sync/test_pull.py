@@ -522,3 +522,25 @@ def test_an_entry_too_deep_to_wrap_is_refused_with_a_reason(parent, child):
     assert f"entry {child.ledger.checkpoint()[0] - 1}" in str(err.value)
     parent.integrate()
     audit(parent.store, origin=parent.origin, verifier=parent.verifier(), policy=parent.policy)
+
+
+def test_the_pull_folds_the_bytes_it_packed_and_a_replay_of_the_log_agrees(parent, child, monkeypatch):
+    import regledger.sync.policy as sync_policy
+
+    calls = []
+    real = sync_policy.embedded_leaves
+
+    def counted(leaf, count):
+        calls.append(count)
+        return real(leaf, count)
+
+    monkeypatch.setattr(sync_policy, "embedded_leaves", counted)
+    pull_child(parent, LedgerFetcher(child.ledger), child.origin)
+    assert calls == [], "the fold of a statement the pull just packed does not parse the child leaves again"
+    assert_exactly_once(parent, child)
+    parent.integrate()
+    # read back from the log, the entries are plain JSON: the replay slices the leaf and must agree
+    audit(parent.store, origin=parent.origin, verifier=parent.verifier(), policy=parent.policy)
+    assert sum(calls) == child.ledger.checkpoint()[0]
+    with pytest.raises(ValueError):
+        sync_policy.PackedLeaves([{}], [b"{}", b"{}"])
